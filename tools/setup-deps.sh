@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of Cambium from Debian 12 packages.
+#
+# Idempotent: asks dpkg which packages are missing and installs only those, so a
+# second run on a prepared machine does nothing and needs no network. Runs as
+# root (CI) or through sudo.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake ninja-build ccache pkg-config git
+  # storage, rpc, libraries
+  librocksdb-dev liburing-dev libxxhash-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libabsl-dev libfuse3-dev fuse3
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev
+  # tests and benchmarks
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # the Postgres that computes run, and its tools (pg_waldump, pg_controldata, amcheck)
+  postgresql-15 postgresql-contrib postgresql-client-15
+  # process utilities used by tests (ps, kill, fuser, mountpoint)
+  procps psmisc util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup-deps: all ${#packages[@]} packages present"
+else
+  echo "setup-deps: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # The Debian postgresql package creates and starts a default cluster; we never
+  # use it (tests create their own), so do not let it start one.
+  if [[ ! -e /etc/postgresql-common/createcluster.conf ]] || ! grep -q '^create_main_cluster = false' /etc/postgresql-common/createcluster.conf 2>/dev/null; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# FUSE: root mounts with allow_other for the postgres user; fuse.conf must allow it
+# for non-root mounts, and the device must exist.
+if [[ -f /etc/fuse.conf ]] && ! grep -q '^user_allow_other' /etc/fuse.conf; then
+  if [[ $(id -u) -eq 0 ]]; then echo user_allow_other >>/etc/fuse.conf; fi
+fi
+[[ -e /dev/fuse ]] || echo "setup-deps: warning: /dev/fuse is missing; shim tests will be skipped" >&2
+exit 0

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Takes a fresh Debian 12 machine to a running Cambium stack: installs dependencies,
+# builds, and runs `cambium up` (pageserver, safekeepers, an endpoint on branch main),
+# which prints the connection string. Extra arguments go to `cambium up`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/setup-deps.sh >&2
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >&2
+cmake --build build >&2
+
+if [[ -x build/tools/cambium ]]; then
+  exec build/tools/cambium up "$@"
+fi
+echo "up.sh: built everything; the cambium CLI does not exist yet (see issues), so there is no stack to start" >&2
+exit 1
