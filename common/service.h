@@ -1,0 +1,58 @@
+// Process plumbing shared by the Cambium daemons (pageserver, safekeeper, shim) and
+// the CLI: configuration from a file overridable by flags, logging flags, clean
+// shutdown on SIGTERM/SIGINT, loopback-only gRPC endpoints, human durations.
+//
+// Configuration convention (STYLE.md habit 7): a component's config is a plain struct
+// with a default on every field. Its flags are registered on a CLI11 app with the same
+// names as the struct fields (`--listen`, `--data-dir`, ...), and `--config FILE`
+// reads a TOML file whose keys are those names (`listen = "127.0.0.1:6400"`); flags
+// given on the command line override the file.
+//
+// Thread-safety: BlockTerminationSignals must run in main() before any thread starts;
+// the rest is thread-safe.
+#ifndef CAMBIUM_COMMON_SERVICE_H_
+#define CAMBIUM_COMMON_SERVICE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/logging.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/server_builder.h"
+
+namespace cambium {
+
+// Adds --config (TOML file), --log-file and --log-level to `app`, writing the logging
+// choices into *log.
+void AddServiceFlags(CLI::App& app, LogOptions* log);
+
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; threads started later
+// inherit the mask, so WaitForTerminationSignal is the only place they are seen.
+void BlockTerminationSignals();
+// Waits for SIGTERM or SIGINT (SIGHUP is ignored) and returns the signal number.
+int WaitForTerminationSignal();
+
+// Checks that `address` is "127.0.0.1:PORT" (or "localhost:PORT"): Cambium services
+// bind to loopback only.
+absl::Status CheckLoopbackAddress(std::string_view address);
+
+// A channel to a Cambium service with Cambium's limits (64 MiB messages, keepalive).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// Applies Cambium's server limits to a builder and listens on `address` (which must be
+// loopback). *selected_port receives the bound port (useful with port 0).
+absl::Status ConfigureServer(grpc::ServerBuilder& builder, const std::string& address,
+                             int* selected_port);
+
+// Parses durations such as "7d", "36h", "90m", "15s", "1h30m", "250ms", "2w".
+absl::StatusOr<absl::Duration> ParseHumanDuration(std::string_view text);
+// Formats a duration the way ParseHumanDuration reads it ("7d", "1h30m").
+std::string FormatHumanDuration(absl::Duration d);
+
+}  // namespace cambium
+
+#endif  // CAMBIUM_COMMON_SERVICE_H_
