@@ -3,6 +3,7 @@
 #include <array>
 #include <cstring>
 
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack
 #include "xxhash.h"
 
 #if defined(__x86_64__)
@@ -13,6 +14,14 @@
 namespace cambium {
 
 uint64_t Checksum64(const void* data, size_t size) { return XXH3_64bits(data, size); }
+
+uint64_t Checksum64Parts(std::initializer_list<std::string_view> parts) {
+  XXH3_state_t state;
+  XXH3_INITSTATE(&state);
+  XXH3_64bits_reset(&state);
+  for (std::string_view part : parts) XXH3_64bits_update(&state, part.data(), part.size());
+  return XXH3_64bits_digest(&state);
+}
 
 namespace {
 

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string_view>
 
 namespace cambium {
@@ -22,6 +23,9 @@ uint64_t Checksum64(const void* data, size_t size);
 inline uint64_t Checksum64(std::string_view bytes) {
   return Checksum64(bytes.data(), bytes.size());
 }
+
+// The checksum of the concatenation of `parts`, without concatenating them.
+uint64_t Checksum64Parts(std::initializer_list<std::string_view> parts);
 
 // Incremental CRC-32C: start with kCrc32cInit, Extend over each piece, then
 // Crc32cFinish. Crc32c(data) does all three.

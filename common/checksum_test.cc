@@ -29,6 +29,11 @@ TEST(Crc32c, IncrementalEqualsOneShotAtEveryLength) {
   }
 }
 
+TEST(Checksum64, PartsEqualTheConcatenation) {
+  EXPECT_EQ(Checksum64Parts({"key|", "header|", "page"}), Checksum64("key|header|page"));
+  EXPECT_NE(Checksum64Parts({"ab", "c"}), Checksum64("abd"));
+}
+
 TEST(Checksum64, DetectsASingleBitFlip) {
   std::string page(8192, 'a');
   const uint64_t before = Checksum64(page);

@@ -1,0 +1,109 @@
+// Helpers for pageserver unit tests: mutation builders and a timeline factory over a
+// fresh PageStore in a temporary directory.
+#ifndef CAMBIUM_PAGESERVER_TEST_UTIL_H_
+#define CAMBIUM_PAGESERVER_TEST_UTIL_H_
+
+#include <memory>
+#include <string>
+
+#include "cambium/v1/page_service.pb.h"
+#include "common/ids.h"
+#include "common/lsn.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "pageserver/page_store.h"
+#include "pageserver/timeline.h"
+
+namespace cambium::pageserver::testing {
+
+inline std::string Fill(char c, size_t n = kBlockSize) { return std::string(n, c); }
+
+inline v1::Mutation MCreate(const std::string& path, Lsn lsn, uint32_t mode = 0600) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_create()->set_mode(mode);
+  return m;
+}
+inline v1::Mutation MMkdir(const std::string& path, Lsn lsn, uint32_t mode = 0700) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_mkdir()->set_mode(mode);
+  return m;
+}
+inline v1::Mutation MWrite(const std::string& path, Lsn lsn, uint32_t block, std::string data,
+                           uint32_t offset = 0) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_write()->set_block_no(block);
+  m.mutable_write()->set_offset(offset);
+  m.mutable_write()->set_data(std::move(data));
+  return m;
+}
+inline v1::Mutation MSetSize(const std::string& path, Lsn lsn, uint64_t size) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_set_size()->set_size(size);
+  return m;
+}
+inline v1::Mutation MUnlink(const std::string& path, Lsn lsn) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_unlink();
+  return m;
+}
+inline v1::Mutation MRmdir(const std::string& path, Lsn lsn) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_rmdir();
+  return m;
+}
+inline v1::Mutation MRename(const std::string& from, const std::string& to, Lsn lsn) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(from);
+  m.mutable_rename()->set_new_path(to);
+  return m;
+}
+inline v1::Mutation MChmod(const std::string& path, Lsn lsn, uint32_t mode) {
+  v1::Mutation m;
+  m.set_lsn(lsn.value());
+  m.set_path(path);
+  m.mutable_chmod()->set_mode(mode);
+  return m;
+}
+
+inline google::protobuf::RepeatedPtrField<v1::Mutation> Batch(
+    std::initializer_list<v1::Mutation> ms) {
+  google::protobuf::RepeatedPtrField<v1::Mutation> out;
+  for (const auto& m : ms) *out.Add() = m;
+  return out;
+}
+
+// A timeline record (root if ancestor is null).
+inline storage::v1::TimelineRecord MakeRecord(const TenantId& tenant, const TimelineId& id,
+                                              const Timeline* ancestor = nullptr,
+                                              Lsn ancestor_lsn = Lsn()) {
+  storage::v1::TimelineRecord r;
+  std::string b;
+  tenant.AppendBytes(&b);
+  r.set_tenant_id(b);
+  b.clear();
+  id.AppendBytes(&b);
+  r.set_timeline_id(b);
+  if (ancestor != nullptr) {
+    b.clear();
+    ancestor->id().AppendBytes(&b);
+    r.set_ancestor_id(b);
+    r.set_ancestor_lsn(ancestor_lsn.value());
+  }
+  return r;
+}
+
+}  // namespace cambium::pageserver::testing
+
+#endif  // CAMBIUM_PAGESERVER_TEST_UTIL_H_

@@ -1,0 +1,152 @@
+// Timeline: one line of history of a tenant's data directory: its own versions,
+// plus its ancestor's state at the branch point (docs/pageserver.md).
+//
+// Reads (GetFileState, GetPage, ListFiles) walk the ancestry: the newest visible
+// version tagged <= X on this timeline, else the ancestor at min(X, ancestor_lsn).
+// Writes come from the single attached writer (a compute shim): Attach hands out a
+// generation and abandons the dead writer's tail; ApplyBatch applies one batch of
+// tagged mutations atomically; Barrier makes everything applied durable.
+//
+// Thread-safety: thread-safe. Reads take no timeline lock beyond a short copy of the
+// visibility rules; writes are serialized by write_mu_.
+#ifndef CAMBIUM_PAGESERVER_TIMELINE_H_
+#define CAMBIUM_PAGESERVER_TIMELINE_H_
+
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cambium/storage/v1/pageserver_meta.pb.h"
+#include "cambium/v1/page_service.pb.h"
+#include "common/ids.h"
+#include "common/lsn.h"
+#include "pageserver/page_store.h"
+#include "pageserver/versions.h"
+
+namespace cambium::pageserver {
+
+// A file as the manifest at an LSN shows it.
+struct ManifestEntry {
+  std::string path;
+  FileState state;
+  Lsn changed_lsn;  // tag of the version that produced this state
+};
+
+struct Page {
+  std::string data;  // kBlockSize bytes
+  Lsn version_lsn;   // tag of the version served; invalid for a block read as zeros
+};
+
+struct BatchResult {
+  uint64_t seq = 0;
+  bool synced = false;
+};
+
+class Timeline {
+ public:
+  // Builds a timeline from its stored record. `ancestor` must be the loaded ancestor
+  // (nullptr for a root).
+  static absl::StatusOr<std::shared_ptr<Timeline>> Load(PageStore* store,
+                                                        const storage::v1::TimelineRecord& record,
+                                                        std::shared_ptr<Timeline> ancestor);
+
+  const TenantId& tenant_id() const { return tenant_id_; }
+  const TimelineId& id() const { return id_; }
+  const std::shared_ptr<Timeline>& ancestor() const { return ancestor_; }
+  Lsn ancestor_lsn() const { return ancestor_lsn_; }
+
+  storage::v1::TimelineRecord record() const;
+  Lsn last_record_lsn() const;
+  Lsn gc_cutoff_lsn() const;
+  uint64_t generation() const;
+
+  // The meta-family key of a timeline record.
+  static std::string RecordKey(const TenantId& tenant, const TimelineId& timeline);
+
+  // --- Reads (timeline_read.cc) ---
+
+  // The state of `path` at `lsn` (exists=false if it never existed or was removed),
+  // and the tag that produced it.
+  absl::StatusOr<std::optional<FileVersion>> GetFileState(std::string_view path, Lsn lsn) const;
+  // Block `block` of regular file `path` at `lsn`: NOT_FOUND if the file does not
+  // exist, OUT_OF_RANGE beyond its end, zeros for a block never written, DATA_LOSS if
+  // the stored version is corrupt.
+  absl::StatusOr<Page> GetPage(std::string_view path, uint32_t block, Lsn lsn) const;
+  // Same, with the file state already known (for batched reads of one file).
+  absl::StatusOr<Page> GetPageOfFile(std::string_view path, uint32_t block, Lsn lsn,
+                                     const FileState& file) const;
+  // Every path (files and directories) that exists at `lsn`, in path order.
+  absl::StatusOr<std::vector<ManifestEntry>> ListFiles(Lsn lsn) const;
+
+  // --- Writes (timeline_write.cc) ---
+
+  // Makes `writer` the only writer, starting at `start_lsn`. Refused while another
+  // writer's lease is live unless `takeover`. Returns the new generation.
+  absl::StatusOr<uint64_t> Attach(const std::string& writer, Lsn start_lsn, bool takeover,
+                                  absl::Duration lease);
+  // Applies one batch from the current generation. Batches with seq <= the last
+  // applied are acknowledged without being applied again (a resend after a
+  // reconnect). With sync, returns once the batch is durable.
+  absl::StatusOr<BatchResult> ApplyBatch(
+      uint64_t generation, uint64_t seq,
+      const google::protobuf::RepeatedPtrField<v1::Mutation>& mutations, bool sync);
+  // Waits until batch `up_to_seq` of `generation` is applied (it may be in flight on
+  // another stream), then makes everything applied durable. Returns the highest tag
+  // now durable.
+  absl::StatusOr<Lsn> Barrier(uint64_t generation, uint64_t up_to_seq, absl::Duration timeout);
+
+  // --- Maintenance (used by the WAL archive, branching and GC) ---
+
+  // Raises last_record_lsn (never lowers it) and persists it in `batch`.
+  void AdvanceLastRecordLsn(Lsn lsn, rocksdb::WriteBatch* batch);
+  absl::Status SetGcCutoff(Lsn cutoff);
+  // Visibility check for versions stored on this timeline.
+  bool Visible(Lsn tag, uint64_t generation) const;
+
+ private:
+  struct WriteState;
+  class BatchBuilder;
+
+  Timeline(PageStore* store, const storage::v1::TimelineRecord& record,
+           std::shared_ptr<Timeline> ancestor);
+
+  absl::Status PersistRecordLocked(bool sync) const;
+  std::shared_ptr<const Visibility> visibility() const;
+  absl::StatusOr<std::optional<FileVersion>> FindFileState(std::string_view path, Lsn lsn,
+                                                           const rocksdb::Snapshot* snap) const;
+  absl::StatusOr<std::optional<BlockVersion>> FindBlockVersion(std::string_view path,
+                                                               uint32_t block, Lsn lsn,
+                                                               Lsn incarnation) const;
+  absl::Status LoadWriteStateLocked();
+  absl::Status LoadHeadLocked(Lsn lsn);
+  std::string WriteStateKey() const;
+
+  PageStore* const store_;
+  const TenantId tenant_id_;
+  const TimelineId id_;
+  const std::shared_ptr<Timeline> ancestor_;
+  const Lsn ancestor_lsn_;
+
+  mutable std::mutex mu_;  // guards record_ and visibility_
+  storage::v1::TimelineRecord record_;
+  std::shared_ptr<const Visibility> visibility_;
+
+  // Writer state. Lock order: write_mu_ before mu_.
+  mutable std::mutex write_mu_;
+  std::condition_variable applied_cv_;
+  uint64_t last_seq_ = 0;                  // GUARDED_BY(write_mu_)
+  Lsn last_tag_;                           // GUARDED_BY(write_mu_)
+  absl::Time last_seen_;                   // GUARDED_BY(write_mu_): lease renewal
+  bool head_loaded_ = false;               // GUARDED_BY(write_mu_)
+  std::map<std::string, FileState> head_;  // GUARDED_BY(write_mu_): paths existing at the head
+};
+
+}  // namespace cambium::pageserver
+
+#endif  // CAMBIUM_PAGESERVER_TIMELINE_H_

@@ -1,0 +1,479 @@
+// Timeline writes: attaching a writer, applying batches of tagged mutations, barriers.
+//
+// A batch is applied atomically: BatchBuilder collects every version the batch
+// produces in one rocksdb::WriteBatch, with overlays so that later mutations of the
+// batch see the effects of earlier ones (a partial write merging with a block
+// written earlier in the same batch, a write to a file created earlier in it). The
+// in-memory head (paths existing at the newest tag) is updated only once the batch
+// is written. The batch also records (generation, seq, last tag), which makes a
+// resent batch recognisable after a reconnect or restart.
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "common/pg/pgdata_layout.h"
+#include "common/status.h"
+#include "pageserver/keys.h"
+#include "pageserver/timeline.h"
+
+namespace cambium::pageserver {
+namespace {
+
+template <typename T>
+void PutLe(std::string* out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));
+  out->append(buf, sizeof(T));
+}
+
+template <typename T>
+T GetLe(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+std::string EncodeWriteState(uint64_t generation, uint64_t seq, Lsn tag) {
+  std::string v;
+  PutLe<uint64_t>(&v, generation);
+  PutLe<uint64_t>(&v, seq);
+  PutLe<uint64_t>(&v, tag.value());
+  return v;
+}
+
+absl::Status Refuse(std::string_view path, std::string_view why) {
+  return absl::FailedPreconditionError(absl::StrFormat("%s: %s", path, why));
+}
+
+}  // namespace
+
+std::string Timeline::WriteStateKey() const {
+  std::string key = "w|";
+  tenant_id_.AppendBytes(&key);
+  id_.AppendBytes(&key);
+  return key;
+}
+
+absl::Status Timeline::LoadWriteStateLocked() {
+  last_seen_ = absl::Now();  // after a restart, presume the writer alive for one lease
+  uint64_t generation;
+  Lsn start;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    generation = record_.generation();
+    start =
+        record_.attaches().empty() ? ancestor_lsn_ : Lsn(record_.attaches().rbegin()->start_lsn());
+  }
+  last_seq_ = 0;
+  last_tag_ = start;
+  auto state = store_->GetMeta(WriteStateKey());
+  if (!state.ok()) return state.status();
+  if (state->has_value()) {
+    if ((*state)->size() != 24) return absl::DataLossError("timeline write state is malformed");
+    if (GetLe<uint64_t>((*state)->data()) == generation) {
+      last_seq_ = GetLe<uint64_t>((*state)->data() + 8);
+      last_tag_ = Lsn(GetLe<uint64_t>((*state)->data() + 16));
+    }
+  }
+  head_loaded_ = false;
+  head_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Timeline::LoadHeadLocked(Lsn lsn) {
+  auto files = ListFiles(lsn);
+  if (!files.ok()) return files.status();
+  head_.clear();
+  for (ManifestEntry& e : *files) head_.emplace(std::move(e.path), e.state);
+  head_loaded_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_lsn, bool takeover,
+                                          absl::Duration lease) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (record_.deleting()) return absl::FailedPreconditionError("timeline is being deleted");
+  if (start_lsn < ancestor_lsn_) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot start timeline %s at %s: it begins at its branch point %s",
+                        id_.ToString(), start_lsn.ToString(), ancestor_lsn_.ToString()));
+  }
+  const absl::Duration idle = absl::Now() - last_seen_;
+  if (record_.generation() != 0 && idle < lease && !takeover) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "timeline %s already has a writer (%s, generation %u, active %s ago); stop that "
+        "endpoint first, or take over if it is dead",
+        id_.ToString(), record_.writer(), record_.generation(), absl::FormatDuration(idle)));
+  }
+  const uint64_t generation = record_.generation() + 1;
+  storage::v1::TimelineRecord updated = record_;
+  updated.set_generation(generation);
+  updated.set_writer(writer);
+  auto* attach = updated.add_attaches();
+  attach->set_generation(generation);
+  attach->set_start_lsn(start_lsn.value());
+  rocksdb::WriteBatch batch;
+  batch.Put(store_->cf(Family::kMeta), RecordKey(tenant_id_, id_), updated.SerializeAsString());
+  batch.Put(store_->cf(Family::kMeta), WriteStateKey(), EncodeWriteState(generation, 0, start_lsn));
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, /*sync=*/true));
+  record_ = std::move(updated);
+  visibility_ = std::make_shared<Visibility>([this] {
+    std::vector<std::pair<uint64_t, Lsn>> a;
+    for (const auto& x : record_.attaches()) a.emplace_back(x.generation(), Lsn(x.start_lsn()));
+    return a;
+  }());
+  last_seq_ = 0;
+  last_tag_ = start_lsn;
+  last_seen_ = absl::Now();
+  head_loaded_ = false;
+  head_.clear();
+  applied_cv_.notify_all();
+  return generation;
+}
+
+// Collects the versions one batch produces, with overlays of its own effects.
+class Timeline::BatchBuilder {
+ public:
+  BatchBuilder(Timeline* timeline, uint64_t generation) : t_(timeline), generation_(generation) {}
+
+  absl::Status Apply(const v1::Mutation& m);
+  rocksdb::WriteBatch* batch() { return &batch_; }
+  // Moves the batch's file states into the timeline's head.
+  void CommitHead();
+
+ private:
+  // REQUIRES: t_->write_mu_ held.
+  std::optional<FileState> Current(const std::string& path) const;
+  absl::StatusOr<std::string> CurrentBlock(const std::string& path, const FileState& file,
+                                           uint32_t block);
+  void PutFile(const std::string& path, const FileState& state);
+  void PutBlock(const std::string& path, uint32_t block, std::string data);
+  void PutZeroBlock(const std::string& path, uint32_t block);
+  bool HasChildren(const std::string& dir) const;
+  absl::Status ParentExists(const std::string& path) const;
+  absl::Status Write(const std::string& path, const v1::BlockWrite& w);
+  absl::Status SetSize(const std::string& path, uint64_t size);
+  absl::Status Rename(const std::string& from, const std::string& to);
+  absl::Status MoveFile(const std::string& from, const std::string& to, const FileState& src);
+
+  Timeline* const t_;
+  const uint64_t generation_;
+  Lsn tag_;
+  rocksdb::WriteBatch batch_;
+  std::map<std::string, FileState> files_;  // overlay: states written by this batch
+  std::map<std::pair<std::string, uint32_t>, std::string> blocks_;  // "" = zeros
+};
+
+std::optional<FileState> Timeline::BatchBuilder::Current(const std::string& path) const {
+  auto o = files_.find(path);
+  if (o != files_.end())
+    return o->second.exists ? std::optional<FileState>(o->second) : std::nullopt;
+  auto h = t_->head_.find(path);
+  if (h != t_->head_.end()) return h->second;
+  return std::nullopt;
+}
+
+absl::StatusOr<std::string> Timeline::BatchBuilder::CurrentBlock(const std::string& path,
+                                                                 const FileState& file,
+                                                                 uint32_t block) {
+  auto o = blocks_.find({path, block});
+  if (o != blocks_.end()) return o->second.empty() ? std::string(kBlockSize, '\0') : o->second;
+  if (block >= file.nblocks()) return std::string(kBlockSize, '\0');
+  auto page = t_->GetPageOfFile(path, block, Lsn::Max(), file);
+  if (!page.ok()) return page.status();
+  return std::move(page->data);
+}
+
+void Timeline::BatchBuilder::PutFile(const std::string& path, const FileState& state) {
+  const std::string key = keys::FileKey(t_->id_, path, tag_);
+  batch_.Put(t_->store_->cf(Family::kFiles), key, EncodeFileValue(key, generation_, state));
+  files_[path] = state;
+}
+
+void Timeline::BatchBuilder::PutBlock(const std::string& path, uint32_t block, std::string data) {
+  const std::string key = keys::BlockKey(t_->id_, path, block, tag_);
+  batch_.Put(t_->store_->cf(Family::kBlocks), key,
+             EncodeBlockValue(key, generation_, BlockKind::kData, data));
+  blocks_[{path, block}] = std::move(data);
+}
+
+void Timeline::BatchBuilder::PutZeroBlock(const std::string& path, uint32_t block) {
+  const std::string key = keys::BlockKey(t_->id_, path, block, tag_);
+  batch_.Put(t_->store_->cf(Family::kBlocks), key,
+             EncodeBlockValue(key, generation_, BlockKind::kZero, ""));
+  blocks_[{path, block}] = std::string();
+}
+
+bool Timeline::BatchBuilder::HasChildren(const std::string& dir) const {
+  const std::string prefix = dir + "/";
+  for (auto it = t_->head_.lower_bound(prefix);
+       it != t_->head_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    auto o = files_.find(it->first);
+    if (o == files_.end() || o->second.exists) return true;
+  }
+  for (auto it = files_.lower_bound(prefix);
+       it != files_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    if (it->second.exists) return true;
+  }
+  return false;
+}
+
+absl::Status Timeline::BatchBuilder::ParentExists(const std::string& path) const {
+  std::string parent(pg::ParentPath(path));
+  if (parent.empty()) return absl::OkStatus();
+  auto p = Current(parent);
+  if (!p || p->kind != FileKind::kDirectory) {
+    return Refuse(path, absl::StrFormat("parent directory %s does not exist", parent));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Timeline::BatchBuilder::Write(const std::string& path, const v1::BlockWrite& w) {
+  auto file = Current(path);
+  if (!file || file->kind != FileKind::kRegular)
+    return Refuse(path, "write to a file that does not exist");
+  if (w.offset() + w.data().size() > kBlockSize || w.data().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: write of %u bytes at offset %u does not fit in block %u", path,
+                        w.data().size(), w.offset(), w.block_no()));
+  }
+  std::string content;
+  if (w.offset() == 0 && w.data().size() == kBlockSize) {
+    content = w.data();
+  } else {
+    CAMBIUM_ASSIGN_OR_RETURN(content, CurrentBlock(path, *file, w.block_no()));
+    std::memcpy(content.data() + w.offset(), w.data().data(), w.data().size());
+  }
+  PutBlock(path, w.block_no(), std::move(content));
+  const uint64_t end = uint64_t{w.block_no()} * kBlockSize + w.offset() + w.data().size();
+  if (end > file->size) {
+    file->size = end;
+    PutFile(path, *file);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Timeline::BatchBuilder::SetSize(const std::string& path, uint64_t size) {
+  auto file = Current(path);
+  if (!file || file->kind != FileKind::kRegular)
+    return Refuse(path, "truncate of a file that does not exist");
+  if (size < file->size) {
+    // Blocks cut off become zero tombstones; a partly cut block is zeroed past the end.
+    const uint64_t keep = (size + kBlockSize - 1) / kBlockSize;
+    for (uint64_t b = keep; b < file->nblocks(); ++b) PutZeroBlock(path, static_cast<uint32_t>(b));
+    if (size % kBlockSize != 0) {
+      const uint32_t last = static_cast<uint32_t>(size / kBlockSize);
+      CAMBIUM_ASSIGN_OR_RETURN(std::string content, CurrentBlock(path, *file, last));
+      std::memset(content.data() + size % kBlockSize, 0, kBlockSize - size % kBlockSize);
+      PutBlock(path, last, std::move(content));
+    }
+  }
+  if (size != file->size) {
+    file->size = size;
+    PutFile(path, *file);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Timeline::BatchBuilder::MoveFile(const std::string& from, const std::string& to,
+                                              const FileState& src) {
+  for (uint32_t b = 0; b < src.nblocks(); ++b) {
+    CAMBIUM_ASSIGN_OR_RETURN(std::string content, CurrentBlock(from, src, b));
+    bool zero = content.find_first_not_of('\0') == std::string::npos;
+    if (!zero) PutBlock(to, b, std::move(content));
+  }
+  FileState moved = src;
+  moved.incarnation = tag_;
+  PutFile(to, moved);
+  PutFile(from, FileState{.exists = false, .incarnation = tag_});
+  return absl::OkStatus();
+}
+
+absl::Status Timeline::BatchBuilder::Rename(const std::string& from, const std::string& to) {
+  CAMBIUM_RETURN_IF_ERROR(pg::ValidateRelativePath(to));
+  auto src = Current(from);
+  if (!src) return Refuse(from, "rename of a path that does not exist");
+  if (from == to) return absl::OkStatus();
+  if (absl::StartsWith(to, from + "/")) return Refuse(from, "cannot move a directory into itself");
+  CAMBIUM_RETURN_IF_ERROR(ParentExists(to));
+  auto dst = Current(to);
+  if (src->kind == FileKind::kRegular) {
+    if (dst && dst->kind == FileKind::kDirectory) return Refuse(to, "is a directory");
+    return MoveFile(from, to, *src);
+  }
+  if (dst && (dst->kind != FileKind::kDirectory || HasChildren(to))) {
+    return Refuse(to, "rename target exists and is not an empty directory");
+  }
+  // A directory: move everything under it, then the directory itself.
+  std::vector<std::pair<std::string, FileState>> children;
+  const std::string prefix = from + "/";
+  for (auto it = t_->head_.lower_bound(prefix);
+       it != t_->head_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    if (auto c = Current(it->first)) children.emplace_back(it->first, *c);
+  }
+  for (auto it = files_.lower_bound(prefix);
+       it != files_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    if (it->second.exists && !t_->head_.count(it->first))
+      children.emplace_back(it->first, it->second);
+  }
+  std::sort(children.begin(), children.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  FileState dir = *src;
+  dir.incarnation = tag_;
+  PutFile(to, dir);
+  for (const auto& [path, state] : children) {
+    const std::string target = to + path.substr(from.size());
+    if (state.kind == FileKind::kRegular) {
+      CAMBIUM_RETURN_IF_ERROR(MoveFile(path, target, state));
+    } else {
+      FileState d = state;
+      d.incarnation = tag_;
+      PutFile(target, d);
+    }
+  }
+  for (auto it = children.rbegin(); it != children.rend(); ++it) {
+    if (it->second.kind == FileKind::kDirectory)
+      PutFile(it->first, FileState{.exists = false, .incarnation = tag_});
+  }
+  PutFile(from, FileState{.exists = false, .incarnation = tag_});
+  return absl::OkStatus();
+}
+
+absl::Status Timeline::BatchBuilder::Apply(const v1::Mutation& m) {
+  const std::string& path = m.path();
+  CAMBIUM_RETURN_IF_ERROR(pg::ValidateRelativePath(path));
+  if (pg::ClassifyPath(path) != pg::PathClass::kVersioned ||
+      (m.has_rename() && pg::ClassifyPath(m.rename().new_path()) != pg::PathClass::kVersioned)) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: local-only and WAL paths are never versioned; the shim must not send them", path));
+  }
+  tag_ = Lsn(m.lsn());
+  auto current = Current(path);
+  switch (m.op_case()) {
+    case v1::Mutation::kWrite:
+      return Write(path, m.write());
+    case v1::Mutation::kSetSize:
+      return SetSize(path, m.set_size().size());
+    case v1::Mutation::kCreate:
+      if (current) return Refuse(path, "create of a path that already exists");
+      CAMBIUM_RETURN_IF_ERROR(ParentExists(path));
+      PutFile(path, FileState{.exists = true,
+                              .kind = FileKind::kRegular,
+                              .size = 0,
+                              .mode = m.create().mode() & 07777,
+                              .incarnation = tag_});
+      return absl::OkStatus();
+    case v1::Mutation::kUnlink:
+      if (!current || current->kind != FileKind::kRegular)
+        return Refuse(path, "unlink of a file that does not exist");
+      PutFile(path, FileState{.exists = false, .incarnation = tag_});
+      return absl::OkStatus();
+    case v1::Mutation::kMkdir:
+      if (current) return Refuse(path, "mkdir of a path that already exists");
+      CAMBIUM_RETURN_IF_ERROR(ParentExists(path));
+      PutFile(path, FileState{.exists = true,
+                              .kind = FileKind::kDirectory,
+                              .size = 0,
+                              .mode = m.mkdir().mode() & 07777,
+                              .incarnation = tag_});
+      return absl::OkStatus();
+    case v1::Mutation::kRmdir:
+      if (!current || current->kind != FileKind::kDirectory)
+        return Refuse(path, "rmdir of a directory that does not exist");
+      if (HasChildren(path)) return Refuse(path, "directory not empty");
+      PutFile(path, FileState{.exists = false, .incarnation = tag_});
+      return absl::OkStatus();
+    case v1::Mutation::kRename:
+      return Rename(path, m.rename().new_path());
+    case v1::Mutation::kChmod:
+      if (!current) return Refuse(path, "chmod of a path that does not exist");
+      current->mode = m.chmod().mode() & 07777;
+      PutFile(path, *current);
+      return absl::OkStatus();
+    case v1::Mutation::OP_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrFormat("%s: mutation without an operation", path));
+}
+
+void Timeline::BatchBuilder::CommitHead() {
+  for (auto& [path, state] : files_) {
+    if (state.exists) {
+      t_->head_[path] = state;
+    } else {
+      t_->head_.erase(path);
+    }
+  }
+}
+
+absl::StatusOr<BatchResult> Timeline::ApplyBatch(
+    uint64_t generation, uint64_t seq,
+    const google::protobuf::RepeatedPtrField<v1::Mutation>& mutations, bool sync) {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  const uint64_t current = this->generation();
+  if (generation != current) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "generation %u is no longer the writer of timeline %s (now generation %u, %s): this "
+        "endpoint was fenced",
+        generation, id_.ToString(), current, record().writer()));
+  }
+  last_seen_ = absl::Now();
+  BatchResult result{seq, false};
+  if (seq > last_seq_ + 1) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("batch %u arrived after batch %u: batches were lost", seq, last_seq_));
+  }
+  if (seq == last_seq_ + 1) {
+    if (!head_loaded_) CAMBIUM_RETURN_IF_ERROR(LoadHeadLocked(last_tag_));
+    BatchBuilder builder(this, generation);
+    Lsn tag = last_tag_;
+    for (const v1::Mutation& m : mutations) {
+      if (Lsn(m.lsn()) < tag) {
+        return absl::InvalidArgumentError(
+            absl::StrFormat("%s: tag %s is below the previous tag %s; tags must not decrease",
+                            m.path(), Lsn(m.lsn()).ToString(), tag.ToString()));
+      }
+      tag = Lsn(m.lsn());
+      CAMBIUM_RETURN_IF_ERROR(builder.Apply(m));
+    }
+    builder.batch()->Put(store_->cf(Family::kMeta), WriteStateKey(),
+                         EncodeWriteState(generation, seq, tag));
+    CAMBIUM_RETURN_IF_ERROR(store_->Write(builder.batch(), /*sync=*/false));
+    builder.CommitHead();
+    last_seq_ = seq;
+    last_tag_ = tag;
+    applied_cv_.notify_all();
+  }
+  if (sync) {
+    lock.unlock();
+    CAMBIUM_RETURN_IF_ERROR(store_->Sync());
+    result.synced = true;
+  }
+  return result;
+}
+
+absl::StatusOr<Lsn> Timeline::Barrier(uint64_t generation, uint64_t up_to_seq,
+                                      absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(write_mu_);
+  const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(timeout);
+  while (last_seq_ < up_to_seq && this->generation() == generation) {
+    if (applied_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      return absl::DeadlineExceededError(
+          absl::StrFormat("barrier waited %s for batch %u, last applied is %u",
+                          absl::FormatDuration(timeout), up_to_seq, last_seq_));
+    }
+  }
+  if (this->generation() != generation) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "generation %u is no longer the writer of timeline %s: this endpoint was fenced",
+        generation, id_.ToString()));
+  }
+  last_seen_ = absl::Now();
+  const Lsn durable = last_tag_;
+  lock.unlock();
+  CAMBIUM_RETURN_IF_ERROR(store_->Sync());
+  return durable;
+}
+
+}  // namespace cambium::pageserver
