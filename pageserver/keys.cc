@@ -63,8 +63,16 @@ std::string WalKey(const TimelineId& timeline, Lsn start) {
 
 std::string CommitKey(const TimelineId& timeline, int64_t max_commit_time, Lsn end) {
   std::string key = TimelinePrefix(timeline);
+  key.push_back('T');
   // Flip the sign bit so that negative times sort before positive ones.
   AppendBigEndian64(&key, static_cast<uint64_t>(max_commit_time) ^ (1ull << 63));
+  AppendBigEndian64(&key, end.value());
+  return key;
+}
+
+std::string CommitLsnKey(const TimelineId& timeline, Lsn end) {
+  std::string key = TimelinePrefix(timeline);
+  key.push_back('L');
   AppendBigEndian64(&key, end.value());
   return key;
 }
@@ -105,10 +113,10 @@ bool ParseWalKey(std::string_view key, TimelineId* timeline, Lsn* start) {
 }
 
 bool ParseCommitKey(std::string_view key, TimelineId* timeline, int64_t* max_time, Lsn* end) {
-  if (key.size() != kTimelineBytes + 16) return false;
+  if (key.size() != kTimelineBytes + 17 || key[kTimelineBytes] != 'T') return false;
   *timeline = TimelineId::FromBytes(key.data());
-  *max_time = static_cast<int64_t>(LoadBigEndian64(key.data() + kTimelineBytes) ^ (1ull << 63));
-  *end = Lsn(LoadBigEndian64(key.data() + kTimelineBytes + 8));
+  *max_time = static_cast<int64_t>(LoadBigEndian64(key.data() + kTimelineBytes + 1) ^ (1ull << 63));
+  *end = Lsn(LoadBigEndian64(key.data() + kTimelineBytes + 9));
   return true;
 }
 

@@ -3,7 +3,8 @@
 //   blocks:  timeline(16) | path | 0x00 | block(4, BE) | ~lsn(8, BE)
 //   files:   timeline(16) | path | 0x00 | ~lsn(8, BE)
 //   wal:     timeline(16) | start_lsn(8, BE)
-//   commits: timeline(16) | max_commit_time(8, BE) | end_lsn(8, BE)
+//   commits: timeline(16) | 'T' | max_commit_time(8, BE) | end_lsn(8, BE) -> ""
+//            timeline(16) | 'L' | end_lsn(8, BE) -> max_commit_time(8, LE)
 //
 // The inverted LSN sorts versions of one block (or file) newest first, so the newest
 // version at or below X is the first key at or after Key(..., X). The 0x00 after the
@@ -35,7 +36,10 @@ std::string BlockPrefix(const TimelineId& timeline, std::string_view path, uint3
 std::string BlockKey(const TimelineId& timeline, std::string_view path, uint32_t block, Lsn lsn);
 std::string FileKey(const TimelineId& timeline, std::string_view path, Lsn lsn);
 std::string WalKey(const TimelineId& timeline, Lsn start);
+// Commit index by time: (max commit time so far, commit end), ordered by both.
 std::string CommitKey(const TimelineId& timeline, int64_t max_commit_time, Lsn end);
+// Commit index by LSN: commit end -> max commit time so far.
+std::string CommitLsnKey(const TimelineId& timeline, Lsn end);
 
 // The smallest key after every key of `prefix` (prefix with its last byte bumped);
 // REQUIRES: prefix ends with a byte < 0xFF (true for every prefix built here).

@@ -12,6 +12,7 @@
 #ifndef CAMBIUM_PAGESERVER_TIMELINE_H_
 #define CAMBIUM_PAGESERVER_TIMELINE_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -65,6 +66,8 @@ class Timeline {
   Lsn last_record_lsn() const;
   Lsn gc_cutoff_lsn() const;
   uint64_t generation() const;
+  // Increases with every applied batch and attach (size caches key on it).
+  uint64_t write_version() const { return write_version_.load(); }
 
   // The meta-family key of a timeline record.
   static std::string RecordKey(const TenantId& tenant, const TimelineId& timeline);
@@ -90,6 +93,18 @@ class Timeline {
   // writer's lease is live unless `takeover`. Returns the new generation.
   absl::StatusOr<uint64_t> Attach(const std::string& writer, Lsn start_lsn, bool takeover,
                                   absl::Duration lease);
+  // The writer of `generation` is done (a clean shutdown): the next attach needs no
+  // takeover. Its writes stay.
+  absl::Status Detach(uint64_t generation);
+
+  // True if a writer is attached and alive: it has a mutation stream open, or was
+  // heard from within `lease`.
+  bool WriterActiveWithin(absl::Duration lease) const;
+  // The page service calls these around a PutMutations stream of `generation`; an
+  // open stream keeps the writer's lease alive however idle the compute is.
+  void StreamOpened(uint64_t generation);
+  void StreamClosed(uint64_t generation);
+
   // Applies one batch from the current generation. Batches with seq <= the last
   // applied are acknowledged without being applied again (a resend after a
   // reconnect). With sync, returns once the batch is durable.
@@ -124,6 +139,7 @@ class Timeline {
                                                                uint32_t block, Lsn lsn,
                                                                Lsn incarnation) const;
   absl::Status LoadWriteStateLocked();
+  bool WriterActiveLocked(absl::Duration lease) const;
   absl::Status LoadHeadLocked(Lsn lsn);
   std::string WriteStateKey() const;
 
@@ -140,9 +156,11 @@ class Timeline {
   // Writer state. Lock order: write_mu_ before mu_.
   mutable std::mutex write_mu_;
   std::condition_variable applied_cv_;
-  uint64_t last_seq_ = 0;                  // GUARDED_BY(write_mu_)
-  Lsn last_tag_;                           // GUARDED_BY(write_mu_)
-  absl::Time last_seen_;                   // GUARDED_BY(write_mu_): lease renewal
+  uint64_t last_seq_ = 0;  // GUARDED_BY(write_mu_)
+  Lsn last_tag_;           // GUARDED_BY(write_mu_)
+  absl::Time last_seen_;   // GUARDED_BY(write_mu_): lease renewal
+  int open_streams_ = 0;   // GUARDED_BY(write_mu_): streams of the current generation
+  std::atomic<uint64_t> write_version_{0};
   bool head_loaded_ = false;               // GUARDED_BY(write_mu_)
   std::map<std::string, FileState> head_;  // GUARDED_BY(write_mu_): paths existing at the head
 };

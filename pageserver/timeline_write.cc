@@ -100,7 +100,7 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
                         id_.ToString(), start_lsn.ToString(), ancestor_lsn_.ToString()));
   }
   const absl::Duration idle = absl::Now() - last_seen_;
-  if (record_.generation() != 0 && idle < lease && !takeover) {
+  if (record_.generation() != 0 && (open_streams_ > 0 || idle < lease) && !takeover) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "timeline %s already has a writer (%s, generation %u, active %s ago); stop that "
         "endpoint first, or take over if it is dead",
@@ -126,10 +126,44 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
   last_seq_ = 0;
   last_tag_ = start_lsn;
   last_seen_ = absl::Now();
+  open_streams_ = 0;
+  ++write_version_;
   head_loaded_ = false;
   head_.clear();
   applied_cv_.notify_all();
   return generation;
+}
+
+absl::Status Timeline::Detach(uint64_t generation) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  if (generation != this->generation()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "generation %u is not the writer of timeline %s", generation, id_.ToString()));
+  }
+  open_streams_ = 0;
+  last_seen_ = absl::InfinitePast();
+  return absl::OkStatus();
+}
+
+bool Timeline::WriterActiveLocked(absl::Duration lease) const {
+  return open_streams_ > 0 || absl::Now() - last_seen_ < lease;
+}
+
+bool Timeline::WriterActiveWithin(absl::Duration lease) const {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  return generation() != 0 && WriterActiveLocked(lease);
+}
+
+void Timeline::StreamOpened(uint64_t generation) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  if (generation == this->generation()) ++open_streams_;
+  last_seen_ = absl::Now();
+}
+
+void Timeline::StreamClosed(uint64_t generation) {
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  if (generation == this->generation() && open_streams_ > 0) --open_streams_;
+  last_seen_ = absl::Now();
 }
 
 // Collects the versions one batch produces, with overlays of its own effects.
@@ -441,6 +475,7 @@ absl::StatusOr<BatchResult> Timeline::ApplyBatch(
                          EncodeWriteState(generation, seq, tag));
     CAMBIUM_RETURN_IF_ERROR(store_->Write(builder.batch(), /*sync=*/false));
     builder.CommitHead();
+    ++write_version_;
     last_seq_ = seq;
     last_tag_ = tag;
     applied_cv_.notify_all();

@@ -1,0 +1,366 @@
+// Repository: branch operations. Each is a metadata change in one synced batch.
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "pageserver/repository.h"
+
+namespace cambium::pageserver {
+namespace {
+
+std::string IdBytes(const TimelineId& id) {
+  std::string b;
+  id.AppendBytes(&b);
+  return b;
+}
+
+absl::Status Protected(const std::string& name, const std::string& action) {
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "branch \"%s\" is protected and cannot be %s; unprotect it first", name, action));
+}
+
+}  // namespace
+
+BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::BranchRecord& b) {
+  BranchInfo info;
+  info.tenant = tenant.record.name();
+  info.tenant_id = tenant.id;
+  info.name = b.name();
+  info.timeline_id = TimelineId::FromBytes(b.timeline_id().data());
+  info.parent = b.parent();
+  info.created = absl::FromUnixMicros(b.created_unix_micros());
+  info.is_protected = b.protected_();
+  if (b.expires_unix_micros() != 0) info.expires = absl::FromUnixMicros(b.expires_unix_micros());
+  auto it = timelines_.find(info.timeline_id);
+  if (it != timelines_.end()) {
+    const Timeline& t = *it->second;
+    if (t.ancestor()) info.ancestor_timeline = t.ancestor()->id();
+    info.ancestor_lsn = t.ancestor_lsn();
+    info.last_record_lsn = t.last_record_lsn();
+    info.logical_size = LogicalSizeLocked(t);
+    info.unique_size = UniqueSizeLocked(t);
+  }
+  return info;
+}
+
+absl::StatusOr<std::shared_ptr<Timeline>> Repository::NewChildTimelineLocked(
+    const std::shared_ptr<Timeline>& parent, Lsn lsn, rocksdb::WriteBatch* batch) {
+  storage::v1::TimelineRecord r;
+  std::string tenant_bytes;
+  parent->tenant_id().AppendBytes(&tenant_bytes);
+  r.set_tenant_id(tenant_bytes);
+  r.set_timeline_id(IdBytes(TimelineId::Generate()));
+  r.set_ancestor_id(IdBytes(parent->id()));
+  r.set_ancestor_lsn(lsn.value());
+  r.set_last_record_lsn(lsn.value());
+  r.set_wal_start_lsn(lsn.value());
+  r.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  CAMBIUM_ASSIGN_OR_RETURN(auto child, Timeline::Load(store_, r, parent));
+  batch->Put(store_->cf(Family::kMeta), Timeline::RecordKey(child->tenant_id(), child->id()),
+             r.SerializeAsString());
+  archive_.InitTimeline(*child, lsn, batch);
+  return child;
+}
+
+absl::StatusOr<std::shared_ptr<Timeline>> Repository::CreateRootTimeline(const std::string& tenant,
+                                                                         const std::string& branch,
+                                                                         Lsn wal_start) {
+  CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", branch));
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  if (t->branches.count(branch)) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("branch \"%s\" already exists in tenant \"%s\"", branch, tenant));
+  }
+  storage::v1::TimelineRecord r;
+  r.set_tenant_id(t->record.id());
+  r.set_timeline_id(IdBytes(TimelineId::Generate()));
+  r.set_last_record_lsn(wal_start.value());
+  r.set_wal_start_lsn(wal_start.value());
+  r.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  CAMBIUM_ASSIGN_OR_RETURN(auto timeline, Timeline::Load(store_, r, nullptr));
+  storage::v1::BranchRecord b;
+  b.set_name(branch);
+  b.set_timeline_id(r.timeline_id());
+  b.set_created_unix_micros(r.created_unix_micros());
+  rocksdb::WriteBatch batch;
+  batch.Put(store_->cf(Family::kMeta), Timeline::RecordKey(t->id, timeline->id()),
+            r.SerializeAsString());
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, branch), b.SerializeAsString());
+  archive_.InitTimeline(*timeline, wal_start, &batch);
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  timelines_[timeline->id()] = timeline;
+  t->branches[branch] = b;
+  return timeline;
+}
+
+absl::StatusOr<Lsn> Repository::ResolvePointLocked(const Timeline& timeline,
+                                                   const BranchPoint& point) {
+  Lsn lsn = timeline.last_record_lsn();
+  if (point.time.has_value()) {
+    CAMBIUM_ASSIGN_OR_RETURN(LsnLookup found, archive_.LsnByTimestamp(timeline, *point.time));
+    switch (found.kind) {
+      case LsnLookupKind::kPresent:
+        lsn = found.lsn;
+        break;
+      case LsnLookupKind::kFuture:
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s is in the future",
+            absl::FormatTime(absl::RFC3339_full, *point.time, absl::UTCTimeZone())));
+      case LsnLookupKind::kBeforeRetention:
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s is before the retention window (the earliest restorable point is %s)",
+            absl::FormatTime(absl::RFC3339_full, *point.time, absl::UTCTimeZone()),
+            std::max(found.lsn, timeline.gc_cutoff_lsn()).ToString()));
+      case LsnLookupKind::kNoData:
+        return absl::FailedPreconditionError(
+            "no transaction has committed on this branch yet; use an LSN instead of a time");
+    }
+  } else if (point.lsn.has_value()) {
+    if (*point.lsn > timeline.last_record_lsn()) {
+      return absl::OutOfRangeError(
+          absl::StrFormat("LSN %s is beyond the last record LSN %s of the branch",
+                          point.lsn->ToString(), timeline.last_record_lsn().ToString()));
+    }
+    CAMBIUM_ASSIGN_OR_RETURN(lsn, archive_.RoundDownToRecordBoundary(timeline, *point.lsn));
+  }
+  // The LSN lies in the history of the first timeline of the chain whose own WAL
+  // starts at or below it; that timeline's GC cutoff applies.
+  const Timeline* owner = &timeline;
+  while (owner->ancestor() && lsn < owner->ancestor_lsn()) owner = owner->ancestor().get();
+  if (lsn < owner->gc_cutoff_lsn()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("LSN %s is below the GC cutoff %s (outside the PITR window)",
+                        lsn.ToString(), owner->gc_cutoff_lsn().ToString()));
+  }
+  return lsn;
+}
+
+absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
+                                                    const std::string& name,
+                                                    const std::string& parent,
+                                                    const BranchPoint& point,
+                                                    std::optional<absl::Duration> ttl) {
+  CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", name));
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  if (t->branches.count(name)) {
+    return absl::AlreadyExistsError(
+        absl::StrFormat("branch \"%s\" already exists in tenant \"%s\"", name, tenant));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(auto* parent_branch, FindBranchLocked(*t, parent));
+  auto p = timelines_.find(TimelineId::FromBytes(parent_branch->timeline_id().data()));
+  if (p == timelines_.end())
+    return absl::InternalError("parent branch points to a missing timeline");
+  CAMBIUM_ASSIGN_OR_RETURN(Lsn lsn, ResolvePointLocked(*p->second, point));
+  rocksdb::WriteBatch batch;
+  CAMBIUM_ASSIGN_OR_RETURN(auto child, NewChildTimelineLocked(p->second, lsn, &batch));
+  storage::v1::BranchRecord b;
+  b.set_name(name);
+  b.set_timeline_id(IdBytes(child->id()));
+  b.set_parent(parent);
+  b.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  if (ttl.has_value() && *ttl > absl::ZeroDuration()) {
+    b.set_expires_unix_micros(absl::ToUnixMicros(absl::Now() + *ttl));
+  }
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), b.SerializeAsString());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  timelines_[child->id()] = child;
+  t->branches[name] = b;
+  LogInfo("branch_created", {{"tenant", tenant},
+                             {"branch", name},
+                             {"parent", parent},
+                             {"lsn", lsn},
+                             {"timeline", child->id()}});
+  return ToInfoLocked(*t, b);
+}
+
+absl::StatusOr<BranchInfo> Repository::GetBranch(const std::string& tenant,
+                                                 const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  return ToInfoLocked(*t, *b);
+}
+
+absl::StatusOr<std::vector<BranchInfo>> Repository::ListBranches(const std::string& tenant) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  std::vector<BranchInfo> out;
+  for (const auto& [name, b] : t->branches) out.push_back(ToInfoLocked(*t, b));
+  return out;
+}
+
+absl::Status Repository::DeleteBranch(const std::string& tenant, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  if (b->protected_()) return Protected(name, "deleted");
+  const TimelineId id = TimelineId::FromBytes(b->timeline_id().data());
+  auto children = ChildrenLocked(id);
+  if (!children.empty()) {
+    std::vector<std::string> names;
+    for (const auto& c : children) {
+      std::string n = "(unnamed timeline " + c->id().ToString() + ")";
+      for (const auto& [bn, br] : t->branches) {
+        if (TimelineId::FromBytes(br.timeline_id().data()) == c->id()) n = bn;
+      }
+      names.push_back(n);
+    }
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" has child branches (%s); delete them first", name,
+                        absl::StrJoin(names, ", ")));
+  }
+  auto tl = timelines_.find(id);
+  if (tl != timelines_.end() && WriterLiveLocked(*tl->second)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" has a running endpoint (%s); stop it first", name,
+                        tl->second->record().writer()));
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(store_->cf(Family::kMeta), BranchKey(t->id, name));
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  t->branches.erase(name);
+  CAMBIUM_RETURN_IF_ERROR(DeleteTimelineLocked(id));
+  LogInfo("branch_deleted", {{"tenant", tenant}, {"branch", name}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BranchInfo> Repository::ResetBranch(const std::string& tenant,
+                                                   const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  if (b->protected_()) return Protected(name, "reset");
+  if (b->parent().empty() || !t->branches.count(b->parent())) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" has no parent branch to reset to", name));
+  }
+  const TimelineId old_id = TimelineId::FromBytes(b->timeline_id().data());
+  auto old = timelines_.find(old_id);
+  if (old != timelines_.end() && WriterLiveLocked(*old->second)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" has a running endpoint; stop it first", name));
+  }
+  const auto& parent_branch = t->branches.at(b->parent());
+  auto p = timelines_.find(TimelineId::FromBytes(parent_branch.timeline_id().data()));
+  if (p == timelines_.end())
+    return absl::InternalError("parent branch points to a missing timeline");
+  rocksdb::WriteBatch batch;
+  CAMBIUM_ASSIGN_OR_RETURN(auto child,
+                           NewChildTimelineLocked(p->second, p->second->last_record_lsn(), &batch));
+  storage::v1::BranchRecord updated = *b;
+  updated.set_timeline_id(IdBytes(child->id()));
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  timelines_[child->id()] = child;
+  *b = updated;
+  // The old timeline goes unless something still depends on it.
+  if (ChildrenLocked(old_id).empty()) CAMBIUM_RETURN_IF_ERROR(DeleteTimelineLocked(old_id));
+  LogInfo("branch_reset", {{"tenant", tenant}, {"branch", name}, {"lsn", child->ancestor_lsn()}});
+  return ToInfoLocked(*t, *b);
+}
+
+absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
+    const std::string& tenant, const std::string& name, const BranchPoint& point,
+    const std::string& backup_name) {
+  if (!point.lsn.has_value() && !point.time.has_value()) {
+    return absl::InvalidArgumentError("restore needs an LSN or a time");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  if (b->protected_()) return Protected(name, "restored in place");
+  std::string backup =
+      backup_name.empty()
+          ? absl::StrFormat("%s_old_%s", name,
+                            absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()))
+          : backup_name;
+  CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", backup));
+  if (t->branches.count(backup)) {
+    return absl::AlreadyExistsError(absl::StrFormat("branch \"%s\" already exists", backup));
+  }
+  auto current = timelines_.find(TimelineId::FromBytes(b->timeline_id().data()));
+  if (current == timelines_.end())
+    return absl::InternalError("branch points to a missing timeline");
+  if (WriterLiveLocked(*current->second)) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" has a running endpoint; stop it first", name));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(Lsn lsn, ResolvePointLocked(*current->second, point));
+  // Below the branch's own start, the history is its ancestor's: branch from there so
+  // the backup does not have to stay for the restored branch's sake.
+  std::shared_ptr<Timeline> base = current->second;
+  while (base->ancestor() && lsn < base->ancestor_lsn()) base = base->ancestor();
+  rocksdb::WriteBatch batch;
+  CAMBIUM_ASSIGN_OR_RETURN(auto restored, NewChildTimelineLocked(base, lsn, &batch));
+  storage::v1::BranchRecord backup_record = *b;
+  backup_record.set_name(backup);
+  backup_record.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  backup_record.set_expires_unix_micros(0);
+  storage::v1::BranchRecord updated = *b;
+  updated.set_timeline_id(IdBytes(restored->id()));
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, backup), backup_record.SerializeAsString());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  timelines_[restored->id()] = restored;
+  *b = updated;
+  t->branches[backup] = backup_record;
+  LogInfo("branch_restored",
+          {{"tenant", tenant}, {"branch", name}, {"lsn", lsn}, {"backup", backup}});
+  return std::make_pair(ToInfoLocked(*t, t->branches.at(name)), ToInfoLocked(*t, backup_record));
+}
+
+absl::StatusOr<BranchInfo> Repository::SetProtection(const std::string& tenant,
+                                                     const std::string& name, bool is_protected) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  storage::v1::BranchRecord updated = *b;
+  updated.set_protected_(is_protected);
+  rocksdb::WriteBatch batch;
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  *b = updated;
+  return ToInfoLocked(*t, *b);
+}
+
+absl::StatusOr<LsnLookup> Repository::LsnByTimestamp(const std::string& tenant,
+                                                     const std::string& branch, absl::Time time) {
+  std::shared_ptr<Timeline> timeline;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, branch));
+    timeline = timelines_.at(TimelineId::FromBytes(b->timeline_id().data()));
+  }
+  return archive_.LsnByTimestamp(*timeline, time);
+}
+
+int Repository::DeleteExpiredBranches(absl::Time now) {
+  std::vector<std::pair<std::string, std::string>> expired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, t] : tenants_) {
+      for (const auto& [name, b] : t.branches) {
+        if (b.expires_unix_micros() != 0 && absl::FromUnixMicros(b.expires_unix_micros()) <= now &&
+            !b.protected_()) {
+          expired.emplace_back(t.record.name(), name);
+        }
+      }
+    }
+  }
+  int deleted = 0;
+  for (const auto& [tenant, name] : expired) {
+    absl::Status s = DeleteBranch(tenant, name);
+    if (s.ok()) {
+      ++deleted;
+      LogInfo("branch_expired", {{"tenant", tenant}, {"branch", name}});
+    } else {
+      LogDebug("branch_expiry_deferred", {{"tenant", tenant}, {"branch", name}, {"reason", s}});
+    }
+  }
+  return deleted;
+}
+
+}  // namespace cambium::pageserver

@@ -1,0 +1,209 @@
+#include "pageserver/page_service.h"
+
+#include <map>
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+
+namespace cambium::pageserver {
+namespace {
+
+constexpr int kManifestChunk = 1000;
+constexpr size_t kWalChunk = 256 * 1024;
+
+v1::FileKind ToProto(FileKind kind) {
+  return kind == FileKind::kDirectory ? v1::FILE_KIND_DIRECTORY : v1::FILE_KIND_REGULAR;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Timeline>> PageServiceImpl::Find(const v1::TimelineRef& ref) const {
+  CAMBIUM_ASSIGN_OR_RETURN(TimelineKey key, FromProto(ref));
+  return repo_->GetTimeline(key.tenant, key.timeline);
+}
+
+grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::AttachWriterRequest* req,
+                                           v1::AttachWriterResponse* resp) {
+  auto timeline = Find(req->timeline());
+  if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  auto generation = (*timeline)->Attach(req->endpoint(), Lsn(req->start_lsn()), req->takeover(),
+                                        repo_->options().writer_lease);
+  if (!generation.ok()) return ToGrpcStatus(generation.status());
+  resp->set_generation(*generation);
+  resp->set_last_record_lsn((*timeline)->last_record_lsn().value());
+  LogInfo("writer_attached", {{"timeline", (*timeline)->id()},
+                              {"writer", req->endpoint()},
+                              {"generation", *generation},
+                              {"start_lsn", Lsn(req->start_lsn())},
+                              {"takeover", req->takeover() ? "yes" : "no"}});
+  return grpc::Status::OK;
+}
+
+grpc::Status PageServiceImpl::DetachWriter(grpc::ServerContext*, const v1::DetachWriterRequest* req,
+                                           v1::DetachWriterResponse*) {
+  auto timeline = Find(req->timeline());
+  if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  return ToGrpcStatus((*timeline)->Detach(req->generation()));
+}
+
+grpc::Status PageServiceImpl::GetManifest(grpc::ServerContext*, const v1::GetManifestRequest* req,
+                                          grpc::ServerWriter<v1::GetManifestResponse>* writer) {
+  auto timeline = Find(req->timeline());
+  if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  auto files = (*timeline)->ListFiles(Lsn(req->lsn()));
+  if (!files.ok()) return ToGrpcStatus(files.status());
+  v1::GetManifestResponse chunk;
+  for (const ManifestEntry& e : *files) {
+    v1::FileMeta* meta = chunk.add_files();
+    meta->set_path(e.path);
+    meta->set_kind(ToProto(e.state.kind));
+    meta->set_size(e.state.size);
+    meta->set_mode(e.state.mode);
+    meta->set_changed_lsn(e.changed_lsn.value());
+    if (chunk.files_size() >= kManifestChunk) {
+      if (!writer->Write(chunk))
+        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      chunk.Clear();
+    }
+  }
+  if (chunk.files_size() > 0 && !writer->Write(chunk)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  return grpc::Status::OK;
+}
+
+void PageServiceImpl::ReadPages(const Timeline& timeline, const v1::GetPagesRequest& req,
+                                v1::GetPagesResponse* resp) const {
+  const Lsn lsn(req.lsn());
+  // One file-state lookup per file of the batch.
+  std::map<std::string, absl::StatusOr<std::optional<FileVersion>>> files;
+  for (const v1::PageRef& ref : req.pages()) {
+    v1::Page* page = resp->add_pages();
+    auto it = files.find(ref.path());
+    if (it == files.end())
+      it = files.emplace(ref.path(), timeline.GetFileState(ref.path(), lsn)).first;
+    absl::Status status;
+    if (!it->second.ok()) {
+      status = it->second.status();
+    } else if (!it->second->has_value() || !(*it->second)->state.exists) {
+      status = absl::NotFoundError(
+          absl::StrFormat("file %s does not exist at %s", ref.path(), lsn.ToString()));
+    } else if ((*it->second)->state.kind != FileKind::kRegular) {
+      status = absl::FailedPreconditionError(absl::StrFormat("%s is a directory", ref.path()));
+    } else {
+      auto p = timeline.GetPageOfFile(ref.path(), ref.block_no(), lsn, (*it->second)->state);
+      if (p.ok()) {
+        page->set_data(std::move(p->data));
+        page->set_version_lsn(p->version_lsn.value());
+      } else {
+        status = p.status();
+      }
+    }
+    if (!status.ok()) {
+      page->mutable_status()->set_code(static_cast<int>(status.code()));
+      page->mutable_status()->set_message(std::string(status.message()));
+      if (status.code() == absl::StatusCode::kDataLoss) {
+        LogError("page_checksum_failed", {{"timeline", timeline.id()},
+                                          {"path", ref.path()},
+                                          {"block", ref.block_no()},
+                                          {"status", status}});
+      }
+    }
+  }
+}
+
+grpc::Status PageServiceImpl::GetPages(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<v1::GetPagesResponse, v1::GetPagesRequest>* stream) {
+  v1::GetPagesRequest req;
+  std::shared_ptr<Timeline> timeline;
+  std::string cached_ref;
+  while (stream->Read(&req)) {
+    const std::string ref = req.timeline().SerializeAsString();
+    if (!timeline || ref != cached_ref) {
+      auto t = Find(req.timeline());
+      if (!t.ok()) return ToGrpcStatus(t.status());
+      timeline = *t;
+      cached_ref = ref;
+    }
+    v1::GetPagesResponse resp;
+    resp.set_request_id(req.request_id());
+    ReadPages(*timeline, req, &resp);
+    if (!stream->Write(resp)) break;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status PageServiceImpl::PutMutations(
+    grpc::ServerContext*,
+    grpc::ServerReaderWriter<v1::PutMutationsResponse, v1::PutMutationsRequest>* stream) {
+  v1::PutMutationsRequest req;
+  std::shared_ptr<Timeline> timeline;
+  uint64_t generation = 0;
+  grpc::Status result = grpc::Status::OK;
+  while (stream->Read(&req)) {
+    if (!timeline) {
+      auto t = Find(req.timeline());
+      if (!t.ok()) return ToGrpcStatus(t.status());
+      timeline = *t;
+      generation = req.generation();
+      timeline->StreamOpened(generation);
+    } else if (req.generation() != generation) {
+      result =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "generation changed within a stream");
+      break;
+    }
+    auto applied = timeline->ApplyBatch(generation, req.seq(), req.mutations(), req.sync());
+    if (!applied.ok()) {
+      LogWarning("mutations_refused", {{"timeline", timeline->id()},
+                                       {"generation", generation},
+                                       {"seq", req.seq()},
+                                       {"status", applied.status()}});
+      result = ToGrpcStatus(applied.status());
+      break;
+    }
+    v1::PutMutationsResponse resp;
+    resp.set_seq(applied->seq);
+    resp.set_synced(applied->synced);
+    if (!stream->Write(resp)) break;
+  }
+  if (timeline) timeline->StreamClosed(generation);
+  return result;
+}
+
+grpc::Status PageServiceImpl::Barrier(grpc::ServerContext*, const v1::BarrierRequest* req,
+                                      v1::BarrierResponse* resp) {
+  auto timeline = Find(req->timeline());
+  if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  auto durable = (*timeline)->Barrier(req->generation(), req->up_to_seq(), absl::Minutes(1));
+  if (!durable.ok()) return ToGrpcStatus(durable.status());
+  resp->set_durable_lsn(durable->value());
+  return grpc::Status::OK;
+}
+
+grpc::Status PageServiceImpl::GetWal(grpc::ServerContext*, const v1::GetWalRequest* req,
+                                     grpc::ServerWriter<v1::WalChunk>* writer) {
+  auto timeline = Find(req->timeline());
+  if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  Lsn end(req->end_lsn());
+  if (!end.valid()) {
+    auto archived = repo_->archive().End(**timeline);
+    if (!archived.ok()) return ToGrpcStatus(archived.status());
+    end = *archived;
+  }
+  for (Lsn at(req->start_lsn()); at < end;) {
+    const Lsn to = std::min(end, at + kWalChunk);
+    auto bytes = repo_->archive().Read(**timeline, at, to);
+    if (!bytes.ok()) return ToGrpcStatus(bytes.status());
+    v1::WalChunk chunk;
+    chunk.set_start_lsn(at.value());
+    chunk.set_data(std::move(*bytes));
+    if (!writer->Write(chunk)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    at = to;
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace cambium::pageserver

@@ -1,0 +1,45 @@
+// PageServiceImpl: the data plane of the pageserver over gRPC (proto PageService):
+// writer attachment, manifests, batched page reads, tagged mutations, barriers and
+// WAL for starting computes.
+//
+// Thread-safety: thread-safe; gRPC runs each call on its own thread.
+#ifndef CAMBIUM_PAGESERVER_PAGE_SERVICE_H_
+#define CAMBIUM_PAGESERVER_PAGE_SERVICE_H_
+
+#include "cambium/v1/page_service.grpc.pb.h"
+#include "pageserver/repository.h"
+
+namespace cambium::pageserver {
+
+class PageServiceImpl final : public v1::PageService::Service {
+ public:
+  explicit PageServiceImpl(Repository* repo) : repo_(repo) {}
+
+  grpc::Status AttachWriter(grpc::ServerContext* ctx, const v1::AttachWriterRequest* req,
+                            v1::AttachWriterResponse* resp) override;
+  grpc::Status DetachWriter(grpc::ServerContext* ctx, const v1::DetachWriterRequest* req,
+                            v1::DetachWriterResponse* resp) override;
+  grpc::Status GetManifest(grpc::ServerContext* ctx, const v1::GetManifestRequest* req,
+                           grpc::ServerWriter<v1::GetManifestResponse>* writer) override;
+  grpc::Status GetPages(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::GetPagesResponse, v1::GetPagesRequest>* stream) override;
+  grpc::Status PutMutations(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::PutMutationsResponse, v1::PutMutationsRequest>* stream) override;
+  grpc::Status Barrier(grpc::ServerContext* ctx, const v1::BarrierRequest* req,
+                       v1::BarrierResponse* resp) override;
+  grpc::Status GetWal(grpc::ServerContext* ctx, const v1::GetWalRequest* req,
+                      grpc::ServerWriter<v1::WalChunk>* writer) override;
+
+ private:
+  absl::StatusOr<std::shared_ptr<Timeline>> Find(const v1::TimelineRef& ref) const;
+  void ReadPages(const Timeline& timeline, const v1::GetPagesRequest& req,
+                 v1::GetPagesResponse* resp) const;
+
+  Repository* const repo_;
+};
+
+}  // namespace cambium::pageserver
+
+#endif  // CAMBIUM_PAGESERVER_PAGE_SERVICE_H_

@@ -1,0 +1,77 @@
+// PageServer: the cambium-pageserver process: configuration, the page store, the
+// repository, the gRPC services, and background GC.
+//
+// Thread-safety: Start/Shutdown from one thread; the rest is internally synchronized.
+#ifndef CAMBIUM_PAGESERVER_PAGESERVER_H_
+#define CAMBIUM_PAGESERVER_PAGESERVER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/statusor.h"
+#include "grpcpp/server.h"
+#include "pageserver/management_service.h"
+#include "pageserver/page_service.h"
+#include "pageserver/page_store.h"
+#include "pageserver/repository.h"
+
+namespace cambium::pageserver {
+
+// Every field is a flag (--listen, --data-dir, ...) and a key of the --config file.
+struct PageServerConfig {
+  // gRPC address, loopback only; port 0 picks a free port. Default: 127.0.0.1:6400.
+  std::string listen = "127.0.0.1:6400";
+  // Directory of the page store. Default: ./pageserver-data.
+  std::string data_dir = "pageserver-data";
+  // Block cache size in MiB. Default: 512.
+  uint64_t cache_mb = 512;
+  // SST compression: lz4, zstd or none. Default: lz4.
+  std::string compression = "lz4";
+  // Keep page versions in RocksDB blob files. Default: false.
+  bool blob_files = false;
+  // PITR window of tenants created without one. Default: 7d.
+  std::string pitr_window = "7d";
+  // A silent writer may be replaced after this long. Default: 10s.
+  std::string writer_lease = "10s";
+  // How often GC runs for every tenant; 0 disables it. Default: 10m.
+  std::string gc_interval = "10m";
+};
+
+void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
+
+class PageServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PageServer>> Start(const PageServerConfig& config);
+  ~PageServer();
+
+  int port() const { return port_; }
+  Repository* repository() const { return repo_.get(); }
+  // Stops accepting calls, finishes running ones, stops GC and closes the store.
+  void Shutdown();
+
+ private:
+  PageServer() = default;
+  void GcLoop(absl::Duration interval);
+
+  std::unique_ptr<PageStore> store_;
+  std::unique_ptr<Repository> repo_;
+  std::unique_ptr<PageServiceImpl> page_service_;
+  std::unique_ptr<ManagementServiceImpl> management_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+
+  std::atomic<bool> stopping_{false};
+  std::mutex gc_mu_;
+  std::condition_variable gc_cv_;
+  std::thread gc_thread_;
+};
+
+}  // namespace cambium::pageserver
+
+#endif  // CAMBIUM_PAGESERVER_PAGESERVER_H_

@@ -1,0 +1,199 @@
+// Repository: tenants, their timelines and the branch names that point to them; the
+// control-plane operations of the pageserver (docs/pageserver.md).
+//
+// Branch operations are metadata writes: creating a branch writes one timeline
+// record and one branch record in a single synced batch, whatever the data size.
+// Restore and reset create a timeline and move the name; nothing is copied.
+//
+// Implementation is split by concern: repository.cc (loading, tenants, lookups, TTL
+// reaper), branches.cc (branch operations), sizes.cc, gc.cc, import.cc.
+//
+// Thread-safety: thread-safe. mu_ guards the maps; it is held across the (short,
+// synced) metadata writes of an operation so operations on a tenant are serialized.
+#ifndef CAMBIUM_PAGESERVER_REPOSITORY_H_
+#define CAMBIUM_PAGESERVER_REPOSITORY_H_
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cambium/storage/v1/pageserver_meta.pb.h"
+#include "common/ids.h"
+#include "common/lsn.h"
+#include "pageserver/page_store.h"
+#include "pageserver/timeline.h"
+#include "pageserver/wal_archive.h"
+
+namespace cambium::pageserver {
+
+struct RepositoryOptions {
+  // PITR window of tenants created without one. Default: 7 days.
+  absl::Duration default_pitr_window = absl::Hours(24 * 7);
+  // A writer that has not been heard from for this long may be replaced without
+  // takeover. Default: 10 s.
+  absl::Duration writer_lease = absl::Seconds(10);
+  // How often expired branches are deleted. Default: 1 s.
+  absl::Duration ttl_check_interval = absl::Seconds(1);
+};
+
+struct TenantInfo {
+  std::string name;
+  TenantId id;
+  absl::Duration pitr_window;
+};
+
+struct BranchInfo {
+  std::string tenant;
+  TenantId tenant_id;
+  std::string name;
+  TimelineId timeline_id;
+  std::string parent;
+  std::optional<TimelineId> ancestor_timeline;
+  Lsn ancestor_lsn;
+  Lsn last_record_lsn;
+  absl::Time created;
+  bool is_protected = false;
+  std::optional<absl::Time> expires;
+  uint64_t logical_size = 0;
+  uint64_t unique_size = 0;
+};
+
+// Where a branch or restore starts: an LSN (rounded down to a record boundary), a
+// time (the end of the last commit at or before it), or the parent's head.
+struct BranchPoint {
+  std::optional<Lsn> lsn;
+  std::optional<absl::Time> time;
+};
+
+struct GcResult {
+  uint64_t versions_removed = 0;
+  Lsn cutoff;
+};
+
+class Repository {
+ public:
+  static absl::StatusOr<std::unique_ptr<Repository>> Open(PageStore* store,
+                                                          RepositoryOptions options);
+  ~Repository();
+
+  PageStore* store() const { return store_; }
+  WalArchive& archive() { return archive_; }
+  const RepositoryOptions& options() const { return options_; }
+
+  // --- Tenants ---
+  absl::StatusOr<TenantInfo> CreateTenant(const std::string& name, absl::Duration pitr_window);
+  std::vector<TenantInfo> ListTenants() const;
+  // Refused while the tenant has protected branches or running writers.
+  absl::Status DeleteTenant(const std::string& tenant);
+  // A tenant by name or 32-hex id.
+  absl::StatusOr<TenantInfo> GetTenant(const std::string& tenant) const;
+
+  // --- Timelines (data plane) ---
+  absl::StatusOr<std::shared_ptr<Timeline>> GetTimeline(const TenantId& tenant,
+                                                        const TimelineId& timeline) const;
+
+  // --- Branches (branches.cc) ---
+  // Creates the root timeline of a tenant, named `branch`, whose WAL archive starts at
+  // `wal_start` (import.cc fills it).
+  absl::StatusOr<std::shared_ptr<Timeline>> CreateRootTimeline(const std::string& tenant,
+                                                               const std::string& branch,
+                                                               Lsn wal_start);
+  absl::StatusOr<BranchInfo> CreateBranch(const std::string& tenant, const std::string& name,
+                                          const std::string& parent, const BranchPoint& point,
+                                          std::optional<absl::Duration> ttl);
+  absl::StatusOr<BranchInfo> GetBranch(const std::string& tenant, const std::string& name);
+  absl::StatusOr<std::vector<BranchInfo>> ListBranches(const std::string& tenant);
+  absl::Status DeleteBranch(const std::string& tenant, const std::string& name);
+  absl::StatusOr<BranchInfo> ResetBranch(const std::string& tenant, const std::string& name);
+  // Returns (the branch, its backup holding the old head).
+  absl::StatusOr<std::pair<BranchInfo, BranchInfo>> RestoreBranch(const std::string& tenant,
+                                                                  const std::string& name,
+                                                                  const BranchPoint& point,
+                                                                  const std::string& backup_name);
+  absl::StatusOr<BranchInfo> SetProtection(const std::string& tenant, const std::string& name,
+                                           bool is_protected);
+  absl::StatusOr<LsnLookup> LsnByTimestamp(const std::string& tenant, const std::string& branch,
+                                           absl::Time time);
+  // Deletes expired, unprotected branches without children or a live writer.
+  int DeleteExpiredBranches(absl::Time now);
+
+  // --- GC (gc.cc) ---
+  absl::StatusOr<GcResult> RunGc(const std::string& tenant);
+  // GC of one timeline with an explicit cutoff (RunGc derives it from the PITR window).
+  absl::StatusOr<uint64_t> GcTimeline(const TimelineId& id, Lsn cutoff);
+
+ private:
+  struct Tenant {
+    storage::v1::TenantRecord record;
+    TenantId id;
+    std::map<std::string, storage::v1::BranchRecord> branches;
+  };
+
+  explicit Repository(PageStore* store, RepositoryOptions options)
+      : store_(store), options_(options), archive_(store) {}
+
+  absl::Status Load();
+  void TtlLoop();
+
+  // REQUIRES: mu_ held (for all *Locked methods).
+  absl::StatusOr<Tenant*> FindTenantLocked(const std::string& tenant);
+  absl::StatusOr<const Tenant*> FindTenantLocked(const std::string& tenant) const;
+  absl::StatusOr<storage::v1::BranchRecord*> FindBranchLocked(Tenant& tenant,
+                                                              const std::string& name);
+  std::vector<std::shared_ptr<Timeline>> ChildrenLocked(const TimelineId& id) const;
+  bool WriterLiveLocked(const Timeline& timeline) const;
+  absl::StatusOr<Lsn> ResolvePointLocked(const Timeline& timeline, const BranchPoint& point);
+  // The LSNs at which descendants of `id` read it (each child's branch point, and the
+  // points of deeper descendants clipped to it): GC keeps the newest version at or
+  // below each.
+  std::set<Lsn> ReadPointsLocked(const TimelineId& id) const;
+  absl::StatusOr<std::shared_ptr<Timeline>> NewChildTimelineLocked(
+      const std::shared_ptr<Timeline>& parent, Lsn lsn, rocksdb::WriteBatch* batch);
+  absl::Status DeleteTimelineLocked(const TimelineId& id);
+  BranchInfo ToInfoLocked(const Tenant& tenant, const storage::v1::BranchRecord& branch);
+  static std::string BranchKey(const TenantId& tenant, const std::string& name);
+  static std::string TenantKey(const TenantId& tenant);
+
+  // sizes.cc
+  uint64_t LogicalSizeLocked(const Timeline& timeline);
+  uint64_t UniqueSizeLocked(const Timeline& timeline);
+
+  PageStore* const store_;
+  const RepositoryOptions options_;
+  WalArchive archive_;
+
+  mutable std::mutex mu_;
+  std::map<TenantId, Tenant> tenants_;                         // GUARDED_BY(mu_)
+  std::map<TimelineId, std::shared_ptr<Timeline>> timelines_;  // GUARDED_BY(mu_)
+  // Sizes are valid while the timeline's writes, WAL end and children are unchanged.
+  struct SizeCache {
+    bool valid = false;
+    uint64_t write_version = 0;
+    Lsn last_record;
+    std::set<Lsn> child_points;
+    uint64_t logical = 0;
+    uint64_t unique = 0;
+  };
+  SizeCache& SizesLocked(const Timeline& timeline);
+  std::map<TimelineId, SizeCache> sizes_;  // GUARDED_BY(mu_)
+
+  std::atomic<bool> stopping_{false};
+  std::mutex ttl_mu_;
+  std::condition_variable ttl_cv_;
+  std::thread ttl_thread_;
+};
+
+// Branch names: 1-63 characters of [A-Za-z0-9._-], starting with a letter or digit.
+absl::Status ValidateName(const std::string& what, const std::string& name);
+
+}  // namespace cambium::pageserver
+
+#endif  // CAMBIUM_PAGESERVER_REPOSITORY_H_

@@ -1,0 +1,388 @@
+#include "pageserver/repository.h"
+
+#include "common/pg/wal_format.h"
+#include "common/pg/wal_records.h"
+#include "gtest/gtest.h"
+#include "pageserver/keys.h"
+#include "pageserver/test_util.h"
+#include "tests/harness/temp_dir.h"
+#include "tests/harness/wal_builder.h"
+
+namespace cambium::pageserver {
+namespace {
+
+using namespace ::cambium::pageserver::testing;  // NOLINT
+using ::cambium::testing::TempDir;
+using ::cambium::testing::WalBuilder;
+
+constexpr Lsn kSeg1(0x1000000);
+constexpr uint8_t kMessage = static_cast<uint8_t>(pg::RmgrId::kLogicalMessage);
+
+absl::Time T(int seconds) { return absl::FromUnixSeconds(1700000000 + seconds); }
+int64_t PgT(int seconds) { return pg::TimeToPgTimestamp(T(seconds)); }
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>(TempDir::Create("cambium-repo-").value());
+    Open();
+    ASSERT_TRUE(repo_->CreateTenant("acme", absl::ZeroDuration()).ok());
+    auto root = repo_->CreateRootTimeline("acme", "main", kSeg1);
+    ASSERT_TRUE(root.ok()) << root.status();
+    main_ = *root;
+    wal_ = std::make_unique<WalBuilder>(kSeg1);
+  }
+
+  void Open() {
+    store_ = PageStore::Open(dir_->Sub("db"), PageStoreOptions{.cache_bytes = 16 << 20}).value();
+    repo_ = Repository::Open(store_.get(), RepositoryOptions{.writer_lease = absl::Seconds(30),
+                                                             .ttl_check_interval = absl::Hours(1)})
+                .value();
+  }
+
+  void Reopen() {
+    main_.reset();
+    repo_.reset();
+    store_.reset();
+    Open();
+    main_ = ById(repo_->GetBranch("acme", "main")->timeline_id);
+  }
+
+  std::shared_ptr<Timeline> ById(const TimelineId& id) {
+    return repo_->GetTimeline(repo_->GetTenant("acme")->id, id).value();
+  }
+  std::shared_ptr<Timeline> Of(const std::string& branch) {
+    auto b = repo_->GetBranch("acme", branch);
+    EXPECT_TRUE(b.ok()) << b.status();
+    return ById(b->timeline_id);
+  }
+
+  // Archives everything the WAL builder has produced so far.
+  void ArchiveMainWal() {
+    ASSERT_TRUE(repo_->archive().Append(*main_, kSeg1, wal_->bytes(), false).ok());
+  }
+
+  // Writes a whole block of `c` to `path` on a timeline at `lsn`, creating the file.
+  void WriteBlock(Timeline& t, const std::string& path, Lsn lsn, char c, uint32_t block = 0) {
+    uint64_t& gen = gens_[&t];
+    if (gen == 0) {
+      gen = t.Attach("test", lsn, true, absl::Seconds(30)).value();
+      seqs_[&t] = 0;
+    }
+    auto batch = Batch({MWrite(path, lsn, block, Fill(c))});
+    if (!t.GetFileState(path, Lsn::Max()).value().has_value()) {
+      batch = Batch({MCreate(path, lsn), MWrite(path, lsn, block, Fill(c))});
+    }
+    auto r = t.ApplyBatch(gen, ++seqs_[&t], batch, false);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  char Byte(const Timeline& t, const std::string& path, Lsn lsn = Lsn::Max()) {
+    auto page = t.GetPage(path, 0, lsn);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->data[0] : '?';
+  }
+
+  void DetachAll() {
+    for (auto& [t, g] : gens_) (void)const_cast<Timeline*>(t)->Detach(g);
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::unique_ptr<PageStore> store_;
+  std::unique_ptr<Repository> repo_;
+  std::shared_ptr<Timeline> main_;
+  std::unique_ptr<WalBuilder> wal_;
+  std::map<const Timeline*, uint64_t> gens_;
+  std::map<const Timeline*, uint64_t> seqs_;
+};
+
+TEST_F(RepositoryTest, ArchiveTracksLastRecordAndKeepsOnlyCompleteRecords) {
+  wal_->Add(kMessage, 0, 1, "first");
+  wal_->AddCommit(700, PgT(10));
+  wal_->Add(kMessage, 0, 1, std::string(20000, 'x'));  // spans pages
+  const Lsn end = wal_->end();
+  // Deliver all but the last 100 bytes: the half record is not archived.
+  const std::string bytes = wal_->bytes();
+  ASSERT_TRUE(
+      repo_->archive()
+          .Append(*main_, kSeg1, std::string_view(bytes).substr(0, bytes.size() - 100), false)
+          .ok());
+  const Lsn partial_end = repo_->archive().End(*main_).value();
+  EXPECT_LT(partial_end, end);
+  EXPECT_EQ(main_->last_record_lsn(), partial_end);
+  // The caller resends from the archive's end; overlap must match.
+  ASSERT_TRUE(repo_->archive().Append(*main_, kSeg1, bytes, false).ok());
+  EXPECT_EQ(repo_->archive().End(*main_).value(), end);
+  EXPECT_EQ(main_->last_record_lsn(), end);
+  std::string tampered = bytes;
+  tampered[100] ^= 1;
+  EXPECT_EQ(repo_->archive().Append(*main_, kSeg1, tampered, false).code(),
+            absl::StatusCode::kDataLoss);
+  // Reading back is byte-identical; beyond the end is OUT_OF_RANGE.
+  EXPECT_EQ(repo_->archive().Read(*main_, kSeg1, end).value(), bytes);
+  EXPECT_EQ(repo_->archive().Read(*main_, kSeg1, end + 8).status().code(),
+            absl::StatusCode::kOutOfRange);
+  // A gap is refused.
+  EXPECT_EQ(repo_->archive().Append(*main_, end + 8192, "x", false).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(RepositoryTest, TimestampLookupFollowsPostgresRecoveryTargetTime) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn c10 = wal_->AddCommit(701, PgT(10));
+  Lsn e10 = wal_->end();
+  wal_->AddCommit(702, PgT(20));
+  Lsn e20 = wal_->end();
+  wal_->AddCommit(703, PgT(15));  // a late commit with an earlier timestamp
+  Lsn e15 = wal_->end();
+  wal_->AddCommit(704, PgT(30));
+  Lsn e30 = wal_->end();
+  (void)c10;
+  ArchiveMainWal();
+  auto at = [&](int s) { return repo_->LsnByTimestamp("acme", "main", T(s)).value(); };
+  EXPECT_EQ(at(10).kind, LsnLookupKind::kPresent);
+  EXPECT_EQ(at(10).lsn, e10);
+  EXPECT_EQ(at(19).lsn, e10);
+  // t=25: the first commit later than 25 is the one at 30, so everything before it.
+  EXPECT_EQ(at(25).lsn, e15);
+  EXPECT_EQ(at(20).lsn, e15);  // the max so far stays 20 until the commit at 30
+  EXPECT_EQ(at(35).lsn, e30);
+  EXPECT_EQ(at(5).kind, LsnLookupKind::kBeforeRetention);
+  EXPECT_EQ(repo_->LsnByTimestamp("acme", "main", absl::Now() + absl::Hours(1))->kind,
+            LsnLookupKind::kFuture);
+  (void)e20;
+}
+
+TEST_F(RepositoryTest, BranchPointsAreRoundedAndValidated) {
+  wal_->Add(kMessage, 0, 1, "a");
+  Lsn r2 = wal_->Add(kMessage, 0, 1, std::string(300, 'b'));
+  Lsn r3 = wal_->AddCommit(705, PgT(40));
+  ArchiveMainWal();
+  // An LSN inside the record at r2 rounds down to its start (the previous record's end).
+  auto b = repo_->CreateBranch("acme", "mid", "main", {.lsn = r2 + 100}, std::nullopt);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->ancestor_lsn, r2);
+  b = repo_->CreateBranch("acme", "exact", "main", {.lsn = r3}, std::nullopt);
+  EXPECT_EQ(b->ancestor_lsn, r3);
+  b = repo_->CreateBranch("acme", "head", "main", {}, std::nullopt);
+  EXPECT_EQ(b->ancestor_lsn, wal_->end());
+  auto beyond =
+      repo_->CreateBranch("acme", "beyond", "main", {.lsn = wal_->end() + 8}, std::nullopt);
+  EXPECT_EQ(beyond.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_NE(beyond.status().message().find("beyond the last record LSN"), std::string::npos);
+  auto missing = repo_->CreateBranch("acme", "x", "preview-42", {}, std::nullopt);
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(missing.status().message(), "branch \"preview-42\" does not exist in tenant \"acme\"");
+  EXPECT_EQ(repo_->CreateBranch("acme", "mid", "main", {}, std::nullopt).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(repo_->CreateBranch("acme", "bad/name", "main", {}, std::nullopt).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(repo_->CreateBranch("nobody", "x", "main", {}, std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(RepositoryTest, BranchAtATimeSeesExactlyThatState) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn e1 = (wal_->AddCommit(801, PgT(100)), wal_->end());
+  WriteBlock(*main_, "data", e1, '1');
+  Lsn e2 = (wal_->AddCommit(802, PgT(200)), wal_->end());
+  WriteBlock(*main_, "data", e2, '2');
+  ArchiveMainWal();
+  auto b = repo_->CreateBranch("acme", "pitr", "main", {.time = T(150)}, std::nullopt);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->ancestor_lsn, e1);
+  EXPECT_EQ(Byte(*Of("pitr"), "data"), '1');
+  EXPECT_EQ(Byte(*main_, "data"), '2');
+}
+
+TEST_F(RepositoryTest, DeleteIsRefusedForProtectedParentsAndLiveWriters) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "child", "main", {}, std::nullopt).ok());
+  ASSERT_TRUE(repo_->CreateBranch("acme", "grandchild", "child", {}, std::nullopt).ok());
+  auto s = repo_->DeleteBranch("acme", "child");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("grandchild"), std::string::npos) << s;
+  ASSERT_TRUE(repo_->SetProtection("acme", "grandchild", true).ok());
+  s = repo_->DeleteBranch("acme", "grandchild");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("protected"), std::string::npos);
+  EXPECT_EQ(repo_->ResetBranch("acme", "grandchild").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(repo_->SetProtection("acme", "grandchild", false).ok());
+  // A running endpoint blocks deletion.
+  auto gc = Of("grandchild");
+  auto gen = gc->Attach("endpoint-1", gc->ancestor_lsn(), false, absl::Seconds(30));
+  ASSERT_TRUE(gen.ok());
+  gc->StreamOpened(*gen);
+  EXPECT_EQ(repo_->DeleteBranch("acme", "grandchild").code(),
+            absl::StatusCode::kFailedPrecondition);
+  gc->StreamClosed(*gen);
+  ASSERT_TRUE(gc->Detach(*gen).ok());
+  const TimelineId gone = gc->id();
+  gc.reset();
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild").ok());
+  EXPECT_EQ(repo_->GetTimeline(repo_->GetTenant("acme")->id, gone).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "child").ok());
+  EXPECT_EQ(repo_->ListBranches("acme")->size(), 1u);
+}
+
+TEST_F(RepositoryTest, ResetMovesTheBranchToItsParentsHead) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn e1 = (wal_->AddCommit(1, PgT(1)), wal_->end());
+  WriteBlock(*main_, "f", e1, 'a');
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {}, std::nullopt).ok());
+  auto dev = Of("dev");
+  WriteBlock(*dev, "f", dev->ancestor_lsn() + 8, 'd');
+  (void)dev->Detach(gens_[dev.get()]);
+  Lsn e2 = (wal_->AddCommit(2, PgT(2)), wal_->end());
+  WriteBlock(*main_, "f", e2, 'm');
+  ArchiveMainWal();
+  const TimelineId old = dev->id();
+  dev.reset();
+  auto reset = repo_->ResetBranch("acme", "dev");
+  ASSERT_TRUE(reset.ok()) << reset.status();
+  EXPECT_NE(reset->timeline_id, old);
+  EXPECT_EQ(reset->ancestor_lsn, e2);
+  EXPECT_EQ(Byte(*Of("dev"), "f"), 'm');
+  EXPECT_FALSE(repo_->GetTimeline(repo_->GetTenant("acme")->id, old).ok());  // unreferenced: gone
+}
+
+TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
+  WriteBlock(*main_, "f", e1, '1');
+  Lsn e2 = (wal_->AddCommit(2, PgT(200)), wal_->end());
+  WriteBlock(*main_, "f", e2, '2');
+  ArchiveMainWal();
+  (void)main_->Detach(gens_[main_.get()]);
+  auto r = repo_->RestoreBranch("acme", "main", {.time = T(150)}, "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->first.name, "main");
+  EXPECT_EQ(r->first.ancestor_lsn, e1);
+  EXPECT_EQ(r->second.name.rfind("main_old_", 0), 0u) << r->second.name;
+  EXPECT_EQ(Byte(*Of("main"), "f"), '1');
+  EXPECT_EQ(Byte(*Of(r->second.name), "f"), '2');
+  // The restore can itself be undone by restoring from the backup's history.
+  auto again = repo_->RestoreBranch("acme", "main", {.lsn = e2}, "main-before-undo");
+  EXPECT_FALSE(again.ok());  // e2 is beyond the restored branch's history
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(repo_->RestoreBranch("acme", "main", {}, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RepositoryTest, ExpiredBranchesAreDeletedUnlessProtected) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "temp", "main", {}, absl::Seconds(60)).ok());
+  ASSERT_TRUE(repo_->CreateBranch("acme", "kept", "main", {}, absl::Seconds(60)).ok());
+  ASSERT_TRUE(repo_->SetProtection("acme", "kept", true).ok());
+  EXPECT_EQ(repo_->DeleteExpiredBranches(absl::Now()), 0);
+  EXPECT_EQ(repo_->DeleteExpiredBranches(absl::Now() + absl::Minutes(2)), 1);
+  EXPECT_FALSE(repo_->GetBranch("acme", "temp").ok());
+  EXPECT_TRUE(repo_->GetBranch("acme", "kept").ok());
+  EXPECT_TRUE(repo_->GetBranch("acme", "kept")->expires.has_value());
+}
+
+// Number of stored versions of one family on a timeline.
+size_t CountVersions(PageStore& store, Family family, const TimelineId& id) {
+  const std::string prefix = keys::TimelinePrefix(id);
+  auto it = store.NewBoundedIterator(family, prefix, keys::PrefixEnd(prefix));
+  size_t n = 0;
+  for (it->Seek(prefix); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
+TEST_F(RepositoryTest, GcKeepsExactlyTheVersionsThatCanStillBeRead) {
+  // Seven versions of one block, at the ends of seven commits; cutoff after the fifth.
+  wal_->Add(kMessage, 0, 1, "x");
+  std::vector<Lsn> ends;
+  for (int i = 1; i <= 7; ++i) {
+    wal_->AddCommit(i, PgT(i));
+    ends.push_back(wal_->end());
+  }
+  ArchiveMainWal();
+  for (int i = 0; i < 7; ++i) WriteBlock(*main_, "f", ends[i], static_cast<char>('1' + i));
+  ASSERT_EQ(CountVersions(*store_, Family::kBlocks, main_->id()), 7u);
+  auto removed = repo_->GcTimeline(main_->id(), ends[4]);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  // Kept: '5' (the newest at or below the cutoff), '6' and '7' (above it). The file's
+  // single metadata version (its creation) is the newest at or below the cutoff.
+  EXPECT_EQ(*removed, 4u);
+  EXPECT_EQ(CountVersions(*store_, Family::kBlocks, main_->id()), 3u);
+  EXPECT_EQ(CountVersions(*store_, Family::kFiles, main_->id()), 1u);
+  EXPECT_EQ(Byte(*main_, "f", ends[4]), '5');
+  EXPECT_EQ(Byte(*main_, "f", ends[5]), '6');
+  EXPECT_EQ(Byte(*main_, "f"), '7');
+  EXPECT_EQ(main_->gc_cutoff_lsn(), ends[4]);
+  // Nothing can branch below the cutoff any more; at it, it can.
+  auto below = repo_->CreateBranch("acme", "old", "main", {.lsn = ends[2]}, std::nullopt);
+  EXPECT_EQ(below.status().code(), absl::StatusCode::kFailedPrecondition) << below.status();
+  EXPECT_TRUE(
+      repo_->CreateBranch("acme", "at-cutoff", "main", {.lsn = ends[4]}, std::nullopt).ok());
+  // GC is idempotent.
+  EXPECT_EQ(repo_->GcTimeline(main_->id(), ends[4]).value(), 0u);
+}
+
+TEST_F(RepositoryTest, GcKeepsTheVersionAtEveryDescendantsReadPoint) {
+  wal_->Add(kMessage, 0, 1, "x");
+  std::vector<Lsn> ends;
+  for (int i = 1; i <= 6; ++i) {
+    wal_->AddCommit(i, PgT(i));
+    ends.push_back(wal_->end());
+  }
+  ArchiveMainWal();
+  for (int i = 0; i < 6; ++i) WriteBlock(*main_, "f", ends[i], static_cast<char>('a' + i));
+  // child at ends[3] (reads 'd'); grandchild of child branched at ends[1] (reads 'b').
+  ASSERT_TRUE(repo_->CreateBranch("acme", "child", "main", {.lsn = ends[3]}, std::nullopt).ok());
+  ASSERT_TRUE(repo_->CreateBranch("acme", "grand", "child", {.lsn = ends[1]}, std::nullopt).ok());
+  auto removed = repo_->GcTimeline(main_->id(), ends[4]);
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(Byte(*Of("child"), "f"), 'd');
+  EXPECT_EQ(Byte(*Of("grand"), "f"), 'b');
+  EXPECT_EQ(Byte(*main_, "f", ends[4]), 'e');
+  EXPECT_EQ(Byte(*main_, "f"), 'f');
+  // 'a' (ends[0]) and 'c' (ends[2]) were readable by nobody: 4 of 6 versions stay.
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_EQ(CountVersions(*store_, Family::kBlocks, main_->id()), 4u);
+}
+
+TEST_F(RepositoryTest, EverythingSurvivesARestart) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
+  WriteBlock(*main_, "f", e1, 'r');
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "b1", "main", {}, absl::Hours(1)).ok());
+  ASSERT_TRUE(repo_->SetProtection("acme", "main", true).ok());
+  ASSERT_TRUE(main_->Barrier(gens_[main_.get()], seqs_[main_.get()], absl::Seconds(5)).ok());
+  gens_.clear();
+  Reopen();
+  EXPECT_EQ(repo_->ListBranches("acme")->size(), 2u);
+  EXPECT_TRUE(repo_->GetBranch("acme", "main")->is_protected);
+  EXPECT_TRUE(repo_->GetBranch("acme", "b1")->expires.has_value());
+  EXPECT_EQ(Byte(*Of("b1"), "f"), 'r');
+  EXPECT_EQ(repo_->LsnByTimestamp("acme", "main", T(150))->lsn, e1);
+  EXPECT_EQ(repo_->archive().End(*main_).value(), wal_->end());
+}
+
+TEST_F(RepositoryTest, SizesCountLogicalAndUniqueBytes) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  const Lsn base = main_->last_record_lsn();
+  for (uint32_t b = 0; b < 10; ++b) WriteBlock(*main_, "f", base, 'x', b);
+  auto info = repo_->GetBranch("acme", "main");
+  EXPECT_EQ(info->logical_size, 10u * kBlockSize);
+  EXPECT_GT(info->unique_size, 10u * kBlockSize);
+  ASSERT_TRUE(repo_->CreateBranch("acme", "copy", "main", {.lsn = base}, std::nullopt).ok());
+  // The blocks are tagged at the branch point, so the child reads them all: shared.
+  auto main_after = repo_->GetBranch("acme", "main");
+  EXPECT_LT(main_after->unique_size, kBlockSize);
+  auto copy = repo_->GetBranch("acme", "copy");
+  EXPECT_EQ(copy->logical_size, 10u * kBlockSize);
+  EXPECT_LT(copy->unique_size, kBlockSize);
+}
+
+}  // namespace
+}  // namespace cambium::pageserver

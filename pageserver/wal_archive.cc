@@ -1,0 +1,352 @@
+#include "pageserver/wal_archive.h"
+
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "common/checksum.h"
+#include "common/pg/wal_records.h"
+#include "common/status.h"
+#include "pageserver/keys.h"
+
+namespace cambium::pageserver {
+namespace {
+
+constexpr size_t kChunkBytes = 64 * 1024;
+
+template <typename T>
+void PutLe(std::string* out, T v) {
+  char buf[sizeof(T)];
+  std::memcpy(buf, &v, sizeof(T));
+  out->append(buf, sizeof(T));
+}
+
+template <typename T>
+T GetLe(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+std::string StateKey(const Timeline& t) {
+  std::string key = "a|";
+  t.tenant_id().AppendBytes(&key);
+  t.id().AppendBytes(&key);
+  return key;
+}
+
+std::string EncodeChunk(std::string_view key, std::string_view bytes) {
+  std::string value;
+  PutLe<uint64_t>(&value, Checksum64Parts({key, bytes}));
+  value.append(bytes.data(), bytes.size());
+  return value;
+}
+
+}  // namespace
+
+// The archive of one timeline. `end` is always the end of a complete record (or the
+// start), so stored WAL is final: bytes past it may still be rewritten upstream.
+struct WalArchive::State {
+  std::mutex mu;
+  Lsn start;           // first byte of the timeline's own WAL
+  Lsn end;             // end of stored WAL (a record boundary, or start)
+  Lsn first_boundary;  // a record boundary at or after start (branch point / import end)
+  int64_t max_commit_time = INT64_MIN;
+
+  std::string Encode() const {
+    std::string v;
+    PutLe<uint64_t>(&v, start.value());
+    PutLe<uint64_t>(&v, end.value());
+    PutLe<uint64_t>(&v, first_boundary.value());
+    PutLe<int64_t>(&v, max_commit_time);
+    return v;
+  }
+  bool Decode(std::string_view v) {
+    if (v.size() != 32) return false;
+    start = Lsn(GetLe<uint64_t>(v.data()));
+    end = Lsn(GetLe<uint64_t>(v.data() + 8));
+    first_boundary = Lsn(GetLe<uint64_t>(v.data() + 16));
+    max_commit_time = GetLe<int64_t>(v.data() + 24);
+    return true;
+  }
+};
+
+WalArchive::WalArchive(PageStore* store) : store_(store) {}
+WalArchive::~WalArchive() = default;
+
+void WalArchive::InitTimeline(const Timeline& timeline, Lsn start, rocksdb::WriteBatch* batch) {
+  State s;
+  s.start = start;
+  s.end = start;
+  s.first_boundary = start;
+  batch->Put(store_->cf(Family::kMeta), StateKey(timeline), s.Encode());
+}
+
+absl::StatusOr<WalArchive::State*> WalArchive::LoadState(const Timeline& timeline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = states_.find(timeline.id());
+  if (it != states_.end()) return it->second.get();
+  auto raw = store_->GetMeta(StateKey(timeline));
+  if (!raw.ok()) return raw.status();
+  auto state = std::make_unique<State>();
+  if (!raw->has_value()) {
+    return absl::NotFoundError(
+        absl::StrFormat("timeline %s has no WAL archive", timeline.id().ToString()));
+  }
+  if (!state->Decode(**raw)) return absl::DataLossError("WAL archive state is malformed");
+  State* ptr = state.get();
+  states_.emplace(timeline.id(), std::move(state));
+  return ptr;
+}
+
+absl::StatusOr<Lsn> WalArchive::End(const Timeline& timeline) {
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  std::lock_guard<std::mutex> lock(s->mu);
+  return s->end;
+}
+
+absl::StatusOr<Lsn> WalArchive::Start(const Timeline& timeline) {
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  std::lock_guard<std::mutex> lock(s->mu);
+  return s->start;
+}
+
+absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view bytes, bool sync) {
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (at > s->end) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("the WAL archive of timeline %s ends at %s; WAL at %s would leave a gap",
+                        timeline.id().ToString(), s->end.ToString(), at.ToString()));
+  }
+  if (at < s->end) {
+    // The overlap was archived before and is final: it must be identical.
+    const Lsn from = std::max(at, s->start);
+    const Lsn to = std::min(s->end, at + bytes.size());
+    std::string stored;
+    if (from < to) CAMBIUM_RETURN_IF_ERROR(ReadOwn(timeline, from, to, &stored));
+    if (bytes.substr(from - at, stored.size()) != stored) {
+      return absl::DataLossError(
+          absl::StrFormat("WAL for timeline %s at %s differs from the archived WAL",
+                          timeline.id().ToString(), from.ToString()));
+    }
+    if (at + bytes.size() <= s->end) return absl::OkStatus();  // all archived already
+    bytes.remove_prefix(s->end - at);
+    at = s->end;
+  }
+  // Decode from the stored end (a record boundary) and keep complete records only.
+  pg::WalDecoder decoder(at);
+  decoder.Feed(bytes);
+  rocksdb::WriteBatch batch;
+  Lsn new_end = at;
+  int64_t max_time = s->max_commit_time;
+  for (;;) {
+    auto next = decoder.Next();
+    if (!next.ok()) {
+      if (absl::IsOutOfRange(next.status())) break;  // zero padding: WAL ends here for now
+      return Annotate(next.status(),
+                      absl::StrFormat("archiving WAL of timeline %s", timeline.id().ToString()));
+    }
+    if (!next->has_value()) break;
+    const pg::WalRecord& rec = **next;
+    new_end = rec.end;
+    auto xact = pg::DecodeXact(rec);
+    if (!xact.ok()) return xact.status();
+    if (xact->has_value() && ((*xact)->kind == pg::XactKind::kCommit ||
+                              (*xact)->kind == pg::XactKind::kCommitPrepared)) {
+      max_time = std::max(max_time, (*xact)->xact_time);
+      batch.Put(store_->cf(Family::kCommits), keys::CommitKey(timeline.id(), max_time, rec.end),
+                "");
+      std::string v;
+      PutLe<int64_t>(&v, max_time);
+      batch.Put(store_->cf(Family::kCommits), keys::CommitLsnKey(timeline.id(), rec.end), v);
+    }
+  }
+  if (new_end == at) return absl::OkStatus();  // no complete record yet
+  std::string_view keep = bytes.substr(0, new_end - at);
+  for (size_t off = 0; off < keep.size(); off += kChunkBytes) {
+    const std::string key = keys::WalKey(timeline.id(), at + off);
+    batch.Put(store_->cf(Family::kWal), key, EncodeChunk(key, keep.substr(off, kChunkBytes)));
+  }
+  State updated = {.start = s->start,
+                   .end = new_end,
+                   .first_boundary = s->first_boundary,
+                   .max_commit_time = max_time};
+  batch.Put(store_->cf(Family::kMeta), StateKey(timeline), updated.Encode());
+  timeline.AdvanceLastRecordLsn(new_end, &batch);
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, sync));
+  s->end = new_end;
+  s->max_commit_time = max_time;
+  return absl::OkStatus();
+}
+
+absl::Status WalArchive::ReadOwn(const Timeline& timeline, Lsn from, Lsn to, std::string* out) {
+  const std::string prefix = keys::TimelinePrefix(timeline.id());
+  auto it = store_->NewBoundedIterator(Family::kWal, prefix, keys::PrefixEnd(prefix));
+  it->SeekForPrev(keys::WalKey(timeline.id(), from));
+  if (!it->Valid()) it->Seek(prefix);
+  Lsn pos = from;
+  for (; it->Valid() && pos < to; it->Next()) {
+    TimelineId t;
+    Lsn chunk_start;
+    const std::string_view key(it->key().data(), it->key().size());
+    const std::string_view value(it->value().data(), it->value().size());
+    if (!keys::ParseWalKey(key, &t, &chunk_start) || value.size() < 8) {
+      return absl::DataLossError("malformed WAL archive chunk");
+    }
+    std::string_view data = value.substr(8);
+    if (GetLe<uint64_t>(value.data()) != Checksum64Parts({key, data})) {
+      return absl::DataLossError(
+          absl::StrFormat("archived WAL chunk at %s of timeline %s failed its checksum",
+                          chunk_start.ToString(), timeline.id().ToString()));
+    }
+    const Lsn chunk_end = chunk_start + data.size();
+    if (chunk_end <= pos) continue;
+    if (chunk_start > pos) break;  // a gap: pruned
+    const uint64_t take = std::min<uint64_t>(chunk_end - pos, to - pos);
+    out->append(data.substr(pos - chunk_start, take));
+    pos += take;
+  }
+  CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "read WAL archive"));
+  if (pos < to) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "WAL %s..%s of timeline %s is not archived (pruned by GC or never received)",
+        pos.ToString(), to.ToString(), timeline.id().ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> WalArchive::Read(const Timeline& timeline, Lsn from, Lsn to) {
+  if (to < from) return absl::InvalidArgumentError("WAL range ends before it starts");
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  Lsn start, end;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    start = s->start;
+    end = s->end;
+  }
+  if (to > end) {
+    return absl::OutOfRangeError(
+        absl::StrFormat("WAL of timeline %s is archived up to %s; %s was requested",
+                        timeline.id().ToString(), end.ToString(), to.ToString()));
+  }
+  std::string out;
+  if (from < start) {
+    if (!timeline.ancestor()) {
+      return absl::OutOfRangeError(
+          absl::StrFormat("WAL before %s is not archived", start.ToString()));
+    }
+    CAMBIUM_ASSIGN_OR_RETURN(out, Read(*timeline.ancestor(), from, std::min(to, start)));
+    from = start;
+  }
+  if (from < to) CAMBIUM_RETURN_IF_ERROR(ReadOwn(timeline, from, to, &out));
+  return out;
+}
+
+absl::StatusOr<std::optional<std::pair<Lsn, int64_t>>> WalArchive::LastCommitAtOrBelow(
+    const Timeline& t, Lsn lsn) {
+  std::string prefix = keys::TimelinePrefix(t.id());
+  prefix.push_back('L');
+  auto it = store_->NewBoundedIterator(Family::kCommits, prefix, keys::PrefixEnd(prefix));
+  it->SeekForPrev(keys::CommitLsnKey(t.id(), lsn));
+  CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "read commit index"));
+  if (!it->Valid() || it->value().size() != 8) return std::optional<std::pair<Lsn, int64_t>>();
+  const Lsn end(keys::LoadBigEndian64(it->key().data() + prefix.size()));
+  return std::optional<std::pair<Lsn, int64_t>>({end, GetLe<int64_t>(it->value().data())});
+}
+
+absl::StatusOr<LsnLookup> WalArchive::LsnByTimestamp(const Timeline& timeline, absl::Time time) {
+  if (time > absl::Now()) {
+    return LsnLookup{LsnLookupKind::kFuture, timeline.last_record_lsn()};
+  }
+  const int64_t target = pg::TimeToPgTimestamp(time);
+  bool saw_commit = false;
+  Lsn bound = Lsn::Max();
+  for (const Timeline* t = &timeline; t != nullptr; t = t->ancestor().get()) {
+    // The last commit within the bound whose running max time is <= target.
+    std::string prefix = keys::TimelinePrefix(t->id());
+    prefix.push_back('T');
+    auto it = store_->NewBoundedIterator(Family::kCommits, prefix, keys::PrefixEnd(prefix));
+    it->SeekForPrev(keys::CommitKey(t->id(), target, Lsn::Max()));
+    CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "read commit index"));
+    TimelineId id;
+    int64_t max_time;
+    Lsn end;
+    if (it->Valid() && keys::ParseCommitKey(std::string_view(it->key().data(), it->key().size()),
+                                            &id, &max_time, &end)) {
+      saw_commit = true;
+      if (end > bound) {
+        // Every commit up to the bound is older than the target (the max is monotonic).
+        CAMBIUM_ASSIGN_OR_RETURN(auto last, LastCommitAtOrBelow(*t, bound));
+        if (last.has_value()) end = last->first;
+      }
+      if (end <= bound) {
+        const LsnLookupKind kind = end < timeline.gc_cutoff_lsn() ? LsnLookupKind::kBeforeRetention
+                                                                  : LsnLookupKind::kPresent;
+        return LsnLookup{kind, end};
+      }
+    } else {
+      // Any commit at all on this level? Then the target predates all of them.
+      auto any = LastCommitAtOrBelow(*t, bound);
+      if (any.ok() && any->has_value()) saw_commit = true;
+    }
+    if (!t->ancestor()) break;
+    bound = std::min(bound, t->ancestor_lsn());
+  }
+  if (!saw_commit) return LsnLookup{LsnLookupKind::kNoData, timeline.last_record_lsn()};
+  const Timeline* root = &timeline;
+  while (root->ancestor()) root = root->ancestor().get();
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(*root));
+  std::lock_guard<std::mutex> lock(s->mu);
+  return LsnLookup{LsnLookupKind::kBeforeRetention, s->first_boundary};
+}
+
+absl::StatusOr<Lsn> WalArchive::RoundDownToRecordBoundary(const Timeline& timeline, Lsn lsn) {
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  Lsn start, end, first_boundary;
+  {
+    std::lock_guard<std::mutex> lock(s->mu);
+    start = s->start;
+    end = s->end;
+    first_boundary = s->first_boundary;
+  }
+  if (lsn >= end) return end;
+  if (lsn < first_boundary) {
+    if (timeline.ancestor() && lsn < start) {
+      return RoundDownToRecordBoundary(*timeline.ancestor(), lsn);
+    }
+    return absl::OutOfRangeError(
+        absl::StrFormat("no WAL record boundary at or below %s in the archive of timeline %s",
+                        lsn.ToString(), timeline.id().ToString()));
+  }
+  // Decode from the last known boundary at or below lsn.
+  Lsn from = first_boundary;
+  CAMBIUM_ASSIGN_OR_RETURN(auto commit, LastCommitAtOrBelow(timeline, lsn));
+  if (commit.has_value() && commit->first > from) from = commit->first;
+  if (from == lsn) return lsn;
+  std::string bytes;
+  CAMBIUM_RETURN_IF_ERROR(ReadOwn(timeline, from, lsn, &bytes));
+  auto rounded = pg::LastRecordEndAtOrBelow(from, bytes, lsn);
+  if (absl::IsNotFound(rounded.status())) return from;
+  return rounded;
+}
+
+absl::Status WalArchive::Prune(const Timeline& timeline, Lsn before) {
+  const std::string prefix = keys::TimelinePrefix(timeline.id());
+  auto it = store_->NewBoundedIterator(Family::kWal, prefix, keys::PrefixEnd(prefix));
+  rocksdb::WriteBatch batch;
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    TimelineId t;
+    Lsn chunk_start;
+    if (!keys::ParseWalKey(std::string_view(it->key().data(), it->key().size()), &t,
+                           &chunk_start)) {
+      break;
+    }
+    if (chunk_start + (it->value().size() - 8) > before) break;
+    batch.Delete(store_->cf(Family::kWal), it->key());
+  }
+  CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "prune WAL archive"));
+  if (batch.Count() == 0) return absl::OkStatus();
+  return store_->Write(&batch, false);
+}
+
+}  // namespace cambium::pageserver

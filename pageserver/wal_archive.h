@@ -1,0 +1,86 @@
+// WalArchive: the WAL of every timeline, as the pageserver keeps it for the PITR
+// window, so that a compute can start at any LSN in it and safekeepers can trim.
+//
+// WAL arrives in LSN order (from the safekeepers, or from an import) through Append.
+// The archive stores it in checksummed chunks, decodes it as it arrives (records
+// are verified by CRC) and maintains, in the same atomic write:
+//  - the timeline's last_record_lsn: the end of the last complete record, the
+//    furthest point a branch or restore can use;
+//  - a commit index, by time and by LSN, over the running maximum of commit
+//    timestamps (max is monotonic in LSN, so "the end of the last commit before
+//    the first commit later than t" — Postgres' recovery_target_time — is one seek).
+// Reads (GetWal, time and boundary lookups) follow ancestors below the branch point.
+//
+// Thread-safety: thread-safe; appends to one timeline are serialized.
+#ifndef CAMBIUM_PAGESERVER_WAL_ARCHIVE_H_
+#define CAMBIUM_PAGESERVER_WAL_ARCHIVE_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/lsn.h"
+#include "common/pg/wal_decoder.h"
+#include "pageserver/page_store.h"
+#include "pageserver/timeline.h"
+
+namespace cambium::pageserver {
+
+enum class LsnLookupKind { kPresent, kBeforeRetention, kFuture, kNoData };
+
+struct LsnLookup {
+  LsnLookupKind kind = LsnLookupKind::kNoData;
+  Lsn lsn;
+};
+
+class WalArchive {
+ public:
+  explicit WalArchive(PageStore* store);
+  ~WalArchive();
+
+  // Starts a timeline's archive: its WAL begins at `start` (a record boundary for a
+  // branch, a segment start for an import). Persisted in the same write as `batch`.
+  void InitTimeline(const Timeline& timeline, Lsn start, rocksdb::WriteBatch* batch);
+
+  // Appends WAL bytes at `at`. `at` may be below the archive's end (a resend); the
+  // overlap must match what is stored. A gap is refused. Decoding errors other than
+  // "need more bytes" are refused (DATA_LOSS) and nothing is stored.
+  absl::Status Append(Timeline& timeline, Lsn at, std::string_view bytes, bool sync);
+
+  // The end of contiguous WAL stored for the timeline itself.
+  absl::StatusOr<Lsn> End(const Timeline& timeline);
+  // Where the timeline's own WAL starts.
+  absl::StatusOr<Lsn> Start(const Timeline& timeline);
+
+  // WAL bytes [from, to) of the timeline's history (ancestors below its branch
+  // point). OUT_OF_RANGE if any part is not archived (pruned, or beyond the end).
+  absl::StatusOr<std::string> Read(const Timeline& timeline, Lsn from, Lsn to);
+
+  // The end of the last commit at or before `time` in the timeline's history.
+  absl::StatusOr<LsnLookup> LsnByTimestamp(const Timeline& timeline, absl::Time time);
+
+  // The end of the last complete record at or below `lsn` in the timeline's history.
+  absl::StatusOr<Lsn> RoundDownToRecordBoundary(const Timeline& timeline, Lsn lsn);
+
+  // Deletes the timeline's own WAL chunks entirely below `before` (GC).
+  absl::Status Prune(const Timeline& timeline, Lsn before);
+
+ private:
+  struct State;  // per-timeline decoding state, loaded lazily
+  absl::StatusOr<State*> LoadState(const Timeline& timeline);
+  absl::Status ReadOwn(const Timeline& timeline, Lsn from, Lsn to, std::string* out);
+  absl::StatusOr<std::optional<std::pair<Lsn, int64_t>>> LastCommitAtOrBelow(const Timeline& t,
+                                                                             Lsn lsn);
+
+  PageStore* const store_;
+  std::mutex mu_;
+  std::map<TimelineId, std::unique_ptr<State>> states_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace cambium::pageserver
+
+#endif  // CAMBIUM_PAGESERVER_WAL_ARCHIVE_H_

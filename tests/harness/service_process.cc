@@ -1,0 +1,76 @@
+#include "tests/harness/service_process.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_format.h"
+#include "tests/harness/net.h"
+
+namespace cambium::testing {
+
+absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std::string& binary,
+                                                                      std::vector<std::string> args,
+                                                                      int port,
+                                                                      const std::string& log_file) {
+  std::unique_ptr<ServiceProcess> p(new ServiceProcess(binary, std::move(args), port, log_file));
+  absl::Status s = p->Launch();
+  if (!s.ok()) return s;
+  return p;
+}
+
+absl::Status ServiceProcess::Launch() {
+  SubprocessOptions options;
+  options.argv = {binary_, "--listen", address()};
+  options.argv.insert(options.argv.end(), args_.begin(), args_.end());
+  options.stdout_file = log_file_;
+  options.stderr_file = log_file_;
+  options.die_with_parent = true;
+  auto process = Subprocess::Start(options);
+  if (!process.ok()) return process.status();
+  process_ = std::move(*process);
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < deadline) {
+    if (!process_->running()) {
+      return absl::InternalError(
+          absl::StrFormat("%s exited during startup; log:\n%s", binary_, LogTail()));
+    }
+    if (WaitForPort(port_, absl::Milliseconds(100)).ok()) return absl::OkStatus();
+  }
+  return absl::DeadlineExceededError(
+      absl::StrFormat("%s did not listen on %d; log:\n%s", binary_, port_, LogTail()));
+}
+
+ServiceProcess::~ServiceProcess() {
+  if (process_ && process_->running()) (void)process_->Stop(SIGTERM, absl::Seconds(10));
+}
+
+absl::StatusOr<int> ServiceProcess::Stop() {
+  if (!process_) return absl::FailedPreconditionError("not running");
+  auto code = process_->Stop(SIGTERM, absl::Seconds(30));
+  process_.reset();
+  return code;
+}
+
+absl::Status ServiceProcess::Kill() {
+  if (!process_) return absl::FailedPreconditionError("not running");
+  auto code = process_->Stop(SIGKILL, absl::Seconds(10));
+  process_.reset();
+  return code.status();
+}
+
+absl::Status ServiceProcess::Restart() {
+  if (process_ && process_->running()) return absl::FailedPreconditionError("still running");
+  return Launch();
+}
+
+std::string ServiceProcess::LogTail(size_t bytes) const {
+  std::ifstream in(log_file_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+}  // namespace cambium::testing
