@@ -1,0 +1,290 @@
+// Safekeeper benchmarks (issue 4). Run: build-sk/safekeeper/safekeeper_bench
+//
+//  - LocalFdatasync8k/awake:A: pwrite 8 KiB + fdatasync to a preallocated file in
+//    $TMPDIR: the physical floor of a durable WAL write on this disk. On this VM
+//    a thread sleeping in fdatasync on an otherwise idle machine is woken up to a
+//    timer tick (4 ms) late; awake:1 keeps a spinning thread running so that the
+//    number is the disk's, not the idle CPU's (the safekeepers, with gRPC and
+//    three processes, run in that regime).
+//  - LocalUring8k/awake:A: the same write + fdatasync as one linked io_uring
+//    submission, to decide whether liburing is worth using on the commit path.
+//  - QuorumAppend8k: WalProposer::Append of 8 KiB + WaitForFlush, against three
+//    real cambium-safekeeper processes on loopback whose data directories are in
+//    $TMPDIR too: the commit latency a compute sees. Reports p50/p99 and the
+//    ratio of its p50 to LocalFdatasync8k's.
+//  - GrpcRoundTrip: a unary Status call to one safekeeper (no fsync): the RPC
+//    share of the commit latency.
+//  - QuorumThroughput/N: appends of N bytes without waiting, a WaitForFlush every
+//    1 MiB (pipelined, coalesced): MB/s a bulk load can push.
+// The WAL is valid PostgreSQL 15 WAL (WalBuilder), so the safekeepers' record
+// decoding (commit LSNs, checkpoints) does its real work.
+#include <fcntl.h>
+#include <liburing.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "safekeeper/safekeeper_client.h"
+#include "safekeeper/wal_proposer.h"
+#include "tests/harness/temp_dir.h"
+#include "tests/harness/wal_builder.h"
+#include "tests/safekeeper/sk_harness.h"
+
+namespace cambium::safekeeper::bench {
+namespace {
+
+using ::cambium::testing::TempDir;
+using ::cambium::testing::WalBuilder;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kPage = 8192;
+constexpr size_t kFileSize = 64 << 20;
+
+double local_p50_us = 0;       // awake floor
+double local_idle_p50_us = 0;  // idle machine
+
+// Keeps a CPU busy while alive (see the header comment), if `on`.
+class Spinner {
+ public:
+  explicit Spinner(bool on) {
+    if (on)
+      thread_ = std::thread([this] {
+        while (!stop_.load(std::memory_order_relaxed)) {
+        }
+      });
+  }
+  ~Spinner() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+struct Latencies {
+  std::vector<double> us;
+  void Add(Clock::time_point start) {
+    us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+  }
+  double Percentile(double p) {
+    if (us.empty()) return 0;
+    std::sort(us.begin(), us.end());
+    return us[std::min(us.size() - 1, static_cast<size_t>(p * us.size()))];
+  }
+  void Report(benchmark::State& state) {
+    state.counters["p50_us"] = Percentile(0.50);
+    state.counters["p99_us"] = Percentile(0.99);
+  }
+};
+
+// A zero-filled, synced file to overwrite (as WAL segments are).
+int PreallocatedFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  const std::string zeros(1 << 20, '\0');
+  for (size_t off = 0; off < kFileSize; off += zeros.size()) {
+    if (pwrite(fd, zeros.data(), zeros.size(), off) < 0) return -1;
+  }
+  fsync(fd);
+  return fd;
+}
+
+void BM_LocalFdatasync8k(benchmark::State& state) {
+  auto dir = TempDir::Create("cambium-sk-bench-");
+  const int fd = PreallocatedFile(dir->Sub("file"));
+  Spinner spinner(state.range(0) != 0);
+  const std::string page(kPage, 'w');
+  Latencies lat;
+  size_t off = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    if (pwrite(fd, page.data(), page.size(), off) != static_cast<ssize_t>(page.size()) ||
+        fdatasync(fd) != 0) {
+      state.SkipWithError("pwrite/fdatasync failed");
+      break;
+    }
+    lat.Add(start);
+    off = (off + kPage) % kFileSize;
+  }
+  close(fd);
+  state.SetBytesProcessed(state.iterations() * kPage);
+  (state.range(0) ? local_p50_us : local_idle_p50_us) = lat.Percentile(0.5);
+  lat.Report(state);
+}
+BENCHMARK(BM_LocalFdatasync8k)->ArgName("awake")->Arg(0)->Arg(1)->Iterations(2000)->UseRealTime();
+
+void BM_LocalUring8k(benchmark::State& state) {
+  auto dir = TempDir::Create("cambium-sk-bench-");
+  const int fd = PreallocatedFile(dir->Sub("file"));
+  Spinner spinner(state.range(0) != 0);
+  io_uring ring;
+  if (io_uring_queue_init(8, &ring, 0) != 0) {
+    state.SkipWithError("io_uring_queue_init failed");
+    return;
+  }
+  const std::string page(kPage, 'u');
+  Latencies lat;
+  size_t off = 0;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    io_uring_sqe* write = io_uring_get_sqe(&ring);
+    io_uring_prep_write(write, fd, page.data(), page.size(), off);
+    write->flags |= IOSQE_IO_LINK;  // the sync starts once the write completed
+    io_uring_sqe* sync = io_uring_get_sqe(&ring);
+    io_uring_prep_fsync(sync, fd, IORING_FSYNC_DATASYNC);
+    io_uring_submit_and_wait(&ring, 2);
+    for (int i = 0; i < 2; ++i) {
+      io_uring_cqe* cqe;
+      io_uring_wait_cqe(&ring, &cqe);
+      if (cqe->res < 0) state.SkipWithError("io_uring write/fsync failed");
+      io_uring_cqe_seen(&ring, cqe);
+    }
+    lat.Add(start);
+    off = (off + kPage) % kFileSize;
+  }
+  io_uring_queue_exit(&ring);
+  close(fd);
+  state.SetBytesProcessed(state.iterations() * kPage);
+  lat.Report(state);
+  const double floor = state.range(0) ? local_p50_us : local_idle_p50_us;
+  state.counters["vs_fdatasync"] = floor > 0 ? lat.Percentile(0.5) / floor : 0;
+}
+BENCHMARK(BM_LocalUring8k)->ArgName("awake")->Arg(0)->Arg(1)->Iterations(2000)->UseRealTime();
+
+// Three safekeeper processes and an elected proposer on a fresh timeline.
+struct Cluster {
+  std::unique_ptr<TempDir> dir;
+  std::vector<std::unique_ptr<testing::SafekeeperProcess>> sks;
+  std::unique_ptr<WalProposer> proposer;
+  Lsn start;
+
+  static std::unique_ptr<Cluster> Start(benchmark::State& state, uint64_t timeline) {
+    auto c = std::make_unique<Cluster>();
+    c->dir = std::make_unique<TempDir>(std::move(*TempDir::Create("cambium-sk-bench-")));
+    ProposerOptions options;
+    for (int i = 0; i < 3; ++i) {
+      auto sk = testing::SafekeeperProcess::Start(c->dir->Sub("sk" + std::to_string(i)),
+                                                  "sk" + std::to_string(i));
+      if (!sk.ok()) {
+        state.SkipWithError(std::string(sk.status().message()).c_str());
+        return nullptr;
+      }
+      options.safekeepers.push_back((*sk)->address());
+      c->sks.push_back(std::move(*sk));
+    }
+    options.tenant = TenantId(7, 7);
+    options.timeline = TimelineId(timeline, timeline);
+    options.timeline_start = Lsn(0x1000000);
+    auto proposer = WalProposer::Create(options);
+    auto start = proposer.ok() ? (*proposer)->Elect() : proposer.status();
+    if (!start.ok()) {
+      state.SkipWithError(std::string(start.status().message()).c_str());
+      return nullptr;
+    }
+    c->proposer = std::move(*proposer);
+    c->start = *start;
+    return c;
+  }
+};
+
+// `bytes` of valid WAL from `start`, in records of about 8 KiB.
+std::string MakeWal(Lsn start, size_t bytes) {
+  WalBuilder builder(start);
+  while (builder.bytes().size() < bytes) builder.AddWithTotalLen(8000);
+  return builder.bytes().substr(0, bytes);
+}
+
+void BM_QuorumAppend8k(benchmark::State& state) {
+  auto cluster = Cluster::Start(state, 1);
+  if (cluster == nullptr) return;
+  const std::string wal = MakeWal(cluster->start, (state.max_iterations + 1) * kPage);
+  Latencies lat;
+  Lsn lsn = cluster->start;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    const std::string_view page(wal.data() + (lsn - cluster->start), kPage);
+    absl::Status s = cluster->proposer->Append(lsn, page);
+    if (s.ok()) s = cluster->proposer->WaitForFlush(lsn + kPage, absl::Seconds(10));
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      break;
+    }
+    lat.Add(start);
+    lsn += kPage;
+  }
+  state.SetBytesProcessed(state.iterations() * kPage);
+  lat.Report(state);
+  // Ratios of p50s: to the disk's floor, and to what a lone writer sees here.
+  state.counters["vs_fdatasync_awake"] = local_p50_us > 0 ? lat.Percentile(0.5) / local_p50_us : 0;
+  state.counters["vs_fdatasync_idle"] =
+      local_idle_p50_us > 0 ? lat.Percentile(0.5) / local_idle_p50_us : 0;
+}
+BENCHMARK(BM_QuorumAppend8k)->Iterations(3000)->UseRealTime();
+
+// A unary Status call to one safekeeper: the cost of a gRPC round trip here,
+// without any fsync (how much of QuorumAppend8k is RPC rather than disk).
+void BM_GrpcRoundTrip(benchmark::State& state) {
+  auto cluster = Cluster::Start(state, 99);
+  if (cluster == nullptr) return;
+  SafekeeperClient client(cluster->sks[0]->address());
+  Latencies lat;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    auto status = client.Status(TenantId(7, 7), TimelineId(99, 99));
+    if (!status.ok()) {
+      state.SkipWithError(std::string(status.status().message()).c_str());
+      break;
+    }
+    lat.Add(start);
+  }
+  lat.Report(state);
+}
+BENCHMARK(BM_GrpcRoundTrip)->Iterations(3000)->UseRealTime();
+
+void BM_QuorumThroughput(benchmark::State& state) {
+  const size_t chunk = state.range(0);
+  constexpr size_t kTotal = 256 << 20;
+  auto cluster = Cluster::Start(state, 2 + chunk);
+  if (cluster == nullptr) return;
+  const std::string wal = MakeWal(cluster->start, kTotal);
+  for (auto _ : state) {
+    Lsn lsn = cluster->start;
+    Lsn waited = lsn;
+    for (size_t off = 0; off < kTotal; off += chunk) {
+      absl::Status s = cluster->proposer->Append(lsn, std::string_view(wal).substr(off, chunk));
+      lsn += chunk;
+      if (s.ok() && lsn - waited >= (1 << 20)) {
+        s = cluster->proposer->WaitForFlush(lsn, absl::Seconds(30));
+        waited = lsn;
+      }
+      if (!s.ok()) {
+        state.SkipWithError(std::string(s.message()).c_str());
+        return;
+      }
+    }
+    absl::Status s = cluster->proposer->WaitForFlush(lsn, absl::Seconds(30));
+    if (!s.ok()) state.SkipWithError(std::string(s.message()).c_str());
+  }
+  state.SetBytesProcessed(state.iterations() * kTotal);
+}
+BENCHMARK(BM_QuorumThroughput)
+    ->Arg(8192)
+    ->Arg(64 << 10)
+    ->Arg(1 << 20)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace cambium::safekeeper::bench
+
+BENCHMARK_MAIN();

@@ -1,0 +1,180 @@
+#include "safekeeper/file_system.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+
+namespace cambium::safekeeper {
+namespace {
+
+class PosixFile : public File {
+ public:
+  PosixFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~PosixFile() override { close(fd_); }
+
+  const std::string& path() const override { return path_; }
+
+  absl::Status Write(uint64_t offset, std::string_view data) override {
+    while (!data.empty()) {
+      const ssize_t n = pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoToStatus(errno, absl::StrFormat("pwrite %s at %u", path_, offset));
+      }
+      data.remove_prefix(n);
+      offset += n;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Read(uint64_t offset, uint64_t size, std::string* out) override {
+    out->resize(size);
+    uint64_t done = 0;
+    while (done < size) {
+      const ssize_t n =
+          pread(fd_, out->data() + done, size - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoToStatus(errno, absl::StrFormat("pread %s at %u", path_, offset + done));
+      }
+      if (n == 0) break;
+      done += n;
+    }
+    out->resize(done);
+    return absl::OkStatus();
+  }
+
+  absl::Status DataSync() override {
+    if (fdatasync(fd_) != 0) return ErrnoToStatus(errno, "fdatasync " + path_);
+    return absl::OkStatus();
+  }
+
+  absl::Status Sync() override {
+    if (fsync(fd_) != 0) return ErrnoToStatus(errno, "fsync " + path_);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<uint64_t> Size() override {
+    struct stat st;
+    if (fstat(fd_, &st) != 0) return ErrnoToStatus(errno, "fstat " + path_);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+ private:
+  const std::string path_;
+  const int fd_;
+};
+
+class PosixFileSystem : public FileSystem {
+ public:
+  absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override {
+    int flags = O_CLOEXEC;
+    switch (mode) {
+      case OpenMode::kRead:
+        flags |= O_RDONLY;
+        break;
+      case OpenMode::kReadWrite:
+        flags |= O_RDWR;
+        break;
+      case OpenMode::kCreateNew:
+        flags |= O_RDWR | O_CREAT | O_EXCL;
+        break;
+      case OpenMode::kCreateOrTruncate:
+        flags |= O_RDWR | O_CREAT | O_TRUNC;
+        break;
+    }
+    const int fd = open(path.c_str(), flags, 0600);
+    if (fd < 0) return ErrnoToStatus(errno, "open " + path);
+    return std::make_unique<PosixFile>(path, fd);
+  }
+
+  absl::Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
+    const int rc = no_replace
+                       ? renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE)
+                       : rename(from.c_str(), to.c_str());
+    if (rc != 0) return ErrnoToStatus(errno, absl::StrFormat("rename %s to %s", from, to));
+    return absl::OkStatus();
+  }
+
+  absl::Status Remove(const std::string& path) override {
+    if (unlink(path.c_str()) != 0) return ErrnoToStatus(errno, "unlink " + path);
+    return absl::OkStatus();
+  }
+
+  absl::Status SyncDir(const std::string& dir) override {
+    const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoToStatus(errno, "open directory " + dir);
+    const int rc = fsync(fd);
+    const int saved = errno;
+    close(fd);
+    if (rc != 0) return ErrnoToStatus(saved, "fsync directory " + dir);
+    return absl::OkStatus();
+  }
+
+  absl::Status CreateDir(const std::string& dir) override {
+    if (mkdir(dir.c_str(), 0700) == 0) return absl::OkStatus();
+    if (errno == EEXIST) {
+      struct stat st;
+      if (stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return absl::OkStatus();
+    }
+    return ErrnoToStatus(errno, "mkdir " + dir);
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return ErrnoToStatus(errno, "opendir " + dir);
+    std::vector<std::string> names;
+    while (struct dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    closedir(d);
+    return names;
+  }
+
+  bool Exists(const std::string& path) override {
+    struct stat st;
+    return stat(path.c_str(), &st) == 0;
+  }
+};
+
+std::string DirName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+}  // namespace
+
+FileSystem* FileSystem::Default() {
+  static PosixFileSystem* fs = new PosixFileSystem();
+  return fs;
+}
+
+absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  {
+    CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> file,
+                             fs->Open(tmp, OpenMode::kCreateOrTruncate));
+    CAMBIUM_RETURN_IF_ERROR(file->Write(0, data));
+    CAMBIUM_RETURN_IF_ERROR(file->Sync());
+  }
+  CAMBIUM_RETURN_IF_ERROR(fs->Rename(tmp, path));
+  return fs->SyncDir(DirName(path));
+}
+
+absl::StatusOr<std::string> ReadWholeFile(FileSystem* fs, const std::string& path) {
+  CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(path, OpenMode::kRead));
+  CAMBIUM_ASSIGN_OR_RETURN(const uint64_t size, file->Size());
+  std::string out;
+  CAMBIUM_RETURN_IF_ERROR(file->Read(0, size, &out));
+  return out;
+}
+
+}  // namespace cambium::safekeeper

@@ -1,0 +1,91 @@
+// cambium-safekeeper: durable, replicated, fenced WAL for Cambium timelines.
+//
+//   cambium-safekeeper --listen 127.0.0.1:6500 --data-dir /var/lib/cambium/sk1 --id sk1
+//
+// Options can also come from a TOML file (--config) whose keys are the flag names.
+// Refuses to start (exit 1, with the damaged file named) if a timeline on disk is
+// damaged. SIGTERM/SIGINT: stop accepting calls, let in-flight appends finish
+// their fsync, end streams, persist every timeline's state, exit 0.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "common/logging.h"
+#include "common/service.h"
+#include "common/status.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "safekeeper/safekeeper.h"
+#include "safekeeper/safekeeper_service.h"
+
+namespace cambium::safekeeper {
+namespace {
+
+struct Config {
+  std::string listen = "127.0.0.1:6500";
+  SafekeeperOptions options;
+  std::string checkpoint_interval = "1s";
+  LogOptions log;
+};
+
+int Fail(const absl::Status& status) {
+  LogError("safekeeper_start_failed", {{"error", status}});
+  std::fprintf(stderr, "cambium-safekeeper: cannot start: %s\n",
+               std::string(status.message()).c_str());
+  return 1;
+}
+
+int Run(const Config& config) {
+  absl::Status logging = InitLogging(config.log);
+  if (!logging.ok()) return Fail(logging);
+  BlockTerminationSignals();
+  absl::Status loopback = CheckLoopbackAddress(config.listen);
+  if (!loopback.ok()) return Fail(loopback);
+  SafekeeperOptions options = config.options;
+  absl::StatusOr<absl::Duration> interval = ParseHumanDuration(config.checkpoint_interval);
+  if (!interval.ok()) return Fail(Annotate(interval.status(), "--checkpoint-interval"));
+  options.checkpoint_interval = *interval;
+  absl::StatusOr<std::unique_ptr<Safekeeper>> sk = Safekeeper::Open(options);
+  if (!sk.ok()) return Fail(sk.status());
+  SafekeeperServiceImpl service(sk->get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  absl::Status configured = ConfigureServer(builder, config.listen, &port);
+  if (!configured.ok()) return Fail(configured);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::UnavailableError("cannot listen on " + config.listen));
+  }
+  (*sk)->StartMaintenance();
+  LogInfo("safekeeper_started", {{"id", options.id},
+                                 {"listen", config.listen},
+                                 {"data_dir", options.data_dir},
+                                 {"pid", static_cast<int64_t>(getpid())}});
+  const int sig = WaitForTerminationSignal();
+  LogInfo("safekeeper_stopping", {{"id", options.id}, {"signal", sig}});
+  // Followers end their streams; in-flight appends finish their fsync and answer.
+  (*sk)->StopReaders();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  (*sk)->Shutdown();
+  LogInfo("safekeeper_stopped", {{"id", options.id}});
+  return 0;
+}
+
+}  // namespace
+}  // namespace cambium::safekeeper
+
+int main(int argc, char** argv) {
+  cambium::safekeeper::Config config;
+  CLI::App app{"cambium-safekeeper: durable, replicated, fenced WAL (docs/safekeeper.md)"};
+  app.add_option("--listen", config.listen,
+                 "gRPC address, 127.0.0.1:PORT (default 127.0.0.1:6500)");
+  app.add_option("--data-dir", config.options.data_dir, "Directory of the timelines")->required();
+  app.add_option("--id", config.options.id, "This safekeeper's name in logs and errors");
+  app.add_option("--checkpoint-interval", config.checkpoint_interval,
+                 "How often commit LSNs are persisted and archived WAL removed (default 1s)");
+  cambium::AddServiceFlags(app, &config.log);
+  CLI11_PARSE(app, argc, argv);
+  return cambium::safekeeper::Run(config);
+}

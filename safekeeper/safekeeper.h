@@ -1,0 +1,81 @@
+// Safekeeper: the timelines one safekeeper process holds, under
+// <data dir>/<tenant hex>/<timeline hex>/, and their maintenance thread.
+//
+// Open() recovers every timeline found on disk and fails, naming the file, if one
+// is damaged (a corrupt control file, WAL that stops below its commit LSN): the
+// process must not start and vote with forgotten promises. Timelines are created
+// when a proposer first names them (Elect or AppendStart carry the timeline start
+// LSN). A background thread checkpoints every timeline each checkpoint_interval.
+//
+// Thread-safety: thread-safe. Timeline pointers stay valid until the Safekeeper
+// is destroyed.
+#ifndef CAMBIUM_SAFEKEEPER_SAFEKEEPER_H_
+#define CAMBIUM_SAFEKEEPER_SAFEKEEPER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/proto_convert.h"
+#include "safekeeper/file_system.h"
+#include "safekeeper/timeline.h"
+
+namespace cambium::safekeeper {
+
+struct SafekeeperOptions {
+  // Root of the timelines. Required.
+  std::string data_dir;
+  // This safekeeper's name in logs and error messages. Default: "safekeeper".
+  std::string id = "safekeeper";
+  // How often commit/archived LSNs are persisted and archived segments removed.
+  // Default: 1 s.
+  absl::Duration checkpoint_interval = absl::Seconds(1);
+  // WAL segment size (Postgres' wal_segment_size). Default: 16 MiB.
+  uint64_t segment_size = kDefaultWalSegmentSize;
+  // File system (tests inject faults). Default: nullptr = the POSIX one.
+  FileSystem* fs = nullptr;
+};
+
+class Safekeeper {
+ public:
+  static absl::StatusOr<std::unique_ptr<Safekeeper>> Open(const SafekeeperOptions& options);
+  // Stops maintenance and checkpoints every timeline.
+  ~Safekeeper();
+
+  const std::string& id() const { return options_.id; }
+
+  // NOT_FOUND if this safekeeper has never seen the timeline.
+  absl::StatusOr<Timeline*> Get(const TimelineKey& key);
+  // Creates the timeline (durably) if needed. INVALID_ARGUMENT if timeline_start
+  // is 0.
+  absl::StatusOr<Timeline*> GetOrCreate(const TimelineKey& key, Lsn timeline_start);
+
+  // Starts the maintenance thread.
+  void StartMaintenance();
+  // Wakes readers that follow commits: their streams end.
+  void StopReaders();
+  // Wakes readers (their streams end), stops maintenance, checkpoints everything.
+  void Shutdown();
+
+ private:
+  explicit Safekeeper(SafekeeperOptions options) : options_(std::move(options)) {}
+  absl::Status LoadTimelines();
+  void CheckpointAll();
+
+  const SafekeeperOptions options_;
+  absl::Mutex mu_;
+  std::map<TimelineKey, std::unique_ptr<Timeline>> timelines_ ABSL_GUARDED_BY(mu_);
+  absl::Notification stop_;
+  std::thread maintenance_;
+  bool shut_down_ = false;
+};
+
+}  // namespace cambium::safekeeper
+
+#endif  // CAMBIUM_SAFEKEEPER_SAFEKEEPER_H_

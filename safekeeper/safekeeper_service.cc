@@ -1,0 +1,179 @@
+#include "safekeeper/safekeeper_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "safekeeper/wire.h"
+
+namespace cambium::safekeeper {
+namespace {
+
+constexpr uint64_t kReadChunk = 1 << 20;
+// How often a following reader checks for cancellation while no WAL commits.
+constexpr absl::Duration kFollowPoll = absl::Milliseconds(200);
+
+void FillAppendResponse(const AppendAck& ack, v1::AppendResponse* out) {
+  out->set_term(ack.term);
+  out->set_flush_lsn(ack.flush_lsn.value());
+  out->set_commit_lsn(ack.commit_lsn.value());
+  out->set_record_end_lsn(ack.record_end.value());
+}
+
+}  // namespace
+
+grpc::Status SafekeeperServiceImpl::Elect(grpc::ServerContext* context,
+                                          const v1::ElectRequest* request,
+                                          v1::ElectResponse* response) {
+  absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
+  if (!key.ok()) return ToGrpcStatus(key.status());
+  absl::StatusOr<Timeline*> tl = sk_->GetOrCreate(*key, Lsn(request->timeline_start_lsn()));
+  if (!tl.ok()) return ToGrpcStatus(tl.status());
+  absl::StatusOr<VoteResponse> vote =
+      (*tl)->Vote({request->term(), Lsn(request->timeline_start_lsn())});
+  if (!vote.ok()) return ToGrpcStatus(vote.status());
+  response->set_granted(vote->granted);
+  response->set_term(vote->term);
+  response->set_flush_lsn(vote->flush_lsn.value());
+  response->set_commit_lsn(vote->commit_lsn.value());
+  response->set_record_end_lsn(vote->record_end.value());
+  ToProto(vote->history, response->mutable_term_history());
+  response->set_safekeeper(sk_->id());
+  return grpc::Status::OK;
+}
+
+grpc::Status SafekeeperServiceImpl::Append(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) {
+  return ToGrpcStatus(DoAppend(context, stream));
+}
+
+absl::Status SafekeeperServiceImpl::DoAppend(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<v1::AppendResponse, v1::AppendRequest>* stream) {
+  v1::AppendRequest request;
+  if (!stream->Read(&request)) return absl::OkStatus();
+  if (!request.has_start()) {
+    return absl::InvalidArgumentError("the first message of an Append stream must be AppendStart");
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(const TimelineKey key, FromProto(request.timeline()));
+  const v1::AppendStart& start = request.start();
+  CAMBIUM_ASSIGN_OR_RETURN(Timeline * tl, sk_->GetOrCreate(key, Lsn(start.timeline_start_lsn())));
+  absl::StatusOr<AppendAck> ack =
+      tl->AppendStart({start.term(), HistoryFromProto(start.term_history()), Lsn(start.start_lsn()),
+                       Lsn(start.timeline_start_lsn())});
+  if (!ack.ok()) {
+    LogInfo("append_refused", {{"tenant", key.tenant},
+                               {"timeline", key.timeline},
+                               {"proposer", start.proposer()},
+                               {"term", start.term()},
+                               {"error", ack.status()}});
+    return ack.status();
+  }
+  const Term term = start.term();
+  const uint64_t token = ack->stream;
+  v1::AppendResponse response;
+  FillAppendResponse(*ack, &response);
+  if (!stream->Write(response)) return absl::OkStatus();
+  while (stream->Read(&request)) {
+    if (!request.has_data()) {
+      return absl::InvalidArgumentError("only AppendData may follow AppendStart in a stream");
+    }
+    if (request.has_timeline()) {
+      CAMBIUM_ASSIGN_OR_RETURN(const TimelineKey other, FromProto(request.timeline()));
+      if (other != key) return absl::InvalidArgumentError("an Append stream names one timeline");
+    }
+    const v1::AppendData& data = request.data();
+    ack = tl->AppendData({term, token, Lsn(data.start_lsn()), data.data(), Lsn(data.commit_lsn())});
+    if (!ack.ok()) {
+      LogInfo("append_refused", {{"tenant", key.tenant},
+                                 {"timeline", key.timeline},
+                                 {"term", term},
+                                 {"lsn", Lsn(data.start_lsn())},
+                                 {"error", ack.status()}});
+      return ack.status();
+    }
+    FillAppendResponse(*ack, &response);
+    if (!stream->Write(response)) break;
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status SafekeeperServiceImpl::ReadWal(grpc::ServerContext* context,
+                                            const v1::ReadWalRequest* request,
+                                            grpc::ServerWriter<v1::WalChunk>* writer) {
+  return ToGrpcStatus(DoReadWal(context, *request, writer));
+}
+
+absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,
+                                              const v1::ReadWalRequest& request,
+                                              grpc::ServerWriter<v1::WalChunk>* writer) {
+  CAMBIUM_ASSIGN_OR_RETURN(const TimelineKey key, FromProto(request.timeline()));
+  CAMBIUM_ASSIGN_OR_RETURN(Timeline * tl, sk_->Get(key));
+  const Lsn end(request.end_lsn());
+  const Term term = request.term();
+  Lsn pos(request.start_lsn());
+  if (end.valid() && end < pos) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("end %s is below start %s", end.ToString(), pos.ToString()));
+  }
+  std::string buf;
+  v1::WalChunk chunk;
+  for (bool first = true;; first = false) {
+    CAMBIUM_ASSIGN_OR_RETURN(const Timeline::ReadWindow window, tl->ReadLimit(pos, end, term));
+    if (first && !request.follow() && end.valid() && window.limit < end) {
+      return absl::OutOfRangeError(absl::StrFormat(
+          "WAL up to %s is not committed on safekeeper %s yet (committed records end at %s)",
+          end.ToString(), sk_->id(), window.limit.ToString()));
+    }
+    while (pos < window.limit) {
+      const uint64_t n = std::min<uint64_t>(kReadChunk, window.limit - pos);
+      CAMBIUM_RETURN_IF_ERROR(tl->Read(pos, n, term, &buf));
+      chunk.set_start_lsn(pos.value());
+      chunk.set_data(buf);
+      if (!writer->Write(chunk)) return absl::OkStatus();  // the client went away
+      pos += n;
+    }
+    if ((end.valid() && pos >= end) || !request.follow()) return absl::OkStatus();
+    if (context->IsCancelled()) return absl::CancelledError("the reader cancelled");
+    if (tl->shut_down()) return absl::UnavailableError("the safekeeper is shutting down");
+    tl->WaitForCommitChange(window.commit, kFollowPoll);
+  }
+}
+
+grpc::Status SafekeeperServiceImpl::Status(grpc::ServerContext* context,
+                                           const v1::SafekeeperStatusRequest* request,
+                                           v1::SafekeeperStatusResponse* response) {
+  absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
+  if (!key.ok()) return ToGrpcStatus(key.status());
+  absl::StatusOr<Timeline*> tl = sk_->Get(*key);
+  if (!tl.ok()) return ToGrpcStatus(tl.status());
+  absl::StatusOr<TimelineStatus> status = (*tl)->Status();
+  if (!status.ok()) return ToGrpcStatus(status.status());
+  response->set_term(status->term);
+  response->set_flush_lsn(status->flush_lsn.value());
+  response->set_commit_lsn(status->commit_lsn.value());
+  response->set_archived_lsn(status->archived_lsn.value());
+  ToProto(status->history, response->mutable_term_history());
+  response->set_timeline_start_lsn(status->timeline_start.value());
+  response->set_wal_start_lsn(status->wal_start.value());
+  response->set_record_end_lsn(status->record_end.value());
+  response->set_committed_lsn(status->committed_record_lsn.value());
+  response->set_safekeeper(sk_->id());
+  return grpc::Status::OK;
+}
+
+grpc::Status SafekeeperServiceImpl::ReportArchived(grpc::ServerContext* context,
+                                                   const v1::ReportArchivedRequest* request,
+                                                   v1::ReportArchivedResponse* response) {
+  absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
+  if (!key.ok()) return ToGrpcStatus(key.status());
+  absl::StatusOr<Timeline*> tl = sk_->Get(*key);
+  if (!tl.ok()) return ToGrpcStatus(tl.status());
+  (*tl)->ReportArchived(Lsn(request->archived_lsn()));
+  return grpc::Status::OK;
+}
+
+}  // namespace cambium::safekeeper

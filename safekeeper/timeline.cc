@@ -1,0 +1,193 @@
+#include "safekeeper/timeline.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace cambium::safekeeper {
+
+Timeline::Timeline(std::unique_ptr<TimelineStorage> storage, const std::string& name)
+    : name_(name),
+      tenant_(storage->control().tenant),
+      timeline_(storage->control().timeline),
+      wal_(&storage->wal()),
+      storage_(std::move(storage)),
+      acceptor_(storage_.get(), storage_->control().acceptor, name) {
+  const AcceptorState& state = storage_->control().acceptor;
+  commit_for_ = state.commit_lsn;
+  committed_record_ = std::min(state.commit_lsn, storage_->flush_lsn());
+}
+
+absl::StatusOr<std::unique_ptr<Timeline>> Timeline::Create(FileSystem* fs, const std::string& dir,
+                                                           const std::string& name, TenantId tenant,
+                                                           TimelineId timeline, Lsn timeline_start,
+                                                           uint64_t segment_size) {
+  CAMBIUM_ASSIGN_OR_RETURN(
+      std::unique_ptr<TimelineStorage> storage,
+      TimelineStorage::Create(fs, dir, tenant, timeline, timeline_start, segment_size));
+  LogInfo("timeline_created",
+          {{"tenant", tenant}, {"timeline", timeline}, {"timeline_start", timeline_start}});
+  return std::unique_ptr<Timeline>(new Timeline(std::move(storage), name));
+}
+
+absl::StatusOr<std::unique_ptr<Timeline>> Timeline::Open(FileSystem* fs, const std::string& dir,
+                                                         const std::string& name,
+                                                         uint64_t segment_size) {
+  CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<TimelineStorage> storage,
+                           TimelineStorage::Open(fs, dir, segment_size));
+  return std::unique_ptr<Timeline>(new Timeline(std::move(storage), name));
+}
+
+absl::StatusOr<VoteResponse> Timeline::Vote(const VoteRequest& request) {
+  absl::MutexLock lock(&mu_);
+  const Term before = acceptor_.state().term;
+  absl::StatusOr<VoteResponse> vote = acceptor_.HandleVote(request);
+  if (vote.ok() && vote->granted) {
+    LogInfo("vote_granted", {{"tenant", tenant_},
+                             {"timeline", timeline_},
+                             {"term", vote->term},
+                             {"previous_term", before},
+                             {"flush_lsn", vote->flush_lsn},
+                             {"record_end", vote->record_end}});
+  }
+  return vote;
+}
+
+absl::StatusOr<AppendAck> Timeline::AppendStart(const AppendStartRequest& request) {
+  absl::MutexLock lock(&mu_);
+  const Lsn flush_before = storage_->flush_lsn();
+  absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendStart(request);
+  if (!ack.ok()) return ack;
+  if (ack->flush_lsn < flush_before) {
+    LogWarning("wal_truncated", {{"tenant", tenant_},
+                                 {"timeline", timeline_},
+                                 {"term", request.term},
+                                 {"from_lsn", ack->flush_lsn},
+                                 {"previous_flush_lsn", flush_before}});
+  }
+  LogInfo("append_stream_started", {{"tenant", tenant_},
+                                    {"timeline", timeline_},
+                                    {"term", request.term},
+                                    {"term_start", request.start_lsn},
+                                    {"flush_lsn", ack->flush_lsn},
+                                    {"record_end", ack->record_end}});
+  return ack;
+}
+
+absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendData(request);
+  if (!ack.ok() && !acceptor_.broken().ok() && acceptor_.broken() == ack.status()) {
+    LogError("timeline_broken",
+             {{"tenant", tenant_}, {"timeline", timeline_}, {"error", ack.status()}});
+  }
+  return ack;
+}
+
+void Timeline::ReportArchived(Lsn lsn) {
+  absl::MutexLock lock(&mu_);
+  acceptor_.HandleArchived(lsn);
+}
+
+absl::StatusOr<Lsn> Timeline::CommittedRecordLsn() {
+  const Lsn commit = acceptor_.state().commit_lsn;
+  if (commit != commit_for_) {
+    CAMBIUM_ASSIGN_OR_RETURN(const Lsn record, storage_->LastRecordEnd(commit));
+    // Complete records below a commit LSN stay committed, whatever the commit
+    // LSN does later (it moves back only to a zero-padding fill after them).
+    committed_record_ = std::max(committed_record_, record);
+    commit_for_ = commit;
+  }
+  return committed_record_;
+}
+
+absl::StatusOr<TimelineStatus> Timeline::Status() {
+  absl::MutexLock lock(&mu_);
+  const AcceptorState& state = acceptor_.state();
+  TimelineStatus status;
+  status.tenant = tenant_;
+  status.timeline = timeline_;
+  status.term = state.term;
+  status.history = state.history;
+  status.timeline_start = state.timeline_start;
+  status.wal_start = storage_->wal_start();
+  status.flush_lsn = storage_->flush_lsn();
+  CAMBIUM_ASSIGN_OR_RETURN(status.record_end, storage_->LastRecordEnd(Lsn::Max()));
+  status.commit_lsn = state.commit_lsn;
+  CAMBIUM_ASSIGN_OR_RETURN(status.committed_record_lsn, CommittedRecordLsn());
+  status.archived_lsn = state.archived_lsn;
+  return status;
+}
+
+absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Term term) {
+  absl::MutexLock lock(&mu_);
+  if (start < storage_->wal_start()) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "WAL below %s is no longer on %s (the timeline starts at %s; archived up to %s)",
+        storage_->wal_start().ToString(), name_, acceptor_.state().timeline_start.ToString(),
+        acceptor_.state().archived_lsn.ToString()));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(const Lsn committed, CommittedRecordLsn());
+  ReadWindow window{committed, acceptor_.state().commit_lsn};
+  if (end.valid()) {
+    const bool recovery = term != 0 && term == acceptor_.state().term;
+    window.limit = std::min(end, recovery ? storage_->flush_lsn() : committed);
+  }
+  return window;
+}
+
+absl::Status Timeline::Read(Lsn lsn, uint64_t size, Term term, std::string* out) {
+  // Committed records never change: no lock needed for the I/O.
+  if (term == 0) return wal_->Read(lsn, size, out);
+  absl::MutexLock lock(&mu_);
+  if (acceptor_.state().term != term || lsn + size > storage_->flush_lsn()) {
+    return absl::AbortedError(
+        absl::StrFormat("the WAL on %s changed during the read (term %u, flush LSN %s)", name_,
+                        acceptor_.state().term, storage_->flush_lsn().ToString()));
+  }
+  return storage_->wal().Read(lsn, size, out);
+}
+
+Lsn Timeline::WaitForCommitChange(Lsn seen, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return shutdown_ || acceptor_.state().commit_lsn != seen;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+  return acceptor_.state().commit_lsn;
+}
+
+absl::Status Timeline::Checkpoint() {
+  Lsn preallocate;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!acceptor_.broken().ok()) return absl::OkStatus();
+    CAMBIUM_RETURN_IF_ERROR(acceptor_.Checkpoint());
+    // Segments wholly below both the archived LSN and the persisted commit LSN
+    // (a complete record) are no longer needed.
+    const Lsn removable =
+        std::min(acceptor_.state().archived_lsn, storage_->control().acceptor.commit_lsn);
+    CAMBIUM_RETURN_IF_ERROR(storage_->RemoveSegmentsBelow(removable));
+    preallocate = storage_->flush_lsn();
+  }
+  // Create the next segment before appends need it (a 16 MiB zero fill).
+  const uint64_t segment_size = wal_->segment_size();
+  if (preallocate.SegmentOffset(segment_size) > segment_size / 2) {
+    CAMBIUM_RETURN_IF_ERROR(wal_->CreateSegment(preallocate.SegmentNo(segment_size) + 1));
+  }
+  return absl::OkStatus();
+}
+
+void Timeline::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+}
+
+bool Timeline::shut_down() {
+  absl::MutexLock lock(&mu_);
+  return shutdown_;
+}
+
+}  // namespace cambium::safekeeper

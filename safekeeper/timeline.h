@@ -1,0 +1,108 @@
+// Timeline: one timeline on one safekeeper: the Acceptor state machine over its
+// TimelineStorage, behind a mutex, plus what readers need.
+//
+// The gRPC service calls Vote / AppendStart / AppendData / ReportArchived /
+// Status and the read functions; the Safekeeper's maintenance thread calls
+// Checkpoint about once a second (lazy persistence of the commit and archived
+// LSNs, removal of archived segments, creation of the next segment ahead of time).
+//
+// Readers get committed WAL: complete records up to the commit LSN
+// (committed_record_lsn). Bytes after the last complete record may still be an
+// older version of the page or an incomplete record that a new term replaces, so
+// they are only served to a proposer that names its term (recovery reads).
+//
+// Thread-safety: thread-safe. Appends hold the mutex across pwrite + fdatasync
+// (one writer per timeline); committed reads do file I/O without it.
+#ifndef CAMBIUM_SAFEKEEPER_TIMELINE_H_
+#define CAMBIUM_SAFEKEEPER_TIMELINE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/ids.h"
+#include "safekeeper/acceptor.h"
+#include "safekeeper/timeline_storage.h"
+
+namespace cambium::safekeeper {
+
+struct TimelineStatus {
+  TenantId tenant;
+  TimelineId timeline;
+  Term term = 0;
+  TermHistory history;
+  Lsn timeline_start;
+  Lsn wal_start;  // lowest stored LSN
+  Lsn flush_lsn;
+  Lsn record_end;            // end of the last complete record (WAL below it is final)
+  Lsn commit_lsn;            // as learned from the proposer
+  Lsn committed_record_lsn;  // what readers get: complete records below commit_lsn
+  Lsn archived_lsn;
+};
+
+class Timeline {
+ public:
+  // `name` is the safekeeper's id, for messages.
+  static absl::StatusOr<std::unique_ptr<Timeline>> Create(FileSystem* fs, const std::string& dir,
+                                                          const std::string& name, TenantId tenant,
+                                                          TimelineId timeline, Lsn timeline_start,
+                                                          uint64_t segment_size);
+  static absl::StatusOr<std::unique_ptr<Timeline>> Open(FileSystem* fs, const std::string& dir,
+                                                        const std::string& name,
+                                                        uint64_t segment_size);
+
+  TenantId tenant() const { return tenant_; }
+  TimelineId timeline() const { return timeline_; }
+
+  absl::StatusOr<VoteResponse> Vote(const VoteRequest& request);
+  absl::StatusOr<AppendAck> AppendStart(const AppendStartRequest& request);
+  absl::StatusOr<AppendAck> AppendData(const AppendDataRequest& request);
+  void ReportArchived(Lsn lsn);
+  absl::StatusOr<TimelineStatus> Status();
+
+  struct ReadWindow {
+    Lsn limit;   // a read may go up to here now
+    Lsn commit;  // the commit LSN it was computed for (see WaitForCommitChange)
+  };
+  // How far a read from `start` may go now. end == Lsn(): committed records.
+  // Otherwise min(end, committed records), or min(end, flush LSN) when `term` is
+  // this safekeeper's term (a proposer's recovery read: it vouches the bytes are
+  // its log's). OUT_OF_RANGE if `start` is below the stored WAL.
+  absl::StatusOr<ReadWindow> ReadLimit(Lsn start, Lsn end, Term term);
+  // Reads [lsn, lsn + size) below a limit returned by ReadLimit. Reads past the
+  // committed records (term != 0) fail with ABORTED if the WAL was truncated or
+  // the term changed meanwhile.
+  absl::Status Read(Lsn lsn, uint64_t size, Term term, std::string* out);
+  // Waits until the commit LSN is no longer `seen` (or timeout, or Shutdown);
+  // returns the current commit LSN.
+  Lsn WaitForCommitChange(Lsn seen, absl::Duration timeout);
+
+  // Lazy persistence and segment housekeeping.
+  absl::Status Checkpoint();
+  // Wakes readers waiting for commits; they end their streams.
+  void Shutdown();
+  bool shut_down();
+
+ private:
+  Timeline(std::unique_ptr<TimelineStorage> storage, const std::string& name);
+  absl::StatusOr<Lsn> CommittedRecordLsn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string name_;
+  const TenantId tenant_;
+  const TimelineId timeline_;
+  WalStorage* const wal_;  // owned by storage_; thread-safe for reads
+  absl::Mutex mu_;
+  std::unique_ptr<TimelineStorage> storage_ ABSL_GUARDED_BY(mu_);
+  Acceptor acceptor_ ABSL_GUARDED_BY(mu_);
+  // committed_record_ is the committed record LSN computed for commit_for_.
+  Lsn commit_for_ ABSL_GUARDED_BY(mu_);
+  Lsn committed_record_ ABSL_GUARDED_BY(mu_);
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace cambium::safekeeper
+
+#endif  // CAMBIUM_SAFEKEEPER_TIMELINE_H_

@@ -1,0 +1,217 @@
+// WalProposer: one Append stream per safekeeper, reopened with backoff when it
+// fails. The writer sends buffered WAL (or fetches WAL no longer buffered from
+// another safekeeper) with at most max_in_flight unacknowledged messages; the
+// reader feeds acknowledgements to the ProposerCore, which moves the commit LSN.
+#include <algorithm>
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "safekeeper/wal_proposer.h"
+#include "safekeeper/wire.h"
+
+namespace cambium::safekeeper {
+namespace {
+
+constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
+
+AppendAck AckFromProto(const v1::AppendResponse& r) {
+  AppendAck ack;
+  ack.term = r.term();
+  ack.flush_lsn = Lsn(r.flush_lsn());
+  ack.commit_lsn = Lsn(r.commit_lsn());
+  ack.record_end = Lsn(r.record_end_lsn());
+  return ack;
+}
+
+}  // namespace
+
+void WalProposer::PeerLoop(int i) {
+  Peer& peer = *peers_[i];
+  absl::Duration backoff = kInitialBackoff;
+  for (;;) {
+    const absl::Time started = absl::Now();
+    absl::Status status = RunStream(i);
+    absl::MutexLock lock(&mu_);
+    if (shutdown_ || !failed_.ok()) return;
+    if (absl::IsFailedPrecondition(status)) {
+      // Fenced by a newer term, or the WAL diverged: nothing to retry.
+      failed_ = Annotate(status, absl::StrFormat("proposer %s (term %u), safekeeper %s",
+                                                 options_.name, core_.term(), peer.address));
+      LogWarning("proposer_fenced", {{"proposer", options_.name},
+                                     {"tenant", options_.tenant},
+                                     {"timeline", options_.timeline},
+                                     {"term", core_.term()},
+                                     {"error", status}});
+      return;
+    }
+    if (peer.last_error != status.ToString()) {
+      LogWarning("safekeeper_stream_lost", {{"proposer", options_.name},
+                                            {"safekeeper", peer.address},
+                                            {"timeline", options_.timeline},
+                                            {"error", status}});
+    }
+    peer.last_error = status.ToString();
+    // A stream that worked for a while starts the backoff over.
+    backoff = absl::Now() - started > absl::Seconds(1)
+                  ? kInitialBackoff
+                  : std::min(backoff * 2, options_.max_reconnect_backoff);
+    auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutdown_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+    if (shutdown_) return;
+  }
+}
+
+absl::Status WalProposer::RunStream(int i) {
+  Peer& peer = *peers_[i];
+  grpc::ClientContext context;
+  v1::AppendRequest start;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutdown_) return absl::CancelledError("shutting down");
+    peer.context = &context;
+    peer.broken = false;
+    ToProto(options_.tenant, options_.timeline, start.mutable_timeline());
+    const AppendStartRequest s = core_.MakeAppendStart();
+    v1::AppendStart* out = start.mutable_start();
+    out->set_term(s.term);
+    ToProto(s.history, out->mutable_term_history());
+    out->set_start_lsn(s.start_lsn.value());
+    out->set_timeline_start_lsn(s.timeline_start.value());
+    out->set_proposer(options_.name);
+  }
+  auto stream = peer.stub->Append(&context);
+  absl::Status status;
+  v1::AppendResponse response;
+  if (stream->Write(start) && stream->Read(&response)) {
+    {
+      absl::MutexLock lock(&mu_);
+      peer.next_send = core_.OnStreamStarted(i, AckFromProto(response));
+      peer.announced_commit = Lsn();
+      peer.connected = true;
+      peer.last_error.clear();
+    }
+    std::thread reader([this, i, s = stream.get()] { ReaderLoop(i, s); });
+    status = WriterLoop(i, stream.get());
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping = shutdown_ || !failed_.ok();
+    }
+    // Otherwise the stream broke: the reader gets the server's verdict by itself.
+    if (stopping) context.TryCancel();
+    stream->WritesDone();
+    reader.join();
+  } else {
+    stream->WritesDone();
+  }
+  absl::Status finished = FromGrpcStatus(stream->Finish());
+  absl::MutexLock lock(&mu_);
+  peer.context = nullptr;
+  peer.connected = false;
+  core_.OnDisconnected(i);
+  // The server's verdict explains a broken stream better than our cancellation.
+  if (!finished.ok() && !absl::IsCancelled(finished)) return finished;
+  if (!status.ok()) return status;
+  return finished.ok() ? absl::UnavailableError("the stream ended") : finished;
+}
+
+void WalProposer::ReaderLoop(
+    int i, grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream) {
+  v1::AppendResponse response;
+  while (stream->Read(&response)) {
+    absl::MutexLock lock(&mu_);
+    core_.OnAck(i, AckFromProto(response));
+    TrimBuffer();
+  }
+  absl::MutexLock lock(&mu_);
+  peers_[i]->broken = true;
+}
+
+absl::Status WalProposer::WriterLoop(
+    int i, grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream) {
+  Peer& peer = *peers_[i];
+  v1::AppendRequest request;
+  std::string fetched;
+  for (;;) {
+    request.Clear();
+    Lsn fetch_from, fetch_to;
+    {
+      absl::MutexLock lock(&mu_);
+      auto can_send = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return shutdown_ || peer.broken || !failed_.ok() ||
+               (core_.in_flight(i) < options_.max_in_flight && peer.next_send < buf_end());
+      };
+      // Only WAL wakes the writer: a new commit LSN rides along with the next WAL,
+      // or goes alone once no WAL came for commit_announce_delay. (Waking every
+      // writer on each acknowledgement would compete with the next append.)
+      for (;;) {
+        if (mu_.AwaitWithTimeout(absl::Condition(&can_send), options_.commit_announce_delay)) {
+          break;
+        }
+        if (core_.in_flight(i) < options_.max_in_flight &&
+            peer.announced_commit != core_.commit_lsn()) {
+          break;
+        }
+      }
+      if (shutdown_ || peer.broken || !failed_.ok()) return absl::OkStatus();
+      if (peer.next_send < buf_start_) {
+        fetch_from = peer.next_send;
+        fetch_to = std::min(buf_start_, fetch_from + options_.max_message_bytes);
+      } else {
+        const uint64_t n =
+            std::min<uint64_t>(buf_end() - peer.next_send, options_.max_message_bytes);
+        v1::AppendData* data = request.mutable_data();
+        data->set_start_lsn(peer.next_send.value());
+        data->set_data(buf_.substr(peer.next_send - buf_start_, n));
+        data->set_commit_lsn(core_.commit_lsn().value());
+        core_.OnSent(i, n ? peer.next_send + n : Lsn());
+        peer.next_send += n;
+        peer.announced_commit = core_.commit_lsn();
+      }
+    }
+    if (fetch_to.valid()) {
+      // Older WAL than the buffer holds: this safekeeper lagged or restarted.
+      CAMBIUM_ASSIGN_OR_RETURN(fetched, FetchFromPeers(i, fetch_from, fetch_to));
+      absl::MutexLock lock(&mu_);
+      v1::AppendData* data = request.mutable_data();
+      data->set_start_lsn(fetch_from.value());
+      data->set_data(std::move(fetched));
+      data->set_commit_lsn(core_.commit_lsn().value());
+      core_.OnSent(i, fetch_to);
+      peer.next_send = std::max(peer.next_send, fetch_to);
+      peer.announced_commit = core_.commit_lsn();
+    }
+    if (!stream->Write(request)) return absl::OkStatus();  // Finish() says why
+  }
+}
+
+absl::StatusOr<std::string> WalProposer::FetchFromPeers(int except, Lsn from, Lsn to) {
+  std::vector<int> sources;
+  Term term;
+  {
+    absl::MutexLock lock(&mu_);
+    term = core_.term();
+    // The donor's WAL up to the term start is final; others qualify once they
+    // hold the current log beyond `to`.
+    if (to <= core_.start_lsn() && core_.donor() != except) sources.push_back(core_.donor());
+    for (int j = 0; j < static_cast<int>(peers_.size()); ++j) {
+      if (j != except && j != core_.donor() && core_.streaming(j) && core_.current_lsn(j) >= to) {
+        sources.push_back(j);
+      }
+    }
+  }
+  std::string errors;
+  for (int j : sources) {
+    absl::StatusOr<std::string> wal =
+        peers_[j]->client->ReadWal(options_.tenant, options_.timeline, from, to, term);
+    if (wal.ok() && wal->size() == to - from) return wal;
+    absl::StrAppend(&errors, " ", wal.ok() ? "short read" : wal.status().ToString());
+  }
+  return absl::UnavailableError(absl::StrFormat(
+      "no safekeeper could provide WAL [%s, %s) to bring %s up to date:%s", from.ToString(),
+      to.ToString(), peers_[except]->address, errors.empty() ? " none holds it" : errors));
+}
+
+}  // namespace cambium::safekeeper

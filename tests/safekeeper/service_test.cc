@@ -1,0 +1,203 @@
+// The gRPC service and the client libraries, with three safekeepers inside the
+// test process: a proposer elects, streams WAL the way Postgres writes it (tail
+// page rewrites), waits for quorum flushes and reads back; a follower streams
+// committed WAL; a new term starts at the last complete record and fences the old
+// proposer; a branch starts mid-page; a lagging safekeeper is brought up to date
+// from its peers.
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "safekeeper/safekeeper_client.h"
+#include "safekeeper/wal_proposer.h"
+#include "tests/harness/temp_dir.h"
+#include "tests/harness/wal_builder.h"
+#include "tests/safekeeper/sk_harness.h"
+
+namespace cambium::safekeeper {
+namespace {
+
+using ::cambium::testing::TempDir;
+using ::testing::HasSubstr;
+using testing::LocalSafekeeper;
+using testing::MakeTestWal;
+using testing::PostgresLikeWrites;
+using testing::TestWal;
+
+const TenantId kTenant(0xaaaa, 0xbbbb);
+const Lsn kStart(0x1000000);
+
+class SafekeeperServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("cambium-sk-svc-");
+    ASSERT_TRUE(dir.ok());
+    dir_ = std::make_unique<TempDir>(std::move(*dir));
+    for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i));
+  }
+  void StartSafekeeper(int i) {
+    auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i));
+    ASSERT_TRUE(sk.ok()) << sk.status();
+    if (static_cast<int>(sks_.size()) <= i) sks_.resize(i + 1);
+    sks_[i] = std::move(*sk);
+  }
+  ProposerOptions Options(TimelineId timeline, Lsn start = kStart, const std::string& name = "p1") {
+    ProposerOptions o;
+    for (auto& sk : sks_) o.safekeepers.push_back(sk->address());
+    o.tenant = kTenant;
+    o.timeline = timeline;
+    o.name = name;
+    o.timeline_start = start;
+    o.rpc_timeout = absl::Seconds(10);
+    return o;
+  }
+  std::unique_ptr<WalProposer> Elected(const ProposerOptions& o, Lsn* start) {
+    auto p = WalProposer::Create(o);
+    EXPECT_TRUE(p.ok()) << p.status();
+    auto s = (*p)->Elect();
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (s.ok()) *start = *s;
+    return std::move(*p);
+  }
+  // Streams `wal` as Postgres writes it, waiting for the quorum after each write.
+  void Stream(WalProposer& p, const TestWal& wal, const std::vector<Lsn>& flush_points) {
+    for (const auto& w : PostgresLikeWrites(wal.start, wal.bytes, flush_points)) {
+      ASSERT_TRUE(p.Append(w.lsn, w.bytes).ok());
+      absl::Status flushed = p.WaitForFlush(w.end(), absl::Seconds(10));
+      ASSERT_TRUE(flushed.ok()) << flushed;
+    }
+  }
+  // Committed WAL [from, to) as safekeeper i serves it.
+  std::string ReadCommitted(int i, TimelineId timeline, Lsn from, Lsn to) {
+    auto wal = testing::ReadCommittedWal(sks_[i]->address(), kTenant, timeline, from, to);
+    EXPECT_TRUE(wal.ok()) << wal.status();
+    return wal.ok() ? *wal : "";
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::vector<std::unique_ptr<LocalSafekeeper>> sks_;
+};
+
+TEST_F(SafekeeperServiceTest, StreamsRewrittenPagesAndReadsBackCommittedWal) {
+  const TimelineId tl(1, 1);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  ASSERT_EQ(start, kStart);
+  const TestWal wal = MakeTestWal(kStart, 300, 11);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, wal.record_ends));
+  EXPECT_GE(p->commit_lsn(), wal.end());
+  auto read = p->ReadWal(kStart, wal.end());
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(*read == wal.bytes);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(ReadCommitted(i, tl, kStart, wal.end()) == wal.bytes) << "safekeeper " << i;
+  }
+}
+
+TEST_F(SafekeeperServiceTest, FollowerReceivesWalAsItCommits) {
+  const TimelineId tl(1, 2);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  SafekeeperClient client(sks_[1]->address());
+  auto follower = client.Follow(kTenant, tl, kStart);
+  const TestWal wal = MakeTestWal(kStart, 100, 12);
+  std::string received;
+  std::thread reader([&] {
+    while (kStart + received.size() < wal.end()) {
+      auto chunk = follower->Next();
+      ASSERT_TRUE(chunk.ok()) << chunk.status();
+      ASSERT_TRUE(chunk->has_value());
+      ASSERT_EQ((*chunk)->start, kStart + received.size());
+      received += (*chunk)->data;
+    }
+  });
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, wal.record_ends));
+  reader.join();
+  EXPECT_TRUE(received == wal.bytes);
+  follower->Cancel();
+  auto end = follower->Next();
+  ASSERT_TRUE(end.ok()) << end.status();
+  EXPECT_FALSE(end->has_value());
+}
+
+TEST_F(SafekeeperServiceTest, ANewTermStartsAtTheLastCompleteRecordAndFencesTheOldProposer) {
+  const TimelineId tl(1, 3);
+  Lsn start;
+  auto p1 = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 80, 13);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p1, wal, {wal.record_ends[40], wal.record_ends[60]}));
+  // Record 61 only partly written (the rest of its page is still zero), flushed.
+  const Lsn partial = wal.record_ends[60] + (wal.record_ends[61] - wal.record_ends[60]) / 2;
+  ASSERT_NO_FATAL_FAILURE(Stream(*p1, wal, {partial}));
+
+  Lsn start2;
+  auto p2 = Elected(Options(tl, kStart, "p2"), &start2);
+  EXPECT_EQ(start2, wal.record_ends[60]);
+  EXPECT_GT(p2->term(), p1->term());
+
+  ASSERT_TRUE(p1->Append(partial.PageStart(), std::string(kWalPageSize, 'z')).ok());
+  absl::Status fenced = p1->WaitForFlush(partial.PageStart() + kWalPageSize, absl::Seconds(10));
+  EXPECT_TRUE(absl::IsFailedPrecondition(fenced)) << fenced;
+  EXPECT_THAT(fenced.message(), HasSubstr(absl::StrFormat("has term %u", p2->term())));
+
+  // p2 continues the WAL after the last complete record.
+  const TestWal more = MakeTestWal(kStart, 120, 13);  // same prefix, more records
+  ASSERT_NO_FATAL_FAILURE(Stream(*p2, more, {more.record_ends[90], more.record_ends[119]}));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(ReadCommitted(i, tl, kStart, more.end()) == more.bytes) << "safekeeper " << i;
+  }
+}
+
+TEST_F(SafekeeperServiceTest, ABranchStartsMidPageAndIgnoresItsParentsWal) {
+  const TimelineId tl(1, 4);
+  const TestWal parent = MakeTestWal(kStart, 50, 14);
+  const Lsn branch = parent.record_ends[30];
+  ASSERT_FALSE(branch.IsPageBoundary());
+  Lsn start;
+  auto p = Elected(Options(tl, branch), &start);
+  EXPECT_EQ(start, branch);
+  // The compute rewrites the branch point's page: parent WAL below, its own after.
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, parent, {parent.record_ends[31], parent.record_ends[49]}));
+  EXPECT_TRUE(ReadCommitted(0, tl, branch, parent.end()) == parent.bytes.substr(branch - kStart));
+  SafekeeperClient client(sks_[0]->address());
+  EXPECT_TRUE(absl::IsOutOfRange(client.ReadWal(kTenant, tl, kStart, branch).status()));
+}
+
+TEST_F(SafekeeperServiceTest, ALaggingSafekeeperIsBroughtUpToDateFromItsPeers) {
+  const TimelineId tl(1, 5);
+  sks_[2]->Stop();
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  // More than the proposer keeps for a safekeeper it never reached.
+  const TestWal wal = MakeTestWal(kStart, 2500, 15);
+  ASSERT_GT(wal.bytes.size(), 2u << 20);
+  std::vector<Lsn> flushes;
+  for (size_t i = 49; i < wal.record_ends.size(); i += 50) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, flushes));
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
+  // The restarted safekeeper listens on a new port: a new proposer term reaches it.
+  Lsn start2;
+  auto p2 = Elected(Options(tl, kStart, "p2"), &start2);
+  EXPECT_EQ(start2, wal.end());
+  EXPECT_TRUE(ReadCommitted(2, tl, kStart, wal.end()) == wal.bytes);
+}
+
+TEST_F(SafekeeperServiceTest, WaitForFlushNamesUnreachableSafekeepers) {
+  const TimelineId tl(1, 6);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const std::string down1 = sks_[0]->address(), down2 = sks_[1]->address();
+  sks_[0]->Stop();
+  sks_[1]->Stop();
+  const TestWal wal = MakeTestWal(kStart, 5, 16);
+  ASSERT_TRUE(p->Append(kStart, wal.bytes).ok());
+  absl::Status stalled = p->WaitForFlush(wal.end(), absl::Seconds(1));
+  EXPECT_TRUE(absl::IsUnavailable(stalled)) << stalled;
+  EXPECT_THAT(stalled.message(), HasSubstr(down1));
+  EXPECT_THAT(stalled.message(), HasSubstr(down2));
+}
+
+}  // namespace
+}  // namespace cambium::safekeeper

@@ -1,0 +1,301 @@
+// The safekeeper's disk storage: control files, WAL segments, startup recovery
+// (torn tails are cut, damage below the commit LSN refuses to start), failed
+// fsyncs and full disks never acknowledged, truncation on election, tail-page
+// rewrites, segment removal. WAL is valid PostgreSQL 15 WAL from WalBuilder.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "safekeeper/control_file.h"
+#include "safekeeper/safekeeper.h"
+#include "safekeeper/timeline.h"
+#include "tests/harness/temp_dir.h"
+#include "tests/harness/wal_builder.h"
+#include "tests/safekeeper/fault_file_system.h"
+#include "tests/safekeeper/sk_harness.h"
+
+namespace cambium::safekeeper {
+namespace {
+
+using ::cambium::testing::TempDir;
+using testing::FaultFileSystem;
+using ::testing::HasSubstr;
+using testing::MakeTestWal;
+using testing::PostgresLikeWrites;
+using testing::TestWal;
+
+const TenantId kTenant(0x1111, 0x2222);
+const TimelineId kTimeline(0x3333, 0x4444);
+const Lsn kStart(0x1000000);  // segment 1
+
+// Overwrites `n` bytes at `offset` of a file.
+void Scribble(const std::string& path, uint64_t offset, const std::string& bytes) {
+  const int fd = open(path.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0) << path;
+  ASSERT_EQ(pwrite(fd, bytes.data(), bytes.size(), offset), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+}
+
+TEST(SafekeeperControlFile, RoundTripsEveryField) {
+  ControlFileData data;
+  data.tenant = kTenant;
+  data.timeline = kTimeline;
+  data.acceptor.term = 7;
+  data.acceptor.history = TermHistory({{2, kStart}, {7, kStart + 800}});
+  data.acceptor.timeline_start = kStart;
+  data.acceptor.commit_lsn = kStart + 500;
+  data.acceptor.archived_lsn = kStart + 100;
+  data.wal_start = kStart;
+  data.flush_lsn = kStart + 900;
+  auto decoded = DecodeControlFile(EncodeControlFile(data), "x");
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, data);
+}
+
+TEST(SafekeeperControlFile, DetectsCorruptionAndNamesTheFile) {
+  auto dir = TempDir::Create();
+  ASSERT_TRUE(dir.ok());
+  const std::string path = dir->Sub(kControlFileName);
+  ControlFileData data;
+  data.tenant = kTenant;
+  data.timeline = kTimeline;
+  data.acceptor.term = 3;
+  ASSERT_TRUE(WriteControlFile(FileSystem::Default(), path, data).ok());
+  std::string bytes = *ReadWholeFile(FileSystem::Default(), path);
+  for (size_t at : {size_t{0}, size_t{20}, bytes.size() - 3}) {
+    std::string bad = bytes;
+    bad[at] ^= 1;
+    auto decoded = DecodeControlFile(bad, path);
+    EXPECT_TRUE(absl::IsDataLoss(decoded.status())) << at << ": " << decoded.status();
+    EXPECT_THAT(decoded.status().message(), HasSubstr(path));
+  }
+  EXPECT_TRUE(absl::IsDataLoss(DecodeControlFile(bytes.substr(0, 30), path).status()));
+}
+
+// A timeline on disk driven through its Acceptor, as the service does.
+class SafekeeperTimelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = TempDir::Create("cambium-sk-test-");
+    ASSERT_TRUE(dir.ok());
+    dir_ = std::make_unique<TempDir>(std::move(*dir));
+    tl_dir_ = TimelineDir(dir_->path(), kTenant, kTimeline);
+    ASSERT_TRUE(fs_.CreateDir(dir_->path() + "/" + kTenant.ToString()).ok());
+    auto tl =
+        Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStart, kDefaultWalSegmentSize);
+    ASSERT_TRUE(tl.ok()) << tl.status();
+    tl_ = std::move(*tl);
+  }
+  absl::Status Reopen() {
+    tl_.reset();
+    auto tl = Timeline::Open(&fs_, tl_dir_, "sk1", kDefaultWalSegmentSize);
+    if (!tl.ok()) return tl.status();
+    tl_ = std::move(*tl);
+    return absl::OkStatus();
+  }
+  // Elects `term` and starts a stream at `start`; returns the stream token.
+  uint64_t Start(Term term, TermHistory history = {}) {
+    if (history.empty()) history = TermHistory({{term, kStart}});
+    EXPECT_TRUE(tl_->Vote({term, kStart}).ok());
+    auto ack = tl_->AppendStart({term, history, history.back().start, kStart});
+    EXPECT_TRUE(ack.ok()) << ack.status();
+    return ack.ok() ? ack->stream : 0;
+  }
+  // Writes `wal` as Postgres would, flushing at every record end; the last write's
+  // commit LSN covers everything.
+  void WriteAll(Term term, uint64_t stream, const TestWal& wal, Lsn commit = Lsn()) {
+    for (const auto& w : PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends)) {
+      auto ack = tl_->AppendData({term, stream, w.lsn, w.bytes, commit});
+      ASSERT_TRUE(ack.ok()) << ack.status();
+    }
+  }
+  std::string ReadStored(Lsn from, Lsn to) {
+    std::string out;
+    EXPECT_TRUE(tl_->Read(from, to - from, /*term=*/0, &out).ok());
+    return out;
+  }
+  std::string SegmentPath(uint64_t segno) const {
+    return tl_dir_ + "/" + WalSegmentFileName(1, segno);
+  }
+
+  FaultFileSystem fs_;
+  std::unique_ptr<TempDir> dir_;
+  std::string tl_dir_;
+  std::unique_ptr<Timeline> tl_;
+};
+
+TEST_F(SafekeeperTimelineTest, RecoversTheEndOfWalByDecodingAfterARestart) {
+  const TestWal wal = MakeTestWal(kStart, 60, 1);
+  const uint64_t s = Start(1);
+  WriteAll(1, s, wal);
+  auto before = tl_->Status();
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->record_end, wal.end());
+  ASSERT_TRUE(Reopen().ok());
+  auto after = tl_->Status();
+  ASSERT_TRUE(after.ok());
+  // The zero padding of the last page is not WAL: the end is the last record's.
+  EXPECT_EQ(after->flush_lsn, wal.end());
+  EXPECT_EQ(after->term, 1u);
+  EXPECT_EQ(after->history, TermHistory({{1, kStart}}));
+  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+}
+
+TEST_F(SafekeeperTimelineTest, CutsATornTailAtStartup) {
+  const TestWal wal = MakeTestWal(kStart, 30, 2);
+  const uint64_t s = Start(1);
+  WriteAll(1, s, wal);
+  // An unacknowledged write that only partly reached the disk: half a record.
+  TestWal longer = MakeTestWal(kStart, 31, 2);
+  const std::string torn = longer.bytes.substr(wal.bytes.size(), 20);
+  Scribble(SegmentPath(1), wal.end().SegmentOffset(), torn + std::string(5, 'x'));
+  ASSERT_TRUE(Reopen().ok());
+  auto status = tl_->Status();
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(status->flush_lsn, wal.end());
+  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+  EXPECT_EQ(ReadStored(wal.end(), wal.end() + 25), std::string(25, '\0')) << "tail zeroed";
+}
+
+TEST_F(SafekeeperTimelineTest, DamageBelowTheCommitLsnRefusesToStartNamingTheSegment) {
+  const TestWal wal = MakeTestWal(kStart, 40, 3);
+  const uint64_t s = Start(1);
+  WriteAll(1, s, wal, wal.end());
+  ASSERT_TRUE(tl_->Checkpoint().ok());  // persists the commit LSN
+  tl_.reset();
+  Scribble(SegmentPath(1), (wal.record_ends[10] - kStart) + 40, "garbage");
+  absl::Status reopened = Reopen();
+  EXPECT_TRUE(absl::IsDataLoss(reopened)) << reopened;
+  EXPECT_THAT(reopened.message(), HasSubstr(SegmentPath(1)));
+
+  // The whole safekeeper refuses to start, with the same explanation.
+  SafekeeperOptions options;
+  options.data_dir = dir_->path();
+  auto sk = Safekeeper::Open(options);
+  EXPECT_TRUE(absl::IsDataLoss(sk.status())) << sk.status();
+  EXPECT_THAT(sk.status().message(), HasSubstr("000000010000000000000001"));
+}
+
+TEST_F(SafekeeperTimelineTest, ACorruptControlFileRefusesToStartNamingTheFile) {
+  Start(4);
+  tl_.reset();
+  Scribble(tl_dir_ + "/" + kControlFileName, 30, "\x55\x66");
+  SafekeeperOptions options;
+  options.data_dir = dir_->path();
+  auto sk = Safekeeper::Open(options);
+  EXPECT_TRUE(absl::IsDataLoss(sk.status())) << sk.status();
+  EXPECT_THAT(sk.status().message(), HasSubstr(tl_dir_ + "/" + kControlFileName));
+}
+
+TEST_F(SafekeeperTimelineTest, AFailedFsyncIsNeverAcknowledged) {
+  const TestWal wal = MakeTestWal(kStart, 20, 4);
+  const uint64_t s = Start(1);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
+  ASSERT_GT(writes.size(), 3u);
+  for (size_t i = 0; i < 2; ++i)
+    ASSERT_TRUE(tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, Lsn()}).ok());
+  const Lsn acked = writes[1].end();
+  fs_.FailNextSync(WalSegmentFileName(1, 1));
+  auto failed = tl_->AppendData({1, s, writes[2].lsn, writes[2].bytes, Lsn()});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(tl_->Status()->flush_lsn, acked);
+  // Nothing more is accepted until a restart recovers from what is on disk.
+  auto refused = tl_->AppendData({1, s, writes[2].lsn, writes[2].bytes, Lsn()});
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_FALSE(tl_->Vote({2, kStart}).ok());
+  ASSERT_TRUE(Reopen().ok());
+  EXPECT_GE(tl_->Status()->flush_lsn, wal.record_ends[1]);
+  EXPECT_EQ(ReadStored(kStart, wal.record_ends[1]),
+            wal.bytes.substr(0, wal.record_ends[1] - kStart));
+}
+
+TEST_F(SafekeeperTimelineTest, AFullDiskOrATornWriteIsNeverAcknowledged) {
+  const TestWal wal = MakeTestWal(kStart, 20, 5);
+  const uint64_t s = Start(1);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
+  ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
+  fs_.TearNextWrite(WalSegmentFileName(1, 1), 100);
+  EXPECT_FALSE(tl_->AppendData({1, s, writes[1].lsn, writes[1].bytes, Lsn()}).ok());
+  EXPECT_EQ(tl_->Status()->flush_lsn, writes[0].end());
+  ASSERT_TRUE(Reopen().ok());
+  EXPECT_EQ(ReadStored(kStart, wal.record_ends[0]),
+            wal.bytes.substr(0, wal.record_ends[0] - kStart));
+
+  const uint64_t s2 = Start(2, TermHistory({{2, kStart}}));
+  fs_.FailNextWriteNoSpace(WalSegmentFileName(1, 1));
+  auto full = tl_->AppendData({2, s2, writes[0].lsn, writes[0].bytes, Lsn()});
+  EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
+}
+
+TEST_F(SafekeeperTimelineTest, ElectionTruncatesDivergentWalDurably) {
+  const TestWal wal = MakeTestWal(kStart, 30, 6);
+  const uint64_t s = Start(1);
+  WriteAll(1, s, wal);
+  const Lsn cut = wal.record_ends[9];
+  const TermHistory h3({{1, kStart}, {3, cut}});
+  ASSERT_TRUE(tl_->Vote({3, kStart}).ok());
+  auto ack = tl_->AppendStart({3, h3, cut, kStart});
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_EQ(ack->flush_lsn, cut);
+  ASSERT_TRUE(Reopen().ok());
+  auto status = tl_->Status();
+  EXPECT_EQ(status->flush_lsn, cut);
+  EXPECT_EQ(status->history, h3);
+  EXPECT_EQ(status->term, 3u);
+  EXPECT_EQ(ReadStored(cut, cut + 64), std::string(64, '\0'));
+}
+
+TEST_F(SafekeeperTimelineTest, ServesOnlyCompleteCommittedRecordsWithoutATerm) {
+  const TestWal wal = MakeTestWal(kStart, 10, 7);
+  const uint64_t s = Start(1);
+  // Commit LSN in the middle of record 6: readers get records 0..5.
+  const Lsn commit = wal.record_ends[5] + 10;
+  WriteAll(1, s, wal, commit);
+  auto window = tl_->ReadLimit(kStart, Lsn(), 0);
+  ASSERT_TRUE(window.ok());
+  EXPECT_EQ(window->limit, wal.record_ends[5]);
+  // A proposer of the current term may read up to the flush LSN.
+  auto recovery = tl_->ReadLimit(kStart, wal.end(), 1);
+  ASSERT_TRUE(recovery.ok());
+  EXPECT_EQ(recovery->limit, wal.end());
+  EXPECT_EQ(tl_->ReadLimit(kStart, wal.end(), 7)->limit, wal.record_ends[5]);
+}
+
+TEST(SafekeeperWalStorage, RemovesArchivedSegmentsAndDecodesAcrossSegments) {
+  auto dir = TempDir::Create("cambium-sk-test-");
+  ASSERT_TRUE(dir.ok());
+  constexpr uint64_t kSeg = 1 << 20;  // Postgres allows 1 MiB segments
+  FileSystem* fs = FileSystem::Default();
+  ASSERT_TRUE(fs->CreateDir(dir->Sub(kTenant.ToString())).ok());
+  const std::string tl_dir = TimelineDir(dir->path(), kTenant, kTimeline);
+  auto tl = Timeline::Create(fs, tl_dir, "sk1", kTenant, kTimeline, Lsn(kSeg), kSeg);
+  ASSERT_TRUE(tl.ok());
+  cambium::testing::WalBuilder builder(Lsn(kSeg), {.segment_size = kSeg});
+  while (builder.end() < Lsn(4 * kSeg)) builder.AddWithTotalLen(5000);
+  ASSERT_TRUE((*tl)->Vote({1, Lsn(kSeg)}).ok());
+  auto ack = (*tl)->AppendStart({1, TermHistory({{1, Lsn(kSeg)}}), Lsn(kSeg), Lsn(kSeg)});
+  ASSERT_TRUE(ack.ok());
+  for (size_t off = 0; off < builder.bytes().size(); off += 256 * 1024) {
+    ASSERT_TRUE((*tl)
+                    ->AppendData({1, ack->stream, Lsn(kSeg) + off,
+                                  builder.bytes().substr(off, 256 * 1024), builder.end()})
+                    .ok());
+  }
+  (*tl)->ReportArchived(Lsn(3 * kSeg) + 10);
+  ASSERT_TRUE((*tl)->Checkpoint().ok());
+  WalStorage wal(fs, tl_dir, kSeg);
+  auto segments = wal.ListSegments();
+  ASSERT_TRUE(segments.ok());
+  EXPECT_EQ(segments->front(), 3u) << "segments 1 and 2 are archived and committed";
+  EXPECT_TRUE(absl::IsOutOfRange((*tl)->ReadLimit(Lsn(2 * kSeg), Lsn(), 0).status()));
+  tl->reset();
+  auto reopened = Timeline::Open(fs, tl_dir, "sk1", kSeg);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->Status()->flush_lsn, builder.end());
+}
+
+}  // namespace
+}  // namespace cambium::safekeeper
