@@ -37,8 +37,6 @@ BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::Bra
     if (t.ancestor()) info.ancestor_timeline = t.ancestor()->id();
     info.ancestor_lsn = t.ancestor_lsn();
     info.last_record_lsn = t.last_record_lsn();
-    info.logical_size = LogicalSizeLocked(t);
-    info.unique_size = UniqueSizeLocked(t);
   }
   return info;
 }
@@ -89,7 +87,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> Repository::CreateRootTimeline(const s
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, branch), b.SerializeAsString());
   archive_.InitTimeline(*timeline, wal_start, &batch);
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
-  timelines_[timeline->id()] = timeline;
+  AddTimelineLocked(timeline);
   t->branches[branch] = b;
   return timeline;
 }
@@ -165,7 +163,7 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
   }
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), b.SerializeAsString());
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
-  timelines_[child->id()] = child;
+  AddTimelineLocked(child);
   t->branches[name] = b;
   LogInfo("branch_created", {{"tenant", tenant},
                              {"branch", name},
@@ -177,17 +175,31 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
 
 absl::StatusOr<BranchInfo> Repository::GetBranch(const std::string& tenant,
                                                  const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
-  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
-  return ToInfoLocked(*t, *b);
+  BranchInfo info;
+  SizeInputs inputs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+    info = ToInfoLocked(*t, *b);
+    inputs = SizeInputsLocked(info.timeline_id);
+  }
+  FillSizes(&info, inputs);  // reads the store: not under mu_
+  return info;
 }
 
 absl::StatusOr<std::vector<BranchInfo>> Repository::ListBranches(const std::string& tenant) {
-  std::lock_guard<std::mutex> lock(mu_);
-  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   std::vector<BranchInfo> out;
-  for (const auto& [name, b] : t->branches) out.push_back(ToInfoLocked(*t, b));
+  std::vector<SizeInputs> inputs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    for (const auto& [name, b] : t->branches) {
+      out.push_back(ToInfoLocked(*t, b));
+      inputs.push_back(SizeInputsLocked(out.back().timeline_id));
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) FillSizes(&out[i], inputs[i]);
   return out;
 }
 
@@ -253,7 +265,7 @@ absl::StatusOr<BranchInfo> Repository::ResetBranch(const std::string& tenant,
   updated.set_timeline_id(IdBytes(child->id()));
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
-  timelines_[child->id()] = child;
+  AddTimelineLocked(child);
   *b = updated;
   // The old timeline goes unless something still depends on it.
   if (ChildrenLocked(old_id).empty()) CAMBIUM_RETURN_IF_ERROR(DeleteTimelineLocked(old_id));
@@ -303,7 +315,7 @@ absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, backup), backup_record.SerializeAsString());
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
-  timelines_[restored->id()] = restored;
+  AddTimelineLocked(restored);
   *b = updated;
   t->branches[backup] = backup_record;
   LogInfo("branch_restored",

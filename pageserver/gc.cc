@@ -111,8 +111,8 @@ absl::StatusOr<uint64_t> Repository::GcTimeline(const TimelineId& id, Lsn cutoff
   }
   CAMBIUM_RETURN_IF_ERROR(archive_.Prune(*t, keep_wal_from));
   {
-    std::lock_guard<std::mutex> lock(mu_);
-    sizes_.erase(id);
+    std::lock_guard<std::mutex> lock(sizes_mu_);
+    unique_sizes_.erase(id);
   }
   LogInfo("gc_timeline", {{"timeline", id},
                           {"cutoff", cutoff},

@@ -165,6 +165,7 @@ absl::StatusOr<BranchInfo> ImportPgdata(Repository& repo, const std::string& ten
         absl::StrFormat("archived WAL ends at %s, expected the checkpoint end %s",
                         archived.ToString(), end.ToString()));
   }
+  CAMBIUM_RETURN_IF_ERROR(repo.archive().SetFirstBoundary(*timeline, end));
   CAMBIUM_ASSIGN_OR_RETURN(uint64_t generation, timeline->Attach("import", end, /*takeover=*/false,
                                                                  absl::ZeroDuration()));
   Importer importer(*timeline, generation, end, pgdata);

@@ -24,6 +24,31 @@ absl::StatusOr<std::shared_ptr<Timeline>> PageServiceImpl::Find(const v1::Timeli
   return repo_->GetTimeline(key.tenant, key.timeline);
 }
 
+grpc::Status PageServiceImpl::GetTimelineInfo(grpc::ServerContext*,
+                                              const v1::GetTimelineInfoRequest* req,
+                                              v1::TimelineInfo* resp) {
+  auto timeline = Find(req->timeline());
+  if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  const Timeline& t = **timeline;
+  resp->set_has_ancestor(t.ancestor() != nullptr);
+  resp->set_ancestor_lsn(t.ancestor_lsn().value());
+  resp->set_last_record_lsn(t.last_record_lsn().value());
+  auto end = repo_->archive().End(t);
+  if (!end.ok()) return ToGrpcStatus(end.status());
+  resp->set_wal_archive_end(end->value());
+  auto start = repo_->archive().Start(t);
+  if (!start.ok()) return ToGrpcStatus(start.status());
+  resp->set_wal_start_lsn(start->value());
+  auto first = repo_->archive().FirstBoundary(t);
+  if (!first.ok()) return ToGrpcStatus(first.status());
+  resp->set_start_lsn(first->value());
+  const storage::v1::TimelineRecord record = t.record();
+  resp->set_generation(record.generation());
+  resp->set_writer(record.writer());
+  resp->set_writer_active(t.WriterActiveWithin(repo_->options().writer_lease));
+  return grpc::Status::OK;
+}
+
 grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::AttachWriterRequest* req,
                                            v1::AttachWriterResponse* resp) {
   auto timeline = Find(req->timeline());
@@ -33,6 +58,7 @@ grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::Attac
   if (!generation.ok()) return ToGrpcStatus(generation.status());
   resp->set_generation(*generation);
   resp->set_last_record_lsn((*timeline)->last_record_lsn().value());
+  if (on_attach_) on_attach_(*timeline);
   LogInfo("writer_attached", {{"timeline", (*timeline)->id()},
                               {"writer", req->endpoint()},
                               {"generation", *generation},

@@ -6,6 +6,8 @@
 #ifndef CAMBIUM_PAGESERVER_PAGE_SERVICE_H_
 #define CAMBIUM_PAGESERVER_PAGE_SERVICE_H_
 
+#include <functional>
+
 #include "cambium/v1/page_service.grpc.pb.h"
 #include "pageserver/repository.h"
 
@@ -13,8 +15,12 @@ namespace cambium::pageserver {
 
 class PageServiceImpl final : public v1::PageService::Service {
  public:
-  explicit PageServiceImpl(Repository* repo) : repo_(repo) {}
+  // on_attach runs after a writer attached (the WAL receiver starts following it).
+  PageServiceImpl(Repository* repo, std::function<void(std::shared_ptr<Timeline>)> on_attach)
+      : repo_(repo), on_attach_(std::move(on_attach)) {}
 
+  grpc::Status GetTimelineInfo(grpc::ServerContext* ctx, const v1::GetTimelineInfoRequest* req,
+                               v1::TimelineInfo* resp) override;
   grpc::Status AttachWriter(grpc::ServerContext* ctx, const v1::AttachWriterRequest* req,
                             v1::AttachWriterResponse* resp) override;
   grpc::Status DetachWriter(grpc::ServerContext* ctx, const v1::DetachWriterRequest* req,
@@ -38,6 +44,7 @@ class PageServiceImpl final : public v1::PageService::Service {
                  v1::GetPagesResponse* resp) const;
 
   Repository* const repo_;
+  const std::function<void(std::shared_ptr<Timeline>)> on_attach_;
 };
 
 }  // namespace cambium::pageserver

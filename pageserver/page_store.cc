@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
+#include "common/status.h"
 #include "pageserver/keys.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
@@ -242,6 +243,13 @@ std::unique_ptr<rocksdb::Iterator> PageStore::NewBoundedIterator(
   ro.iterate_upper_bound = &holder->upper;
   holder->inner.reset(db_->NewIterator(ro, cf(family)));
   return holder;
+}
+
+absl::StatusOr<bool> PageStore::HasAnyKey(Family family, const std::string& prefix) {
+  auto it = NewBoundedIterator(family, prefix, keys::PrefixEnd(prefix));
+  it->Seek(prefix);
+  CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "probe page store"));
+  return it->Valid();
 }
 
 absl::StatusOr<std::optional<std::string>> PageStore::GetMeta(std::string_view key) {

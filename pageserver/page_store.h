@@ -89,6 +89,9 @@ class PageStore {
       Family family, const std::string& lower, const std::string& upper,
       const rocksdb::Snapshot* snapshot = nullptr);
 
+  // True if any key of `family` starts with `prefix`.
+  absl::StatusOr<bool> HasAnyKey(Family family, const std::string& prefix);
+
   // Meta family point operations.
   absl::StatusOr<std::optional<std::string>> GetMeta(std::string_view key);
 

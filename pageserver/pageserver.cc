@@ -1,6 +1,7 @@
 #include "pageserver/pageserver.h"
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/service.h"
 #include "common/status.h"
@@ -19,6 +20,8 @@ void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
   app.add_option("--pitr-window", c->pitr_window, "PITR window of new tenants (e.g. 7d, 36h)");
   app.add_option("--writer-lease", c->writer_lease, "A silent writer may be replaced after this");
   app.add_option("--gc-interval", c->gc_interval, "How often GC runs (0 = never)");
+  app.add_option("--safekeepers", c->safekeepers,
+                 "Safekeepers to archive WAL from, comma-separated");
 }
 
 absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerConfig& config) {
@@ -38,7 +41,16 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
       server->repo_,
       Repository::Open(server->store_.get(),
                        RepositoryOptions{.default_pitr_window = pitr, .writer_lease = lease}));
-  server->page_service_ = std::make_unique<PageServiceImpl>(server->repo_.get());
+  server->receiver_ = std::make_unique<WalReceiver>(
+      server->repo_.get(),
+      std::vector<std::string>(absl::StrSplit(config.safekeepers, ',', absl::SkipEmpty())));
+  WalReceiver* receiver = server->receiver_.get();
+  server->page_service_ = std::make_unique<PageServiceImpl>(
+      server->repo_.get(), [receiver](std::shared_ptr<Timeline> t) { receiver->Follow(t); });
+  // WAL committed while the pageserver was down is archived now.
+  for (const auto& t : server->repo_->AllTimelines()) {
+    if (t->generation() > 0) receiver->Follow(t);
+  }
   server->management_service_ = std::make_unique<ManagementServiceImpl>(server->repo_.get());
   grpc::ServerBuilder builder;
   CAMBIUM_RETURN_IF_ERROR(ConfigureServer(builder, config.listen, &server->port_));
@@ -82,6 +94,8 @@ void PageServer::Shutdown() {
   // waits out the whole deadline while any client holds an idle connection, and
   // clients resend unacknowledged work after a restart anyway.
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  if (receiver_) receiver_->Stop();
+  receiver_.reset();
   repo_.reset();
   if (store_) (void)store_->Sync();
   store_.reset();

@@ -20,6 +20,7 @@
 #include "pageserver/page_service.h"
 #include "pageserver/page_store.h"
 #include "pageserver/repository.h"
+#include "pageserver/wal_receiver.h"
 
 namespace cambium::pageserver {
 
@@ -41,6 +42,8 @@ struct PageServerConfig {
   std::string writer_lease = "10s";
   // How often GC runs for every tenant; 0 disables it. Default: 10m.
   std::string gc_interval = "10m";
+  // Safekeepers to archive WAL from, comma-separated. Default: none.
+  std::string safekeepers;
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
@@ -61,6 +64,7 @@ class PageServer {
 
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<Repository> repo_;
+  std::unique_ptr<WalReceiver> receiver_;
   std::unique_ptr<PageServiceImpl> page_service_;
   std::unique_ptr<ManagementServiceImpl> management_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -95,7 +95,7 @@ absl::Status Repository::Load() {
         ancestor = a->second;
       }
       CAMBIUM_ASSIGN_OR_RETURN(auto timeline, Timeline::Load(store_, r, ancestor));
-      timelines_[timeline->id()] = std::move(timeline);
+      AddTimelineLocked(std::move(timeline));
       done[i] = true;
       ++loaded;
     }
@@ -231,10 +231,25 @@ absl::StatusOr<std::shared_ptr<Timeline>> Repository::GetTimeline(
   return it->second;
 }
 
+std::vector<std::shared_ptr<Timeline>> Repository::AllTimelines() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::shared_ptr<Timeline>> all;
+  for (const auto& [id, t] : timelines_) all.push_back(t);
+  return all;
+}
+
+void Repository::AddTimelineLocked(std::shared_ptr<Timeline> timeline) {
+  if (timeline->ancestor()) children_[timeline->ancestor()->id()].insert(timeline->id());
+  timelines_[timeline->id()] = std::move(timeline);
+}
+
 std::vector<std::shared_ptr<Timeline>> Repository::ChildrenLocked(const TimelineId& id) const {
   std::vector<std::shared_ptr<Timeline>> children;
-  for (const auto& [cid, t] : timelines_) {
-    if (t->ancestor() && t->ancestor()->id() == id) children.push_back(t);
+  auto it = children_.find(id);
+  if (it == children_.end()) return children;
+  for (const TimelineId& cid : it->second) {
+    auto t = timelines_.find(cid);
+    if (t != timelines_.end()) children.push_back(t->second);
   }
   return children;
 }
@@ -265,8 +280,12 @@ absl::Status Repository::DeleteTimelineLocked(const TimelineId& id) {
   }
   CAMBIUM_RETURN_IF_ERROR(store_->DeleteTimelineData(
       id, {Timeline::RecordKey(t->tenant_id(), id), state_key, write_key}));
+  if (t->ancestor()) {
+    auto parent = children_.find(t->ancestor()->id());
+    if (parent != children_.end()) parent->second.erase(id);
+  }
+  children_.erase(id);
   timelines_.erase(id);
-  sizes_.erase(id);
   LogInfo("timeline_deleted", {{"timeline", id}});
   return absl::OkStatus();
 }

@@ -99,6 +99,7 @@ class Repository {
   // --- Timelines (data plane) ---
   absl::StatusOr<std::shared_ptr<Timeline>> GetTimeline(const TenantId& tenant,
                                                         const TimelineId& timeline) const;
+  std::vector<std::shared_ptr<Timeline>> AllTimelines() const;
 
   // --- Branches (branches.cc) ---
   // Creates the root timeline of a tenant, named `branch`, whose WAL archive starts at
@@ -162,9 +163,17 @@ class Repository {
   static std::string BranchKey(const TenantId& tenant, const std::string& name);
   static std::string TenantKey(const TenantId& tenant);
 
-  // sizes.cc
-  uint64_t LogicalSizeLocked(const Timeline& timeline);
-  uint64_t UniqueSizeLocked(const Timeline& timeline);
+  // sizes.cc: sizes read the store, so they are computed without mu_ from inputs
+  // collected under it, and cached under sizes_mu_.
+  struct SizeInputs {
+    std::shared_ptr<Timeline> timeline;
+    std::set<Lsn> child_points;
+  };
+  SizeInputs SizeInputsLocked(const TimelineId& id) const;
+  void FillSizes(BranchInfo* info, const SizeInputs& inputs);
+  uint64_t LogicalSizeAt(const Timeline& timeline, Lsn lsn);
+  uint64_t UniqueSize(const SizeInputs& inputs);
+  void AddTimelineLocked(std::shared_ptr<Timeline> timeline);
 
   PageStore* const store_;
   const RepositoryOptions options_;
@@ -173,17 +182,18 @@ class Repository {
   mutable std::mutex mu_;
   std::map<TenantId, Tenant> tenants_;                         // GUARDED_BY(mu_)
   std::map<TimelineId, std::shared_ptr<Timeline>> timelines_;  // GUARDED_BY(mu_)
-  // Sizes are valid while the timeline's writes, WAL end and children are unchanged.
-  struct SizeCache {
-    bool valid = false;
+  std::map<TimelineId, std::set<TimelineId>> children_;        // GUARDED_BY(mu_)
+
+  struct UniqueSizeEntry {
     uint64_t write_version = 0;
-    Lsn last_record;
     std::set<Lsn> child_points;
-    uint64_t logical = 0;
-    uint64_t unique = 0;
+    uint64_t bytes = 0;
+    absl::Time computed;
   };
-  SizeCache& SizesLocked(const Timeline& timeline);
-  std::map<TimelineId, SizeCache> sizes_;  // GUARDED_BY(mu_)
+  std::mutex sizes_mu_;
+  std::map<std::pair<TimelineId, Lsn>, std::pair<uint64_t, uint64_t>>
+      logical_sizes_;                                   // -> (version, bytes)
+  std::map<TimelineId, UniqueSizeEntry> unique_sizes_;  // GUARDED_BY(sizes_mu_)
 
   std::atomic<bool> stopping_{false};
   std::mutex ttl_mu_;

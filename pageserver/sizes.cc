@@ -44,36 +44,72 @@ uint64_t UnsharedBytes(PageStore* store, Family family, const TimelineId& id,
 
 }  // namespace
 
-Repository::SizeCache& Repository::SizesLocked(const Timeline& t) {
-  SizeCache& c = sizes_[t.id()];
-  std::set<Lsn> points;
-  for (const auto& child : ChildrenLocked(t.id())) points.insert(child->ancestor_lsn());
-  if (c.valid && c.write_version == t.write_version() && c.last_record == t.last_record_lsn() &&
-      c.child_points == points) {
-    return c;
-  }
-  c.write_version = t.write_version();
-  c.last_record = t.last_record_lsn();
-  c.child_points = points;
-  c.logical = 0;
-  auto files = t.ListFiles(Lsn::Max());
-  if (files.ok()) {
-    for (const ManifestEntry& e : *files) {
-      if (e.state.kind == FileKind::kRegular) c.logical += e.state.size;
-    }
-  }
-  c.unique = UnsharedBytes(store_, Family::kBlocks, t.id(), points) +
-             UnsharedBytes(store_, Family::kFiles, t.id(), points);
-  // WAL above every child's branch point is the timeline's own.
-  const Lsn wal_from = points.empty() ? Lsn() : *points.rbegin();
-  c.unique += store_->ApproximateSize(Family::kWal, keys::WalKey(t.id(), wal_from),
-                                      keys::PrefixEnd(keys::TimelinePrefix(t.id())));
-  c.valid = true;
-  return c;
+Repository::SizeInputs Repository::SizeInputsLocked(const TimelineId& id) const {
+  SizeInputs in;
+  auto it = timelines_.find(id);
+  if (it == timelines_.end()) return in;
+  in.timeline = it->second;
+  for (const auto& child : ChildrenLocked(id)) in.child_points.insert(child->ancestor_lsn());
+  return in;
 }
 
-uint64_t Repository::LogicalSizeLocked(const Timeline& t) { return SizesLocked(t).logical; }
+uint64_t Repository::LogicalSizeAt(const Timeline& t, Lsn lsn) {
+  // A timeline nobody wrote to has its ancestor's files at the branch point; many
+  // branches of one point share that answer.
+  if (!t.has_own_versions() && t.ancestor()) {
+    return LogicalSizeAt(*t.ancestor(), std::min(lsn, t.ancestor_lsn()));
+  }
+  const auto key = std::make_pair(t.id(), lsn);
+  const uint64_t version = t.write_version();
+  {
+    std::lock_guard<std::mutex> lock(sizes_mu_);
+    auto it = logical_sizes_.find(key);
+    if (it != logical_sizes_.end() && it->second.first == version) return it->second.second;
+  }
+  uint64_t total = 0;
+  auto files = t.ListFiles(lsn);
+  if (files.ok()) {
+    for (const ManifestEntry& e : *files) {
+      if (e.state.kind == FileKind::kRegular) total += e.state.size;
+    }
+  }
+  std::lock_guard<std::mutex> lock(sizes_mu_);
+  logical_sizes_[key] = {version, total};
+  return total;
+}
 
-uint64_t Repository::UniqueSizeLocked(const Timeline& t) { return SizesLocked(t).unique; }
+uint64_t Repository::UniqueSize(const SizeInputs& in) {
+  const Timeline& t = *in.timeline;
+  const std::string prefix = keys::TimelinePrefix(t.id());
+  const Lsn wal_from = in.child_points.empty() ? Lsn() : *in.child_points.rbegin();
+  const uint64_t wal = store_->ApproximateSize(Family::kWal, keys::WalKey(t.id(), wal_from),
+                                               keys::PrefixEnd(prefix));
+  if (!t.has_own_versions()) return wal;
+  {
+    // An active timeline changes constantly: a scan at most every 30 s.
+    std::lock_guard<std::mutex> lock(sizes_mu_);
+    auto it = unique_sizes_.find(t.id());
+    if (it != unique_sizes_.end() && it->second.child_points == in.child_points &&
+        (it->second.write_version == t.write_version() ||
+         absl::Now() - it->second.computed < absl::Seconds(30))) {
+      return it->second.bytes + wal;
+    }
+  }
+  UniqueSizeEntry entry;
+  entry.write_version = t.write_version();
+  entry.child_points = in.child_points;
+  entry.bytes = UnsharedBytes(store_, Family::kBlocks, t.id(), in.child_points) +
+                UnsharedBytes(store_, Family::kFiles, t.id(), in.child_points);
+  entry.computed = absl::Now();
+  std::lock_guard<std::mutex> lock(sizes_mu_);
+  unique_sizes_[t.id()] = entry;
+  return entry.bytes + wal;
+}
+
+void Repository::FillSizes(BranchInfo* info, const SizeInputs& in) {
+  if (!in.timeline) return;
+  info->logical_size = LogicalSizeAt(*in.timeline, Lsn::Max());
+  info->unique_size = UniqueSize(in);
+}
 
 }  // namespace cambium::pageserver

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "pageserver/keys.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -46,6 +47,11 @@ absl::StatusOr<std::shared_ptr<Timeline>> Timeline::Load(PageStore* store,
                         TimelineId::FromBytes(record.timeline_id().data()).ToString()));
   }
   std::shared_ptr<Timeline> timeline(new Timeline(store, record, std::move(ancestor)));
+  for (Family f : {Family::kBlocks, Family::kFiles}) {
+    auto any = store->HasAnyKey(f, keys::TimelinePrefix(timeline->id_));
+    if (!any.ok()) return any.status();
+    if (*any) timeline->own_versions_ = true;
+  }
   std::lock_guard<std::mutex> lock(timeline->write_mu_);
   absl::Status s = timeline->LoadWriteStateLocked();
   if (!s.ok()) return s;

@@ -66,6 +66,9 @@ class Timeline {
   Lsn last_record_lsn() const;
   Lsn gc_cutoff_lsn() const;
   uint64_t generation() const;
+  // False while the timeline has no versions of its own (a branch nobody wrote to):
+  // reads then go straight to its ancestor.
+  bool has_own_versions() const { return own_versions_.load(); }
   // Increases with every applied batch and attach (size caches key on it).
   uint64_t write_version() const { return write_version_.load(); }
 
@@ -160,7 +163,9 @@ class Timeline {
   Lsn last_tag_;           // GUARDED_BY(write_mu_)
   absl::Time last_seen_;   // GUARDED_BY(write_mu_): lease renewal
   int open_streams_ = 0;   // GUARDED_BY(write_mu_): streams of the current generation
+  bool detached_ = false;  // GUARDED_BY(write_mu_): the current generation said it is done
   std::atomic<uint64_t> write_version_{0};
+  std::atomic<bool> own_versions_{false};
   bool head_loaded_ = false;               // GUARDED_BY(write_mu_)
   std::map<std::string, FileState> head_;  // GUARDED_BY(write_mu_): paths existing at the head
 };

@@ -11,10 +11,12 @@ absl::StatusOr<std::optional<FileVersion>> Timeline::FindFileState(
   const Timeline* t = this;
   Lsn at = lsn;
   while (t != nullptr) {
-    auto vis = t->visibility();
-    auto found = store_->FindFile(
-        t->id_, path, at, [&vis](Lsn tag, uint64_t gen) { return vis->Visible(tag, gen); }, snap);
-    if (!found.ok() || found->has_value()) return found;
+    if (t->has_own_versions()) {
+      auto vis = t->visibility();
+      auto found = store_->FindFile(
+          t->id_, path, at, [&vis](Lsn tag, uint64_t gen) { return vis->Visible(tag, gen); }, snap);
+      if (!found.ok() || found->has_value()) return found;
+    }
     if (!t->ancestor_) break;
     at = std::min(at, t->ancestor_lsn_);
     t = t->ancestor_.get();
@@ -34,13 +36,16 @@ absl::StatusOr<std::optional<BlockVersion>> Timeline::FindBlockVersion(std::stri
   Lsn at = lsn;
   // Versions older than the file's incarnation are not part of it: stop there.
   while (t != nullptr && at >= incarnation) {
-    auto vis = t->visibility();
-    auto found = store_->FindBlock(
-        t->id_, path, block, at, [&vis](Lsn tag, uint64_t gen) { return vis->Visible(tag, gen); });
-    if (!found.ok()) return found.status();
-    if (found->has_value()) {
-      if ((*found)->lsn < incarnation) return std::optional<BlockVersion>();
-      return found;
+    if (t->has_own_versions()) {  // a branch nobody wrote to holds nothing to find
+      auto vis = t->visibility();
+      auto found = store_->FindBlock(t->id_, path, block, at, [&vis](Lsn tag, uint64_t gen) {
+        return vis->Visible(tag, gen);
+      });
+      if (!found.ok()) return found.status();
+      if (found->has_value()) {
+        if ((*found)->lsn < incarnation) return std::optional<BlockVersion>();
+        return found;
+      }
     }
     if (!t->ancestor_) break;
     at = std::min(at, t->ancestor_lsn_);
@@ -89,6 +94,7 @@ absl::StatusOr<std::vector<ManifestEntry>> Timeline::ListFiles(Lsn lsn) const {
   std::vector<std::string> paths;
   absl::Status status;
   for (const Timeline* t = this; t != nullptr && status.ok(); t = t->ancestor_.get()) {
+    if (!t->has_own_versions()) continue;
     status = store_->ForEachPath(
         t->id_,
         [&paths](std::string_view p) {

@@ -127,6 +127,7 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
   last_tag_ = start_lsn;
   last_seen_ = absl::Now();
   open_streams_ = 0;
+  detached_ = false;
   ++write_version_;
   head_loaded_ = false;
   head_.clear();
@@ -141,11 +142,13 @@ absl::Status Timeline::Detach(uint64_t generation) {
         "generation %u is not the writer of timeline %s", generation, id_.ToString()));
   }
   open_streams_ = 0;
+  detached_ = true;
   last_seen_ = absl::InfinitePast();
   return absl::OkStatus();
 }
 
 bool Timeline::WriterActiveLocked(absl::Duration lease) const {
+  if (detached_) return false;
   return open_streams_ > 0 || absl::Now() - last_seen_ < lease;
 }
 
@@ -156,13 +159,15 @@ bool Timeline::WriterActiveWithin(absl::Duration lease) const {
 
 void Timeline::StreamOpened(uint64_t generation) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
-  if (generation == this->generation()) ++open_streams_;
+  if (generation != this->generation() || detached_) return;
+  ++open_streams_;
   last_seen_ = absl::Now();
 }
 
 void Timeline::StreamClosed(uint64_t generation) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
-  if (generation == this->generation() && open_streams_ > 0) --open_streams_;
+  if (generation != this->generation() || detached_) return;
+  if (open_streams_ > 0) --open_streams_;
   last_seen_ = absl::Now();
 }
 
@@ -473,6 +478,7 @@ absl::StatusOr<BatchResult> Timeline::ApplyBatch(
     }
     builder.batch()->Put(store_->cf(Family::kMeta), WriteStateKey(),
                          EncodeWriteState(generation, seq, tag));
+    if (!mutations.empty()) own_versions_ = true;  // before the write: readers must not skip it
     CAMBIUM_RETURN_IF_ERROR(store_->Write(builder.batch(), /*sync=*/false));
     builder.CommitHead();
     ++write_version_;

@@ -110,6 +110,29 @@ absl::StatusOr<Lsn> WalArchive::Start(const Timeline& timeline) {
   return s->start;
 }
 
+absl::StatusOr<Lsn> WalArchive::FirstBoundary(const Timeline& timeline) {
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  std::lock_guard<std::mutex> lock(s->mu);
+  return s->first_boundary;
+}
+
+absl::Status WalArchive::SetFirstBoundary(const Timeline& timeline, Lsn lsn) {
+  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (lsn > s->end || lsn < s->start) {
+    return absl::InvalidArgumentError("first boundary outside the archived WAL");
+  }
+  State updated = {.start = s->start,
+                   .end = s->end,
+                   .first_boundary = lsn,
+                   .max_commit_time = s->max_commit_time};
+  rocksdb::WriteBatch batch;
+  batch.Put(store_->cf(Family::kMeta), StateKey(timeline), updated.Encode());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  s->first_boundary = lsn;
+  return absl::OkStatus();
+}
+
 absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view bytes, bool sync) {
   CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
@@ -162,7 +185,16 @@ absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view byt
     }
   }
   if (new_end == at) return absl::OkStatus();  // no complete record yet
+  // After an XLOG_SWITCH the record's end is the next segment's start; the rest of
+  // the switched segment is never read, and may not have been delivered: store what
+  // was given and zeros up to the segment end, so the archive stays contiguous.
+  std::string zero_filled;
   std::string_view keep = bytes.substr(0, new_end - at);
+  if (keep.size() < new_end - at) {
+    zero_filled.assign(keep);
+    zero_filled.resize(new_end - at, '\0');
+    keep = zero_filled;
+  }
   for (size_t off = 0; off < keep.size(); off += kChunkBytes) {
     const std::string key = keys::WalKey(timeline.id(), at + off);
     batch.Put(store_->cf(Family::kWal), key, EncodeChunk(key, keep.substr(off, kChunkBytes)));

@@ -55,6 +55,11 @@ class WalArchive {
   absl::StatusOr<Lsn> End(const Timeline& timeline);
   // Where the timeline's own WAL starts.
   absl::StatusOr<Lsn> Start(const Timeline& timeline);
+  // The first record boundary of the timeline's own history: where a compute starts
+  // if no WAL followed (the branch point, or the end of an import's checkpoint).
+  absl::StatusOr<Lsn> FirstBoundary(const Timeline& timeline);
+  // Sets it (import: once the checkpoint record is archived). REQUIRES: <= End().
+  absl::Status SetFirstBoundary(const Timeline& timeline, Lsn lsn);
 
   // WAL bytes [from, to) of the timeline's history (ancestors below its branch
   // point). OUT_OF_RANGE if any part is not archived (pruned, or beyond the end).
