@@ -1,14 +1,10 @@
 // PgCluster: a temporary PostgreSQL 15 cluster for tests.
 //
-// Create() runs the installed initdb into a fresh temporary directory, configures
-// the cluster to listen on 127.0.0.1 on a free port, and starts `postgres` as the
-// `postgres` user (tests run as root in CI; Postgres refuses root). The destructor
-// always stops the server (fast, then immediate, then SIGKILL) and removes the
-// directory, also when the test failed. SQL runs through psql, load through
-// pgbench; both are the installed binaries.
+// Create() runs the installed initdb into a fresh temporary directory and starts
+// `postgres` (PostgresProcess) on a free 127.0.0.1 port. The destructor always stops
+// the server and removes the directory, also when the test failed.
 //
-// Thread-safety: Sql/Pgbench may be called from several threads; Start/Stop/Crash
-// from one.
+// Thread-safety: as PostgresProcess.
 #ifndef CAMBIUM_TESTS_HARNESS_PG_CLUSTER_H_
 #define CAMBIUM_TESTS_HARNESS_PG_CLUSTER_H_
 
@@ -18,16 +14,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/subprocess.h"
+#include "tests/harness/postgres_process.h"
 #include "tests/harness/temp_dir.h"
 
 namespace cambium::testing {
-
-// Directory of the PostgreSQL 15 binaries: $CAMBIUM_PG_BINDIR, else
-// /usr/lib/postgresql/15/bin.
-std::string PostgresBinDir();
-// PostgresBinDir()/name
-std::string PostgresBin(const std::string& name);
 
 struct PgClusterOptions {
   // Extra initdb arguments. Default: none (initdb -N, trust auth, UTF8).
@@ -41,37 +31,35 @@ struct PgClusterOptions {
 class PgCluster {
  public:
   static absl::StatusOr<std::unique_ptr<PgCluster>> Create(PgClusterOptions options = {});
-  ~PgCluster();
+  ~PgCluster() = default;
 
-  absl::Status Start();
-  // Fast shutdown (a clean shutdown checkpoint).
-  absl::Status Stop();
-  // SIGKILL to the whole process group: what an OS crash looks like to the data.
-  absl::Status Crash();
-  bool running() const { return server_ != nullptr; }
+  absl::Status Start() { return server_->Start(); }
+  absl::Status Stop() { return server_->Stop(); }
+  absl::Status Crash() { return server_->Crash(); }
+  bool running() const { return server_->running(); }
 
   const std::string& pgdata() const { return pgdata_; }
   std::string wal_dir() const { return pgdata_ + "/pg_wal"; }
-  int port() const { return port_; }
-  std::string connection_string(const std::string& db = "postgres") const;
-  const std::string& log_file() const { return log_file_; }
-
-  // Runs SQL with psql (-X -A -t -q, ON_ERROR_STOP) and returns its output with the
-  // trailing newline removed. An SQL error is an INTERNAL status with psql's message.
-  absl::StatusOr<std::string> Sql(const std::string& sql, const std::string& db = "postgres") const;
-  // Runs pgbench with `args` against this cluster; returns its output.
+  int port() const { return server_->port(); }
+  std::string connection_string(const std::string& db = "postgres") const {
+    return server_->connection_string(db);
+  }
+  const std::string& log_file() const { return server_->log_file(); }
+  absl::StatusOr<std::string> Sql(const std::string& sql,
+                                  const std::string& db = "postgres") const {
+    return server_->Sql(sql, db);
+  }
   absl::StatusOr<std::string> Pgbench(const std::vector<std::string>& args,
-                                      const std::string& db = "postgres") const;
+                                      const std::string& db = "postgres") const {
+    return server_->Pgbench(args, db);
+  }
 
  private:
-  PgCluster(TempDir dir, int port) : dir_(std::move(dir)), port_(port) {}
-  absl::Status WaitUntilReady();
+  explicit PgCluster(TempDir dir) : dir_(std::move(dir)) {}
 
-  TempDir dir_;
+  TempDir dir_;  // destroyed last: the server stops before its directory goes
   std::string pgdata_;
-  std::string log_file_;
-  int port_;
-  std::unique_ptr<Subprocess> server_;
+  std::unique_ptr<PostgresProcess> server_;
 };
 
 }  // namespace cambium::testing

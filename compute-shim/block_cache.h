@@ -1,0 +1,93 @@
+// BlockCache: the compute shim's bounded local copy of versioned file blocks, kept in
+// sparse shadow files on local scratch (one per file, named by the file's id).
+//
+// A block is absent, clean (its newest content is applied at the pageserver, so it can
+// be evicted and fetched again) or dirty (written by the compute, not yet applied:
+// pinned). Eviction punches holes in the shadow files, least recently used first,
+// when more than `capacity_blocks` are present. The shim therefore always serves the
+// newest content it has written, even before the pageserver has it.
+//
+// Thread-safety: thread-safe (one mutex; block I/O is small and hits the OS cache).
+#ifndef CAMBIUM_COMPUTE_SHIM_BLOCK_CACHE_H_
+#define CAMBIUM_COMPUTE_SHIM_BLOCK_CACHE_H_
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace cambium::shim {
+
+struct BlockCacheStats {
+  uint64_t present = 0;
+  uint64_t dirty = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;
+};
+
+class BlockCache {
+ public:
+  // Shadow files live in `dir` (created, emptied). capacity_blocks bounds the clean
+  // blocks kept; dirty blocks are never evicted.
+  static absl::StatusOr<std::unique_ptr<BlockCache>> Create(const std::string& dir,
+                                                            uint64_t capacity_blocks);
+  ~BlockCache();
+
+  // Copies a present block into `out` (kBlockSize bytes); false if absent.
+  absl::StatusOr<bool> Read(uint64_t file, uint32_t block, char* out);
+  // Stores a block the compute wrote, dirty until mutation `mutation` is applied.
+  absl::Status Write(uint64_t file, uint32_t block, const char* data, uint64_t mutation);
+  // Stores a block fetched from the pageserver, unless the block became present
+  // meanwhile (a newer write must not be overwritten). Clean.
+  absl::Status Fill(uint64_t file, uint32_t block, const char* data);
+  // Drops blocks at or after `nblocks` (truncation). Dirty ones too: the truncation
+  // mutation supersedes them.
+  void Truncate(uint64_t file, uint32_t nblocks);
+  // Forgets a file and deletes its shadow file.
+  void Remove(uint64_t file);
+  // Every mutation numbered <= n is applied: their blocks become clean.
+  void MutationsApplied(uint64_t n);
+
+  BlockCacheStats stats() const;
+
+ private:
+  struct Key {
+    uint64_t file;
+    uint32_t block;
+    bool operator<(const Key& o) const { return file != o.file ? file < o.file : block < o.block; }
+  };
+  struct Entry {
+    uint64_t mutation = 0;         // dirty until applied >= this; 0 = clean
+    std::list<Key>::iterator lru;  // valid when clean
+  };
+  struct File {
+    int fd = -1;
+  };
+
+  BlockCache(std::string dir, uint64_t capacity) : dir_(std::move(dir)), capacity_(capacity) {}
+  absl::StatusOr<int> FdLocked(uint64_t file);
+  absl::Status StoreLocked(uint64_t file, uint32_t block, const char* data);
+  void MakeCleanLocked(const Key& key, Entry& e);
+  void EvictLocked();
+  void DropLocked(const Key& key, std::map<Key, Entry>::iterator it);
+
+  const std::string dir_;
+  const uint64_t capacity_;
+  mutable std::mutex mu_;
+  std::map<uint64_t, File> files_;      // GUARDED_BY(mu_)
+  std::map<Key, Entry> entries_;        // GUARDED_BY(mu_): present blocks
+  std::list<Key> lru_;                  // GUARDED_BY(mu_): clean blocks, oldest first
+  std::multimap<uint64_t, Key> dirty_;  // GUARDED_BY(mu_): mutation -> block
+  uint64_t applied_ = 0;                // GUARDED_BY(mu_)
+  BlockCacheStats stats_;               // GUARDED_BY(mu_)
+};
+
+}  // namespace cambium::shim
+
+#endif  // CAMBIUM_COMPUTE_SHIM_BLOCK_CACHE_H_

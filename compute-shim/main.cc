@@ -1,0 +1,34 @@
+// cambium-shim: mounts a compute's PGDATA on Cambium storage so that a stock
+// `postgres` runs on it. See compute-shim/shim.h.
+#include <cstdio>
+
+#include "common/logging.h"
+#include "common/service.h"
+#include "compute-shim/shim.h"
+
+int main(int argc, char** argv) {
+  cambium::BlockTerminationSignals();
+  CLI::App app{"cambium-shim: FUSE PGDATA for stock PostgreSQL on Cambium"};
+  cambium::shim::ShimConfig config;
+  cambium::LogOptions log;
+  cambium::shim::AddShimFlags(app, &config);
+  cambium::AddServiceFlags(app, &log);
+  CLI11_PARSE(app, argc, argv);
+  if (auto s = cambium::InitLogging(log); !s.ok()) {
+    std::fprintf(stderr, "cambium-shim: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  auto shim = cambium::shim::Shim::Start(config);
+  if (!shim.ok()) {
+    cambium::LogError("shim_start_failed", {{"status", shim.status()}});
+    std::fprintf(stderr, "cambium-shim: %s\n", shim.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("cambium-shim mounted %s at LSN %s\n", config.mountpoint.c_str(),
+              (*shim)->start_lsn().ToString().c_str());
+  std::fflush(stdout);
+  const int sig = cambium::WaitForTerminationSignal();
+  cambium::LogInfo("shutdown_requested", {{"signal", sig}});
+  absl::Status stopped = (*shim)->Stop();
+  return stopped.ok() ? 0 : 1;
+}

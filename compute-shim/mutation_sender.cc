@@ -1,0 +1,207 @@
+#include "compute-shim/mutation_sender.h"
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/status.h"
+
+namespace cambium::shim {
+
+MutationSender::MutationSender(PageserverClient* client, uint64_t generation,
+                               MutationSenderOptions options,
+                               std::function<void(uint64_t)> on_applied)
+    : client_(client),
+      generation_(generation),
+      options_(options),
+      on_applied_(std::move(on_applied)) {
+  sender_ = std::thread([this] { SendLoop(); });
+}
+
+MutationSender::~MutationSender() { Stop(); }
+
+void MutationSender::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    if (ctx_) ctx_->TryCancel();
+    cv_.notify_all();
+  }
+  if (sender_.joinable()) sender_.join();
+  if (reader_.joinable()) reader_.join();
+}
+
+absl::Status MutationSender::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return error_;
+}
+
+void MutationSender::FailLocked(absl::Status status) {
+  if (error_.ok()) {
+    error_ = std::move(status);
+    LogError("mutations_failed", {{"generation", generation_}, {"status", error_}});
+  }
+  cv_.notify_all();
+}
+
+absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // Backpressure: the retransmission buffer must stay bounded.
+  cv_.wait(lock, [&] {
+    return !error_.ok() || stopping_ || unsynced_bytes_ < 2 * options_.max_unsynced_bytes;
+  });
+  if (!error_.ok()) return error_;
+  if (stopping_) return absl::CancelledError("the shim is shutting down");
+  pending_.push_back(std::move(mutation));
+  const uint64_t number = ++queued_;
+  cv_.notify_all();
+  return number;
+}
+
+absl::Status MutationSender::Barrier() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const uint64_t target = queued_;
+  if (synced_ >= target) return error_;
+  sync_wanted_ = std::max(sync_wanted_, target);
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return !error_.ok() || stopping_ || synced_ >= target; });
+  if (!error_.ok()) return error_;
+  if (synced_ < target) return absl::CancelledError("the shim is shutting down");
+  return absl::OkStatus();
+}
+
+absl::Status MutationSender::WaitApplied(uint64_t n) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !error_.ok() || stopping_ || applied_ >= n; });
+  if (!error_.ok()) return error_;
+  if (applied_ < n) return absl::CancelledError("the shim is shutting down");
+  return absl::OkStatus();
+}
+
+bool MutationSender::OpenStreamLocked(std::unique_lock<std::mutex>& lock) {
+  if (ctx_) ctx_->TryCancel();
+  lock.unlock();
+  if (reader_.joinable()) reader_.join();
+  lock.lock();
+  if (stopping_) return false;
+  ctx_ = std::make_shared<grpc::ClientContext>();
+  std::shared_ptr<grpc::ClientReaderWriter<v1::PutMutationsRequest, v1::PutMutationsResponse>>
+      stream(client_->stub()->PutMutations(ctx_.get()));
+  stream_ = stream;
+  stream_broken_ = false;
+  const uint64_t epoch = ++stream_epoch_;
+  resend_from_ = 0;  // everything unsynced goes again; the pageserver skips what it has
+  reader_ = std::thread([this, stream, epoch] { ReadLoop(stream, epoch); });
+  return true;
+}
+
+void MutationSender::ReadLoop(
+    std::shared_ptr<grpc::ClientReaderWriter<v1::PutMutationsRequest, v1::PutMutationsResponse>>
+        stream,
+    uint64_t epoch) {
+  v1::PutMutationsResponse resp;
+  while (stream->Read(&resp)) {
+    uint64_t applied = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const Batch& b : unsynced_) {
+        if (b.request.seq() == resp.seq()) {
+          applied = b.last_mutation;
+          break;
+        }
+      }
+      if (applied > applied_) applied_ = applied;
+      if (resp.synced() && applied > synced_) {
+        synced_ = applied;
+        // Everything up to this batch is durable: it never needs resending.
+        while (!unsynced_.empty() && unsynced_.front().request.seq() <= resp.seq()) {
+          unsynced_bytes_ -= unsynced_.front().bytes;
+          unsynced_.pop_front();
+          if (resend_from_ > 0) --resend_from_;
+        }
+      }
+      cv_.notify_all();
+    }
+    if (applied > 0 && on_applied_) on_applied_(applied);
+  }
+  grpc::Status s = stream->Finish();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (epoch != stream_epoch_ || stopping_) return;
+  const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok();
+  if (!retryable) {
+    FailLocked(FromGrpcStatus(s));
+    return;
+  }
+  LogWarning("mutation_stream_broken", {{"status", FromGrpcStatus(s)}});
+  stream_broken_ = true;
+  broken_since_ = absl::Now();
+  cv_.notify_all();
+}
+
+void MutationSender::SendLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_ && error_.ok()) {
+    if (!stream_ || stream_broken_) {
+      if (stream_broken_ && absl::Now() - broken_since_ > options_.retry_for) {
+        FailLocked(
+            absl::UnavailableError(absl::StrFormat("the pageserver has been unreachable for %s",
+                                                   absl::FormatDuration(options_.retry_for))));
+        break;
+      }
+      if (stream_) {
+        lock.unlock();
+        absl::SleepFor(absl::Milliseconds(200));
+        client_->Reconnect();
+        lock.lock();
+        if (stopping_) break;
+      }
+      if (!OpenStreamLocked(lock)) break;
+      continue;
+    }
+    // Form a batch from pending mutations (or an empty one that only syncs).
+    const bool want_sync = sync_wanted_ > synced_ || unsynced_bytes_ > options_.max_unsynced_bytes;
+    const bool have_unsent = resend_from_ < unsynced_.size();
+    const bool sync_in_flight = [&] {
+      for (size_t i = 0; i < resend_from_; ++i) {
+        if (unsynced_[i].request.sync() && unsynced_[i].last_mutation >= sync_wanted_) return true;
+      }
+      return false;
+    }();
+    if (!pending_.empty() || (want_sync && !sync_in_flight && !have_unsent)) {
+      Batch batch;
+      batch.request.mutable_timeline()->CopyFrom(client_->ref());
+      batch.request.set_generation(generation_);
+      batch.request.set_seq(next_seq_++);
+      while (!pending_.empty() &&
+             static_cast<size_t>(batch.request.mutations_size()) < options_.max_batch_mutations) {
+        batch.bytes += pending_.front().ByteSizeLong();
+        *batch.request.add_mutations() = std::move(pending_.front());
+        pending_.pop_front();
+        ++batched_;
+      }
+      batch.last_mutation = batched_;
+      batch.request.set_sync(pending_.empty() && want_sync);
+      unsynced_bytes_ += batch.bytes;
+      unsynced_.push_back(std::move(batch));
+      continue;
+    }
+    if (have_unsent) {
+      const v1::PutMutationsRequest request = unsynced_[resend_from_].request;
+      ++resend_from_;
+      auto stream = stream_;
+      lock.unlock();
+      const bool ok = stream->Write(request);
+      lock.lock();
+      if (!ok && !stream_broken_) {
+        // The reader will see the error; wait for it to decide.
+        cv_.wait_for(lock, std::chrono::milliseconds(100));
+      }
+      continue;
+    }
+    cv_.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  if (ctx_) ctx_->TryCancel();
+  cv_.notify_all();
+}
+
+}  // namespace cambium::shim

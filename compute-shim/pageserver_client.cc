@@ -1,0 +1,226 @@
+#include "compute-shim/pageserver_client.h"
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/proto_convert.h"
+#include "common/service.h"
+#include "common/status.h"
+
+namespace cambium::shim {
+
+struct PageserverClient::PageStream {
+  std::shared_ptr<v1::PageService::Stub> stub;  // keeps the channel alive
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::GetPagesRequest, v1::GetPagesResponse>> rw;
+};
+
+PageserverClient::PageserverClient(const std::string& address, TenantId tenant, TimelineId timeline,
+                                   absl::Duration retry_for)
+    : address_(address), retry_for_(retry_for) {
+  ToProto(tenant, timeline, &ref_);
+  stub_ = v1::PageService::NewStub(MakeChannel(address_));
+}
+
+PageserverClient::~PageserverClient() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : idle_streams_) {
+    s->rw->WritesDone();
+    (void)s->rw->Finish();
+  }
+}
+
+void PageserverClient::Reconnect() {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_streams_.clear();
+  stub_ = v1::PageService::NewStub(MakeChannel(address_));
+}
+
+template <typename Fn>
+absl::Status PageserverClient::Retry(const char* what, Fn&& fn) {
+  const absl::Time deadline = absl::Now() + retry_for_;
+  absl::Duration backoff = absl::Milliseconds(50);
+  for (;;) {
+    grpc::Status s = fn();
+    if (s.ok()) return absl::OkStatus();
+    const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE;
+    if (!transient || absl::Now() + backoff > deadline) {
+      return Annotate(FromGrpcStatus(s), absl::StrFormat("pageserver %s (%s)", what, address_));
+    }
+    LogWarning("pageserver_retry", {{"call", what}, {"status", FromGrpcStatus(s)}});
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(1));
+    Reconnect();
+  }
+}
+
+absl::StatusOr<v1::TimelineInfo> PageserverClient::GetTimelineInfo() {
+  v1::GetTimelineInfoRequest req;
+  *req.mutable_timeline() = ref_;
+  v1::TimelineInfo info;
+  CAMBIUM_RETURN_IF_ERROR(Retry("GetTimelineInfo", [&] {
+    grpc::ClientContext ctx;
+    std::shared_ptr<v1::PageService::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stub = stub_;
+    }
+    return stub->GetTimelineInfo(&ctx, req, &info);
+  }));
+  return info;
+}
+
+absl::StatusOr<v1::AttachWriterResponse> PageserverClient::AttachWriter(const std::string& endpoint,
+                                                                        Lsn start, bool takeover) {
+  v1::AttachWriterRequest req;
+  *req.mutable_timeline() = ref_;
+  req.set_endpoint(endpoint);
+  req.set_start_lsn(start.value());
+  req.set_takeover(takeover);
+  v1::AttachWriterResponse resp;
+  CAMBIUM_RETURN_IF_ERROR(Retry("AttachWriter", [&] {
+    grpc::ClientContext ctx;
+    std::shared_ptr<v1::PageService::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stub = stub_;
+    }
+    return stub->AttachWriter(&ctx, req, &resp);
+  }));
+  return resp;
+}
+
+absl::Status PageserverClient::DetachWriter(uint64_t generation) {
+  v1::DetachWriterRequest req;
+  *req.mutable_timeline() = ref_;
+  req.set_generation(generation);
+  return Retry("DetachWriter", [&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::DetachWriterResponse resp;
+    std::shared_ptr<v1::PageService::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stub = stub_;
+    }
+    return stub->DetachWriter(&ctx, req, &resp);
+  });
+}
+
+absl::StatusOr<std::vector<v1::FileMeta>> PageserverClient::GetManifest(Lsn lsn) {
+  v1::GetManifestRequest req;
+  *req.mutable_timeline() = ref_;
+  req.set_lsn(lsn.value());
+  std::vector<v1::FileMeta> files;
+  CAMBIUM_RETURN_IF_ERROR(Retry("GetManifest", [&] {
+    files.clear();
+    grpc::ClientContext ctx;
+    std::shared_ptr<v1::PageService::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stub = stub_;
+    }
+    auto reader = stub->GetManifest(&ctx, req);
+    v1::GetManifestResponse chunk;
+    while (reader->Read(&chunk))
+      files.insert(files.end(), chunk.files().begin(), chunk.files().end());
+    return reader->Finish();
+  }));
+  return files;
+}
+
+std::unique_ptr<PageserverClient::PageStream> PageserverClient::TakeStream() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!idle_streams_.empty()) {
+    auto s = std::move(idle_streams_.back());
+    idle_streams_.pop_back();
+    return s;
+  }
+  auto s = std::make_unique<PageStream>();
+  s->stub = stub_;
+  s->rw = s->stub->GetPages(&s->ctx);
+  return s;
+}
+
+void PageserverClient::ReturnStream(std::unique_ptr<PageStream> stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stream->stub == stub_ && idle_streams_.size() < 16)
+    idle_streams_.push_back(std::move(stream));
+}
+
+std::vector<PageResult> PageserverClient::GetPages(Lsn lsn, const std::vector<PageRequest>& pages) {
+  std::vector<PageResult> results(pages.size());
+  v1::GetPagesRequest req;
+  *req.mutable_timeline() = ref_;
+  req.set_lsn(lsn.value());
+  for (const PageRequest& p : pages) {
+    auto* ref = req.add_pages();
+    ref->set_path(p.path);
+    ref->set_block_no(p.block);
+  }
+  v1::GetPagesResponse resp;
+  absl::Status status = Retry("GetPages", [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      req.set_request_id(next_request_id_++);
+    }
+    std::unique_ptr<PageStream> stream = TakeStream();
+    if (!stream->rw->Write(req) || !stream->rw->Read(&resp)) {
+      grpc::Status s = stream->rw->Finish();
+      return s.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "page stream closed") : s;
+    }
+    ReturnStream(std::move(stream));
+    if (resp.request_id() != req.request_id() || resp.pages_size() != req.pages_size()) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "page stream answered the wrong request");
+    }
+    return grpc::Status::OK;
+  });
+  for (size_t i = 0; i < pages.size(); ++i) {
+    if (!status.ok()) {
+      results[i].status = status;
+      continue;
+    }
+    const v1::Page& page = resp.pages(static_cast<int>(i));
+    if (page.status().code() != 0) {
+      results[i].status = absl::Status(static_cast<absl::StatusCode>(page.status().code()),
+                                       page.status().message());
+    } else if (page.data().size() != kBlockSize) {
+      results[i].status = absl::DataLossError("pageserver returned a short page");
+    } else {
+      results[i].data = std::move(*resp.mutable_pages(static_cast<int>(i))->mutable_data());
+    }
+  }
+  return results;
+}
+
+absl::StatusOr<std::string> PageserverClient::GetWal(Lsn from, Lsn to) {
+  v1::GetWalRequest req;
+  *req.mutable_timeline() = ref_;
+  req.set_start_lsn(from.value());
+  req.set_end_lsn(to.value());
+  std::string wal;
+  CAMBIUM_RETURN_IF_ERROR(Retry("GetWal", [&] {
+    wal.clear();
+    grpc::ClientContext ctx;
+    std::shared_ptr<v1::PageService::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stub = stub_;
+    }
+    auto reader = stub->GetWal(&ctx, req);
+    v1::WalChunk chunk;
+    while (reader->Read(&chunk)) {
+      if (Lsn(chunk.start_lsn()) != from + wal.size()) {
+        return grpc::Status(grpc::StatusCode::DATA_LOSS, "WAL chunks are not contiguous");
+      }
+      wal += chunk.data();
+    }
+    return reader->Finish();
+  }));
+  if (wal.size() != to - from) {
+    return absl::DataLossError(absl::StrFormat("pageserver returned %u bytes of WAL for %s..%s",
+                                               wal.size(), from.ToString(), to.ToString()));
+  }
+  return wal;
+}
+
+}  // namespace cambium::shim

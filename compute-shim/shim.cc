@@ -1,0 +1,227 @@
+#include "compute-shim/shim.h"
+
+#include <pwd.h>
+#include <sys/mount.h>
+
+#include <fstream>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/pg/pg_control.h"
+#include "common/proto_convert.h"
+#include "common/status.h"
+#include "compute-shim/block_cache.h"
+#include "compute-shim/mutation_sender.h"
+#include "compute-shim/pageserver_client.h"
+#include "compute-shim/shim_fs.h"
+#include "safekeeper/wal_proposer.h"
+
+namespace cambium::shim {
+namespace {
+
+// Adapts the safekeeper proposer to the shim's WalTarget. WAL below where this
+// timeline's safekeeper WAL starts (the parent's part of the page holding a branch
+// point, or WAL already on the safekeepers) is not sent again.
+class ProposerWalTarget : public WalTarget {
+ public:
+  ProposerWalTarget(std::unique_ptr<safekeeper::WalProposer> proposer, Lsn start)
+      : proposer_(std::move(proposer)), start_(start) {}
+  absl::Status Append(Lsn lsn, std::string_view bytes) override {
+    if (lsn + bytes.size() <= start_) return absl::OkStatus();
+    if (lsn < start_) {
+      bytes.remove_prefix(start_ - lsn);
+      lsn = start_;
+    }
+    return proposer_->Append(lsn, bytes);
+  }
+  absl::Status WaitForFlush(Lsn lsn, absl::Duration timeout) override {
+    return proposer_->WaitForFlush(lsn, timeout);
+  }
+  safekeeper::WalProposer* proposer() { return proposer_.get(); }
+
+ private:
+  std::unique_ptr<safekeeper::WalProposer> proposer_;
+  const Lsn start_;
+};
+
+}  // namespace
+
+struct Shim::Impl {
+  ShimConfig config;
+  Lsn start;
+  uint64_t generation = 0;
+  std::unique_ptr<PageserverClient> pageserver;
+  std::unique_ptr<ProposerWalTarget> wal;
+  std::unique_ptr<BlockCache> cache;
+  std::unique_ptr<MutationSender> sender;
+  std::unique_ptr<ShimFs> fs;
+  fuse* fuse_handle = nullptr;
+  std::thread loop;
+  bool stopped = false;
+
+  absl::Status PrepareWal(const std::string& pg_control, Lsn archive_end);
+  absl::Status Mount();
+};
+
+void AddShimFlags(CLI::App& app, ShimConfig* c) {
+  app.option_defaults()->always_capture_default();
+  app.add_option("--pageserver", c->pageserver, "Pageserver address");
+  app.add_option("--safekeepers", c->safekeepers, "Safekeeper addresses, comma-separated")
+      ->required();
+  app.add_option("--tenant", c->tenant, "Tenant id (32 hex digits)")->required();
+  app.add_option("--timeline", c->timeline, "Timeline id (32 hex digits)")->required();
+  app.add_option("--mountpoint", c->mountpoint, "Where PGDATA is mounted")->required();
+  app.add_option("--scratch", c->scratch, "Local scratch directory")->required();
+  app.add_option("--endpoint", c->endpoint, "This endpoint's name");
+  app.add_flag("--takeover", c->takeover, "Replace a writer that still looks alive");
+  app.add_option("--cache-mb", c->cache_mb, "Local page cache size in MiB");
+  app.add_option("--pg-user", c->pg_user, "The user Postgres runs as");
+  app.add_option("--ready-file", c->ready_file, "Written with the start LSN once mounted");
+}
+
+absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn archive_end) {
+  CAMBIUM_ASSIGN_OR_RETURN(pg::PgControl control, pg::ParsePgControl(pg_control_page));
+  const Lsn from = control.redo().SegmentStart();
+  if (from > start) {
+    return absl::DataLossError(absl::StrFormat("pg_control at %s names a redo point %s after it",
+                                               start.ToString(), control.redo().ToString()));
+  }
+  // The archive has WAL up to its end; anything newer is on the safekeepers only.
+  const Lsn split = std::min(start, std::max(archive_end, from));
+  std::string wal;
+  if (split > from) {
+    CAMBIUM_ASSIGN_OR_RETURN(wal, pageserver->GetWal(from, split));
+  }
+  if (start > split) {
+    CAMBIUM_ASSIGN_OR_RETURN(std::string tail, this->wal->proposer()->ReadWal(split, start));
+    wal += tail;
+  }
+  for (uint64_t segno = from.SegmentNo(); segno <= (start - 1).SegmentNo(); ++segno) {
+    const Lsn seg_start = SegmentStartLsn(segno);
+    const uint64_t end = std::min(start, seg_start + kDefaultWalSegmentSize) - from;
+    CAMBIUM_RETURN_IF_ERROR(
+        fs->AddWalSegment(WalSegmentFileName(control.timeline_id(), segno),
+                          wal.substr(seg_start - from, end - (seg_start - from))));
+  }
+  fs->AddLocalDirectory("pg_wal/archive_status", 0700);
+  LogInfo("wal_prepared", {{"redo", control.redo()},
+                           {"from", from},
+                           {"to", start},
+                           {"from_safekeepers", start - split}});
+  return absl::OkStatus();
+}
+
+absl::Status Shim::Impl::Mount() {
+  std::vector<std::string> argv = {
+      "cambium-shim", "-o", "allow_other,default_permissions,fsname=cambium,subtype=cambium"};
+  std::vector<char*> raw;
+  for (auto& a : argv) raw.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(raw.size()), raw.data());
+  fuse_handle = fuse_new(&args, &ShimFs::Operations(), sizeof(fuse_operations), fs.get());
+  if (fuse_handle == nullptr) return absl::InternalError("fuse_new failed");
+  if (fuse_mount(fuse_handle, config.mountpoint.c_str()) != 0) {
+    fuse_destroy(fuse_handle);
+    fuse_handle = nullptr;
+    return absl::UnavailableError(absl::StrFormat(
+        "cannot mount %s (is /dev/fuse available, and the directory empty and not mounted?)",
+        config.mountpoint));
+  }
+  loop = std::thread([this] {
+    fuse_loop_config* cfg = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_clone_fd(cfg, 1);
+    fuse_loop_cfg_set_max_threads(cfg, 64);
+    fuse_loop_cfg_set_idle_threads(cfg, 16);
+    int r = fuse_loop_mt(fuse_handle, cfg);
+    fuse_loop_cfg_destroy(cfg);
+    LogInfo("fuse_loop_exited", {{"result", r}});
+  });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = config;
+  CAMBIUM_ASSIGN_OR_RETURN(TenantId tenant, TenantId::Parse(config.tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(TimelineId timeline, TimelineId::Parse(config.timeline));
+  struct passwd* pw = getpwnam(config.pg_user.c_str());
+  if (pw == nullptr) return absl::NotFoundError("user " + config.pg_user + " does not exist");
+
+  impl->pageserver = std::make_unique<PageserverClient>(config.pageserver, tenant, timeline);
+  CAMBIUM_ASSIGN_OR_RETURN(v1::TimelineInfo info, impl->pageserver->GetTimelineInfo());
+  if (info.writer_active() && !config.takeover) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "timeline %s is already being written by %s; stop that endpoint first (or pass "
+        "--takeover if it is dead)",
+        config.timeline, info.writer()));
+  }
+  // Elect this endpoint the timeline's WAL writer; its WAL continues where the most
+  // advanced safekeeper's ends (or at the timeline's start, if none has any of its
+  // WAL yet).
+  safekeeper::ProposerOptions popts;
+  popts.safekeepers = absl::StrSplit(config.safekeepers, ',', absl::SkipEmpty());
+  popts.tenant = tenant;
+  popts.timeline = timeline;
+  popts.name = config.endpoint;
+  popts.timeline_start = Lsn(info.start_lsn());
+  CAMBIUM_ASSIGN_OR_RETURN(auto proposer, safekeeper::WalProposer::Create(popts));
+  CAMBIUM_ASSIGN_OR_RETURN(impl->start, proposer->Elect());
+  impl->wal = std::make_unique<ProposerWalTarget>(std::move(proposer), impl->start);
+  CAMBIUM_ASSIGN_OR_RETURN(
+      auto attached, impl->pageserver->AttachWriter(config.endpoint, impl->start, config.takeover));
+  impl->generation = attached.generation();
+  LogInfo("writer_elected",
+          {{"timeline", timeline}, {"start_lsn", impl->start}, {"generation", impl->generation}});
+
+  CAMBIUM_ASSIGN_OR_RETURN(impl->cache,
+                           BlockCache::Create(config.scratch + "/cache", config.cache_mb * 128));
+  BlockCache* cache = impl->cache.get();
+  impl->sender = std::make_unique<MutationSender>(
+      impl->pageserver.get(), impl->generation, MutationSenderOptions{},
+      [cache](uint64_t n) { cache->MutationsApplied(n); });
+  impl->fs = std::make_unique<ShimFs>(
+      ShimFsOptions{.scratch = config.scratch, .uid = pw->pw_uid, .gid = pw->pw_gid},
+      impl->pageserver.get(), impl->sender.get(), cache, impl->wal.get(), impl->start);
+  CAMBIUM_ASSIGN_OR_RETURN(auto manifest, impl->pageserver->GetManifest(impl->start));
+  CAMBIUM_RETURN_IF_ERROR(impl->fs->LoadManifest(manifest));
+  auto control = impl->pageserver->GetPages(impl->start, {{"global/pg_control", 0}});
+  CAMBIUM_RETURN_IF_ERROR(control[0].status);
+  CAMBIUM_RETURN_IF_ERROR(impl->PrepareWal(control[0].data, Lsn(info.wal_archive_end())));
+  CAMBIUM_RETURN_IF_ERROR(impl->Mount());
+  if (!config.ready_file.empty()) {
+    std::ofstream ready(config.ready_file);
+    ready << impl->start.ToString() << "\n";
+  }
+  LogInfo(
+      "mounted",
+      {{"mountpoint", config.mountpoint}, {"start_lsn", impl->start}, {"files", manifest.size()}});
+  return std::unique_ptr<Shim>(new Shim(std::move(impl)));
+}
+
+Shim::Shim(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Shim::~Shim() { (void)Stop(); }
+
+Lsn Shim::start_lsn() const { return impl_->start; }
+
+absl::Status Shim::Stop() {
+  if (impl_->stopped) return absl::OkStatus();
+  impl_->stopped = true;
+  absl::Status barrier = impl_->sender->Barrier();
+  if (impl_->fuse_handle != nullptr) {
+    fuse_exit(impl_->fuse_handle);
+    // A lazy unmount ends the FUSE session once nothing uses the mount.
+    umount2(impl_->config.mountpoint.c_str(), MNT_DETACH);
+    if (impl_->loop.joinable()) impl_->loop.join();
+    fuse_unmount(impl_->fuse_handle);
+    fuse_destroy(impl_->fuse_handle);
+    impl_->fuse_handle = nullptr;
+  }
+  impl_->sender->Stop();
+  absl::Status detach = barrier.ok() ? impl_->pageserver->DetachWriter(impl_->generation) : barrier;
+  LogInfo("unmounted",
+          {{"mountpoint", impl_->config.mountpoint}, {"barrier", barrier}, {"detach", detach}});
+  return barrier.ok() ? detach : barrier;
+}
+
+}  // namespace cambium::shim

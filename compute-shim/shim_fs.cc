@@ -1,0 +1,472 @@
+// ShimFs: the tree and metadata operations.
+#include "compute-shim/shim_fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/pg/pgdata_layout.h"
+#include "common/status.h"
+
+namespace cambium::shim {
+namespace {
+
+std::string Rel(const char* path) {
+  std::string_view p(path ? path : "");
+  while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+  return std::string(p);
+}
+
+struct timespec Now() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts;
+}
+
+// Where a path's content lives, and whether it is a WAL segment.
+Node::Store StoreOf(const std::string& rel, bool* wal, Lsn* segment_start) {
+  *wal = false;
+  switch (pg::ClassifyPath(rel)) {
+    case pg::PathClass::kVersioned:
+      return Node::Store::kVersioned;
+    case pg::PathClass::kLocal:
+      return Node::Store::kLocal;
+    case pg::PathClass::kWal:
+      if (pg::ParentPath(rel) == "pg_wal") {
+        auto seg = ParseWalSegmentFileName(pg::BaseName(rel));
+        if (seg.ok()) {
+          *wal = true;
+          *segment_start = SegmentStartLsn(seg->segno);
+        }
+      }
+      return Node::Store::kLocal;
+  }
+  return Node::Store::kLocal;
+}
+
+}  // namespace
+
+ShimFs::ShimFs(ShimFsOptions options, PageserverClient* pageserver, MutationSender* sender,
+               BlockCache* cache, WalTarget* wal, Lsn start_lsn)
+    : options_(std::move(options)),
+      pageserver_(pageserver),
+      sender_(sender),
+      cache_(cache),
+      wal_(wal),
+      w_(start_lsn.value()) {
+  auto root = std::make_shared<Node>();
+  root->id = 1;
+  root->dir = true;
+  root->mode = 0700;
+  root->uid = options_.uid;
+  root->gid = options_.gid;
+  root->mtime = root->ctime = Now();
+  nodes_[""] = root;
+  std::filesystem::create_directories(options_.scratch + "/local");
+}
+
+ShimFs::~ShimFs() {
+  for (auto& [path, node] : nodes_) {
+    if (node->local_fd >= 0) close(node->local_fd);
+  }
+}
+
+std::shared_ptr<Node> ShimFs::Find(const std::string& rel) const {
+  auto it = nodes_.find(rel);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Node> ShimFs::NodeOf(const char* path, fuse_file_info* fi) const {
+  if (fi != nullptr && fi->fh != 0) return reinterpret_cast<Handle*>(fi->fh)->node;
+  std::shared_lock<std::shared_mutex> lock(tree_mu_);
+  return Find(Rel(path));
+}
+
+std::shared_ptr<Node> ShimFs::NewNode(const std::string& rel, bool dir, uint32_t mode) {
+  auto node = std::make_shared<Node>();
+  node->id = next_id_++;
+  node->path = rel;
+  node->dir = dir;
+  node->mode = mode & 07777;
+  node->uid = options_.uid;
+  node->gid = options_.gid;
+  node->mtime = node->ctime = Now();
+  node->store = StoreOf(rel, &node->wal, &node->wal_segment_start);
+  // A directory's own entry is versioned unless it sits inside a local area.
+  if (dir && node->store == Node::Store::kLocal && rel == "pg_wal")
+    node->store = Node::Store::kVersioned;
+  return node;
+}
+
+std::string ShimFs::LocalPath(const Node& node) const {
+  return absl::StrFormat("%s/local/%u", options_.scratch, node.id);
+}
+
+absl::Status ShimFs::EnsureLocalFd(Node& node) {
+  if (node.local_fd >= 0) return absl::OkStatus();
+  node.local_fd = open(LocalPath(node).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (node.local_fd < 0) return ErrnoToStatus(errno, "open scratch file " + LocalPath(node));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> ShimFs::Mutate(v1::Mutation m) {
+  std::lock_guard<std::mutex> lock(tag_mu_);
+  m.set_lsn(w_.load());
+  return sender_->Enqueue(std::move(m));
+}
+
+absl::Status ShimFs::LoadManifest(const std::vector<v1::FileMeta>& files) {
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  for (const v1::FileMeta& f : files) {
+    auto node = NewNode(f.path(), f.kind() == v1::FILE_KIND_DIRECTORY, f.mode());
+    node->size = f.size();
+    if (!node->dir && !node->versioned()) {
+      return absl::DataLossError(
+          absl::StrFormat("the manifest contains %s, which is never versioned", f.path()));
+    }
+    nodes_[f.path()] = node;
+  }
+  return absl::OkStatus();
+}
+
+void ShimFs::AddLocalDirectory(const std::string& path, uint32_t mode) {
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  if (Find(path)) return;
+  auto node = NewNode(path, true, mode);
+  node->store = Node::Store::kLocal;
+  nodes_[path] = node;
+}
+
+absl::Status ShimFs::AddWalSegment(const std::string& name, const std::string& bytes) {
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  const std::string rel = "pg_wal/" + name;
+  auto node = NewNode(rel, false, 0600);
+  if (!node->wal) return absl::InvalidArgumentError(name + " is not a WAL segment name");
+  CAMBIUM_RETURN_IF_ERROR(EnsureLocalFd(*node));
+  // The segment holds the WAL up to the start point and zeros after it.
+  if (ftruncate(node->local_fd, kDefaultWalSegmentSize) != 0)
+    return ErrnoToStatus(errno, "size WAL segment");
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = pwrite(node->local_fd, bytes.data() + done, bytes.size() - done, done);
+    if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "write WAL segment");
+    done += n;
+  }
+  nodes_[rel] = node;
+  return absl::OkStatus();
+}
+
+int ShimFs::GetAttr(const char* path, struct stat* st, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  std::lock_guard<std::mutex> lock(node->mu);
+  std::memset(st, 0, sizeof(*st));
+  st->st_ino = node->id;
+  st->st_mode = (node->dir ? S_IFDIR : S_IFREG) | node->mode;
+  st->st_nlink = node->dir ? 2 : (node->unlinked ? 0 : 1);
+  st->st_uid = node->uid;
+  st->st_gid = node->gid;
+  st->st_blksize = kBlockSize;
+  st->st_mtim = node->mtime;
+  st->st_ctim = node->ctime;
+  st->st_atim = node->mtime;
+  if (!node->dir) {
+    if (node->versioned()) {
+      st->st_size = node->size;
+    } else if (node->local_fd >= 0 || std::filesystem::exists(LocalPath(*node))) {
+      struct stat local;
+      if (stat(LocalPath(*node).c_str(), &local) == 0) st->st_size = local.st_size;
+    }
+    st->st_blocks = (st->st_size + 511) / 512;
+  }
+  return 0;
+}
+
+int ShimFs::OpenDir(const char* path, fuse_file_info* fi) {
+  auto node = NodeOf(path, nullptr);
+  if (!node) return -ENOENT;
+  if (!node->dir) return -ENOTDIR;
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{node});
+  return 0;
+}
+
+int ShimFs::ReleaseDir(const char*, fuse_file_info* fi) {
+  delete reinterpret_cast<Handle*>(fi->fh);
+  fi->fh = 0;
+  return 0;
+}
+
+int ShimFs::ReadDir(const char* path, void* buf, fuse_fill_dir_t filler, fuse_file_info* fi) {
+  // With nullpath_ok the path may be null: the directory is the one opendir found.
+  auto opened = NodeOf(path, fi);
+  if (!opened) return -ENOENT;
+  std::shared_lock<std::shared_mutex> lock(tree_mu_);
+  const std::string rel = opened->path;
+  auto dir = Find(rel);
+  if (!dir) return -ENOENT;
+  if (!dir->dir) return -ENOTDIR;
+  filler(buf, ".", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+  filler(buf, "..", nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+  const std::string prefix = rel.empty() ? "" : rel + "/";
+  for (auto it = nodes_.lower_bound(prefix); it != nodes_.end(); ++it) {
+    if (!absl::StartsWith(it->first, prefix)) break;
+    if (it->first == rel) continue;
+    std::string_view name = std::string_view(it->first).substr(prefix.size());
+    if (name.find('/') != std::string_view::npos) continue;
+    filler(buf, std::string(name).c_str(), nullptr, 0, static_cast<fuse_fill_dir_flags>(0));
+  }
+  return 0;
+}
+
+int ShimFs::Mkdir(const char* path, mode_t mode) {
+  const std::string rel = Rel(path);
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  if (Find(rel)) return -EEXIST;
+  auto parent = Find(std::string(pg::ParentPath(rel)));
+  if (!parent || !parent->dir) return -ENOENT;
+  auto node = NewNode(rel, true, mode);
+  if (node->versioned()) {
+    v1::Mutation m;
+    m.set_path(rel);
+    m.mutable_mkdir()->set_mode(mode & 07777);
+    auto n = Mutate(std::move(m));
+    if (!n.ok()) return ToErrno(n.status());
+    node->last_mutation = *n;
+  }
+  nodes_[rel] = node;
+  return 0;
+}
+
+int ShimFs::Rmdir(const char* path) {
+  const std::string rel = Rel(path);
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  auto node = Find(rel);
+  if (!node) return -ENOENT;
+  if (!node->dir) return -ENOTDIR;
+  auto next = nodes_.upper_bound(rel);
+  if (next != nodes_.end() && absl::StartsWith(next->first, rel + "/")) return -ENOTEMPTY;
+  if (node->versioned()) {
+    v1::Mutation m;
+    m.set_path(rel);
+    m.mutable_rmdir();
+    auto n = Mutate(std::move(m));
+    if (!n.ok()) return ToErrno(n.status());
+  }
+  nodes_.erase(rel);
+  return 0;
+}
+
+void ShimFs::Forget(Node& node) {
+  if (node.versioned()) {
+    cache_->Remove(node.id);
+  } else {
+    if (node.local_fd >= 0) close(node.local_fd);
+    node.local_fd = -1;
+    unlink(LocalPath(node).c_str());
+  }
+}
+
+int ShimFs::Unlink(const char* path) {
+  const std::string rel = Rel(path);
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  auto node = Find(rel);
+  if (!node) return -ENOENT;
+  if (node->dir) return -EISDIR;
+  std::lock_guard<std::mutex> node_lock(node->mu);
+  if (node->versioned()) {
+    v1::Mutation m;
+    m.set_path(rel);
+    m.mutable_unlink();
+    auto n = Mutate(std::move(m));
+    if (!n.ok()) return ToErrno(n.status());
+  }
+  nodes_.erase(rel);
+  node->unlinked = true;
+  // Postgres unlinks files other backends still have open; they keep working.
+  if (node->opens == 0) Forget(*node);
+  return 0;
+}
+
+void ShimFs::RenameSubtree(const std::string& from, const std::string& to) {
+  std::vector<std::pair<std::string, std::shared_ptr<Node>>> moved;
+  const std::string prefix = from + "/";
+  for (auto it = nodes_.lower_bound(prefix);
+       it != nodes_.end() && absl::StartsWith(it->first, prefix);) {
+    moved.emplace_back(to + it->first.substr(from.size()), it->second);
+    it = nodes_.erase(it);
+  }
+  for (auto& [path, node] : moved) {
+    std::lock_guard<std::mutex> node_lock(node->mu);
+    node->path = path;
+    nodes_[path] = node;
+  }
+}
+
+int ShimFs::Rename(const char* from_path, const char* to_path, unsigned int flags) {
+  if (flags & RENAME_EXCHANGE) return -EINVAL;
+  const std::string from = Rel(from_path), to = Rel(to_path);
+  std::unique_lock<std::shared_mutex> lock(tree_mu_);
+  auto node = Find(from);
+  if (!node) return -ENOENT;
+  auto target = Find(to);
+  if (target && (flags & RENAME_NOREPLACE)) return -EEXIST;
+  auto parent = Find(std::string(pg::ParentPath(to)));
+  if (!parent || !parent->dir) return -ENOENT;
+  bool wal = false;
+  Lsn segment;
+  const Node::Store to_store = node->dir ? node->store : StoreOf(to, &wal, &segment);
+  if (!node->dir && to_store != node->store) {
+    LogError("rename_across_storage", {{"from", from}, {"to", to}});
+    return -EXDEV;
+  }
+  if (target) {
+    if (target->dir != node->dir) return node->dir ? -ENOTDIR : -EISDIR;
+    if (target->dir) {
+      auto next = nodes_.upper_bound(to);
+      if (next != nodes_.end() && absl::StartsWith(next->first, to + "/")) return -ENOTEMPTY;
+    }
+  }
+  if (node->versioned()) {
+    v1::Mutation m;
+    m.set_path(from);
+    m.mutable_rename()->set_new_path(to);
+    auto n = Mutate(std::move(m));
+    if (!n.ok()) return ToErrno(n.status());
+    node->last_mutation = *n;
+  }
+  if (target) {
+    std::lock_guard<std::mutex> target_lock(target->mu);
+    target->unlinked = true;
+    if (target->opens == 0) Forget(*target);
+    nodes_.erase(to);
+  }
+  nodes_.erase(from);
+  {
+    std::lock_guard<std::mutex> node_lock(node->mu);
+    node->path = to;
+    node->wal = wal;
+    node->wal_segment_start = segment;
+    node->ctime = Now();
+  }
+  nodes_[to] = node;
+  if (node->dir) RenameSubtree(from, to);
+  return 0;
+}
+
+int ShimFs::Chmod(const char* path, mode_t mode, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  std::lock_guard<std::mutex> lock(node->mu);
+  if (node->versioned() && !node->unlinked) {
+    v1::Mutation m;
+    m.set_path(node->path);
+    m.mutable_chmod()->set_mode(mode & 07777);
+    auto n = Mutate(std::move(m));
+    if (!n.ok()) return ToErrno(n.status());
+    node->last_mutation = *n;
+  }
+  node->mode = mode & 07777;
+  node->ctime = Now();
+  return 0;
+}
+
+int ShimFs::Chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  std::lock_guard<std::mutex> lock(node->mu);
+  // Ownership is not versioned: every file belongs to the Postgres user.
+  if (uid != static_cast<uid_t>(-1)) node->uid = uid;
+  if (gid != static_cast<gid_t>(-1)) node->gid = gid;
+  return 0;
+}
+
+int ShimFs::Utimens(const char* path, const struct timespec tv[2], fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  std::lock_guard<std::mutex> lock(node->mu);
+  node->mtime = (tv == nullptr || tv[1].tv_nsec == UTIME_NOW) ? Now() : tv[1];
+  return 0;
+}
+
+int ShimFs::Create(const char* path, mode_t mode, fuse_file_info* fi) {
+  const std::string rel = Rel(path);
+  std::shared_ptr<Node> node;
+  {
+    std::unique_lock<std::shared_mutex> lock(tree_mu_);
+    if (Find(rel)) return -EEXIST;
+    auto parent = Find(std::string(pg::ParentPath(rel)));
+    if (!parent || !parent->dir) return -ENOENT;
+    node = NewNode(rel, false, mode);
+    if (node->versioned()) {
+      v1::Mutation m;
+      m.set_path(rel);
+      m.mutable_create()->set_mode(mode & 07777);
+      auto n = Mutate(std::move(m));
+      if (!n.ok()) return ToErrno(n.status());
+      node->last_mutation = *n;
+    } else {
+      std::lock_guard<std::mutex> node_lock(node->mu);
+      absl::Status s = EnsureLocalFd(*node);
+      if (!s.ok()) return ToErrno(s);
+      if (ftruncate(node->local_fd, 0) != 0) return -errno;
+    }
+    nodes_[rel] = node;
+  }
+  std::lock_guard<std::mutex> node_lock(node->mu);
+  ++node->opens;
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{node});
+  fi->direct_io = 1;
+  return 0;
+}
+
+int ShimFs::Open(const char* path, fuse_file_info* fi) {
+  auto node = NodeOf(path, nullptr);
+  if (!node) return -ENOENT;
+  if (node->dir) return -EISDIR;
+  std::lock_guard<std::mutex> lock(node->mu);
+  if (!node->versioned()) {
+    absl::Status s = EnsureLocalFd(*node);
+    if (!s.ok()) return ToErrno(s);
+  }
+  ++node->opens;
+  fi->fh = reinterpret_cast<uint64_t>(new Handle{node});
+  fi->direct_io = 1;
+  return 0;
+}
+
+int ShimFs::Release(const char*, fuse_file_info* fi) {
+  auto* handle = reinterpret_cast<Handle*>(fi->fh);
+  if (handle == nullptr) return 0;
+  {
+    std::lock_guard<std::mutex> lock(handle->node->mu);
+    if (--handle->node->opens == 0 && handle->node->unlinked) Forget(*handle->node);
+  }
+  delete handle;
+  fi->fh = 0;
+  return 0;
+}
+
+int ShimFs::StatFs(const char*, struct statvfs* st) {
+  std::memset(st, 0, sizeof(*st));
+  st->f_bsize = kBlockSize;
+  st->f_frsize = kBlockSize;
+  // The pageserver's space is not a local limit; report what the scratch disk has.
+  struct statvfs scratch;
+  if (statvfs(options_.scratch.c_str(), &scratch) == 0) {
+    st->f_blocks = scratch.f_blocks * scratch.f_frsize / kBlockSize;
+    st->f_bfree = scratch.f_bfree * scratch.f_frsize / kBlockSize;
+    st->f_bavail = scratch.f_bavail * scratch.f_frsize / kBlockSize;
+  }
+  st->f_files = 1 << 24;
+  st->f_ffree = 1 << 23;
+  st->f_namemax = 255;
+  return 0;
+}
+
+}  // namespace cambium::shim

@@ -1,0 +1,158 @@
+// ShimFs: the FUSE file system a stock Postgres runs on (ARCHITECTURE.md section 2).
+//
+// Every path of the mounted PGDATA is a Node in an in-memory tree, loaded from the
+// pageserver's manifest at the start LSN; attributes and listings are answered from
+// memory. Nodes are of three kinds:
+//  - versioned files and directories: content in the BlockCache, fetched from the
+//    pageserver on a miss; every mutation is tagged with W and streamed to the
+//    pageserver (MutationSender); fsync is a barrier there;
+//  - WAL segments in pg_wal: kept on local scratch; every write advances W before it
+//    is acknowledged and is appended to the safekeepers (WalTarget); fsync waits for
+//    a quorum;
+//  - local-only files (postmaster.pid, pg_stat_tmp/..., temporary relations): plain
+//    files on local scratch, never versioned.
+//
+// Tagging: W is the end of the WAL the compute has written. A mutation is tagged and
+// queued under tag_mu_, so tags never decrease in queue order. Files are opened with
+// direct_io, so Postgres' 8 KiB block writes arrive whole and a block's new version is
+// tagged once (a torn block in some file state is impossible).
+//
+// Thread-safety: FUSE calls arrive on many threads. tree_mu_ guards the tree; each
+// node's mu guards its data; lock order: tree_mu_, then node->mu, then tag_mu_.
+#ifndef CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
+#define CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
+
+#define FUSE_USE_VERSION 312
+#include <fuse3/fuse.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cambium/v1/page_service.pb.h"
+#include "common/lsn.h"
+#include "compute-shim/block_cache.h"
+#include "compute-shim/mutation_sender.h"
+#include "compute-shim/pageserver_client.h"
+#include "compute-shim/wal_target.h"
+
+namespace cambium::shim {
+
+struct Node {
+  enum class Store { kVersioned, kLocal };
+  uint64_t id = 0;
+  std::string path;  // relative, "" for the root
+  bool dir = false;
+  Store store = Store::kVersioned;
+  bool wal = false;  // a WAL segment: its writes advance W and go to the safekeepers
+  Lsn wal_segment_start;
+  uint32_t mode = 0600;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  uint64_t size = 0;  // versioned files (local files ask their scratch file)
+  struct timespec mtime {};
+  struct timespec ctime {};
+  bool unlinked = false;
+  int opens = 0;
+  uint64_t last_mutation = 0;  // number of the newest mutation that touched this node
+  int local_fd = -1;           // local files: the scratch file
+  std::mutex mu;               // data and the fields above it
+
+  bool versioned() const { return store == Store::kVersioned; }
+};
+
+struct ShimFsOptions {
+  // Local scratch directory (local files, WAL copies, the block cache).
+  std::string scratch;
+  // Owner reported for every file (the Postgres user).
+  uid_t uid = 0;
+  gid_t gid = 0;
+  // Blocks fetched ahead of a sequential read. Default: 32.
+  uint32_t readahead_blocks = 32;
+  // How long an fsync of WAL may wait for a quorum. Default: 60 s.
+  absl::Duration wal_flush_timeout = absl::Seconds(60);
+};
+
+class ShimFs {
+ public:
+  ShimFs(ShimFsOptions options, PageserverClient* pageserver, MutationSender* sender,
+         BlockCache* cache, WalTarget* wal, Lsn start_lsn);
+  ~ShimFs();
+
+  // Builds the tree from the manifest at the start LSN.
+  absl::Status LoadManifest(const std::vector<v1::FileMeta>& files);
+  // Adds a WAL segment file prepared on scratch (the WAL a starting compute replays).
+  absl::Status AddWalSegment(const std::string& name, const std::string& bytes);
+  // Adds a local directory (e.g. pg_wal/archive_status).
+  void AddLocalDirectory(const std::string& path, uint32_t mode);
+
+  Lsn w() const { return Lsn(w_.load()); }
+  static const fuse_operations& Operations();
+
+  // FUSE operations (paths are absolute within the mount; fi may be null).
+  int GetAttr(const char* path, struct stat* st, fuse_file_info* fi);
+  int OpenDir(const char* path, fuse_file_info* fi);
+  int ReadDir(const char* path, void* buf, fuse_fill_dir_t filler, fuse_file_info* fi);
+  int ReleaseDir(const char* path, fuse_file_info* fi);
+  int Mkdir(const char* path, mode_t mode);
+  int Rmdir(const char* path);
+  int Unlink(const char* path);
+  int Rename(const char* from, const char* to, unsigned int flags);
+  int Chmod(const char* path, mode_t mode, fuse_file_info* fi);
+  int Chown(const char* path, uid_t uid, gid_t gid, fuse_file_info* fi);
+  int Truncate(const char* path, off_t size, fuse_file_info* fi);
+  int Utimens(const char* path, const struct timespec tv[2], fuse_file_info* fi);
+  int Create(const char* path, mode_t mode, fuse_file_info* fi);
+  int Open(const char* path, fuse_file_info* fi);
+  int Read(const char* path, char* buf, size_t size, off_t off, fuse_file_info* fi);
+  int Write(const char* path, const char* buf, size_t size, off_t off, fuse_file_info* fi);
+  int Fsync(const char* path, int datasync, fuse_file_info* fi);
+  int FsyncDir(const char* path, int datasync, fuse_file_info* fi);
+  int Release(const char* path, fuse_file_info* fi);
+  int StatFs(const char* path, struct statvfs* st);
+
+ private:
+  struct Handle {
+    std::shared_ptr<Node> node;
+    int64_t next_block = -1;  // where a sequential read would continue
+  };
+
+  std::shared_ptr<Node> Find(const std::string& rel) const;  // REQUIRES: tree_mu_ held
+  std::shared_ptr<Node> NodeOf(const char* path, fuse_file_info* fi) const;
+  std::shared_ptr<Node> NewNode(const std::string& rel, bool dir, uint32_t mode);
+  // Tags a mutation with W and queues it; returns its number.
+  absl::StatusOr<uint64_t> Mutate(v1::Mutation m);
+  absl::Status EnsureLocalFd(Node& node);
+  std::string LocalPath(const Node& node) const;
+  int ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off);
+  int WriteVersioned(Node& node, const char* buf, size_t size, off_t off);
+  int WriteLocal(Node& node, const char* buf, size_t size, off_t off);
+  absl::StatusOr<std::string> BlockContent(Node& node, uint32_t block);
+  absl::Status Fetch(Node& node, const std::vector<uint32_t>& blocks,
+                     std::unique_lock<std::mutex>& lock);
+  void Forget(Node& node);  // REQUIRES: node.mu held; the node is unlinked and closed
+  void RenameSubtree(const std::string& from, const std::string& to);  // REQUIRES: tree_mu_
+
+  const ShimFsOptions options_;
+  PageserverClient* const pageserver_;
+  MutationSender* const sender_;
+  BlockCache* const cache_;
+  WalTarget* const wal_;
+
+  std::atomic<uint64_t> w_;                // end of WAL written (tags)
+  std::atomic<uint64_t> wal_appended_{0};  // end of WAL appended to the safekeepers
+  std::mutex tag_mu_;                      // tagging + queueing is atomic
+  std::atomic<uint64_t> next_id_{2};       // 1 is the root
+
+  mutable std::shared_mutex tree_mu_;
+  std::map<std::string, std::shared_ptr<Node>> nodes_;  // GUARDED_BY(tree_mu_)
+};
+
+}  // namespace cambium::shim
+
+#endif  // CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_

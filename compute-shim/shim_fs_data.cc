@@ -1,0 +1,249 @@
+// ShimFs: reads, writes, truncation and fsync.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "compute-shim/shim_fs.h"
+
+namespace cambium::shim {
+namespace {
+
+int FromErrno(ssize_t r) { return r < 0 ? -errno : static_cast<int>(r); }
+
+}  // namespace
+
+absl::Status ShimFs::Fetch(Node& node, const std::vector<uint32_t>& blocks,
+                           std::unique_lock<std::mutex>& lock) {
+  // The pageserver must know every mutation of this file (creation, rename, size)
+  // before it is asked for its blocks.
+  const uint64_t wait_for = node.last_mutation;
+  std::vector<PageRequest> requests;
+  for (uint32_t b : blocks) requests.push_back({node.path, b});
+  if (node.unlinked) {
+    return absl::FailedPreconditionError(absl::StrFormat("%s was removed", node.path));
+  }
+  lock.unlock();
+  absl::Status status = sender_->WaitApplied(wait_for);
+  std::vector<PageResult> pages;
+  if (status.ok()) pages = pageserver_->GetPages(Lsn::Max(), requests);
+  lock.lock();
+  if (!status.ok()) return status;
+  for (size_t i = 0; i < pages.size(); ++i) {
+    if (!pages[i].status.ok()) {
+      LogError(
+          "page_fetch_failed",
+          {{"path", requests[i].path}, {"block", requests[i].block}, {"status", pages[i].status}});
+      return pages[i].status;
+    }
+    CAMBIUM_RETURN_IF_ERROR(cache_->Fill(node.id, blocks[i], pages[i].data.data()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ShimFs::BlockContent(Node& node, uint32_t block) {
+  std::string page(kBlockSize, '\0');
+  if (uint64_t{block} * kBlockSize >= node.size) return page;  // beyond the end: zeros
+  // A caller holds node.mu; Fetch drops and retakes it, so retry until present.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    CAMBIUM_ASSIGN_OR_RETURN(bool present, cache_->Read(node.id, block, page.data()));
+    if (present) return page;
+    std::unique_lock<std::mutex> relock(node.mu, std::adopt_lock);
+    absl::Status s = Fetch(node, {block}, relock);
+    relock.release();
+    CAMBIUM_RETURN_IF_ERROR(s);
+  }
+  return absl::UnavailableError("block keeps disappearing from the cache");
+}
+
+int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off) {
+  std::unique_lock<std::mutex> lock(node.mu);
+  if (static_cast<uint64_t>(off) >= node.size) return 0;
+  size = std::min<uint64_t>(size, node.size - off);
+  const uint32_t first = static_cast<uint32_t>(off / kBlockSize);
+  const uint32_t last = static_cast<uint32_t>((off + size - 1) / kBlockSize);
+  std::string page(kBlockSize, '\0');
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    std::vector<uint32_t> missing;
+    size_t copied = 0;
+    for (uint32_t b = first; b <= last; ++b) {
+      auto present = cache_->Read(node.id, b, page.data());
+      if (!present.ok()) return ToErrno(present.status());
+      if (!*present) {
+        missing.push_back(b);
+        continue;
+      }
+      const uint64_t block_start = uint64_t{b} * kBlockSize;
+      const uint64_t from = std::max<uint64_t>(off, block_start);
+      const uint64_t to = std::min<uint64_t>(off + size, block_start + kBlockSize);
+      std::memcpy(buf + (from - off), page.data() + (from - block_start), to - from);
+      copied += to - from;
+    }
+    if (missing.empty()) {
+      if (h != nullptr) h->next_block = last + 1;
+      return static_cast<int>(copied);
+    }
+    // Sequential reads fetch ahead in the same round trip.
+    if (h != nullptr && h->next_block == first) {
+      const uint32_t nblocks = static_cast<uint32_t>((node.size + kBlockSize - 1) / kBlockSize);
+      for (uint32_t b = last + 1; b < nblocks && b <= last + options_.readahead_blocks; ++b) {
+        missing.push_back(b);
+      }
+    }
+    absl::Status s = Fetch(node, missing, lock);
+    if (!s.ok()) return ToErrno(s);
+  }
+  return -EIO;
+}
+
+int ShimFs::WriteVersioned(Node& node, const char* buf, size_t size, off_t off) {
+  std::lock_guard<std::mutex> lock(node.mu);
+  uint64_t last = 0;
+  for (uint64_t pos = off; pos < static_cast<uint64_t>(off) + size;) {
+    const uint32_t block = static_cast<uint32_t>(pos / kBlockSize);
+    const uint64_t block_start = uint64_t{block} * kBlockSize;
+    const uint64_t end = std::min<uint64_t>(off + size, block_start + kBlockSize);
+    const char* piece = buf + (pos - off);
+    const size_t piece_len = end - pos;
+    std::string content;
+    if (pos == block_start && piece_len == kBlockSize) {
+      content.assign(piece, kBlockSize);
+    } else {
+      auto base = BlockContent(node, block);
+      if (!base.ok()) return ToErrno(base.status());
+      content = std::move(*base);
+      std::memcpy(content.data() + (pos - block_start), piece, piece_len);
+    }
+    if (!node.unlinked) {
+      v1::Mutation m;
+      m.set_path(node.path);
+      m.mutable_write()->set_block_no(block);
+      m.mutable_write()->set_offset(static_cast<uint32_t>(pos - block_start));
+      m.mutable_write()->set_data(piece, piece_len);
+      auto n = Mutate(std::move(m));
+      if (!n.ok()) return ToErrno(n.status());
+      last = *n;
+    }
+    absl::Status s = cache_->Write(node.id, block, content.data(), last);
+    if (!s.ok()) return ToErrno(s);
+    node.size = std::max<uint64_t>(node.size, end);
+    pos = end;
+  }
+  if (last != 0) node.last_mutation = last;
+  clock_gettime(CLOCK_REALTIME, &node.mtime);
+  return static_cast<int>(size);
+}
+
+int ShimFs::WriteLocal(Node& node, const char* buf, size_t size, off_t off) {
+  std::lock_guard<std::mutex> lock(node.mu);
+  absl::Status s = EnsureLocalFd(node);
+  if (!s.ok()) return ToErrno(s);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = pwrite(node.local_fd, buf + done, size - done, off + done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -errno;
+    done += n;
+  }
+  if (node.wal) {
+    // W advances before Postgres learns the write succeeded: a data write that
+    // depends on this WAL can only come after, and is tagged at least this high.
+    const Lsn at = node.wal_segment_start + static_cast<uint64_t>(off);
+    const uint64_t end = (at + size).value();
+    {
+      std::lock_guard<std::mutex> tag_lock(tag_mu_);
+      uint64_t w = w_.load();
+      while (end > w && !w_.compare_exchange_weak(w, end)) {
+      }
+    }
+    absl::Status appended = wal_->Append(at, std::string_view(buf, size));
+    if (!appended.ok()) return ToErrno(appended);
+    uint64_t sent = wal_appended_.load();
+    while (end > sent && !wal_appended_.compare_exchange_weak(sent, end)) {
+    }
+  }
+  clock_gettime(CLOCK_REALTIME, &node.mtime);
+  return static_cast<int>(size);
+}
+
+int ShimFs::Read(const char* path, char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  if (node->dir) return -EISDIR;
+  Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
+  if (node->versioned()) return ReadVersioned(*node, h, buf, size, off);
+  std::lock_guard<std::mutex> lock(node->mu);
+  absl::Status s = EnsureLocalFd(*node);
+  if (!s.ok()) return ToErrno(s);
+  return FromErrno(pread(node->local_fd, buf, size, off));
+}
+
+int ShimFs::Write(const char* path, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  if (node->dir) return -EISDIR;
+  return node->versioned() ? WriteVersioned(*node, buf, size, off)
+                           : WriteLocal(*node, buf, size, off);
+}
+
+int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  if (node->dir) return -EISDIR;
+  std::lock_guard<std::mutex> lock(node->mu);
+  if (!node->versioned()) {
+    absl::Status s = EnsureLocalFd(*node);
+    if (!s.ok()) return ToErrno(s);
+    return ftruncate(node->local_fd, size) == 0 ? 0 : -errno;
+  }
+  const uint64_t new_size = static_cast<uint64_t>(size);
+  if (new_size == node->size) return 0;
+  uint64_t mutation = node->last_mutation;
+  if (!node->unlinked) {
+    v1::Mutation m;
+    m.set_path(node->path);
+    m.mutable_set_size()->set_size(new_size);
+    auto n = Mutate(std::move(m));
+    if (!n.ok()) return ToErrno(n.status());
+    mutation = *n;
+    node->last_mutation = mutation;
+  }
+  if (new_size < node->size) {
+    const uint32_t keep = static_cast<uint32_t>((new_size + kBlockSize - 1) / kBlockSize);
+    // A partly cut block keeps its head and reads zeros past the new end.
+    if (new_size % kBlockSize != 0) {
+      std::string page(kBlockSize, '\0');
+      auto present = cache_->Read(node->id, keep - 1, page.data());
+      if (present.ok() && *present) {
+        std::memset(page.data() + new_size % kBlockSize, 0, kBlockSize - new_size % kBlockSize);
+        (void)cache_->Write(node->id, keep - 1, page.data(), mutation);
+      }
+    }
+    cache_->Truncate(node->id, keep);
+  }
+  node->size = new_size;
+  clock_gettime(CLOCK_REALTIME, &node->mtime);
+  return 0;
+}
+
+int ShimFs::Fsync(const char* path, int, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  if (node->versioned()) return ToErrno(sender_->Barrier());
+  if (node->wal) {
+    // Everything appended so far, not just this segment: Postgres' flush covers it.
+    return ToErrno(wal_->WaitForFlush(Lsn(wal_appended_.load()), options_.wal_flush_timeout));
+  }
+  return 0;  // local-only files need no durability
+}
+
+int ShimFs::FsyncDir(const char* path, int, fuse_file_info* fi) {
+  auto node = NodeOf(path, fi);
+  if (!node) return -ENOENT;
+  return node->versioned() ? ToErrno(sender_->Barrier()) : 0;
+}
+
+}  // namespace cambium::shim
