@@ -1,0 +1,209 @@
+// The `cambium` CLI end to end, against the real stack and real Postgres, in its own
+// data directory: up, branches, endpoints, PITR, restore, protection, TTL, read-only
+// endpoints, --json, crash restarts and down/up.
+#include <signal.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "common/subprocess.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/harness/postgres_process.h"
+#include "tests/harness/temp_dir.h"
+
+namespace cambium {
+namespace {
+
+using nlohmann::json;
+
+class CliTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new testing::TempDir(testing::TempDir::Create("cambium-cli-").value());
+  }
+  static void TearDownTestSuite() {
+    (void)RunCommand({.argv = {CAMBIUM_CLI_BIN, "down", "--data-dir", dir_->path()}},
+                     absl::Minutes(3));
+    delete dir_;
+  }
+
+  // Runs `cambium ARGS --json --data-dir DIR`; returns (exit code, parsed stdout, stderr).
+  struct Result {
+    int code = -1;
+    json out;
+    std::string err;
+  };
+  static Result Cambium(std::vector<std::string> args) {
+    std::vector<std::string> argv = {CAMBIUM_CLI_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    // Options after `--` would be SQL: put ours first.
+    auto dashdash = std::find(argv.begin(), argv.end(), "--");
+    argv.insert(dashdash, {"--json", "--data-dir", dir_->path()});
+    auto r = RunCommand({.argv = argv}, absl::Minutes(5));
+    Result res;
+    if (!r.ok()) {
+      res.err = std::string(r.status().message());
+      return res;
+    }
+    res.code = r->exit_code;
+    res.err = r->err;
+    res.out = json::parse(r->out, nullptr, false);
+    return res;
+  }
+
+  static std::string Psql(const std::string& conn, const std::string& sql, bool* ok = nullptr) {
+    auto r = RunCommand({.argv = {testing::PostgresBin("psql"), "-X", "-A", "-t", "-q", "-v",
+                                  "ON_ERROR_STOP=1", "-d", conn, "-c", sql}});
+    if (ok) *ok = r.ok() && r->exit_code == 0;
+    std::string out = r.ok() ? r->out : "";
+    while (!out.empty() && out.back() == '\n') out.pop_back();
+    return out;
+  }
+
+  static testing::TempDir* dir_;
+};
+
+testing::TempDir* CliTest::dir_ = nullptr;
+
+TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  ASSERT_TRUE(up.out.is_object()) << up.out;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  EXPECT_EQ(main.rfind("postgresql://postgres@127.0.0.1:", 0), 0u) << main;
+  // `up` again is a no-op that reports the same endpoint.
+  EXPECT_EQ(Cambium({"up"}).out["connection_string"], main);
+
+  Psql(main, "CREATE TABLE items (id int PRIMARY KEY, note text)");
+  Psql(main, "INSERT INTO items SELECT g, 'first' FROM generate_series(1, 100) g");
+  absl::SleepFor(absl::Milliseconds(1500));
+  const std::string t_first =
+      absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone());
+  absl::SleepFor(absl::Milliseconds(1500));
+  Psql(main, "INSERT INTO items SELECT g, 'second' FROM generate_series(101, 150) g");
+  absl::SleepFor(absl::Seconds(2));  // archived
+
+  // A branch and an endpoint on it; writes isolated both ways.
+  Result created = Cambium({"branch", "create", "dev"});
+  ASSERT_EQ(created.code, 0) << created.err;
+  for (const char* field :
+       {"name", "parent", "branch_lsn", "created", "unique_size_bytes", "protected", "expires"}) {
+    EXPECT_TRUE(created.out.contains(field)) << field;
+  }
+  Result dev_ep = Cambium({"endpoint", "start", "dev"});
+  ASSERT_EQ(dev_ep.code, 0) << dev_ep.err;
+  const std::string dev = dev_ep.out["connection_string"].get<std::string>();
+  EXPECT_EQ(Psql(dev, "SELECT count(*) FROM items"), "150");
+  Psql(dev, "INSERT INTO items VALUES (1000, 'dev only')");
+  Psql(main, "INSERT INTO items VALUES (2000, 'main only')");
+  EXPECT_EQ(Psql(dev, "SELECT count(*) FROM items WHERE id = 2000"), "0");
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM items WHERE id = 1000"), "0");
+
+  // Endpoint list has the documented fields.
+  Result list = Cambium({"endpoint", "list"});
+  ASSERT_TRUE(list.out.is_array());
+  ASSERT_GE(list.out.size(), 2u);
+  for (const auto& ep : list.out) {
+    for (const char* field : {"branch", "connection_string", "pid", "shim_pid", "read_only"}) {
+      EXPECT_TRUE(ep.contains(field)) << field;
+    }
+  }
+
+  // PITR by timestamp: a branch at t_first sees exactly the first 100 rows.
+  Result pitr = Cambium({"branch", "create", "at-first", "--at", t_first});
+  ASSERT_EQ(pitr.code, 0) << pitr.err;
+  Result q = Cambium({"query", "main", "--at", t_first, "--", "SELECT count(*) FROM items"});
+  ASSERT_EQ(q.code, 0) << q.err;
+  EXPECT_NE(q.out["output"].get<std::string>().find("100"), std::string::npos) << q.out;
+  Result lsn = Cambium({"lsn", "main", "--at", t_first});
+  EXPECT_EQ(lsn.out["lsn"], pitr.out["branch_lsn"]);
+
+  // Read-only endpoint: refuses writes, sees the data, leaves the branch untouched.
+  Result ro = Cambium({"endpoint", "start", "dev", "--read-only"});
+  ASSERT_EQ(ro.code, 0) << ro.err;
+  EXPECT_TRUE(ro.out["read_only"].get<bool>());
+  bool ok = true;
+  Psql(ro.out["connection_string"], "INSERT INTO items VALUES (3000, 'nope')", &ok);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(Psql(ro.out["connection_string"], "SELECT count(*) FROM items"), "151");
+  EXPECT_EQ(Cambium({"endpoint", "stop", ro.out["name"]}).code, 0);
+
+  // Protection: delete and reset refused.
+  ASSERT_EQ(Cambium({"branch", "protect", "dev"}).code, 0);
+  Result del = Cambium({"endpoint", "stop", "dev"});
+  ASSERT_EQ(del.code, 0) << del.err;
+  del = Cambium({"branch", "delete", "dev"});
+  EXPECT_NE(del.code, 0);
+  EXPECT_NE(del.err.find("protected"), std::string::npos) << del.err;
+  Result reset = Cambium({"branch", "reset", "dev"});
+  EXPECT_NE(reset.code, 0);
+  ASSERT_EQ(Cambium({"branch", "unprotect", "dev"}).code, 0);
+  reset = Cambium({"branch", "reset", "dev"});
+  ASSERT_EQ(reset.code, 0) << reset.err;
+
+  // Restore main in place to t_first; the old head is kept as a branch.
+  ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
+  Result restored = Cambium({"branch", "restore", "main", "--at", t_first});
+  ASSERT_EQ(restored.code, 0) << restored.err;
+  const std::string backup = restored.out["backup"]["name"].get<std::string>();
+  EXPECT_EQ(backup.rfind("main_old_", 0), 0u) << backup;
+  Result main_again = Cambium({"endpoint", "start", "main"});
+  ASSERT_EQ(main_again.code, 0) << main_again.err;
+  EXPECT_EQ(Psql(main_again.out["connection_string"], "SELECT count(*) FROM items"), "100");
+  Result old = Cambium({"endpoint", "start", backup});
+  ASSERT_EQ(old.code, 0) << old.err;
+  EXPECT_EQ(Psql(old.out["connection_string"], "SELECT count(*) FROM items"), "151");
+  EXPECT_EQ(Cambium({"endpoint", "stop", backup}).code, 0);
+
+  // TTL: the branch disappears by itself.
+  ASSERT_EQ(Cambium({"branch", "create", "short-lived", "--ttl", "2s"}).code, 0);
+  bool gone = false;
+  for (int i = 0; i < 60 && !gone; ++i) {
+    absl::SleepFor(absl::Milliseconds(250));
+    gone = true;
+    for (const auto& b : Cambium({"branch", "list"}).out) gone &= b["name"] != "short-lived";
+  }
+  EXPECT_TRUE(gone);
+
+  // Errors: a missing branch is a non-zero exit with a JSON error naming it.
+  Result missing = Cambium({"branch", "delete", "preview-42"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("preview-42"), std::string::npos) << missing.err;
+}
+
+TEST_F(CliTest, CrashedEndpointsRestartAndDownUpKeepsEverything) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "CREATE TABLE IF NOT EXISTS durable (id int)");
+  for (int i = 0; i < 20; ++i) Psql(main, absl::StrFormat("INSERT INTO durable VALUES (%d)", i));
+  // kill -9 of postgres and of the shim of main.
+  Result list = Cambium({"endpoint", "list"});
+  int pg_pid = 0, shim_pid = 0;
+  for (const auto& ep : list.out) {
+    if (ep["name"] == "main") {
+      pg_pid = ep["pid"];
+      shim_pid = ep["shim_pid"];
+    }
+  }
+  ASSERT_GT(pg_pid, 0);
+  kill(-shim_pid, SIGKILL);
+  kill(-pg_pid, SIGKILL);
+  absl::SleepFor(absl::Milliseconds(500));
+  Result restarted = Cambium({"endpoint", "start", "main"});
+  ASSERT_EQ(restarted.code, 0) << restarted.err;
+  EXPECT_EQ(Psql(restarted.out["connection_string"], "SELECT count(*) FROM durable"), "20");
+  // down / up brings the same endpoints and data back.
+  ASSERT_EQ(Cambium({"down"}).code, 0);
+  Result status = Cambium({"status"});
+  EXPECT_FALSE(status.out["pageserver"]["running"].get<bool>());
+  Result again = Cambium({"up"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(Psql(again.out["connection_string"], "SELECT count(*) FROM durable"), "20");
+  status = Cambium({"status"});
+  EXPECT_TRUE(status.out["pageserver"]["running"].get<bool>());
+  EXPECT_EQ(status.out["safekeepers"].size(), 3u);
+}
+
+}  // namespace
+}  // namespace cambium

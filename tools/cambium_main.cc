@@ -1,0 +1,181 @@
+// cambium: the command line of a local Cambium stack. Every command takes --json
+// (one JSON document on stdout), --data-dir (or $CAMBIUM_DATA_DIR, default
+// ./.cambium) and --tenant; it never prompts. Errors go to stderr with exit code 1
+// (2 for a usage error).
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "common/logging.h"
+#include "tools/cli.h"
+
+namespace {
+
+struct Globals {
+  std::string data_dir;
+  std::string tenant;
+  bool json = false;
+};
+
+int Run(const Globals& g,
+        const std::function<absl::StatusOr<cambium::cli::Output>(cambium::cli::Cli&)>& fn) {
+  auto cli = cambium::cli::Cli::Open(g.data_dir, g.tenant);
+  absl::StatusOr<cambium::cli::Output> out = cli.ok() ? fn(**cli) : cli.status();
+  if (!out.ok()) {
+    if (g.json) {
+      nlohmann::json err = {{"error",
+                             {{"code", absl::StatusCodeToString(out.status().code())},
+                              {"message", std::string(out.status().message())}}}};
+      std::cerr << err.dump() << "\n";
+    } else {
+      std::cerr << "cambium: " << out.status().message() << "\n";
+    }
+    return 1;
+  }
+  if (g.json) {
+    std::cout << out->json.dump(2) << "\n";
+  } else {
+    std::cout << out->text;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Daemon logs go to files; the CLI itself only reports results.
+  (void)cambium::InitLogging({.level = cambium::LogLevel::kError});
+  Globals g;
+  const char* env_dir = std::getenv("CAMBIUM_DATA_DIR");
+  g.data_dir = env_dir && *env_dir ? env_dir : "./.cambium";
+  CLI::App app{"cambium: copy-on-write branching storage for stock PostgreSQL"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--data-dir", g.data_dir,
+                 "Stack directory (default $CAMBIUM_DATA_DIR or ./.cambium)");
+  app.add_option("--tenant", g.tenant, "Tenant (default: default)");
+  app.add_flag("--json", g.json, "Print one JSON document");
+  std::function<int()> action;
+
+  app.add_subcommand("up", "Start the pageserver, 3 safekeepers and an endpoint on main")
+      ->callback([&] { action = [&] { return Run(g, [](auto& c) { return c.Up(); }); }; });
+  app.add_subcommand("down", "Stop endpoints and daemons (state is kept)")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.Down(); }); };
+  });
+  app.add_subcommand("status", "Daemons, endpoints and where they log")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.Status(); }); };
+  });
+
+  auto* branch =
+      app.add_subcommand("branch", "Create, list, delete, reset, restore, protect branches");
+  branch->require_subcommand(1);
+  cambium::cli::BranchCreateArgs create;
+  std::string lsn, at, ttl;
+  auto* bc = branch->add_subcommand("create", "Create a branch (O(1): a metadata pointer)");
+  bc->add_option("name", create.name, "Branch name")->required();
+  bc->add_option("--parent", create.parent, "Parent branch (default main)");
+  auto* lsn_opt =
+      bc->add_option("--lsn", lsn, "Branch at this LSN (rounded down to a record boundary)");
+  auto* at_opt =
+      bc->add_option("--at", at, "Branch at this time (RFC 3339, or -5m for 5 minutes ago)");
+  lsn_opt->excludes(at_opt);
+  bc->add_option("--ttl", ttl, "Delete the branch after this long (e.g. 2h, 7d)");
+  bc->callback([&] {
+    if (!lsn.empty()) create.lsn = lsn;
+    if (!at.empty()) create.at = at;
+    if (!ttl.empty()) create.ttl = ttl;
+    action = [&] { return Run(g, [&](auto& c) { return c.BranchCreate(create); }); };
+  });
+  branch->add_subcommand("list", "List branches")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.BranchList(); }); };
+  });
+  std::string name;
+  auto* bd =
+      branch->add_subcommand("delete", "Delete a branch (refused if protected or it has children)");
+  bd->add_option("name", name)->required();
+  bd->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchDelete(name); }); }; });
+  auto* br =
+      branch->add_subcommand("reset", "Point a branch at its parent's head (refused if protected)");
+  br->add_option("name", name)->required();
+  br->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchReset(name); }); }; });
+  auto* bs = branch->add_subcommand("restore", "Restore a branch in place; the old head is kept");
+  bs->add_option("name", name)->required();
+  auto* rs_at = bs->add_option("--at", at, "Restore to this time");
+  auto* rs_lsn = bs->add_option("--lsn", lsn, "Restore to this LSN");
+  rs_at->excludes(rs_lsn);
+  bs->callback([&] {
+    action = [&] {
+      return Run(g, [&](auto& c) {
+        return c.BranchRestore(name, at.empty() ? std::nullopt : std::optional<std::string>(at),
+                               lsn.empty() ? std::nullopt : std::optional<std::string>(lsn));
+      });
+    };
+  });
+  for (bool protect : {true, false}) {
+    auto* bp =
+        branch->add_subcommand(protect ? "protect" : "unprotect",
+                               protect ? "Refuse delete, reset and restore" : "Allow them again");
+    bp->add_option("name", name)->required();
+    bp->callback([&, protect] {
+      action = [&, protect] {
+        return Run(g, [&](auto& c) { return c.BranchProtect(name, protect); });
+      };
+    });
+  }
+
+  auto* endpoint = app.add_subcommand("endpoint", "Start, stop and list Postgres endpoints");
+  endpoint->require_subcommand(1);
+  cambium::cli::EndpointStartArgs start;
+  auto* es =
+      endpoint->add_subcommand("start", "Start Postgres on a branch; prints the connection string");
+  es->add_option("branch", start.branch)->required();
+  es->add_option("--port", start.port, "Port (default: a free one)");
+  es->add_flag("--read-only", start.read_only,
+               "Serve an ephemeral copy with read-only transactions");
+  es->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStart(start); }); }; });
+  auto* et = endpoint->add_subcommand("stop", "Stop the endpoint of a branch");
+  et->add_option("branch", name)->required();
+  et->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStop(name); }); }; });
+  endpoint->add_subcommand("list", "List endpoints")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.EndpointList(); }); };
+  });
+
+  auto* lsn_cmd = app.add_subcommand("lsn", "The current LSN of a branch, or the LSN of a time");
+  lsn_cmd->add_option("branch", name)->required();
+  lsn_cmd->add_option("--at", at, "A time");
+  lsn_cmd->callback([&] {
+    action = [&] {
+      return Run(g, [&](auto& c) {
+        return c.ShowLsn(name, at.empty() ? std::nullopt : std::optional<std::string>(at));
+      });
+    };
+  });
+  std::vector<std::string> sql;
+  auto* query = app.add_subcommand(
+      "query", "Read-only answer as of a past time: cambium query BRANCH --at T -- SQL");
+  query->add_option("branch", name)->required();
+  query->add_option("--at", at, "The time")->required();
+  query->add_option("sql", sql, "SQL (after --)")->required();
+  query->callback([&] {
+    action = [&] {
+      std::string text;
+      for (const auto& part : sql) text += (text.empty() ? "" : " ") + part;
+      return Run(g, [&](auto& c) { return c.Query(name, at, text); });
+    };
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  return action ? action() : 2;
+}

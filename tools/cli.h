@@ -1,0 +1,103 @@
+// Cli: the commands of `cambium`, the control plane of one machine's Cambium stack.
+//
+// Every command returns one JSON document (printed with --json) and a human summary;
+// errors are Status values with messages that say what to do. Nothing prompts.
+// Implementation by concern: cli_stack.cc (up, down, status, daemons),
+// cli_branch.cc (branches, lsn), cli_endpoint.cc (endpoints, query).
+//
+// Thread-safety: one command at a time (the data directory is locked).
+#ifndef CAMBIUM_TOOLS_CLI_H_
+#define CAMBIUM_TOOLS_CLI_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "cambium/v1/management_service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli_state.h"
+
+namespace cambium::cli {
+
+struct Output {
+  nlohmann::json json;
+  std::string text;
+};
+
+struct BranchCreateArgs {
+  std::string name;
+  std::string parent = "main";
+  std::optional<std::string> lsn;
+  std::optional<std::string> at;
+  std::optional<std::string> ttl;
+};
+
+struct EndpointStartArgs {
+  std::string branch;
+  int port = 0;
+  bool read_only = false;
+};
+
+class Cli {
+ public:
+  static absl::StatusOr<std::unique_ptr<Cli>> Open(const std::string& data_dir,
+                                                   const std::string& tenant);
+
+  // Stack.
+  absl::StatusOr<Output> Up();
+  absl::StatusOr<Output> Down();
+  absl::StatusOr<Output> Status();
+
+  // Branches.
+  absl::StatusOr<Output> BranchCreate(const BranchCreateArgs& args);
+  absl::StatusOr<Output> BranchList();
+  absl::StatusOr<Output> BranchDelete(const std::string& name);
+  absl::StatusOr<Output> BranchReset(const std::string& name);
+  absl::StatusOr<Output> BranchRestore(const std::string& name, std::optional<std::string> at,
+                                       std::optional<std::string> lsn);
+  absl::StatusOr<Output> BranchProtect(const std::string& name, bool is_protected);
+  absl::StatusOr<Output> ShowLsn(const std::string& branch, std::optional<std::string> at);
+
+  // Endpoints.
+  absl::StatusOr<Output> EndpointStart(const EndpointStartArgs& args);
+  absl::StatusOr<Output> EndpointStop(const std::string& branch);
+  absl::StatusOr<Output> EndpointList();
+  absl::StatusOr<Output> Query(const std::string& branch, const std::string& at,
+                               const std::string& sql);
+
+ private:
+  explicit Cli(DataDir dir) : dir_(std::move(dir)) {}
+
+  // cli_stack.cc
+  absl::Status EnsureDaemons();
+  absl::Status EnsureMainBranch();
+  absl::Status RequireStack();
+  v1::ManagementService::Stub& mgmt();
+  std::string SafekeeperAddresses() const;
+
+  // cli_branch.cc
+  absl::StatusOr<v1::BranchInfo> GetBranch(const std::string& name);
+  absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
+                                              std::optional<std::string> lsn,
+                                              std::optional<std::string> at, absl::Duration ttl);
+  absl::Status DeleteBranchRpc(const std::string& name);
+  nlohmann::json BranchJson(const v1::BranchInfo& b) const;
+
+  // cli_endpoint.cc
+  absl::StatusOr<EndpointState> StartEndpoint(EndpointState ep, bool takeover);
+  absl::Status StopEndpoint(EndpointState& ep, bool forget);
+  bool EndpointRunning(const EndpointState& ep) const;
+  nlohmann::json EndpointJson(const EndpointState& ep) const;
+  std::string ConnectionString(const EndpointState& ep) const;
+
+  DataDir dir_;
+  StackState stack_;
+  std::unique_ptr<v1::ManagementService::Stub> mgmt_;
+};
+
+}  // namespace cambium::cli
+
+#endif  // CAMBIUM_TOOLS_CLI_H_

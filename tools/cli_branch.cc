@@ -1,0 +1,212 @@
+// Cli: branch commands and LSN lookups.
+#include "absl/strings/str_format.h"
+#include "common/service.h"
+#include "common/status.h"
+#include "tools/cli.h"
+#include "tools/cli_util.h"
+
+namespace cambium::cli {
+namespace {
+
+using nlohmann::json;
+
+std::string Hex(const v1::Id128& id) { return absl::StrFormat("%016x%016x", id.hi(), id.lo()); }
+
+std::string Bytes(uint64_t n) {
+  if (n >= (1ull << 30)) return absl::StrFormat("%.1f GiB", n / double(1ull << 30));
+  if (n >= (1ull << 20)) return absl::StrFormat("%.1f MiB", n / double(1ull << 20));
+  if (n >= (1ull << 10)) return absl::StrFormat("%.1f KiB", n / double(1ull << 10));
+  return absl::StrFormat("%u B", n);
+}
+
+}  // namespace
+
+json Cli::BranchJson(const v1::BranchInfo& b) const {
+  json j = {
+      {"name", b.name()},
+      {"parent", b.parent().empty() ? json(nullptr) : json(b.parent())},
+      {"timeline_id", Hex(b.timeline_id())},
+      {"branch_lsn", b.parent().empty() ? json(nullptr) : json(Lsn(b.ancestor_lsn()).ToString())},
+      {"last_record_lsn", Lsn(b.last_record_lsn()).ToString()},
+      {"created", FormatTimestamp(absl::FromUnixMicros(b.created_unix_micros()))},
+      {"logical_size_bytes", b.logical_size_bytes()},
+      {"unique_size_bytes", b.unique_size_bytes()},
+      {"protected", b.protected_()},
+      {"expires", b.expires_unix_micros() == 0
+                      ? json(nullptr)
+                      : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
+  return j;
+}
+
+absl::StatusOr<v1::BranchInfo> Cli::GetBranch(const std::string& name) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  v1::GetBranchRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_name(name);
+  v1::BranchInfo b;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetBranch(&ctx, req, &b)));
+  return b;
+}
+
+absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const std::string& parent,
+                                                 std::optional<std::string> lsn,
+                                                 std::optional<std::string> at,
+                                                 absl::Duration ttl) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  v1::CreateBranchRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_name(name);
+  req.set_parent(parent);
+  if (lsn && at) return absl::InvalidArgumentError("give --lsn or --at, not both");
+  if (lsn) {
+    CAMBIUM_ASSIGN_OR_RETURN(cambium::Lsn l, cambium::Lsn::Parse(*lsn));
+    req.set_lsn(l.value());
+  }
+  if (at) {
+    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
+    req.set_at_unix_micros(absl::ToUnixMicros(t));
+  }
+  req.set_ttl_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(ttl)));
+  v1::BranchInfo b;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateBranch(&ctx, req, &b)));
+  return b;
+}
+
+absl::Status Cli::DeleteBranchRpc(const std::string& name) {
+  v1::DeleteBranchRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_name(name);
+  v1::DeleteBranchResponse resp;
+  grpc::ClientContext ctx;
+  return FromGrpcStatus(mgmt().DeleteBranch(&ctx, req, &resp));
+}
+
+absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
+  absl::Duration ttl = absl::ZeroDuration();
+  if (args.ttl) {
+    CAMBIUM_ASSIGN_OR_RETURN(ttl, ParseHumanDuration(*args.ttl));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
+                           CreateBranch(args.name, args.parent, args.lsn, args.at, ttl));
+  Output out{BranchJson(b), absl::StrFormat("Created branch %s from %s at %s.\n", b.name(),
+                                            b.parent(), Lsn(b.ancestor_lsn()).ToString())};
+  return out;
+}
+
+absl::StatusOr<Output> Cli::BranchList() {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  v1::ListBranchesRequest req;
+  req.set_tenant(stack_.tenant);
+  v1::ListBranchesResponse resp;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListBranches(&ctx, req, &resp)));
+  Output out{json::array(), ""};
+  out.text = absl::StrFormat("%-28s %-16s %-12s %-21s %10s %-9s %s\n", "NAME", "PARENT",
+                             "BRANCH LSN", "CREATED", "UNIQUE", "PROTECTED", "EXPIRES");
+  for (const v1::BranchInfo& b : resp.branches()) {
+    json j = BranchJson(b);
+    out.json.push_back(j);
+    out.text += absl::StrFormat(
+        "%-28s %-16s %-12s %-21s %10s %-9s %s\n", b.name(), b.parent().empty() ? "-" : b.parent(),
+        j["branch_lsn"].is_null() ? "-" : j["branch_lsn"].get<std::string>(),
+        j["created"].get<std::string>().substr(0, 19) + "Z", Bytes(b.unique_size_bytes()),
+        b.protected_() ? "yes" : "no",
+        j["expires"].is_null() ? "-" : j["expires"].get<std::string>());
+  }
+  return out;
+}
+
+absl::StatusOr<Output> Cli::BranchDelete(const std::string& name) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  // The pageserver refuses protected branches, branches with children and branches
+  // whose endpoint is running, in that order.
+  CAMBIUM_RETURN_IF_ERROR(DeleteBranchRpc(name));
+  return Output{{{"name", name}, {"deleted", true}}, absl::StrFormat("Deleted branch %s.\n", name)};
+}
+
+absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  v1::ResetBranchRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_name(name);
+  v1::BranchInfo b;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ResetBranch(&ctx, req, &b)));
+  return Output{BranchJson(b), absl::StrFormat("Reset branch %s to %s's head (%s).\n", name,
+                                               b.parent(), Lsn(b.ancestor_lsn()).ToString())};
+}
+
+absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional<std::string> at,
+                                          std::optional<std::string> lsn) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  if (at.has_value() == lsn.has_value())
+    return absl::InvalidArgumentError("give exactly one of --at or --lsn");
+  v1::RestoreBranchRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_name(name);
+  if (lsn) {
+    CAMBIUM_ASSIGN_OR_RETURN(cambium::Lsn l, cambium::Lsn::Parse(*lsn));
+    req.set_lsn(l.value());
+  } else {
+    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
+    req.set_at_unix_micros(absl::ToUnixMicros(t));
+  }
+  v1::RestoreBranchResponse resp;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().RestoreBranch(&ctx, req, &resp)));
+  Output out;
+  out.json = {{"branch", BranchJson(resp.branch())}, {"backup", BranchJson(resp.backup())}};
+  out.text = absl::StrFormat("Restored %s to %s; the previous head is kept as branch %s.\n", name,
+                             Lsn(resp.branch().ancestor_lsn()).ToString(), resp.backup().name());
+  return out;
+}
+
+absl::StatusOr<Output> Cli::BranchProtect(const std::string& name, bool is_protected) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  v1::SetProtectionRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_name(name);
+  req.set_protected_(is_protected);
+  v1::BranchInfo b;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().SetProtection(&ctx, req, &b)));
+  return Output{BranchJson(b), absl::StrFormat("Branch %s is %s.\n", name,
+                                               is_protected ? "protected" : "no longer protected")};
+}
+
+absl::StatusOr<Output> Cli::ShowLsn(const std::string& branch, std::optional<std::string> at) {
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(branch));
+  if (!at) {
+    const std::string lsn = cambium::Lsn(b.last_record_lsn()).ToString();
+    return Output{{{"branch", branch}, {"lsn", lsn}}, lsn + "\n"};
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
+  v1::GetLsnByTimestampRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_branch(branch);
+  req.set_at_unix_micros(absl::ToUnixMicros(t));
+  v1::GetLsnByTimestampResponse resp;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetLsnByTimestamp(&ctx, req, &resp)));
+  const char* kind = "present";
+  switch (resp.kind()) {
+    case v1::LSN_LOOKUP_KIND_BEFORE_RETENTION:
+      kind = "before_retention";
+      break;
+    case v1::LSN_LOOKUP_KIND_FUTURE:
+      kind = "future";
+      break;
+    case v1::LSN_LOOKUP_KIND_NO_DATA:
+      kind = "no_data";
+      break;
+    default:
+      break;
+  }
+  const std::string lsn = cambium::Lsn(resp.lsn()).ToString();
+  return Output{{{"branch", branch}, {"at", FormatTimestamp(t)}, {"lsn", lsn}, {"kind", kind}},
+                absl::StrFormat("%s (%s)\n", lsn, kind)};
+}
+
+}  // namespace cambium::cli

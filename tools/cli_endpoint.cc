@@ -1,0 +1,284 @@
+// Cli: endpoints (a cambium-shim mount plus a postgres on it) and time-travel queries.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+#include "common/subprocess.h"
+#include "tools/cli.h"
+#include "tools/cli_util.h"
+
+namespace cambium::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string Hex(const v1::Id128& id) { return absl::StrFormat("%016x%016x", id.hi(), id.lo()); }
+
+std::string Tail(const std::string& path, size_t bytes = 2000) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+// Removes Unix-socket lock files of postmasters that are gone. Postgres itself
+// checks with kill(pid, 0), which a zombie (a killed postmaster nobody reaped yet)
+// still passes.
+void RemoveStaleSocketLocks(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".s.PGSQL.", 0) != 0 || name.size() < 5 ||
+        name.substr(name.size() - 5) != ".lock")
+      continue;
+    std::ifstream in(entry.path());
+    int pid = 0;
+    in >> pid;
+    if (!ProcessAlive(pid)) {
+      fs::remove(entry.path(), ec);
+      fs::remove(entry.path().string().substr(0, entry.path().string().size() - 5), ec);
+    }
+  }
+}
+
+}  // namespace
+
+std::string Cli::ConnectionString(const EndpointState& ep) const {
+  return absl::StrFormat("postgresql://postgres@127.0.0.1:%d/postgres", ep.port);
+}
+
+bool Cli::EndpointRunning(const EndpointState& ep) const {
+  return ep.postgres_pid > 0 && ProcessAlive(ep.postgres_pid) && ProcessAlive(ep.shim_pid) &&
+         PortOpen(ep.port);
+}
+
+json Cli::EndpointJson(const EndpointState& ep) const {
+  return {{"name", ep.name},
+          {"branch", ep.branch},
+          {"served_branch", ep.served_branch},
+          {"connection_string", ConnectionString(ep)},
+          {"port", ep.port},
+          {"pid", ep.postgres_pid},
+          {"shim_pid", ep.shim_pid},
+          {"read_only", ep.read_only},
+          {"running", EndpointRunning(ep)},
+          {"postgres_log", dir_.EndpointDir(ep.name) + "/postgres.log"},
+          {"shim_log", dir_.EndpointDir(ep.name) + "/shim.log"}};
+}
+
+absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover) {
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(ep.served_branch));
+  const std::string dir = dir_.EndpointDir(ep.name);
+  const std::string mount = dir + "/pgdata";
+  // Leftovers of a crashed endpoint: processes, and a dead FUSE mount.
+  if (ep.postgres_pid > 0) (void)StopProcess(ep.postgres_pid, SIGKILL, absl::Seconds(5));
+  if (ep.shim_pid > 0) {
+    takeover = true;
+    (void)StopProcess(ep.shim_pid, SIGKILL, absl::Seconds(5));
+  }
+  CleanStaleMount(mount);
+  std::error_code ec;
+  fs::remove_all(dir + "/scratch", ec);
+  fs::remove(dir + "/ready", ec);
+  fs::create_directories(mount, ec);
+  fs::create_directories(dir + "/scratch", ec);
+  (void)CheckCommand({.argv = {"chown", "-R", "postgres:postgres", dir}});
+  std::vector<std::string> shim = {CAMBIUM_SHIM_BIN,
+                                   "--pageserver",
+                                   absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port),
+                                   "--safekeepers",
+                                   SafekeeperAddresses(),
+                                   "--tenant",
+                                   Hex(b.tenant_id()),
+                                   "--timeline",
+                                   Hex(b.timeline_id()),
+                                   "--mountpoint",
+                                   mount,
+                                   "--scratch",
+                                   dir + "/scratch",
+                                   "--endpoint",
+                                   ep.name,
+                                   "--ready-file",
+                                   dir + "/ready",
+                                   "--log-file",
+                                   dir + "/shim.log"};
+  if (takeover) shim.push_back("--takeover");
+  CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
+  const absl::Time deadline = absl::Now() + absl::Minutes(2);
+  while (!fs::exists(dir + "/ready")) {
+    if (!ProcessAlive(ep.shim_pid) || absl::Now() > deadline) {
+      return absl::UnavailableError(absl::StrFormat("the storage of branch %s did not mount:\n%s%s",
+                                                    ep.served_branch, Tail(dir + "/shim.out"),
+                                                    Tail(dir + "/shim.log", 1000)));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  if (ep.port == 0 || PortOpen(ep.port)) {
+    CAMBIUM_ASSIGN_OR_RETURN(ep.port, FreePort());
+  }
+  RemoveStaleSocketLocks(dir);
+  std::vector<std::string> postgres = {std::string(CAMBIUM_PG_BINDIR) + "/postgres",
+                                       "-D",
+                                       mount,
+                                       "-p",
+                                       std::to_string(ep.port),
+                                       "-c",
+                                       "listen_addresses=127.0.0.1",
+                                       "-c",
+                                       "unix_socket_directories=" + dir,
+                                       "-c",
+                                       "checkpoint_timeout=60s"};
+  if (ep.read_only) {
+    postgres.insert(postgres.end(), {"-c", "default_transaction_read_only=on"});
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(ep.postgres_pid,
+                           StartDetached(postgres, dir + "/postgres.log", "postgres"));
+  CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
+  absl::Status up = WaitForPort(ep.port, absl::Minutes(10), ep.postgres_pid);
+  if (!up.ok()) {
+    return absl::UnavailableError(
+        absl::StrFormat("postgres on branch %s did not start; log %s:\n%s", ep.served_branch,
+                        dir + "/postgres.log", Tail(dir + "/postgres.log")));
+  }
+  // Accepting TCP is not accepting queries: wait until recovery is done.
+  const absl::Time ready_deadline = absl::Now() + absl::Minutes(10);
+  for (;;) {
+    auto r = RunCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/pg_isready", "-q", "-h",
+                                  "127.0.0.1", "-p", std::to_string(ep.port), "-U", "postgres"}},
+                        absl::Seconds(10));
+    if (r.ok() && r->exit_code == 0) break;
+    if (!ProcessAlive(ep.postgres_pid) || absl::Now() > ready_deadline) {
+      return absl::UnavailableError(
+          absl::StrFormat("postgres on branch %s did not become ready:\n%s", ep.served_branch,
+                          Tail(dir + "/postgres.log")));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ep.wanted = true;
+  CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
+  return ep;
+}
+
+absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget) {
+  const std::string dir = dir_.EndpointDir(ep.name);
+  // Fast shutdown: a shutdown checkpoint, every file fsynced through the shim.
+  absl::Status pg = StopProcess(ep.postgres_pid, SIGINT, absl::Minutes(2));
+  // The shim makes everything durable, detaches from the pageserver and unmounts.
+  absl::Status shim = StopProcess(ep.shim_pid, SIGTERM, absl::Minutes(2));
+  CleanStaleMount(dir + "/pgdata");
+  ep.postgres_pid = 0;
+  ep.shim_pid = 0;
+  if (forget) {
+    if (ep.read_only) (void)DeleteBranchRpc(ep.served_branch);
+    CAMBIUM_RETURN_IF_ERROR(dir_.RemoveEndpoint(ep.name));
+  } else {
+    CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
+  }
+  return pg.ok() ? shim : pg;
+}
+
+absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  EndpointState ep{.name = args.branch,
+                   .branch = args.branch,
+                   .served_branch = args.branch,
+                   .read_only = args.read_only,
+                   .port = args.port};
+  if (args.read_only) {
+    // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
+    ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
+    ep.served_branch = ep.name;
+    CAMBIUM_RETURN_IF_ERROR(
+        CreateBranch(ep.served_branch, args.branch, std::nullopt, std::nullopt, absl::Hours(24))
+            .status());
+  } else {
+    CAMBIUM_ASSIGN_OR_RETURN(auto existing, dir_.LoadEndpoints());
+    for (const EndpointState& e : existing) {
+      if (e.name != ep.name) continue;
+      if (EndpointRunning(e)) {
+        return absl::FailedPreconditionError(
+            absl::StrFormat("an endpoint is already running on branch %s (%s); stop it with "
+                            "`cambium endpoint stop %s`",
+                            args.branch, ConnectionString(e), args.branch));
+      }
+      ep.shim_pid = e.shim_pid;  // a crashed endpoint: cleaned up and taken over below
+      ep.postgres_pid = e.postgres_pid;
+      if (ep.port == 0) ep.port = e.port;
+    }
+  }
+  auto started = StartEndpoint(ep, false);
+  if (!started.ok()) {
+    if (args.read_only) (void)DeleteBranchRpc(ep.served_branch);
+    return started.status();
+  }
+  Output out{EndpointJson(*started), ""};
+  out.text = absl::StrFormat("Endpoint on branch %s%s is ready: %s\n", args.branch,
+                             args.read_only ? " (read-only)" : "", ConnectionString(*started));
+  return out;
+}
+
+absl::StatusOr<Output> Cli::EndpointStop(const std::string& branch) {
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  json stopped = json::array();
+  // The endpoint named `branch` (its read-write endpoint, or a read-only one by its
+  // name); failing that, the read-only endpoints of that branch.
+  bool exact = false;
+  for (const EndpointState& ep : endpoints) exact |= ep.name == branch;
+  for (EndpointState& ep : endpoints) {
+    if (exact ? ep.name != branch : !(ep.read_only && ep.branch == branch)) continue;
+    CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/true));
+    stopped.push_back(ep.name);
+  }
+  if (stopped.empty()) {
+    return absl::NotFoundError(absl::StrFormat(
+        "no endpoint runs on branch %s; `cambium endpoint list` shows the endpoints", branch));
+  }
+  return Output{{{"stopped", stopped}},
+                absl::StrFormat("Stopped %d endpoint(s) of %s.\n", stopped.size(), branch)};
+}
+
+absl::StatusOr<Output> Cli::EndpointList() {
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  Output out{json::array(), absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", "NAME", "BRANCH",
+                                            "READ-ONLY", "STATE", "CONNECTION")};
+  for (const EndpointState& ep : endpoints) {
+    out.json.push_back(EndpointJson(ep));
+    out.text += absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", ep.name, ep.branch,
+                                ep.read_only ? "yes" : "no",
+                                EndpointRunning(ep) ? "running" : "stopped", ConnectionString(ep));
+  }
+  return out;
+}
+
+absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& at,
+                                  const std::string& sql) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  const std::string name = absl::StrFormat("%s-q-%d", branch, absl::ToUnixMillis(absl::Now()));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
+                           CreateBranch(name, branch, std::nullopt, at, absl::Hours(1)));
+  EndpointState ep{.name = name, .branch = branch, .served_branch = name, .read_only = true};
+  auto started = StartEndpoint(ep, false);
+  absl::StatusOr<std::string> result = absl::UnknownError("not run");
+  if (!started.ok()) {
+    result = started.status();
+  } else {
+    ep = *started;
+    result = CheckCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/psql", "-X", "-w", "-v",
+                                    "ON_ERROR_STOP=1", "-d", ConnectionString(ep), "-c", sql}},
+                          absl::Minutes(10));
+  }
+  (void)StopEndpoint(ep, /*forget=*/true);
+  (void)DeleteBranchRpc(name);
+  if (!result.ok()) return result.status();
+  return Output{
+      {{"branch", branch}, {"lsn", Lsn(b.ancestor_lsn()).ToString()}, {"output", *result}},
+      *result};
+}
+
+}  // namespace cambium::cli

@@ -1,0 +1,246 @@
+// Cli: the local stack: daemons, `up`, `down`, `status`.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/service.h"
+#include "common/status.h"
+#include "common/subprocess.h"
+#include "tools/cli.h"
+#include "tools/cli_util.h"
+
+namespace cambium::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kSafekeepers = 3;
+
+std::string FileTail(const std::string& path, size_t bytes) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+}
+
+absl::Status StartDaemon(Daemon& d, std::vector<std::string> argv, const std::string& log) {
+  if (d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && PortOpen(d.port)) return absl::OkStatus();
+  if (d.pid > 0) (void)StopProcess(d.pid, SIGKILL, absl::Seconds(5));  // half-dead: restart
+  if (d.port == 0 || PortOpen(d.port)) {
+    CAMBIUM_ASSIGN_OR_RETURN(d.port, FreePort());
+  }
+  argv.push_back("--listen");
+  argv.push_back(absl::StrFormat("127.0.0.1:%d", d.port));
+  argv.push_back("--log-file");
+  argv.push_back(log);
+  CAMBIUM_ASSIGN_OR_RETURN(d.pid, StartDetached(argv, log + ".out"));
+  d.log = log;
+  absl::Status up = WaitForPort(d.port, absl::Seconds(60), d.pid);
+  if (!up.ok()) {
+    return absl::UnavailableError(absl::StrFormat("%s did not start (%s); see %s:\n%s%s", d.name,
+                                                  up.message(), log, FileTail(log + ".out", 1500),
+                                                  FileTail(log, 1500)));
+  }
+  return absl::OkStatus();
+}
+
+json DaemonJson(const Daemon& d) {
+  const bool alive = ProcessAlive(d.pid) && PortOpen(d.port);
+  return {{"name", d.name},
+          {"address", absl::StrFormat("127.0.0.1:%d", d.port)},
+          {"pid", d.pid},
+          {"running", alive},
+          {"log", d.log}};
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
+                                               const std::string& tenant) {
+  CAMBIUM_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open(data_dir));
+  std::unique_ptr<Cli> cli(new Cli(std::move(dir)));
+  CAMBIUM_ASSIGN_OR_RETURN(bool has, cli->dir_.HasStack());
+  if (has) {
+    CAMBIUM_ASSIGN_OR_RETURN(cli->stack_, cli->dir_.LoadStack());
+  }
+  if (!tenant.empty()) cli->stack_.tenant = tenant;
+  return cli;
+}
+
+v1::ManagementService::Stub& Cli::mgmt() {
+  if (!mgmt_) {
+    mgmt_ = v1::ManagementService::NewStub(
+        MakeChannel(absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port)));
+  }
+  return *mgmt_;
+}
+
+std::string Cli::SafekeeperAddresses() const {
+  std::vector<std::string> out;
+  for (const Daemon& sk : stack_.safekeepers)
+    out.push_back(absl::StrFormat("127.0.0.1:%d", sk.port));
+  return absl::StrJoin(out, ",");
+}
+
+absl::Status Cli::RequireStack() {
+  if (stack_.pageserver.pid == 0 || !ProcessAlive(stack_.pageserver.pid) ||
+      !PortOpen(stack_.pageserver.port)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "the Cambium stack in %s is not running; start it with `cambium up --data-dir %s`",
+        dir_.path(), dir_.path()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Cli::EnsureDaemons() {
+  stack_.safekeepers.resize(kSafekeepers);
+  for (int i = 0; i < kSafekeepers; ++i) {
+    Daemon& sk = stack_.safekeepers[i];
+    sk.name = absl::StrFormat("sk%d", i);
+    CAMBIUM_RETURN_IF_ERROR(
+        StartDaemon(sk, {CAMBIUM_SAFEKEEPER_BIN, "--data-dir", dir_.Sub(sk.name), "--id", sk.name},
+                    dir_.Sub("logs/" + sk.name + ".log")));
+  }
+  stack_.pageserver.name = "pageserver";
+  CAMBIUM_RETURN_IF_ERROR(StartDaemon(stack_.pageserver,
+                                      {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
+                                       "--safekeepers", SafekeeperAddresses()},
+                                      dir_.Sub("logs/pageserver.log")));
+  mgmt_.reset();
+  return dir_.SaveStack(stack_);
+}
+
+absl::Status Cli::EnsureMainBranch() {
+  v1::ListTenantsResponse tenants;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(
+      FromGrpcStatus(mgmt().ListTenants(&ctx, v1::ListTenantsRequest(), &tenants)));
+  bool exists = false;
+  for (const auto& t : tenants.tenants()) exists |= t.name() == stack_.tenant;
+  if (!exists) {
+    v1::CreateTenantRequest req;
+    req.set_name(stack_.tenant);
+    v1::TenantInfo info;
+    grpc::ClientContext c;
+    CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateTenant(&c, req, &info)));
+  }
+  if (GetBranch("main").ok()) return absl::OkStatus();
+  // First run: a fresh cluster from the installed initdb becomes branch main.
+  const std::string pgdata = dir_.Sub("initdb");
+  std::error_code ec;
+  fs::remove_all(pgdata, ec);
+  SubprocessOptions initdb;
+  initdb.argv = {std::string(CAMBIUM_PG_BINDIR) + "/initdb",
+                 "-N",
+                 "-D",
+                 pgdata,
+                 "-U",
+                 "postgres",
+                 "-E",
+                 "UTF8",
+                 "--locale=C",
+                 "--auth=trust"};
+  initdb.user = "postgres";
+  fs::create_directories(pgdata);
+  (void)CheckCommand({.argv = {"chown", "postgres:postgres", pgdata}});
+  auto out = CheckCommand(initdb, absl::Minutes(5));
+  if (!out.ok()) return Annotate(out.status(), "initdb");
+  v1::ImportPgdataRequest imp;
+  imp.set_tenant(stack_.tenant);
+  imp.set_branch("main");
+  imp.set_pgdata_path(pgdata);
+  v1::BranchInfo main;
+  grpc::ClientContext c;
+  absl::Status imported = FromGrpcStatus(mgmt().ImportPgdata(&c, imp, &main));
+  fs::remove_all(pgdata, ec);
+  return imported;
+}
+
+absl::StatusOr<Output> Cli::Up() {
+  CAMBIUM_RETURN_IF_ERROR(EnsureDaemons());
+  CAMBIUM_RETURN_IF_ERROR(EnsureMainBranch());
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  bool have_main = false;
+  for (EndpointState& ep : endpoints) {
+    have_main |= ep.name == "main";
+    if (!ep.wanted || EndpointRunning(ep)) continue;
+    auto started = StartEndpoint(ep, /*takeover=*/true);
+    if (!started.ok()) return Annotate(started.status(), "restarting endpoint " + ep.name);
+  }
+  if (!have_main) {
+    CAMBIUM_ASSIGN_OR_RETURN(
+        auto main,
+        StartEndpoint(EndpointState{.name = "main", .branch = "main", .served_branch = "main"},
+                      false));
+    (void)main;
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(endpoints, dir_.LoadEndpoints());
+  Output out;
+  out.json = {{"data_dir", dir_.path()},
+              {"tenant", stack_.tenant},
+              {"pageserver", DaemonJson(stack_.pageserver)},
+              {"endpoints", json::array()}};
+  std::string main_conn;
+  for (const EndpointState& ep : endpoints) {
+    out.json["endpoints"].push_back(EndpointJson(ep));
+    if (ep.name == "main") main_conn = ConnectionString(ep);
+  }
+  out.json["connection_string"] = main_conn;
+  out.text =
+      absl::StrFormat("Cambium is up (data in %s).\nBranch main: %s\nConnect with: psql %s\n",
+                      dir_.path(), main_conn.empty() ? "(no endpoint)" : main_conn, main_conn);
+  return out;
+}
+
+absl::StatusOr<Output> Cli::Down() {
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  for (EndpointState& ep : endpoints) {
+    if (EndpointRunning(ep) || ep.shim_pid > 0)
+      CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/false));
+  }
+  (void)StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30));
+  for (Daemon& sk : stack_.safekeepers) (void)StopProcess(sk.pid, SIGTERM, absl::Seconds(30));
+  stack_.pageserver.pid = 0;
+  for (Daemon& sk : stack_.safekeepers) sk.pid = 0;
+  if (stack_.pageserver.port != 0) CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
+  Output out;
+  out.json = {{"data_dir", dir_.path()}, {"stopped", true}};
+  out.text =
+      absl::StrFormat("Cambium in %s is down; `cambium up` brings everything back.\n", dir_.path());
+  return out;
+}
+
+absl::StatusOr<Output> Cli::Status() {
+  Output out;
+  out.json = {{"data_dir", dir_.path()}, {"tenant", stack_.tenant}};
+  out.json["pageserver"] = DaemonJson(stack_.pageserver);
+  out.json["safekeepers"] = json::array();
+  for (const Daemon& sk : stack_.safekeepers) out.json["safekeepers"].push_back(DaemonJson(sk));
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  out.json["endpoints"] = json::array();
+  for (const EndpointState& ep : endpoints) out.json["endpoints"].push_back(EndpointJson(ep));
+  std::string text =
+      absl::StrFormat("data directory: %s (tenant %s)\n", dir_.path(), stack_.tenant);
+  auto line = [&](const json& d) {
+    text += absl::StrFormat("  %-11s %-8s %-16s log %s\n", d["name"].get<std::string>(),
+                            d["running"].get<bool>() ? "running" : "stopped",
+                            d["address"].get<std::string>(), d["log"].get<std::string>());
+  };
+  line(out.json["pageserver"]);
+  for (const auto& sk : out.json["safekeepers"]) line(sk);
+  for (const auto& ep : out.json["endpoints"]) {
+    text += absl::StrFormat("  endpoint %-20s %-8s %s\n", ep["name"].get<std::string>(),
+                            ep["running"].get<bool>() ? "running" : "stopped",
+                            ep["connection_string"].get<std::string>());
+  }
+  out.text = text;
+  return out;
+}
+
+}  // namespace cambium::cli

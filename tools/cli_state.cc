@@ -1,0 +1,156 @@
+#include "tools/cli_state.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_format.h"
+#include "common/status.h"
+
+namespace cambium::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+json ToJson(const Daemon& d) {
+  return {{"name", d.name}, {"port", d.port}, {"pid", d.pid}, {"log", d.log}};
+}
+
+Daemon DaemonFrom(const json& j) {
+  Daemon d;
+  d.name = j.value("name", "");
+  d.port = j.value("port", 0);
+  d.pid = j.value("pid", 0);
+  d.log = j.value("log", "");
+  return d;
+}
+
+absl::StatusOr<json> ReadJson(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return ErrnoToStatus(errno, "open " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return absl::DataLossError(
+        absl::StrFormat("%s is not valid JSON; remove it to start over", path));
+  }
+  return j;
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) return ErrnoToStatus(errno, "write " + tmp);
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoToStatus(errno, "rename " + tmp);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
+  std::error_code ec;
+  fs::create_directories(path, ec);
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrFormat("cannot create %s: %s", path, ec.message()));
+  const std::string abs = fs::canonical(path, ec).string();
+  if (ec) return absl::InternalError(absl::StrFormat("cannot resolve %s: %s", path, ec.message()));
+  // Postgres (as user postgres) must reach the endpoint mounts inside.
+  fs::permissions(abs,
+                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                      fs::perms::others_read | fs::perms::others_exec,
+                  ec);
+  for (const char* sub : {"logs", "endpoints"}) fs::create_directories(abs + "/" + sub, ec);
+  const std::string lock = abs + "/.lock";
+  int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoToStatus(errno, "open " + lock);
+  // Wait for a concurrent command on the same stack rather than failing.
+  if (flock(fd, LOCK_EX) != 0) {
+    close(fd);
+    return ErrnoToStatus(errno, "lock " + lock);
+  }
+  return DataDir(abs, fd);
+}
+
+DataDir::DataDir(DataDir&& other) noexcept
+    : path_(std::move(other.path_)), lock_fd_(other.lock_fd_) {
+  other.lock_fd_ = -1;
+}
+
+DataDir::~DataDir() {
+  if (lock_fd_ >= 0) close(lock_fd_);
+}
+
+absl::StatusOr<bool> DataDir::HasStack() const { return fs::exists(Sub("stack.json")); }
+
+absl::StatusOr<StackState> DataDir::LoadStack() const {
+  auto j = ReadJson(Sub("stack.json"));
+  if (!j.ok()) return j.status();
+  StackState s;
+  s.tenant = j->value("tenant", "default");
+  if (j->contains("pageserver")) s.pageserver = DaemonFrom((*j)["pageserver"]);
+  if (j->contains("safekeepers")) {
+    for (const auto& sk : (*j)["safekeepers"]) s.safekeepers.push_back(DaemonFrom(sk));
+  }
+  return s;
+}
+
+absl::Status DataDir::SaveStack(const StackState& s) const {
+  json j = {{"version", 1},
+            {"tenant", s.tenant},
+            {"pageserver", ToJson(s.pageserver)},
+            {"safekeepers", json::array()}};
+  for (const Daemon& sk : s.safekeepers) j["safekeepers"].push_back(ToJson(sk));
+  return WriteFileAtomically(Sub("stack.json"), j.dump(2) + "\n");
+}
+
+absl::StatusOr<std::vector<EndpointState>> DataDir::LoadEndpoints() const {
+  std::vector<EndpointState> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(Sub("endpoints"), ec)) {
+    const std::string file = entry.path().string() + "/endpoint.json";
+    if (!fs::exists(file)) continue;
+    auto j = ReadJson(file);
+    if (!j.ok()) return j.status();
+    EndpointState e;
+    e.name = j->value("name", entry.path().filename().string());
+    e.branch = j->value("branch", "");
+    e.served_branch = j->value("served_branch", e.branch);
+    e.read_only = j->value("read_only", false);
+    e.port = j->value("port", 0);
+    e.postgres_pid = j->value("postgres_pid", 0);
+    e.shim_pid = j->value("shim_pid", 0);
+    e.wanted = j->value("wanted", true);
+    out.push_back(e);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return out;
+}
+
+absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
+  std::error_code ec;
+  fs::create_directories(EndpointDir(e.name), ec);
+  json j = {{"name", e.name},           {"branch", e.branch}, {"served_branch", e.served_branch},
+            {"read_only", e.read_only}, {"port", e.port},     {"postgres_pid", e.postgres_pid},
+            {"shim_pid", e.shim_pid},   {"wanted", e.wanted}};
+  return WriteFileAtomically(EndpointDir(e.name) + "/endpoint.json", j.dump(2) + "\n");
+}
+
+absl::Status DataDir::RemoveEndpoint(const std::string& name) const {
+  std::error_code ec;
+  fs::remove_all(EndpointDir(name), ec);
+  if (ec)
+    return absl::InternalError(absl::StrFormat("remove %s: %s", EndpointDir(name), ec.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace cambium::cli

@@ -1,0 +1,78 @@
+// The state of a local Cambium stack, as the `cambium` CLI keeps it in its data
+// directory (--data-dir, $CAMBIUM_DATA_DIR, default ./.cambium):
+//
+//   stack.json              daemons: ports and pids; the tenant
+//   pageserver/, sk0..2/    daemon data
+//   logs/                   daemon logs
+//   endpoints/NAME/         one compute: endpoint.json, pgdata (mount), scratch, logs
+//
+// Files are written atomically (temp file + rename) so a crash never leaves half a
+// state file. Several stacks with different data directories run side by side.
+//
+// Thread-safety: not thread-safe; one CLI process at a time per data directory
+// (commands take a lock file).
+#ifndef CAMBIUM_TOOLS_CLI_STATE_H_
+#define CAMBIUM_TOOLS_CLI_STATE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace cambium::cli {
+
+struct Daemon {
+  std::string name;  // "pageserver", "sk0", ...
+  int port = 0;
+  int pid = 0;
+  std::string log;
+};
+
+struct StackState {
+  std::string tenant = "default";
+  Daemon pageserver;
+  std::vector<Daemon> safekeepers;
+};
+
+struct EndpointState {
+  std::string name;           // directory name: the branch, or BRANCH-ro-N for read-only
+  std::string branch;         // the branch the user asked for
+  std::string served_branch;  // the branch actually mounted (an ephemeral one if read-only)
+  bool read_only = false;
+  int port = 0;
+  int postgres_pid = 0;
+  int shim_pid = 0;
+  bool wanted = true;  // restart it on `cambium up`
+};
+
+class DataDir {
+ public:
+  // Resolves the directory (creating it) and takes its lock.
+  static absl::StatusOr<DataDir> Open(const std::string& path);
+  DataDir(DataDir&&) noexcept;
+  ~DataDir();
+
+  const std::string& path() const { return path_; }
+  std::string Sub(const std::string& rel) const { return path_ + "/" + rel; }
+  std::string EndpointDir(const std::string& name) const { return Sub("endpoints/" + name); }
+
+  absl::StatusOr<bool> HasStack() const;
+  absl::StatusOr<StackState> LoadStack() const;
+  absl::Status SaveStack(const StackState& state) const;
+  absl::StatusOr<std::vector<EndpointState>> LoadEndpoints() const;
+  absl::Status SaveEndpoint(const EndpointState& ep) const;
+  absl::Status RemoveEndpoint(const std::string& name) const;
+
+ private:
+  DataDir(std::string path, int lock_fd) : path_(std::move(path)), lock_fd_(lock_fd) {}
+  std::string path_;
+  int lock_fd_ = -1;
+};
+
+// Writes `content` to `path` atomically.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content);
+
+}  // namespace cambium::cli
+
+#endif  // CAMBIUM_TOOLS_CLI_STATE_H_

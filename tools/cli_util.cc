@@ -1,0 +1,147 @@
+#include "tools/cli_util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "common/service.h"
+#include "common/status.h"
+#include "common/subprocess.h"
+
+namespace cambium::cli {
+
+absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const std::string& log,
+                                  const std::string& user,
+                                  const std::map<std::string, std::string>& env) {
+  SubprocessOptions options;
+  options.argv = argv;
+  options.stdout_file = log;
+  options.stderr_file = log;
+  options.user = user;
+  options.env = env;
+  auto process = Subprocess::Start(options);
+  if (!process.ok()) return process.status();
+  return static_cast<int>((*process)->Release());
+}
+
+bool ProcessAlive(int pid) {
+  if (pid <= 0 || kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  size_t close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
+}
+
+absl::Status StopProcess(int pid, int sig, absl::Duration grace) {
+  if (!ProcessAlive(pid)) return absl::OkStatus();
+  if (kill(-pid, sig) != 0) kill(pid, sig);
+  const absl::Time deadline = absl::Now() + grace;
+  while (ProcessAlive(pid) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(50));
+  if (ProcessAlive(pid)) {
+    if (kill(-pid, SIGKILL) != 0) kill(pid, SIGKILL);
+    const absl::Time hard = absl::Now() + absl::Seconds(10);
+    while (ProcessAlive(pid) && absl::Now() < hard) absl::SleepFor(absl::Milliseconds(50));
+  }
+  return ProcessAlive(pid) ? absl::InternalError(absl::StrFormat("process %d did not stop", pid))
+                           : absl::OkStatus();
+}
+
+bool PortOpen(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool open = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(fd);
+  return open;
+}
+
+absl::Status WaitForPort(int port, absl::Duration timeout, int pid) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (PortOpen(port)) return absl::OkStatus();
+    if (pid > 0 && !ProcessAlive(pid)) return absl::InternalError("the process exited");
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  return absl::DeadlineExceededError(absl::StrFormat("nothing listens on port %d", port));
+}
+
+absl::StatusOr<int> FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ErrnoToStatus(errno, "socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    int e = errno;
+    close(fd);
+    return ErrnoToStatus(e, "bind 127.0.0.1:0");
+  }
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+void CleanStaleMount(const std::string& path) {
+  std::ifstream mounts("/proc/self/mounts");
+  std::string line;
+  while (std::getline(mounts, line)) {
+    std::istringstream fields(line);
+    std::string device, mountpoint;
+    fields >> device >> mountpoint;
+    if (absl::StrReplaceAll(mountpoint, {{"\\040", " "}}) == path)
+      umount2(path.c_str(), MNT_DETACH);
+  }
+}
+
+absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "cannot read the time \"%s\": use RFC 3339 (2026-11-21T19:30:00Z), Postgres' form "
+        "(2026-11-21 19:30:00+00), @UNIX_SECONDS, or a relative -5m / -90s / -2h",
+        text));
+  };
+  if (text.empty()) return bad();
+  if (text[0] == '-') {
+    auto d = ParseHumanDuration(text.substr(1));
+    if (!d.ok()) return bad();
+    return absl::Now() - *d;
+  }
+  if (text[0] == '@') {
+    double seconds;
+    if (!absl::SimpleAtod(text.substr(1), &seconds)) return bad();
+    return absl::FromUnixMicros(static_cast<int64_t>(seconds * 1e6));
+  }
+  std::string t = text;
+  if (t.size() > 10 && t[10] == ' ') t[10] = 'T';
+  // Postgres prints "+00" / "+05:30"; RFC 3339 wants "+00:00".
+  if (t.size() > 3 && (t[t.size() - 3] == '+' || t[t.size() - 3] == '-') &&
+      t.find('T') != std::string::npos) {
+    t += ":00";
+  }
+  absl::Time out;
+  std::string err;
+  for (const char* format : {absl::RFC3339_full, "%Y-%m-%dT%H:%M:%E*S%Ez", "%Y-%m-%dT%H:%M:%E*S"}) {
+    if (absl::ParseTime(format, t, absl::UTCTimeZone(), &out, &err)) return out;
+  }
+  return bad();
+}
+
+std::string FormatTimestamp(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace cambium::cli

@@ -1,0 +1,45 @@
+// Helpers of the `cambium` CLI: detached daemons, liveness, stale mounts, and the
+// parsing of times and LSNs users type.
+//
+// Thread-safety: stateless functions.
+#ifndef CAMBIUM_TOOLS_CLI_UTIL_H_
+#define CAMBIUM_TOOLS_CLI_UTIL_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/lsn.h"
+
+namespace cambium::cli {
+
+// Starts a program that outlives the CLI (its own process group, output appended to
+// `log`). Returns its pid.
+absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const std::string& log,
+                                  const std::string& user = "",
+                                  const std::map<std::string, std::string>& env = {});
+
+// True if the process exists and is not a zombie.
+bool ProcessAlive(int pid);
+// Sends `sig` to the process group (or the process), waits up to `grace` for it to
+// go, then SIGKILLs. OK if it is already gone.
+absl::Status StopProcess(int pid, int sig, absl::Duration grace);
+// True if something accepts connections on 127.0.0.1:port.
+bool PortOpen(int port);
+absl::Status WaitForPort(int port, absl::Duration timeout, int pid);
+// A free 127.0.0.1 port.
+absl::StatusOr<int> FreePort();
+// Lazily unmounts `path` if something (e.g. a dead shim's FUSE mount) is mounted there.
+void CleanStaleMount(const std::string& path);
+
+// Parses a point in time: RFC 3339 ("2026-11-21T19:30:00Z", "+02:00" offsets),
+// Postgres' text form ("2026-11-21 19:30:00.123456+00"), "@UNIX_SECONDS", or a
+// relative "-5m" / "-90s" / "-2h" (before now).
+absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text);
+std::string FormatTimestamp(absl::Time t);
+
+}  // namespace cambium::cli
+
+#endif  // CAMBIUM_TOOLS_CLI_UTIL_H_
