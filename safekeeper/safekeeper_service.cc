@@ -139,7 +139,7 @@ absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,
     if ((end.valid() && pos >= end) || !request.follow()) return absl::OkStatus();
     if (context->IsCancelled()) return absl::CancelledError("the reader cancelled");
     if (tl->shut_down()) return absl::UnavailableError("the safekeeper is shutting down");
-    tl->WaitForCommitChange(window.commit, kFollowPoll);
+    tl->WaitForVisibleChange(window.visible, kFollowPoll);
   }
 }
 

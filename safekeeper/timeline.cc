@@ -14,11 +14,7 @@ Timeline::Timeline(std::unique_ptr<TimelineStorage> storage, const std::string& 
       timeline_(storage->control().timeline),
       wal_(&storage->wal()),
       storage_(std::move(storage)),
-      acceptor_(storage_.get(), storage_->control().acceptor, name) {
-  const AcceptorState& state = storage_->control().acceptor;
-  commit_for_ = state.commit_lsn;
-  committed_record_ = std::min(state.commit_lsn, storage_->flush_lsn());
-}
+      acceptor_(storage_.get(), storage_->control().acceptor, name) {}
 
 absl::StatusOr<std::unique_ptr<Timeline>> Timeline::Create(FileSystem* fs, const std::string& dir,
                                                            const std::string& name, TenantId tenant,
@@ -58,6 +54,7 @@ absl::StatusOr<VoteResponse> Timeline::Vote(const VoteRequest& request) {
 absl::StatusOr<AppendAck> Timeline::AppendStart(const AppendStartRequest& request) {
   absl::MutexLock lock(&mu_);
   const Lsn flush_before = storage_->flush_lsn();
+  scanned_to_ = Lsn();  // an election may truncate the WAL
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendStart(request);
   if (!ack.ok()) return ack;
   if (ack->flush_lsn < flush_before) {
@@ -78,6 +75,10 @@ absl::StatusOr<AppendAck> Timeline::AppendStart(const AppendStartRequest& reques
 
 absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request) {
   absl::MutexLock lock(&mu_);
+  // Bytes below the scanned bound may change (a rewritten partial page fills zeros
+  // after the last record, and the commit LSN can go X -> fill -> X within this one
+  // call): scan again next time.
+  if (request.start_lsn < scanned_to_) scanned_to_ = Lsn();
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendData(request);
   if (!ack.ok() && !acceptor_.broken().ok() && acceptor_.broken() == ack.status()) {
     LogError("timeline_broken",
@@ -92,13 +93,13 @@ void Timeline::ReportArchived(Lsn lsn) {
 }
 
 absl::StatusOr<Lsn> Timeline::CommittedRecordLsn() {
-  const Lsn commit = acceptor_.state().commit_lsn;
-  if (commit != commit_for_) {
-    CAMBIUM_ASSIGN_OR_RETURN(const Lsn record, storage_->LastRecordEnd(commit));
+  const Lsn bound = std::min(acceptor_.state().commit_lsn, storage_->flush_lsn());
+  if (bound != scanned_to_) {
+    CAMBIUM_ASSIGN_OR_RETURN(const Lsn record, storage_->LastRecordEnd(bound));
     // Complete records below a commit LSN stay committed, whatever the commit
     // LSN does later (it moves back only to a zero-padding fill after them).
     committed_record_ = std::max(committed_record_, record);
-    commit_for_ = commit;
+    scanned_to_ = bound;
   }
   return committed_record_;
 }
@@ -130,7 +131,7 @@ absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Ter
         acceptor_.state().archived_lsn.ToString()));
   }
   CAMBIUM_ASSIGN_OR_RETURN(const Lsn committed, CommittedRecordLsn());
-  ReadWindow window{committed, acceptor_.state().commit_lsn};
+  ReadWindow window{committed, std::min(acceptor_.state().commit_lsn, storage_->flush_lsn())};
   if (end.valid()) {
     const bool recovery = term != 0 && term == acceptor_.state().term;
     window.limit = std::min(end, recovery ? storage_->flush_lsn() : committed);
@@ -150,13 +151,12 @@ absl::Status Timeline::Read(Lsn lsn, uint64_t size, Term term, std::string* out)
   return storage_->wal().Read(lsn, size, out);
 }
 
-Lsn Timeline::WaitForCommitChange(Lsn seen, absl::Duration timeout) {
+void Timeline::WaitForVisibleChange(Lsn seen, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return shutdown_ || acceptor_.state().commit_lsn != seen;
+    return shutdown_ || std::min(acceptor_.state().commit_lsn, storage_->flush_lsn()) != seen;
   };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
-  return acceptor_.state().commit_lsn;
 }
 
 absl::Status Timeline::Checkpoint() {

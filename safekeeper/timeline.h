@@ -64,8 +64,9 @@ class Timeline {
   absl::StatusOr<TimelineStatus> Status();
 
   struct ReadWindow {
-    Lsn limit;   // a read may go up to here now
-    Lsn commit;  // the commit LSN it was computed for (see WaitForCommitChange)
+    Lsn limit;    // a read may go up to here now
+    Lsn visible;  // min(commit LSN, local flush LSN) it was computed for
+                  // (see WaitForVisibleChange)
   };
   // How far a read from `start` may go now. end == Lsn(): committed records.
   // Otherwise min(end, committed records), or min(end, flush LSN) when `term` is
@@ -76,9 +77,9 @@ class Timeline {
   // committed records (term != 0) fail with ABORTED if the WAL was truncated or
   // the term changed meanwhile.
   absl::Status Read(Lsn lsn, uint64_t size, Term term, std::string* out);
-  // Waits until the commit LSN is no longer `seen` (or timeout, or Shutdown);
-  // returns the current commit LSN.
-  Lsn WaitForCommitChange(Lsn seen, absl::Duration timeout);
+  // Waits until min(commit LSN, local flush LSN) is no longer `seen` (or timeout, or
+  // Shutdown): committed WAL may have become readable here.
+  void WaitForVisibleChange(Lsn seen, absl::Duration timeout);
 
   // Lazy persistence and segment housekeeping.
   absl::Status Checkpoint();
@@ -97,8 +98,10 @@ class Timeline {
   absl::Mutex mu_;
   std::unique_ptr<TimelineStorage> storage_ ABSL_GUARDED_BY(mu_);
   Acceptor acceptor_ ABSL_GUARDED_BY(mu_);
-  // committed_record_ is the committed record LSN computed for commit_for_.
-  Lsn commit_for_ ABSL_GUARDED_BY(mu_);
+  // committed_record_ is the committed record LSN computed by scanning up to
+  // scanned_to_ = min(commit LSN, local flush LSN). Reset when an append or an
+  // election touches bytes below it (the same bound can then hold new records).
+  Lsn scanned_to_ ABSL_GUARDED_BY(mu_);
   Lsn committed_record_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
 };

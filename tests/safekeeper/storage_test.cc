@@ -264,6 +264,36 @@ TEST_F(SafekeeperTimelineTest, ServesOnlyCompleteCommittedRecordsWithoutATerm) {
   EXPECT_EQ(tl_->ReadLimit(kStart, wal.end(), 7)->limit, wal.record_ends[5]);
 }
 
+// Postgres rewrites its last partial page: the zeros after the last record become
+// records, and the commit LSN (the zero-padded page end) comes back to the same
+// value. Readers must then get the new records, not a result cached for the old
+// bytes (a follower once waited forever for them).
+TEST_F(SafekeeperTimelineTest, ARewrittenTailPageBecomesReadableAtTheSameCommitLsn) {
+  const TestWal wal = MakeTestWal(kStart, 40, 9);
+  size_t i = 0;
+  while (i + 1 < wal.record_ends.size() &&
+         (wal.record_ends[i].IsPageBoundary() ||
+          wal.record_ends[i].PageStart() != wal.record_ends[i + 1].PageStart() ||
+          wal.record_ends[i + 1].IsPageBoundary())) {
+    ++i;
+  }
+  ASSERT_LT(i + 1, wal.record_ends.size()) << "no two records end in one page";
+  const Lsn first = wal.record_ends[i], second = wal.record_ends[i + 1];
+  const Lsn page_end = first.PageStart() + kWalPageSize;
+  const uint64_t s = Start(1);
+  for (const auto& w : PostgresLikeWrites(wal.start, wal.bytes, {first})) {
+    ASSERT_TRUE(tl_->AppendData({1, s, w.lsn, w.bytes, page_end}).ok());
+  }
+  ASSERT_EQ(tl_->ReadLimit(kStart, Lsn(), 0)->limit, first);
+  // The page again, now with one more record; the commit LSN is the page end again.
+  const auto rewrite = PostgresLikeWrites(wal.start, wal.bytes, {first, second}).back();
+  ASSERT_EQ(rewrite.lsn, first.PageStart());
+  ASSERT_TRUE(tl_->AppendData({1, s, rewrite.lsn, rewrite.bytes, page_end}).ok());
+  EXPECT_EQ(tl_->Status()->commit_lsn, page_end);
+  EXPECT_EQ(tl_->ReadLimit(kStart, Lsn(), 0)->limit, second);
+  EXPECT_EQ(tl_->Status()->committed_record_lsn, second);
+}
+
 TEST(SafekeeperWalStorage, RemovesArchivedSegmentsAndDecodesAcrossSegments) {
   auto dir = TempDir::Create("cambium-sk-test-");
   ASSERT_TRUE(dir.ok());
