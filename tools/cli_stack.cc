@@ -103,17 +103,21 @@ absl::Status Cli::EnsureDaemons() {
   for (int i = 0; i < kSafekeepers; ++i) {
     Daemon& sk = stack_.safekeepers[i];
     sk.name = absl::StrFormat("sk%d", i);
-    CAMBIUM_RETURN_IF_ERROR(
+    absl::Status started =
         StartDaemon(sk, {CAMBIUM_SAFEKEEPER_BIN, "--data-dir", dir_.Sub(sk.name), "--id", sk.name},
-                    dir_.Sub("logs/" + sk.name + ".log")));
+                    dir_.Sub("logs/" + sk.name + ".log"));
+    // Saved after every start, so `down` knows each daemon even when a later one fails.
+    CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
+    CAMBIUM_RETURN_IF_ERROR(started);
   }
   stack_.pageserver.name = "pageserver";
-  CAMBIUM_RETURN_IF_ERROR(StartDaemon(stack_.pageserver,
-                                      {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
-                                       "--safekeepers", SafekeeperAddresses()},
-                                      dir_.Sub("logs/pageserver.log")));
+  absl::Status started = StartDaemon(stack_.pageserver,
+                                     {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
+                                      "--safekeepers", SafekeeperAddresses()},
+                                     dir_.Sub("logs/pageserver.log"));
   mgmt_.reset();
-  return dir_.SaveStack(stack_);
+  CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
+  return started;
 }
 
 absl::Status Cli::EnsureMainBranch() {
@@ -200,15 +204,18 @@ absl::StatusOr<Output> Cli::Up() {
 
 absl::StatusOr<Output> Cli::Down() {
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  // Everything is stopped even if one piece fails; the first failure is reported.
+  absl::Status first;
   for (EndpointState& ep : endpoints) {
-    if (EndpointRunning(ep) || ep.shim_pid > 0)
-      CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/false));
+    if (EndpointRunning(ep) || ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false));
   }
-  (void)StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30));
-  for (Daemon& sk : stack_.safekeepers) (void)StopProcess(sk.pid, SIGTERM, absl::Seconds(30));
+  first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));
+  for (Daemon& sk : stack_.safekeepers)
+    first.Update(StopProcess(sk.pid, SIGTERM, absl::Seconds(30)));
   stack_.pageserver.pid = 0;
   for (Daemon& sk : stack_.safekeepers) sk.pid = 0;
-  if (stack_.pageserver.port != 0) CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
+  if (!stack_.safekeepers.empty()) first.Update(dir_.SaveStack(stack_));
+  CAMBIUM_RETURN_IF_ERROR(first);
   Output out;
   out.json = {{"data_dir", dir_.path()}, {"stopped", true}};
   out.text =

@@ -8,6 +8,7 @@
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "tests/harness/exit_guard.h"
 #include "tests/harness/postgres_process.h"
 #include "tests/harness/temp_dir.h"
 
@@ -20,11 +21,18 @@ class CliTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir(testing::TempDir::Create("cambium-cli-").value());
+    // The daemons `cambium up` detaches outlive this process if ctest kills it.
+    const std::string quoted = testing::ShellQuote(dir_->path());
+    guard_ = new testing::ExitGuard(
+        testing::ExitGuard::Start(
+            absl::StrFormat("%s down --data-dir %s; rm -rf %s", CAMBIUM_CLI_BIN, quoted, quoted))
+            .value());
   }
   static void TearDownTestSuite() {
     (void)RunCommand({.argv = {CAMBIUM_CLI_BIN, "down", "--data-dir", dir_->path()}},
                      absl::Minutes(3));
     delete dir_;
+    delete guard_;
   }
 
   // Runs `cambium ARGS --json --data-dir DIR`; returns (exit code, parsed stdout, stderr).
@@ -61,9 +69,11 @@ class CliTest : public ::testing::Test {
   }
 
   static testing::TempDir* dir_;
+  static testing::ExitGuard* guard_;
 };
 
 testing::TempDir* CliTest::dir_ = nullptr;
+testing::ExitGuard* CliTest::guard_ = nullptr;
 
 TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   Result up = Cambium({"up"});
