@@ -33,6 +33,7 @@ TEST(Logging, WritesToTheConfiguredFile) {
   ss << in.rdbuf();
   EXPECT_NE(ss.str().find(" I kept_event k=v"), std::string::npos) << ss.str();
   EXPECT_EQ(ss.str().find("dropped_event"), std::string::npos);
+  std::remove(path.c_str());
 }
 
 TEST(Logging, ParsesLevels) {

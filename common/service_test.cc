@@ -55,6 +55,7 @@ TEST(ServiceFlags, ConfigFileIsOverriddenByFlags) {
   EXPECT_EQ(listen, "127.0.0.1:7000");
   EXPECT_EQ(cache_mb, 128);
   EXPECT_EQ(log.level, LogLevel::kDebug);
+  std::remove(path.c_str());
 }
 
 }  // namespace

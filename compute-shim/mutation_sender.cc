@@ -84,8 +84,9 @@ bool MutationSender::OpenStreamLocked(std::unique_lock<std::mutex>& lock) {
   lock.lock();
   if (stopping_) return false;
   ctx_ = std::make_shared<grpc::ClientContext>();
+  stub_ = client_->CurrentStub();
   std::shared_ptr<grpc::ClientReaderWriter<v1::PutMutationsRequest, v1::PutMutationsResponse>>
-      stream(client_->stub()->PutMutations(ctx_.get()));
+      stream(stub_->PutMutations(ctx_.get()));
   stream_ = stream;
   stream_broken_ = false;
   const uint64_t epoch = ++stream_epoch_;

@@ -99,7 +99,8 @@ class MutationSender {
   absl::Status error_;                // GUARDED_BY(mu_): sticky
   bool stopping_ = false;             // GUARDED_BY(mu_)
 
-  std::shared_ptr<grpc::ClientContext> ctx_;  // GUARDED_BY(mu_)
+  std::shared_ptr<v1::PageService::Stub> stub_;  // GUARDED_BY(mu_): outlives stream_
+  std::shared_ptr<grpc::ClientContext> ctx_;     // GUARDED_BY(mu_)
   std::shared_ptr<grpc::ClientReaderWriter<v1::PutMutationsRequest, v1::PutMutationsResponse>>
       stream_;                  // GUARDED_BY(mu_)
   uint64_t stream_epoch_ = 0;   // GUARDED_BY(mu_): bumps on every reconnect

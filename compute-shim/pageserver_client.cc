@@ -29,6 +29,11 @@ PageserverClient::~PageserverClient() {
   }
 }
 
+std::shared_ptr<v1::PageService::Stub> PageserverClient::CurrentStub() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stub_;
+}
+
 void PageserverClient::Reconnect() {
   std::lock_guard<std::mutex> lock(mu_);
   idle_streams_.clear();
@@ -59,12 +64,7 @@ absl::StatusOr<v1::TimelineInfo> PageserverClient::GetTimelineInfo() {
   v1::TimelineInfo info;
   CAMBIUM_RETURN_IF_ERROR(Retry("GetTimelineInfo", [&] {
     grpc::ClientContext ctx;
-    std::shared_ptr<v1::PageService::Stub> stub;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stub = stub_;
-    }
-    return stub->GetTimelineInfo(&ctx, req, &info);
+    return CurrentStub()->GetTimelineInfo(&ctx, req, &info);
   }));
   return info;
 }
@@ -79,12 +79,7 @@ absl::StatusOr<v1::AttachWriterResponse> PageserverClient::AttachWriter(const st
   v1::AttachWriterResponse resp;
   CAMBIUM_RETURN_IF_ERROR(Retry("AttachWriter", [&] {
     grpc::ClientContext ctx;
-    std::shared_ptr<v1::PageService::Stub> stub;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stub = stub_;
-    }
-    return stub->AttachWriter(&ctx, req, &resp);
+    return CurrentStub()->AttachWriter(&ctx, req, &resp);
   }));
   return resp;
 }
@@ -97,12 +92,7 @@ absl::Status PageserverClient::DetachWriter(uint64_t generation) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     v1::DetachWriterResponse resp;
-    std::shared_ptr<v1::PageService::Stub> stub;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stub = stub_;
-    }
-    return stub->DetachWriter(&ctx, req, &resp);
+    return CurrentStub()->DetachWriter(&ctx, req, &resp);
   });
 }
 
@@ -114,12 +104,7 @@ absl::StatusOr<std::vector<v1::FileMeta>> PageserverClient::GetManifest(Lsn lsn)
   CAMBIUM_RETURN_IF_ERROR(Retry("GetManifest", [&] {
     files.clear();
     grpc::ClientContext ctx;
-    std::shared_ptr<v1::PageService::Stub> stub;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stub = stub_;
-    }
-    auto reader = stub->GetManifest(&ctx, req);
+    auto reader = CurrentStub()->GetManifest(&ctx, req);
     v1::GetManifestResponse chunk;
     while (reader->Read(&chunk))
       files.insert(files.end(), chunk.files().begin(), chunk.files().end());
@@ -201,12 +186,7 @@ absl::StatusOr<std::string> PageserverClient::GetWal(Lsn from, Lsn to) {
   CAMBIUM_RETURN_IF_ERROR(Retry("GetWal", [&] {
     wal.clear();
     grpc::ClientContext ctx;
-    std::shared_ptr<v1::PageService::Stub> stub;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stub = stub_;
-    }
-    auto reader = stub->GetWal(&ctx, req);
+    auto reader = CurrentStub()->GetWal(&ctx, req);
     v1::WalChunk chunk;
     while (reader->Read(&chunk)) {
       if (Lsn(chunk.start_lsn()) != from + wal.size()) {

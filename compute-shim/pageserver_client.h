@@ -39,7 +39,9 @@ class PageserverClient {
   ~PageserverClient();
 
   const v1::TimelineRef& ref() const { return ref_; }
-  v1::PageService::Stub* stub() const { return stub_.get(); }
+  // The current stub; keep the pointer for as long as a call or stream uses it
+  // (Reconnect replaces it).
+  std::shared_ptr<v1::PageService::Stub> CurrentStub();
   // A fresh stub on a new channel (after the pageserver restarted).
   void Reconnect();
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "common/bytes.h"
 #include "common/pg/pgdata_layout.h"
 #include "common/status.h"
 #include "pageserver/keys.h"
@@ -19,25 +20,11 @@
 namespace cambium::pageserver {
 namespace {
 
-template <typename T>
-void PutLe(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-T GetLe(const char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-
 std::string EncodeWriteState(uint64_t generation, uint64_t seq, Lsn tag) {
   std::string v;
-  PutLe<uint64_t>(&v, generation);
-  PutLe<uint64_t>(&v, seq);
-  PutLe<uint64_t>(&v, tag.value());
+  AppendLittleEndian<uint64_t>(&v, generation);
+  AppendLittleEndian<uint64_t>(&v, seq);
+  AppendLittleEndian<uint64_t>(&v, tag.value());
   return v;
 }
 
@@ -70,9 +57,9 @@ absl::Status Timeline::LoadWriteStateLocked() {
   if (!state.ok()) return state.status();
   if (state->has_value()) {
     if ((*state)->size() != 24) return absl::DataLossError("timeline write state is malformed");
-    if (GetLe<uint64_t>((*state)->data()) == generation) {
-      last_seq_ = GetLe<uint64_t>((*state)->data() + 8);
-      last_tag_ = Lsn(GetLe<uint64_t>((*state)->data() + 16));
+    if (LoadLittleEndian<uint64_t>((*state)->data()) == generation) {
+      last_seq_ = LoadLittleEndian<uint64_t>((*state)->data() + 8);
+      last_tag_ = Lsn(LoadLittleEndian<uint64_t>((*state)->data() + 16));
     }
   }
   head_loaded_ = false;

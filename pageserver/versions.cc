@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/bytes.h"
 #include "common/checksum.h"
 
 namespace cambium::pageserver {
@@ -13,20 +14,6 @@ constexpr uint8_t kFormat = 1;
 constexpr size_t kHeaderSize = 18;  // format, kind/flags, generation, checksum
 constexpr size_t kChecksumOffset = 10;
 constexpr size_t kFileBodySize = 20;  // size, mode, incarnation
-
-template <typename T>
-void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-T Get(const char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
 
 uint64_t ValueChecksum(std::string_view key, std::string_view value) {
   return Checksum64Parts(
@@ -45,7 +32,7 @@ absl::Status CheckValue(std::string_view key, std::string_view value, size_t min
         absl::StrFormat("stored %s version is malformed (%u bytes, format %u)", what, value.size(),
                         value.empty() ? 0 : static_cast<uint8_t>(value[0])));
   }
-  if (Get<uint64_t>(value.data() + kChecksumOffset) != ValueChecksum(key, value)) {
+  if (LoadLittleEndian<uint64_t>(value.data() + kChecksumOffset) != ValueChecksum(key, value)) {
     return absl::DataLossError(
         absl::StrFormat("stored %s version failed its checksum: the page store is corrupt", what));
   }
@@ -58,10 +45,10 @@ std::string EncodeBlockValue(std::string_view key, uint64_t generation, BlockKin
                              std::string_view data) {
   std::string value;
   value.reserve(kHeaderSize + data.size());
-  Put<uint8_t>(&value, kFormat);
-  Put<uint8_t>(&value, static_cast<uint8_t>(kind));
-  Put<uint64_t>(&value, generation);
-  Put<uint64_t>(&value, 0);  // checksum, sealed below
+  AppendLittleEndian<uint8_t>(&value, kFormat);
+  AppendLittleEndian<uint8_t>(&value, static_cast<uint8_t>(kind));
+  AppendLittleEndian<uint64_t>(&value, generation);
+  AppendLittleEndian<uint64_t>(&value, 0);  // checksum, sealed below
   if (kind == BlockKind::kData) value.append(data.data(), data.size());
   SealValue(key, &value);
   return value;
@@ -71,7 +58,7 @@ absl::Status DecodeBlockValue(std::string_view key, std::string_view value, Bloc
   absl::Status s = CheckValue(key, value, kHeaderSize, "block");
   if (!s.ok()) return s;
   out->kind = static_cast<BlockKind>(value[1]);
-  out->generation = Get<uint64_t>(value.data() + 2);
+  out->generation = LoadLittleEndian<uint64_t>(value.data() + 2);
   if (out->kind == BlockKind::kData) {
     if (value.size() != kHeaderSize + kBlockSize) {
       return absl::DataLossError(absl::StrFormat("stored block is %u bytes", value.size()));
@@ -88,14 +75,15 @@ absl::Status DecodeBlockValue(std::string_view key, std::string_view value, Bloc
 std::string EncodeFileValue(std::string_view key, uint64_t generation, const FileState& state) {
   std::string value;
   value.reserve(kHeaderSize + kFileBodySize);
-  Put<uint8_t>(&value, kFormat);
-  Put<uint8_t>(&value, static_cast<uint8_t>((state.exists ? 1 : 0) |
-                                            (state.kind == FileKind::kDirectory ? 2 : 0)));
-  Put<uint64_t>(&value, generation);
-  Put<uint64_t>(&value, 0);
-  Put<uint64_t>(&value, state.size);
-  Put<uint32_t>(&value, state.mode);
-  Put<uint64_t>(&value, state.incarnation.value());
+  AppendLittleEndian<uint8_t>(&value, kFormat);
+  AppendLittleEndian<uint8_t>(
+      &value,
+      static_cast<uint8_t>((state.exists ? 1 : 0) | (state.kind == FileKind::kDirectory ? 2 : 0)));
+  AppendLittleEndian<uint64_t>(&value, generation);
+  AppendLittleEndian<uint64_t>(&value, 0);
+  AppendLittleEndian<uint64_t>(&value, state.size);
+  AppendLittleEndian<uint32_t>(&value, state.mode);
+  AppendLittleEndian<uint64_t>(&value, state.incarnation.value());
   SealValue(key, &value);
   return value;
 }
@@ -104,12 +92,12 @@ absl::Status DecodeFileValue(std::string_view key, std::string_view value, FileV
   absl::Status s = CheckValue(key, value, kHeaderSize + kFileBodySize, "file");
   if (!s.ok()) return s;
   const uint8_t flags = static_cast<uint8_t>(value[1]);
-  out->generation = Get<uint64_t>(value.data() + 2);
+  out->generation = LoadLittleEndian<uint64_t>(value.data() + 2);
   out->state.exists = flags & 1;
   out->state.kind = (flags & 2) ? FileKind::kDirectory : FileKind::kRegular;
-  out->state.size = Get<uint64_t>(value.data() + kHeaderSize);
-  out->state.mode = Get<uint32_t>(value.data() + kHeaderSize + 8);
-  out->state.incarnation = Lsn(Get<uint64_t>(value.data() + kHeaderSize + 12));
+  out->state.size = LoadLittleEndian<uint64_t>(value.data() + kHeaderSize);
+  out->state.mode = LoadLittleEndian<uint32_t>(value.data() + kHeaderSize + 8);
+  out->state.incarnation = Lsn(LoadLittleEndian<uint64_t>(value.data() + kHeaderSize + 12));
   return absl::OkStatus();
 }
 

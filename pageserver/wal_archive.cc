@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/bytes.h"
 #include "common/checksum.h"
 #include "common/pg/wal_records.h"
 #include "common/status.h"
@@ -13,20 +14,6 @@ namespace {
 
 constexpr size_t kChunkBytes = 64 * 1024;
 
-template <typename T>
-void PutLe(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
-template <typename T>
-T GetLe(const char* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-
 std::string StateKey(const Timeline& t) {
   std::string key = "a|";
   t.tenant_id().AppendBytes(&key);
@@ -36,7 +23,7 @@ std::string StateKey(const Timeline& t) {
 
 std::string EncodeChunk(std::string_view key, std::string_view bytes) {
   std::string value;
-  PutLe<uint64_t>(&value, Checksum64Parts({key, bytes}));
+  AppendLittleEndian<uint64_t>(&value, Checksum64Parts({key, bytes}));
   value.append(bytes.data(), bytes.size());
   return value;
 }
@@ -54,18 +41,18 @@ struct WalArchive::State {
 
   std::string Encode() const {
     std::string v;
-    PutLe<uint64_t>(&v, start.value());
-    PutLe<uint64_t>(&v, end.value());
-    PutLe<uint64_t>(&v, first_boundary.value());
-    PutLe<int64_t>(&v, max_commit_time);
+    AppendLittleEndian<uint64_t>(&v, start.value());
+    AppendLittleEndian<uint64_t>(&v, end.value());
+    AppendLittleEndian<uint64_t>(&v, first_boundary.value());
+    AppendLittleEndian<int64_t>(&v, max_commit_time);
     return v;
   }
   bool Decode(std::string_view v) {
     if (v.size() != 32) return false;
-    start = Lsn(GetLe<uint64_t>(v.data()));
-    end = Lsn(GetLe<uint64_t>(v.data() + 8));
-    first_boundary = Lsn(GetLe<uint64_t>(v.data() + 16));
-    max_commit_time = GetLe<int64_t>(v.data() + 24);
+    start = Lsn(LoadLittleEndian<uint64_t>(v.data()));
+    end = Lsn(LoadLittleEndian<uint64_t>(v.data() + 8));
+    first_boundary = Lsn(LoadLittleEndian<uint64_t>(v.data() + 16));
+    max_commit_time = LoadLittleEndian<int64_t>(v.data() + 24);
     return true;
   }
 };
@@ -180,7 +167,7 @@ absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view byt
       batch.Put(store_->cf(Family::kCommits), keys::CommitKey(timeline.id(), max_time, rec.end),
                 "");
       std::string v;
-      PutLe<int64_t>(&v, max_time);
+      AppendLittleEndian<int64_t>(&v, max_time);
       batch.Put(store_->cf(Family::kCommits), keys::CommitLsnKey(timeline.id(), rec.end), v);
     }
   }
@@ -226,7 +213,7 @@ absl::Status WalArchive::ReadOwn(const Timeline& timeline, Lsn from, Lsn to, std
       return absl::DataLossError("malformed WAL archive chunk");
     }
     std::string_view data = value.substr(8);
-    if (GetLe<uint64_t>(value.data()) != Checksum64Parts({key, data})) {
+    if (LoadLittleEndian<uint64_t>(value.data()) != Checksum64Parts({key, data})) {
       return absl::DataLossError(
           absl::StrFormat("archived WAL chunk at %s of timeline %s failed its checksum",
                           chunk_start.ToString(), timeline.id().ToString()));
@@ -283,7 +270,8 @@ absl::StatusOr<std::optional<std::pair<Lsn, int64_t>>> WalArchive::LastCommitAtO
   CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "read commit index"));
   if (!it->Valid() || it->value().size() != 8) return std::optional<std::pair<Lsn, int64_t>>();
   const Lsn end(keys::LoadBigEndian64(it->key().data() + prefix.size()));
-  return std::optional<std::pair<Lsn, int64_t>>({end, GetLe<int64_t>(it->value().data())});
+  return std::optional<std::pair<Lsn, int64_t>>(
+      {end, LoadLittleEndian<int64_t>(it->value().data())});
 }
 
 absl::StatusOr<LsnLookup> WalArchive::LsnByTimestamp(const Timeline& timeline, absl::Time time) {

@@ -1,10 +1,7 @@
 #include "tools/cli_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -13,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "common/net.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -56,17 +54,7 @@ absl::Status StopProcess(int pid, int sig, absl::Duration grace) {
                            : absl::OkStatus();
 }
 
-bool PortOpen(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool open = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return open;
-}
+bool PortOpen(int port) { return LoopbackPortOpen(port); }
 
 absl::Status WaitForPort(int port, absl::Duration timeout, int pid) {
   const absl::Time deadline = absl::Now() + timeout;
@@ -78,22 +66,7 @@ absl::Status WaitForPort(int port, absl::Duration timeout, int pid) {
   return absl::DeadlineExceededError(absl::StrFormat("nothing listens on port %d", port));
 }
 
-absl::StatusOr<int> FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ErrnoToStatus(errno, "socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int e = errno;
-    close(fd);
-    return ErrnoToStatus(e, "bind 127.0.0.1:0");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+absl::StatusOr<int> FreePort() { return FreeLoopbackPort(); }
 
 void CleanStaleMount(const std::string& path) {
   std::ifstream mounts("/proc/self/mounts");

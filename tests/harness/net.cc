@@ -1,64 +1,26 @@
 #include "tests/harness/net.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <mutex>
 #include <set>
 
-#include "absl/strings/str_format.h"
-#include "common/status.h"
+#include "common/net.h"
 
 namespace cambium::testing {
-namespace {
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-}  // namespace
 
 absl::StatusOr<int> FreePort() {
   static std::mutex mu;
   static std::set<int> handed_out;
   for (int attempt = 0; attempt < 100; ++attempt) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return ErrnoToStatus(errno, "socket");
-    sockaddr_in addr = Loopback(0);
-    socklen_t len = sizeof(addr);
-    if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      int e = errno;
-      close(fd);
-      return ErrnoToStatus(e, "bind 127.0.0.1:0");
-    }
-    close(fd);
-    int port = ntohs(addr.sin_port);
+    absl::StatusOr<int> port = FreeLoopbackPort();
+    if (!port.ok()) return port.status();
     std::lock_guard<std::mutex> lock(mu);
-    if (handed_out.insert(port).second) return port;
+    if (handed_out.insert(*port).second) return *port;
   }
   return absl::ResourceExhaustedError("no free loopback port found");
 }
 
 absl::Status WaitForPort(int port, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return ErrnoToStatus(errno, "socket");
-    sockaddr_in addr = Loopback(port);
-    int r = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-    close(fd);
-    if (r == 0) return absl::OkStatus();
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::DeadlineExceededError(absl::StrFormat("nothing listens on 127.0.0.1:%d after %s",
-                                                     port, absl::FormatDuration(timeout)));
+  return WaitForLoopbackPort(port, timeout);
 }
 
 }  // namespace cambium::testing

@@ -3,21 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/bytes.h"
 #include "common/checksum.h"
 #include "common/pg/wal_format.h"
 
 namespace cambium::testing {
-namespace {
-
-template <typename T>
-void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
-}  // namespace
-
 WalBuilder::WalBuilder(Lsn start, Options options) : options_(options), start_(start) {}
 
 std::string WalBuilder::BuildRecord(uint8_t rmid, uint8_t info, uint32_t xid,
@@ -26,21 +16,21 @@ std::string WalBuilder::BuildRecord(uint8_t rmid, uint8_t info, uint32_t xid,
   std::string headers;
   uint8_t id = 0;
   for (const Block& b : blocks) {
-    Put<uint8_t>(&headers, id++);
-    Put<uint8_t>(&headers, pg::kBkpBlockHasData);
-    Put<uint16_t>(&headers, static_cast<uint16_t>(b.data.size()));
-    Put<uint32_t>(&headers, 1663);  // pg_default tablespace
-    Put<uint32_t>(&headers, 5);     // database
-    Put<uint32_t>(&headers, b.rel_oid);
-    Put<uint32_t>(&headers, b.block_no);
+    AppendLittleEndian<uint8_t>(&headers, id++);
+    AppendLittleEndian<uint8_t>(&headers, pg::kBkpBlockHasData);
+    AppendLittleEndian<uint16_t>(&headers, static_cast<uint16_t>(b.data.size()));
+    AppendLittleEndian<uint32_t>(&headers, 1663);  // pg_default tablespace
+    AppendLittleEndian<uint32_t>(&headers, 5);     // database
+    AppendLittleEndian<uint32_t>(&headers, b.rel_oid);
+    AppendLittleEndian<uint32_t>(&headers, b.block_no);
   }
   if (!main_data.empty()) {
     if (main_data.size() < 256) {
-      Put<uint8_t>(&headers, pg::kXlrBlockIdDataShort);
-      Put<uint8_t>(&headers, static_cast<uint8_t>(main_data.size()));
+      AppendLittleEndian<uint8_t>(&headers, pg::kXlrBlockIdDataShort);
+      AppendLittleEndian<uint8_t>(&headers, static_cast<uint8_t>(main_data.size()));
     } else {
-      Put<uint8_t>(&headers, pg::kXlrBlockIdDataLong);
-      Put<uint32_t>(&headers, static_cast<uint32_t>(main_data.size()));
+      AppendLittleEndian<uint8_t>(&headers, pg::kXlrBlockIdDataLong);
+      AppendLittleEndian<uint32_t>(&headers, static_cast<uint32_t>(main_data.size()));
     }
   }
   std::string payload = headers;
@@ -48,15 +38,16 @@ std::string WalBuilder::BuildRecord(uint8_t rmid, uint8_t info, uint32_t xid,
   payload.append(main_data.data(), main_data.size());
 
   std::string record;
-  Put<uint32_t>(&record, static_cast<uint32_t>(pg::kRecordHeaderSize + payload.size()));
-  Put<uint32_t>(&record, xid);
-  Put<uint64_t>(&record, prev_.value());
-  Put<uint8_t>(&record, info);
-  Put<uint8_t>(&record, rmid);
-  Put<uint16_t>(&record, 0);
+  AppendLittleEndian<uint32_t>(&record,
+                               static_cast<uint32_t>(pg::kRecordHeaderSize + payload.size()));
+  AppendLittleEndian<uint32_t>(&record, xid);
+  AppendLittleEndian<uint64_t>(&record, prev_.value());
+  AppendLittleEndian<uint8_t>(&record, info);
+  AppendLittleEndian<uint8_t>(&record, rmid);
+  AppendLittleEndian<uint16_t>(&record, 0);
   uint32_t crc = Crc32cExtend(kCrc32cInit, payload.data(), payload.size());
   crc = Crc32cFinish(Crc32cExtend(crc, record.data(), pg::kRecordCrcOffset));
-  Put<uint32_t>(&record, crc);
+  AppendLittleEndian<uint32_t>(&record, crc);
   return record + payload;
 }
 
@@ -68,16 +59,16 @@ void WalBuilder::WritePageHeader(uint32_t rem_len, bool continuation) {
   if (long_header) info |= pg::kXlpLongHeader;
   if (overwrite_next_page_) info |= pg::kXlpFirstIsOverwriteContRecord;
   overwrite_next_page_ = false;
-  Put<uint16_t>(&out_, pg::kXlogPageMagic);
-  Put<uint16_t>(&out_, info);
-  Put<uint32_t>(&out_, options_.timeline_id);
-  Put<uint64_t>(&out_, page.value());
-  Put<uint32_t>(&out_, rem_len);
-  Put<uint32_t>(&out_, 0);
+  AppendLittleEndian<uint16_t>(&out_, pg::kXlogPageMagic);
+  AppendLittleEndian<uint16_t>(&out_, info);
+  AppendLittleEndian<uint32_t>(&out_, options_.timeline_id);
+  AppendLittleEndian<uint64_t>(&out_, page.value());
+  AppendLittleEndian<uint32_t>(&out_, rem_len);
+  AppendLittleEndian<uint32_t>(&out_, 0);
   if (long_header) {
-    Put<uint64_t>(&out_, options_.system_id);
-    Put<uint32_t>(&out_, static_cast<uint32_t>(options_.segment_size));
-    Put<uint32_t>(&out_, kWalPageSize);
+    AppendLittleEndian<uint64_t>(&out_, options_.system_id);
+    AppendLittleEndian<uint32_t>(&out_, static_cast<uint32_t>(options_.segment_size));
+    AppendLittleEndian<uint32_t>(&out_, kWalPageSize);
   }
 }
 
@@ -115,7 +106,7 @@ Lsn WalBuilder::Add(uint8_t rmid, uint8_t info, uint32_t xid, std::string_view m
 
 Lsn WalBuilder::AddCommit(uint32_t xid, int64_t xact_time) {
   std::string main;
-  Put<int64_t>(&main, xact_time);
+  AppendLittleEndian<int64_t>(&main, xact_time);
   return Add(static_cast<uint8_t>(pg::RmgrId::kTransaction), pg::kXlogXactCommit, xid, main);
 }
 
