@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/files.h"
 #include "gtest/gtest.h"
 
 namespace cambium {
@@ -28,11 +29,9 @@ TEST(Logging, WritesToTheConfiguredFile) {
   LogDebug("dropped_event");
   LogInfo("kept_event", {{"k", "v"}});
   ASSERT_TRUE(InitLogging({}).ok());  // back to stderr
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  EXPECT_NE(ss.str().find(" I kept_event k=v"), std::string::npos) << ss.str();
-  EXPECT_EQ(ss.str().find("dropped_event"), std::string::npos);
+  const std::string log = ReadFileToString(path).value_or("");
+  EXPECT_NE(log.find(" I kept_event k=v"), std::string::npos) << log;
+  EXPECT_EQ(log.find("dropped_event"), std::string::npos);
   std::remove(path.c_str());
 }
 

@@ -21,6 +21,9 @@ Id128<Tag> FromProto(const v1::Id128& id) {
   return Id128<Tag>(id.hi(), id.lo());
 }
 
+// The 32-hex-digit form of an id, as Id128::ToString prints it.
+inline std::string IdHex(const v1::Id128& id) { return FromProto<TenantIdTag>(id).ToString(); }
+
 inline TenantId TenantIdFromProto(const v1::Id128& id) { return FromProto<TenantIdTag>(id); }
 inline TimelineId TimelineIdFromProto(const v1::Id128& id) { return FromProto<TimelineIdTag>(id); }
 

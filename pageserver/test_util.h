@@ -17,62 +17,53 @@ namespace cambium::pageserver::testing {
 
 inline std::string Fill(char c, size_t n = kBlockSize) { return std::string(n, c); }
 
-inline v1::Mutation MCreate(const std::string& path, Lsn lsn, uint32_t mode = 0600) {
+// A mutation of `path` at `lsn` with no operation set yet.
+inline v1::Mutation MAt(const std::string& path, Lsn lsn) {
   v1::Mutation m;
   m.set_lsn(lsn.value());
   m.set_path(path);
+  return m;
+}
+inline v1::Mutation MCreate(const std::string& path, Lsn lsn, uint32_t mode = 0600) {
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_create()->set_mode(mode);
   return m;
 }
 inline v1::Mutation MMkdir(const std::string& path, Lsn lsn, uint32_t mode = 0700) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(path);
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_mkdir()->set_mode(mode);
   return m;
 }
 inline v1::Mutation MWrite(const std::string& path, Lsn lsn, uint32_t block, std::string data,
                            uint32_t offset = 0) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(path);
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_write()->set_block_no(block);
   m.mutable_write()->set_offset(offset);
   m.mutable_write()->set_data(std::move(data));
   return m;
 }
 inline v1::Mutation MSetSize(const std::string& path, Lsn lsn, uint64_t size) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(path);
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_set_size()->set_size(size);
   return m;
 }
 inline v1::Mutation MUnlink(const std::string& path, Lsn lsn) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(path);
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_unlink();
   return m;
 }
 inline v1::Mutation MRmdir(const std::string& path, Lsn lsn) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(path);
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_rmdir();
   return m;
 }
 inline v1::Mutation MRename(const std::string& from, const std::string& to, Lsn lsn) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(from);
+  v1::Mutation m = MAt(from, lsn);
   m.mutable_rename()->set_new_path(to);
   return m;
 }
 inline v1::Mutation MChmod(const std::string& path, Lsn lsn, uint32_t mode) {
-  v1::Mutation m;
-  m.set_lsn(lsn.value());
-  m.set_path(path);
+  v1::Mutation m = MAt(path, lsn);
   m.mutable_chmod()->set_mode(mode);
   return m;
 }

@@ -1,5 +1,6 @@
 // Cli: branch commands and LSN lookups.
 #include "absl/strings/str_format.h"
+#include "common/proto_convert.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "tools/cli.h"
@@ -9,8 +10,6 @@ namespace cambium::cli {
 namespace {
 
 using nlohmann::json;
-
-std::string Hex(const v1::Id128& id) { return absl::StrFormat("%016x%016x", id.hi(), id.lo()); }
 
 std::string Bytes(uint64_t n) {
   if (n >= (1ull << 30)) return absl::StrFormat("%.1f GiB", n / double(1ull << 30));
@@ -25,7 +24,7 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
   json j = {
       {"name", b.name()},
       {"parent", b.parent().empty() ? json(nullptr) : json(b.parent())},
-      {"timeline_id", Hex(b.timeline_id())},
+      {"timeline_id", IdHex(b.timeline_id())},
       {"branch_lsn", b.parent().empty() ? json(nullptr) : json(Lsn(b.ancestor_lsn()).ToString())},
       {"last_record_lsn", Lsn(b.last_record_lsn()).ToString()},
       {"created", FormatTimestamp(absl::FromUnixMicros(b.created_unix_micros()))},

@@ -6,6 +6,8 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
+#include "common/proto_convert.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "tools/cli.h"
@@ -16,16 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-std::string Hex(const v1::Id128& id) { return absl::StrFormat("%016x%016x", id.hi(), id.lo()); }
-
-std::string Tail(const std::string& path, size_t bytes = 2000) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
-}
 
 // Removes Unix-socket lock files of postmasters that are gone. Postgres itself
 // checks with kill(pid, 0), which a zombie (a killed postmaster nobody reaped yet)
@@ -95,9 +87,9 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
                                    "--safekeepers",
                                    SafekeeperAddresses(),
                                    "--tenant",
-                                   Hex(b.tenant_id()),
+                                   IdHex(b.tenant_id()),
                                    "--timeline",
-                                   Hex(b.timeline_id()),
+                                   IdHex(b.timeline_id()),
                                    "--mountpoint",
                                    mount,
                                    "--scratch",
@@ -113,9 +105,9 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   const absl::Time deadline = absl::Now() + absl::Minutes(2);
   while (!fs::exists(dir + "/ready")) {
     if (!ProcessAlive(ep.shim_pid) || absl::Now() > deadline) {
-      return absl::UnavailableError(absl::StrFormat("the storage of branch %s did not mount:\n%s%s",
-                                                    ep.served_branch, Tail(dir + "/shim.out"),
-                                                    Tail(dir + "/shim.log", 1000)));
+      return absl::UnavailableError(
+          absl::StrFormat("the storage of branch %s did not mount:\n%s%s", ep.served_branch,
+                          FileTail(dir + "/shim.out", 2000), FileTail(dir + "/shim.log", 1000)));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -144,7 +136,7 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   if (!up.ok()) {
     return absl::UnavailableError(
         absl::StrFormat("postgres on branch %s did not start; log %s:\n%s", ep.served_branch,
-                        dir + "/postgres.log", Tail(dir + "/postgres.log")));
+                        dir + "/postgres.log", FileTail(dir + "/postgres.log", 2000)));
   }
   // Accepting TCP is not accepting queries: wait until recovery is done.
   const absl::Time ready_deadline = absl::Now() + absl::Minutes(10);
@@ -156,7 +148,7 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
     if (!ProcessAlive(ep.postgres_pid) || absl::Now() > ready_deadline) {
       return absl::UnavailableError(
           absl::StrFormat("postgres on branch %s did not become ready:\n%s", ep.served_branch,
-                          Tail(dir + "/postgres.log")));
+                          FileTail(dir + "/postgres.log", 2000)));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }

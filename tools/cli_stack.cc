@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -20,14 +21,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kSafekeepers = 3;
-
-std::string FileTail(const std::string& path, size_t bytes) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
-}
 
 absl::Status StartDaemon(Daemon& d, std::vector<std::string> argv, const std::string& log) {
   if (d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && PortOpen(d.port)) return absl::OkStatus();

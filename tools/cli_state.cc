@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/status.h"
 
 namespace cambium::cli {
@@ -31,11 +32,8 @@ Daemon DaemonFrom(const json& j) {
 }
 
 absl::StatusOr<json> ReadJson(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return ErrnoToStatus(errno, "open " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  CAMBIUM_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {
     return absl::DataLossError(
         absl::StrFormat("%s is not valid JSON; remove it to start over", path));

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/checksum.h"
+#include "common/files.h"
 #include "common/pg/wal_format.h"
 #include "common/status.h"
 
@@ -80,11 +81,8 @@ absl::StatusOr<PgControl> ParsePgControl(std::string_view bytes) {
 
 absl::StatusOr<PgControl> ReadPgControl(const std::string& pgdata) {
   const std::string path = pgdata + "/global/pg_control";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return ErrnoToStatus(errno, absl::StrFormat("open %s", path));
-  std::ostringstream data;
-  data << in.rdbuf();
-  absl::StatusOr<PgControl> control = ParsePgControl(data.str());
+  CAMBIUM_ASSIGN_OR_RETURN(const std::string data, ReadFileToString(path));
+  absl::StatusOr<PgControl> control = ParsePgControl(data);
   if (!control.ok()) return Annotate(control.status(), path);
   return control;
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/pg/pg_control.h"
 #include "gtest/gtest.h"
 #include "tests/harness/pg_cluster.h"
@@ -81,10 +82,8 @@ TEST(PgControlPostgres, MatchesPgControldataWhileRunningAndAfterShutdown) {
 TEST(PgControlPostgres, RejectsTornTruncatedAndForeignFiles) {
   auto cluster = PgCluster::Create({.start = false});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  std::ifstream in((*cluster)->pgdata() + "/global/pg_control", std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string good = ss.str();
+  const std::string good =
+      ReadFileToString((*cluster)->pgdata() + "/global/pg_control").value_or("");
   ASSERT_EQ(good.size(), kPgControlFileSize);
   ASSERT_TRUE(ParsePgControl(good).ok());
 

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 
 namespace cambium::testing {
 
@@ -22,11 +23,7 @@ PostgresProcess::~PostgresProcess() {
 }
 
 std::string PostgresProcess::LogTail(size_t bytes) const {
-  std::ifstream in(options_.log_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+  return FileTail(options_.log_file, bytes);
 }
 
 absl::Status PostgresProcess::Start() {

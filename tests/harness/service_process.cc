@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "tests/harness/net.h"
 
 namespace cambium::testing {
@@ -65,12 +66,6 @@ absl::Status ServiceProcess::Restart() {
   return Launch();
 }
 
-std::string ServiceProcess::LogTail(size_t bytes) const {
-  std::ifstream in(log_file_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
-}
+std::string ServiceProcess::LogTail(size_t bytes) const { return FileTail(log_file_, bytes); }
 
 }  // namespace cambium::testing

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/files.h"
 #include "common/proto_convert.h"
 #include "common/service.h"
 #include "common/status.h"
@@ -16,18 +17,7 @@
 #include "tests/harness/pg_cluster.h"
 
 namespace cambium::testing {
-namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string Hex(const v1::Id128& id) { return absl::StrFormat("%016x%016x", id.hi(), id.lo()); }
-
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<std::unique_ptr<TestStack>> TestStack::Create(StackOptions options) {
   std::unique_ptr<TestStack> stack(new TestStack());
@@ -131,8 +121,8 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
   ep->shim_binary_ = CAMBIUM_SHIM_BIN;
   ep->shim_args_ = {"--pageserver",  pageserver_->address(),
                     "--safekeepers", safekeeper_addresses(),
-                    "--tenant",      Hex(b.tenant_id()),
-                    "--timeline",    Hex(b.timeline_id()),
+                    "--tenant",      IdHex(b.tenant_id()),
+                    "--timeline",    IdHex(b.timeline_id()),
                     "--mountpoint",  ep->mountpoint_,
                     "--scratch",     ep->scratch_,
                     "--endpoint",    absl::StrFormat("%s-endpoint%d", branch, endpoints_),
@@ -171,14 +161,14 @@ absl::Status Endpoint::StartShim(bool takeover) {
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
   while (absl::Now() < deadline) {
     if (std::filesystem::exists(dir_ + "/ready")) {
-      CAMBIUM_ASSIGN_OR_RETURN(
-          start_lsn_,
-          Lsn::Parse(ReadAll(dir_ + "/ready").substr(0, ReadAll(dir_ + "/ready").find('\n'))));
+      CAMBIUM_ASSIGN_OR_RETURN(const std::string ready, ReadFileToString(dir_ + "/ready"));
+      CAMBIUM_ASSIGN_OR_RETURN(start_lsn_, Lsn::Parse(ready.substr(0, ready.find('\n'))));
       return absl::OkStatus();
     }
     if (!shim_->running()) {
       return absl::InternalError(absl::StrFormat("cambium-shim exited during startup:\n%s%s",
-                                                 ReadAll(dir_ + "/shim.out"), ShimLogTail()));
+                                                 FileTail(dir_ + "/shim.out", 4000),
+                                                 ShimLogTail()));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -186,8 +176,7 @@ absl::Status Endpoint::StartShim(bool takeover) {
 }
 
 std::string Endpoint::ShimLogTail(size_t bytes) const {
-  std::string s = ReadAll(dir_ + "/shim.log");
-  return s.size() > bytes ? s.substr(s.size() - bytes) : s;
+  return FileTail(dir_ + "/shim.log", bytes);
 }
 
 absl::Status Endpoint::Unmount() {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "cambium/v1/page_service.grpc.pb.h"
+#include "common/files.h"
 #include "common/pg/pg_control.h"
 #include "common/pg/pgdata_layout.h"
 #include "common/pg/wal_directory.h"
@@ -28,13 +29,6 @@ namespace fs = std::filesystem;
 using testing::PgCluster;
 using testing::ServiceProcess;
 using testing::TempDir;
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class PageServerGrpcTest : public ::testing::Test {
  protected:
@@ -173,7 +167,8 @@ TEST_F(PageServerGrpcTest, ImportedFilesReadBackIdenticalToTheDataDirectory) {
   auto contents = ReadFiles(main_, head, files);
   size_t compared = 0;
   for (const auto& [path, data] : contents) {
-    ASSERT_TRUE(data == ReadFile(fs::path(pg_->pgdata()) / path)) << path << " differs";
+    ASSERT_TRUE(data == ReadFileToString(pg_->pgdata() + "/" + path).value_or(""))
+        << path << " differs";
     ++compared;
   }
   EXPECT_EQ(compared, on_disk);

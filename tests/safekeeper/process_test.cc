@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "safekeeper/control_file.h"
@@ -35,13 +36,6 @@ using testing::WalWrite;
 const TenantId kTenant(0x5151, 0x5252);
 const TimelineId kTimeline(0x6161, 0x6262);
 const Lsn kStart(0x2000000);
-
-std::string FileContent(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class SafekeeperProcessTest : public ::testing::Test {
  protected:
@@ -193,7 +187,7 @@ TEST_F(SafekeeperProcessTest, SigtermExitsCleanlyAndACorruptControlFileStopsStar
   absl::StatusOr<int> code = sks_[2]->Terminate();
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
-  EXPECT_THAT(FileContent(sks_[2]->log_file()), HasSubstr("safekeeper_stopped"));
+  EXPECT_THAT(ReadFileToString(sks_[2]->log_file()).value_or(""), HasSubstr("safekeeper_stopped"));
   const std::string control =
       TimelineDir(dir_->Sub("sk2"), kTenant, kTimeline) + "/" + kControlFileName;
   const int fd = open(control.c_str(), O_WRONLY);
@@ -201,7 +195,8 @@ TEST_F(SafekeeperProcessTest, SigtermExitsCleanlyAndACorruptControlFileStopsStar
   ASSERT_EQ(pwrite(fd, "XX", 2, 40), 2);
   close(fd);
   EXPECT_FALSE(sks_[2]->Restart().ok());
-  EXPECT_THAT(FileContent(sks_[2]->log_file()), HasSubstr("cannot start: control file " + control));
+  EXPECT_THAT(ReadFileToString(sks_[2]->log_file()).value_or(""),
+              HasSubstr("cannot start: control file " + control));
 }
 
 }  // namespace
