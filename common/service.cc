@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -29,7 +30,8 @@ void AddServiceFlags(CLI::App& app, LogOptions* log) {
       "debug, info, warning or error (default: info)");
 }
 
-void BlockTerminationSignals() {
+void PrepareDaemonProcess() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

@@ -8,7 +8,7 @@
 // reads a TOML file whose keys are those names (`listen = "127.0.0.1:6400"`); flags
 // given on the command line override the file.
 //
-// Thread-safety: BlockTerminationSignals must run in main() before any thread starts;
+// Thread-safety: PrepareDaemonProcess must run in main() before any thread starts;
 // the rest is thread-safe.
 #ifndef CAMBIUM_COMMON_SERVICE_H_
 #define CAMBIUM_COMMON_SERVICE_H_
@@ -30,9 +30,13 @@ namespace cambium {
 // choices into *log.
 void AddServiceFlags(CLI::App& app, LogOptions* log);
 
-// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; threads started later
-// inherit the mask, so WaitForTerminationSignal is the only place they are seen.
-void BlockTerminationSignals();
+// First thing in a daemon's main():
+//  - blocks SIGTERM, SIGINT and SIGHUP in the calling thread; threads started later
+//    inherit the mask, so WaitForTerminationSignal is the only place they are seen;
+//  - turns off absl::Mutex deadlock detection, which Debian's Abseil build leaves on:
+//    it takes a global lock and walks a lock graph on every Mutex::Lock (measured
+//    on the commit path). Tests keep it on.
+void PrepareDaemonProcess();
 // Waits for SIGTERM or SIGINT (SIGHUP is ignored) and returns the signal number.
 int WaitForTerminationSignal();
 

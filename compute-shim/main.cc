@@ -7,7 +7,7 @@
 #include "compute-shim/shim.h"
 
 int main(int argc, char** argv) {
-  cambium::BlockTerminationSignals();
+  cambium::PrepareDaemonProcess();
   CLI::App app{"cambium-shim: FUSE PGDATA for stock PostgreSQL on Cambium"};
   cambium::shim::ShimConfig config;
   cambium::LogOptions log;

@@ -7,7 +7,7 @@
 #include "pageserver/pageserver.h"
 
 int main(int argc, char** argv) {
-  cambium::BlockTerminationSignals();
+  cambium::PrepareDaemonProcess();
   CLI::App app{"cambium-pageserver: versioned page store for stock PostgreSQL"};
   cambium::pageserver::PageServerConfig config;
   cambium::LogOptions log;

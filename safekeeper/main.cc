@@ -39,7 +39,7 @@ int Fail(const absl::Status& status) {
 int Run(const Config& config) {
   absl::Status logging = InitLogging(config.log);
   if (!logging.ok()) return Fail(logging);
-  BlockTerminationSignals();
+  PrepareDaemonProcess();
   absl::Status loopback = CheckLoopbackAddress(config.listen);
   if (!loopback.ok()) return Fail(loopback);
   SafekeeperOptions options = config.options;
