@@ -62,13 +62,18 @@ absl::StatusOr<std::shared_ptr<File>> WalStorage::SegmentFile(uint64_t segno, bo
   }
   CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> opened, fs_->Open(path, OpenMode::kReadWrite));
   absl::MutexLock lock(&mu_);
-  auto [it, inserted] = open_.emplace(segno, std::move(opened));
-  while (open_.size() > kMaxOpenSegments) {
-    auto oldest = open_.begin();
-    if (dirty_.count(oldest->first)) break;  // must stay open until synced
-    open_.erase(oldest);
+  std::shared_ptr<File> file = open_.emplace(segno, std::move(opened)).first->second;
+  // Close the oldest clean segments beyond the limit, never the one just opened
+  // (a reader of an old segment has the lowest number) nor a dirty one (it must stay
+  // open until synced). Callers hold their own reference in any case.
+  for (auto it = open_.begin(); open_.size() > kMaxOpenSegments && it != open_.end();) {
+    if (it->first == segno || dirty_.count(it->first)) {
+      ++it;
+    } else {
+      it = open_.erase(it);
+    }
   }
-  return it->second;
+  return file;
 }
 
 void WalStorage::ForgetSegment(uint64_t segno) {

@@ -294,6 +294,34 @@ TEST_F(SafekeeperTimelineTest, ARewrittenTailPageBecomesReadableAtTheSameCommitL
   EXPECT_EQ(tl_->Status()->committed_record_lsn, second);
 }
 
+// A reader of an old segment (the pageserver catching up) while the writer keeps
+// newer ones open: the segment just reopened is the oldest in the open-file cache and
+// must not be evicted under the reader (a use-after-free that crashed safekeepers
+// during a 2 GB pgbench -i).
+TEST(SafekeeperWalStorage, ReadsAnOldSegmentWhileManyNewerOnesAreOpen) {
+  auto dir = TempDir::Create("cambium-sk-test-");
+  ASSERT_TRUE(dir.ok());
+  constexpr uint64_t kSeg = 1 << 20;
+  WalStorage wal(FileSystem::Default(), dir->path(), kSeg);
+  constexpr int kSegments = 12;  // more than the open-file cache holds
+  for (int i = 1; i <= kSegments; ++i) {
+    ASSERT_TRUE(
+        wal.Write(Lsn(i * kSeg), std::string(kWalPageSize, static_cast<char>('a' + i))).ok());
+    ASSERT_TRUE(wal.Sync().ok());
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 1; i <= kSegments; ++i) {
+      std::string out;
+      ASSERT_TRUE(wal.Read(Lsn(i * kSeg), 100, &out).ok()) << i;
+      EXPECT_EQ(out, std::string(100, static_cast<char>('a' + i))) << i;
+      // The writer touches the newest segment in between, as Postgres does.
+      ASSERT_TRUE(wal.Write(Lsn(kSegments * kSeg),
+                            std::string(kWalPageSize, static_cast<char>('a' + kSegments)))
+                      .ok());
+    }
+  }
+}
+
 TEST(SafekeeperWalStorage, RemovesArchivedSegmentsAndDecodesAcrossSegments) {
   auto dir = TempDir::Create("cambium-sk-test-");
   ASSERT_TRUE(dir.ok());
