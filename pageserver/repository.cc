@@ -264,6 +264,8 @@ absl::Status Repository::DeleteTimelineLocked(const TimelineId& id) {
   auto it = timelines_.find(id);
   if (it == timelines_.end()) return absl::OkStatus();
   std::shared_ptr<Timeline> t = it->second;
+  // No holder of `t` (a WAL receiver, a writer's stream, GC) writes it from now on.
+  t->MarkDeleted();
   // Mark first so that a crash in the middle is finished at the next start.
   storage::v1::TimelineRecord r = t->record();
   if (!r.deleting()) {

@@ -228,6 +228,36 @@ TEST_F(RepositoryTest, DeleteIsRefusedForProtectedParentsAndLiveWriters) {
   EXPECT_EQ(repo_->ListBranches("acme")->size(), 1u);
 }
 
+// Whoever still holds a deleted timeline (a WAL receiver, a writer's stream, GC)
+// must not write it again: a resurrected record whose ancestor is gone too made the
+// pageserver refuse to start ("timeline records reference missing ancestors").
+TEST_F(RepositoryTest, ADeletedTimelineIsNeverWrittenAgain) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "child", "main", {}, std::nullopt).ok());
+  ASSERT_TRUE(repo_->CreateBranch("acme", "grandchild", "child", {}, std::nullopt).ok());
+  std::shared_ptr<Timeline> stale = Of("grandchild");
+  const Lsn at = stale->ancestor_lsn();
+  auto gen = stale->Attach("endpoint-1", at, false, absl::Seconds(30));
+  ASSERT_TRUE(gen.ok());
+  ASSERT_TRUE(stale->Detach(*gen).ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild").ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "child").ok());
+
+  // Every write path through the stale pointer is refused.
+  EXPECT_FALSE(stale->Attach("endpoint-2", at, true, absl::Seconds(30)).ok());
+  EXPECT_FALSE(stale->SetGcCutoff(at).ok());
+  EXPECT_FALSE(stale->ApplyBatch(*gen, 1, Batch({MCreate("base/1", at)}), true).ok());
+  wal_->AddCommit(2, PgT(2));
+  const std::string_view tail = std::string_view(wal_->bytes()).substr(at - kSeg1);
+  EXPECT_EQ(repo_->archive().Append(*stale, at, tail, true).code(),
+            absl::StatusCode::kFailedPrecondition);
+  stale.reset();
+
+  Reopen();
+  EXPECT_EQ(repo_->ListBranches("acme")->size(), 1u);
+}
+
 TEST_F(RepositoryTest, ResetMovesTheBranchToItsParentsHead) {
   wal_->Add(kMessage, 0, 1, "x");
   Lsn e1 = (wal_->AddCommit(1, PgT(1)), wal_->end());

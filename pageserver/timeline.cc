@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/status.h"
 #include "pageserver/keys.h"
 
 namespace cambium::pageserver {
@@ -100,7 +101,27 @@ void Timeline::AdvanceLastRecordLsn(Lsn lsn, rocksdb::WriteBatch* batch) {
   batch->Put(store_->cf(Family::kMeta), RecordKey(tenant_id_, id_), record_.SerializeAsString());
 }
 
+void Timeline::MarkDeleted() {
+  std::unique_lock<std::shared_mutex> lock(delete_mu_);
+  deleted_ = true;
+}
+
+bool Timeline::deleted() const {
+  std::shared_lock<std::shared_mutex> lock(delete_mu_);
+  return deleted_;
+}
+
+absl::StatusOr<Timeline::WriteGuard> Timeline::GuardWrite() const {
+  WriteGuard guard(delete_mu_);
+  if (deleted_) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("timeline %s was deleted", id_.ToString()));
+  }
+  return guard;
+}
+
 absl::Status Timeline::SetGcCutoff(Lsn cutoff) {
+  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::lock_guard<std::mutex> lock(mu_);
   if (cutoff.value() <= record_.gc_cutoff_lsn()) return absl::OkStatus();
   record_.set_gc_cutoff_lsn(cutoff.value());

@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -121,11 +122,25 @@ class Timeline {
 
   // --- Maintenance (used by the WAL archive, branching and GC) ---
 
-  // Raises last_record_lsn (never lowers it) and persists it in `batch`.
+  // Raises last_record_lsn (never lowers it) and persists it in `batch`. The caller
+  // holds a WriteGuard.
   void AdvanceLastRecordLsn(Lsn lsn, rocksdb::WriteBatch* batch);
   absl::Status SetGcCutoff(Lsn cutoff);
   // Visibility check for versions stored on this timeline.
   bool Visible(Lsn tag, uint64_t generation) const;
+
+  // --- Deletion ---
+
+  // From now on every write of this timeline (its writer, the WAL archive, GC) fails
+  // with FAILED_PRECONDITION; waits for writes in progress. The repository calls it
+  // before removing the timeline's data, so that whoever still holds the timeline (a
+  // WAL receiver, a writer's stream) cannot write any of it back.
+  void MarkDeleted();
+  bool deleted() const;
+  // Holds off MarkDeleted while a write of this timeline's keys runs;
+  // FAILED_PRECONDITION once deleted. Lock order: before write_mu_ and mu_.
+  using WriteGuard = std::shared_lock<std::shared_mutex>;
+  absl::StatusOr<WriteGuard> GuardWrite() const;
 
  private:
   struct WriteState;
@@ -151,6 +166,9 @@ class Timeline {
   const TimelineId id_;
   const std::shared_ptr<Timeline> ancestor_;
   const Lsn ancestor_lsn_;
+
+  mutable std::shared_mutex delete_mu_;  // guards deleted_ (see GuardWrite)
+  bool deleted_ = false;
 
   mutable std::mutex mu_;  // guards record_ and visibility_
   storage::v1::TimelineRecord record_;

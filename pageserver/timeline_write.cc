@@ -78,9 +78,9 @@ absl::Status Timeline::LoadHeadLocked(Lsn lsn) {
 
 absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_lsn, bool takeover,
                                           absl::Duration lease) {
+  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::lock_guard<std::mutex> write_lock(write_mu_);
   std::lock_guard<std::mutex> lock(mu_);
-  if (record_.deleting()) return absl::FailedPreconditionError("timeline is being deleted");
   if (start_lsn < ancestor_lsn_) {
     return absl::InvalidArgumentError(
         absl::StrFormat("cannot start timeline %s at %s: it begins at its branch point %s",
@@ -436,6 +436,7 @@ void Timeline::BatchBuilder::CommitHead() {
 absl::StatusOr<BatchResult> Timeline::ApplyBatch(
     uint64_t generation, uint64_t seq,
     const google::protobuf::RepeatedPtrField<v1::Mutation>& mutations, bool sync) {
+  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::unique_lock<std::mutex> lock(write_mu_);
   const uint64_t current = this->generation();
   if (generation != current) {
@@ -483,6 +484,7 @@ absl::StatusOr<BatchResult> Timeline::ApplyBatch(
 
 absl::StatusOr<Lsn> Timeline::Barrier(uint64_t generation, uint64_t up_to_seq,
                                       absl::Duration timeout) {
+  CAMBIUM_RETURN_IF_ERROR(GuardWrite().status());  // not held while waiting
   std::unique_lock<std::mutex> lock(write_mu_);
   const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(timeout);
   while (last_seq_ < up_to_seq && this->generation() == generation) {

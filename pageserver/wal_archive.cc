@@ -104,6 +104,7 @@ absl::StatusOr<Lsn> WalArchive::FirstBoundary(const Timeline& timeline) {
 }
 
 absl::Status WalArchive::SetFirstBoundary(const Timeline& timeline, Lsn lsn) {
+  CAMBIUM_ASSIGN_OR_RETURN(Timeline::WriteGuard guard, timeline.GuardWrite());
   CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   if (lsn > s->end || lsn < s->start) {
@@ -121,6 +122,8 @@ absl::Status WalArchive::SetFirstBoundary(const Timeline& timeline, Lsn lsn) {
 }
 
 absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view bytes, bool sync) {
+  // Held until the batch is written: a deleted timeline's WAL is never stored again.
+  CAMBIUM_ASSIGN_OR_RETURN(Timeline::WriteGuard guard, timeline.GuardWrite());
   CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   if (at > s->end) {

@@ -62,7 +62,7 @@ void WalReceiver::Follow(const std::shared_ptr<Timeline>& timeline) {
 void WalReceiver::Run(Follower* f) {
   LogInfo("wal_receiver_started", {{"timeline", f->timeline->id()}});
   absl::Duration backoff = absl::Milliseconds(100);
-  while (!stopping_) {
+  while (!stopping_ && !f->timeline->deleted()) {
     if (FollowOnce(f)) break;  // the writer is gone and everything committed is archived
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(2));
@@ -131,7 +131,7 @@ bool WalReceiver::FollowOnce(Follower* f) {
     pending += (*chunk)->data;
     absl::Status s = archive.Append(t, pending_start, pending, /*sync=*/false);
     if (!s.ok()) {
-      LogError("wal_archive_failed", {{"timeline", t.id()}, {"status", s}});
+      if (!t.deleted()) LogError("wal_archive_failed", {{"timeline", t.id()}, {"status", s}});
       ok = false;
       break;
     }
