@@ -59,7 +59,8 @@ ShimFs::ShimFs(ShimFsOptions options, PageserverClient* pageserver, MutationSend
       sender_(sender),
       cache_(cache),
       wal_(wal),
-      w_(start_lsn.value()) {
+      w_(start_lsn.value()),
+      record_ends_(start_lsn) {
   auto root = std::make_shared<Node>();
   root->id = 1;
   root->dir = true;

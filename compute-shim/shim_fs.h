@@ -12,13 +12,15 @@
 //  - local-only files (postmaster.pid, pg_stat_tmp/..., temporary relations): plain
 //    files on local scratch, never versioned.
 //
-// Tagging: W is the end of the WAL the compute has written. A mutation is tagged and
+// Tagging: W is the end of the last complete WAL record the compute has written
+// (WalRecordEnds; the raw end of a write is page-padded). A mutation is tagged and
 // queued under tag_mu_, so tags never decrease in queue order. Files are opened with
 // direct_io, so Postgres' 8 KiB block writes arrive whole and a block's new version is
 // tagged once (a torn block in some file state is impossible).
 //
 // Thread-safety: FUSE calls arrive on many threads. tree_mu_ guards the tree; each
-// node's mu guards its data; lock order: tree_mu_, then node->mu, then tag_mu_.
+// node's mu guards its data; lock order: tree_mu_, then node->mu, then
+// record_ends_mu_, then tag_mu_.
 #ifndef CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
 #define CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
 
@@ -39,6 +41,7 @@
 #include "compute-shim/block_cache.h"
 #include "compute-shim/mutation_sender.h"
 #include "compute-shim/pageserver_client.h"
+#include "compute-shim/wal_record_ends.h"
 #include "compute-shim/wal_target.h"
 
 namespace cambium::shim {
@@ -144,7 +147,9 @@ class ShimFs {
   BlockCache* const cache_;
   WalTarget* const wal_;
 
-  std::atomic<uint64_t> w_;                // end of WAL written (tags)
+  std::atomic<uint64_t> w_;    // W: the tag of data mutations
+  std::mutex record_ends_mu_;  // guards record_ends_; taken before tag_mu_
+  WalRecordEnds record_ends_;
   std::atomic<uint64_t> wal_appended_{0};  // end of WAL appended to the safekeepers
   std::mutex tag_mu_;                      // tagging + queueing is atomic
   std::atomic<uint64_t> next_id_{2};       // 1 is the root

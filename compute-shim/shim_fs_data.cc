@@ -151,12 +151,18 @@ int ShimFs::WriteLocal(Node& node, const char* buf, size_t size, off_t off) {
   if (node.wal) {
     // W advances before Postgres learns the write succeeded: a data write that
     // depends on this WAL can only come after, and is tagged at least this high.
+    // W is the end of the last complete record written (see wal_record_ends.h).
     const Lsn at = node.wal_segment_start + static_cast<uint64_t>(off);
     const uint64_t end = (at + size).value();
+    Lsn tag;
+    {
+      std::lock_guard<std::mutex> ends_lock(record_ends_mu_);
+      tag = record_ends_.Written(at, std::string_view(buf, size));
+    }
     {
       std::lock_guard<std::mutex> tag_lock(tag_mu_);
       uint64_t w = w_.load();
-      while (end > w && !w_.compare_exchange_weak(w, end)) {
+      while (tag.value() > w && !w_.compare_exchange_weak(w, tag.value())) {
       }
     }
     absl::Status appended = wal_->Append(at, std::string_view(buf, size));
