@@ -58,6 +58,16 @@ VANILLA="postgresql://postgres@127.0.0.1:$VPORT/postgres"
 MAIN=$("$CAMBIUM" up --data-dir "$DATA" --json | sed -n 's/.*"connection_string": "\(.*\)".*/\1/p' | head -1)
 log "cambium main: $MAIN   vanilla: $VANILLA"
 
+# Runs pgbench, prints its tps; on failure shows its output on stderr and prints 0.
+run_pgbench() {  # label, pgbench args...
+  local label=$1 out; shift
+  out="$WORK/pgbench-$label.log"
+  if ! "$PGBIN/pgbench" "$@" >"$out" 2>&1; then
+    log "pgbench $label failed:"; tail -20 "$out" >&2
+  fi
+  tps <"$out" | grep . || echo 0
+}
+
 bench_pair() {  # scale
   local scale=$1
   for target in vanilla cambium; do
@@ -70,8 +80,8 @@ bench_pair() {  # scale
   for mode in tpcb select; do
     local flags=(-n -c "$CLIENTS" -j 2 -T "$DURATION"); [[ $mode == select ]] && flags+=(-S)
     local v c
-    v=$("$PGBIN/pgbench" "${flags[@]}" "$VANILLA" 2>/dev/null | tps)
-    c=$("$PGBIN/pgbench" "${flags[@]}" "$MAIN" 2>/dev/null | tps)
+    v=$(run_pgbench "vanilla-$mode" "${flags[@]}" "$VANILLA")
+    c=$(run_pgbench "cambium-$mode" "${flags[@]}" "$MAIN")
     printf 'pgbench %-6s scale %-4s vanilla %10.1f tps   cambium %10.1f tps   ratio %.2f\n' \
       "$mode" "$scale" "$v" "$c" "$(echo "$c / $v" | bc -l)"
   done

@@ -80,6 +80,9 @@ struct Options {
   int64_t put_mib = 64;  // per segment; floor and pageserver segments alternate
   int put_rounds = 4;
   int many_branches = 10000;
+  // RocksDB tuning under test (production defaults: lz4 + zstd bottommost, no blobs).
+  std::string compression = "lz4";
+  bool blob_files = false;
 };
 Options g_options;
 std::vector<std::string> g_summary;  // lines printed after the run
@@ -275,6 +278,8 @@ class Server {
     s->config_.listen = "127.0.0.1:0";
     s->config_.data_dir = s->dir_->Sub("data");
     s->config_.gc_interval = "0";
+    s->config_.compression = g_options.compression;
+    s->config_.blob_files = g_options.blob_files;
     CAMBIUM_RETURN_IF_ERROR(s->Open());
     CAMBIUM_RETURN_IF_ERROR(s->CreateRoot());
     return s;
@@ -1035,7 +1040,9 @@ bool ParseFlags(int* argc, char** argv) {
                           .read_depth_max = 100,
                           .put_mib = 8,
                           .put_rounds = 2,
-                          .many_branches = 300};
+                          .many_branches = 300,
+                          .compression = g_options.compression,
+                          .blob_files = g_options.blob_files};
     } else if (value("--ps_blocks=", &v)) {
       g_options.branch_blocks = ParseList(v);
     } else if (value("--ps_files=", &v)) {
@@ -1050,6 +1057,10 @@ bool ParseFlags(int* argc, char** argv) {
       g_options.put_rounds = static_cast<int>(num);
     } else if (value("--ps_branches=", &v) && absl::SimpleAtoi(v, &num)) {
       g_options.many_branches = static_cast<int>(num);
+    } else if (value("--ps_compression=", &v) && (v == "lz4" || v == "zstd" || v == "none")) {
+      g_options.compression = v;
+    } else if (arg == "--ps_blob_files") {
+      g_options.blob_files = true;
     } else {
       std::fprintf(stderr, "unknown or malformed flag %s\n", argv[i]);
       return false;
@@ -1068,7 +1079,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "pageserver flags: --ps_quick --ps_blocks=N,N,.. --ps_files=N,N,.. "
                  "--ps_branch_samples=N --ps_read_samples=N --ps_put_mib=N --ps_put_rounds=N "
-                 "--ps_branches=N\n");
+                 "--ps_branches=N --ps_compression=lz4|zstd|none --ps_blob_files\n");
     return 2;
   }
   (void)cambium::InitLogging(cambium::LogOptions{.level = cambium::LogLevel::kWarning});
