@@ -117,6 +117,8 @@ first_query() {  # label
 
 echo "== small database (scale $SMALL_SCALE) =="
 bench_pair "$SMALL_SCALE"
+first_query "small-after-the-pgbench-runs"
+"$PGBIN/psql" -X -q "$MAIN" -c "CHECKPOINT" >/dev/null
 sleep 3
 branch_create_times small
 SMALL_P50=$BRANCH_P50
