@@ -1,4 +1,4 @@
-// Whole-file reads for configuration, state and log files.
+// Whole-file reads and atomic replacement for configuration, state and log files.
 //
 // Thread-safety: pure functions (each call opens its own stream).
 #ifndef CAMBIUM_COMMON_FILES_H_
@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -18,6 +19,11 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path);
 // The last `bytes` bytes of `path`, or "" if it cannot be read: for error messages
 // that quote a log.
 std::string FileTail(const std::string& path, size_t bytes);
+
+// Replaces `path` with `content` so that a reader sees either the old file or the
+// whole new one, never a prefix, also across a crash: writes `path`.tmp, fsyncs it,
+// renames it over `path` and fsyncs the directory.
+absl::Status WriteFileAtomically(const std::string& path, std::string_view content);
 
 }  // namespace cambium
 

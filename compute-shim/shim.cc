@@ -3,10 +3,9 @@
 #include <pwd.h>
 #include <sys/mount.h>
 
-#include <fstream>
-
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/pg/pg_control.h"
 #include "common/proto_convert.h"
@@ -189,8 +188,8 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   CAMBIUM_RETURN_IF_ERROR(impl->PrepareWal(control[0].data, Lsn(info.wal_archive_end())));
   CAMBIUM_RETURN_IF_ERROR(impl->Mount());
   if (!config.ready_file.empty()) {
-    std::ofstream ready(config.ready_file);
-    ready << impl->start.ToString() << "\n";
+    // Atomic: whoever polls for the file must never read it half written.
+    CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(config.ready_file, impl->start.ToString() + "\n"));
   }
   LogInfo(
       "mounted",

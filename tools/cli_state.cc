@@ -43,18 +43,6 @@ absl::StatusOr<json> ReadJson(const std::string& path) {
 
 }  // namespace
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) return ErrnoToStatus(errno, "write " + tmp);
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) return ErrnoToStatus(errno, "rename " + tmp);
-  return absl::OkStatus();
-}
-
 absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
   std::error_code ec;
   fs::create_directories(path, ec);

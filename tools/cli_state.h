@@ -70,9 +70,6 @@ class DataDir {
   int lock_fd_ = -1;
 };
 
-// Writes `content` to `path` atomically.
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content);
-
 }  // namespace cambium::cli
 
 #endif  // CAMBIUM_TOOLS_CLI_STATE_H_

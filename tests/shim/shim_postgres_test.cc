@@ -174,19 +174,28 @@ TEST_F(ShimPostgresTest, CommittedTransactionsSurviveEveryKindOfRestart) {
     }
   };
   commit_some(20);
-  ASSERT_TRUE(main->Stop().ok()) << main->ShimLogTail();
+  {
+    absl::Status st = main->Stop();
+    ASSERT_TRUE(st.ok()) << st << "\n" << main->ShimLogTail();
+  }
   main = Start("main");
   ASSERT_NE(main, nullptr);
   EXPECT_EQ(Number(*main, "SELECT count(*) FROM acked"), next);
   // kill -9 of Postgres: crash recovery on the same mount.
   commit_some(20);
   ASSERT_TRUE(main->CrashPostgres().ok());
-  ASSERT_TRUE(main->Restart().ok()) << main->ShimLogTail();
+  {
+    absl::Status st = main->Restart();
+    ASSERT_TRUE(st.ok()) << st << "\n" << main->ShimLogTail();
+  }
   EXPECT_EQ(Number(*main, "SELECT count(*) FROM acked"), next);
   // kill -9 of the shim: the whole compute dies like a machine would.
   commit_some(20);
   ASSERT_TRUE(main->KillShim().ok());
-  ASSERT_TRUE(main->Restart().ok()) << main->ShimLogTail();
+  {
+    absl::Status st = main->Restart();
+    ASSERT_TRUE(st.ok()) << st << "\n" << main->ShimLogTail();
+  }
   EXPECT_EQ(Number(*main, "SELECT count(*) FROM acked"), next);
   EXPECT_EQ(Number(*main, "SELECT max(id) FROM acked"), next);
   EXPECT_TRUE(AmcheckClean(*main));
@@ -264,7 +273,10 @@ TEST_F(ShimPostgresTest, SchemaFeaturesSurviveABranchAndARestart) {
   auto branch = Start("schema-branch");
   ASSERT_NE(branch, nullptr);
   verify(*branch);
-  ASSERT_TRUE(main->Stop().ok()) << main->ShimLogTail();
+  {
+    absl::Status st = main->Stop();
+    ASSERT_TRUE(st.ok()) << st << "\n" << main->ShimLogTail();
+  }
   main = Start("main");
   ASSERT_NE(main, nullptr);
   verify(*main);
