@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/str_format.h"
 #include "common/status.h"
 
 namespace cambium {
@@ -28,16 +29,6 @@ std::string FileTail(const std::string& path, size_t bytes) {
 
 namespace {
 
-absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoToStatus(errno, "write " + path);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status SyncDirectoryOf(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir =
@@ -52,11 +43,36 @@ absl::Status SyncDirectoryOf(const std::string& path) {
 
 }  // namespace
 
+absl::Status PwriteAll(int fd, std::string_view data, uint64_t offset, std::string_view what) {
+  while (!data.empty()) {
+    const ssize_t n = pwrite(fd, data.data(), data.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, absl::StrFormat("write %s at %u", what, offset));
+    if (n == 0) return ErrnoToStatus(EIO, absl::StrFormat("write %s at %u", what, offset));
+    data.remove_prefix(static_cast<size_t>(n));
+    offset += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> PreadFull(int fd, char* out, size_t size, uint64_t offset,
+                                 std::string_view what) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, absl::StrFormat("read %s at %u", what, offset + done));
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
 absl::Status WriteFileAtomically(const std::string& path, std::string_view content) {
   const std::string tmp = path + ".tmp";
   const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoToStatus(errno, "open " + tmp);
-  absl::Status written = WriteAll(fd, content, tmp);
+  absl::Status written = PwriteAll(fd, content, 0, tmp);
   if (written.ok() && fsync(fd) != 0) written = ErrnoToStatus(errno, "fsync " + tmp);
   close(fd);
   if (written.ok() && rename(tmp.c_str(), path.c_str()) != 0) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/lsn.h"
 #include "common/status.h"
 
@@ -41,15 +42,8 @@ absl::StatusOr<int> BlockCache::FdLocked(uint64_t file) {
 
 absl::Status BlockCache::StoreLocked(uint64_t file, uint32_t block, const char* data) {
   CAMBIUM_ASSIGN_OR_RETURN(int fd, FdLocked(file));
-  const off_t off = static_cast<off_t>(block) * kBlockSize;
-  size_t done = 0;
-  while (done < kBlockSize) {
-    ssize_t n = pwrite(fd, data + done, kBlockSize - done, off + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "write cache file");
-    done += n;
-  }
-  return absl::OkStatus();
+  return PwriteAll(fd, std::string_view(data, kBlockSize), uint64_t{block} * kBlockSize,
+                   "cache file");
 }
 
 absl::StatusOr<bool> BlockCache::Read(uint64_t file, uint32_t block, char* out) {
@@ -62,18 +56,10 @@ absl::StatusOr<bool> BlockCache::Read(uint64_t file, uint32_t block, char* out) 
   ++stats_.hits;
   if (it->second.mutation == 0) lru_.splice(lru_.end(), lru_, it->second.lru);
   CAMBIUM_ASSIGN_OR_RETURN(int fd, FdLocked(file));
-  const off_t off = static_cast<off_t>(block) * kBlockSize;
-  size_t done = 0;
-  while (done < kBlockSize) {
-    ssize_t n = pread(fd, out + done, kBlockSize - done, off + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoToStatus(errno, "read cache file");
-    if (n == 0) {  // a hole at the end: zeros
-      std::memset(out + done, 0, kBlockSize - done);
-      break;
-    }
-    done += n;
-  }
+  CAMBIUM_ASSIGN_OR_RETURN(
+      const size_t done,
+      PreadFull(fd, out, kBlockSize, uint64_t{block} * kBlockSize, "cache file"));
+  std::memset(out + done, 0, kBlockSize - done);  // a hole at the end: zeros
   return true;
 }
 

@@ -10,6 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/pg/pgdata_layout.h"
 #include "common/status.h"
@@ -153,12 +154,7 @@ absl::Status ShimFs::AddWalSegment(const std::string& name, const std::string& b
   // The segment holds the WAL up to the start point and zeros after it.
   if (ftruncate(node->local_fd, kDefaultWalSegmentSize) != 0)
     return ErrnoToStatus(errno, "size WAL segment");
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = pwrite(node->local_fd, bytes.data() + done, bytes.size() - done, done);
-    if (n <= 0) return ErrnoToStatus(n < 0 ? errno : EIO, "write WAL segment");
-    done += n;
-  }
+  CAMBIUM_RETURN_IF_ERROR(PwriteAll(node->local_fd, bytes, 0, "WAL segment " + rel));
   nodes_[rel] = node;
   return absl::OkStatus();
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "compute-shim/shim_fs.h"
@@ -141,13 +142,8 @@ int ShimFs::WriteLocal(Node& node, const char* buf, size_t size, off_t off) {
   std::lock_guard<std::mutex> lock(node.mu);
   absl::Status s = EnsureLocalFd(node);
   if (!s.ok()) return ToErrno(s);
-  size_t done = 0;
-  while (done < size) {
-    ssize_t n = pwrite(node.local_fd, buf + done, size - done, off + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    done += n;
-  }
+  s = PwriteAll(node.local_fd, std::string_view(buf, size), static_cast<uint64_t>(off), node.path);
+  if (!s.ok()) return ToErrno(s);
   if (node.wal) {
     // W advances before Postgres learns the write succeeded: a data write that
     // depends on this WAL can only come after, and is tagged at least this high.

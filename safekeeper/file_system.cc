@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/status.h"
 
 namespace cambium::safekeeper {
@@ -22,31 +23,12 @@ class PosixFile : public File {
   const std::string& path() const override { return path_; }
 
   absl::Status Write(uint64_t offset, std::string_view data) override {
-    while (!data.empty()) {
-      const ssize_t n = pwrite(fd_, data.data(), data.size(), static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoToStatus(errno, absl::StrFormat("pwrite %s at %u", path_, offset));
-      }
-      data.remove_prefix(n);
-      offset += n;
-    }
-    return absl::OkStatus();
+    return PwriteAll(fd_, data, offset, path_);
   }
 
   absl::Status Read(uint64_t offset, uint64_t size, std::string* out) override {
     out->resize(size);
-    uint64_t done = 0;
-    while (done < size) {
-      const ssize_t n =
-          pread(fd_, out->data() + done, size - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoToStatus(errno, absl::StrFormat("pread %s at %u", path_, offset + done));
-      }
-      if (n == 0) break;
-      done += n;
-    }
+    CAMBIUM_ASSIGN_OR_RETURN(const size_t done, PreadFull(fd_, out->data(), size, offset, path_));
     out->resize(done);
     return absl::OkStatus();
   }

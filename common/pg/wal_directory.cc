@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/status.h"
 
 namespace cambium::pg {
@@ -47,20 +48,13 @@ absl::StatusOr<std::string> ReadWalRange(const std::string& dir, uint32_t timeli
     if (fd < 0) return ErrnoToStatus(errno, absl::StrFormat("open WAL segment %s", path));
     const size_t old_size = out.size();
     out.resize(old_size + n);
-    uint64_t done = 0;
-    while (done < n) {
-      ssize_t r = pread(fd, out.data() + old_size + done, n - done, offset + done);
-      if (r < 0 && errno == EINTR) continue;
-      if (r <= 0) {
-        int e = r < 0 ? errno : 0;
-        close(fd);
-        if (e != 0) return ErrnoToStatus(e, absl::StrFormat("read %s", path));
-        return absl::OutOfRangeError(
-            absl::StrFormat("WAL segment %s is shorter than %u bytes", path, offset + n));
-      }
-      done += r;
-    }
+    absl::StatusOr<size_t> read = PreadFull(fd, out.data() + old_size, n, offset, path);
     close(fd);
+    if (!read.ok()) return read.status();
+    if (*read < n) {
+      return absl::OutOfRangeError(
+          absl::StrFormat("WAL segment %s is shorter than %u bytes", path, offset + n));
+    }
     pos += n;
   }
   return out;
