@@ -89,20 +89,25 @@ absl::Status BlockCache::Write(uint64_t file, uint32_t block, const char* data, 
 absl::Status BlockCache::Fill(uint64_t file, uint32_t block, const char* data) {
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{file, block};
-  if (entries_.count(key)) return absl::OkStatus();
+  if (entries_.contains(key)) return absl::OkStatus();
   CAMBIUM_RETURN_IF_ERROR(StoreLocked(file, block, data));
-  MakeCleanLocked(key, entries_[key]);
+  MakeCleanLocked(key, entries_.try_emplace(key).first->second);
   EvictLocked();
   return absl::OkStatus();
 }
 
-void BlockCache::DropLocked(const Key& key, std::map<Key, Entry>::iterator it) {
+std::map<BlockCache::Key, BlockCache::Entry>::iterator BlockCache::UnindexLocked(
+    std::map<Key, Entry>::iterator it) {
   if (it->second.mutation == 0) {
     lru_.erase(it->second.lru);
   } else {
     --stats_.dirty;
   }
-  entries_.erase(it);
+  return entries_.erase(it);
+}
+
+void BlockCache::DropLocked(const Key& key, std::map<Key, Entry>::iterator it) {
+  UnindexLocked(it);
   auto f = files_.find(key.file);
   if (f != files_.end() && f->second.fd >= 0) {
     fallocate(f->second.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -136,16 +141,7 @@ void BlockCache::Truncate(uint64_t file, uint32_t nblocks) {
 void BlockCache::Remove(uint64_t file) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.lower_bound({file, 0});
-  while (it != entries_.end() && it->first.file == file) {
-    auto next = std::next(it);
-    if (it->second.mutation == 0) {
-      lru_.erase(it->second.lru);
-    } else {
-      --stats_.dirty;
-    }
-    entries_.erase(it);
-    it = next;
-  }
+  while (it != entries_.end() && it->first.file == file) it = UnindexLocked(it);
   auto f = files_.find(file);
   if (f != files_.end()) {
     if (f->second.fd >= 0) close(f->second.fd);

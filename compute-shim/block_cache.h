@@ -54,6 +54,7 @@ class BlockCache {
   // Every mutation numbered <= n is applied: their blocks become clean.
   void MutationsApplied(uint64_t n);
 
+  // Counters for the shim's shutdown log line.
   BlockCacheStats stats() const;
 
  private:
@@ -75,6 +76,9 @@ class BlockCache {
   absl::Status StoreLocked(uint64_t file, uint32_t block, const char* data);
   void MakeCleanLocked(const Key& key, Entry& e);
   void EvictLocked();
+  // Forgets a present block (LRU and dirty bookkeeping); returns the next entry.
+  std::map<Key, Entry>::iterator UnindexLocked(std::map<Key, Entry>::iterator it);
+  // Forgets a present block and punches its hole in the shadow file.
   void DropLocked(const Key& key, std::map<Key, Entry>::iterator it);
 
   const std::string dir_;

@@ -24,15 +24,15 @@ void MutationSender::Stop() {
     if (stopping_) return;
     stopping_ = true;
     if (ctx_) ctx_->TryCancel();
-    cv_.notify_all();
+    NotifyAllLocked();
   }
   if (sender_.joinable()) sender_.join();
   if (reader_.joinable()) reader_.join();
 }
 
-absl::Status MutationSender::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return error_;
+void MutationSender::NotifyAllLocked() {
+  cv_.notify_all();
+  send_cv_.notify_one();
 }
 
 void MutationSender::FailLocked(absl::Status status) {
@@ -40,7 +40,7 @@ void MutationSender::FailLocked(absl::Status status) {
     error_ = std::move(status);
     LogError("mutations_failed", {{"generation", generation_}, {"status", error_}});
   }
-  cv_.notify_all();
+  NotifyAllLocked();
 }
 
 absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
@@ -51,10 +51,10 @@ absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
   });
   if (!error_.ok()) return error_;
   if (stopping_) return absl::CancelledError("the shim is shutting down");
+  // Only the sender thread waits for new mutations, and it only sleeps with none pending.
+  if (pending_.empty()) send_cv_.notify_one();
   pending_.push_back(std::move(mutation));
-  const uint64_t number = ++queued_;
-  cv_.notify_all();
-  return number;
+  return ++queued_;
 }
 
 absl::Status MutationSender::Barrier() {
@@ -62,7 +62,7 @@ absl::Status MutationSender::Barrier() {
   const uint64_t target = queued_;
   if (synced_ >= target) return error_;
   sync_wanted_ = std::max(sync_wanted_, target);
-  cv_.notify_all();
+  send_cv_.notify_one();
   cv_.wait(lock, [&] { return !error_.ok() || stopping_ || synced_ >= target; });
   if (!error_.ok()) return error_;
   if (synced_ < target) return absl::CancelledError("the shim is shutting down");
@@ -104,23 +104,21 @@ void MutationSender::ReadLoop(
     uint64_t applied = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      for (const Batch& b : unsynced_) {
-        if (b.request.seq() == resp.seq()) {
-          applied = b.last_mutation;
-          break;
-        }
+      if (!unsynced_.empty() && resp.seq() >= unsynced_.front().request->seq() &&
+          resp.seq() - unsynced_.front().request->seq() < unsynced_.size()) {
+        applied = unsynced_[resp.seq() - unsynced_.front().request->seq()].last_mutation;
       }
       if (applied > applied_) applied_ = applied;
       if (resp.synced() && applied > synced_) {
         synced_ = applied;
         // Everything up to this batch is durable: it never needs resending.
-        while (!unsynced_.empty() && unsynced_.front().request.seq() <= resp.seq()) {
+        while (!unsynced_.empty() && unsynced_.front().request->seq() <= resp.seq()) {
           unsynced_bytes_ -= unsynced_.front().bytes;
           unsynced_.pop_front();
           if (resend_from_ > 0) --resend_from_;
         }
       }
-      cv_.notify_all();
+      NotifyAllLocked();
     }
     if (applied > 0 && on_applied_) on_applied_(applied);
   }
@@ -136,7 +134,7 @@ void MutationSender::ReadLoop(
   LogWarning("mutation_stream_broken", {{"status", FromGrpcStatus(s)}});
   stream_broken_ = true;
   broken_since_ = absl::Now();
-  cv_.notify_all();
+  NotifyAllLocked();
 }
 
 void MutationSender::SendLoop() {
@@ -164,45 +162,48 @@ void MutationSender::SendLoop() {
     const bool have_unsent = resend_from_ < unsynced_.size();
     const bool sync_in_flight = [&] {
       for (size_t i = 0; i < resend_from_; ++i) {
-        if (unsynced_[i].request.sync() && unsynced_[i].last_mutation >= sync_wanted_) return true;
+        if (unsynced_[i].request->sync() && unsynced_[i].last_mutation >= sync_wanted_) return true;
       }
       return false;
     }();
     if (!pending_.empty() || (want_sync && !sync_in_flight && !have_unsent)) {
+      auto request = std::make_shared<v1::PutMutationsRequest>();
+      request->mutable_timeline()->CopyFrom(client_->ref());
+      request->set_generation(generation_);
+      request->set_seq(next_seq_++);
       Batch batch;
-      batch.request.mutable_timeline()->CopyFrom(client_->ref());
-      batch.request.set_generation(generation_);
-      batch.request.set_seq(next_seq_++);
       while (!pending_.empty() &&
-             static_cast<size_t>(batch.request.mutations_size()) < options_.max_batch_mutations) {
+             static_cast<size_t>(request->mutations_size()) < options_.max_batch_mutations) {
         batch.bytes += pending_.front().ByteSizeLong();
-        *batch.request.add_mutations() = std::move(pending_.front());
+        *request->add_mutations() = std::move(pending_.front());
         pending_.pop_front();
         ++batched_;
       }
       batch.last_mutation = batched_;
-      batch.request.set_sync(pending_.empty() && want_sync);
+      request->set_sync(pending_.empty() && want_sync);
+      batch.request = std::move(request);
       unsynced_bytes_ += batch.bytes;
       unsynced_.push_back(std::move(batch));
       continue;
     }
     if (have_unsent) {
-      const v1::PutMutationsRequest request = unsynced_[resend_from_].request;
+      const std::shared_ptr<const v1::PutMutationsRequest> request =
+          unsynced_[resend_from_].request;
       ++resend_from_;
       auto stream = stream_;
       lock.unlock();
-      const bool ok = stream->Write(request);
+      const bool ok = stream->Write(*request);
       lock.lock();
       if (!ok && !stream_broken_) {
         // The reader will see the error; wait for it to decide.
-        cv_.wait_for(lock, std::chrono::milliseconds(100));
+        send_cv_.wait_for(lock, std::chrono::milliseconds(100));
       }
       continue;
     }
-    cv_.wait_for(lock, std::chrono::milliseconds(100));
+    send_cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
   if (ctx_) ctx_->TryCancel();
-  cv_.notify_all();
+  NotifyAllLocked();
 }
 
 }  // namespace cambium::shim

@@ -59,14 +59,13 @@ class MutationSender {
   absl::Status Barrier();
   // Waits until mutation `n` is applied at the pageserver (so reads see it).
   absl::Status WaitApplied(uint64_t n);
-  // The sticky error, or OK.
-  absl::Status status() const;
   // Stops the threads. Unsynced mutations are lost unless Barrier() returned first.
   void Stop();
 
  private:
   struct Batch {
-    v1::PutMutationsRequest request;
+    // Shared with a send in progress, which writes it without holding mu_.
+    std::shared_ptr<const v1::PutMutationsRequest> request;
     uint64_t last_mutation = 0;
     size_t bytes = 0;
   };
@@ -78,6 +77,7 @@ class MutationSender {
       uint64_t epoch);
   bool OpenStreamLocked(std::unique_lock<std::mutex>& lock);
   void FailLocked(absl::Status status);
+  void NotifyAllLocked();  // wakes the waiters and the sender thread
 
   PageserverClient* const client_;
   const uint64_t generation_;
@@ -85,11 +85,13 @@ class MutationSender {
   const std::function<void(uint64_t)> on_applied_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;        // waiters: Barrier, WaitApplied, backpressure
+  std::condition_variable send_cv_;   // the sender thread: new work or a state change
   std::deque<v1::Mutation> pending_;  // GUARDED_BY(mu_): not yet in a batch
   uint64_t queued_ = 0;               // GUARDED_BY(mu_): number of the last queued mutation
   uint64_t batched_ = 0;              // GUARDED_BY(mu_): number of the last batched mutation
-  std::deque<Batch> unsynced_;        // GUARDED_BY(mu_): sent (or to resend), not synced
+  std::deque<Batch> unsynced_;        // GUARDED_BY(mu_): sent (or to resend), not synced; seqs
+                                      // are consecutive
   size_t unsynced_bytes_ = 0;         // GUARDED_BY(mu_)
   size_t resend_from_ = 0;            // GUARDED_BY(mu_): index into unsynced_ to (re)send next
   uint64_t next_seq_ = 1;             // GUARDED_BY(mu_)

@@ -218,8 +218,13 @@ absl::Status Shim::Stop() {
   }
   impl_->sender->Stop();
   absl::Status detach = barrier.ok() ? impl_->pageserver->DetachWriter(impl_->generation) : barrier;
-  LogInfo("unmounted",
-          {{"mountpoint", impl_->config.mountpoint}, {"barrier", barrier}, {"detach", detach}});
+  const BlockCacheStats cache = impl_->cache->stats();
+  LogInfo("unmounted", {{"mountpoint", impl_->config.mountpoint},
+                        {"barrier", barrier},
+                        {"detach", detach},
+                        {"cache_hits", cache.hits},
+                        {"cache_misses", cache.misses},
+                        {"cache_evictions", cache.evictions}});
   return barrier.ok() ? detach : barrier;
 }
 

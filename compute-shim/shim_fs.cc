@@ -100,9 +100,6 @@ std::shared_ptr<Node> ShimFs::NewNode(const std::string& rel, bool dir, uint32_t
   node->gid = options_.gid;
   node->mtime = node->ctime = Now();
   node->store = StoreOf(rel, &node->wal, &node->wal_segment_start);
-  // A directory's own entry is versioned unless it sits inside a local area.
-  if (dir && node->store == Node::Store::kLocal && rel == "pg_wal")
-    node->store = Node::Store::kVersioned;
   return node;
 }
 
@@ -110,17 +107,24 @@ std::string ShimFs::LocalPath(const Node& node) const {
   return absl::StrFormat("%s/local/%u", options_.scratch, node.id);
 }
 
-absl::Status ShimFs::EnsureLocalFd(Node& node) {
-  if (node.local_fd >= 0) return absl::OkStatus();
-  node.local_fd = open(LocalPath(node).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (node.local_fd < 0) return ErrnoToStatus(errno, "open scratch file " + LocalPath(node));
+absl::Status ShimFs::OpenLocalFile(Node& node) {
+  const std::string path = LocalPath(node);
+  node.local_fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (node.local_fd < 0) return ErrnoToStatus(errno, "open scratch file " + path);
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint64_t> ShimFs::Mutate(v1::Mutation m) {
-  std::lock_guard<std::mutex> lock(tag_mu_);
-  m.set_lsn(w_.load());
-  return sender_->Enqueue(std::move(m));
+absl::Status ShimFs::MutateNode(Node& node, v1::Mutation m) {
+  m.set_path(node.path);
+  absl::StatusOr<uint64_t> n;
+  {
+    std::lock_guard<std::mutex> lock(tag_mu_);
+    m.set_lsn(w_.load());
+    n = sender_->Enqueue(std::move(m));
+  }
+  if (!n.ok()) return n.status();
+  node.last_mutation = *n;
+  return absl::OkStatus();
 }
 
 absl::Status ShimFs::LoadManifest(const std::vector<v1::FileMeta>& files) {
@@ -150,7 +154,7 @@ absl::Status ShimFs::AddWalSegment(const std::string& name, const std::string& b
   const std::string rel = "pg_wal/" + name;
   auto node = NewNode(rel, false, 0600);
   if (!node->wal) return absl::InvalidArgumentError(name + " is not a WAL segment name");
-  CAMBIUM_RETURN_IF_ERROR(EnsureLocalFd(*node));
+  CAMBIUM_RETURN_IF_ERROR(OpenLocalFile(*node));
   // The segment holds the WAL up to the start point and zeros after it.
   if (ftruncate(node->local_fd, kDefaultWalSegmentSize) != 0)
     return ErrnoToStatus(errno, "size WAL segment");
@@ -176,9 +180,9 @@ int ShimFs::GetAttr(const char* path, struct stat* st, fuse_file_info* fi) {
   if (!node->dir) {
     if (node->versioned()) {
       st->st_size = node->size;
-    } else if (node->local_fd >= 0 || std::filesystem::exists(LocalPath(*node))) {
+    } else {
       struct stat local;
-      if (stat(LocalPath(*node).c_str(), &local) == 0) st->st_size = local.st_size;
+      if (fstat(node->local_fd, &local) == 0) st->st_size = local.st_size;
     }
     st->st_blocks = (st->st_size + 511) / 512;
   }
@@ -230,11 +234,9 @@ int ShimFs::Mkdir(const char* path, mode_t mode) {
   auto node = NewNode(rel, true, mode);
   if (node->versioned()) {
     v1::Mutation m;
-    m.set_path(rel);
     m.mutable_mkdir()->set_mode(mode & 07777);
-    auto n = Mutate(std::move(m));
-    if (!n.ok()) return ToErrno(n.status());
-    node->last_mutation = *n;
+    absl::Status s = MutateNode(*node, std::move(m));
+    if (!s.ok()) return ToErrno(s);
   }
   nodes_[rel] = node;
   return 0;
@@ -250,10 +252,10 @@ int ShimFs::Rmdir(const char* path) {
   if (next != nodes_.end() && absl::StartsWith(next->first, rel + "/")) return -ENOTEMPTY;
   if (node->versioned()) {
     v1::Mutation m;
-    m.set_path(rel);
     m.mutable_rmdir();
-    auto n = Mutate(std::move(m));
-    if (!n.ok()) return ToErrno(n.status());
+    std::lock_guard<std::mutex> node_lock(node->mu);
+    absl::Status s = MutateNode(*node, std::move(m));
+    if (!s.ok()) return ToErrno(s);
   }
   nodes_.erase(rel);
   return 0;
@@ -278,10 +280,9 @@ int ShimFs::Unlink(const char* path) {
   std::lock_guard<std::mutex> node_lock(node->mu);
   if (node->versioned()) {
     v1::Mutation m;
-    m.set_path(rel);
     m.mutable_unlink();
-    auto n = Mutate(std::move(m));
-    if (!n.ok()) return ToErrno(n.status());
+    absl::Status s = MutateNode(*node, std::move(m));
+    if (!s.ok()) return ToErrno(s);
   }
   nodes_.erase(rel);
   node->unlinked = true;
@@ -331,11 +332,10 @@ int ShimFs::Rename(const char* from_path, const char* to_path, unsigned int flag
   }
   if (node->versioned()) {
     v1::Mutation m;
-    m.set_path(from);
     m.mutable_rename()->set_new_path(to);
-    auto n = Mutate(std::move(m));
-    if (!n.ok()) return ToErrno(n.status());
-    node->last_mutation = *n;
+    std::lock_guard<std::mutex> node_lock(node->mu);
+    absl::Status s = MutateNode(*node, std::move(m));
+    if (!s.ok()) return ToErrno(s);
   }
   if (target) {
     std::lock_guard<std::mutex> target_lock(target->mu);
@@ -362,11 +362,9 @@ int ShimFs::Chmod(const char* path, mode_t mode, fuse_file_info* fi) {
   std::lock_guard<std::mutex> lock(node->mu);
   if (node->versioned() && !node->unlinked) {
     v1::Mutation m;
-    m.set_path(node->path);
     m.mutable_chmod()->set_mode(mode & 07777);
-    auto n = Mutate(std::move(m));
-    if (!n.ok()) return ToErrno(n.status());
-    node->last_mutation = *n;
+    absl::Status s = MutateNode(*node, std::move(m));
+    if (!s.ok()) return ToErrno(s);
   }
   node->mode = mode & 07777;
   node->ctime = Now();
@@ -402,16 +400,12 @@ int ShimFs::Create(const char* path, mode_t mode, fuse_file_info* fi) {
     node = NewNode(rel, false, mode);
     if (node->versioned()) {
       v1::Mutation m;
-      m.set_path(rel);
       m.mutable_create()->set_mode(mode & 07777);
-      auto n = Mutate(std::move(m));
-      if (!n.ok()) return ToErrno(n.status());
-      node->last_mutation = *n;
-    } else {
-      std::lock_guard<std::mutex> node_lock(node->mu);
-      absl::Status s = EnsureLocalFd(*node);
+      absl::Status s = MutateNode(*node, std::move(m));
       if (!s.ok()) return ToErrno(s);
-      if (ftruncate(node->local_fd, 0) != 0) return -errno;
+    } else {
+      absl::Status s = OpenLocalFile(*node);
+      if (!s.ok()) return ToErrno(s);
     }
     nodes_[rel] = node;
   }
@@ -427,10 +421,6 @@ int ShimFs::Open(const char* path, fuse_file_info* fi) {
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
   std::lock_guard<std::mutex> lock(node->mu);
-  if (!node->versioned()) {
-    absl::Status s = EnsureLocalFd(*node);
-    if (!s.ok()) return ToErrno(s);
-  }
   ++node->opens;
   fi->fh = reinterpret_cast<uint64_t>(new Handle{node});
   fi->direct_io = 1;

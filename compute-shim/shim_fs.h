@@ -14,13 +14,15 @@
 //
 // Tagging: W is the end of the last complete WAL record the compute has written
 // (WalRecordEnds; the raw end of a write is page-padded). A mutation is tagged and
-// queued under tag_mu_, so tags never decrease in queue order. Files are opened with
+// queued under tag_mu_, so tags never decrease in queue order; W itself only grows
+// (an atomic maximum), so a WAL write raises it without that lock and a commit never
+// waits behind data writes held up by the pageserver. Files are opened with
 // direct_io, so Postgres' 8 KiB block writes arrive whole and a block's new version is
 // tagged once (a torn block in some file state is impossible).
 //
 // Thread-safety: FUSE calls arrive on many threads. tree_mu_ guards the tree; each
 // node's mu guards its data; lock order: tree_mu_, then node->mu, then
-// record_ends_mu_, then tag_mu_.
+// record_ends_mu_ or tag_mu_ (never both).
 #ifndef CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
 #define CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
 
@@ -63,7 +65,7 @@ struct Node {
   bool unlinked = false;
   int opens = 0;
   uint64_t last_mutation = 0;  // number of the newest mutation that touched this node
-  int local_fd = -1;           // local files: the scratch file
+  int local_fd = -1;           // local files: the scratch file, open from creation until Forget
   std::mutex mu;               // data and the fields above it
 
   bool versioned() const { return store == Store::kVersioned; }
@@ -94,7 +96,6 @@ class ShimFs {
   // Adds a local directory (e.g. pg_wal/archive_status).
   void AddLocalDirectory(const std::string& path, uint32_t mode);
 
-  Lsn w() const { return Lsn(w_.load()); }
   static const fuse_operations& Operations();
 
   // FUSE operations (paths are absolute within the mount; fi may be null).
@@ -128,9 +129,11 @@ class ShimFs {
   std::shared_ptr<Node> Find(const std::string& rel) const;  // REQUIRES: tree_mu_ held
   std::shared_ptr<Node> NodeOf(const char* path, fuse_file_info* fi) const;
   std::shared_ptr<Node> NewNode(const std::string& rel, bool dir, uint32_t mode);
-  // Tags a mutation with W and queues it; returns its number.
-  absl::StatusOr<uint64_t> Mutate(v1::Mutation m);
-  absl::Status EnsureLocalFd(Node& node);
+  // Tags a mutation of `node` (its current path) with W, queues it and records it as
+  // the node's newest mutation. REQUIRES: node.mu held, or the node not yet shared.
+  absl::Status MutateNode(Node& node, v1::Mutation m);
+  // Creates the scratch file of a new local node.
+  absl::Status OpenLocalFile(Node& node);
   std::string LocalPath(const Node& node) const;
   int ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off);
   int WriteVersioned(Node& node, const char* buf, size_t size, off_t off);
@@ -148,7 +151,7 @@ class ShimFs {
   WalTarget* const wal_;
 
   std::atomic<uint64_t> w_;    // W: the tag of data mutations
-  std::mutex record_ends_mu_;  // guards record_ends_; taken before tag_mu_
+  std::mutex record_ends_mu_;  // guards record_ends_
   WalRecordEnds record_ends_;
   std::atomic<uint64_t> wal_appended_{0};  // end of WAL appended to the safekeepers
   std::mutex tag_mu_;                      // tagging + queueing is atomic

@@ -66,21 +66,23 @@ int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t o
   size = std::min<uint64_t>(size, node.size - off);
   const uint32_t first = static_cast<uint32_t>(off / kBlockSize);
   const uint32_t last = static_cast<uint32_t>((off + size - 1) / kBlockSize);
-  std::string page(kBlockSize, '\0');
+  std::string page;  // only for blocks the request covers in part
   for (int attempt = 0; attempt < 4; ++attempt) {
     std::vector<uint32_t> missing;
     size_t copied = 0;
     for (uint32_t b = first; b <= last; ++b) {
-      auto present = cache_->Read(node.id, b, page.data());
+      const uint64_t block_start = uint64_t{b} * kBlockSize;
+      const uint64_t from = std::max<uint64_t>(off, block_start);
+      const uint64_t to = std::min<uint64_t>(off + size, block_start + kBlockSize);
+      const bool whole = to - from == kBlockSize;
+      if (!whole && page.empty()) page.resize(kBlockSize);
+      auto present = cache_->Read(node.id, b, whole ? buf + (from - off) : page.data());
       if (!present.ok()) return ToErrno(present.status());
       if (!*present) {
         missing.push_back(b);
         continue;
       }
-      const uint64_t block_start = uint64_t{b} * kBlockSize;
-      const uint64_t from = std::max<uint64_t>(off, block_start);
-      const uint64_t to = std::min<uint64_t>(off + size, block_start + kBlockSize);
-      std::memcpy(buf + (from - off), page.data() + (from - block_start), to - from);
+      if (!whole) std::memcpy(buf + (from - off), page.data() + (from - block_start), to - from);
       copied += to - from;
     }
     if (missing.empty()) {
@@ -102,47 +104,44 @@ int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t o
 
 int ShimFs::WriteVersioned(Node& node, const char* buf, size_t size, off_t off) {
   std::lock_guard<std::mutex> lock(node.mu);
-  uint64_t last = 0;
   for (uint64_t pos = off; pos < static_cast<uint64_t>(off) + size;) {
     const uint32_t block = static_cast<uint32_t>(pos / kBlockSize);
     const uint64_t block_start = uint64_t{block} * kBlockSize;
     const uint64_t end = std::min<uint64_t>(off + size, block_start + kBlockSize);
     const char* piece = buf + (pos - off);
     const size_t piece_len = end - pos;
-    std::string content;
-    if (pos == block_start && piece_len == kBlockSize) {
-      content.assign(piece, kBlockSize);
-    } else {
+    // A whole block goes to the cache as written; a piece is merged into the block.
+    const char* block_data = piece;
+    std::string merged;
+    if (piece_len != kBlockSize) {
       auto base = BlockContent(node, block);
       if (!base.ok()) return ToErrno(base.status());
-      content = std::move(*base);
-      std::memcpy(content.data() + (pos - block_start), piece, piece_len);
+      merged = std::move(*base);
+      std::memcpy(merged.data() + (pos - block_start), piece, piece_len);
+      block_data = merged.data();
     }
     if (!node.unlinked) {
       v1::Mutation m;
-      m.set_path(node.path);
       m.mutable_write()->set_block_no(block);
       m.mutable_write()->set_offset(static_cast<uint32_t>(pos - block_start));
       m.mutable_write()->set_data(piece, piece_len);
-      auto n = Mutate(std::move(m));
-      if (!n.ok()) return ToErrno(n.status());
-      last = *n;
+      absl::Status s = MutateNode(node, std::move(m));
+      if (!s.ok()) return ToErrno(s);
     }
-    absl::Status s = cache_->Write(node.id, block, content.data(), last);
+    // An unlinked file's blocks stay dirty under its last mutation until it is applied.
+    absl::Status s = cache_->Write(node.id, block, block_data, node.last_mutation);
     if (!s.ok()) return ToErrno(s);
     node.size = std::max<uint64_t>(node.size, end);
     pos = end;
   }
-  if (last != 0) node.last_mutation = last;
   clock_gettime(CLOCK_REALTIME, &node.mtime);
   return static_cast<int>(size);
 }
 
 int ShimFs::WriteLocal(Node& node, const char* buf, size_t size, off_t off) {
   std::lock_guard<std::mutex> lock(node.mu);
-  absl::Status s = EnsureLocalFd(node);
-  if (!s.ok()) return ToErrno(s);
-  s = PwriteAll(node.local_fd, std::string_view(buf, size), static_cast<uint64_t>(off), node.path);
+  absl::Status s =
+      PwriteAll(node.local_fd, std::string_view(buf, size), static_cast<uint64_t>(off), node.path);
   if (!s.ok()) return ToErrno(s);
   if (node.wal) {
     // W advances before Postgres learns the write succeeded: a data write that
@@ -155,11 +154,8 @@ int ShimFs::WriteLocal(Node& node, const char* buf, size_t size, off_t off) {
       std::lock_guard<std::mutex> ends_lock(record_ends_mu_);
       tag = record_ends_.Written(at, std::string_view(buf, size));
     }
-    {
-      std::lock_guard<std::mutex> tag_lock(tag_mu_);
-      uint64_t w = w_.load();
-      while (tag.value() > w && !w_.compare_exchange_weak(w, tag.value())) {
-      }
+    uint64_t w = w_.load();
+    while (tag.value() > w && !w_.compare_exchange_weak(w, tag.value())) {
     }
     absl::Status appended = wal_->Append(at, std::string_view(buf, size));
     if (!appended.ok()) return ToErrno(appended);
@@ -178,8 +174,6 @@ int ShimFs::Read(const char* path, char* buf, size_t size, off_t off, fuse_file_
   Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
   if (node->versioned()) return ReadVersioned(*node, h, buf, size, off);
   std::lock_guard<std::mutex> lock(node->mu);
-  absl::Status s = EnsureLocalFd(*node);
-  if (!s.ok()) return ToErrno(s);
   return FromErrno(pread(node->local_fd, buf, size, off));
 }
 
@@ -196,22 +190,14 @@ int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
   std::lock_guard<std::mutex> lock(node->mu);
-  if (!node->versioned()) {
-    absl::Status s = EnsureLocalFd(*node);
-    if (!s.ok()) return ToErrno(s);
-    return ftruncate(node->local_fd, size) == 0 ? 0 : -errno;
-  }
+  if (!node->versioned()) return ftruncate(node->local_fd, size) == 0 ? 0 : -errno;
   const uint64_t new_size = static_cast<uint64_t>(size);
   if (new_size == node->size) return 0;
-  uint64_t mutation = node->last_mutation;
   if (!node->unlinked) {
     v1::Mutation m;
-    m.set_path(node->path);
     m.mutable_set_size()->set_size(new_size);
-    auto n = Mutate(std::move(m));
-    if (!n.ok()) return ToErrno(n.status());
-    mutation = *n;
-    node->last_mutation = mutation;
+    absl::Status s = MutateNode(*node, std::move(m));
+    if (!s.ok()) return ToErrno(s);
   }
   if (new_size < node->size) {
     const uint32_t keep = static_cast<uint32_t>((new_size + kBlockSize - 1) / kBlockSize);
@@ -221,7 +207,7 @@ int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
       auto present = cache_->Read(node->id, keep - 1, page.data());
       if (present.ok() && *present) {
         std::memset(page.data() + new_size % kBlockSize, 0, kBlockSize - new_size % kBlockSize);
-        (void)cache_->Write(node->id, keep - 1, page.data(), mutation);
+        (void)cache_->Write(node->id, keep - 1, page.data(), node->last_mutation);
       }
     }
     cache_->Truncate(node->id, keep);

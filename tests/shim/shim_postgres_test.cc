@@ -8,6 +8,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -108,13 +109,22 @@ TEST_F(ShimPostgresTest, BranchWhilePgbenchRunsEqualsTheParentAtThatLsn) {
   ASSERT_NE(main, nullptr);
   ASSERT_TRUE(main->pg().Pgbench({"-i", "-s", "1", "-q"}).ok());
   std::atomic<bool> stop{false};
+  std::atomic<int> load_runs{0};
   std::thread load([&] {
-    while (!stop) (void)main->pg().Pgbench({"-c", "2", "-T", "2", "-n"});
+    while (!stop) {
+      if (main->pg().Pgbench({"-c", "2", "-T", "2", "-n"}).ok()) ++load_runs;
+    }
   });
+  absl::Cleanup join_load = [&] {
+    stop = true;
+    load.join();
+  };
   absl::SleepFor(absl::Seconds(3));
   auto sample = TakeSample(*main);
   absl::SleepFor(absl::Seconds(2));
   ASSERT_TRUE(sample.ok()) << sample.status();
+  // The branch point is taken under load: pgbench had committed rows by then.
+  ASSERT_GT(sample->count, 0);
   ASSERT_TRUE(stack_->WaitForArchive("main", sample->lsn, absl::Seconds(60)).ok());
   auto branch = stack_->CreateBranch("preview", "main", sample->lsn);
   ASSERT_TRUE(branch.ok()) << branch.status();
@@ -122,8 +132,8 @@ TEST_F(ShimPostgresTest, BranchWhilePgbenchRunsEqualsTheParentAtThatLsn) {
   auto preview = Start("preview");
   ASSERT_NE(preview, nullptr);
   EXPECT_EQ(Number(*preview, "SELECT count(*) FROM pgbench_history"), sample->count);
-  stop = true;
-  load.join();
+  std::move(join_load).Invoke();
+  EXPECT_GT(load_runs.load(), 0);
   // Writes on either side are invisible to the other.
   ASSERT_TRUE(preview->pg().Sql("CREATE TABLE only_on_preview AS SELECT 1 AS x").ok());
   ASSERT_TRUE(main->pg().Sql("CREATE TABLE only_on_main AS SELECT 2 AS y").ok());
