@@ -24,9 +24,6 @@ Id128<Tag> FromProto(const v1::Id128& id) {
 // The 32-hex-digit form of an id, as Id128::ToString prints it.
 inline std::string IdHex(const v1::Id128& id) { return FromProto<TenantIdTag>(id).ToString(); }
 
-inline TenantId TenantIdFromProto(const v1::Id128& id) { return FromProto<TenantIdTag>(id); }
-inline TimelineId TimelineIdFromProto(const v1::Id128& id) { return FromProto<TimelineIdTag>(id); }
-
 inline void ToProto(const TenantId& tenant, const TimelineId& timeline, v1::TimelineRef* out) {
   ToProto(tenant, out->mutable_tenant_id());
   ToProto(timeline, out->mutable_timeline_id());

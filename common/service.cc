@@ -138,16 +138,4 @@ absl::StatusOr<absl::Duration> ParseHumanDuration(std::string_view text) {
   return total;
 }
 
-std::string FormatHumanDuration(absl::Duration d) {
-  if (d < absl::Seconds(1)) return absl::StrFormat("%dms", absl::ToInt64Milliseconds(d));
-  int64_t s = absl::ToInt64Seconds(d);
-  std::string out;
-  const int64_t days = s / 86400;
-  if (days) absl::StrAppendFormat(&out, "%dd", days);
-  if (s % 86400 / 3600) absl::StrAppendFormat(&out, "%dh", s % 86400 / 3600);
-  if (s % 3600 / 60) absl::StrAppendFormat(&out, "%dm", s % 3600 / 60);
-  if (s % 60) absl::StrAppendFormat(&out, "%ds", s % 60);
-  return out;
-}
-
 }  // namespace cambium

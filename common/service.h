@@ -54,8 +54,6 @@ absl::Status ConfigureServer(grpc::ServerBuilder& builder, const std::string& ad
 
 // Parses durations such as "7d", "36h", "90m", "15s", "1h30m", "250ms", "2w".
 absl::StatusOr<absl::Duration> ParseHumanDuration(std::string_view text);
-// Formats a duration the way ParseHumanDuration reads it ("7d", "1h30m").
-std::string FormatHumanDuration(absl::Duration d);
 
 }  // namespace cambium
 

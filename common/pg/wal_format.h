@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/bytes.h"
+
 namespace cambium::pg {
 
 inline constexpr uint16_t kXlogPageMagic = 0xD110;  // XLOG_PAGE_MAGIC of PostgreSQL 15
@@ -111,11 +113,10 @@ inline constexpr uint8_t kBkpImageCompressedMask = 0x1C;
 // Postgres timestamps (TimestampTz) count microseconds since 2000-01-01 UTC.
 inline constexpr int64_t kPostgresEpochUnixMicros = 946684800LL * 1000000;
 
+// WAL is little-endian, as is every host we build on.
 template <typename T>
 inline T Load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));  // WAL is little-endian, as is every host we build on
-  return v;
+  return LoadLittleEndian<T>(reinterpret_cast<const char*>(p));
 }
 
 }  // namespace cambium::pg
