@@ -45,10 +45,16 @@ bool LoopbackPortOpen(int port) {
   return open;
 }
 
-absl::Status WaitForLoopbackPort(int port, absl::Duration timeout) {
+absl::Status WaitForLoopbackPort(int port, absl::Duration timeout,
+                                 const std::function<bool()>& alive) {
   const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
+  for (;;) {
     if (LoopbackPortOpen(port)) return absl::OkStatus();
+    if (alive && !alive()) {
+      return absl::InternalError(
+          absl::StrFormat("the process that should listen on 127.0.0.1:%d exited", port));
+    }
+    if (absl::Now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError(absl::StrFormat("nothing listens on 127.0.0.1:%d after %s",

@@ -87,7 +87,14 @@ class Cli {
   nlohmann::json BranchJson(const v1::BranchInfo& b) const;
 
   // cli_endpoint.cc
+  // Starts the shim and Postgres of `ep`; on failure stops whatever it started and
+  // records `ep` as stopped (pids 0).
   absl::StatusOr<EndpointState> StartEndpoint(EndpointState ep, bool takeover);
+  // REQUIRES: ep's shim was just started. Waits for its mount, then starts Postgres
+  // and waits until it accepts queries.
+  absl::Status StartPostgres(EndpointState& ep);
+  // Stops Postgres and the shim; `forget` also removes the endpoint (and the
+  // ephemeral branch of a read-only one), otherwise it is recorded as stopped.
   absl::Status StopEndpoint(EndpointState& ep, bool forget);
   bool EndpointRunning(const EndpointState& ep) const;
   nlohmann::json EndpointJson(const EndpointState& ep) const;

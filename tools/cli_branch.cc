@@ -10,6 +10,37 @@ namespace cambium::cli {
 namespace {
 
 using nlohmann::json;
+using Stub = v1::ManagementService::Stub;
+
+// Calls `rpc` with `req` addressed to branch `name` of `tenant`: the boilerplate the
+// branch RPCs share.
+template <typename Request, typename Response>
+absl::StatusOr<Response> CallOnBranch(
+    Stub& stub, grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+    const std::string& tenant, const std::string& name, Request req = {}) {
+  req.set_tenant(tenant);
+  req.set_name(name);
+  Response resp;
+  grpc::ClientContext ctx;
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus((stub.*rpc)(&ctx, req, &resp)));
+  return resp;
+}
+
+// Sets the point of a branch or restore on `req`: an LSN or a time, at most one.
+template <typename Request>
+absl::Status SetPoint(Request& req, const std::optional<std::string>& lsn,
+                      const std::optional<std::string>& at) {
+  if (lsn && at) return absl::InvalidArgumentError("give --lsn or --at, not both");
+  if (lsn) {
+    CAMBIUM_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(*lsn));
+    req.set_lsn(l.value());
+  }
+  if (at) {
+    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
+    req.set_at_unix_micros(absl::ToUnixMicros(t));
+  }
+  return absl::OkStatus();
+}
 
 std::string Bytes(uint64_t n) {
   if (n >= (1ull << 30)) return absl::StrFormat("%.1f GiB", n / double(1ull << 30));
@@ -39,13 +70,7 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
 
 absl::StatusOr<v1::BranchInfo> Cli::GetBranch(const std::string& name) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  v1::GetBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
-  v1::BranchInfo b;
-  grpc::ClientContext ctx;
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetBranch(&ctx, req, &b)));
-  return b;
+  return CallOnBranch(mgmt(), &Stub::GetBranch, stack_.tenant, name);
 }
 
 absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const std::string& parent,
@@ -54,32 +79,14 @@ absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const 
                                                  absl::Duration ttl) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::CreateBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
   req.set_parent(parent);
-  if (lsn && at) return absl::InvalidArgumentError("give --lsn or --at, not both");
-  if (lsn) {
-    CAMBIUM_ASSIGN_OR_RETURN(cambium::Lsn l, cambium::Lsn::Parse(*lsn));
-    req.set_lsn(l.value());
-  }
-  if (at) {
-    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
-    req.set_at_unix_micros(absl::ToUnixMicros(t));
-  }
+  CAMBIUM_RETURN_IF_ERROR(SetPoint(req, lsn, at));
   req.set_ttl_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(ttl)));
-  v1::BranchInfo b;
-  grpc::ClientContext ctx;
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateBranch(&ctx, req, &b)));
-  return b;
+  return CallOnBranch(mgmt(), &Stub::CreateBranch, stack_.tenant, name, std::move(req));
 }
 
 absl::Status Cli::DeleteBranchRpc(const std::string& name) {
-  v1::DeleteBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
-  v1::DeleteBranchResponse resp;
-  grpc::ClientContext ctx;
-  return FromGrpcStatus(mgmt().DeleteBranch(&ctx, req, &resp));
+  return CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name).status();
 }
 
 absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
@@ -127,12 +134,8 @@ absl::StatusOr<Output> Cli::BranchDelete(const std::string& name) {
 
 absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  v1::ResetBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
-  v1::BranchInfo b;
-  grpc::ClientContext ctx;
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ResetBranch(&ctx, req, &b)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
+                           CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name));
   return Output{BranchJson(b), absl::StrFormat("Reset branch %s to %s's head (%s).\n", name,
                                                b.parent(), Lsn(b.ancestor_lsn()).ToString())};
 }
@@ -140,21 +143,12 @@ absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
 absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional<std::string> at,
                                           std::optional<std::string> lsn) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  if (at.has_value() == lsn.has_value())
-    return absl::InvalidArgumentError("give exactly one of --at or --lsn");
+  if (!at && !lsn) return absl::InvalidArgumentError("give --at or --lsn: the point to restore to");
   v1::RestoreBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
-  if (lsn) {
-    CAMBIUM_ASSIGN_OR_RETURN(cambium::Lsn l, cambium::Lsn::Parse(*lsn));
-    req.set_lsn(l.value());
-  } else {
-    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
-    req.set_at_unix_micros(absl::ToUnixMicros(t));
-  }
-  v1::RestoreBranchResponse resp;
-  grpc::ClientContext ctx;
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().RestoreBranch(&ctx, req, &resp)));
+  CAMBIUM_RETURN_IF_ERROR(SetPoint(req, lsn, at));
+  CAMBIUM_ASSIGN_OR_RETURN(
+      v1::RestoreBranchResponse resp,
+      CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req)));
   Output out;
   out.json = {{"branch", BranchJson(resp.branch())}, {"backup", BranchJson(resp.backup())}};
   out.text = absl::StrFormat("Restored %s to %s; the previous head is kept as branch %s.\n", name,
@@ -165,12 +159,9 @@ absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional
 absl::StatusOr<Output> Cli::BranchProtect(const std::string& name, bool is_protected) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::SetProtectionRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
   req.set_protected_(is_protected);
-  v1::BranchInfo b;
-  grpc::ClientContext ctx;
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().SetProtection(&ctx, req, &b)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, CallOnBranch(mgmt(), &Stub::SetProtection,
+                                                          stack_.tenant, name, std::move(req)));
   return Output{BranchJson(b), absl::StrFormat("Branch %s is %s.\n", name,
                                                is_protected ? "protected" : "no longer protected")};
 }

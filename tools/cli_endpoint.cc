@@ -3,10 +3,10 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
+#include "common/net.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -47,13 +47,13 @@ std::string Cli::ConnectionString(const EndpointState& ep) const {
 
 bool Cli::EndpointRunning(const EndpointState& ep) const {
   return ep.postgres_pid > 0 && ProcessAlive(ep.postgres_pid) && ProcessAlive(ep.shim_pid) &&
-         PortOpen(ep.port);
+         LoopbackPortOpen(ep.port);
 }
 
 json Cli::EndpointJson(const EndpointState& ep) const {
   return {{"name", ep.name},
           {"branch", ep.branch},
-          {"served_branch", ep.served_branch},
+          {"served_branch", ep.name},
           {"connection_string", ConnectionString(ep)},
           {"port", ep.port},
           {"pid", ep.postgres_pid},
@@ -65,7 +65,7 @@ json Cli::EndpointJson(const EndpointState& ep) const {
 }
 
 absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover) {
-  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(ep.served_branch));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(ep.name));
   const std::string dir = dir_.EndpointDir(ep.name);
   const std::string mount = dir + "/pgdata";
   // Leftovers of a crashed endpoint: processes, and a dead FUSE mount.
@@ -102,22 +102,34 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
                                    dir + "/shim.log"};
   if (takeover) shim.push_back("--takeover");
   CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
+  // Only this copy of `ep` knows the new pids: a failed start stops what it started
+  // (and records the endpoint as stopped) rather than leave it to the caller.
+  absl::Status started = StartPostgres(ep);
+  if (!started.ok()) {
+    (void)StopEndpoint(ep, /*forget=*/false);
+    return started;
+  }
+  return ep;
+}
+
+absl::Status Cli::StartPostgres(EndpointState& ep) {
+  const std::string dir = dir_.EndpointDir(ep.name);
   const absl::Time deadline = absl::Now() + absl::Minutes(2);
   while (!fs::exists(dir + "/ready")) {
     if (!ProcessAlive(ep.shim_pid) || absl::Now() > deadline) {
-      return absl::UnavailableError(
-          absl::StrFormat("the storage of branch %s did not mount:\n%s%s", ep.served_branch,
-                          FileTail(dir + "/shim.out", 2000), FileTail(dir + "/shim.log", 1000)));
+      return absl::UnavailableError(absl::StrFormat("the storage of branch %s did not mount:\n%s%s",
+                                                    ep.name, FileTail(dir + "/shim.out", 2000),
+                                                    FileTail(dir + "/shim.log", 1000)));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  if (ep.port == 0 || PortOpen(ep.port)) {
-    CAMBIUM_ASSIGN_OR_RETURN(ep.port, FreePort());
+  if (ep.port == 0 || LoopbackPortOpen(ep.port)) {
+    CAMBIUM_ASSIGN_OR_RETURN(ep.port, FreeLoopbackPort());
   }
   RemoveStaleSocketLocks(dir);
   std::vector<std::string> postgres = {std::string(CAMBIUM_PG_BINDIR) + "/postgres",
                                        "-D",
-                                       mount,
+                                       dir + "/pgdata",
                                        "-p",
                                        std::to_string(ep.port),
                                        "-c",
@@ -132,10 +144,12 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   CAMBIUM_ASSIGN_OR_RETURN(ep.postgres_pid,
                            StartDetached(postgres, dir + "/postgres.log", "postgres"));
   CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
-  absl::Status up = WaitForPort(ep.port, absl::Minutes(10), ep.postgres_pid);
+  const int pid = ep.postgres_pid;
+  absl::Status up =
+      WaitForLoopbackPort(ep.port, absl::Minutes(10), [pid] { return ProcessAlive(pid); });
   if (!up.ok()) {
     return absl::UnavailableError(
-        absl::StrFormat("postgres on branch %s did not start; log %s:\n%s", ep.served_branch,
+        absl::StrFormat("postgres on branch %s did not start; log %s:\n%s", ep.name,
                         dir + "/postgres.log", FileTail(dir + "/postgres.log", 2000)));
   }
   // Accepting TCP is not accepting queries: wait until recovery is done.
@@ -144,22 +158,20 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
     auto r = RunCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/pg_isready", "-q", "-h",
                                   "127.0.0.1", "-p", std::to_string(ep.port), "-U", "postgres"}},
                         absl::Seconds(10));
-    if (r.ok() && r->exit_code == 0) break;
+    if (r.ok() && r->exit_code == 0) return absl::OkStatus();
     if (!ProcessAlive(ep.postgres_pid) || absl::Now() > ready_deadline) {
       return absl::UnavailableError(
-          absl::StrFormat("postgres on branch %s did not become ready:\n%s", ep.served_branch,
+          absl::StrFormat("postgres on branch %s did not become ready:\n%s", ep.name,
                           FileTail(dir + "/postgres.log", 2000)));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  ep.wanted = true;
-  CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
-  return ep;
 }
 
 absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget) {
   const std::string dir = dir_.EndpointDir(ep.name);
   // Fast shutdown: a shutdown checkpoint, every file fsynced through the shim.
+  // StopProcess sends nothing for a pid of 0 (an endpoint that is not running).
   absl::Status pg = StopProcess(ep.postgres_pid, SIGINT, absl::Minutes(2));
   // The shim makes everything durable, detaches from the pageserver and unmounts.
   absl::Status shim = StopProcess(ep.shim_pid, SIGTERM, absl::Minutes(2));
@@ -167,7 +179,8 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget) {
   ep.postgres_pid = 0;
   ep.shim_pid = 0;
   if (forget) {
-    if (ep.read_only) (void)DeleteBranchRpc(ep.served_branch);
+    // A read-only endpoint's branch is its own ephemeral copy: it goes with it.
+    if (ep.read_only) (void)DeleteBranchRpc(ep.name);
     CAMBIUM_RETURN_IF_ERROR(dir_.RemoveEndpoint(ep.name));
   } else {
     CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
@@ -177,18 +190,13 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget) {
 
 absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  EndpointState ep{.name = args.branch,
-                   .branch = args.branch,
-                   .served_branch = args.branch,
-                   .read_only = args.read_only,
-                   .port = args.port};
+  EndpointState ep{
+      .name = args.branch, .branch = args.branch, .read_only = args.read_only, .port = args.port};
   if (args.read_only) {
     // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
     ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
-    ep.served_branch = ep.name;
     CAMBIUM_RETURN_IF_ERROR(
-        CreateBranch(ep.served_branch, args.branch, std::nullopt, std::nullopt, absl::Hours(24))
-            .status());
+        CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt, absl::Hours(24)).status());
   } else {
     CAMBIUM_ASSIGN_OR_RETURN(auto existing, dir_.LoadEndpoints());
     for (const EndpointState& e : existing) {
@@ -206,7 +214,9 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   }
   auto started = StartEndpoint(ep, false);
   if (!started.ok()) {
-    if (args.read_only) (void)DeleteBranchRpc(ep.served_branch);
+    // StartEndpoint stopped its processes; a read-only endpoint also leaves no branch
+    // and no endpoint.json behind (`cambium up` would fail restarting it).
+    if (args.read_only) (void)StopEndpoint(ep, /*forget=*/true);
     return started.status();
   }
   Output out{EndpointJson(*started), ""};
@@ -254,7 +264,7 @@ absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& 
   const std::string name = absl::StrFormat("%s-q-%d", branch, absl::ToUnixMillis(absl::Now()));
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
                            CreateBranch(name, branch, std::nullopt, at, absl::Hours(1)));
-  EndpointState ep{.name = name, .branch = branch, .served_branch = name, .read_only = true};
+  EndpointState ep{.name = name, .branch = branch, .read_only = true};
   auto started = StartEndpoint(ep, false);
   absl::StatusOr<std::string> result = absl::UnknownError("not run");
   if (!started.ok()) {
@@ -265,8 +275,8 @@ absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& 
                                     "ON_ERROR_STOP=1", "-d", ConnectionString(ep), "-c", sql}},
                           absl::Minutes(10));
   }
+  // Stops whatever runs and deletes the ephemeral branch `name` with the endpoint.
   (void)StopEndpoint(ep, /*forget=*/true);
-  (void)DeleteBranchRpc(name);
   if (!result.ok()) return result.status();
   return Output{
       {{"branch", branch}, {"lsn", Lsn(b.ancestor_lsn()).ToString()}, {"output", *result}},

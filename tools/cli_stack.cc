@@ -1,13 +1,13 @@
 // Cli: the local stack: daemons, `up`, `down`, `status`.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/files.h"
+#include "common/net.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -23,10 +23,12 @@ using nlohmann::json;
 constexpr int kSafekeepers = 3;
 
 absl::Status StartDaemon(Daemon& d, std::vector<std::string> argv, const std::string& log) {
-  if (d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && PortOpen(d.port)) return absl::OkStatus();
+  if (d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && LoopbackPortOpen(d.port)) {
+    return absl::OkStatus();
+  }
   if (d.pid > 0) (void)StopProcess(d.pid, SIGKILL, absl::Seconds(5));  // half-dead: restart
-  if (d.port == 0 || PortOpen(d.port)) {
-    CAMBIUM_ASSIGN_OR_RETURN(d.port, FreePort());
+  if (d.port == 0 || LoopbackPortOpen(d.port)) {
+    CAMBIUM_ASSIGN_OR_RETURN(d.port, FreeLoopbackPort());
   }
   argv.push_back("--listen");
   argv.push_back(absl::StrFormat("127.0.0.1:%d", d.port));
@@ -34,7 +36,9 @@ absl::Status StartDaemon(Daemon& d, std::vector<std::string> argv, const std::st
   argv.push_back(log);
   CAMBIUM_ASSIGN_OR_RETURN(d.pid, StartDetached(argv, log + ".out"));
   d.log = log;
-  absl::Status up = WaitForPort(d.port, absl::Seconds(60), d.pid);
+  const int pid = d.pid;
+  absl::Status up =
+      WaitForLoopbackPort(d.port, absl::Seconds(60), [pid] { return ProcessAlive(pid); });
   if (!up.ok()) {
     return absl::UnavailableError(absl::StrFormat("%s did not start (%s); see %s:\n%s%s", d.name,
                                                   up.message(), log, FileTail(log + ".out", 1500),
@@ -44,7 +48,7 @@ absl::Status StartDaemon(Daemon& d, std::vector<std::string> argv, const std::st
 }
 
 json DaemonJson(const Daemon& d) {
-  const bool alive = ProcessAlive(d.pid) && PortOpen(d.port);
+  const bool alive = ProcessAlive(d.pid) && LoopbackPortOpen(d.port);
   return {{"name", d.name},
           {"address", absl::StrFormat("127.0.0.1:%d", d.port)},
           {"pid", d.pid},
@@ -58,8 +62,7 @@ absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
                                                const std::string& tenant) {
   CAMBIUM_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open(data_dir));
   std::unique_ptr<Cli> cli(new Cli(std::move(dir)));
-  CAMBIUM_ASSIGN_OR_RETURN(bool has, cli->dir_.HasStack());
-  if (has) {
+  if (cli->dir_.HasStack()) {
     CAMBIUM_ASSIGN_OR_RETURN(cli->stack_, cli->dir_.LoadStack());
   }
   if (!tenant.empty()) cli->stack_.tenant = tenant;
@@ -83,7 +86,7 @@ std::string Cli::SafekeeperAddresses() const {
 
 absl::Status Cli::RequireStack() {
   if (stack_.pageserver.pid == 0 || !ProcessAlive(stack_.pageserver.pid) ||
-      !PortOpen(stack_.pageserver.port)) {
+      !LoopbackPortOpen(stack_.pageserver.port)) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "the Cambium stack in %s is not running; start it with `cambium up --data-dir %s`",
         dir_.path(), dir_.path()));
@@ -166,18 +169,19 @@ absl::StatusOr<Output> Cli::Up() {
   bool have_main = false;
   for (EndpointState& ep : endpoints) {
     have_main |= ep.name == "main";
-    if (!ep.wanted || EndpointRunning(ep)) continue;
+    if (EndpointRunning(ep)) continue;
     auto started = StartEndpoint(ep, /*takeover=*/true);
     if (!started.ok()) return Annotate(started.status(), "restarting endpoint " + ep.name);
+    ep = *std::move(started);
   }
   if (!have_main) {
-    CAMBIUM_ASSIGN_OR_RETURN(
-        auto main,
-        StartEndpoint(EndpointState{.name = "main", .branch = "main", .served_branch = "main"},
-                      false));
-    (void)main;
+    CAMBIUM_ASSIGN_OR_RETURN(EndpointState main,
+                             StartEndpoint(EndpointState{.name = "main", .branch = "main"}, false));
+    // Where LoadEndpoints would list it: sorted by name.
+    auto at = std::lower_bound(endpoints.begin(), endpoints.end(), main,
+                               [](const auto& a, const auto& b) { return a.name < b.name; });
+    endpoints.insert(at, std::move(main));
   }
-  CAMBIUM_ASSIGN_OR_RETURN(endpoints, dir_.LoadEndpoints());
   Output out;
   out.json = {{"data_dir", dir_.path()},
               {"tenant", stack_.tenant},
@@ -200,7 +204,8 @@ absl::StatusOr<Output> Cli::Down() {
   // Everything is stopped even if one piece fails; the first failure is reported.
   absl::Status first;
   for (EndpointState& ep : endpoints) {
-    if (EndpointRunning(ep) || ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false));
+    // A running endpoint has a live shim; a crashed one a shim pid to clean up.
+    if (ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false));
   }
   first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));
   for (Daemon& sk : stack_.safekeepers)

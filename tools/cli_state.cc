@@ -76,7 +76,7 @@ DataDir::~DataDir() {
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 
-absl::StatusOr<bool> DataDir::HasStack() const { return fs::exists(Sub("stack.json")); }
+bool DataDir::HasStack() const { return fs::exists(Sub("stack.json")); }
 
 absl::StatusOr<StackState> DataDir::LoadStack() const {
   auto j = ReadJson(Sub("stack.json"));
@@ -107,15 +107,14 @@ absl::StatusOr<std::vector<EndpointState>> DataDir::LoadEndpoints() const {
     if (!fs::exists(file)) continue;
     auto j = ReadJson(file);
     if (!j.ok()) return j.status();
+    // Unknown keys are ignored (older files also hold "served_branch" and "wanted").
     EndpointState e;
     e.name = j->value("name", entry.path().filename().string());
     e.branch = j->value("branch", "");
-    e.served_branch = j->value("served_branch", e.branch);
     e.read_only = j->value("read_only", false);
     e.port = j->value("port", 0);
     e.postgres_pid = j->value("postgres_pid", 0);
     e.shim_pid = j->value("shim_pid", 0);
-    e.wanted = j->value("wanted", true);
     out.push_back(e);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -125,9 +124,12 @@ absl::StatusOr<std::vector<EndpointState>> DataDir::LoadEndpoints() const {
 absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
   std::error_code ec;
   fs::create_directories(EndpointDir(e.name), ec);
-  json j = {{"name", e.name},           {"branch", e.branch}, {"served_branch", e.served_branch},
-            {"read_only", e.read_only}, {"port", e.port},     {"postgres_pid", e.postgres_pid},
-            {"shim_pid", e.shim_pid},   {"wanted", e.wanted}};
+  json j = {{"name", e.name},
+            {"branch", e.branch},
+            {"read_only", e.read_only},
+            {"port", e.port},
+            {"postgres_pid", e.postgres_pid},
+            {"shim_pid", e.shim_pid}};
   return WriteFileAtomically(EndpointDir(e.name) + "/endpoint.json", j.dump(2) + "\n");
 }
 

@@ -36,14 +36,14 @@ struct StackState {
 };
 
 struct EndpointState {
-  std::string name;           // directory name: the branch, or BRANCH-ro-N for read-only
-  std::string branch;         // the branch the user asked for
-  std::string served_branch;  // the branch actually mounted (an ephemeral one if read-only)
+  // The branch mounted, and the directory name: the branch the user asked for, or for
+  // a read-only endpoint its ephemeral branch BRANCH-ro-N (or BRANCH-q-N for `query`).
+  std::string name;
+  std::string branch;  // the branch the user asked for
   bool read_only = false;
   int port = 0;
   int postgres_pid = 0;
   int shim_pid = 0;
-  bool wanted = true;  // restart it on `cambium up`
 };
 
 class DataDir {
@@ -57,7 +57,7 @@ class DataDir {
   std::string Sub(const std::string& rel) const { return path_ + "/" + rel; }
   std::string EndpointDir(const std::string& name) const { return Sub("endpoints/" + name); }
 
-  absl::StatusOr<bool> HasStack() const;
+  bool HasStack() const;
   absl::StatusOr<StackState> LoadStack() const;
   absl::Status SaveStack(const StackState& state) const;
   absl::StatusOr<std::vector<EndpointState>> LoadEndpoints() const;

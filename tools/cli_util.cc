@@ -5,12 +5,9 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
-#include "common/net.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -54,31 +51,7 @@ absl::Status StopProcess(int pid, int sig, absl::Duration grace) {
                            : absl::OkStatus();
 }
 
-bool PortOpen(int port) { return LoopbackPortOpen(port); }
-
-absl::Status WaitForPort(int port, absl::Duration timeout, int pid) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (PortOpen(port)) return absl::OkStatus();
-    if (pid > 0 && !ProcessAlive(pid)) return absl::InternalError("the process exited");
-    absl::SleepFor(absl::Milliseconds(25));
-  }
-  return absl::DeadlineExceededError(absl::StrFormat("nothing listens on port %d", port));
-}
-
-absl::StatusOr<int> FreePort() { return FreeLoopbackPort(); }
-
-void CleanStaleMount(const std::string& path) {
-  std::ifstream mounts("/proc/self/mounts");
-  std::string line;
-  while (std::getline(mounts, line)) {
-    std::istringstream fields(line);
-    std::string device, mountpoint;
-    fields >> device >> mountpoint;
-    if (absl::StrReplaceAll(mountpoint, {{"\\040", " "}}) == path)
-      umount2(path.c_str(), MNT_DETACH);
-  }
-}
+void CleanStaleMount(const std::string& path) { umount2(path.c_str(), MNT_DETACH); }
 
 absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text) {
   auto bad = [&] {

@@ -21,17 +21,13 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
                                   const std::string& user = "",
                                   const std::map<std::string, std::string>& env = {});
 
-// True if the process exists and is not a zombie.
+// True if the process exists and is not a zombie (false for pid <= 0).
 bool ProcessAlive(int pid);
 // Sends `sig` to the process group (or the process), waits up to `grace` for it to
-// go, then SIGKILLs. OK if it is already gone.
+// go, then SIGKILLs. OK, and no signal sent, if it is already gone or pid <= 0.
 absl::Status StopProcess(int pid, int sig, absl::Duration grace);
-// True if something accepts connections on 127.0.0.1:port.
-bool PortOpen(int port);
-absl::Status WaitForPort(int port, absl::Duration timeout, int pid);
-// A free 127.0.0.1 port.
-absl::StatusOr<int> FreePort();
-// Lazily unmounts `path` if something (e.g. a dead shim's FUSE mount) is mounted there.
+// Lazily unmounts `path`: clears the mount a dead shim leaves behind (every access
+// fails with "transport endpoint is not connected"). A no-op if nothing is mounted.
 void CleanStaleMount(const std::string& path);
 
 // Parses a point in time: RFC 3339 ("2026-11-21T19:30:00Z", "+02:00" offsets),

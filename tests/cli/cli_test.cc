@@ -1,10 +1,17 @@
 // The `cambium` CLI end to end, against the real stack and real Postgres, in its own
-// data directory: up, branches, endpoints, PITR, restore, protection, TTL, read-only
-// endpoints, --json, crash restarts and down/up.
+// data directory: up, branches (at a time or an LSN), endpoints, PITR, restore,
+// protection, TTL, delete, read-only endpoints, --json and human output, usage errors,
+// crash restarts and down/up. The cases share one stack and run in order.
 #include <signal.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "common/lsn.h"
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -35,18 +42,21 @@ class CliTest : public ::testing::Test {
     delete guard_;
   }
 
-  // Runs `cambium ARGS --json --data-dir DIR`; returns (exit code, parsed stdout, stderr).
+  // Runs `cambium ARGS [--json] --data-dir DIR`; returns (exit code, parsed stdout,
+  // raw stdout, stderr).
   struct Result {
     int code = -1;
     json out;
+    std::string text;
     std::string err;
   };
-  static Result Cambium(std::vector<std::string> args) {
+  static Result Cambium(std::vector<std::string> args, bool json_output = true) {
     std::vector<std::string> argv = {CAMBIUM_CLI_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
     // Options after `--` would be SQL: put ours first.
     auto dashdash = std::find(argv.begin(), argv.end(), "--");
-    argv.insert(dashdash, {"--json", "--data-dir", dir_->path()});
+    dashdash = argv.insert(dashdash, {"--data-dir", dir_->path()});
+    if (json_output) argv.insert(dashdash, "--json");
     auto r = RunCommand({.argv = argv}, absl::Minutes(5));
     Result res;
     if (!r.ok()) {
@@ -54,18 +64,40 @@ class CliTest : public ::testing::Test {
       return res;
     }
     res.code = r->exit_code;
+    res.text = r->out;
     res.err = r->err;
     res.out = json::parse(r->out, nullptr, false);
     return res;
   }
 
+  // SQL through psql; an unexpected error fails the test unless `ok` is given.
   static std::string Psql(const std::string& conn, const std::string& sql, bool* ok = nullptr) {
-    auto r = RunCommand({.argv = {testing::PostgresBin("psql"), "-X", "-A", "-t", "-q", "-v",
-                                  "ON_ERROR_STOP=1", "-d", conn, "-c", sql}});
-    if (ok) *ok = r.ok() && r->exit_code == 0;
-    std::string out = r.ok() ? r->out : "";
-    while (!out.empty() && out.back() == '\n') out.pop_back();
-    return out;
+    absl::StatusOr<std::string> out = testing::RunSql(conn, sql);
+    if (ok) {
+      *ok = out.ok();
+    } else if (!out.ok()) {
+      ADD_FAILURE() << sql << ": " << out.status();
+    }
+    return out.ok() ? *out : "";
+  }
+
+  // True if a live process has `needle` in its command line.
+  static bool ProcessWith(const std::string& needle) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      std::ifstream in(entry.path() / "cmdline");
+      std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+      if (cmdline.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  static bool HasBranch(const std::string& name) {
+    for (const auto& b : Cambium({"branch", "list"}).out) {
+      if (b["name"] == name) return true;
+    }
+    return false;
   }
 
   static testing::TempDir* dir_;
@@ -170,8 +202,7 @@ TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   bool gone = false;
   for (int i = 0; i < 60 && !gone; ++i) {
     absl::SleepFor(absl::Milliseconds(250));
-    gone = true;
-    for (const auto& b : Cambium({"branch", "list"}).out) gone &= b["name"] != "short-lived";
+    gone = !HasBranch("short-lived");
   }
   EXPECT_TRUE(gone);
 
@@ -179,6 +210,69 @@ TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   Result missing = Cambium({"branch", "delete", "preview-42"});
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("preview-42"), std::string::npos) << missing.err;
+}
+
+TEST_F(CliTest, BranchAtAnLsnDeleteHumanOutputAndUsageErrors) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "CREATE TABLE at_lsn (id int)");
+  Psql(main, "INSERT INTO at_lsn SELECT generate_series(1, 10)");
+  // The LSN `cambium lsn` reports once the pageserver has the 10 rows.
+  const Lsn written = Lsn::Parse(Psql(main, "SELECT pg_current_wal_flush_lsn()")).value();
+  std::string lsn;
+  for (int i = 0; i < 600; ++i) {
+    Result r = Cambium({"lsn", "main"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    lsn = r.out["lsn"].get<std::string>();
+    if (Lsn::Parse(lsn).value() >= written) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_GE(Lsn::Parse(lsn).value(), written) << lsn;
+  Psql(main, "INSERT INTO at_lsn SELECT generate_series(11, 15)");
+
+  // A branch at that LSN sees main as it was then.
+  Result created = Cambium({"branch", "create", "at-lsn", "--lsn", lsn});
+  ASSERT_EQ(created.code, 0) << created.err;
+  EXPECT_EQ(created.out["parent"], "main");
+  Result ep = Cambium({"endpoint", "start", "at-lsn"});
+  ASSERT_EQ(ep.code, 0) << ep.err;
+  EXPECT_EQ(Psql(ep.out["connection_string"], "SELECT count(*) FROM at_lsn"), "10");
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM at_lsn"), "15");
+
+  // A start that fails after the shim mounted (Postgres rejects the port) leaves no
+  // process, no endpoint and, for a read-only one, no ephemeral branch behind.
+  Result failed = Cambium({"endpoint", "start", "at-lsn", "--read-only", "--port", "70000"});
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_NE(failed.err.find("did not start"), std::string::npos) << failed.err;
+  EXPECT_FALSE(ProcessWith("/endpoints/at-lsn-ro-"));
+  for (const auto& e : Cambium({"endpoint", "list"}).out) {
+    EXPECT_TRUE(e["branch"] != "at-lsn" || !e["read_only"].get<bool>()) << e;
+  }
+  for (const auto& b : Cambium({"branch", "list"}).out) EXPECT_NE(b["parent"], "at-lsn") << b;
+
+  // Without --json: human text, not JSON.
+  Result text = Cambium({"endpoint", "list"}, /*json_output=*/false);
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_TRUE(text.out.is_discarded()) << text.text;
+  EXPECT_EQ(text.text.rfind("NAME", 0), 0u) << text.text;
+  EXPECT_NE(text.text.find("at-lsn"), std::string::npos) << text.text;
+  EXPECT_NE(text.text.find("running"), std::string::npos) << text.text;
+
+  // A successful delete: the branch is gone from the list.
+  ASSERT_EQ(Cambium({"endpoint", "stop", "at-lsn"}).code, 0);
+  Result del = Cambium({"branch", "delete", "at-lsn"});
+  ASSERT_EQ(del.code, 0) << del.err;
+  EXPECT_TRUE(del.out["deleted"].get<bool>()) << del.out;
+  EXPECT_FALSE(HasBranch("at-lsn"));
+
+  // Usage errors exit with 2 and change nothing; a bad LSN is an error (1).
+  EXPECT_EQ(Cambium({"branch", "create", "bad", "--no-such-flag"}).code, 2);
+  EXPECT_EQ(Cambium({"branch", "create", "bad", "--lsn", lsn, "--at", "@0"}).code, 2);
+  Result bad_lsn = Cambium({"branch", "create", "bad", "--lsn", "not-an-lsn"});
+  EXPECT_EQ(bad_lsn.code, 1);
+  EXPECT_NE(bad_lsn.err.find("not-an-lsn"), std::string::npos) << bad_lsn.err;
+  EXPECT_FALSE(HasBranch("bad"));
 }
 
 TEST_F(CliTest, CrashedEndpointsRestartAndDownUpKeepsEverything) {
@@ -197,6 +291,7 @@ TEST_F(CliTest, CrashedEndpointsRestartAndDownUpKeepsEverything) {
     }
   }
   ASSERT_GT(pg_pid, 0);
+  ASSERT_GT(shim_pid, 0);
   kill(-shim_pid, SIGKILL);
   kill(-pg_pid, SIGKILL);
   absl::SleepFor(absl::Milliseconds(500));

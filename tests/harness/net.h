@@ -1,4 +1,4 @@
-// Loopback helpers for tests: free ports and readiness waits.
+// Loopback helpers for tests: free ports that one test process never hands out twice.
 //
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_TESTS_HARNESS_NET_H_
@@ -14,7 +14,9 @@ namespace cambium::testing {
 // test do not collide with each other.
 absl::StatusOr<int> FreePort();
 
-// Waits until something accepts TCP connections on 127.0.0.1:port.
+// Waits until something accepts TCP connections on 127.0.0.1:port. Kept for
+// tests/safekeeper/sk_harness.cc; new code calls WaitForLoopbackPort (common/net.h),
+// which can also give up when the process that should listen exits.
 absl::Status WaitForPort(int port, absl::Duration timeout);
 
 }  // namespace cambium::testing

@@ -19,7 +19,6 @@ absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Create(PgClusterOptions op
   initdb.argv = {
       PostgresBin("initdb"), "-N", "-D", cluster->pgdata_, "-U", "postgres", "-E", "UTF8",
       "--locale=C"};
-  initdb.argv.insert(initdb.argv.end(), options.initdb_args.begin(), options.initdb_args.end());
   initdb.user = "postgres";
   auto out = CheckCommand(initdb, absl::Minutes(2));
   if (!out.ok()) return Annotate(out.status(), "initdb");

@@ -20,8 +20,6 @@
 namespace cambium::testing {
 
 struct PgClusterOptions {
-  // Extra initdb arguments. Default: none (initdb -N, trust auth, UTF8).
-  std::vector<std::string> initdb_args;
   // Lines appended to postgresql.conf as name = 'value'.
   std::map<std::string, std::string> settings;
   // Start the server after initdb. Default: true.
@@ -35,15 +33,11 @@ class PgCluster {
 
   absl::Status Start() { return server_->Start(); }
   absl::Status Stop() { return server_->Stop(); }
-  absl::Status Crash() { return server_->Crash(); }
   bool running() const { return server_->running(); }
 
   const std::string& pgdata() const { return pgdata_; }
   std::string wal_dir() const { return pgdata_ + "/pg_wal"; }
   int port() const { return server_->port(); }
-  std::string connection_string(const std::string& db = "postgres") const {
-    return server_->connection_string(db);
-  }
   const std::string& log_file() const { return server_->log_file(); }
   absl::StatusOr<std::string> Sql(const std::string& sql,
                                   const std::string& db = "postgres") const {

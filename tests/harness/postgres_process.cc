@@ -3,13 +3,17 @@
 #include <signal.h>
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
 
 namespace cambium::testing {
+namespace {
+
+// How long startup (including crash recovery) may take.
+constexpr absl::Duration kStartTimeout = absl::Minutes(2);
+
+}  // namespace
 
 std::string PostgresBinDir() {
   const char* dir = std::getenv("CAMBIUM_PG_BINDIR");
@@ -17,6 +21,16 @@ std::string PostgresBinDir() {
 }
 
 std::string PostgresBin(const std::string& name) { return PostgresBinDir() + "/" + name; }
+
+absl::StatusOr<std::string> RunSql(const std::string& connection_string, const std::string& sql) {
+  auto out = CheckCommand({.argv = {PostgresBin("psql"), "-X", "-A", "-t", "-q", "-v",
+                                    "ON_ERROR_STOP=1", "-d", connection_string, "-c", sql}},
+                          absl::Minutes(5));
+  if (!out.ok()) return out.status();
+  std::string result = std::move(*out);
+  while (!result.empty() && result.back() == '\n') result.pop_back();
+  return result;
+}
 
 PostgresProcess::~PostgresProcess() {
   if (server_) (void)Stop();
@@ -60,7 +74,7 @@ absl::Status PostgresProcess::Start() {
 }
 
 absl::Status PostgresProcess::WaitUntilReady() {
-  const absl::Time deadline = absl::Now() + options_.start_timeout;
+  const absl::Time deadline = absl::Now() + kStartTimeout;
   while (absl::Now() < deadline) {
     if (!server_->running()) return absl::InternalError("postgres exited during startup");
     auto r = RunCommand({.argv = {PostgresBin("pg_isready"), "-q", "-h", "127.0.0.1", "-p",
@@ -69,9 +83,8 @@ absl::Status PostgresProcess::WaitUntilReady() {
     if (r.ok() && r->exit_code == 0) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return absl::DeadlineExceededError(
-      absl::StrFormat("postgres did not accept connections within %s",
-                      absl::FormatDuration(options_.start_timeout)));
+  return absl::DeadlineExceededError(absl::StrFormat(
+      "postgres did not accept connections within %s", absl::FormatDuration(kStartTimeout)));
 }
 
 absl::Status PostgresProcess::Stop() {
@@ -102,13 +115,7 @@ std::string PostgresProcess::connection_string(const std::string& db) const {
 
 absl::StatusOr<std::string> PostgresProcess::Sql(const std::string& sql,
                                                  const std::string& db) const {
-  auto out = CheckCommand({.argv = {PostgresBin("psql"), "-X", "-A", "-t", "-q", "-v",
-                                    "ON_ERROR_STOP=1", "-d", connection_string(db), "-c", sql}},
-                          absl::Minutes(5));
-  if (!out.ok()) return out.status();
-  std::string result = std::move(*out);
-  while (!result.empty() && result.back() == '\n') result.pop_back();
-  return result;
+  return RunSql(connection_string(db), sql);
 }
 
 absl::StatusOr<std::string> PostgresProcess::Pgbench(const std::vector<std::string>& args,

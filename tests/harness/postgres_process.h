@@ -33,9 +33,12 @@ struct PostgresOptions {
   std::string log_file;
   // Extra settings, passed as `-c name=value` (they override postgresql.conf).
   std::map<std::string, std::string> settings;
-  // How long startup (including crash recovery) may take. Default: 2 min.
-  absl::Duration start_timeout = absl::Minutes(2);
 };
+
+// Runs SQL with psql (-X -A -t -q, ON_ERROR_STOP) against `connection_string` and
+// returns its output without the trailing newline. An SQL error is an INTERNAL status
+// with psql's message.
+absl::StatusOr<std::string> RunSql(const std::string& connection_string, const std::string& sql);
 
 class PostgresProcess {
  public:
@@ -55,8 +58,7 @@ class PostgresProcess {
   std::string connection_string(const std::string& db = "postgres") const;
   std::string LogTail(size_t bytes = 3000) const;
 
-  // Runs SQL with psql (-X -A -t -q, ON_ERROR_STOP) and returns its output without
-  // the trailing newline. An SQL error is an INTERNAL status with psql's message.
+  // RunSql on database `db` of this server.
   absl::StatusOr<std::string> Sql(const std::string& sql, const std::string& db = "postgres") const;
   absl::StatusOr<std::string> Pgbench(const std::vector<std::string>& args,
                                       const std::string& db = "postgres") const;

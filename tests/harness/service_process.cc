@@ -2,12 +2,9 @@
 
 #include <signal.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_format.h"
 #include "common/files.h"
-#include "tests/harness/net.h"
+#include "common/net.h"
 
 namespace cambium::testing {
 
@@ -31,16 +28,17 @@ absl::Status ServiceProcess::Launch() {
   auto process = Subprocess::Start(options);
   if (!process.ok()) return process.status();
   process_ = std::move(*process);
-  const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (absl::Now() < deadline) {
-    if (!process_->running()) {
-      return absl::InternalError(
-          absl::StrFormat("%s exited during startup; log:\n%s", binary_, LogTail()));
-    }
-    if (WaitForPort(port_, absl::Milliseconds(100)).ok()) return absl::OkStatus();
+  absl::Status up =
+      WaitForLoopbackPort(port_, absl::Seconds(60), [&] { return process_->running(); });
+  if (absl::IsDeadlineExceeded(up)) {
+    return absl::DeadlineExceededError(
+        absl::StrFormat("%s did not listen on %d; log:\n%s", binary_, port_, LogTail()));
   }
-  return absl::DeadlineExceededError(
-      absl::StrFormat("%s did not listen on %d; log:\n%s", binary_, port_, LogTail()));
+  if (!up.ok()) {
+    return absl::InternalError(
+        absl::StrFormat("%s exited during startup; log:\n%s", binary_, LogTail()));
+  }
+  return absl::OkStatus();
 }
 
 ServiceProcess::~ServiceProcess() {

@@ -4,8 +4,6 @@
 #include <sys/mount.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -17,7 +15,6 @@
 #include "tests/harness/pg_cluster.h"
 
 namespace cambium::testing {
-namespace {}  // namespace
 
 absl::StatusOr<std::unique_ptr<TestStack>> TestStack::Create(StackOptions options) {
   std::unique_ptr<TestStack> stack(new TestStack());
@@ -179,11 +176,10 @@ std::string Endpoint::ShimLogTail(size_t bytes) const {
   return FileTail(dir_ + "/shim.log", bytes);
 }
 
-absl::Status Endpoint::Unmount() {
+void Endpoint::Unmount() {
   // A dead shim leaves a mount whose every access fails ("transport endpoint is not
   // connected"); a lazy unmount clears it.
   umount2(mountpoint_.c_str(), MNT_DETACH);
-  return absl::OkStatus();
 }
 
 absl::Status Endpoint::Stop() {
@@ -199,7 +195,7 @@ absl::Status Endpoint::Stop() {
     }
   }
   shim_.reset();
-  (void)Unmount();
+  Unmount();
   return pg.ok() ? shim : pg;
 }
 
@@ -220,7 +216,7 @@ absl::Status Endpoint::Restart() {
     (void)shim_->Stop(SIGTERM, absl::Seconds(30));
     shim_.reset();
   }
-  (void)Unmount();
+  Unmount();
   CAMBIUM_RETURN_IF_ERROR(StartShim(/*takeover=*/true));
   absl::Status started = pg_->Start();
   if (!started.ok()) {

@@ -48,7 +48,6 @@ class Endpoint {
   const std::string& branch() const { return branch_; }
   const std::string& mountpoint() const { return mountpoint_; }
   Lsn start_lsn() const { return start_lsn_; }
-  pid_t shim_pid() const { return shim_ ? shim_->pid() : -1; }
   std::string ShimLogTail(size_t bytes = 3000) const;
 
   // A clean stop: Postgres fast shutdown, then the shim (barrier, detach, unmount).
@@ -64,7 +63,8 @@ class Endpoint {
   friend class TestStack;
   Endpoint() = default;
   absl::Status StartShim(bool takeover);
-  absl::Status Unmount();
+  // Lazily unmounts the mountpoint (a no-op if nothing is mounted there).
+  void Unmount();
 
   std::string branch_;
   std::string shim_binary_;
