@@ -38,9 +38,7 @@ absl::StatusOr<uint64_t> CollectFamily(PageStore* store, Family family, const Ti
     }
     const Lsn tag(~keys::LoadBigEndian64(key.data() + key.size() - 8));
     const std::string_view value(it->value().data(), it->value().size());
-    uint64_t generation = 0;
-    if (value.size() >= 10) std::memcpy(&generation, value.data() + 2, 8);
-    if (!t.Visible(tag, generation)) {
+    if (!t.Visible(tag, StoredGeneration(value))) {
       batch.Delete(store->cf(family), key);
       ++removed;
       continue;

@@ -128,7 +128,6 @@ class Importer {
         if (!pg::IsLocalDirectory(rel) && rel != "pg_wal") CAMBIUM_RETURN_IF_ERROR(Walk(rel));
       } else if (S_ISREG(st.st_mode) && pg::ClassifyPath(rel) == pg::PathClass::kVersioned) {
         CAMBIUM_RETURN_IF_ERROR(AddFile(rel, e.path(), st.st_mode & 07777));
-        ++files_;
       }
     }
     return absl::OkStatus();
@@ -140,7 +139,6 @@ class Importer {
   const std::string root_;
   google::protobuf::RepeatedPtrField<v1::Mutation> batch_;
   uint64_t seq_ = 0;
-  int files_ = 0;
 };
 
 }  // namespace

@@ -145,14 +145,15 @@ grpc::Status PageServiceImpl::GetPages(
     grpc::ServerReaderWriter<v1::GetPagesResponse, v1::GetPagesRequest>* stream) {
   v1::GetPagesRequest req;
   std::shared_ptr<Timeline> timeline;
-  std::string cached_ref;
+  TimelineKey cached;  // the ids `timeline` was looked up by
   while (stream->Read(&req)) {
-    const std::string ref = req.timeline().SerializeAsString();
-    if (!timeline || ref != cached_ref) {
-      auto t = Find(req.timeline());
+    auto key = FromProto(req.timeline());
+    if (!key.ok()) return ToGrpcStatus(key.status());
+    if (!timeline || *key != cached) {
+      auto t = repo_->GetTimeline(key->tenant, key->timeline);
       if (!t.ok()) return ToGrpcStatus(t.status());
-      timeline = *t;
-      cached_ref = ref;
+      timeline = *std::move(t);
+      cached = *key;
     }
     v1::GetPagesResponse resp;
     resp.set_request_id(req.request_id());
@@ -191,7 +192,7 @@ grpc::Status PageServiceImpl::PutMutations(
       break;
     }
     v1::PutMutationsResponse resp;
-    resp.set_seq(applied->seq);
+    resp.set_seq(req.seq());
     resp.set_synced(applied->synced);
     if (!stream->Write(resp)) break;
   }

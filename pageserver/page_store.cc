@@ -139,13 +139,14 @@ absl::Status PageStore::Sync() {
 absl::StatusOr<std::optional<BlockVersion>> PageStore::FindBlock(
     const TimelineId& timeline, std::string_view path, uint32_t block, Lsn max_lsn,
     const VisibleFn& visible, const rocksdb::Snapshot* snapshot) {
-  const std::string prefix = keys::BlockPrefix(timeline, path, block);
+  // The key of (block, max_lsn); without its inverted LSN, the prefix of every version.
+  const std::string start = keys::BlockKey(timeline, path, block, max_lsn);
+  const std::string_view prefix(start.data(), start.size() - 8);
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Family::kBlocks)));
-  for (it->Seek(keys::BlockKey(timeline, path, block, max_lsn));
-       it->Valid() && HasPrefix(it->key(), prefix); it->Next()) {
+  for (it->Seek(start); it->Valid() && HasPrefix(it->key(), prefix); it->Next()) {
     BlockVersion v;
     v.lsn = Lsn(~keys::LoadBigEndian64(it->key().data() + prefix.size()));
     const std::string_view key(it->key().data(), it->key().size());
@@ -166,12 +167,14 @@ absl::StatusOr<std::optional<FileVersion>> PageStore::FindFile(const TimelineId&
                                                                std::string_view path, Lsn max_lsn,
                                                                const VisibleFn& visible,
                                                                const rocksdb::Snapshot* snapshot) {
-  const std::string prefix = keys::PathPrefix(timeline, path);
+  // The key of (path, max_lsn); without its inverted LSN, the prefix of every version.
+  const std::string start = keys::FileKey(timeline, path, max_lsn);
+  const std::string_view prefix(start.data(), start.size() - 8);
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   ro.prefix_same_as_start = true;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(Family::kFiles)));
-  for (it->Seek(keys::FileKey(timeline, path, max_lsn));
+  for (it->Seek(start);
        it->Valid() && HasPrefix(it->key(), prefix) && it->key().size() == prefix.size() + 8;
        it->Next()) {
     FileVersion v;

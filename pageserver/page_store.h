@@ -19,9 +19,7 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "common/ids.h"
 #include "common/lsn.h"
 #include "pageserver/versions.h"

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -113,10 +114,8 @@ absl::Status Repository::Load() {
 }
 
 absl::StatusOr<Repository::Tenant*> Repository::FindTenantLocked(const std::string& tenant) {
-  for (auto& [id, t] : tenants_) {
-    if (t.record.name() == tenant || id.ToString() == tenant) return &t;
-  }
-  return absl::NotFoundError(absl::StrFormat("tenant \"%s\" does not exist", tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(const Tenant* t, std::as_const(*this).FindTenantLocked(tenant));
+  return const_cast<Tenant*>(t);  // *this is not const: neither is the tenant
 }
 
 absl::StatusOr<const Repository::Tenant*> Repository::FindTenantLocked(
@@ -255,9 +254,7 @@ std::vector<std::shared_ptr<Timeline>> Repository::ChildrenLocked(const Timeline
 }
 
 bool Repository::WriterLiveLocked(const Timeline& timeline) const {
-  // A writer is live if it attached and the timeline accepted a batch recently; the
-  // timeline tracks that as its lease. Probe with a zero-length takeover-free check.
-  return timeline.generation() != 0 && timeline.WriterActiveWithin(options_.writer_lease);
+  return timeline.WriterActiveWithin(options_.writer_lease);
 }
 
 absl::Status Repository::DeleteTimelineLocked(const TimelineId& id) {
@@ -275,13 +272,10 @@ absl::Status Repository::DeleteTimelineLocked(const TimelineId& id) {
              r.SerializeAsString());
     CAMBIUM_RETURN_IF_ERROR(store_->Write(&mark, true));
   }
-  std::string state_key = "a|", write_key = "w|";
-  for (std::string* k : {&state_key, &write_key}) {
-    t->tenant_id().AppendBytes(k);
-    id.AppendBytes(k);
-  }
   CAMBIUM_RETURN_IF_ERROR(store_->DeleteTimelineData(
-      id, {Timeline::RecordKey(t->tenant_id(), id), state_key, write_key}));
+      id, {Timeline::RecordKey(t->tenant_id(), id), WalArchive::StateKey(*t), t->WriteStateKey()}));
+  archive_.ForgetTimeline(id);
+  ForgetSizes(id);
   if (t->ancestor()) {
     auto parent = children_.find(t->ancestor()->id());
     if (parent != children_.end()) parent->second.erase(id);

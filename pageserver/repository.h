@@ -174,6 +174,8 @@ class Repository {
   uint64_t LogicalSizeAt(const Timeline& timeline, Lsn lsn);
   uint64_t UniqueSize(const SizeInputs& inputs);
   void AddTimelineLocked(std::shared_ptr<Timeline> timeline);
+  // Drops the cached sizes of a deleted timeline.
+  void ForgetSizes(const TimelineId& id);
 
   PageStore* const store_;
   const RepositoryOptions options_;

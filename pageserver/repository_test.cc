@@ -129,15 +129,13 @@ TEST_F(RepositoryTest, ArchiveTracksLastRecordAndKeepsOnlyCompleteRecords) {
 
 TEST_F(RepositoryTest, TimestampLookupFollowsPostgresRecoveryTargetTime) {
   wal_->Add(kMessage, 0, 1, "x");
-  Lsn c10 = wal_->AddCommit(701, PgT(10));
+  wal_->AddCommit(701, PgT(10));
   Lsn e10 = wal_->end();
   wal_->AddCommit(702, PgT(20));
-  Lsn e20 = wal_->end();
   wal_->AddCommit(703, PgT(15));  // a late commit with an earlier timestamp
   Lsn e15 = wal_->end();
   wal_->AddCommit(704, PgT(30));
   Lsn e30 = wal_->end();
-  (void)c10;
   ArchiveMainWal();
   auto at = [&](int s) { return repo_->LsnByTimestamp("acme", "main", T(s)).value(); };
   EXPECT_EQ(at(10).kind, LsnLookupKind::kPresent);
@@ -150,7 +148,6 @@ TEST_F(RepositoryTest, TimestampLookupFollowsPostgresRecoveryTargetTime) {
   EXPECT_EQ(at(5).kind, LsnLookupKind::kBeforeRetention);
   EXPECT_EQ(repo_->LsnByTimestamp("acme", "main", absl::Now() + absl::Hours(1))->kind,
             LsnLookupKind::kFuture);
-  (void)e20;
 }
 
 TEST_F(RepositoryTest, BranchPointsAreRoundedAndValidated) {
@@ -241,8 +238,11 @@ TEST_F(RepositoryTest, ADeletedTimelineIsNeverWrittenAgain) {
   auto gen = stale->Attach("endpoint-1", at, false, absl::Seconds(30));
   ASSERT_TRUE(gen.ok());
   ASSERT_TRUE(stale->Detach(*gen).ok());
+  ASSERT_TRUE(repo_->archive().End(*stale).ok());  // its archive state is now cached
   ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild").ok());
   ASSERT_TRUE(repo_->DeleteBranch("acme", "child").ok());
+  // The archive forgot it along with its stored state.
+  EXPECT_EQ(repo_->archive().End(*stale).status().code(), absl::StatusCode::kNotFound);
 
   // Every write path through the stale pointer is refused.
   EXPECT_FALSE(stale->Attach("endpoint-2", at, true, absl::Seconds(30)).ok());
@@ -295,7 +295,8 @@ TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
   EXPECT_EQ(r->second.name.rfind("main_old_", 0), 0u) << r->second.name;
   EXPECT_EQ(Byte(*Of("main"), "f"), '1');
   EXPECT_EQ(Byte(*Of(r->second.name), "f"), '2');
-  // The restore can itself be undone by restoring from the backup's history.
+  // main's history now ends at e1: e2 is only in the backup's history, so restoring
+  // main to it is refused (undoing the restore means restoring from the backup).
   auto again = repo_->RestoreBranch("acme", "main", {.lsn = e2}, "main-before-undo");
   EXPECT_FALSE(again.ok());  // e2 is beyond the restored branch's history
   EXPECT_EQ(again.status().code(), absl::StatusCode::kOutOfRange);

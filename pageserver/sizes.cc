@@ -106,6 +106,13 @@ uint64_t Repository::UniqueSize(const SizeInputs& in) {
   return entry.bytes + wal;
 }
 
+void Repository::ForgetSizes(const TimelineId& id) {
+  std::lock_guard<std::mutex> lock(sizes_mu_);
+  unique_sizes_.erase(id);
+  auto it = logical_sizes_.lower_bound({id, Lsn()});
+  while (it != logical_sizes_.end() && it->first.first == id) it = logical_sizes_.erase(it);
+}
+
 void Repository::FillSizes(BranchInfo* info, const SizeInputs& in) {
   if (!in.timeline) return;
   info->logical_size = LogicalSizeAt(*in.timeline, Lsn::Max());

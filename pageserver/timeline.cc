@@ -7,15 +7,13 @@
 #include "pageserver/keys.h"
 
 namespace cambium::pageserver {
-namespace {
 
-std::vector<std::pair<uint64_t, Lsn>> AttachList(const storage::v1::TimelineRecord& record) {
+std::vector<std::pair<uint64_t, Lsn>> Timeline::AttachList(
+    const storage::v1::TimelineRecord& record) {
   std::vector<std::pair<uint64_t, Lsn>> attaches;
   for (const auto& a : record.attaches()) attaches.emplace_back(a.generation(), Lsn(a.start_lsn()));
   return attaches;
 }
-
-}  // namespace
 
 std::string Timeline::RecordKey(const TenantId& tenant, const TimelineId& timeline) {
   std::string key = "tl|";

@@ -46,7 +46,6 @@ struct Page {
 };
 
 struct BatchResult {
-  uint64_t seq = 0;
   bool synced = false;
 };
 
@@ -75,6 +74,8 @@ class Timeline {
 
   // The meta-family key of a timeline record.
   static std::string RecordKey(const TenantId& tenant, const TimelineId& timeline);
+  // The meta-family key of the writer's (generation, seq, last tag).
+  std::string WriteStateKey() const;
 
   // --- Reads (timeline_read.cc) ---
 
@@ -98,11 +99,12 @@ class Timeline {
   absl::StatusOr<uint64_t> Attach(const std::string& writer, Lsn start_lsn, bool takeover,
                                   absl::Duration lease);
   // The writer of `generation` is done (a clean shutdown): the next attach needs no
-  // takeover. Its writes stay.
+  // takeover, and its later batches and barriers are refused. Its writes stay.
   absl::Status Detach(uint64_t generation);
 
-  // True if a writer is attached and alive: it has a mutation stream open, or was
-  // heard from within `lease`.
+  // True if a writer is attached, has not detached, and is alive: it has a mutation
+  // stream open, or was heard from within `lease`. Attach refuses (without takeover)
+  // exactly when this is true.
   bool WriterActiveWithin(absl::Duration lease) const;
   // The page service calls these around a PutMutations stream of `generation`; an
   // open stream keeps the writer's lease alive however idle the compute is.
@@ -157,9 +159,15 @@ class Timeline {
                                                                uint32_t block, Lsn lsn,
                                                                Lsn incarnation) const;
   absl::Status LoadWriteStateLocked();
+  // The one definition of writer liveness (see WriterActiveWithin).
+  // REQUIRES: write_mu_ held, mu_ not held.
   bool WriterActiveLocked(absl::Duration lease) const;
+  // FAILED_PRECONDITION if the current generation detached. REQUIRES: write_mu_ held.
+  absl::Status RefuseDetachedLocked(uint64_t generation) const;
   absl::Status LoadHeadLocked(Lsn lsn);
-  std::string WriteStateKey() const;
+  // The (generation, start LSN) of every attach in `record`, for Visibility.
+  static std::vector<std::pair<uint64_t, Lsn>> AttachList(
+      const storage::v1::TimelineRecord& record);
 
   PageStore* const store_;
   const TenantId tenant_id_;

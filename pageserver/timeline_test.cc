@@ -285,9 +285,10 @@ TEST_F(TimelineTest, ResentBatchIsAcknowledgedNotReapplied) {
   uint64_t g = Attach(*t, Lsn(100));
   auto first = Batch({MCreate("f", Lsn(100)), MWrite("f", Lsn(100), 0, Fill('a'))});
   ASSERT_TRUE(t->ApplyBatch(g, 1, first, false).ok());
+  const uint64_t applied = t->write_version();
   auto again = t->ApplyBatch(g, 1, first, true);
   ASSERT_TRUE(again.ok()) << again.status();  // a create applied twice would fail
-  EXPECT_TRUE(again->synced);
+  EXPECT_EQ(t->write_version(), applied);     // acknowledged, not applied again
   EXPECT_EQ(t->ApplyBatch(g, 5, first, false).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -306,9 +307,53 @@ TEST_F(TimelineTest, StaleGenerationIsFencedAndLiveWriterIsNotTakenOver) {
   EXPECT_NE(stale.status().message().find("fenced"), std::string::npos);
   EXPECT_EQ(t->Barrier(g1, 1, absl::Seconds(1)).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  // An expired lease lets a new writer attach without takeover.
-  auto late = t->Attach("third", Lsn(100), false, absl::ZeroDuration());
+  // A live lease refuses a new writer without takeover; once it expired, it may attach.
+  EXPECT_EQ(t->Attach("third", Lsn(100), false, kLease).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::SleepFor(absl::Milliseconds(200));
+  auto late = t->Attach("third", Lsn(100), false, absl::Milliseconds(50));
   EXPECT_TRUE(late.ok()) << late.status();
+}
+
+// Detach and liveness agree: a detached writer is not live whatever it does later,
+// its later batches and barriers are refused, and a new writer attaches without
+// takeover.
+TEST_F(TimelineTest, ADetachedWriterIsRefusedAndDoesNotBlockTheNextAttach) {
+  auto t = NewTimeline();
+  uint64_t g1 = Attach(*t, Lsn(100));
+  Apply(*t, g1, {MCreate("f", Lsn(100))});
+  EXPECT_TRUE(t->WriterActiveWithin(kLease));
+  t->StreamOpened(g1);
+  ASSERT_TRUE(t->Detach(g1).ok());
+  EXPECT_FALSE(t->WriterActiveWithin(kLease));
+  // The old writer's late calls: refused, and they do not renew its lease.
+  auto late = t->ApplyBatch(g1, 2, Batch({MWrite("f", Lsn(200), 0, Fill('x'))}), false);
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.status().message().find("detached"), std::string::npos) << late.status();
+  EXPECT_EQ(t->Barrier(g1, 1, absl::Seconds(1)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  t->StreamOpened(g1);
+  t->StreamClosed(g1);
+  EXPECT_FALSE(t->WriterActiveWithin(kLease));
+  EXPECT_EQ(t->GetFileState("f", Lsn(1000)).value()->state.size, 0u);
+  auto next = t->Attach("next-endpoint", Lsn(100), /*takeover=*/false, kLease);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(*next, g1 + 1);
+  EXPECT_TRUE(t->WriterActiveWithin(kLease));
+}
+
+TEST_F(TimelineTest, DetachWakesABarrierWaitingForTheDetachedWriter) {
+  auto t = NewTimeline();
+  uint64_t g = Attach(*t, Lsn(100));
+  std::thread detach([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_TRUE(t->Detach(g).ok());
+  });
+  const absl::Time start = absl::Now();
+  auto barrier = t->Barrier(g, 1, absl::Seconds(30));
+  detach.join();
+  EXPECT_EQ(barrier.status().code(), absl::StatusCode::kFailedPrecondition) << barrier.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
 TEST_F(TimelineTest, AttachAtAnEarlierLsnAbandonsTheDeadWritersTail) {

@@ -80,19 +80,20 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
                                           absl::Duration lease) {
   CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::lock_guard<std::mutex> write_lock(write_mu_);
-  std::lock_guard<std::mutex> lock(mu_);
   if (start_lsn < ancestor_lsn_) {
     return absl::InvalidArgumentError(
         absl::StrFormat("cannot start timeline %s at %s: it begins at its branch point %s",
                         id_.ToString(), start_lsn.ToString(), ancestor_lsn_.ToString()));
   }
-  const absl::Duration idle = absl::Now() - last_seen_;
-  if (record_.generation() != 0 && (open_streams_ > 0 || idle < lease) && !takeover) {
+  if (!takeover && WriterActiveLocked(lease)) {
+    const storage::v1::TimelineRecord current = record();
     return absl::FailedPreconditionError(absl::StrFormat(
         "timeline %s already has a writer (%s, generation %u, active %s ago); stop that "
         "endpoint first, or take over if it is dead",
-        id_.ToString(), record_.writer(), record_.generation(), absl::FormatDuration(idle)));
+        id_.ToString(), current.writer(), current.generation(),
+        absl::FormatDuration(absl::Now() - last_seen_)));
   }
+  std::lock_guard<std::mutex> lock(mu_);
   const uint64_t generation = record_.generation() + 1;
   storage::v1::TimelineRecord updated = record_;
   updated.set_generation(generation);
@@ -105,11 +106,7 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
   batch.Put(store_->cf(Family::kMeta), WriteStateKey(), EncodeWriteState(generation, 0, start_lsn));
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, /*sync=*/true));
   record_ = std::move(updated);
-  visibility_ = std::make_shared<Visibility>([this] {
-    std::vector<std::pair<uint64_t, Lsn>> a;
-    for (const auto& x : record_.attaches()) a.emplace_back(x.generation(), Lsn(x.start_lsn()));
-    return a;
-  }());
+  visibility_ = std::make_shared<Visibility>(AttachList(record_));
   last_seq_ = 0;
   last_tag_ = start_lsn;
   last_seen_ = absl::Now();
@@ -130,18 +127,25 @@ absl::Status Timeline::Detach(uint64_t generation) {
   }
   open_streams_ = 0;
   detached_ = true;
-  last_seen_ = absl::InfinitePast();
+  applied_cv_.notify_all();  // a barrier waiting for this generation gives up
   return absl::OkStatus();
 }
 
 bool Timeline::WriterActiveLocked(absl::Duration lease) const {
-  if (detached_) return false;
+  if (generation() == 0 || detached_) return false;
   return open_streams_ > 0 || absl::Now() - last_seen_ < lease;
 }
 
 bool Timeline::WriterActiveWithin(absl::Duration lease) const {
   std::lock_guard<std::mutex> write_lock(write_mu_);
-  return generation() != 0 && WriterActiveLocked(lease);
+  return WriterActiveLocked(lease);
+}
+
+absl::Status Timeline::RefuseDetachedLocked(uint64_t generation) const {
+  if (!detached_) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "generation %u detached from timeline %s: a detached writer does not write; attach again",
+      generation, id_.ToString()));
 }
 
 void Timeline::StreamOpened(uint64_t generation) {
@@ -174,12 +178,15 @@ class Timeline::BatchBuilder {
   absl::StatusOr<std::string> CurrentBlock(const std::string& path, const FileState& file,
                                            uint32_t block);
   void PutFile(const std::string& path, const FileState& state);
+  void PutBlockValue(const std::string& key, BlockKind kind, std::string_view data);
   void PutBlock(const std::string& path, uint32_t block, std::string data);
   void PutZeroBlock(const std::string& path, uint32_t block);
   bool HasChildren(const std::string& dir) const;
   absl::Status ParentExists(const std::string& path) const;
-  absl::Status Write(const std::string& path, const v1::BlockWrite& w);
-  absl::Status SetSize(const std::string& path, uint64_t size);
+  // `file`: the state of `path` as Apply found it (Current(path)).
+  absl::Status Write(const std::string& path, std::optional<FileState> file,
+                     const v1::BlockWrite& w);
+  absl::Status SetSize(const std::string& path, std::optional<FileState> file, uint64_t size);
   absl::Status Rename(const std::string& from, const std::string& to);
   absl::Status MoveFile(const std::string& from, const std::string& to, const FileState& src);
 
@@ -217,17 +224,24 @@ void Timeline::BatchBuilder::PutFile(const std::string& path, const FileState& s
   files_[path] = state;
 }
 
+void Timeline::BatchBuilder::PutBlockValue(const std::string& key, BlockKind kind,
+                                           std::string_view data) {
+  // Header and page go to the batch as two parts: the page is copied once, into it.
+  const BlockValueHeader header = EncodeBlockValueHeader(key, generation_, kind, data);
+  const rocksdb::Slice key_part(key);
+  const rocksdb::Slice value_parts[] = {rocksdb::Slice(header.data(), header.size()),
+                                        rocksdb::Slice(data.data(), data.size())};
+  batch_.Put(t_->store_->cf(Family::kBlocks), rocksdb::SliceParts(&key_part, 1),
+             rocksdb::SliceParts(value_parts, kind == BlockKind::kData ? 2 : 1));
+}
+
 void Timeline::BatchBuilder::PutBlock(const std::string& path, uint32_t block, std::string data) {
-  const std::string key = keys::BlockKey(t_->id_, path, block, tag_);
-  batch_.Put(t_->store_->cf(Family::kBlocks), key,
-             EncodeBlockValue(key, generation_, BlockKind::kData, data));
+  PutBlockValue(keys::BlockKey(t_->id_, path, block, tag_), BlockKind::kData, data);
   blocks_[{path, block}] = std::move(data);
 }
 
 void Timeline::BatchBuilder::PutZeroBlock(const std::string& path, uint32_t block) {
-  const std::string key = keys::BlockKey(t_->id_, path, block, tag_);
-  batch_.Put(t_->store_->cf(Family::kBlocks), key,
-             EncodeBlockValue(key, generation_, BlockKind::kZero, ""));
+  PutBlockValue(keys::BlockKey(t_->id_, path, block, tag_), BlockKind::kZero, "");
   blocks_[{path, block}] = std::string();
 }
 
@@ -255,8 +269,8 @@ absl::Status Timeline::BatchBuilder::ParentExists(const std::string& path) const
   return absl::OkStatus();
 }
 
-absl::Status Timeline::BatchBuilder::Write(const std::string& path, const v1::BlockWrite& w) {
-  auto file = Current(path);
+absl::Status Timeline::BatchBuilder::Write(const std::string& path, std::optional<FileState> file,
+                                           const v1::BlockWrite& w) {
   if (!file || file->kind != FileKind::kRegular)
     return Refuse(path, "write to a file that does not exist");
   if (w.offset() + w.data().size() > kBlockSize || w.data().empty()) {
@@ -280,8 +294,8 @@ absl::Status Timeline::BatchBuilder::Write(const std::string& path, const v1::Bl
   return absl::OkStatus();
 }
 
-absl::Status Timeline::BatchBuilder::SetSize(const std::string& path, uint64_t size) {
-  auto file = Current(path);
+absl::Status Timeline::BatchBuilder::SetSize(const std::string& path, std::optional<FileState> file,
+                                             uint64_t size) {
   if (!file || file->kind != FileKind::kRegular)
     return Refuse(path, "truncate of a file that does not exist");
   if (size < file->size) {
@@ -378,9 +392,9 @@ absl::Status Timeline::BatchBuilder::Apply(const v1::Mutation& m) {
   auto current = Current(path);
   switch (m.op_case()) {
     case v1::Mutation::kWrite:
-      return Write(path, m.write());
+      return Write(path, std::move(current), m.write());
     case v1::Mutation::kSetSize:
-      return SetSize(path, m.set_size().size());
+      return SetSize(path, std::move(current), m.set_size().size());
     case v1::Mutation::kCreate:
       if (current) return Refuse(path, "create of a path that already exists");
       CAMBIUM_RETURN_IF_ERROR(ParentExists(path));
@@ -445,8 +459,9 @@ absl::StatusOr<BatchResult> Timeline::ApplyBatch(
         "endpoint was fenced",
         generation, id_.ToString(), current, record().writer()));
   }
+  CAMBIUM_RETURN_IF_ERROR(RefuseDetachedLocked(generation));
   last_seen_ = absl::Now();
-  BatchResult result{seq, false};
+  BatchResult result;
   if (seq > last_seq_ + 1) {
     return absl::InvalidArgumentError(
         absl::StrFormat("batch %u arrived after batch %u: batches were lost", seq, last_seq_));
@@ -487,7 +502,7 @@ absl::StatusOr<Lsn> Timeline::Barrier(uint64_t generation, uint64_t up_to_seq,
   CAMBIUM_RETURN_IF_ERROR(GuardWrite().status());  // not held while waiting
   std::unique_lock<std::mutex> lock(write_mu_);
   const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(timeout);
-  while (last_seq_ < up_to_seq && this->generation() == generation) {
+  while (last_seq_ < up_to_seq && this->generation() == generation && !detached_) {
     if (applied_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
       return absl::DeadlineExceededError(
           absl::StrFormat("barrier waited %s for batch %u, last applied is %u",
@@ -499,6 +514,7 @@ absl::StatusOr<Lsn> Timeline::Barrier(uint64_t generation, uint64_t up_to_seq,
         "generation %u is no longer the writer of timeline %s: this endpoint was fenced",
         generation, id_.ToString()));
   }
+  CAMBIUM_RETURN_IF_ERROR(RefuseDetachedLocked(generation));
   last_seen_ = absl::Now();
   const Lsn durable = last_tag_;
   lock.unlock();

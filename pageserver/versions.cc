@@ -11,7 +11,6 @@ namespace cambium::pageserver {
 namespace {
 
 constexpr uint8_t kFormat = 1;
-constexpr size_t kHeaderSize = 18;  // format, kind/flags, generation, checksum
 constexpr size_t kChecksumOffset = 10;
 constexpr size_t kFileBodySize = 20;  // size, mode, incarnation
 
@@ -41,29 +40,38 @@ absl::Status CheckValue(std::string_view key, std::string_view value, size_t min
 
 }  // namespace
 
+BlockValueHeader EncodeBlockValueHeader(std::string_view key, uint64_t generation, BlockKind kind,
+                                        std::string_view data) {
+  if (kind != BlockKind::kData) data = {};
+  BlockValueHeader header;
+  header[0] = static_cast<char>(kFormat);
+  header[1] = static_cast<char>(kind);
+  std::memcpy(header.data() + 2, &generation, 8);
+  // The checksum covers the key and every value byte but itself: header[0, 10), data.
+  const std::string_view sealed(header.data(), kChecksumOffset);
+  const uint64_t checksum = Checksum64Parts({key, sealed, data});
+  std::memcpy(header.data() + kChecksumOffset, &checksum, 8);
+  return header;
+}
+
 std::string EncodeBlockValue(std::string_view key, uint64_t generation, BlockKind kind,
                              std::string_view data) {
-  std::string value;
-  value.reserve(kHeaderSize + data.size());
-  AppendLittleEndian<uint8_t>(&value, kFormat);
-  AppendLittleEndian<uint8_t>(&value, static_cast<uint8_t>(kind));
-  AppendLittleEndian<uint64_t>(&value, generation);
-  AppendLittleEndian<uint64_t>(&value, 0);  // checksum, sealed below
+  const BlockValueHeader header = EncodeBlockValueHeader(key, generation, kind, data);
+  std::string value(header.data(), header.size());
   if (kind == BlockKind::kData) value.append(data.data(), data.size());
-  SealValue(key, &value);
   return value;
 }
 
 absl::Status DecodeBlockValue(std::string_view key, std::string_view value, BlockVersion* out) {
-  absl::Status s = CheckValue(key, value, kHeaderSize, "block");
+  absl::Status s = CheckValue(key, value, kValueHeaderSize, "block");
   if (!s.ok()) return s;
   out->kind = static_cast<BlockKind>(value[1]);
-  out->generation = LoadLittleEndian<uint64_t>(value.data() + 2);
+  out->generation = StoredGeneration(value);
   if (out->kind == BlockKind::kData) {
-    if (value.size() != kHeaderSize + kBlockSize) {
+    if (value.size() != kValueHeaderSize + kBlockSize) {
       return absl::DataLossError(absl::StrFormat("stored block is %u bytes", value.size()));
     }
-    out->data.assign(value.data() + kHeaderSize, kBlockSize);
+    out->data.assign(value.data() + kValueHeaderSize, kBlockSize);
   } else if (out->kind == BlockKind::kZero) {
     out->data.clear();
   } else {
@@ -74,7 +82,7 @@ absl::Status DecodeBlockValue(std::string_view key, std::string_view value, Bloc
 
 std::string EncodeFileValue(std::string_view key, uint64_t generation, const FileState& state) {
   std::string value;
-  value.reserve(kHeaderSize + kFileBodySize);
+  value.reserve(kValueHeaderSize + kFileBodySize);
   AppendLittleEndian<uint8_t>(&value, kFormat);
   AppendLittleEndian<uint8_t>(
       &value,
@@ -89,15 +97,15 @@ std::string EncodeFileValue(std::string_view key, uint64_t generation, const Fil
 }
 
 absl::Status DecodeFileValue(std::string_view key, std::string_view value, FileVersion* out) {
-  absl::Status s = CheckValue(key, value, kHeaderSize + kFileBodySize, "file");
+  absl::Status s = CheckValue(key, value, kValueHeaderSize + kFileBodySize, "file");
   if (!s.ok()) return s;
   const uint8_t flags = static_cast<uint8_t>(value[1]);
-  out->generation = LoadLittleEndian<uint64_t>(value.data() + 2);
+  out->generation = StoredGeneration(value);
   out->state.exists = flags & 1;
   out->state.kind = (flags & 2) ? FileKind::kDirectory : FileKind::kRegular;
-  out->state.size = LoadLittleEndian<uint64_t>(value.data() + kHeaderSize);
-  out->state.mode = LoadLittleEndian<uint32_t>(value.data() + kHeaderSize + 8);
-  out->state.incarnation = Lsn(LoadLittleEndian<uint64_t>(value.data() + kHeaderSize + 12));
+  out->state.size = LoadLittleEndian<uint64_t>(value.data() + kValueHeaderSize);
+  out->state.mode = LoadLittleEndian<uint32_t>(value.data() + kValueHeaderSize + 8);
+  out->state.incarnation = Lsn(LoadLittleEndian<uint64_t>(value.data() + kValueHeaderSize + 12));
   return absl::OkStatus();
 }
 

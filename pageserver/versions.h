@@ -13,6 +13,7 @@
 #ifndef CAMBIUM_PAGESERVER_VERSIONS_H_
 #define CAMBIUM_PAGESERVER_VERSIONS_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/bytes.h"
 #include "common/lsn.h"
 
 namespace cambium::pageserver {
@@ -58,13 +60,31 @@ struct FileVersion {
   FileState state;
 };
 
+// The header every stored value starts with: format, kind/flags, generation, checksum.
+inline constexpr size_t kValueHeaderSize = 18;
+using BlockValueHeader = std::array<char, kValueHeaderSize>;
+
+// The header of a block value; the stored value is the header followed by `data`
+// (kData only). The writer hands RocksDB the two parts (rocksdb::SliceParts), so the
+// page is copied once, into the batch.
+// REQUIRES for kData: data.size() == kBlockSize.
+BlockValueHeader EncodeBlockValueHeader(std::string_view key, uint64_t generation, BlockKind kind,
+                                        std::string_view data);
+// The whole value: header and data.
 std::string EncodeBlockValue(std::string_view key, uint64_t generation, BlockKind kind,
                              std::string_view data);
-// REQUIRES for kData: data.size() == kBlockSize.
 absl::Status DecodeBlockValue(std::string_view key, std::string_view value, BlockVersion* out);
 
 std::string EncodeFileValue(std::string_view key, uint64_t generation, const FileState& state);
 absl::Status DecodeFileValue(std::string_view key, std::string_view value, FileVersion* out);
+
+// The generation of a stored block or file value, read without verifying the value
+// (GC reads it for every key it scans); 0 if the value is too short to hold one.
+inline uint64_t StoredGeneration(std::string_view value) {
+  constexpr size_t kGenerationOffset = 2;
+  if (value.size() < kGenerationOffset + 8) return 0;
+  return LoadLittleEndian<uint64_t>(value.data() + kGenerationOffset);
+}
 
 // Which versions of a timeline are visible: attaching generation g at start LSN X
 // abandons every version of a generation < g tagged above X.
@@ -75,7 +95,6 @@ class Visibility {
   explicit Visibility(std::vector<std::pair<uint64_t, Lsn>> attaches);
 
   bool Visible(Lsn tag, uint64_t generation) const;
-  bool empty() const { return generations_.empty(); }
 
  private:
   std::vector<uint64_t> generations_;  // ascending

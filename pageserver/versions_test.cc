@@ -1,5 +1,7 @@
 #include "pageserver/versions.h"
 
+#include "common/bytes.h"
+#include "common/checksum.h"
 #include "gtest/gtest.h"
 
 namespace cambium::pageserver {
@@ -22,6 +24,33 @@ TEST(Versions, BlockValueRoundTripsAndDetectsCorruption) {
   std::string zero = EncodeBlockValue(key, 1, BlockKind::kZero, "");
   ASSERT_TRUE(DecodeBlockValue(key, zero, &v).ok());
   EXPECT_EQ(v.kind, BlockKind::kZero);
+}
+
+// The stored layout is the on-disk format: header (format, kind, generation,
+// checksum over key, header and page) then the page, whichever encoder built it.
+TEST(Versions, BlockValueLayoutIsStable) {
+  const std::string key = "some-key";
+  const std::string page(kBlockSize, 'q');
+  std::string expected;
+  AppendLittleEndian<uint8_t>(&expected, 1);  // format
+  AppendLittleEndian<uint8_t>(&expected, static_cast<uint8_t>(BlockKind::kData));
+  AppendLittleEndian<uint64_t>(&expected, 9);  // generation
+  AppendLittleEndian<uint64_t>(&expected, Checksum64Parts({key, expected, page}));
+  expected += page;
+  EXPECT_TRUE(EncodeBlockValue(key, 9, BlockKind::kData, page) == expected);
+  const BlockValueHeader header = EncodeBlockValueHeader(key, 9, BlockKind::kData, page);
+  EXPECT_TRUE(std::string(header.data(), header.size()) + page == expected);
+  EXPECT_EQ(StoredGeneration(expected), 9u);
+  EXPECT_EQ(StoredGeneration("short"), 0u);
+
+  std::string zero;
+  AppendLittleEndian<uint8_t>(&zero, 1);
+  AppendLittleEndian<uint8_t>(&zero, static_cast<uint8_t>(BlockKind::kZero));
+  AppendLittleEndian<uint64_t>(&zero, 4);
+  AppendLittleEndian<uint64_t>(&zero, Checksum64Parts({key, zero}));
+  EXPECT_EQ(EncodeBlockValue(key, 4, BlockKind::kZero, ""), zero);
+  const BlockValueHeader zero_header = EncodeBlockValueHeader(key, 4, BlockKind::kZero, "");
+  EXPECT_EQ(std::string(zero_header.data(), zero_header.size()), zero);
 }
 
 TEST(Versions, FileValueRoundTrips) {

@@ -14,13 +14,6 @@ namespace {
 
 constexpr size_t kChunkBytes = 64 * 1024;
 
-std::string StateKey(const Timeline& t) {
-  std::string key = "a|";
-  t.tenant_id().AppendBytes(&key);
-  t.id().AppendBytes(&key);
-  return key;
-}
-
 std::string EncodeChunk(std::string_view key, std::string_view bytes) {
   std::string value;
   AppendLittleEndian<uint64_t>(&value, Checksum64Parts({key, bytes}));
@@ -60,6 +53,18 @@ struct WalArchive::State {
 WalArchive::WalArchive(PageStore* store) : store_(store) {}
 WalArchive::~WalArchive() = default;
 
+std::string WalArchive::StateKey(const Timeline& timeline) {
+  std::string key = "a|";
+  timeline.tenant_id().AppendBytes(&key);
+  timeline.id().AppendBytes(&key);
+  return key;
+}
+
+void WalArchive::ForgetTimeline(const TimelineId& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  states_.erase(id);
+}
+
 void WalArchive::InitTimeline(const Timeline& timeline, Lsn start, rocksdb::WriteBatch* batch) {
   State s;
   s.start = start;
@@ -68,44 +73,43 @@ void WalArchive::InitTimeline(const Timeline& timeline, Lsn start, rocksdb::Writ
   batch->Put(store_->cf(Family::kMeta), StateKey(timeline), s.Encode());
 }
 
-absl::StatusOr<WalArchive::State*> WalArchive::LoadState(const Timeline& timeline) {
+absl::StatusOr<std::shared_ptr<WalArchive::State>> WalArchive::LoadState(const Timeline& timeline) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = states_.find(timeline.id());
-  if (it != states_.end()) return it->second.get();
+  if (it != states_.end()) return it->second;
   auto raw = store_->GetMeta(StateKey(timeline));
   if (!raw.ok()) return raw.status();
-  auto state = std::make_unique<State>();
+  auto state = std::make_shared<State>();
   if (!raw->has_value()) {
     return absl::NotFoundError(
         absl::StrFormat("timeline %s has no WAL archive", timeline.id().ToString()));
   }
   if (!state->Decode(**raw)) return absl::DataLossError("WAL archive state is malformed");
-  State* ptr = state.get();
-  states_.emplace(timeline.id(), std::move(state));
-  return ptr;
+  states_.emplace(timeline.id(), state);
+  return state;
 }
 
 absl::StatusOr<Lsn> WalArchive::End(const Timeline& timeline) {
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   return s->end;
 }
 
 absl::StatusOr<Lsn> WalArchive::Start(const Timeline& timeline) {
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   return s->start;
 }
 
 absl::StatusOr<Lsn> WalArchive::FirstBoundary(const Timeline& timeline) {
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   return s->first_boundary;
 }
 
 absl::Status WalArchive::SetFirstBoundary(const Timeline& timeline, Lsn lsn) {
   CAMBIUM_ASSIGN_OR_RETURN(Timeline::WriteGuard guard, timeline.GuardWrite());
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   if (lsn > s->end || lsn < s->start) {
     return absl::InvalidArgumentError("first boundary outside the archived WAL");
@@ -124,7 +128,7 @@ absl::Status WalArchive::SetFirstBoundary(const Timeline& timeline, Lsn lsn) {
 absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view bytes, bool sync) {
   // Held until the batch is written: a deleted timeline's WAL is never stored again.
   CAMBIUM_ASSIGN_OR_RETURN(Timeline::WriteGuard guard, timeline.GuardWrite());
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   if (at > s->end) {
     return absl::FailedPreconditionError(
@@ -239,7 +243,7 @@ absl::Status WalArchive::ReadOwn(const Timeline& timeline, Lsn from, Lsn to, std
 
 absl::StatusOr<std::string> WalArchive::Read(const Timeline& timeline, Lsn from, Lsn to) {
   if (to < from) return absl::InvalidArgumentError("WAL range ends before it starts");
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   Lsn start, end;
   {
     std::lock_guard<std::mutex> lock(s->mu);
@@ -318,13 +322,13 @@ absl::StatusOr<LsnLookup> WalArchive::LsnByTimestamp(const Timeline& timeline, a
   if (!saw_commit) return LsnLookup{LsnLookupKind::kNoData, timeline.last_record_lsn()};
   const Timeline* root = &timeline;
   while (root->ancestor()) root = root->ancestor().get();
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(*root));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(*root));
   std::lock_guard<std::mutex> lock(s->mu);
   return LsnLookup{LsnLookupKind::kBeforeRetention, s->first_boundary};
 }
 
 absl::StatusOr<Lsn> WalArchive::RoundDownToRecordBoundary(const Timeline& timeline, Lsn lsn) {
-  CAMBIUM_ASSIGN_OR_RETURN(State * s, LoadState(timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   Lsn start, end, first_boundary;
   {
     std::lock_guard<std::mutex> lock(s->mu);

@@ -74,16 +74,22 @@ class WalArchive {
   // Deletes the timeline's own WAL chunks entirely below `before` (GC).
   absl::Status Prune(const Timeline& timeline, Lsn before);
 
+  // The meta-family key of a timeline's archive state.
+  static std::string StateKey(const Timeline& timeline);
+  // Drops the cached state of a deleted timeline (its stored state is gone). A caller
+  // still using the state finishes with its own reference.
+  void ForgetTimeline(const TimelineId& id);
+
  private:
   struct State;  // per-timeline decoding state, loaded lazily
-  absl::StatusOr<State*> LoadState(const Timeline& timeline);
+  absl::StatusOr<std::shared_ptr<State>> LoadState(const Timeline& timeline);
   absl::Status ReadOwn(const Timeline& timeline, Lsn from, Lsn to, std::string* out);
   absl::StatusOr<std::optional<std::pair<Lsn, int64_t>>> LastCommitAtOrBelow(const Timeline& t,
                                                                              Lsn lsn);
 
   PageStore* const store_;
   std::mutex mu_;
-  std::map<TimelineId, std::unique_ptr<State>> states_;  // GUARDED_BY(mu_)
+  std::map<TimelineId, std::shared_ptr<State>> states_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace cambium::pageserver
