@@ -163,7 +163,7 @@ BENCHMARK(BM_LocalUring8k)->ArgName("awake")->Arg(0)->Arg(1)->Iterations(2000)->
 // Three safekeeper processes and an elected proposer on a fresh timeline.
 struct Cluster {
   std::unique_ptr<TempDir> dir;
-  std::vector<std::unique_ptr<testing::SafekeeperProcess>> sks;
+  std::vector<std::unique_ptr<::cambium::testing::ServiceProcess>> sks;
   std::unique_ptr<WalProposer> proposer;
   Lsn start;
 
@@ -172,8 +172,8 @@ struct Cluster {
     c->dir = std::make_unique<TempDir>(std::move(*TempDir::Create("cambium-sk-bench-")));
     ProposerOptions options;
     for (int i = 0; i < 3; ++i) {
-      auto sk = testing::SafekeeperProcess::Start(c->dir->Sub("sk" + std::to_string(i)),
-                                                  "sk" + std::to_string(i));
+      auto sk = testing::StartSafekeeperProcess(c->dir->Sub("sk" + std::to_string(i)),
+                                                "sk" + std::to_string(i));
       if (!sk.ok()) {
         state.SkipWithError(std::string(sk.status().message()).c_str());
         return nullptr;

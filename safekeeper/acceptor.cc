@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_format.h"
 #include "common/status.h"
@@ -40,14 +41,19 @@ absl::StatusOr<AcceptorState> Acceptor::ForDisk(const AcceptorState& state) {
   return out;
 }
 
-absl::Status Acceptor::Persist(const AcceptorState& next) {
-  absl::StatusOr<AcceptorState> on_disk = ForDisk(next);
-  if (!on_disk.ok()) return on_disk.status();
-  absl::Status status = storage_->PersistState(*on_disk);
+absl::Status Acceptor::Persist(const AcceptorState& next, AcceptorState on_disk) {
+  absl::Status status = storage_->PersistState(on_disk);
   if (!status.ok()) return Break(status);
   state_ = next;
-  persisted_ = *std::move(on_disk);
+  persisted_ = std::move(on_disk);
   return absl::OkStatus();
+}
+
+absl::Status Acceptor::StaleTerm(Term term) const {
+  return absl::FailedPreconditionError(
+      absl::StrFormat("term %u is stale: %s has term %u (a newer proposer was elected; this one "
+                      "is fenced)",
+                      term, name_, state_.term));
 }
 
 absl::StatusOr<Lsn> Acceptor::RecordEnd() {
@@ -66,17 +72,18 @@ absl::StatusOr<VoteResponse> Acceptor::HandleVote(const VoteRequest& request) {
   VoteResponse response;
   response.flush_lsn = storage_->flush_lsn();
   CAMBIUM_ASSIGN_OR_RETURN(response.record_end, RecordEnd());
+  // Only complete records below the commit LSN are committed: the bytes after
+  // them may be an older version of what the proposer committed.
+  CAMBIUM_ASSIGN_OR_RETURN(AcceptorState on_disk, ForDisk(state_));
+  response.commit_lsn = on_disk.commit_lsn;
   if (request.term > state_.term) {
     AcceptorState next = state_;
     next.term = request.term;
-    CAMBIUM_RETURN_IF_ERROR(Persist(next));
+    on_disk.term = request.term;  // ForDisk changes only the commit LSN
+    CAMBIUM_RETURN_IF_ERROR(Persist(next, std::move(on_disk)));
     response.granted = true;
   }
   response.term = state_.term;
-  // Only complete records below the commit LSN are committed: the bytes after
-  // them may be an older version of what the proposer committed.
-  CAMBIUM_ASSIGN_OR_RETURN(const AcceptorState on_disk, ForDisk(state_));
-  response.commit_lsn = on_disk.commit_lsn;
   response.history = state_.history;
   return response;
 }
@@ -92,29 +99,34 @@ absl::StatusOr<AppendAck> Acceptor::HandleAppendStart(const AppendStartRequest& 
         absl::StrFormat("AppendStart for term %u at %s has an inconsistent term history %s",
                         request.term, request.start_lsn.ToString(), request.history.ToString()));
   }
-  if (request.term < state_.term) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("term %u is stale: %s has term %u (a newer proposer was elected; this one "
-                        "is fenced)",
-                        request.term, name_, state_.term));
-  }
+  if (request.term < state_.term) return StaleTerm(request.term);
   AcceptorState next = state_;
   next.term = request.term;
   const Lsn flush = storage_->flush_lsn();
   const Lsn common = TermHistory::CommonPoint(state_.history, flush, request.history, Lsn::Max(),
                                               state_.timeline_start);
+  std::optional<AcceptorState> on_disk;  // ForDisk(next), once computed
   if (common < flush) {
     // WAL above `common` was written in a term the proposer's history does not
     // contain: it was never committed. Cut it before adopting the new history.
     next.commit_lsn = std::min(next.commit_lsn, common);
-    CAMBIUM_ASSIGN_OR_RETURN(AcceptorState on_disk, ForDisk(next));
-    absl::Status truncated = storage_->Truncate(common, on_disk);
+    CAMBIUM_ASSIGN_OR_RETURN(on_disk, ForDisk(next));
+    absl::Status truncated = storage_->Truncate(common, *on_disk);
     if (!truncated.ok()) return Break(truncated);
     state_ = next;
-    persisted_ = std::move(on_disk);
+    persisted_ = *on_disk;
   }
   next.history = request.history;
-  if (next != state_) CAMBIUM_RETURN_IF_ERROR(Persist(next));
+  if (next != state_) {
+    if (on_disk.has_value()) {
+      // Still ForDisk(next): it changes only the commit LSN, and the truncation
+      // kept every byte below that.
+      on_disk->history = next.history;
+    } else {
+      CAMBIUM_ASSIGN_OR_RETURN(on_disk, ForDisk(next));
+    }
+    CAMBIUM_RETURN_IF_ERROR(Persist(next, *std::move(on_disk)));
+  }
   CAMBIUM_ASSIGN_OR_RETURN(const Lsn record_end, RecordEnd());
   return AppendAck{state_.term, storage_->flush_lsn(), state_.commit_lsn, ++stream_, record_end};
 }
@@ -141,12 +153,7 @@ absl::Status Acceptor::CheckOverlap(Lsn lsn, std::string_view data, Lsn* fill_at
 
 absl::StatusOr<AppendAck> Acceptor::HandleAppendData(const AppendDataRequest& request) {
   CAMBIUM_RETURN_IF_ERROR(CheckUsable());
-  if (request.term < state_.term) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("term %u is stale: %s has term %u (a newer proposer was elected; this one "
-                        "is fenced)",
-                        request.term, name_, state_.term));
-  }
+  if (request.term < state_.term) return StaleTerm(request.term);
   if (request.term > state_.term || state_.history.empty() ||
       state_.history.back().term != request.term) {
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -196,7 +203,7 @@ absl::Status Acceptor::Checkpoint() {
   CAMBIUM_RETURN_IF_ERROR(CheckUsable());
   CAMBIUM_ASSIGN_OR_RETURN(AcceptorState on_disk, ForDisk(state_));
   if (on_disk == persisted_) return absl::OkStatus();
-  return Persist(state_);
+  return Persist(state_, std::move(on_disk));
 }
 
 }  // namespace cambium::safekeeper

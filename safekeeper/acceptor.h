@@ -142,9 +142,11 @@ class Acceptor {
  private:
   absl::Status CheckUsable() const;
   absl::Status CheckTimelineStart(Lsn timeline_start) const;
-  // Persists `next` (commit LSN rounded down to a record end); on success it
-  // becomes the state, on failure the acceptor breaks.
-  absl::Status Persist(const AcceptorState& next);
+  // Persists `on_disk` (= ForDisk(next)); on success `next` becomes the state, on
+  // failure the acceptor breaks.
+  absl::Status Persist(const AcceptorState& next, AcceptorState on_disk);
+  // FAILED_PRECONDITION: `term` is older than the promised term (fenced).
+  absl::Status StaleTerm(Term term) const;
   // `state` as persisted: its commit LSN rounded down to a complete record.
   absl::StatusOr<AcceptorState> ForDisk(const AcceptorState& state);
   // Compares `data` with the stored bytes below the flush LSN. Sets *fill_at to

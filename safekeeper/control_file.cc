@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/bytes.h"
 #include "common/checksum.h"
 #include "common/status.h"
 
@@ -14,13 +15,6 @@ constexpr size_t kHeaderSize = 16;  // magic, version, payload length
 // More entries than any timeline can have: one per election.
 constexpr uint32_t kMaxHistory = 1 << 20;
 
-template <typename T>
-void Put(std::string* out, T v) {
-  char buf[sizeof(T)];
-  std::memcpy(buf, &v, sizeof(T));
-  out->append(buf, sizeof(T));
-}
-
 // Reads fixed-size fields from a byte range; once a read runs past the end every
 // later read fails too.
 class Reader {
@@ -28,12 +22,11 @@ class Reader {
   explicit Reader(std::string_view bytes) : bytes_(bytes) {}
   template <typename T>
   T Get() {
-    T v{};
     if (bytes_.size() - pos_ < sizeof(T) || !ok_) {
       ok_ = false;
-      return v;
+      return T{};
     }
-    std::memcpy(&v, bytes_.data() + pos_, sizeof(T));
+    const T v = LoadLittleEndian<T>(bytes_.data() + pos_);
     pos_ += sizeof(T);
     return v;
   }
@@ -60,22 +53,22 @@ std::string EncodeControlFile(const ControlFileData& data) {
   data.tenant.AppendBytes(&payload);
   data.timeline.AppendBytes(&payload);
   const AcceptorState& a = data.acceptor;
-  Put<uint64_t>(&payload, a.term);
-  Put<uint64_t>(&payload, a.timeline_start.value());
-  Put<uint64_t>(&payload, a.commit_lsn.value());
-  Put<uint64_t>(&payload, a.archived_lsn.value());
-  Put<uint64_t>(&payload, data.wal_start.value());
-  Put<uint64_t>(&payload, data.flush_lsn.value());
-  Put<uint32_t>(&payload, static_cast<uint32_t>(a.history.size()));
+  AppendLittleEndian<uint64_t>(&payload, a.term);
+  AppendLittleEndian<uint64_t>(&payload, a.timeline_start.value());
+  AppendLittleEndian<uint64_t>(&payload, a.commit_lsn.value());
+  AppendLittleEndian<uint64_t>(&payload, a.archived_lsn.value());
+  AppendLittleEndian<uint64_t>(&payload, data.wal_start.value());
+  AppendLittleEndian<uint64_t>(&payload, data.flush_lsn.value());
+  AppendLittleEndian<uint32_t>(&payload, static_cast<uint32_t>(a.history.size()));
   for (const TermSwitch& e : a.history.entries()) {
-    Put<uint64_t>(&payload, e.term);
-    Put<uint64_t>(&payload, e.start.value());
+    AppendLittleEndian<uint64_t>(&payload, e.term);
+    AppendLittleEndian<uint64_t>(&payload, e.start.value());
   }
   std::string out(kMagic, sizeof(kMagic));
-  Put<uint32_t>(&out, data.format_version);
-  Put<uint32_t>(&out, static_cast<uint32_t>(payload.size()));
+  AppendLittleEndian<uint32_t>(&out, data.format_version);
+  AppendLittleEndian<uint32_t>(&out, static_cast<uint32_t>(payload.size()));
   out += payload;
-  Put<uint64_t>(&out, Checksum64(out));
+  AppendLittleEndian<uint64_t>(&out, Checksum64(out));
   return out;
 }
 
@@ -83,8 +76,7 @@ absl::StatusOr<ControlFileData> DecodeControlFile(std::string_view bytes, const 
   if (bytes.size() < kHeaderSize + 8 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Corrupt(path, absl::StrFormat("%u bytes without the control file header", bytes.size()));
   }
-  uint64_t stored;
-  std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
+  const uint64_t stored = LoadLittleEndian<uint64_t>(bytes.data() + bytes.size() - 8);
   const uint64_t computed = Checksum64(bytes.substr(0, bytes.size() - 8));
   if (stored != computed) {
     return Corrupt(path, absl::StrFormat("checksum %016x, computed %016x", stored, computed));

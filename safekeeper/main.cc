@@ -14,8 +14,6 @@
 #include "common/logging.h"
 #include "common/service.h"
 #include "common/status.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "safekeeper/safekeeper.h"
 #include "safekeeper/safekeeper_service.h"
 
@@ -46,29 +44,16 @@ int Run(const Config& config) {
   absl::StatusOr<absl::Duration> interval = ParseHumanDuration(config.checkpoint_interval);
   if (!interval.ok()) return Fail(Annotate(interval.status(), "--checkpoint-interval"));
   options.checkpoint_interval = *interval;
-  absl::StatusOr<std::unique_ptr<Safekeeper>> sk = Safekeeper::Open(options);
-  if (!sk.ok()) return Fail(sk.status());
-  SafekeeperServiceImpl service(sk->get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  absl::Status configured = ConfigureServer(builder, config.listen, &port);
-  if (!configured.ok()) return Fail(configured);
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return Fail(absl::UnavailableError("cannot listen on " + config.listen));
-  }
-  (*sk)->StartMaintenance();
+  absl::StatusOr<std::unique_ptr<SafekeeperServer>> server =
+      SafekeeperServer::Start(options, config.listen);
+  if (!server.ok()) return Fail(server.status());
   LogInfo("safekeeper_started", {{"id", options.id},
                                  {"listen", config.listen},
                                  {"data_dir", options.data_dir},
                                  {"pid", static_cast<int64_t>(getpid())}});
   const int sig = WaitForTerminationSignal();
   LogInfo("safekeeper_stopping", {{"id", options.id}, {"signal", sig}});
-  // Followers end their streams; in-flight appends finish their fsync and answer.
-  (*sk)->StopReaders();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-  (*sk)->Shutdown();
+  (*server)->Stop(SafekeeperServer::kDefaultStopGrace);
   LogInfo("safekeeper_stopped", {{"id", options.id}});
   return 0;
 }

@@ -6,7 +6,9 @@
 namespace cambium::safekeeper {
 
 ProposerCore::ProposerCore(int num_acceptors, int quorum, Lsn timeline_start)
-    : quorum_(quorum), timeline_start_(timeline_start), acceptors_(num_acceptors) {}
+    : quorum_(quorum), timeline_start_(timeline_start), acceptors_(num_acceptors) {
+  durable_.reserve(num_acceptors);
+}
 
 void ProposerCore::SeeTerm(Term term) { max_term_seen_ = std::max(max_term_seen_, term); }
 
@@ -110,14 +112,14 @@ int ProposerCore::streaming_count() const {
 }
 
 void ProposerCore::UpdateCommit() {
-  std::vector<Lsn> durable;
+  durable_.clear();
   for (const PerAcceptor& a : acceptors_) {
-    if (a.streaming) durable.push_back(a.current);
+    if (a.streaming) durable_.push_back(a.current);
   }
-  if (static_cast<int>(durable.size()) < quorum_) return;
-  std::nth_element(durable.begin(), durable.begin() + (quorum_ - 1), durable.end(),
+  if (static_cast<int>(durable_.size()) < quorum_) return;
+  std::nth_element(durable_.begin(), durable_.begin() + (quorum_ - 1), durable_.end(),
                    std::greater<Lsn>());
-  const Lsn quorum_lsn = durable[quorum_ - 1];
+  const Lsn quorum_lsn = durable_[quorum_ - 1];
   if (quorum_lsn >= start_lsn_ && quorum_lsn > commit_lsn_) commit_lsn_ = quorum_lsn;
 }
 

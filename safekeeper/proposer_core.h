@@ -65,8 +65,6 @@ class ProposerCore {
 
   bool elected() const { return elected_; }
   Term term() const { return term_; }
-  // The highest term any acceptor reported.
-  Term max_term_seen() const { return max_term_seen_; }
   int votes() const;
   // After election: where this term's WAL starts, its history and the donor.
   Lsn start_lsn() const { return start_lsn_; }
@@ -127,6 +125,7 @@ class ProposerCore {
   TermHistory history_;
   Lsn commit_lsn_;
   std::vector<PerAcceptor> acceptors_;
+  std::vector<Lsn> durable_;  // UpdateCommit's scratch space, kept to avoid allocations
 };
 
 }  // namespace cambium::safekeeper

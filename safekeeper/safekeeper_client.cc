@@ -9,12 +9,6 @@
 namespace cambium::safekeeper {
 namespace {
 
-v1::TimelineRef Ref(TenantId tenant, TimelineId timeline) {
-  v1::TimelineRef ref;
-  ToProto(tenant, timeline, &ref);
-  return ref;
-}
-
 absl::Status FromRpc(const grpc::Status& status, const std::string& address,
                      std::string_view what) {
   if (status.ok()) return absl::OkStatus();
@@ -49,9 +43,13 @@ absl::StatusOr<std::optional<WalBytes>> WalFollower::Next() {
 }
 
 SafekeeperClient::SafekeeperClient(const std::string& address, absl::Duration rpc_timeout)
+    : SafekeeperClient(MakeChannel(address), address, rpc_timeout) {}
+
+SafekeeperClient::SafekeeperClient(std::shared_ptr<grpc::Channel> channel,
+                                   const std::string& address, absl::Duration rpc_timeout)
     : address_(address),
       rpc_timeout_(rpc_timeout),
-      stub_(v1::SafekeeperService::NewStub(MakeChannel(address))) {}
+      stub_(v1::SafekeeperService::NewStub(std::move(channel))) {}
 
 void SafekeeperClient::SetDeadline(grpc::ClientContext* context) const {
   context->set_deadline(absl::ToChronoTime(absl::Now() + rpc_timeout_));
@@ -61,7 +59,7 @@ absl::StatusOr<SafekeeperStatus> SafekeeperClient::Status(TenantId tenant, Timel
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::SafekeeperStatusRequest request;
-  *request.mutable_timeline() = Ref(tenant, timeline);
+  ToProto(tenant, timeline, request.mutable_timeline());
   v1::SafekeeperStatusResponse r;
   CAMBIUM_RETURN_IF_ERROR(FromRpc(stub_->Status(&context, request, &r), address_, "Status"));
   SafekeeperStatus s;
@@ -83,7 +81,7 @@ absl::StatusOr<std::string> SafekeeperClient::ReadWal(TenantId tenant, TimelineI
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::ReadWalRequest request;
-  *request.mutable_timeline() = Ref(tenant, timeline);
+  ToProto(tenant, timeline, request.mutable_timeline());
   request.set_start_lsn(from.value());
   request.set_end_lsn(to.value());
   request.set_term(term);
@@ -110,7 +108,7 @@ std::unique_ptr<WalFollower> SafekeeperClient::Follow(TenantId tenant, TimelineI
                                                       Lsn from) {
   std::unique_ptr<WalFollower> follower(new WalFollower());
   v1::ReadWalRequest request;
-  *request.mutable_timeline() = Ref(tenant, timeline);
+  ToProto(tenant, timeline, request.mutable_timeline());
   request.set_start_lsn(from.value());
   request.set_follow(true);
   follower->reader_ = stub_->ReadWal(&follower->context_, request);
@@ -121,7 +119,7 @@ absl::Status SafekeeperClient::ReportArchived(TenantId tenant, TimelineId timeli
   grpc::ClientContext context;
   SetDeadline(&context);
   v1::ReportArchivedRequest request;
-  *request.mutable_timeline() = Ref(tenant, timeline);
+  ToProto(tenant, timeline, request.mutable_timeline());
   request.set_archived_lsn(archived.value());
   v1::ReportArchivedResponse response;
   return FromRpc(stub_->ReportArchived(&context, request, &response), address_, "ReportArchived");

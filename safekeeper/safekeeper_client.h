@@ -21,6 +21,7 @@
 #include "cambium/v1/safekeeper_service.grpc.pb.h"
 #include "common/ids.h"
 #include "common/lsn.h"
+#include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "safekeeper/term_history.h"
 
@@ -66,8 +67,9 @@ class SafekeeperClient {
   // `address` is "127.0.0.1:PORT".
   explicit SafekeeperClient(const std::string& address,
                             absl::Duration rpc_timeout = absl::Seconds(5));
-
-  const std::string& address() const { return address_; }
+  // Over an existing channel to `address` (shared with other stubs).
+  SafekeeperClient(std::shared_ptr<grpc::Channel> channel, const std::string& address,
+                   absl::Duration rpc_timeout = absl::Seconds(5));
 
   absl::StatusOr<SafekeeperStatus> Status(TenantId tenant, TimelineId timeline);
   // Committed WAL in [from, to) (to = Lsn(): all that is committed now). With a

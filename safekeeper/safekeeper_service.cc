@@ -5,7 +5,9 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/proto_convert.h"
+#include "common/service.h"
 #include "common/status.h"
+#include "grpcpp/server_builder.h"
 #include "safekeeper/wire.h"
 
 namespace cambium::safekeeper {
@@ -14,13 +16,6 @@ namespace {
 constexpr uint64_t kReadChunk = 1 << 20;
 // How often a following reader checks for cancellation while no WAL commits.
 constexpr absl::Duration kFollowPoll = absl::Milliseconds(200);
-
-void FillAppendResponse(const AppendAck& ack, v1::AppendResponse* out) {
-  out->set_term(ack.term);
-  out->set_flush_lsn(ack.flush_lsn.value());
-  out->set_commit_lsn(ack.commit_lsn.value());
-  out->set_record_end_lsn(ack.record_end.value());
-}
 
 }  // namespace
 
@@ -34,12 +29,7 @@ grpc::Status SafekeeperServiceImpl::Elect(grpc::ServerContext* context,
   absl::StatusOr<VoteResponse> vote =
       (*tl)->Vote({request->term(), Lsn(request->timeline_start_lsn())});
   if (!vote.ok()) return ToGrpcStatus(vote.status());
-  response->set_granted(vote->granted);
-  response->set_term(vote->term);
-  response->set_flush_lsn(vote->flush_lsn.value());
-  response->set_commit_lsn(vote->commit_lsn.value());
-  response->set_record_end_lsn(vote->record_end.value());
-  ToProto(vote->history, response->mutable_term_history());
+  ToProto(*vote, response);
   response->set_safekeeper(sk_->id());
   return grpc::Status::OK;
 }
@@ -61,9 +51,7 @@ absl::Status SafekeeperServiceImpl::DoAppend(
   CAMBIUM_ASSIGN_OR_RETURN(const TimelineKey key, FromProto(request.timeline()));
   const v1::AppendStart& start = request.start();
   CAMBIUM_ASSIGN_OR_RETURN(Timeline * tl, sk_->GetOrCreate(key, Lsn(start.timeline_start_lsn())));
-  absl::StatusOr<AppendAck> ack =
-      tl->AppendStart({start.term(), HistoryFromProto(start.term_history()), Lsn(start.start_lsn()),
-                       Lsn(start.timeline_start_lsn())});
+  absl::StatusOr<AppendAck> ack = tl->AppendStart(AppendStartFromProto(start));
   if (!ack.ok()) {
     LogInfo("append_refused", {{"tenant", key.tenant},
                                {"timeline", key.timeline},
@@ -75,7 +63,7 @@ absl::Status SafekeeperServiceImpl::DoAppend(
   const Term term = start.term();
   const uint64_t token = ack->stream;
   v1::AppendResponse response;
-  FillAppendResponse(*ack, &response);
+  ToProto(*ack, &response);
   if (!stream->Write(response)) return absl::OkStatus();
   while (stream->Read(&request)) {
     if (!request.has_data()) {
@@ -95,7 +83,7 @@ absl::Status SafekeeperServiceImpl::DoAppend(
                                  {"error", ack.status()}});
       return ack.status();
     }
-    FillAppendResponse(*ack, &response);
+    ToProto(*ack, &response);
     if (!stream->Write(response)) break;
   }
   return absl::OkStatus();
@@ -119,7 +107,6 @@ absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,
     return absl::InvalidArgumentError(
         absl::StrFormat("end %s is below start %s", end.ToString(), pos.ToString()));
   }
-  std::string buf;
   v1::WalChunk chunk;
   for (bool first = true;; first = false) {
     CAMBIUM_ASSIGN_OR_RETURN(const Timeline::ReadWindow window, tl->ReadLimit(pos, end, term));
@@ -130,9 +117,8 @@ absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,
     }
     while (pos < window.limit) {
       const uint64_t n = std::min<uint64_t>(kReadChunk, window.limit - pos);
-      CAMBIUM_RETURN_IF_ERROR(tl->Read(pos, n, term, &buf));
+      CAMBIUM_RETURN_IF_ERROR(tl->Read(pos, n, term, chunk.mutable_data()));
       chunk.set_start_lsn(pos.value());
-      chunk.set_data(buf);
       if (!writer->Write(chunk)) return absl::OkStatus();  // the client went away
       pos += n;
     }
@@ -174,6 +160,33 @@ grpc::Status SafekeeperServiceImpl::ReportArchived(grpc::ServerContext* context,
   if (!tl.ok()) return ToGrpcStatus(tl.status());
   (*tl)->ReportArchived(Lsn(request->archived_lsn()));
   return grpc::Status::OK;
+}
+
+absl::StatusOr<std::unique_ptr<SafekeeperServer>> SafekeeperServer::Start(
+    const SafekeeperOptions& options, const std::string& listen) {
+  std::unique_ptr<SafekeeperServer> s(new SafekeeperServer());
+  CAMBIUM_ASSIGN_OR_RETURN(s->sk_, Safekeeper::Open(options));
+  s->service_ = std::make_unique<SafekeeperServiceImpl>(s->sk_.get());
+  grpc::ServerBuilder builder;
+  CAMBIUM_RETURN_IF_ERROR(ConfigureServer(builder, listen, &s->port_));
+  builder.RegisterService(s->service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError("cannot listen on " + listen);
+  }
+  s->sk_->StartMaintenance();
+  return s;
+}
+
+SafekeeperServer::~SafekeeperServer() { Stop(kDefaultStopGrace); }
+
+void SafekeeperServer::Stop(absl::Duration grace) {
+  if (server_ == nullptr) return;
+  // Followers end their streams; in-flight appends finish their fsync and answer.
+  sk_->StopReaders();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  server_.reset();
+  sk_->Shutdown();
 }
 
 }  // namespace cambium::safekeeper

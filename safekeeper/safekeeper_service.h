@@ -7,11 +7,21 @@
 // ReadWal with `follow` waits for the commit LSN to move and ends when the client
 // cancels or the server shuts down.
 //
-// Thread-safety: thread-safe (gRPC calls handlers from its thread pool).
+// SafekeeperServer is how a Safekeeper is served: the start and stop sequence of
+// cambium-safekeeper (main.cc), shared with the in-process test harness.
+//
+// Thread-safety: SafekeeperServiceImpl is thread-safe (gRPC calls handlers from its
+// thread pool). SafekeeperServer is not: one thread starts and stops it.
 #ifndef CAMBIUM_SAFEKEEPER_SAFEKEEPER_SERVICE_H_
 #define CAMBIUM_SAFEKEEPER_SAFEKEEPER_SERVICE_H_
 
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "cambium/v1/safekeeper_service.grpc.pb.h"
+#include "grpcpp/server.h"
 #include "safekeeper/safekeeper.h"
 
 namespace cambium::safekeeper {
@@ -41,6 +51,34 @@ class SafekeeperServiceImpl final : public v1::SafekeeperService::Service {
                          grpc::ServerWriter<v1::WalChunk>* writer);
 
   Safekeeper* const sk_;
+};
+
+class SafekeeperServer {
+ public:
+  // Opens the safekeeper (recovering every timeline on disk), serves it on
+  // `listen` (loopback; port 0 picks a free port) and starts its maintenance.
+  static absl::StatusOr<std::unique_ptr<SafekeeperServer>> Start(const SafekeeperOptions& options,
+                                                                 const std::string& listen);
+  // Stop(kDefaultStopGrace) unless stopped already.
+  ~SafekeeperServer();
+
+  static constexpr absl::Duration kDefaultStopGrace = absl::Milliseconds(500);
+
+  // The port it listens on.
+  int port() const { return port_; }
+  // As on SIGTERM: followers' ReadWal streams end, the server stops taking calls
+  // and cancels those still running after `grace` (an append in progress
+  // finishes its fdatasync and answers first), then every timeline's state is
+  // persisted. Later calls do nothing.
+  void Stop(absl::Duration grace);
+
+ private:
+  SafekeeperServer() = default;
+
+  std::unique_ptr<Safekeeper> sk_;
+  std::unique_ptr<SafekeeperServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;  // null once stopped
+  int port_ = 0;
 };
 
 }  // namespace cambium::safekeeper

@@ -25,15 +25,6 @@ Term TermHistory::LastTermAt(Lsn end) const {
   return term;
 }
 
-Lsn TermHistory::LastTermStartAt(Lsn end) const {
-  Lsn start;
-  for (const TermSwitch& e : entries_) {
-    if (e.start > end) break;
-    start = e.start;
-  }
-  return start;
-}
-
 TermHistory TermHistory::Before(Lsn lsn) const {
   std::vector<TermSwitch> out;
   for (const TermSwitch& e : entries_) {

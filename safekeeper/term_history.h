@@ -49,8 +49,6 @@ class TermHistory {
   // WAL in a log that ends at `end` (0 if none). Elections compare logs by
   // (LastTermAt(flush), flush).
   Term LastTermAt(Lsn end) const;
-  // The start of that entry (Lsn() if none).
-  Lsn LastTermStartAt(Lsn end) const;
 
   // The history of this log cut at `lsn`: the entries that start below it.
   TermHistory Before(Lsn lsn) const;

@@ -80,7 +80,7 @@ absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request)
   // call): scan again next time.
   if (request.start_lsn < scanned_to_) scanned_to_ = Lsn();
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendData(request);
-  if (!ack.ok() && !acceptor_.broken().ok() && acceptor_.broken() == ack.status()) {
+  if (!ack.ok() && acceptor_.broken() == ack.status()) {
     LogError("timeline_broken",
              {{"tenant", tenant_}, {"timeline", timeline_}, {"error", ack.status()}});
   }
@@ -92,8 +92,12 @@ void Timeline::ReportArchived(Lsn lsn) {
   acceptor_.HandleArchived(lsn);
 }
 
+Lsn Timeline::VisibleLsn() const {
+  return std::min(acceptor_.state().commit_lsn, storage_->flush_lsn());
+}
+
 absl::StatusOr<Lsn> Timeline::CommittedRecordLsn() {
-  const Lsn bound = std::min(acceptor_.state().commit_lsn, storage_->flush_lsn());
+  const Lsn bound = VisibleLsn();
   if (bound != scanned_to_) {
     CAMBIUM_ASSIGN_OR_RETURN(const Lsn record, storage_->LastRecordEnd(bound));
     // Complete records below a commit LSN stay committed, whatever the commit
@@ -108,8 +112,6 @@ absl::StatusOr<TimelineStatus> Timeline::Status() {
   absl::MutexLock lock(&mu_);
   const AcceptorState& state = acceptor_.state();
   TimelineStatus status;
-  status.tenant = tenant_;
-  status.timeline = timeline_;
   status.term = state.term;
   status.history = state.history;
   status.timeline_start = state.timeline_start;
@@ -131,7 +133,7 @@ absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Ter
         acceptor_.state().archived_lsn.ToString()));
   }
   CAMBIUM_ASSIGN_OR_RETURN(const Lsn committed, CommittedRecordLsn());
-  ReadWindow window{committed, std::min(acceptor_.state().commit_lsn, storage_->flush_lsn())};
+  ReadWindow window{committed, VisibleLsn()};
   if (end.valid()) {
     const bool recovery = term != 0 && term == acceptor_.state().term;
     window.limit = std::min(end, recovery ? storage_->flush_lsn() : committed);
@@ -154,7 +156,7 @@ absl::Status Timeline::Read(Lsn lsn, uint64_t size, Term term, std::string* out)
 void Timeline::WaitForVisibleChange(Lsn seen, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return shutdown_ || std::min(acceptor_.state().commit_lsn, storage_->flush_lsn()) != seen;
+    return shutdown_ || VisibleLsn() != seen;
   };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
 }

@@ -30,8 +30,6 @@
 namespace cambium::safekeeper {
 
 struct TimelineStatus {
-  TenantId tenant;
-  TimelineId timeline;
   Term term = 0;
   TermHistory history;
   Lsn timeline_start;
@@ -90,6 +88,8 @@ class Timeline {
  private:
   Timeline(std::unique_ptr<TimelineStorage> storage, const std::string& name);
   absl::StatusOr<Lsn> CommittedRecordLsn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // min(commit LSN, local flush LSN): how far committed WAL may be readable here.
+  Lsn VisibleLsn() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const TenantId tenant_;

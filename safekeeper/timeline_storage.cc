@@ -119,11 +119,10 @@ absl::Status TimelineStorage::Truncate(Lsn lsn, const AcceptorState& state) {
   next.acceptor = state;
   next.flush_lsn = std::min(control_.flush_lsn, lsn);
   CAMBIUM_RETURN_IF_ERROR(WriteControl(next));
-  CAMBIUM_RETURN_IF_ERROR(wal_.Truncate(lsn, std::max(written_end_, flush_)));
+  CAMBIUM_RETURN_IF_ERROR(wal_.Truncate(lsn, written_end_));
   flush_ = lsn;
   written_end_ = lsn;
   boundaries_.erase(boundaries_.upper_bound(lsn), boundaries_.end());
-  ++truncations_;
   return absl::OkStatus();
 }
 

@@ -49,10 +49,6 @@ class TimelineStorage : public AcceptorStorage {
   const std::string& dir() const { return wal_.dir(); }
   WalStorage& wal() { return wal_; }
   Lsn wal_start() const { return control_.wal_start; }
-  // Non-zero bytes cleared after the recovered end at startup.
-  uint64_t recovery_cut_bytes() const { return recovery_cut_bytes_; }
-  // Incremented by every Truncate (readers check it did not change under them).
-  uint64_t truncations() const { return truncations_; }
 
   // AcceptorStorage.
   Lsn flush_lsn() const override { return flush_; }
@@ -79,13 +75,15 @@ class TimelineStorage : public AcceptorStorage {
   WalStorage wal_;
   ControlFileData control_;
   Lsn flush_;
-  Lsn written_end_;  // highest byte ever written (>= flush_ after a failed sync)
+  // Highest byte ever written. Invariant: written_end_ >= flush_ (both start
+  // equal; WriteDurable raises it before the write, flush_ only after the sync;
+  // Truncate sets both).
+  Lsn written_end_;
   // Recently found ends of complete records at or below flush_ (the WAL below
   // each is final here), so that decoding resumes near where it is needed: the
   // last record end and the last committed one are usually both in it.
   std::set<Lsn> boundaries_;
-  uint64_t recovery_cut_bytes_ = 0;
-  uint64_t truncations_ = 0;
+  uint64_t recovery_cut_bytes_ = 0;  // non-zero bytes cleared at startup (logged)
 };
 
 // "<data dir>/<tenant hex>/<timeline hex>"

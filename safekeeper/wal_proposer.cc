@@ -34,8 +34,10 @@ WalProposer::WalProposer(const ProposerOptions& options)
   for (const std::string& address : options.safekeepers) {
     auto peer = std::make_unique<Peer>();
     peer->address = address;
-    peer->stub = v1::SafekeeperService::NewStub(MakeChannel(address));
-    peer->client = std::make_unique<SafekeeperClient>(address, options.rpc_timeout);
+    // One connection per safekeeper for the Append stream, Elect and WAL reads.
+    const std::shared_ptr<grpc::Channel> channel = MakeChannel(address);
+    peer->stub = v1::SafekeeperService::NewStub(channel);
+    peer->client = std::make_unique<SafekeeperClient>(channel, address, options.rpc_timeout);
     peers_.push_back(std::move(peer));
   }
 }
@@ -108,6 +110,7 @@ absl::Status WalProposer::RunElection() {
     }
     for (std::thread& t : calls) t.join();
     std::vector<std::string> outcomes;
+    int answered = 0;
     absl::MutexLock lock(&mu_);
     for (int i = 0; i < n; ++i) {
       if (!statuses[i].ok()) {
@@ -115,15 +118,16 @@ absl::Status WalProposer::RunElection() {
         outcomes.push_back(absl::StrFormat("%s: %s", peers_[i]->address, peers_[i]->last_error));
         continue;
       }
+      ++answered;
       const v1::ElectResponse& r = responses[i];
-      core_.OnVote(i,
-                   VoteResponse{r.granted(), r.term(), Lsn(r.flush_lsn()), Lsn(r.record_end_lsn()),
-                                Lsn(r.commit_lsn()), HistoryFromProto(r.term_history())});
+      core_.OnVote(i, VoteResponseFromProto(r));
       outcomes.push_back(absl::StrFormat("%s: %s term %u", peers_[i]->address,
                                          r.granted() ? "granted" : "refused, has", r.term()));
     }
     if (core_.elected()) return absl::OkStatus();
-    if (round + 1 == kMaxElectionRounds || core_.votes() + (n - core_.votes()) < core_.quorum()) {
+    // Retrying helps against a competing proposer (refusals), not against
+    // safekeepers that cannot be reached: the caller retries Elect later.
+    if (round + 1 == kMaxElectionRounds || answered < core_.quorum()) {
       return absl::UnavailableError(
           absl::StrFormat("proposer %s could not get %d votes for timeline %s/%s: %s",
                           options_.name, core_.quorum(), options_.tenant.ToString(),
@@ -275,29 +279,14 @@ void WalProposer::TrimBuffer() {
 }
 
 absl::StatusOr<std::string> WalProposer::ReadWal(Lsn from, Lsn to) {
-  std::vector<int> order;
-  Term term;
   {
     absl::MutexLock lock(&mu_);
     if (to > core_.commit_lsn()) {
       return absl::OutOfRangeError(absl::StrFormat("WAL up to %s is not committed (commit LSN %s)",
                                                    to.ToString(), core_.commit_lsn().ToString()));
     }
-    term = core_.term();
-    for (int i = 0; i < static_cast<int>(peers_.size()); ++i) {
-      if (core_.streaming(i) && core_.current_lsn(i) >= to) order.push_back(i);
-    }
   }
-  std::vector<std::string> errors;
-  for (int i : order) {
-    absl::StatusOr<std::string> wal =
-        peers_[i]->client->ReadWal(options_.tenant, options_.timeline, from, to, term);
-    if (wal.ok()) return wal;
-    errors.push_back(wal.status().ToString());
-  }
-  return absl::UnavailableError(absl::StrFormat(
-      "no up-to-date safekeeper could serve WAL [%s, %s): %s", from.ToString(), to.ToString(),
-      errors.empty() ? "none is up to date" : absl::StrJoin(errors, "; ")));
+  return FetchFromPeers(/*except=*/-1, from, to);
 }
 
 }  // namespace cambium::safekeeper

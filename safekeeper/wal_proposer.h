@@ -80,8 +80,10 @@ class WalProposer {
   // Elects this proposer with a term above every term a quorum has seen and waits
   // until a quorum holds the WAL up to where this term starts. Returns that LSN:
   // the end of the last complete record of the most advanced safekeeper (or the
-  // timeline start). May be retried after it failed to get a quorum of votes;
-  // once it succeeded, the proposer stays elected until fenced.
+  // timeline start). Refused votes (a competing proposer) are retried with
+  // higher terms; UNAVAILABLE once fewer than a quorum of safekeepers answer a
+  // round. May be retried after it failed to get a quorum of votes; once it
+  // succeeded, the proposer stays elected until fenced.
   absl::StatusOr<Lsn> Elect();
   Term term() const;
   // Where this term's WAL starts, once a quorum voted (also when Elect then timed
@@ -123,9 +125,12 @@ class WalProposer {
   void ReaderLoop(int i, grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream);
   absl::Status WriterLoop(int i,
                           grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream);
-  // WAL [from, to) that is no longer buffered, from a safekeeper that has it.
+  // WAL [from, to) from a safekeeper that holds it in the current log, other
+  // than safekeeper `except` (the one to bring up to date; -1: any).
   absl::StatusOr<std::string> FetchFromPeers(int except, Lsn from, Lsn to);
   void TrimBuffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No message to any safekeeper awaits its acknowledgement.
+  bool NothingInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status StatusLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WaitTimeoutStatus(Lsn lsn) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Lsn buf_end() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return buf_start_ + buf_.size(); }

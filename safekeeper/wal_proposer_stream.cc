@@ -16,15 +16,6 @@ namespace {
 
 constexpr absl::Duration kInitialBackoff = absl::Milliseconds(50);
 
-AppendAck AckFromProto(const v1::AppendResponse& r) {
-  AppendAck ack;
-  ack.term = r.term();
-  ack.flush_lsn = Lsn(r.flush_lsn());
-  ack.commit_lsn = Lsn(r.commit_lsn());
-  ack.record_end = Lsn(r.record_end_lsn());
-  return ack;
-}
-
 }  // namespace
 
 void WalProposer::PeerLoop(int i) {
@@ -73,13 +64,8 @@ absl::Status WalProposer::RunStream(int i) {
     peer.context = &context;
     peer.broken = false;
     ToProto(options_.tenant, options_.timeline, start.mutable_timeline());
-    const AppendStartRequest s = core_.MakeAppendStart();
-    v1::AppendStart* out = start.mutable_start();
-    out->set_term(s.term);
-    ToProto(s.history, out->mutable_term_history());
-    out->set_start_lsn(s.start_lsn.value());
-    out->set_timeline_start_lsn(s.timeline_start.value());
-    out->set_proposer(options_.name);
+    ToProto(core_.MakeAppendStart(), start.mutable_start());
+    start.mutable_start()->set_proposer(options_.name);
   }
   auto stream = peer.stub->Append(&context);
   absl::Status status;
@@ -87,7 +73,7 @@ absl::Status WalProposer::RunStream(int i) {
   if (stream->Write(start) && stream->Read(&response)) {
     {
       absl::MutexLock lock(&mu_);
-      peer.next_send = core_.OnStreamStarted(i, AckFromProto(response));
+      peer.next_send = core_.OnStreamStarted(i, AppendAckFromProto(response));
       peer.announced_commit = Lsn();
       peer.connected = true;
       peer.last_error.clear();
@@ -122,7 +108,7 @@ void WalProposer::ReaderLoop(
   v1::AppendResponse response;
   while (stream->Read(&response)) {
     absl::MutexLock lock(&mu_);
-    core_.OnAck(i, AckFromProto(response));
+    core_.OnAck(i, AppendAckFromProto(response));
     TrimBuffer();
   }
   absl::MutexLock lock(&mu_);
@@ -146,7 +132,18 @@ absl::Status WalProposer::WriterLoop(
       // Only WAL wakes the writer: a new commit LSN rides along with the next WAL,
       // or goes alone once no WAL came for commit_announce_delay. (Waking every
       // writer on each acknowledgement would compete with the next append.)
+      // Once the commit LSN sent is current and no message is in flight to any
+      // safekeeper, no acknowledgement can move it: wait for WAL or a change
+      // without a timeout, rather than every commit_announce_delay forever.
+      auto idle_changed = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return can_send() || peer.announced_commit != core_.commit_lsn();
+      };
       for (;;) {
+        if (peer.announced_commit == core_.commit_lsn() && NothingInFlight()) {
+          mu_.Await(absl::Condition(&idle_changed));
+          if (can_send()) break;
+          continue;  // the commit LSN moved (a stream started): announce it as above
+        }
         if (mu_.AwaitWithTimeout(absl::Condition(&can_send), options_.commit_announce_delay)) {
           break;
         }
@@ -187,6 +184,13 @@ absl::Status WalProposer::WriterLoop(
   }
 }
 
+bool WalProposer::NothingInFlight() const {
+  for (int j = 0; j < core_.num_acceptors(); ++j) {
+    if (core_.in_flight(j) > 0) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<std::string> WalProposer::FetchFromPeers(int except, Lsn from, Lsn to) {
   std::vector<int> sources;
   Term term;
@@ -210,8 +214,9 @@ absl::StatusOr<std::string> WalProposer::FetchFromPeers(int except, Lsn from, Ls
     absl::StrAppend(&errors, " ", wal.ok() ? "short read" : wal.status().ToString());
   }
   return absl::UnavailableError(absl::StrFormat(
-      "no safekeeper could provide WAL [%s, %s) to bring %s up to date:%s", from.ToString(),
-      to.ToString(), peers_[except]->address, errors.empty() ? " none holds it" : errors));
+      "no safekeeper could provide WAL [%s, %s)%s:%s", from.ToString(), to.ToString(),
+      except < 0 ? "" : " to bring " + peers_[except]->address + " up to date",
+      errors.empty() ? " none holds it" : errors));
 }
 
 }  // namespace cambium::safekeeper

@@ -48,14 +48,17 @@ absl::Status WalStorage::CreateSegment(uint64_t segno) {
   return fs_->SyncDir(dir_);
 }
 
-absl::StatusOr<std::shared_ptr<File>> WalStorage::SegmentFile(uint64_t segno, bool create) {
+absl::StatusOr<std::shared_ptr<File>> WalStorage::SegmentFile(uint64_t segno, bool for_write) {
   {
     absl::MutexLock lock(&mu_);
     auto it = open_.find(segno);
-    if (it != open_.end()) return it->second;
+    if (it != open_.end()) {
+      if (for_write) dirty_.insert(segno);
+      return it->second;
+    }
   }
   const std::string path = SegmentPath(segno);
-  if (create) {
+  if (for_write) {
     CAMBIUM_RETURN_IF_ERROR(CreateSegment(segno));
   } else if (!fs_->Exists(path)) {
     return absl::NotFoundError(absl::StrFormat("WAL segment %s does not exist", path));
@@ -63,6 +66,7 @@ absl::StatusOr<std::shared_ptr<File>> WalStorage::SegmentFile(uint64_t segno, bo
   CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> opened, fs_->Open(path, OpenMode::kReadWrite));
   absl::MutexLock lock(&mu_);
   std::shared_ptr<File> file = open_.emplace(segno, std::move(opened)).first->second;
+  if (for_write) dirty_.insert(segno);
   // Close the oldest clean segments beyond the limit, never the one just opened
   // (a reader of an old segment has the lowest number) nor a dirty one (it must stay
   // open until synced). Callers hold their own reference in any case.
@@ -87,11 +91,7 @@ absl::Status WalStorage::Write(Lsn lsn, std::string_view bytes) {
     const uint64_t segno = lsn.SegmentNo(segment_size_);
     const uint64_t offset = lsn.SegmentOffset(segment_size_);
     const uint64_t n = std::min<uint64_t>(bytes.size(), segment_size_ - offset);
-    CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<File> file, SegmentFile(segno, /*create=*/true));
-    {
-      absl::MutexLock lock(&mu_);
-      dirty_.insert(segno);
-    }
+    CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<File> file, SegmentFile(segno, /*for_write=*/true));
     CAMBIUM_RETURN_IF_ERROR(file->Write(offset, bytes.substr(0, n)));
     bytes.remove_prefix(n);
     lsn += n;
@@ -100,20 +100,38 @@ absl::Status WalStorage::Write(Lsn lsn, std::string_view bytes) {
 }
 
 absl::Status WalStorage::Sync() {
+  // Writes and syncs come from one writer (the owner's lock), so nothing becomes
+  // dirty meanwhile; the references keep the files open even if evicted.
   std::vector<std::pair<uint64_t, std::shared_ptr<File>>> files;
   {
     absl::MutexLock lock(&mu_);
     for (uint64_t segno : dirty_) files.emplace_back(segno, open_.at(segno));
+    dirty_.clear();
   }
-  for (auto& [segno, file] : files) {
-    CAMBIUM_RETURN_IF_ERROR(file->DataSync());
+  for (size_t k = 0; k < files.size(); ++k) {
+    absl::Status synced = files[k].second->DataSync();
+    if (synced.ok()) continue;
+    // This segment and the ones after it are not durable: still dirty.
     absl::MutexLock lock(&mu_);
-    dirty_.erase(segno);
+    for (; k < files.size(); ++k) {
+      open_.emplace(files[k].first, files[k].second);
+      dirty_.insert(files[k].first);
+    }
+    return synced;
   }
   return absl::OkStatus();
 }
 
 absl::Status WalStorage::Read(Lsn lsn, uint64_t size, std::string* out) {
+  const uint64_t first_offset = lsn.SegmentOffset(segment_size_);
+  if (size > 0 && size <= segment_size_ - first_offset) {
+    // Within one segment (nearly every read): straight into *out.
+    CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<File> file,
+                             SegmentFile(lsn.SegmentNo(segment_size_), /*for_write=*/false));
+    CAMBIUM_RETURN_IF_ERROR(file->Read(first_offset, size, out));
+    out->resize(size, '\0');  // past the end of a short segment
+    return absl::OkStatus();
+  }
   out->clear();
   out->reserve(size);
   std::string piece;
@@ -121,7 +139,7 @@ absl::Status WalStorage::Read(Lsn lsn, uint64_t size, std::string* out) {
     const uint64_t segno = lsn.SegmentNo(segment_size_);
     const uint64_t offset = lsn.SegmentOffset(segment_size_);
     const uint64_t n = std::min<uint64_t>(size, segment_size_ - offset);
-    CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<File> file, SegmentFile(segno, /*create=*/false));
+    CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<File> file, SegmentFile(segno, /*for_write=*/false));
     CAMBIUM_RETURN_IF_ERROR(file->Read(offset, n, &piece));
     out->append(piece);
     out->append(n - piece.size(), '\0');

@@ -72,7 +72,9 @@ class WalStorage {
   absl::StatusOr<std::vector<uint64_t>> ListSegments();
 
  private:
-  absl::StatusOr<std::shared_ptr<File>> SegmentFile(uint64_t segno, bool create);
+  // The open segment file. With `for_write`, creates the segment if needed and
+  // marks it dirty (under the same lock as the lookup): it stays open until synced.
+  absl::StatusOr<std::shared_ptr<File>> SegmentFile(uint64_t segno, bool for_write);
   void ForgetSegment(uint64_t segno);
 
   FileSystem* const fs_;
@@ -80,6 +82,7 @@ class WalStorage {
   const uint64_t segment_size_;
   absl::Mutex mu_;
   std::map<uint64_t, std::shared_ptr<File>> open_ ABSL_GUARDED_BY(mu_);
+  // Written since the last Sync. Invariant: every dirty segment is in open_.
   std::set<uint64_t> dirty_ ABSL_GUARDED_BY(mu_);
 };
 

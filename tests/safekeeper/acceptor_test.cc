@@ -1,12 +1,13 @@
 // The acceptor state machine and term histories, over the in-memory storage with
 // toy WAL records: voting, fencing, the tail-page rule, truncation on election,
-// failed syncs.
+// failed syncs; and the wire form of the protocol messages.
 #include "safekeeper/acceptor.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "safekeeper/proposer_core.h"
 #include "safekeeper/term_history.h"
+#include "safekeeper/wire.h"
 #include "tests/safekeeper/sim_storage.h"
 
 namespace cambium::safekeeper {
@@ -225,6 +226,39 @@ TEST(SafekeeperProposerCore, CommitsOnlyWhatAQuorumHoldsInItsCurrentVersion) {
   core.OnAck(0, {t + 1, kStart + 100, kStart});
   EXPECT_TRUE(core.fenced());
   EXPECT_EQ(core.fenced_by(), t + 1);
+}
+
+TEST(SafekeeperWire, ProtocolMessagesRoundTrip) {
+  const TermHistory history({{2, kStart}, {5, kStart + 0x300}});
+  const VoteResponse vote{true, 5, kStart + 0x400, kStart + 0x3F0, kStart + 0x200, history};
+  v1::ElectResponse elect;
+  ToProto(vote, &elect);
+  const VoteResponse v = VoteResponseFromProto(elect);
+  EXPECT_EQ(v.granted, vote.granted);
+  EXPECT_EQ(v.term, vote.term);
+  EXPECT_EQ(v.flush_lsn, vote.flush_lsn);
+  EXPECT_EQ(v.record_end, vote.record_end);
+  EXPECT_EQ(v.commit_lsn, vote.commit_lsn);
+  EXPECT_EQ(v.history, vote.history);
+
+  const AppendStartRequest start{5, history, kStart + 0x300, kStart};
+  v1::AppendStart start_proto;
+  ToProto(start, &start_proto);
+  const AppendStartRequest s = AppendStartFromProto(start_proto);
+  EXPECT_EQ(s.term, start.term);
+  EXPECT_EQ(s.history, start.history);
+  EXPECT_EQ(s.start_lsn, start.start_lsn);
+  EXPECT_EQ(s.timeline_start, start.timeline_start);
+
+  const AppendAck ack{5, kStart + 0x500, kStart + 0x480, /*stream=*/3, kStart + 0x4F0};
+  v1::AppendResponse response;
+  ToProto(ack, &response);
+  const AppendAck a = AppendAckFromProto(response);
+  EXPECT_EQ(a.term, ack.term);
+  EXPECT_EQ(a.flush_lsn, ack.flush_lsn);
+  EXPECT_EQ(a.commit_lsn, ack.commit_lsn);
+  EXPECT_EQ(a.record_end, ack.record_end);
+  EXPECT_EQ(a.stream, 0u);  // the stream token is not sent
 }
 
 }  // namespace

@@ -59,17 +59,11 @@ void FaultFileSystem::TearNextWrite(const std::string& path_part, uint64_t keep)
   tear_keep_ = keep;
 }
 
-int FaultFileSystem::syncs() const {
-  absl::MutexLock lock(&mu_);
-  return syncs_;
-}
-
 bool FaultFileSystem::Take(Fault kind, const std::string& path, uint64_t* keep) {
   absl::MutexLock lock(&mu_);
   std::string* part = kind == Fault::kSync      ? &sync_part_
                       : kind == Fault::kNoSpace ? &nospace_part_
                                                 : &tear_part_;
-  if (kind == Fault::kSync) ++syncs_;
   if (part->empty() || path.find(*part) == std::string::npos) return false;
   part->clear();
   if (keep != nullptr) *keep = tear_keep_;

@@ -27,7 +27,6 @@ class FaultFileSystem : public FileSystem {
   // The next Write to a matching file writes only its first `keep` bytes, then
   // fails with EIO.
   void TearNextWrite(const std::string& path_part, uint64_t keep);
-  int syncs() const;
 
   absl::StatusOr<std::unique_ptr<File>> Open(const std::string& path, OpenMode mode) override;
   absl::Status Rename(const std::string& from, const std::string& to, bool no_replace) override {
@@ -48,12 +47,11 @@ class FaultFileSystem : public FileSystem {
   bool Take(Fault kind, const std::string& path, uint64_t* keep = nullptr);
 
   FileSystem* const base_;
-  mutable absl::Mutex mu_;
+  absl::Mutex mu_;
   std::string sync_part_ ABSL_GUARDED_BY(mu_);
   std::string nospace_part_ ABSL_GUARDED_BY(mu_);
   std::string tear_part_ ABSL_GUARDED_BY(mu_);
   uint64_t tear_keep_ ABSL_GUARDED_BY(mu_) = 0;
-  int syncs_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace cambium::safekeeper::testing

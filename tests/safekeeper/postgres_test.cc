@@ -20,9 +20,9 @@ namespace cambium::safekeeper {
 namespace {
 
 using ::cambium::testing::PgCluster;
+using ::cambium::testing::ServiceProcess;
 using ::cambium::testing::TempDir;
 using testing::PostgresLikeWrites;
-using testing::SafekeeperProcess;
 
 // WAL [from, to) of a fresh cluster that ran pgbench -i and a short pgbench.
 struct RecordedWal {
@@ -83,24 +83,24 @@ TEST(SafekeeperPostgresWal, StreamsThroughSafekeepersAndReadsBackByteIdentical) 
 
   auto dir = TempDir::Create("cambium-sk-pg-");
   ASSERT_TRUE(dir.ok());
-  std::vector<std::unique_ptr<SafekeeperProcess>> sks;
-  ProposerOptions options{.tenant = TenantId(1, 2), .timeline = TimelineId(3, 4)};
-  options.timeline_start = wal->from;
+  std::vector<std::unique_ptr<ServiceProcess>> sks;
+  std::vector<std::string> addresses;
   for (int i = 0; i < 3; ++i) {
-    auto sk =
-        SafekeeperProcess::Start(dir->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i));
+    auto sk = testing::StartSafekeeperProcess(dir->Sub("sk" + std::to_string(i)),
+                                              "sk" + std::to_string(i));
     ASSERT_TRUE(sk.ok()) << sk.status();
-    options.safekeepers.push_back((*sk)->address());
+    addresses.push_back((*sk)->address());
     sks.push_back(std::move(*sk));
   }
+  const ProposerOptions options =
+      testing::TestProposerOptions(addresses, TenantId(1, 2), TimelineId(3, 4), wal->from);
   auto proposer = WalProposer::Create(options);
   ASSERT_TRUE(proposer.ok());
   auto start = (*proposer)->Elect();
   ASSERT_TRUE(start.ok()) << start.status();
   ASSERT_EQ(*start, wal->from);
   for (const auto& w : writes) {
-    ASSERT_TRUE((*proposer)->Append(w.lsn, w.bytes).ok());
-    absl::Status flushed = (*proposer)->WaitForFlush(w.end(), absl::Seconds(20));
+    absl::Status flushed = testing::AppendAndWait(**proposer, w);
     ASSERT_TRUE(flushed.ok()) << flushed;
   }
   const std::string expected = wal->bytes.substr(0, records_end - wal->from);

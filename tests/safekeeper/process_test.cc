@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "common/files.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,11 +26,12 @@
 namespace cambium::safekeeper {
 namespace {
 
+using ::cambium::testing::ServiceProcess;
 using ::cambium::testing::TempDir;
+using testing::AppendAndWait;
 using ::testing::HasSubstr;
 using testing::MakeTestWal;
 using testing::PostgresLikeWrites;
-using testing::SafekeeperProcess;
 using testing::TestWal;
 using testing::WalWrite;
 
@@ -44,8 +46,8 @@ class SafekeeperProcessTest : public ::testing::Test {
     ASSERT_TRUE(dir.ok());
     dir_ = new TempDir(std::move(*dir));
     for (int i = 0; i < 3; ++i) {
-      auto sk =
-          SafekeeperProcess::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i));
+      auto sk = testing::StartSafekeeperProcess(dir_->Sub("sk" + std::to_string(i)),
+                                                "sk" + std::to_string(i));
       ASSERT_TRUE(sk.ok()) << sk.status();
       sks_[i] = sk->release();
     }
@@ -59,7 +61,7 @@ class SafekeeperProcessTest : public ::testing::Test {
   }
   static void TearDownTestSuite() {
     for (auto*& sk : sks_) {
-      delete sk;  // SIGTERM, then SIGKILL
+      delete sk;  // SIGTERM
       sk = nullptr;
     }
     delete writes_;
@@ -68,24 +70,17 @@ class SafekeeperProcessTest : public ::testing::Test {
     delete dir_;
   }
   static ProposerOptions Options(const std::string& name) {
-    ProposerOptions o;
-    for (auto* sk : sks_) o.safekeepers.push_back(sk->address());
-    o.tenant = kTenant;
-    o.timeline = kTimeline;
-    o.name = name;
-    o.timeline_start = kStart;
-    o.rpc_timeout = absl::Seconds(10);
-    return o;
+    std::vector<std::string> addresses;
+    for (auto* sk : sks_) addresses.push_back(sk->address());
+    return testing::TestProposerOptions(addresses, kTenant, kTimeline, kStart, name);
   }
   // Committed WAL [kStart, to) as safekeeper i serves it.
   static std::string ReadCommitted(int i, Lsn to) {
-    auto wal = testing::ReadCommittedWal(sks_[i]->address(), kTenant, kTimeline, kStart, to);
-    EXPECT_TRUE(wal.ok()) << wal.status();
-    return wal.ok() ? *wal : "";
+    return testing::ExpectCommittedWal(sks_[i]->address(), kTenant, kTimeline, kStart, to);
   }
 
   static TempDir* dir_;
-  static SafekeeperProcess* sks_[3];
+  static ServiceProcess* sks_[3];
   static TestWal* wal_;
   static std::vector<WalWrite>* writes_;
   static std::vector<Lsn>* flushes_;  // the record end each write flushes
@@ -94,7 +89,7 @@ class SafekeeperProcessTest : public ::testing::Test {
 };
 
 TempDir* SafekeeperProcessTest::dir_ = nullptr;
-SafekeeperProcess* SafekeeperProcessTest::sks_[3] = {};
+ServiceProcess* SafekeeperProcessTest::sks_[3] = {};
 TestWal* SafekeeperProcessTest::wal_ = nullptr;
 std::vector<WalWrite>* SafekeeperProcessTest::writes_ = nullptr;
 std::vector<Lsn>* SafekeeperProcessTest::flushes_ = nullptr;
@@ -113,23 +108,30 @@ TEST_F(SafekeeperProcessTest, KillingOneSafekeeperLosesNoAcknowledgedWal) {
   Lsn acked = kStart;
   // kill -9 while appends are in flight, once a few have gone through.
   std::atomic<bool> killed = false;
+  int acked_after_kill = 0;
   std::thread killer;
+  // Joined however the test leaves (a failed ASSERT returns from here).
+  absl::Cleanup join_killer = [&killer] {
+    if (killer.joinable()) killer.join();
+  };
   for (; next_write_ < stop_at; ++next_write_) {
     const WalWrite& w = (*writes_)[next_write_];
     if (next_write_ == 50) {
       killer = std::thread([&] {
         absl::SleepFor(absl::Milliseconds(30));
-        sks_[1]->Kill();
+        ASSERT_TRUE(sks_[1]->Kill().ok());
         killed = true;
       });
     }
-    ASSERT_TRUE(proposer_->Append(w.lsn, w.bytes).ok());
-    absl::Status flushed = proposer_->WaitForFlush(w.end(), absl::Seconds(20));
+    absl::Status flushed = AppendAndWait(*proposer_, w);
     ASSERT_TRUE(flushed.ok()) << "write " << next_write_ << ": " << flushed;
     acked = (*flushes_)[next_write_];
+    if (killed) ++acked_after_kill;
   }
-  killer.join();
-  ASSERT_TRUE(killed);
+  // The kill landed while appends were still going, and they went on without it.
+  ASSERT_TRUE(killed) << "all " << stop_at << " appends finished before the kill";
+  EXPECT_GT(acked_after_kill, 0);
+  std::move(join_killer).Invoke();
   // Every record whose flush was acknowledged.
   const Lsn records_end = acked;
   const std::string expected = wal_->bytes.substr(0, records_end - kStart);
@@ -141,8 +143,8 @@ TEST_F(SafekeeperProcessTest, KillingOneSafekeeperLosesNoAcknowledgedWal) {
 
 TEST_F(SafekeeperProcessTest, TwoSafekeepersDownStallsWithAClearStatusAndOneBackResumes) {
   ASSERT_NE(proposer_, nullptr);
-  sks_[0]->Kill();
-  sks_[2]->Kill();
+  ASSERT_TRUE(sks_[0]->Kill().ok());
+  ASSERT_TRUE(sks_[2]->Kill().ok());
   const WalWrite& w = (*writes_)[next_write_++];
   ASSERT_TRUE(proposer_->Append(w.lsn, w.bytes).ok());
   absl::Status stalled = proposer_->WaitForFlush(w.end(), absl::Seconds(1));
@@ -153,9 +155,8 @@ TEST_F(SafekeeperProcessTest, TwoSafekeepersDownStallsWithAClearStatusAndOneBack
   absl::Status resumed = proposer_->WaitForFlush(w.end(), absl::Seconds(20));
   EXPECT_TRUE(resumed.ok()) << resumed;
   for (; next_write_ < writes_->size() * 5 / 6; ++next_write_) {
-    const WalWrite& more = (*writes_)[next_write_];
-    ASSERT_TRUE(proposer_->Append(more.lsn, more.bytes).ok());
-    ASSERT_TRUE(proposer_->WaitForFlush(more.end(), absl::Seconds(20)).ok());
+    absl::Status flushed = AppendAndWait(*proposer_, (*writes_)[next_write_]);
+    ASSERT_TRUE(flushed.ok()) << flushed;
   }
   ASSERT_TRUE(sks_[0]->Restart().ok());
 }
@@ -175,19 +176,19 @@ TEST_F(SafekeeperProcessTest, ASecondProposerFencesTheFirst) {
   EXPECT_THAT(fenced.message(), HasSubstr("term"));
   // The new proposer continues the timeline.
   for (size_t i = next_write_; i < writes_->size(); ++i) {
-    const WalWrite& more = (*writes_)[i];
-    ASSERT_TRUE((*p2)->Append(more.lsn, more.bytes).ok());
-    ASSERT_TRUE((*p2)->WaitForFlush(more.end(), absl::Seconds(20)).ok());
+    absl::Status flushed = AppendAndWait(**p2, (*writes_)[i]);
+    ASSERT_TRUE(flushed.ok()) << flushed;
   }
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(ReadCommitted(i, wal_->end()) == wal_->bytes) << i;
   proposer_.reset();
 }
 
 TEST_F(SafekeeperProcessTest, SigtermExitsCleanlyAndACorruptControlFileStopsStartup) {
-  absl::StatusOr<int> code = sks_[2]->Terminate();
+  absl::StatusOr<int> code = sks_[2]->Stop();
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
-  EXPECT_THAT(ReadFileToString(sks_[2]->log_file()).value_or(""), HasSubstr("safekeeper_stopped"));
+  const std::string log = testing::SafekeeperLogFile(dir_->Sub("sk2"));
+  EXPECT_THAT(ReadFileToString(log).value_or(""), HasSubstr("safekeeper_stopped"));
   const std::string control =
       TimelineDir(dir_->Sub("sk2"), kTenant, kTimeline) + "/" + kControlFileName;
   const int fd = open(control.c_str(), O_WRONLY);
@@ -195,7 +196,7 @@ TEST_F(SafekeeperProcessTest, SigtermExitsCleanlyAndACorruptControlFileStopsStar
   ASSERT_EQ(pwrite(fd, "XX", 2, 40), 2);
   close(fd);
   EXPECT_FALSE(sks_[2]->Restart().ok());
-  EXPECT_THAT(ReadFileToString(sks_[2]->log_file()).value_or(""),
+  EXPECT_THAT(ReadFileToString(log).value_or(""),
               HasSubstr("cannot start: control file " + control));
 }
 

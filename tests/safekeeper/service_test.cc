@@ -19,6 +19,7 @@ namespace cambium::safekeeper {
 namespace {
 
 using ::cambium::testing::TempDir;
+using testing::AppendAndWait;
 using ::testing::HasSubstr;
 using testing::LocalSafekeeper;
 using testing::MakeTestWal;
@@ -43,14 +44,9 @@ class SafekeeperServiceTest : public ::testing::Test {
     sks_[i] = std::move(*sk);
   }
   ProposerOptions Options(TimelineId timeline, Lsn start = kStart, const std::string& name = "p1") {
-    ProposerOptions o;
-    for (auto& sk : sks_) o.safekeepers.push_back(sk->address());
-    o.tenant = kTenant;
-    o.timeline = timeline;
-    o.name = name;
-    o.timeline_start = start;
-    o.rpc_timeout = absl::Seconds(10);
-    return o;
+    std::vector<std::string> addresses;
+    for (auto& sk : sks_) addresses.push_back(sk->address());
+    return testing::TestProposerOptions(addresses, kTenant, timeline, start, name);
   }
   std::unique_ptr<WalProposer> Elected(const ProposerOptions& o, Lsn* start) {
     auto p = WalProposer::Create(o);
@@ -63,16 +59,13 @@ class SafekeeperServiceTest : public ::testing::Test {
   // Streams `wal` as Postgres writes it, waiting for the quorum after each write.
   void Stream(WalProposer& p, const TestWal& wal, const std::vector<Lsn>& flush_points) {
     for (const auto& w : PostgresLikeWrites(wal.start, wal.bytes, flush_points)) {
-      ASSERT_TRUE(p.Append(w.lsn, w.bytes).ok());
-      absl::Status flushed = p.WaitForFlush(w.end(), absl::Seconds(10));
+      absl::Status flushed = AppendAndWait(p, w, absl::Seconds(10));
       ASSERT_TRUE(flushed.ok()) << flushed;
     }
   }
   // Committed WAL [from, to) as safekeeper i serves it.
   std::string ReadCommitted(int i, TimelineId timeline, Lsn from, Lsn to) {
-    auto wal = testing::ReadCommittedWal(sks_[i]->address(), kTenant, timeline, from, to);
-    EXPECT_TRUE(wal.ok()) << wal.status();
-    return wal.ok() ? *wal : "";
+    return testing::ExpectCommittedWal(sks_[i]->address(), kTenant, timeline, from, to);
   }
 
   std::unique_ptr<TempDir> dir_;
@@ -86,7 +79,10 @@ TEST_F(SafekeeperServiceTest, StreamsRewrittenPagesAndReadsBackCommittedWal) {
   ASSERT_EQ(start, kStart);
   const TestWal wal = MakeTestWal(kStart, 300, 11);
   ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, wal.record_ends));
-  EXPECT_GE(p->commit_lsn(), wal.end());
+  // Exactly what was appended is committed: the last write's zero-padded page,
+  // never beyond it.
+  EXPECT_EQ(p->commit_lsn(),
+            PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends).back().end());
   auto read = p->ReadWal(kStart, wal.end());
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_TRUE(*read == wal.bytes);

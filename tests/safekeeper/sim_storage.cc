@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_format.h"
+#include "common/bytes.h"
 #include "common/checksum.h"
 
 namespace cambium::safekeeper::sim {
@@ -16,20 +17,13 @@ uint32_t ToyCheck(Lsn at, std::string_view payload) {
   return static_cast<uint32_t>(h ^ (h >> 32)) | 1;
 }
 
-uint32_t LoadU32(std::string_view bytes, size_t at) {
-  uint32_t v;
-  std::memcpy(&v, bytes.data() + at, 4);
-  return v;
-}
-
 }  // namespace
 
 std::string ToyRecord(Lsn at, std::string_view payload) {
-  std::string out(kToyHeader, '\0');
-  const uint32_t len = static_cast<uint32_t>(kToyHeader + payload.size());
-  const uint32_t check = ToyCheck(at, payload);
-  std::memcpy(out.data(), &len, 4);
-  std::memcpy(out.data() + 4, &check, 4);
+  std::string out;
+  out.reserve(kToyHeader + payload.size());
+  AppendLittleEndian<uint32_t>(&out, static_cast<uint32_t>(kToyHeader + payload.size()));
+  AppendLittleEndian<uint32_t>(&out, ToyCheck(at, payload));
   out.append(payload);
   return out;
 }
@@ -37,10 +31,10 @@ std::string ToyRecord(Lsn at, std::string_view payload) {
 Lsn ToyLastRecordEnd(Lsn start, std::string_view bytes) {
   size_t pos = 0;
   while (bytes.size() - pos >= kToyHeader) {
-    const uint32_t len = LoadU32(bytes, pos);
+    const uint32_t len = LoadLittleEndian<uint32_t>(bytes.data() + pos);
     if (len <= kToyHeader || len > bytes.size() - pos) break;
     std::string_view payload = bytes.substr(pos + kToyHeader, len - kToyHeader);
-    if (LoadU32(bytes, pos + 4) != ToyCheck(start + pos, payload)) break;
+    if (LoadLittleEndian<uint32_t>(bytes.data() + pos + 4) != ToyCheck(start + pos, payload)) break;
     pos += len;
   }
   return start + pos;

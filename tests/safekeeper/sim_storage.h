@@ -52,7 +52,6 @@ class SimStorage : public AcceptorStorage {
   const AcceptorState& persisted() const { return persisted_; }
   // Every durable byte from the timeline start (including a torn tail).
   const std::string& wal() const { return wal_; }
-  Lsn timeline_start() const { return start_; }
 
  private:
   const Lsn start_;

@@ -85,7 +85,8 @@ class World {
     for (int p = 0; p < kProposers; ++p) proposers_.push_back(std::make_unique<ProposerNode>(p));
   }
 
-  // Runs `steps` chaotic steps, then the quiet phase. Returns false on a violation.
+  // Runs `steps` chaotic steps, then the quiet phase; stops at the first
+  // violation, which is a fatal gtest failure.
   void Run(int steps);
   const Stats& stats() const { return stats_; }
 

@@ -5,9 +5,8 @@
 
 #include "absl/strings/str_format.h"
 #include "common/pg/wal_format.h"
-#include "common/service.h"
 #include "common/status.h"
-#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
 #include "safekeeper/safekeeper_client.h"
 #include "tests/harness/net.h"
 #include "tests/harness/wal_builder.h"
@@ -15,7 +14,7 @@
 namespace cambium::safekeeper::testing {
 
 using ::cambium::testing::FreePort;
-using ::cambium::testing::WaitForPort;
+using ::cambium::testing::ServiceProcess;
 using ::cambium::testing::WalBuilder;
 
 TestWal MakeTestWal(Lsn start, int count, uint64_t seed) {
@@ -76,6 +75,34 @@ absl::StatusOr<std::string> ReadCommittedWal(const std::string& address, TenantI
   return client.ReadWal(tenant, timeline, from, to);
 }
 
+std::string ExpectCommittedWal(const std::string& address, TenantId tenant, TimelineId timeline,
+                               Lsn from, Lsn to) {
+  absl::StatusOr<std::string> wal = ReadCommittedWal(address, tenant, timeline, from, to);
+  EXPECT_TRUE(wal.ok()) << wal.status();
+  return wal.ok() ? *std::move(wal) : "";
+}
+
+ProposerOptions TestProposerOptions(std::vector<std::string> safekeepers, TenantId tenant,
+                                    TimelineId timeline, Lsn timeline_start,
+                                    const std::string& name) {
+  ProposerOptions o;
+  o.safekeepers = std::move(safekeepers);
+  o.tenant = tenant;
+  o.timeline = timeline;
+  o.name = name;
+  o.timeline_start = timeline_start;
+  o.rpc_timeout = absl::Seconds(10);
+  return o;
+}
+
+absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write, absl::Duration timeout) {
+  absl::Status s = proposer.Append(write.lsn, write.bytes);
+  if (s.ok()) s = proposer.WaitForFlush(write.end(), timeout);
+  if (s.ok()) return s;
+  return Annotate(s,
+                  absl::StrFormat("write [%s, %s)", write.lsn.ToString(), write.end().ToString()));
+}
+
 absl::StatusOr<std::unique_ptr<LocalSafekeeper>> LocalSafekeeper::Start(const std::string& data_dir,
                                                                         const std::string& id,
                                                                         FileSystem* fs) {
@@ -85,71 +112,25 @@ absl::StatusOr<std::unique_ptr<LocalSafekeeper>> LocalSafekeeper::Start(const st
   options.id = id;
   options.fs = fs;
   options.checkpoint_interval = absl::Milliseconds(100);
-  CAMBIUM_ASSIGN_OR_RETURN(local->sk_, Safekeeper::Open(options));
-  local->service_ = std::make_unique<SafekeeperServiceImpl>(local->sk_.get());
-  grpc::ServerBuilder builder;
-  int port = 0;
-  CAMBIUM_RETURN_IF_ERROR(ConfigureServer(builder, "127.0.0.1:0", &port));
-  builder.RegisterService(local->service_.get());
-  local->server_ = builder.BuildAndStart();
-  if (local->server_ == nullptr || port == 0) return absl::UnavailableError("cannot listen");
-  local->address_ = absl::StrFormat("127.0.0.1:%d", port);
-  local->sk_->StartMaintenance();
+  CAMBIUM_ASSIGN_OR_RETURN(local->server_, SafekeeperServer::Start(options, "127.0.0.1:0"));
+  local->address_ = absl::StrFormat("127.0.0.1:%d", local->server_->port());
   return local;
 }
 
 void LocalSafekeeper::Stop() {
-  if (server_ == nullptr) return;
-  sk_->StopReaders();
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(100));
-  server_.reset();
-  sk_->Shutdown();
+  if (server_ != nullptr) server_->Stop(absl::Milliseconds(100));
 }
 
 std::string SafekeeperBinary() { return CAMBIUM_SAFEKEEPER_BINARY; }
 
-absl::StatusOr<std::unique_ptr<SafekeeperProcess>> SafekeeperProcess::Start(
-    const std::string& data_dir, const std::string& id) {
-  auto p = std::make_unique<SafekeeperProcess>();
-  p->data_dir_ = data_dir;
-  p->id_ = id;
-  CAMBIUM_ASSIGN_OR_RETURN(p->port_, FreePort());
-  p->address_ = absl::StrFormat("127.0.0.1:%d", p->port_);
-  p->log_file_ = data_dir + ".log";
-  CAMBIUM_RETURN_IF_ERROR(p->Restart());
-  return p;
-}
+std::string SafekeeperLogFile(const std::string& data_dir) { return data_dir + ".log"; }
 
-absl::Status SafekeeperProcess::Restart() {
-  SubprocessOptions options;
-  options.argv = {
-      SafekeeperBinary(),      "--listen", address_, "--data-dir", data_dir_, "--id", id_,
-      "--checkpoint-interval", "200ms"};
-  options.stderr_file = log_file_;
-  options.die_with_parent = true;
-  CAMBIUM_ASSIGN_OR_RETURN(process_, Subprocess::Start(options));
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  for (;;) {
-    absl::Status ready = WaitForPort(port_, absl::Milliseconds(100));
-    if (ready.ok()) return ready;
-    if (!process_->running()) {
-      process_.reset();
-      return absl::InternalError(absl::StrFormat("%s exited at startup; see %s", id_, log_file_));
-    }
-    if (absl::Now() > deadline) return ready;
-  }
-}
-
-void SafekeeperProcess::Kill() {
-  if (process_ != nullptr) process_->Stop(9, absl::Seconds(5)).IgnoreError();
-  process_.reset();
-}
-
-absl::StatusOr<int> SafekeeperProcess::Terminate() {
-  if (process_ == nullptr) return absl::FailedPreconditionError("not running");
-  absl::StatusOr<int> code = process_->Stop(15, absl::Seconds(20));
-  process_.reset();
-  return code;
+absl::StatusOr<std::unique_ptr<ServiceProcess>> StartSafekeeperProcess(const std::string& data_dir,
+                                                                       const std::string& id) {
+  CAMBIUM_ASSIGN_OR_RETURN(const int port, FreePort());
+  return ServiceProcess::Start(
+      SafekeeperBinary(), {"--data-dir", data_dir, "--id", id, "--checkpoint-interval", "200ms"},
+      port, SafekeeperLogFile(data_dir));
 }
 
 }  // namespace cambium::safekeeper::testing

@@ -1,5 +1,6 @@
 // Test harness for the safekeeper: valid Postgres WAL and the way Postgres writes
-// it, safekeepers in the test process, and real cambium-safekeeper processes.
+// it, safekeepers in the test process, real cambium-safekeeper processes, and the
+// proposer and reader steps the tests share.
 //
 // Thread-safety: not thread-safe.
 #ifndef CAMBIUM_TESTS_SAFEKEEPER_SK_HARNESS_H_
@@ -11,11 +12,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/ids.h"
 #include "common/lsn.h"
-#include "common/subprocess.h"
-#include "grpcpp/server.h"
-#include "safekeeper/safekeeper.h"
+#include "safekeeper/file_system.h"
 #include "safekeeper/safekeeper_service.h"
+#include "safekeeper/wal_proposer.h"
+#include "tests/harness/service_process.h"
 
 namespace cambium::safekeeper::testing {
 
@@ -47,8 +50,24 @@ std::vector<WalWrite> PostgresLikeWrites(Lsn start, std::string_view wal,
 absl::StatusOr<std::string> ReadCommittedWal(const std::string& address, TenantId tenant,
                                              TimelineId timeline, Lsn from, Lsn to,
                                              absl::Duration timeout = absl::Seconds(10));
+// The same for tests that compare the bytes: on failure records a (non-fatal)
+// gtest failure naming the error and returns "".
+std::string ExpectCommittedWal(const std::string& address, TenantId tenant, TimelineId timeline,
+                               Lsn from, Lsn to);
 
-// A Safekeeper with its gRPC server inside the test process.
+// Options of a proposer for `timeline` over `safekeepers`, with a deadline per
+// call (rpc_timeout) that suits loaded test machines.
+ProposerOptions TestProposerOptions(std::vector<std::string> safekeepers, TenantId tenant,
+                                    TimelineId timeline, Lsn timeline_start,
+                                    const std::string& name = "proposer");
+
+// Appends one write and waits until a quorum flushed it; the error says which
+// write failed.
+absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write,
+                           absl::Duration timeout = absl::Seconds(20));
+
+// A Safekeeper with its gRPC server inside the test process, started and stopped
+// as cambium-safekeeper does (SafekeeperServer).
 class LocalSafekeeper {
  public:
   static absl::StatusOr<std::unique_ptr<LocalSafekeeper>> Start(const std::string& data_dir,
@@ -56,39 +75,20 @@ class LocalSafekeeper {
                                                                 FileSystem* fs = nullptr);
   ~LocalSafekeeper() { Stop(); }
   const std::string& address() const { return address_; }
-  Safekeeper* safekeeper() { return sk_.get(); }
   // As on SIGTERM.
   void Stop();
 
  private:
   std::string address_;
-  std::unique_ptr<Safekeeper> sk_;
-  std::unique_ptr<SafekeeperServiceImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<SafekeeperServer> server_;
 };
 
-// A real cambium-safekeeper process on a fixed port, restartable.
-class SafekeeperProcess {
- public:
-  static absl::StatusOr<std::unique_ptr<SafekeeperProcess>> Start(const std::string& data_dir,
-                                                                  const std::string& id);
-  // Starts it again (same port, same data directory) after Kill/Terminate.
-  absl::Status Restart();
-  // SIGKILL, then reaps it: nothing gets to flush.
-  void Kill();
-  // SIGTERM; returns the exit code.
-  absl::StatusOr<int> Terminate();
-  const std::string& address() const { return address_; }
-  const std::string& log_file() const { return log_file_; }
-
- private:
-  std::string data_dir_;
-  std::string id_;
-  int port_ = 0;
-  std::string address_;
-  std::string log_file_;
-  std::unique_ptr<Subprocess> process_;
-};
+// A real cambium-safekeeper process on a free port, logging to SafekeeperLogFile
+// and checkpointing every 200 ms; ServiceProcess restarts, stops and kills it.
+absl::StatusOr<std::unique_ptr<cambium::testing::ServiceProcess>> StartSafekeeperProcess(
+    const std::string& data_dir, const std::string& id);
+// The log of the process StartSafekeeperProcess started on `data_dir`.
+std::string SafekeeperLogFile(const std::string& data_dir);
 
 // Path of the cambium-safekeeper binary built with the tests.
 std::string SafekeeperBinary();

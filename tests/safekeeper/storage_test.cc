@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "safekeeper/control_file.h"
@@ -53,6 +54,32 @@ TEST(SafekeeperControlFile, RoundTripsEveryField) {
   auto decoded = DecodeControlFile(EncodeControlFile(data), "x");
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(*decoded, data);
+}
+
+// The bytes of a control file are a format on disk: they must not change
+// without a new format version.
+TEST(SafekeeperControlFile, EncodingIsStable) {
+  ControlFileData data;
+  data.tenant = TenantId(0x0102030405060708, 0x1112131415161718);
+  data.timeline = TimelineId(0x2122232425262728, 0x3132333435363738);
+  data.acceptor.term = 0x0A0B0C0D0E0F1011;
+  data.acceptor.history = TermHistory({{2, kStart}, {7, kStart + 0x320}});
+  data.acceptor.timeline_start = kStart;
+  data.acceptor.commit_lsn = kStart + 0x200;
+  data.acceptor.archived_lsn = kStart + 0x100;
+  data.wal_start = kStart;
+  data.flush_lsn = kStart + 0x400;
+  EXPECT_EQ(absl::BytesToHexString(EncodeControlFile(data)),
+            "434d42534b43544c0100000074000000"  // magic, version 1, payload length
+            "01020304050607081112131415161718"  // tenant
+            "21222324252627283132333435363738"  // timeline
+            "11100f0e0d0c0b0a0000000100000000"  // term, timeline start
+            "00020001000000000001000100000000"  // commit LSN, archived LSN
+            "00000001000000000004000100000000"  // lowest stored LSN, flush LSN
+            "02000000"                          // history: 2 entries
+            "02000000000000000000000100000000"
+            "07000000000000002003000100000000"
+            "6e1cc7a15d245fb6");  // Checksum64
 }
 
 TEST(SafekeeperControlFile, DetectsCorruptionAndNamesTheFile) {
