@@ -19,8 +19,4 @@ absl::StatusOr<int> FreePort() {
   return absl::ResourceExhaustedError("no free loopback port found");
 }
 
-absl::Status WaitForPort(int port, absl::Duration timeout) {
-  return WaitForLoopbackPort(port, timeout);
-}
-
 }  // namespace cambium::testing

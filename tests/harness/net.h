@@ -14,11 +14,6 @@ namespace cambium::testing {
 // test do not collide with each other.
 absl::StatusOr<int> FreePort();
 
-// Waits until something accepts TCP connections on 127.0.0.1:port. Kept for
-// tests/safekeeper/sk_harness.cc; new code calls WaitForLoopbackPort (common/net.h),
-// which can also give up when the process that should listen exits.
-absl::Status WaitForPort(int port, absl::Duration timeout);
-
 }  // namespace cambium::testing
 
 #endif  // CAMBIUM_TESTS_HARNESS_NET_H_
