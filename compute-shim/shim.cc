@@ -118,6 +118,7 @@ absl::Status Shim::Impl::Mount() {
   for (auto& a : argv) raw.push_back(a.data());
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(raw.size()), raw.data());
   fuse_handle = fuse_new(&args, &ShimFs::Operations(), sizeof(fuse_operations), fs.get());
+  fuse_opt_free_args(&args);  // what fuse_new's option parsing allocated
   if (fuse_handle == nullptr) return absl::InternalError("fuse_new failed");
   if (fuse_mount(fuse_handle, config.mountpoint.c_str()) != 0) {
     fuse_destroy(fuse_handle);

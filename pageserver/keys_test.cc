@@ -21,14 +21,17 @@ TEST(Keys, NewerVersionsSortFirstWithinABlock) {
 }
 
 TEST(Keys, ParseRoundTrips) {
+  // Parsed keys view into the key: keep it alive.
+  const std::string block_key = BlockKey(kTimeline, "global/pg_control", 0, Lsn(0x1500718));
   ParsedBlockKey b;
-  ASSERT_TRUE(ParseBlockKey(BlockKey(kTimeline, "global/pg_control", 0, Lsn(0x1500718)), &b));
+  ASSERT_TRUE(ParseBlockKey(block_key, &b));
   EXPECT_EQ(b.timeline, kTimeline);
   EXPECT_EQ(b.path, "global/pg_control");
   EXPECT_EQ(b.block, 0u);
   EXPECT_EQ(b.lsn, Lsn(0x1500718));
+  const std::string file_key = FileKey(kTimeline, "base/1", Lsn(7));
   ParsedFileKey f;
-  ASSERT_TRUE(ParseFileKey(FileKey(kTimeline, "base/1", Lsn(7)), &f));
+  ASSERT_TRUE(ParseFileKey(file_key, &f));
   EXPECT_EQ(f.path, "base/1");
   EXPECT_EQ(f.lsn, Lsn(7));
   EXPECT_FALSE(ParseBlockKey("short", &b));
