@@ -18,6 +18,8 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # the Postgres that computes run, and its tools (pg_waldump, pg_controldata, amcheck)
   postgresql-15 postgresql-contrib postgresql-client-15
+  # libpq for the chaos suite's clients (tests/chaos)
+  libpq-dev
   # process utilities used by tests (ps, kill, fuser, mountpoint)
   procps psmisc util-linux
 )

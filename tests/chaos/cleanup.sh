@@ -1,0 +1,47 @@
+#!/bin/sh
+# Removes every trace of one chaos stack, whatever state it was left in (a test that
+# failed, timed out or was killed): cleanup.sh ROOT
+#
+# ROOT is the stack's root directory; ROOT/data is its tmpfs and the CLI's
+# --data-dir. Only processes whose command line names ROOT/data/ are touched: the
+# daemons, shims and postmasters of this stack (their children go with their
+# process group). Order matters: resume stopped processes, kill them all, unmount
+# the FUSE mounts below ROOT/data (deepest first), then the tmpfs, then remove ROOT.
+# Idempotent; never fails.
+root=${1:?usage: cleanup.sh ROOT}
+data="$root/data"
+
+stack_pids() {
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = "$$" ] && continue
+    if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$data/"; then echo "$pid"; fi
+  done
+}
+
+signal_all() {
+  for pid in $(stack_pids); do
+    kill "-$1" -- "-$pid" 2>/dev/null
+    kill "-$1" "$pid" 2>/dev/null
+  done
+}
+
+# No `cambium down`: a clean shutdown of a stack left in any state can take minutes
+# (an endpoint that cannot checkpoint), and nothing here depends on it.
+signal_all CONT
+signal_all KILL
+sleep 0.5
+signal_all KILL
+
+# FUSE mounts (endpoints) inside the tmpfs, deepest first, then the tmpfs itself.
+mounts() { awk -v d="$data" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r; }
+for m in $(mounts); do
+  [ "$m" = "$data" ] && continue
+  fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+done
+for _ in 1 2 3 4 5; do
+  mountpoint -q "$data" 2>/dev/null || break
+  umount "$data" 2>/dev/null || { sleep 1; umount -l "$data" 2>/dev/null; }
+done
+if ! mountpoint -q "$data" 2>/dev/null; then rm -rf "$root"; fi
+exit 0
