@@ -53,6 +53,7 @@ absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
   });
   if (!error_.ok()) return error_;
   if (stopping_) return absl::CancelledError("the shim is shutting down");
+  if (!full_.ok()) return full_;  // refuse new work until the pageserver has space
   // Only the sender thread waits for new mutations, and it only sleeps with none pending.
   if (pending_.empty()) send_cv_.notify_one();
   const size_t bytes = mutation.ByteSizeLong();
@@ -118,6 +119,10 @@ void MutationSender::ReadLoop(
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (resp.seq() == 0) continue;  // the hello's answer
+      if (!full_.ok()) {
+        LogInfo("pageserver_has_space_again", {{"generation", generation_}});
+        full_ = absl::OkStatus();
+      }
       if (!unsynced_.empty() && resp.seq() >= unsynced_.front().request->seq() &&
           resp.seq() - unsynced_.front().request->seq() < unsynced_.size()) {
         applied = unsynced_[resp.seq() - unsynced_.front().request->seq()].last_mutation;
@@ -140,11 +145,16 @@ void MutationSender::ReadLoop(
   grpc::Status s = stream->Finish();
   std::lock_guard<std::mutex> lock(mu_);
   if (epoch != stream_epoch_ || stopping_) return;
+  const bool full = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
   const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok();
+                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok() || full;
   if (!retryable) {
     FailLocked(FromGrpcStatus(s));
     return;
+  }
+  if (full) {
+    if (full_.ok()) LogError("pageserver_disk_full", {{"status", FromGrpcStatus(s)}});
+    full_ = FromGrpcStatus(s);
   }
   LogWarning("mutation_stream_broken", {{"status", FromGrpcStatus(s)}});
   stream_broken_ = true;
@@ -156,8 +166,9 @@ void MutationSender::SendLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_ && error_.ok()) {
     if (!stream_ || stream_broken_) {
-      // An idle writer keeps reconnecting for as long as it takes.
-      if (pending_.empty() && unsynced_.empty()) broken_since_ = absl::Now();
+      // An idle writer keeps reconnecting for as long as it takes, and so does one
+      // whose pageserver is full (it refuses new work meanwhile).
+      if ((pending_.empty() && unsynced_.empty()) || !full_.ok()) broken_since_ = absl::Now();
       if (stream_broken_ && absl::Now() - broken_since_ > options_.retry_for) {
         FailLocked(
             absl::UnavailableError(absl::StrFormat("the pageserver has been unreachable for %s",
@@ -166,7 +177,7 @@ void MutationSender::SendLoop() {
       }
       if (stream_) {
         lock.unlock();
-        absl::SleepFor(absl::Milliseconds(200));
+        absl::SleepFor(full_.ok() ? absl::Milliseconds(200) : absl::Seconds(1));
         client_->Reconnect();
         lock.lock();
         if (stopping_) break;

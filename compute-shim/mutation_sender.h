@@ -24,6 +24,11 @@
 // rejected a mutation) is sticky: every later call fails with it, so Postgres sees
 // write and fsync errors instead of silently lost writes.
 //
+// A full pageserver disk (RESOURCE_EXHAUSTED) is not sticky: new mutations are refused
+// at once (Postgres gets ENOSPC for that write and keeps the buffer dirty, as on a full
+// local disk) while what is queued is retried every second; barriers wait; everything
+// resumes once the pageserver has space again.
+//
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_COMPUTE_SHIM_MUTATION_SENDER_H_
 #define CAMBIUM_COMPUTE_SHIM_MUTATION_SENDER_H_
@@ -123,6 +128,7 @@ class MutationSender {
       stream_;                  // GUARDED_BY(mu_)
   uint64_t stream_epoch_ = 0;   // GUARDED_BY(mu_): bumps on every reconnect
   bool stream_broken_ = false;  // GUARDED_BY(mu_)
+  absl::Status full_;           // GUARDED_BY(mu_): the pageserver's disk is full
   absl::Time broken_since_;     // GUARDED_BY(mu_)
   absl::Time last_sync_sent_;   // GUARDED_BY(mu_)
   std::thread reader_;
