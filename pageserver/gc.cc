@@ -34,6 +34,10 @@
 namespace cambium::pageserver {
 namespace {
 
+// Up to this many dropped files, GC compacts each one's key range; beyond, the
+// timeline's whole range once.
+constexpr size_t kMaxCompactedRanges = 64;
+
 // Garbage collection of one family of one timeline.
 class FamilyCollector {
  public:
@@ -248,11 +252,19 @@ absl::StatusOr<uint64_t> Repository::GcTimeline(const TimelineId& id, Lsn cutoff
     removed += n;
     if (f == Family::kBlocks) dropped = collector.dropped_paths();
   }
-  // Deleted keys return their space at compaction: compact the ranges of files that
-  // were dropped entirely, which is where most of the garbage is.
-  for (const std::string& path : dropped) {
-    CAMBIUM_RETURN_IF_ERROR(store_->CompactRange(Family::kBlocks, keys::PathPrefix(id, path),
-                                                 keys::PrefixEnd(keys::PathPrefix(id, path))));
+  // Deleted keys return their space at compaction. Files dropped entirely are where
+  // most of the garbage is: compact their key ranges now (one range per file while
+  // there are few, the timeline's whole range once for a mass drop). Elsewhere the
+  // deletion-triggered compaction of the blocks family (page_store.cc) does it.
+  if (dropped.size() <= kMaxCompactedRanges) {
+    for (const std::string& path : dropped) {
+      const std::string prefix = keys::PathPrefix(id, path);
+      CAMBIUM_RETURN_IF_ERROR(
+          store_->CompactRange(Family::kBlocks, prefix, keys::PrefixEnd(prefix)));
+    }
+  } else {
+    const std::string prefix = keys::TimelinePrefix(id);
+    CAMBIUM_RETURN_IF_ERROR(store_->CompactRange(Family::kBlocks, prefix, keys::PrefixEnd(prefix)));
   }
   // WAL: a compute starting at the cutoff (or at a read point) replays from the redo
   // point named by pg_control in that state.

@@ -9,6 +9,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/table_properties_collectors.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -40,6 +41,12 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family, const PageStoreOptions
     table.whole_key_filtering = false;
   }
   if (family == Family::kBlocks) {
+    // SST files that GC filled with deletions are compacted soon, so the space of
+    // deleted versions returns without waiting for the level to fill up.
+    cf.table_properties_collector_factories.push_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/1024,
+                                                      /*deletion_trigger=*/512,
+                                                      /*deletion_ratio=*/0.5));
     table.block_size = 32 * 1024;  // a few 8 KiB versions per block
     cf.write_buffer_size = options.write_buffer_bytes;
     cf.max_write_buffer_number = 4;
