@@ -3,11 +3,13 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
+#include "common/logging.h"
 #include "common/status.h"
 #include "pageserver/keys.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/table_properties_collectors.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -39,6 +41,12 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family, const PageStoreOptions
     table.whole_key_filtering = false;
   }
   if (family == Family::kBlocks) {
+    // SST files that GC filled with deletions are compacted soon, so the space of
+    // deleted versions returns without waiting for the level to fill up.
+    cf.table_properties_collector_factories.push_back(
+        rocksdb::NewCompactOnDeletionCollectorFactory(/*sliding_window_size=*/1024,
+                                                      /*deletion_trigger=*/512,
+                                                      /*deletion_ratio=*/0.5));
     table.block_size = 32 * 1024;  // a few 8 KiB versions per block
     cf.write_buffer_size = options.write_buffer_bytes;
     cf.max_write_buffer_number = 4;
@@ -97,6 +105,7 @@ absl::StatusOr<std::unique_ptr<PageStore>> PageStore::Open(const std::string& di
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir, families, &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, absl::StrFormat("open page store %s", dir));
   store->db_.reset(db);
+  store->dir_ = dir;
   return store;
 }
 
@@ -110,7 +119,30 @@ PageStore::~PageStore() {
 absl::Status PageStore::Write(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Write(wo, batch), "page store write");
+  rocksdb::Status s = db_->Write(wo, batch);
+  if (s.ok() || !(s.IsNoSpace() || s.IsIOError())) return FromRocks(s, "page store write");
+  // A full disk stops RocksDB (a background error). Once space is back, Resume()
+  // clears it; try at most once a second, then retry this write once.
+  if (TryResume()) s = db_->Write(wo, batch);
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("the pageserver's disk is full (%s): %s; writes resume by themselves "
+                        "once space is freed",
+                        dir_, s.ToString()));
+  }
+  return FromRocks(s, "page store write");
+}
+
+bool PageStore::TryResume() {
+  {
+    std::lock_guard<std::mutex> lock(resume_mu_);
+    const absl::Time now = absl::Now();
+    if (now - last_resume_ < absl::Seconds(1)) return false;
+    last_resume_ = now;
+  }
+  rocksdb::Status s = db_->Resume();
+  if (s.ok()) LogInfo("page_store_resumed", {{"dir", dir_}});
+  return s.ok();
 }
 
 absl::Status PageStore::Sync() {
@@ -274,6 +306,14 @@ absl::Status PageStore::DeleteTimelineData(const TimelineId& timeline,
   }
   for (const std::string& key : meta_keys) batch.Delete(cf(Family::kMeta), key);
   return Write(&batch, /*sync=*/true);
+}
+
+absl::Status PageStore::CompactRange(Family family, const std::string& lower,
+                                     const std::string& upper) {
+  rocksdb::CompactRangeOptions options;
+  options.exclusive_manual_compaction = false;  // automatic compactions go on meanwhile
+  const rocksdb::Slice begin(lower), end(upper);
+  return FromRocks(db_->CompactRange(options, cf(family), &begin, &end), "compact range");
 }
 
 uint64_t PageStore::ApproximateSize(Family family, const std::string& lower,
