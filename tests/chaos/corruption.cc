@@ -2,8 +2,8 @@
 // after the flip, every answer is either an error or exactly right, and once the
 // byte is restored and the component restarted, everything works and is exact.
 //
-// RocksDB: the pageserver is SIGSTOPped, one bit of its largest table file is
-// flipped at a seeded offset, the pageserver is killed and restarted (so no cache
+// RocksDB: the pageserver is SIGSTOPped, one bit of its newest table file (of at
+// least 256 KiB) is flipped at a seeded offset, the pageserver is killed and restarted (so no cache
 // holds the good bytes), and a branch taken at an exact LSN before the flip is
 // started and compared with its sample and pg_amcheck'd: every page it reads comes
 // from the pageserver. Then the byte is restored (if RocksDB has not rewritten the
@@ -54,21 +54,33 @@ absl::Status WriteByteAt(const std::string& path, uint64_t offset, char c) {
   return ok ? absl::OkStatus() : absl::InternalError("pwrite " + path);
 }
 
-std::string LargestTableFile(const std::string& dir, uint64_t* size) {
-  std::string best;
-  *size = 0;
+// The newest RocksDB table file of at least `min_size` bytes (file numbers grow):
+// recent page versions, the ones a branch at a recent LSN reads. Falls back to the
+// largest file if none is that big.
+std::string PickTableFile(const std::string& dir, uint64_t min_size, uint64_t* size) {
+  std::string newest, largest;
+  uint64_t newest_number = 0, newest_size = 0, largest_size = 0;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     const std::string ext = it->path().extension().string();
     if (ext != ".sst" && ext != ".blob") continue;
     const uint64_t n = it->file_size(ec);
-    if (!ec && n > *size) {
-      *size = n;
-      best = it->path().string();
+    if (ec) continue;
+    if (n > largest_size) {
+      largest_size = n;
+      largest = it->path().string();
+    }
+    uint64_t number = 0;
+    if (n >= min_size && absl::SimpleAtoi(it->path().stem().string(), &number) &&
+        number > newest_number) {
+      newest_number = number;
+      newest_size = n;
+      newest = it->path().string();
     }
   }
-  return best;
+  *size = newest.empty() ? largest_size : newest_size;
+  return newest.empty() ? largest : newest;
 }
 
 absl::StatusOr<uint64_t> SegmentStartLsn(const std::string& name) {
@@ -96,15 +108,16 @@ void Round::FlipRocksDb(const FaultSpec& f) {
     return;
   }
   client->reset();
+  constexpr uint64_t kMinTableFile = 256u << 10;
   uint64_t size = 0;
-  std::string sst = LargestTableFile(stack_.pageserver_dir(), &size);
-  if (size < (256u << 10)) {
+  std::string sst = PickTableFile(stack_.pageserver_dir(), kMinTableFile, &size);
+  if (size < kMinTableFile) {
     // Little in table files yet: a restart flushes what RocksDB's log holds.
     if (auto pid = DaemonPid("pageserver"); pid.ok()) {
       SignalProcess(*pid, SIGKILL);
       AwaitRestart("pageserver", *pid);
     }
-    sst = LargestTableFile(stack_.pageserver_dir(), &size);
+    sst = PickTableFile(stack_.pageserver_dir(), kMinTableFile, &size);
   }
   auto pid = DaemonPid("pageserver");
   if (sst.empty() || !pid.ok()) {
