@@ -12,6 +12,8 @@
 //   CAMBIUM_CHAOS_FAULTS=k        faults per round (default 6; see RoundConfig)
 //   CAMBIUM_CHAOS_ONLY=a,b        only these fault classes (names as the schedule
 //                                 prints them), to study one fault
+//   CAMBIUM_CHAOS_GC_WAYS=a,b     how the GC probes are removed (drop, truncate,
+//                                 vacuum_full; default all three)
 //   CAMBIUM_CHAOS_ARTIFACTS=dir   where logs of rounds with defects go
 //                                 (default ./chaos-artifacts)
 // A round with defects prints CHAOS_SEED=<n> and `tests/chaos/run.sh --seed <n>`.

@@ -10,6 +10,7 @@
 #   options: --build DIR (default build), --scale S (pgbench scale, default 1),
 #            --faults K (faults per round, default 6),
 #            --only F1,F2 (only these fault classes, e.g. disk-full),
+#            --gc-ways W1,W2 (drop, truncate, vacuum_full: how the GC probes go),
 #            --stack-rounds K (rounds per stack, default 6), --artifacts DIR,
 #            --cleanup (remove stacks left by a killed run, then exit)
 set -euo pipefail
@@ -27,6 +28,7 @@ while (($#)); do
     --base) base=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --scale) export CAMBIUM_CHAOS_SCALE=$2; shift 2 ;;
+    --gc-ways) export CAMBIUM_CHAOS_GC_WAYS=$2; shift 2 ;;
     --only) export CAMBIUM_CHAOS_ONLY=$2; shift 2 ;;
     --faults) export CAMBIUM_CHAOS_FAULTS=$2; shift 2 ;;
     --stack-rounds) export CAMBIUM_CHAOS_STACK_ROUNDS=$2; shift 2 ;;
@@ -36,7 +38,7 @@ while (($#)); do
         [[ -d $root ]] && tests/chaos/cleanup.sh "$root"
       done
       exit 0 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
