@@ -33,8 +33,9 @@
 namespace cambium::chaos {
 
 struct ChaosStackOptions {
-  // Size of the tmpfs holding the stack. Default: 3 GiB.
-  uint64_t tmpfs_bytes = 3ull << 30;
+  // Size of the tmpfs holding the stack (RAM, used only as far as it is filled;
+  // the disk-full fault fills it). Default: 4 GiB.
+  uint64_t tmpfs_bytes = 4ull << 30;
   // PITR window of the chaos tenant. Default: 3 s.
   absl::Duration pitr_window = absl::Seconds(3);
   // The tenant every command addresses. Default: chaos.

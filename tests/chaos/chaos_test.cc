@@ -7,7 +7,7 @@
 //                                 which covers every fault class once)
 //   CAMBIUM_CHAOS_ROUNDS=N        N rounds with seeds BASE..BASE+N-1, where BASE is
 //   CAMBIUM_CHAOS_BASE=b          b (default 0)
-//   CAMBIUM_CHAOS_STACK_ROUNDS=k  rounds sharing one stack before a fresh one (default 6)
+//   CAMBIUM_CHAOS_STACK_ROUNDS=k  rounds sharing one stack before a fresh one (default 4)
 //   CAMBIUM_CHAOS_SCALE=s         pgbench scale (default 1)
 //   CAMBIUM_CHAOS_FAULTS=k        faults per round (default 6; see RoundConfig)
 //   CAMBIUM_CHAOS_ONLY=a,b        only these fault classes (names as the schedule
@@ -112,7 +112,7 @@ TEST(Chaos, SeededRoundsLoseNothingAndServeNothingWrong) {
   ASSERT_FALSE(seeds.empty()) << "no seeds chosen";
   const std::string artifacts =
       std::filesystem::absolute(Env("CAMBIUM_CHAOS_ARTIFACTS", "chaos-artifacts")).string();
-  const int stack_rounds = static_cast<int>(EnvInt("CAMBIUM_CHAOS_STACK_ROUNDS", 6));
+  const int stack_rounds = static_cast<int>(EnvInt("CAMBIUM_CHAOS_STACK_ROUNDS", 4));
   std::vector<FaultKind> only;
   for (absl::string_view name :
        absl::StrSplit(Env("CAMBIUM_CHAOS_ONLY"), ',', absl::SkipWhitespace())) {

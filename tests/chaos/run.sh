@@ -11,7 +11,7 @@
 #            --faults K (faults per round, default 6),
 #            --only F1,F2 (only these fault classes, e.g. disk-full),
 #            --gc-ways W1,W2 (drop, truncate, vacuum_full: how the GC probes go),
-#            --stack-rounds K (rounds per stack, default 6), --artifacts DIR,
+#            --stack-rounds K (rounds per stack, default 4), --artifacts DIR,
 #            --cleanup (remove stacks left by a killed run, then exit)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
