@@ -142,6 +142,11 @@ class Round {
   void PageserverRestartIdle(const FaultSpec& f);
   void DiskFull(const FaultSpec& f);
   void FlipRocksDb(const FaultSpec& f);
+  // Reads branch `plan` (a sample and pg_amcheck) on a pageserver with a damaged
+  // file: a wrong answer is a defect; returns whether an error was seen.
+  bool ReadThroughDamage(const BranchPlan& plan);
+  // The pageserver's table file to damage (see corruption.cc); "" if none.
+  std::string ChooseTableFile(uint64_t* size);
   void FlipSafekeeper(const FaultSpec& f);
 
   // ---- fault helpers (fault_helpers.cc)

@@ -105,55 +105,43 @@ std::string Summary(const std::vector<Defect>& defects) {
   return out;
 }
 
-TEST(Chaos, SeededRoundsLoseNothingAndServeNothingWrong) {
-  if (geteuid() != 0) GTEST_SKIP() << "the chaos suite mounts a tmpfs: run it as root";
-  if (!std::filesystem::exists("/dev/fuse")) GTEST_SKIP() << "no /dev/fuse";
-  const std::vector<uint64_t> seeds = ChosenSeeds();
-  ASSERT_FALSE(seeds.empty()) << "no seeds chosen";
-  const std::string artifacts =
-      std::filesystem::absolute(Env("CAMBIUM_CHAOS_ARTIFACTS", "chaos-artifacts")).string();
+// Runs `seeds` in order; returns the seeds of rounds with defects.
+std::vector<uint64_t> RunRounds(const std::vector<uint64_t>& seeds, RoundConfig config,
+                                const std::string& artifacts, Reporter& reporter) {
   const int stack_rounds = static_cast<int>(EnvInt("CAMBIUM_CHAOS_STACK_ROUNDS", 4));
-  std::vector<FaultKind> only;
-  for (absl::string_view name :
-       absl::StrSplit(Env("CAMBIUM_CHAOS_ONLY"), ',', absl::SkipWhitespace())) {
-    only.push_back(FaultByName(std::string(name)));
-    ASSERT_NE(only.back(), FaultKind::kCount) << "no fault class named " << name;
-  }
-  Reporter reporter;
-  reporter.Log("seeds: " + absl::StrJoin(seeds, ",") +
-               (only.empty() ? "" : "; only " + Env("CAMBIUM_CHAOS_ONLY")));
-  const absl::Time start = absl::Now();
   Bench bench;
   std::vector<uint64_t> failed;
+  auto fail = [&](uint64_t seed) {
+    if (failed.empty() || failed.back() != seed) failed.push_back(seed);
+  };
   for (uint64_t seed : seeds) {
-    if (!bench.stack || bench.rounds >= stack_rounds) {
+    // A stack that fails to come up is a defect; the round still gets a second try.
+    for (int attempt = 0; attempt < 2 && (!bench.stack || bench.rounds >= stack_rounds);
+         ++attempt) {
       absl::Status s = NewBench(bench, seed, reporter);
-      if (!s.ok()) {
-        reporter.AddDefect({.seed = seed,
-                            .fault = "none",
-                            .check = "stack-setup",
-                            .expected = "`cambium up` brings up a stack with pgbench data",
-                            .actual = s.ToString()});
-        if (bench.stack)
-          CopyLogs(bench.stack->data_dir(), absl::StrFormat("%s/seed-%d", artifacts, seed));
-        failed.push_back(seed);
-        bench.Reset();
-        continue;
+      if (s.ok()) break;
+      reporter.AddDefect({.seed = seed,
+                          .fault = "none",
+                          .check = "stack-setup",
+                          .expected = "`cambium up` brings up a stack with pgbench data",
+                          .actual = s.ToString()});
+      if (bench.stack) {
+        CopyLogs(bench.stack->data_dir(), absl::StrFormat("%s/seed-%d-setup", artifacts, seed));
       }
+      fail(seed);
+      bench.Reset();
     }
+    if (!bench.stack) continue;
     const size_t before = reporter.defect_count();
     bench.load->Reseed(seed);
     bool keep;
     {
-      RoundConfig config;
-      config.faults_per_round = static_cast<int>(EnvInt("CAMBIUM_CHAOS_FAULTS", 6));
-      config.only = only;
       Round round(*bench.stack, bench.main, *bench.load, reporter, seed, config);
       keep = round.Run();
     }
     ++bench.rounds;
     if (reporter.defect_count() > before) {
-      failed.push_back(seed);
+      fail(seed);
       const std::string dest = absl::StrFormat("%s/seed-%d", artifacts, seed);
       CopyLogs(bench.stack->data_dir(), dest);
       reporter.Log("logs of the round copied to " + dest);
@@ -164,6 +152,28 @@ TEST(Chaos, SeededRoundsLoseNothingAndServeNothingWrong) {
     }
   }
   bench.Reset();
+  return failed;
+}
+
+TEST(Chaos, SeededRoundsLoseNothingAndServeNothingWrong) {
+  if (geteuid() != 0) GTEST_SKIP() << "the chaos suite mounts a tmpfs: run it as root";
+  if (!std::filesystem::exists("/dev/fuse")) GTEST_SKIP() << "no /dev/fuse";
+  const std::vector<uint64_t> seeds = ChosenSeeds();
+  ASSERT_FALSE(seeds.empty()) << "no seeds chosen";
+  const std::string artifacts =
+      std::filesystem::absolute(Env("CAMBIUM_CHAOS_ARTIFACTS", "chaos-artifacts")).string();
+  RoundConfig config;
+  config.faults_per_round = static_cast<int>(EnvInt("CAMBIUM_CHAOS_FAULTS", 6));
+  for (absl::string_view name :
+       absl::StrSplit(Env("CAMBIUM_CHAOS_ONLY"), ',', absl::SkipWhitespace())) {
+    config.only.push_back(FaultByName(std::string(name)));
+    ASSERT_NE(config.only.back(), FaultKind::kCount) << "no fault class named " << name;
+  }
+  Reporter reporter;
+  reporter.Log("seeds: " + absl::StrJoin(seeds, ",") +
+               (config.only.empty() ? "" : "; only " + Env("CAMBIUM_CHAOS_ONLY")));
+  const absl::Time start = absl::Now();
+  const std::vector<uint64_t> failed = RunRounds(seeds, config, artifacts, reporter);
   reporter.Log(absl::StrFormat("%d round(s) in %s; %d defect(s)", seeds.size(),
                                absl::FormatDuration(absl::Now() - start), reporter.defect_count()));
   reporter.WriteLog(artifacts + "/chaos.log");

@@ -92,7 +92,79 @@ absl::StatusOr<uint64_t> SegmentStartLsn(const std::string& name) {
   return (log << 32) + seg * kSegmentBytes;
 }
 
+struct WalByte {
+  std::string path;     // a segment file
+  uint64_t start = 0;   // its first LSN
+  uint64_t offset = 0;  // in the file
+};
+
+// A seeded byte of main's WAL on a safekeeper, in a whole segment, below `archived`.
+absl::StatusOr<WalByte> PickWalByte(const std::string& sk_dir, const std::string& timeline,
+                                    uint64_t archived, uint64_t salt) {
+  SegmentCount c = CountSegments(sk_dir, timeline);
+  std::vector<std::pair<std::string, uint64_t>> candidates;  // path, first LSN
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(c.dir, ec)) {
+    auto start = SegmentStartLsn(e.path().filename().string());
+    if (start.ok() && *start < archived && e.path().extension() != ".partial") {
+      candidates.push_back({e.path().string(), *start});
+    }
+  }
+  if (candidates.empty()) {
+    return absl::NotFoundError("no segment below the archived LSN " + Lsn(archived).ToString());
+  }
+  std::sort(candidates.begin(), candidates.end());
+  const auto& [path, start] = candidates[salt % candidates.size()];
+  const uint64_t end = std::min(start + kSegmentBytes, archived);
+  return WalByte{path, start, (salt >> 8) % std::max<uint64_t>(1, end - start)};
+}
+
 }  // namespace
+
+bool Round::ReadThroughDamage(const BranchPlan& plan) {
+  bool detected = false;
+  auto conn = stack_.StartEndpoint(plan.name);
+  if (!conn.ok()) {
+    Log("endpoint on the damaged pageserver did not start: " + conn.status().ToString());
+    (void)stack_.Cambium({"endpoint", "stop", plan.name});
+    return true;
+  }
+  auto c = PgClient::Connect(*conn, absl::Seconds(10));
+  auto sample = c.ok() ? TakeSample(**c) : absl::StatusOr<Sample>(c.status());
+  if (!sample.ok()) {
+    detected = true;
+    Log("sample on the damaged pageserver failed: " + sample.status().ToString());
+  } else if (std::string diff = DiffSamples(plan.expected, *sample); !diff.empty()) {
+    AddDefect("corruption-served",
+              "a flipped byte in a RocksDB file is detected: an error, never a wrong answer",
+              "branch " + plan.name + " answered without an error but differs: " + diff,
+              StackErrorLines(plan.name));
+  }
+  AmcheckResult am = RunAmcheck(*conn);
+  if (!am.clean && am.read_error) detected = true;
+  if (!am.clean && !am.read_error) {
+    AddDefect("corruption-served",
+              "a flipped byte in a RocksDB file is detected as a read error, never served",
+              "pg_amcheck found corruption in what it read: " + am.output,
+              StackErrorLines(plan.name));
+  }
+  (void)stack_.Cambium({"endpoint", "stop", plan.name});
+  return detected;
+}
+
+std::string Round::ChooseTableFile(uint64_t* size) {
+  constexpr uint64_t kMinTableFile = 256u << 10;
+  std::string sst = PickTableFile(stack_.pageserver_dir(), kMinTableFile, size);
+  if (*size < kMinTableFile) {
+    // Little in table files yet: a restart flushes what RocksDB's log holds.
+    if (auto pid = DaemonPid("pageserver"); pid.ok()) {
+      SignalProcess(*pid, SIGKILL);
+      AwaitRestart("pageserver", *pid);
+    }
+    sst = PickTableFile(stack_.pageserver_dir(), kMinTableFile, size);
+  }
+  return sst;
+}
 
 void Round::FlipRocksDb(const FaultSpec& f) {
   load_.Pause();
@@ -108,17 +180,8 @@ void Round::FlipRocksDb(const FaultSpec& f) {
     return;
   }
   client->reset();
-  constexpr uint64_t kMinTableFile = 256u << 10;
   uint64_t size = 0;
-  std::string sst = PickTableFile(stack_.pageserver_dir(), kMinTableFile, &size);
-  if (size < kMinTableFile) {
-    // Little in table files yet: a restart flushes what RocksDB's log holds.
-    if (auto pid = DaemonPid("pageserver"); pid.ok()) {
-      SignalProcess(*pid, SIGKILL);
-      AwaitRestart("pageserver", *pid);
-    }
-    sst = PickTableFile(stack_.pageserver_dir(), kMinTableFile, &size);
-  }
+  const std::string sst = ChooseTableFile(&size);
   auto pid = DaemonPid("pageserver");
   if (sst.empty() || !pid.ok()) {
     Log("flip-byte-rocksdb skipped: no table file or no pageserver");
@@ -137,36 +200,8 @@ void Round::FlipRocksDb(const FaultSpec& f) {
   Log(absl::StrFormat("flipped bit %d at offset %d of %s (%d bytes): %s", bit, offset,
                       fs::path(sst).filename().string(), size, flipped.ToString()));
   const bool up = AwaitRestart("pageserver", *pid, /*may_refuse=*/true);
-  bool detected = !up;
   if (!up) Log("pageserver does not start on the damaged file: detected");
-  if (up) {
-    auto conn = stack_.StartEndpoint(plan.name);
-    if (!conn.ok()) {
-      detected = true;
-      Log("endpoint on the damaged pageserver did not start: " + conn.status().ToString());
-    } else {
-      auto c = PgClient::Connect(*conn, absl::Seconds(10));
-      auto sample = c.ok() ? TakeSample(**c) : absl::StatusOr<Sample>(c.status());
-      if (!sample.ok()) {
-        detected = true;
-        Log("sample on the damaged pageserver failed: " + sample.status().ToString());
-      } else if (std::string diff = DiffSamples(plan.expected, *sample); !diff.empty()) {
-        AddDefect("corruption-served",
-                  "a flipped byte in a RocksDB file is detected: an error, never a wrong answer",
-                  "branch " + plan.name + " answered without an error but differs: " + diff,
-                  StackErrorLines(plan.name));
-      }
-      AmcheckResult am = RunAmcheck(*conn);
-      if (!am.clean && am.read_error) detected = true;
-      if (!am.clean && !am.read_error) {
-        AddDefect("corruption-served",
-                  "a flipped byte in a RocksDB file is detected as a read error, never served",
-                  "pg_amcheck found corruption in what it read: " + am.output,
-                  StackErrorLines(plan.name));
-      }
-    }
-    (void)stack_.Cambium({"endpoint", "stop", plan.name});
-  }
+  const bool detected = !up || ReadThroughDamage(plan);
   Log(detected ? "the flipped byte was detected" : "no error seen (the byte was not read)");
   // Repair: the good byte back, a restart, and everything must work and be exact.
   if (auto p = DaemonPid("pageserver"); p.ok()) kill(*p, SIGSTOP);
@@ -200,26 +235,13 @@ void Round::FlipSafekeeper(const FaultSpec& f) {
   const std::string timeline = main_branch->value("timeline_id", "");
   const uint64_t archived = Lsn::Parse(lsn.out.value("lsn", "")).value_or(Lsn(0)).value();
   kill(*pid, SIGSTOP);
-  // Segments of main on this safekeeper holding bytes below the archived LSN.
-  SegmentCount c = CountSegments(stack_.safekeeper_dir(sk), timeline);
-  std::vector<std::pair<std::string, uint64_t>> candidates;  // path, first LSN
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(c.dir, ec)) {
-    auto start = SegmentStartLsn(e.path().filename().string());
-    if (start.ok() && *start < archived && e.path().extension() != ".partial") {
-      candidates.push_back({e.path().string(), *start});
-    }
-  }
-  if (candidates.empty()) {
+  auto target = PickWalByte(stack_.safekeeper_dir(sk), timeline, archived, f.salt);
+  if (!target.ok()) {
     kill(*pid, SIGCONT);
-    Log("flip-byte-safekeeper skipped: no segment below the archived LSN " +
-        lsn.out.value("lsn", ""));
+    Log("flip-byte-safekeeper skipped: " + target.status().ToString());
     return;
   }
-  std::sort(candidates.begin(), candidates.end());
-  const auto& [path, start] = candidates[f.salt % candidates.size()];
-  const uint64_t end = std::min(start + kSegmentBytes, archived);
-  const uint64_t offset = (f.salt >> 8) % std::max<uint64_t>(1, end - start);
+  const auto& [path, start, offset] = *target;
   const int bit = static_cast<int>((f.salt >> 40) % 8);
   auto original = ReadByteAt(path, offset);
   if (original.ok()) (void)WriteByteAt(path, offset, static_cast<char>(*original ^ (1 << bit)));

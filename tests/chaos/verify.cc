@@ -32,6 +32,38 @@ int64_t ToInt(const nlohmann::json& j, const char* key) {
   return it->get<int64_t>();
 }
 
+// The GC probe: one table per way of removing it (drop, truncate, vacuum_full),
+// as statements (VACUUM refuses to run inside a multi-statement string).
+struct GcProbes {
+  std::vector<std::string> create;   // the tables, then CHECKPOINT
+  std::string size_sql;              // their total size
+  std::vector<std::string> remove;   // each removed its way, then CHECKPOINT
+  std::vector<std::string> cleanup;  // whatever is left
+};
+
+GcProbes MakeGcProbes(const std::string& prefix, const std::vector<std::string>& ways) {
+  GcProbes p;
+  p.size_sql = "SELECT 0";
+  for (const std::string& w : ways) {
+    const std::string t = prefix + w;
+    p.create.push_back(absl::StrFormat(
+        "DROP TABLE IF EXISTS %s; CREATE TABLE %s AS SELECT g AS id, repeat('g', 1500) AS pad "
+        "FROM generate_series(1, 1000) g",
+        t, t));
+    p.size_sql += absl::StrFormat(" + pg_total_relation_size('%s')", t);
+    if (w == "drop") p.remove.push_back("DROP TABLE " + t);
+    if (w == "truncate") p.remove.push_back("TRUNCATE " + t);
+    if (w == "vacuum_full") {
+      p.remove.push_back("DELETE FROM " + t);
+      p.remove.push_back("VACUUM FULL " + t);
+    }
+    p.cleanup.push_back("DROP TABLE IF EXISTS " + t);
+  }
+  p.create.push_back("CHECKPOINT");
+  p.remove.push_back("CHECKPOINT");  // Postgres unlinks dropped files at the next checkpoint
+  return p;
+}
+
 }  // namespace
 
 absl::Status Round::ProbeMainWrites() {
@@ -314,33 +346,15 @@ void Round::CheckGcReclaims() {
   // Three tables of 1,000 rows of 1.5 kB, each removed another way; each is a
   // third of the bytes, so one way that reclaims nothing fails the 80% bar.
   // CAMBIUM_CHAOS_GC_WAYS=drop,truncate,vacuum_full picks ways (to tell which).
-  const std::string t = absl::StrFormat("gc_probe_%d_", seed_);
   const char* env = std::getenv("CAMBIUM_CHAOS_GC_WAYS");
   const std::string ways_text = env && *env ? env : "drop,truncate,vacuum_full";
-  const std::vector<std::string> ways = absl::StrSplit(ways_text, ',', absl::SkipEmpty());
+  const GcProbes probes =
+      MakeGcProbes(absl::StrFormat("gc_probe_%d_", seed_), absl::StrSplit(ways_text, ','));
   absl::Status s;
-  std::string size_sql = "SELECT 0";
-  std::vector<std::string> removal;
-  for (const std::string& w : ways) {
-    const std::string table = t + w;
-    if (s.ok()) {
-      s = c.Exec(absl::StrFormat(
-          "DROP TABLE IF EXISTS %s; CREATE TABLE %s AS SELECT g AS id, repeat('g', 1500) AS pad "
-          "FROM generate_series(1, 1000) g",
-          table, table));
-    }
-    size_sql += absl::StrFormat(" + pg_total_relation_size('%s')", table);
-    // VACUUM refuses to run inside a multi-statement string: one statement each.
-    if (w == "drop") removal.push_back("DROP TABLE " + table);
-    if (w == "truncate") removal.push_back("TRUNCATE " + table);
-    if (w == "vacuum_full") {
-      removal.push_back("DELETE FROM " + table);
-      removal.push_back("VACUUM FULL " + table);
-    }
+  for (const std::string& stmt : probes.create) {
+    if (s.ok()) s = c.Exec(stmt);
   }
-  removal.push_back("CHECKPOINT");  // Postgres unlinks dropped files at the next checkpoint
-  if (s.ok()) s = c.Exec("CHECKPOINT");
-  auto bytes = c.QueryValue(size_sql);
+  auto bytes = c.QueryValue(probes.size_sql);
   auto created = c.QueryValue("SELECT pg_current_wal_insert_lsn()");
   if (!s.ok() || !bytes.ok() || !created.ok()) {
     Log("gc probes not created: " + s.ToString());
@@ -350,14 +364,14 @@ void Round::CheckGcReclaims() {
   // GC #1 past the probes' creation: what is older goes; the probes' blocks stay.
   auto gc1 = GcPast(c, *created);
   auto before = stack_.Branch("main");
-  for (const std::string& stmt : removal) {
+  for (const std::string& stmt : probes.remove) {
     if (s.ok()) s = c.Exec(stmt);
   }
   auto dropped = c.QueryValue("SELECT pg_current_wal_insert_lsn()");
   // GC #2 past the drops and the checkpoint: the old files' blocks are garbage.
   auto gc2 = dropped.ok() ? GcPast(c, *dropped) : dropped.status();
   auto after = stack_.Branch("main");
-  for (const std::string& w : ways) (void)c.Exec("DROP TABLE IF EXISTS " + t + w);
+  for (const std::string& stmt : probes.cleanup) (void)c.Exec(stmt);
   if (!gc1.ok() || !gc2.ok() || !before.ok() || !after.ok() || !s.ok()) {
     AddDefect("gc-reclaims-dropped", "GC (RunGc) runs past the drops on the chaos tenant",
               absl::StrFormat("gc1 %s, gc2 %s, drops: %s", gc1.status().ToString(),
