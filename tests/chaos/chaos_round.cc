@@ -84,6 +84,8 @@ std::string FaultSpec::Describe() const {
       return s + absl::StrFormat(" (sk%d+sk%d, hold %s)", a, b, absl::FormatDuration(hold));
     case FaultKind::kKillShim:
       return s + (a ? " (shim and postgres)" : " (shim only)");
+    case FaultKind::kKillPostgres:
+      return s + (a ? " (postmaster only)" : " (postmaster and backends)");
     case FaultKind::kSigstop:
       return s + absl::StrFormat(" (%s%s, hold %s)", StopTargetName(a),
                                  a == static_cast<int>(StopTarget::kSafekeeper) ||
@@ -130,7 +132,8 @@ Round::Round(ChaosStack& stack, MainTarget& main, Workload& load, Reporter& repo
     f.a = std::uniform_int_distribution<int>(0, 2)(rng_);
     f.b = (f.a + std::uniform_int_distribution<int>(1, 2)(rng_)) % 3;
     f.salt = rng_();
-    if (f.kind == FaultKind::kKillShim || f.kind == FaultKind::kPageserverRestartIdle) {
+    if (f.kind == FaultKind::kKillShim || f.kind == FaultKind::kKillPostgres ||
+        f.kind == FaultKind::kPageserverRestartIdle) {
       f.a = static_cast<int>(f.salt % 2);
     }
     if (f.kind == FaultKind::kSigstop) {

@@ -137,7 +137,8 @@ class Round {
   void Inject(const FaultSpec& f);
   void KillDaemon(const std::string& name);
   void KillTwoSafekeepers(const FaultSpec& f);
-  void KillEndpointProcess(bool shim, bool also_postgres);
+  enum class PostgresKill { kNone, kInstance, kPostmasterOnly };
+  void KillEndpointProcess(bool shim, PostgresKill postgres);
   void Sigstop(const FaultSpec& f);
   void PageserverRestartIdle(const FaultSpec& f);
   void DiskFull(const FaultSpec& f);

@@ -136,6 +136,10 @@ class ChaosStack {
 void SignalProcess(pid_t pid, int sig);
 // True while /proc/PID exists and is not a zombie.
 bool ProcessLive(pid_t pid);
+// Live processes whose parent is `pid`.
+std::vector<pid_t> ChildProcesses(pid_t pid);
+// The command line of `pid` (spaces for NULs), for messages.
+std::string ProcessTitle(pid_t pid);
 
 }  // namespace cambium::chaos
 

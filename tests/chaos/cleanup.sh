@@ -17,9 +17,16 @@ data="$root/data"
 pattern=$(mktemp)
 trap 'rm -f "$pattern"' EXIT
 printf '%s/\n' "$data" >"$pattern"
+# Postgres backends name no path on their command line; they have their log
+# (stdout) and their data directory open in the stack, so open files and working
+# directories count too.
 stack_pids() {
-  grep -lsaF -f "$pattern" /proc/[0-9]*/cmdline 2>/dev/null |
-    sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p' | grep -vx "$$"
+  {
+    grep -lsaF -f "$pattern" /proc/[0-9]*/cmdline 2>/dev/null |
+      sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
+    find /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 -lname "$data/*" 2>/dev/null |
+      sed -n 's|^/proc/\([0-9]*\)/.*|\1|p'
+  } | sort -u | grep -vx "$$"
 }
 
 signal_all() {

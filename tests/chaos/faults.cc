@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/lsn.h"
 #include "tests/chaos/chaos_round.h"
 
@@ -25,10 +26,11 @@ void Round::Inject(const FaultSpec& f) {
       KillTwoSafekeepers(f);
       break;
     case FaultKind::kKillShim:
-      KillEndpointProcess(/*shim=*/true, /*also_postgres=*/f.a != 0);
+      KillEndpointProcess(/*shim=*/true, f.a ? PostgresKill::kInstance : PostgresKill::kNone);
       break;
     case FaultKind::kKillPostgres:
-      KillEndpointProcess(/*shim=*/false, /*also_postgres=*/true);
+      KillEndpointProcess(/*shim=*/false,
+                          f.a ? PostgresKill::kPostmasterOnly : PostgresKill::kInstance);
       break;
     case FaultKind::kSigstop:
       Sigstop(f);
@@ -98,17 +100,39 @@ void Round::KillTwoSafekeepers(const FaultSpec& f) {
   ExpectWritesResume();
 }
 
-void Round::KillEndpointProcess(bool shim, bool also_postgres) {
+void Round::KillEndpointProcess(bool shim, PostgresKill postgres) {
   auto st = stack_.Status();
   const EndpointInfo* ep = st.ok() ? st->endpoint("main") : nullptr;
   if (ep == nullptr || !ep->running) {
     Log("main is not running; nothing to kill");
     return;
   }
+  // Postgres backends leave the postmaster's process group (they call setsid), so
+  // the instance is the postmaster and its children.
+  std::vector<pid_t> instance = ChildProcesses(ep->postgres_pid);
+  instance.push_back(ep->postgres_pid);
   if (shim) SignalProcess(ep->shim_pid, SIGKILL);
-  if (also_postgres) SignalProcess(ep->postgres_pid, SIGKILL);
+  if (postgres == PostgresKill::kInstance) {
+    for (pid_t p : instance) kill(p, SIGKILL);
+  } else if (postgres == PostgresKill::kPostmasterOnly) {
+    kill(ep->postgres_pid, SIGKILL);
+  }
   absl::SleepFor(absl::Milliseconds(500));
   RestartMainAtOnce();
+  // Whatever of the old instance outlived the crash (backends of a killed
+  // postmaster, stuck on its shared memory or its dead mount) must be gone once
+  // `endpoint stop` has dealt with the crashed endpoint; else its clients hang.
+  std::vector<std::string> left;
+  for (pid_t p : instance) {
+    if (ProcessLive(p)) left.push_back(absl::StrFormat("%d (%s)", p, ProcessTitle(p)));
+  }
+  if (!left.empty()) {
+    AddDefect("endpoint-stop-leaves-no-process",
+              "after `cambium endpoint stop` of a crashed endpoint no process of its old "
+              "postgres instance runs (its clients would hang on them)",
+              absl::StrFormat("%d still running: %s", left.size(), absl::StrJoin(left, ", ")));
+    for (pid_t p : instance) kill(p, SIGKILL);  // the round goes on without them
+  }
   ExpectWritesResume();
 }
 
