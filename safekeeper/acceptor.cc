@@ -21,7 +21,7 @@ absl::Status Acceptor::CheckUsable() const {
 }
 
 absl::Status Acceptor::Break(absl::Status status) {
-  broken_ = status;
+  if (!absl::IsResourceExhausted(status)) broken_ = status;
   return status;
 }
 
@@ -106,7 +106,11 @@ absl::StatusOr<AppendAck> Acceptor::HandleAppendStart(const AppendStartRequest& 
   const Lsn common = TermHistory::CommonPoint(state_.history, flush, request.history, Lsn::Max(),
                                               state_.timeline_start);
   std::optional<AcceptorState> on_disk;  // ForDisk(next), once computed
-  if (common < flush) {
+  // Bytes a refused write left above the flush LSN were written in an older
+  // term; under the new history a restart would find them labelled with the new
+  // term. Cut them too before the history changes.
+  const bool stale_tail = storage_->written_end() > flush && request.history != state_.history;
+  if (common < flush || stale_tail) {
     // WAL above `common` was written in a term the proposer's history does not
     // contain: it was never committed. Cut it before adopting the new history.
     next.commit_lsn = std::min(next.commit_lsn, common);

@@ -3,16 +3,27 @@
 // page rewrites), waits for quorum flushes and reads back; a follower streams
 // committed WAL; a new term starts at the last complete record and fences the old
 // proposer; a branch starts mid-page; a lagging safekeeper is brought up to date
-// from its peers.
+// from its peers, or from the archive once they trimmed; a deleted timeline ends
+// its streams and stays deleted; a full disk stalls commits with a clear error and
+// they resume once space is freed; a flipped byte in a segment is never served.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <thread>
+
+#include <filesystem>
 
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "safekeeper/control_file.h"
 #include "safekeeper/safekeeper_client.h"
+#include "safekeeper/timeline_storage.h"
 #include "safekeeper/wal_proposer.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/wal_builder.h"
+#include "tests/safekeeper/fault_file_system.h"
 #include "tests/safekeeper/sk_harness.h"
 
 namespace cambium::safekeeper {
@@ -20,6 +31,8 @@ namespace {
 
 using ::cambium::testing::TempDir;
 using testing::AppendAndWait;
+using testing::DiskFull;
+using testing::FaultFileSystem;
 using ::testing::HasSubstr;
 using testing::LocalSafekeeper;
 using testing::MakeTestWal;
@@ -37,8 +50,10 @@ class SafekeeperServiceTest : public ::testing::Test {
     dir_ = std::make_unique<TempDir>(std::move(*dir));
     for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i));
   }
-  void StartSafekeeper(int i) {
-    auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i));
+  void StartSafekeeper(int i, FileSystem* fs = nullptr,
+                       uint64_t segment_size = kDefaultWalSegmentSize) {
+    auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i),
+                                     fs, segment_size);
     ASSERT_TRUE(sk.ok()) << sk.status();
     if (static_cast<int>(sks_.size()) <= i) sks_.resize(i + 1);
     sks_[i] = std::move(*sk);
@@ -69,6 +84,7 @@ class SafekeeperServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<TempDir> dir_;
+  FaultFileSystem fault_fs_[2];  // outlive the safekeepers that use them
   std::vector<std::unique_ptr<LocalSafekeeper>> sks_;
 };
 
@@ -193,6 +209,79 @@ TEST_F(SafekeeperServiceTest, WaitForFlushNamesUnreachableSafekeepers) {
   EXPECT_TRUE(absl::IsUnavailable(stalled)) << stalled;
   EXPECT_THAT(stalled.message(), HasSubstr(down1));
   EXPECT_THAT(stalled.message(), HasSubstr(down2));
+}
+
+// Polls `done` until it holds or 20 s passed (the safekeepers' maintenance runs
+// every 100 ms here).
+template <typename F>
+bool Eventually(F done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// Flips one bit of a committed record in one safekeeper's segment while it runs
+// (bit rot after the record was checked on arrival). Reads that include the
+// record fail with DATA_LOSS naming the safekeeper and the segment; the other
+// safekeepers, and reads after the record, are served.
+TEST_F(SafekeeperServiceTest, AFlippedBitInASegmentIsNeverServed) {
+  const TimelineId tl(1, 10);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 300, 20);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, {wal.record_ends[150], wal.end()}));
+  ASSERT_EQ(ReadCommitted(0, tl, kStart, wal.end()), wal.bytes);
+  // A record that spans a page boundary, damaged on its second page.
+  size_t k = 100;
+  while (wal.record_ends[k].PageStart() == wal.record_ends[k - 1].PageStart() ||
+         wal.record_ends[k].PageOffset() < 100) {
+    ++k;
+  }
+  const Lsn damaged = wal.record_ends[k] - 40;
+  const std::string segment =
+      TimelineDir(dir_->Sub("sk0"), kTenant, tl) + "/" + WalSegmentFileName(1, damaged.SegmentNo());
+  const int fd = open(segment.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << segment;
+  char byte;
+  ASSERT_EQ(pread(fd, &byte, 1, damaged.SegmentOffset()), 1);
+  byte ^= 0x10;
+  ASSERT_EQ(pwrite(fd, &byte, 1, damaged.SegmentOffset()), 1);
+  close(fd);
+
+  SafekeeperClient client(sks_[0]->address());
+  // From the start, from inside the record (its first page), from its second page.
+  for (Lsn from : {kStart, wal.record_ends[k - 1] + 8, damaged.PageStart()}) {
+    auto read = client.ReadWal(kTenant, tl, from, wal.end());
+    EXPECT_TRUE(absl::IsDataLoss(read.status())) << from.ToString() << ": " << read.status();
+    EXPECT_THAT(read.status().message(), HasSubstr("sk0"));
+    EXPECT_THAT(read.status().message(), HasSubstr(WalSegmentFileName(1, damaged.SegmentNo())));
+  }
+  auto follower = client.Follow(kTenant, tl, kStart);
+  std::string followed;
+  absl::Status follow_end;
+  while (kStart + followed.size() < wal.end()) {
+    auto chunk = follower->Next();
+    if (!chunk.ok() || !chunk->has_value()) {
+      follow_end = chunk.status();
+      break;
+    }
+    followed += (*chunk)->data;
+  }
+  EXPECT_TRUE(absl::IsDataLoss(follow_end)) << follow_end;
+  EXPECT_LE(kStart + followed.size(), wal.record_ends[k - 1]) << "no byte of the record was served";
+  EXPECT_EQ(followed, wal.bytes.substr(0, followed.size()));
+  // After the damaged record, and on the other safekeepers, all is served.
+  auto after = client.ReadWal(kTenant, tl, wal.record_ends[k], wal.end());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(*after == wal.bytes.substr(wal.record_ends[k] - kStart));
+  EXPECT_TRUE(ReadCommitted(1, tl, kStart, wal.end()) == wal.bytes);
+  // A proposer's recovery read does not take it from there either.
+  auto recovered = p->ReadWal(kStart, wal.end());
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_TRUE(*recovered == wal.bytes);
 }
 
 }  // namespace
