@@ -113,6 +113,12 @@ absl::Status WalProposer::RunElection() {
     int answered = 0;
     absl::MutexLock lock(&mu_);
     for (int i = 0; i < n; ++i) {
+      if (statuses[i].error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        // The timeline was deleted: no term will ever be granted.
+        return Annotate(
+            FromGrpcStatus(statuses[i]),
+            absl::StrFormat("proposer %s, safekeeper %s", options_.name, peers_[i]->address));
+      }
       if (!statuses[i].ok()) {
         peers_[i]->last_error = FromGrpcStatus(statuses[i]).ToString();
         outcomes.push_back(absl::StrFormat("%s: %s", peers_[i]->address, peers_[i]->last_error));
@@ -217,14 +223,35 @@ absl::Status WalProposer::Append(Lsn lsn, std::string_view bytes) {
   return absl::OkStatus();
 }
 
+absl::Status WalProposer::NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const {
+  std::vector<std::string> full;
+  int healthy = 0;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (!peers_[i]->no_space.empty()) {
+      full.push_back(absl::StrFormat("%s (%s)", peers_[i]->address, peers_[i]->no_space));
+    } else if (core_.streaming(static_cast<int>(i))) {
+      ++healthy;
+    }
+  }
+  if (full.empty() || healthy >= core_.quorum()) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "WAL up to %s of timeline %s/%s is not flushed on a quorum (commit LSN %s): safekeepers "
+      "out of disk space: %s; unreachable: %s. Nothing after the commit LSN is acknowledged; "
+      "the proposer keeps retrying and resumes once space is freed",
+      lsn.ToString(), options_.tenant.ToString(), options_.timeline.ToString(),
+      core_.commit_lsn().ToString(), absl::StrJoin(full, ", "),
+      down.empty() ? "none" : absl::StrJoin(down, ", ")));
+}
+
 absl::Status WalProposer::WaitTimeoutStatus(Lsn lsn) const {
   std::vector<std::string> down;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    if (core_.streaming(static_cast<int>(i))) continue;
+    if (core_.streaming(static_cast<int>(i)) || !peers_[i]->no_space.empty()) continue;
     down.push_back(
         absl::StrFormat("%s (%s)", peers_[i]->address,
                         peers_[i]->last_error.empty() ? "connecting" : peers_[i]->last_error));
   }
+  CAMBIUM_RETURN_IF_ERROR(NoSpaceStatus(lsn, down));
   if (core_.streaming_count() < core_.quorum()) {
     return absl::UnavailableError(absl::StrFormat(
         "no quorum for timeline %s/%s: %d of %d safekeepers reachable, %d needed; unreachable: "

@@ -17,15 +17,22 @@
 // what that safekeeper durably holds; WAL no longer buffered is fetched from an
 // up-to-date safekeeper.
 //
+// WAL that no safekeeper holds any more (removed after the pageserver archived
+// it) is read through ProposerOptions::read_archived, so a lagging or rebuilt
+// safekeeper catches up even after its peers trimmed.
+//
 // Errors: FAILED_PRECONDITION is permanent: a newer term fenced this proposer (a
-// second writer on the timeline) or the WAL diverged. UNAVAILABLE (no quorum
-// reachable) and DEADLINE_EXCEEDED (reachable but not flushed in time) name the
-// safekeepers at fault; the proposer keeps trying and resumes when they return.
+// second writer on the timeline), the WAL diverged, or the timeline was deleted.
+// UNAVAILABLE (no quorum reachable), RESOURCE_EXHAUSTED (safekeepers out of disk
+// space) and DEADLINE_EXCEEDED (reachable but not flushed in time) name the
+// safekeepers at fault; the proposer keeps trying and resumes when they return
+// or space is freed.
 //
 // Thread-safety: thread-safe. Elect must return before Append/WaitForFlush.
 #ifndef CAMBIUM_SAFEKEEPER_WAL_PROPOSER_H_
 #define CAMBIUM_SAFEKEEPER_WAL_PROPOSER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,6 +76,12 @@ struct ProposerOptions {
   // How long a new commit LSN waits for WAL to ride along before it is sent alone
   // (so that readers of the safekeepers see it). Default: 2 ms.
   absl::Duration commit_announce_delay = absl::Milliseconds(2);
+  // Committed WAL [from, to) that safekeepers may have removed, from the
+  // pageserver's archive (the shim passes the pageserver's GetWal). Used to
+  // bring a safekeeper up to date when no other safekeeper holds the range any
+  // more; it must return exactly to - from bytes or fail. Default: none (such a
+  // safekeeper cannot catch up).
+  std::function<absl::StatusOr<std::string>(Lsn from, Lsn to)> read_archived;
 };
 
 class WalProposer {
@@ -116,6 +129,8 @@ class WalProposer {
     Lsn next_send;                           // next WAL byte to send on the live stream
     Lsn announced_commit;                    // last commit LSN sent on it
     std::string last_error;                  // why the last stream or call failed
+    // The last refusal for a full disk, until WAL is acknowledged again.
+    std::string no_space;
   };
   explicit WalProposer(const ProposerOptions& options);
 
@@ -126,8 +141,12 @@ class WalProposer {
   absl::Status WriterLoop(int i,
                           grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream);
   // WAL [from, to) from a safekeeper that holds it in the current log, other
-  // than safekeeper `except` (the one to bring up to date; -1: any).
+  // than safekeeper `except` (the one to bring up to date; -1: any), or else
+  // from the archive (read_archived).
   absl::StatusOr<std::string> FetchFromPeers(int except, Lsn from, Lsn to);
+  // The part of WaitTimeoutStatus about safekeepers whose disk is full.
+  absl::Status NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrimBuffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // No message to any safekeeper awaits its acknowledgement.
   bool NothingInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

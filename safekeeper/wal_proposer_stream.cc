@@ -44,6 +44,9 @@ void WalProposer::PeerLoop(int i) {
                                             {"error", status}});
     }
     peer.last_error = status.ToString();
+    // A full disk is retried like a lost stream (space may come back), but
+    // remembered so that WaitForFlush can say why nothing is acknowledged.
+    if (absl::IsResourceExhausted(status)) peer.no_space = peer.last_error;
     // A stream that worked for a while starts the backoff over.
     backoff = absl::Now() - started > absl::Seconds(1)
                   ? kInitialBackoff
@@ -108,6 +111,7 @@ void WalProposer::ReaderLoop(
   v1::AppendResponse response;
   while (stream->Read(&response)) {
     absl::MutexLock lock(&mu_);
+    peers_[i]->no_space.clear();  // it acknowledges WAL again
     core_.OnAck(i, AppendAckFromProto(response));
     TrimBuffer();
   }
@@ -212,6 +216,23 @@ absl::StatusOr<std::string> WalProposer::FetchFromPeers(int except, Lsn from, Ls
         peers_[j]->client->ReadWal(options_.tenant, options_.timeline, from, to, term);
     if (wal.ok() && wal->size() == to - from) return wal;
     absl::StrAppend(&errors, " ", wal.ok() ? "short read" : wal.status().ToString());
+  }
+  if (options_.read_archived) {
+    // Committed WAL the safekeepers removed after the pageserver archived it. What
+    // the archive holds was committed, so it is what every later log holds too.
+    absl::StatusOr<std::string> wal = options_.read_archived(from, to);
+    if (wal.ok() && wal->size() == to - from) {
+      LogInfo("wal_fetched_from_archive",
+              {{"proposer", options_.name},
+               {"timeline", options_.timeline},
+               {"from", from},
+               {"to", to},
+               {"for", except < 0 ? std::string("reader") : peers_[except]->address}});
+      return wal;
+    }
+    absl::StrAppend(&errors, " archive: ",
+                    wal.ok() ? absl::StrFormat("%u bytes instead of %u", wal->size(), to - from)
+                             : wal.status().ToString());
   }
   return absl::UnavailableError(absl::StrFormat(
       "no safekeeper could provide WAL [%s, %s)%s:%s", from.ToString(), to.ToString(),

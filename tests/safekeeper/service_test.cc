@@ -223,6 +223,129 @@ bool Eventually(F done) {
   return true;
 }
 
+TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStaysDeleted) {
+  const TimelineId tl(1, 7);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 100, 17);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, {wal.record_ends[50], wal.end()}));
+  ASSERT_EQ(ReadCommitted(0, tl, kStart, wal.end()), wal.bytes);
+  SafekeeperClient client0(sks_[0]->address());
+  auto follower = client0.Follow(kTenant, tl, wal.end());  // waits for more WAL
+  for (int i = 0; i < 3; ++i) {
+    absl::Status deleted = SafekeeperClient(sks_[i]->address()).DeleteTimeline(kTenant, tl);
+    ASSERT_TRUE(deleted.ok()) << i << ": " << deleted;
+    EXPECT_FALSE(
+        std::filesystem::exists(TimelineDir(dir_->Sub("sk" + std::to_string(i)), kTenant, tl)))
+        << "safekeeper " << i << " still has the directory";
+  }
+  // The follower's stream ends with the reason.
+  auto next = follower->Next();
+  EXPECT_TRUE(absl::IsFailedPrecondition(next.status())) << next.status();
+  EXPECT_THAT(next.status().message(), HasSubstr("was deleted"));
+  // The writer learns it at its next append, for good.
+  const TestWal more = MakeTestWal(kStart, 120, 17);
+  ASSERT_TRUE(
+      p->Append(wal.end().PageStart(), more.bytes.substr(wal.end().PageStart() - kStart)).ok());
+  absl::Status fenced = p->WaitForFlush(more.end(), absl::Seconds(10));
+  EXPECT_TRUE(absl::IsFailedPrecondition(fenced)) << fenced;
+  EXPECT_THAT(fenced.message(), HasSubstr("was deleted"));
+  // A stale proposer cannot bring it back; readers are told why.
+  auto stale = WalProposer::Create(Options(tl, kStart, "stale"));
+  ASSERT_TRUE(stale.ok());
+  auto elected = (*stale)->Elect();
+  EXPECT_TRUE(absl::IsFailedPrecondition(elected.status())) << elected.status();
+  EXPECT_THAT(elected.status().message(), HasSubstr("was deleted"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(client0.ReadWal(kTenant, tl, kStart).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(client0.Status(kTenant, tl).status()));
+  EXPECT_TRUE(client0.DeleteTimeline(kTenant, tl).ok()) << "idempotent";
+  // Also after a restart.
+  sks_[0]->Stop();
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(0));
+  SafekeeperClient restarted(sks_[0]->address());
+  auto status = restarted.Status(kTenant, tl);
+  EXPECT_TRUE(absl::IsFailedPrecondition(status.status())) << status.status();
+  EXPECT_FALSE(std::filesystem::exists(TimelineDir(dir_->Sub("sk0"), kTenant, tl)));
+}
+
+// Two safekeepers trimmed the WAL the pageserver archived; the third had none
+// (it was down, or its directory was wiped). The proposer brings it up to date
+// from the archive, since no peer holds that WAL any more.
+TEST_F(SafekeeperServiceTest, ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPeersTrimmed) {
+  constexpr uint64_t kSeg = 1 << 20;
+  const TimelineId tl(1, 8);
+  for (auto& sk : sks_) sk->Stop();
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, nullptr, kSeg));
+  sks_[2]->Stop();
+  Lsn start;
+  auto p1 = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 3000, 18, kSeg);
+  ASSERT_GT(wal.end(), kStart + 2 * kSeg);
+  std::vector<Lsn> flushes;
+  for (size_t i = 99; i < wal.record_ends.size(); i += 100) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  ASSERT_NO_FATAL_FAILURE(Stream(*p1, wal, flushes));
+  p1.reset();
+  for (int i = 0; i < 2; ++i) {
+    SafekeeperClient client(sks_[i]->address());
+    ASSERT_TRUE(client.ReportArchived(kTenant, tl, wal.end()).ok());
+    ASSERT_TRUE(Eventually([&] {
+      auto s = client.Status(kTenant, tl);
+      return s.ok() && s->wal_start > kStart + kSeg;
+    })) << "safekeeper "
+        << i << " did not trim";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
+  ProposerOptions o = Options(tl, kStart, "p2");
+  std::atomic<uint64_t> archived_bytes = 0;
+  o.read_archived = [&](Lsn from, Lsn to) -> absl::StatusOr<std::string> {
+    if (from < kStart || to > wal.end()) return absl::OutOfRangeError("not archived");
+    archived_bytes += to - from;
+    return wal.bytes.substr(from - kStart, to - from);
+  };
+  Lsn start2;
+  auto p2 = Elected(o, &start2);
+  EXPECT_EQ(start2, wal.end());
+  EXPECT_TRUE(ReadCommitted(2, tl, kStart, wal.end()) == wal.bytes);
+  EXPECT_GT(archived_bytes.load(), 0u);
+}
+
+// Two safekeepers cannot write (a full copy-on-write disk): WaitForFlush says so
+// and acknowledges nothing; once space is freed the same proposer resumes.
+TEST_F(SafekeeperServiceTest, AFullDiskStallsCommitsWithAClearErrorAndTheyResumeOnceFreed) {
+  const TimelineId tl(1, 9);
+  FaultFileSystem& fs0 = fault_fs_[0];
+  FaultFileSystem& fs1 = fault_fs_[1];
+  sks_[0]->Stop();
+  sks_[1]->Stop();
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(0, &fs0));
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(1, &fs1));
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 200, 19);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, {wal.record_ends[99], wal.end()});
+  ASSERT_TRUE(AppendAndWait(*p, writes[0]).ok());
+  fs0.SetDiskFull(DiskFull::kNoWrites);
+  fs1.SetDiskFull(DiskFull::kNoWrites);
+  ASSERT_TRUE(p->Append(writes[1].lsn, writes[1].bytes).ok());
+  absl::Status stalled;
+  ASSERT_TRUE(Eventually([&] {
+    stalled = p->WaitForFlush(writes[1].end(), absl::Milliseconds(200));
+    return absl::IsResourceExhausted(stalled);
+  })) << stalled;
+  EXPECT_THAT(stalled.message(), HasSubstr(sks_[0]->address()));
+  EXPECT_THAT(stalled.message(), HasSubstr(sks_[1]->address()));
+  EXPECT_THAT(stalled.message(), HasSubstr("disk"));
+  EXPECT_LT(p->commit_lsn(), writes[1].end()) << "nothing acknowledged";
+  fs0.SetDiskFull(DiskFull::kNo);
+  fs1.SetDiskFull(DiskFull::kNo);
+  absl::Status resumed = p->WaitForFlush(writes[1].end(), absl::Seconds(20));
+  EXPECT_TRUE(resumed.ok()) << resumed;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(ReadCommitted(i, tl, kStart, wal.end()) == wal.bytes) << "safekeeper " << i;
+  }
+}
+
 // Flips one bit of a committed record in one safekeeper's segment while it runs
 // (bit rot after the record was checked on arrival). Reads that include the
 // record fail with DATA_LOSS naming the safekeeper and the segment; the other
