@@ -26,6 +26,13 @@
 //                       filled below the known commit LSN first pulls it back there:
 //                       the proposer's commit LSN covered the old (zero) version of
 //                       those bytes, not the new records written into them.
+//                       With skip_to_start (a rebuilt or long-lagging acceptor whose
+//                       peers removed the WAL it lacks) the acceptor drops its WAL and
+//                       stores WAL from start_lsn on: start_lsn must be above its flush
+//                       LSN, a record boundary at or below the message's commit LSN
+//                       (so all WAL below is committed, and the proposer vouches that
+//                       it was archived). It is then exactly an acceptor that trimmed
+//                       its WAL below start_lsn.
 //
 // Storage failures. RESOURCE_EXHAUSTED (a full disk) is a refusal: the storage
 // promises that nothing durable changed, so the request is refused, the state
@@ -93,6 +100,11 @@ class AcceptorStorage {
   virtual absl::Status Truncate(Lsn lsn, const AcceptorState& state) = 0;
   // The end of the last complete WAL record at or below min(limit, flush_lsn()).
   virtual absl::StatusOr<Lsn> LastRecordEnd(Lsn limit) = 0;
+  // Persists `state`, then the stored WAL begins at `lsn`: flush_lsn() and
+  // written_end() become lsn, the WAL below may be removed. REQUIRES:
+  // flush_lsn() < lsn, lsn is a record boundary of the log (the WAL below it is
+  // committed and archived).
+  virtual absl::Status StartWalAt(Lsn lsn, const AcceptorState& state) = 0;
 };
 
 struct VoteRequest {
@@ -122,6 +134,9 @@ struct AppendDataRequest {
   Lsn start_lsn;
   std::string_view data;
   Lsn commit_lsn;  // what the proposer knows to be committed
+  // The acceptor's WAL ends below every other copy: it starts afresh at
+  // start_lsn (see HandleAppendData).
+  bool skip_to_start = false;
 };
 
 struct AppendAck {
@@ -173,6 +188,8 @@ class Acceptor {
   absl::Status Break(absl::Status status);
   // storage_->LastRecordEnd(Lsn::Max()).
   absl::StatusOr<Lsn> RecordEnd();
+  // The skip_to_start part of HandleAppendData.
+  absl::Status SkipTo(const AppendDataRequest& request);
 
   AcceptorStorage* const storage_;
   const std::string name_;

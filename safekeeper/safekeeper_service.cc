@@ -77,7 +77,8 @@ absl::Status SafekeeperServiceImpl::DoAppend(
       if (other != key) return absl::InvalidArgumentError("an Append stream names one timeline");
     }
     const v1::AppendData& data = request.data();
-    ack = tl->AppendData({term, token, Lsn(data.start_lsn()), data.data(), Lsn(data.commit_lsn())});
+    ack = tl->AppendData({term, token, Lsn(data.start_lsn()), data.data(), Lsn(data.commit_lsn()),
+                          data.skip_to_start()});
     if (!ack.ok()) {
       LogInfo("append_refused", {{"tenant", key.tenant},
                                  {"timeline", key.timeline},

@@ -96,7 +96,15 @@ absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request)
   // after the last record, and the commit LSN can go X -> fill -> X within this one
   // call): scan again next time.
   if (request.start_lsn < scanned_to_) scanned_to_ = Lsn();
+  const Lsn flush_before = storage_->flush_lsn();
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendData(request);
+  if (ack.ok() && request.skip_to_start && request.start_lsn > flush_before) {
+    LogInfo("wal_skipped", {{"tenant", tenant_},
+                            {"timeline", timeline_},
+                            {"term", request.term},
+                            {"from_lsn", flush_before},
+                            {"to_lsn", request.start_lsn}});
+  }
   if (!ack.ok() && acceptor_.broken() == ack.status()) {
     LogError("timeline_broken",
              {{"tenant", tenant_}, {"timeline", timeline_}, {"error", ack.status()}});

@@ -174,6 +174,30 @@ absl::StatusOr<Lsn> TimelineStorage::LastRecordEnd(Lsn limit) {
   return scan.end;
 }
 
+absl::Status TimelineStorage::StartWalAt(Lsn lsn, const AcceptorState& state) {
+  CAMBIUM_RETURN_IF_ERROR(failed_);
+  if (written_end_ > flush_) {
+    // Bytes a refused write left above the flush LSN (zeroing needs no space).
+    CAMBIUM_RETURN_IF_ERROR(SyncFailure(wal_.Truncate(flush_, written_end_)));
+    written_end_ = flush_;
+  }
+  ControlFileData next = control_;
+  next.acceptor = state;
+  next.wal_start = lsn;
+  next.flush_lsn = lsn;
+  // From here recovery decodes from `lsn` (a record boundary).
+  CAMBIUM_RETURN_IF_ERROR(WriteControl(next));
+  flush_ = lsn;
+  written_end_ = lsn;
+  boundaries_.clear();
+  NoteBoundary(lsn);
+  // What was stored below goes like archived segments; a failure is retried by
+  // the next checkpoint.
+  removal_pending_ = true;
+  RemoveSegmentsBelow(lsn).IgnoreError();
+  return absl::OkStatus();
+}
+
 absl::Status TimelineStorage::RemoveSegmentsBelow(Lsn lsn) {
   const Lsn segment_start = lsn.SegmentStart(wal_.segment_size());
   if (segment_start > control_.wal_start) {

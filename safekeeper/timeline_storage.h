@@ -63,6 +63,7 @@ class TimelineStorage : public AcceptorStorage {
   absl::StatusOr<std::string> Read(Lsn lsn, uint64_t size) override;
   absl::Status Truncate(Lsn lsn, const AcceptorState& state) override;
   absl::StatusOr<Lsn> LastRecordEnd(Lsn limit) override;
+  absl::Status StartWalAt(Lsn lsn, const AcceptorState& state) override;
 
   // The highest LSN at or below `limit` where decoding can start: a record
   // boundary known here (the timeline start, the persisted commit LSN, a record

@@ -18,8 +18,11 @@
 // up-to-date safekeeper.
 //
 // WAL that no safekeeper holds any more (removed after the pageserver archived
-// it) is read through ProposerOptions::read_archived, so a lagging or rebuilt
-// safekeeper catches up even after its peers trimmed.
+// it) is read through ProposerOptions::read_archived, so a lagging safekeeper
+// catches up even after its peers trimmed. A safekeeper that holds no WAL
+// (rebuilt), or that the archive cannot serve, skips instead: it is told to
+// store WAL from the first record boundary at another safekeeper's lowest stored
+// LSN (everything below is committed and archived), like a trimmed one.
 //
 // Errors: FAILED_PRECONDITION is permanent: a newer term fenced this proposer (a
 // second writer on the timeline), the WAL diverged, or the timeline was deleted.
@@ -76,6 +79,9 @@ struct ProposerOptions {
   // How long a new commit LSN waits for WAL to ride along before it is sent alone
   // (so that readers of the safekeepers see it). Default: 2 ms.
   absl::Duration commit_announce_delay = absl::Milliseconds(2);
+  // Postgres' wal_segment_size (to decode WAL at a safekeeper's lowest stored
+  // segment when a lagging safekeeper skips ahead). Default: 16 MiB.
+  uint64_t wal_segment_size = kDefaultWalSegmentSize;
   // Committed WAL [from, to) that safekeepers may have removed, from the
   // pageserver's archive (the shim passes the pageserver's GetWal). Used to
   // bring a safekeeper up to date when no other safekeeper holds the range any
@@ -131,6 +137,8 @@ class WalProposer {
     std::string last_error;                  // why the last stream or call failed
     // The last refusal for a full disk, until WAL is acknowledged again.
     std::string no_space;
+    bool empty = false;      // held no WAL when the live stream started
+    bool skip_next = false;  // the next message tells it to skip to next_send
   };
   explicit WalProposer(const ProposerOptions& options);
 
@@ -142,8 +150,16 @@ class WalProposer {
                           grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream);
   // WAL [from, to) from a safekeeper that holds it in the current log, other
   // than safekeeper `except` (the one to bring up to date; -1: any), or else
-  // from the archive (read_archived).
-  absl::StatusOr<std::string> FetchFromPeers(int except, Lsn from, Lsn to);
+  // (with use_archive) from the archive (read_archived).
+  absl::StatusOr<std::string> FetchFromPeers(int except, Lsn from, Lsn to, bool use_archive = true);
+  absl::StatusOr<std::string> FetchFromArchive(int except, Lsn from, Lsn to);
+  // WAL [from, to) to bring safekeeper i up to date; OK with an empty string
+  // once it was set to skip ahead instead (peer.skip_next, peer.next_send).
+  absl::StatusOr<std::string> CatchUp(int i, Lsn from, Lsn to);
+  // Where safekeeper `except`, whose WAL ends at `from`, may skip to: the first
+  // record boundary at the lowest LSN another safekeeper stores, if that is above
+  // `from` and at or below the commit LSN.
+  absl::StatusOr<Lsn> SkipPoint(int except, Lsn from);
   // The part of WaitTimeoutStatus about safekeepers whose disk is full.
   absl::Status NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

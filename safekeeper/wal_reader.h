@@ -13,9 +13,9 @@
 //
 // Bytes after the last complete record (a proposer's recovery read may reach
 // into a record still being written) cannot be verified by anyone yet: above the
-// window's verify_to they are handed out as they are. Bytes of a record that
-// begins below the lowest stored segment cannot be verified either: asking for
-// them is OUT_OF_RANGE.
+// window's verify_to they are handed out as they are. So are the bytes at the
+// lowest stored LSN that continue a record begun below it (trimmed or skipped
+// WAL): no copy of the record's start is left here to check them against.
 //
 // Thread-safety: not thread-safe; one per stream.
 #ifndef CAMBIUM_SAFEKEEPER_WAL_READER_H_

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -268,35 +269,45 @@ TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStay
   EXPECT_FALSE(std::filesystem::exists(TimelineDir(dir_->Sub("sk0"), kTenant, tl)));
 }
 
-// Two safekeepers trimmed the WAL the pageserver archived; the third had none
-// (it was down, or its directory was wiped). The proposer brings it up to date
-// from the archive, since no peer holds that WAL any more.
+// Two safekeepers trimmed the WAL the pageserver archived while the third was
+// down. The proposer brings it up to date from the archive, since no peer holds
+// that WAL any more.
 TEST_F(SafekeeperServiceTest, ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPeersTrimmed) {
   constexpr uint64_t kSeg = 1 << 20;
   const TimelineId tl(1, 8);
   for (auto& sk : sks_) sk->Stop();
   for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, nullptr, kSeg));
-  sks_[2]->Stop();
-  Lsn start;
-  auto p1 = Elected(Options(tl), &start);
   const TestWal wal = MakeTestWal(kStart, 3000, 18, kSeg);
   ASSERT_GT(wal.end(), kStart + 2 * kSeg);
   std::vector<Lsn> flushes;
   for (size_t i = 99; i < wal.record_ends.size(); i += 100) flushes.push_back(wal.record_ends[i]);
   flushes.push_back(wal.end());
-  ASSERT_NO_FATAL_FAILURE(Stream(*p1, wal, flushes));
+  const std::vector<testing::WalWrite> writes = PostgresLikeWrites(kStart, wal.bytes, flushes);
+  Lsn start;
+  auto p1 = Elected(Options(tl), &start);
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (i == 2) {
+      // The third safekeeper has the first writes, then goes down.
+      ASSERT_EQ(ReadCommitted(2, tl, kStart, flushes[1]), wal.bytes.substr(0, flushes[1] - kStart));
+      sks_[2]->Stop();
+    }
+    absl::Status flushed = AppendAndWait(*p1, writes[i], absl::Seconds(10));
+    ASSERT_TRUE(flushed.ok()) << flushed;
+  }
+  const Lsn lagging_at = flushes[1];
   p1.reset();
   for (int i = 0; i < 2; ++i) {
     SafekeeperClient client(sks_[i]->address());
     ASSERT_TRUE(client.ReportArchived(kTenant, tl, wal.end()).ok());
     ASSERT_TRUE(Eventually([&] {
       auto s = client.Status(kTenant, tl);
-      return s.ok() && s->wal_start > kStart + kSeg;
+      return s.ok() && s->wal_start > lagging_at;
     })) << "safekeeper "
         << i << " did not trim";
   }
   ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
   ProposerOptions o = Options(tl, kStart, "p2");
+  o.wal_segment_size = kSeg;
   std::atomic<uint64_t> archived_bytes = 0;
   o.read_archived = [&](Lsn from, Lsn to) -> absl::StatusOr<std::string> {
     if (from < kStart || to > wal.end()) return absl::OutOfRangeError("not archived");
@@ -308,6 +319,67 @@ TEST_F(SafekeeperServiceTest, ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPe
   EXPECT_EQ(start2, wal.end());
   EXPECT_TRUE(ReadCommitted(2, tl, kStart, wal.end()) == wal.bytes);
   EXPECT_GT(archived_bytes.load(), 0u);
+}
+
+// A safekeeper whose directory was wiped (rebuilt), after its peers trimmed, with
+// no archive to read from: it skips to the first record boundary of the lowest
+// WAL its peers store and catches up from there (like a trimmed safekeeper).
+TEST_F(SafekeeperServiceTest, ARebuiltSafekeeperSkipsToTheWalItsPeersStillHold) {
+  constexpr uint64_t kSeg = 1 << 20;
+  const TimelineId tl(1, 11);
+  for (auto& sk : sks_) sk->Stop();
+  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, nullptr, kSeg));
+  const TestWal wal = MakeTestWal(kStart, 3000, 23, kSeg);
+  std::vector<Lsn> flushes;
+  for (size_t i = 99; i < wal.record_ends.size(); i += 100) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  Lsn start;
+  auto p1 = Elected(Options(tl), &start);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p1, wal, flushes));
+  p1.reset();
+  // The rebuild: stopped, directory wiped.
+  sks_[2]->Stop();
+  std::filesystem::remove_all(dir_->Sub("sk2"));
+  Lsn lowest = Lsn::Max();
+  for (int i = 0; i < 2; ++i) {
+    SafekeeperClient client(sks_[i]->address());
+    ASSERT_TRUE(client.ReportArchived(kTenant, tl, wal.end()).ok());
+    ASSERT_TRUE(Eventually([&] {
+      auto s = client.Status(kTenant, tl);
+      if (s.ok() && s->wal_start > kStart + kSeg) lowest = std::min(lowest, s->wal_start);
+      return s.ok() && s->wal_start > kStart + kSeg;
+    })) << "safekeeper "
+        << i << " did not trim";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
+  ProposerOptions o = Options(tl, kStart, "p2");
+  o.wal_segment_size = kSeg;
+  Lsn start2;
+  auto p2 = Elected(o, &start2);
+  EXPECT_EQ(start2, wal.end());
+  SafekeeperClient rebuilt(sks_[2]->address());
+  ASSERT_TRUE(Eventually([&] {
+    auto s = rebuilt.Status(kTenant, tl);
+    return s.ok() && s->committed_lsn >= wal.end();
+  }));
+  auto status = rebuilt.Status(kTenant, tl);
+  ASSERT_TRUE(status.ok());
+  // The first record boundary at the lowest stored WAL: never below it.
+  EXPECT_GE(status->wal_start, lowest);
+  EXPECT_LT(status->wal_start, lowest + kWalPageSize * 4);
+  EXPECT_TRUE(
+      std::binary_search(wal.record_ends.begin(), wal.record_ends.end(), status->wal_start) ||
+      status->wal_start.IsPageBoundary())
+      << status->wal_start.ToString();
+  const Lsn from = status->wal_start;
+  EXPECT_TRUE(ReadCommitted(2, tl, from, wal.end()) == wal.bytes.substr(from - kStart));
+  // A restart recovers it as it is.
+  sks_[2]->Stop();
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
+  auto after = SafekeeperClient(sks_[2]->address()).Status(kTenant, tl);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->wal_start, from);
+  EXPECT_EQ(after->record_end, wal.end());
 }
 
 // Two safekeepers cannot write (a full copy-on-write disk): WaitForFlush says so

@@ -46,6 +46,10 @@ class SimStorage : public AcceptorStorage {
   absl::StatusOr<std::string> Read(Lsn lsn, uint64_t size) override;
   absl::Status Truncate(Lsn lsn, const AcceptorState& state) override;
   absl::StatusOr<Lsn> LastRecordEnd(Lsn limit) override;
+  // The simulation's proposers never skip (they keep their whole log).
+  absl::Status StartWalAt(Lsn lsn, const AcceptorState& state) override {
+    return absl::UnimplementedError("sim: skipping WAL is not simulated");
+  }
 
   // The next WriteDurable writes a random prefix and fails as a crash would.
   void CrashOnNextWrite(std::mt19937_64* rng) { crash_rng_ = rng; }

@@ -389,6 +389,36 @@ TEST_F(SafekeeperSmallSegmentTest, ARefusedWriteLeavesNothingANewTermCouldInheri
   EXPECT_EQ(ReadStored(acked, acked + 64), std::string(64, '\0'));
 }
 
+// A safekeeper whose WAL ends below what its peers still store is told to skip:
+// it drops its WAL and stores from a record boundary at or below the commit LSN,
+// exactly like one that removed its archived segments; a restart recovers it.
+TEST_F(SafekeeperSmallSegmentTest, SkipsAheadToARecordBoundaryBelowTheCommitLsn) {
+  const TestWal wal = MakeTestWal(kStart, 1500, 22, kSeg);
+  const uint64_t s = Start(1);
+  const Lsn held = wal.record_ends[10];
+  ASSERT_TRUE(tl_->AppendData({1, s, kStart, wal.bytes.substr(0, held - kStart), held}).ok());
+  size_t k = 0;
+  while (wal.record_ends[k] <= kStart + kSeg) ++k;
+  const Lsn skip = wal.record_ends[k];
+  const std::string rest = wal.bytes.substr(skip - kStart);
+  // Only to a committed point.
+  auto refused = tl_->AppendData({1, s, skip, rest, skip - 8, /*skip_to_start=*/true});
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  auto skipped = tl_->AppendData({1, s, skip, rest, wal.end(), /*skip_to_start=*/true});
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ(skipped->flush_lsn, wal.end());
+  EXPECT_FALSE(fs_.Exists(SegmentPath(kStart.SegmentNo(kSeg)))) << "the WAL below is dropped";
+  EXPECT_TRUE(absl::IsOutOfRange(tl_->ReadLimit(held, Lsn(), 0).status()));
+  EXPECT_EQ(ReadStored(skip, wal.end()), rest);
+  ASSERT_TRUE(Reopen().ok());
+  auto status = tl_->Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->wal_start, skip);
+  EXPECT_EQ(status->flush_lsn, wal.end());
+  EXPECT_EQ(status->record_end, wal.end());
+  EXPECT_EQ(ReadStored(skip, wal.end()), rest);
+}
+
 // The control file cannot be rewritten on a full disk; the lazily persisted
 // commit LSN waits, appends go on, and it is persisted once space is back.
 TEST_F(SafekeeperSmallSegmentTest, AFullDiskDelaysTheLazyControlFileWriteWithoutStoppingAppends) {
