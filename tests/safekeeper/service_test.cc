@@ -49,12 +49,17 @@ class SafekeeperServiceTest : public ::testing::Test {
     auto dir = TempDir::Create("cambium-sk-svc-");
     ASSERT_TRUE(dir.ok());
     dir_ = std::make_unique<TempDir>(std::move(*dir));
-    for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i));
+    // Safekeepers 0 and 1 write through a FaultFileSystem (no faults unless a
+    // test arms one), so that no test restarts them to inject faults: a
+    // restarted safekeeper listens on a new port.
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, i < 2 ? &fault_fs_[i] : nullptr));
+    }
   }
-  void StartSafekeeper(int i, FileSystem* fs = nullptr,
-                       uint64_t segment_size = kDefaultWalSegmentSize) {
+  virtual uint64_t SegmentSize() const { return kDefaultWalSegmentSize; }
+  void StartSafekeeper(int i, FileSystem* fs = nullptr) {
     auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i),
-                                     fs, segment_size);
+                                     fs, SegmentSize());
     ASSERT_TRUE(sk.ok()) << sk.status();
     if (static_cast<int>(sks_.size()) <= i) sks_.resize(i + 1);
     sks_[i] = std::move(*sk);
@@ -224,6 +229,14 @@ bool Eventually(F done) {
   return true;
 }
 
+// 1 MiB segments (Postgres allows them), so that a few MiB of WAL span segments
+// the safekeepers can remove.
+class SafekeeperSmallSegmentServiceTest : public SafekeeperServiceTest {
+ protected:
+  static constexpr uint64_t kSeg = 1 << 20;
+  uint64_t SegmentSize() const override { return kSeg; }
+};
+
 TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStaysDeleted) {
   const TimelineId tl(1, 7);
   Lsn start;
@@ -234,7 +247,12 @@ TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStay
   SafekeeperClient client0(sks_[0]->address());
   auto follower = client0.Follow(kTenant, tl, wal.end());  // waits for more WAL
   for (int i = 0; i < 3; ++i) {
-    absl::Status deleted = SafekeeperClient(sks_[i]->address()).DeleteTimeline(kTenant, tl);
+    SafekeeperClient client(sks_[i]->address());
+    absl::Status deleted;
+    Eventually([&] {
+      deleted = client.DeleteTimeline(kTenant, tl);
+      return !absl::IsUnavailable(deleted);  // a connection attempt that timed out
+    });
     ASSERT_TRUE(deleted.ok()) << i << ": " << deleted;
     EXPECT_FALSE(
         std::filesystem::exists(TimelineDir(dir_->Sub("sk" + std::to_string(i)), kTenant, tl)))
@@ -262,9 +280,13 @@ TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStay
   EXPECT_TRUE(client0.DeleteTimeline(kTenant, tl).ok()) << "idempotent";
   // Also after a restart.
   sks_[0]->Stop();
-  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(0));
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(0, &fault_fs_[0]));
   SafekeeperClient restarted(sks_[0]->address());
-  auto status = restarted.Status(kTenant, tl);
+  absl::StatusOr<SafekeeperStatus> status;
+  Eventually([&] {
+    status = restarted.Status(kTenant, tl);
+    return !absl::IsUnavailable(status.status());  // connecting to the new port
+  });
   EXPECT_TRUE(absl::IsFailedPrecondition(status.status())) << status.status();
   EXPECT_FALSE(std::filesystem::exists(TimelineDir(dir_->Sub("sk0"), kTenant, tl)));
 }
@@ -272,11 +294,9 @@ TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStay
 // Two safekeepers trimmed the WAL the pageserver archived while the third was
 // down. The proposer brings it up to date from the archive, since no peer holds
 // that WAL any more.
-TEST_F(SafekeeperServiceTest, ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPeersTrimmed) {
-  constexpr uint64_t kSeg = 1 << 20;
+TEST_F(SafekeeperSmallSegmentServiceTest,
+       ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPeersTrimmed) {
   const TimelineId tl(1, 8);
-  for (auto& sk : sks_) sk->Stop();
-  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, nullptr, kSeg));
   const TestWal wal = MakeTestWal(kStart, 3000, 18, kSeg);
   ASSERT_GT(wal.end(), kStart + 2 * kSeg);
   std::vector<Lsn> flushes;
@@ -305,7 +325,7 @@ TEST_F(SafekeeperServiceTest, ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPe
     })) << "safekeeper "
         << i << " did not trim";
   }
-  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
   ProposerOptions o = Options(tl, kStart, "p2");
   o.wal_segment_size = kSeg;
   std::atomic<uint64_t> archived_bytes = 0;
@@ -324,11 +344,8 @@ TEST_F(SafekeeperServiceTest, ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPe
 // A safekeeper whose directory was wiped (rebuilt), after its peers trimmed, with
 // no archive to read from: it skips to the first record boundary of the lowest
 // WAL its peers store and catches up from there (like a trimmed safekeeper).
-TEST_F(SafekeeperServiceTest, ARebuiltSafekeeperSkipsToTheWalItsPeersStillHold) {
-  constexpr uint64_t kSeg = 1 << 20;
+TEST_F(SafekeeperSmallSegmentServiceTest, ARebuiltSafekeeperSkipsToTheWalItsPeersStillHold) {
   const TimelineId tl(1, 11);
-  for (auto& sk : sks_) sk->Stop();
-  for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, nullptr, kSeg));
   const TestWal wal = MakeTestWal(kStart, 3000, 23, kSeg);
   std::vector<Lsn> flushes;
   for (size_t i = 99; i < wal.record_ends.size(); i += 100) flushes.push_back(wal.record_ends[i]);
@@ -351,7 +368,7 @@ TEST_F(SafekeeperServiceTest, ARebuiltSafekeeperSkipsToTheWalItsPeersStillHold) 
     })) << "safekeeper "
         << i << " did not trim";
   }
-  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
   ProposerOptions o = Options(tl, kStart, "p2");
   o.wal_segment_size = kSeg;
   Lsn start2;
@@ -375,8 +392,13 @@ TEST_F(SafekeeperServiceTest, ARebuiltSafekeeperSkipsToTheWalItsPeersStillHold) 
   EXPECT_TRUE(ReadCommitted(2, tl, from, wal.end()) == wal.bytes.substr(from - kStart));
   // A restart recovers it as it is.
   sks_[2]->Stop();
-  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2, nullptr, kSeg));
-  auto after = SafekeeperClient(sks_[2]->address()).Status(kTenant, tl);
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
+  SafekeeperClient restarted(sks_[2]->address());
+  absl::StatusOr<SafekeeperStatus> after;
+  Eventually([&] {
+    after = restarted.Status(kTenant, tl);
+    return !absl::IsUnavailable(after.status());  // connecting to the new port
+  });
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->wal_start, from);
   EXPECT_EQ(after->record_end, wal.end());
@@ -388,10 +410,6 @@ TEST_F(SafekeeperServiceTest, AFullDiskStallsCommitsWithAClearErrorAndTheyResume
   const TimelineId tl(1, 9);
   FaultFileSystem& fs0 = fault_fs_[0];
   FaultFileSystem& fs1 = fault_fs_[1];
-  sks_[0]->Stop();
-  sks_[1]->Stop();
-  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(0, &fs0));
-  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(1, &fs1));
   Lsn start;
   auto p = Elected(Options(tl), &start);
   const TestWal wal = MakeTestWal(kStart, 200, 19);
