@@ -75,7 +75,7 @@ absl::Status BlockCache::Write(uint64_t file, uint32_t block, const char* data, 
   auto [it, inserted] = entries_.try_emplace(key);
   Entry& e = it->second;
   if (!inserted && e.mutation == 0) lru_.erase(e.lru);
-  if (mutation <= applied_) {
+  if (mutation <= durable_) {
     MakeCleanLocked(key, e);
   } else {
     if (inserted || e.mutation == 0) ++stats_.dirty;
@@ -150,10 +150,10 @@ void BlockCache::Remove(uint64_t file) {
   unlink(absl::StrFormat("%s/%u", dir_, file).c_str());
 }
 
-void BlockCache::MutationsApplied(uint64_t n) {
+void BlockCache::MutationsDurable(uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (n <= applied_) return;
-  applied_ = n;
+  if (n <= durable_) return;
+  durable_ = n;
   for (auto it = dirty_.begin(); it != dirty_.end() && it->first <= n;) {
     auto e = entries_.find(it->second);
     // Only the block's newest write makes it clean.

@@ -1,11 +1,13 @@
 // BlockCache: the compute shim's bounded local copy of versioned file blocks, kept in
 // sparse shadow files on local scratch (one per file, named by the file's id).
 //
-// A block is absent, clean (its newest content is applied at the pageserver, so it can
-// be evicted and fetched again) or dirty (written by the compute, not yet applied:
-// pinned). Eviction punches holes in the shadow files, least recently used first,
-// when more than `capacity_blocks` are present. The shim therefore always serves the
-// newest content it has written, even before the pageserver has it.
+// A block is absent, clean (its newest content is durable at the pageserver, so it
+// can be evicted and fetched again) or dirty (written by the compute, not yet
+// durable: pinned). Applied is not enough: a pageserver host crash loses what was
+// applied but not synced, and the shim resends it; until then only the cache has it. Eviction
+// punches holes in the shadow files, least recently used first, when more than `capacity_blocks`
+// are present. The shim therefore always serves the newest content it has written, even before the
+// pageserver has it.
 //
 // Thread-safety: thread-safe (one mutex; block I/O is small and hits the OS cache).
 #ifndef CAMBIUM_COMPUTE_SHIM_BLOCK_CACHE_H_
@@ -41,7 +43,7 @@ class BlockCache {
 
   // Copies a present block into `out` (kBlockSize bytes); false if absent.
   absl::StatusOr<bool> Read(uint64_t file, uint32_t block, char* out);
-  // Stores a block the compute wrote, dirty until mutation `mutation` is applied.
+  // Stores a block the compute wrote, dirty until mutation `mutation` is durable.
   absl::Status Write(uint64_t file, uint32_t block, const char* data, uint64_t mutation);
   // Stores a block fetched from the pageserver, unless the block became present
   // meanwhile (a newer write must not be overwritten). Clean.
@@ -51,8 +53,9 @@ class BlockCache {
   void Truncate(uint64_t file, uint32_t nblocks);
   // Forgets a file and deletes its shadow file.
   void Remove(uint64_t file);
-  // Every mutation numbered <= n is applied: their blocks become clean.
-  void MutationsApplied(uint64_t n);
+  // Every mutation numbered <= n is durable at the pageserver: their blocks become
+  // clean.
+  void MutationsDurable(uint64_t n);
 
   // Counters for the shim's shutdown log line.
   BlockCacheStats stats() const;
@@ -64,7 +67,7 @@ class BlockCache {
     bool operator<(const Key& o) const { return file != o.file ? file < o.file : block < o.block; }
   };
   struct Entry {
-    uint64_t mutation = 0;         // dirty until applied >= this; 0 = clean
+    uint64_t mutation = 0;         // dirty until durable >= this; 0 = clean
     std::list<Key>::iterator lru;  // valid when clean
   };
   struct File {
@@ -88,7 +91,7 @@ class BlockCache {
   std::map<Key, Entry> entries_;        // GUARDED_BY(mu_): present blocks
   std::list<Key> lru_;                  // GUARDED_BY(mu_): clean blocks, oldest first
   std::multimap<uint64_t, Key> dirty_;  // GUARDED_BY(mu_): mutation -> block
-  uint64_t applied_ = 0;                // GUARDED_BY(mu_)
+  uint64_t durable_ = 0;                // GUARDED_BY(mu_)
   BlockCacheStats stats_;               // GUARDED_BY(mu_)
 };
 

@@ -8,11 +8,12 @@ namespace cambium::shim {
 
 MutationSender::MutationSender(PageserverClient* client, uint64_t generation,
                                MutationSenderOptions options,
-                               std::function<void(uint64_t)> on_applied)
+                               std::function<void(uint64_t)> on_durable)
     : client_(client),
       generation_(generation),
       options_(options),
-      on_applied_(std::move(on_applied)) {
+      on_durable_(std::move(on_durable)),
+      last_sync_sent_(absl::Now()) {
   sender_ = std::thread([this] { SendLoop(); });
 }
 
@@ -47,13 +48,17 @@ absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
   std::unique_lock<std::mutex> lock(mu_);
   // Backpressure: the retransmission buffer must stay bounded.
   cv_.wait(lock, [&] {
-    return !error_.ok() || stopping_ || unsynced_bytes_ < 2 * options_.max_unsynced_bytes;
+    return !error_.ok() || stopping_ ||
+           unsynced_bytes_ + pending_bytes_ < 2 * options_.max_unsynced_bytes;
   });
   if (!error_.ok()) return error_;
   if (stopping_) return absl::CancelledError("the shim is shutting down");
+  if (!full_.ok()) return full_;  // refuse new work until the pageserver has space
   // Only the sender thread waits for new mutations, and it only sleeps with none pending.
   if (pending_.empty()) send_cv_.notify_one();
-  pending_.push_back(std::move(mutation));
+  const size_t bytes = mutation.ByteSizeLong();
+  pending_bytes_ += bytes;
+  pending_.push_back(Pending{std::move(mutation), bytes});
   return ++queued_;
 }
 
@@ -92,7 +97,16 @@ bool MutationSender::OpenStreamLocked(std::unique_lock<std::mutex>& lock) {
   const uint64_t epoch = ++stream_epoch_;
   resend_from_ = 0;  // everything unsynced goes again; the pageserver skips what it has
   reader_ = std::thread([this, stream, epoch] { ReadLoop(stream, epoch); });
-  return true;
+  // The hello: from now on the pageserver knows this writer is live.
+  v1::PutMutationsRequest hello;
+  hello.mutable_timeline()->CopyFrom(client_->ref());
+  hello.set_generation(generation_);
+  hello.set_hello(true);
+  lock.unlock();
+  const bool sent = stream->Write(hello);  // a failure shows up in the reader
+  lock.lock();
+  (void)sent;
+  return !stopping_;
 }
 
 void MutationSender::ReadLoop(
@@ -101,9 +115,14 @@ void MutationSender::ReadLoop(
     uint64_t epoch) {
   v1::PutMutationsResponse resp;
   while (stream->Read(&resp)) {
-    uint64_t applied = 0;
+    uint64_t applied = 0, durable = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (resp.seq() == 0) continue;  // the hello's answer
+      if (!full_.ok()) {
+        LogInfo("pageserver_has_space_again", {{"generation", generation_}});
+        full_ = absl::OkStatus();
+      }
       if (!unsynced_.empty() && resp.seq() >= unsynced_.front().request->seq() &&
           resp.seq() - unsynced_.front().request->seq() < unsynced_.size()) {
         applied = unsynced_[resp.seq() - unsynced_.front().request->seq()].last_mutation;
@@ -111,6 +130,7 @@ void MutationSender::ReadLoop(
       if (applied > applied_) applied_ = applied;
       if (resp.synced() && applied > synced_) {
         synced_ = applied;
+        durable = applied;
         // Everything up to this batch is durable: it never needs resending.
         while (!unsynced_.empty() && unsynced_.front().request->seq() <= resp.seq()) {
           unsynced_bytes_ -= unsynced_.front().bytes;
@@ -120,16 +140,21 @@ void MutationSender::ReadLoop(
       }
       NotifyAllLocked();
     }
-    if (applied > 0 && on_applied_) on_applied_(applied);
+    if (durable > 0 && on_durable_) on_durable_(durable);
   }
   grpc::Status s = stream->Finish();
   std::lock_guard<std::mutex> lock(mu_);
   if (epoch != stream_epoch_ || stopping_) return;
+  const bool full = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
   const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok();
+                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok() || full;
   if (!retryable) {
     FailLocked(FromGrpcStatus(s));
     return;
+  }
+  if (full) {
+    if (full_.ok()) LogError("pageserver_disk_full", {{"status", FromGrpcStatus(s)}});
+    full_ = FromGrpcStatus(s);
   }
   LogWarning("mutation_stream_broken", {{"status", FromGrpcStatus(s)}});
   stream_broken_ = true;
@@ -141,6 +166,9 @@ void MutationSender::SendLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_ && error_.ok()) {
     if (!stream_ || stream_broken_) {
+      // An idle writer keeps reconnecting for as long as it takes, and so does one
+      // whose pageserver is full (it refuses new work meanwhile).
+      if ((pending_.empty() && unsynced_.empty()) || !full_.ok()) broken_since_ = absl::Now();
       if (stream_broken_ && absl::Now() - broken_since_ > options_.retry_for) {
         FailLocked(
             absl::UnavailableError(absl::StrFormat("the pageserver has been unreachable for %s",
@@ -149,7 +177,7 @@ void MutationSender::SendLoop() {
       }
       if (stream_) {
         lock.unlock();
-        absl::SleepFor(absl::Milliseconds(200));
+        absl::SleepFor(full_.ok() ? absl::Milliseconds(200) : absl::Seconds(1));
         client_->Reconnect();
         lock.lock();
         if (stopping_) break;
@@ -158,7 +186,10 @@ void MutationSender::SendLoop() {
       continue;
     }
     // Form a batch from pending mutations (or an empty one that only syncs).
-    const bool want_sync = sync_wanted_ > synced_ || unsynced_bytes_ > options_.max_unsynced_bytes;
+    const bool want_sync = sync_wanted_ > synced_ ||
+                           unsynced_bytes_ > options_.max_unsynced_bytes ||
+                           (!unsynced_.empty() && synced_ < batched_ &&
+                            absl::Now() - last_sync_sent_ > options_.sync_interval);
     const bool have_unsent = resend_from_ < unsynced_.size();
     const bool sync_in_flight = [&] {
       for (size_t i = 0; i < resend_from_; ++i) {
@@ -174,13 +205,15 @@ void MutationSender::SendLoop() {
       Batch batch;
       while (!pending_.empty() &&
              static_cast<size_t>(request->mutations_size()) < options_.max_batch_mutations) {
-        batch.bytes += pending_.front().ByteSizeLong();
-        *request->add_mutations() = std::move(pending_.front());
+        batch.bytes += pending_.front().bytes;
+        pending_bytes_ -= pending_.front().bytes;
+        *request->add_mutations() = std::move(pending_.front().mutation);
         pending_.pop_front();
         ++batched_;
       }
       batch.last_mutation = batched_;
       request->set_sync(pending_.empty() && want_sync);
+      if (request->sync()) last_sync_sent_ = absl::Now();
       batch.request = std::move(request);
       unsynced_bytes_ += batch.bytes;
       unsynced_.push_back(std::move(batch));

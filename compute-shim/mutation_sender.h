@@ -4,17 +4,30 @@
 // that order) and sent in batches on one PutMutations stream. The pageserver
 // acknowledges each batch once applied; a batch with `sync` is acknowledged once it
 // and everything before it is durable. Barrier() is how fsync reaches the pageserver:
-// it waits for a synced batch covering every mutation queued before the call.
+// it waits for a synced batch covering every mutation queued before the call. A sync
+// is also requested every `sync_interval` while anything is unsynced, so that the
+// block cache can release what it pinned.
+//
+// Every stream (and every reconnect) opens with a hello naming the generation: the
+// pageserver counts the writer as live while the stream is open, so an idle compute
+// is never taken for dead (ARCHITECTURE.md section 7). A hello refused because this
+// writer was fenced or released fails the sender at once.
 //
 // Until a batch is covered by a synced acknowledgement it stays in a retransmission
 // buffer: if the stream breaks (the pageserver restarted), the sender reconnects and
 // resends every unsynced batch; the pageserver recognises batches it already applied
 // by their sequence numbers. The buffer is bounded: past `max_unsynced_bytes` the
-// sender asks for a sync itself, and Enqueue blocks past twice that (backpressure).
+// sender asks for a sync itself, and Enqueue blocks once queued and unsynced bytes
+// together pass twice that (backpressure, also while the pageserver is away).
 //
 // A refusal that cannot be retried (a newer writer fenced this one, or the pageserver
 // rejected a mutation) is sticky: every later call fails with it, so Postgres sees
 // write and fsync errors instead of silently lost writes.
+//
+// A full pageserver disk (RESOURCE_EXHAUSTED) is not sticky: new mutations are refused
+// at once (Postgres gets ENOSPC for that write and keeps the buffer dirty, as on a full
+// local disk) while what is queued is retried every second; barriers wait; everything
+// resumes once the pageserver has space again.
 //
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_COMPUTE_SHIM_MUTATION_SENDER_H_
@@ -39,17 +52,20 @@ struct MutationSenderOptions {
   size_t max_batch_mutations = 256;
   // Bytes of unsynced batches after which the sender requests a sync. Default: 64 MiB.
   size_t max_unsynced_bytes = 64 << 20;
-  // How long to keep reconnecting to an unreachable pageserver before failing.
-  // Default: 60 s.
+  // How long to keep reconnecting to an unreachable pageserver, while mutations wait,
+  // before failing. Default: 60 s.
   absl::Duration retry_for = absl::Seconds(60);
+  // A sync is requested when something has been unsynced this long. Default: 1 s.
+  absl::Duration sync_interval = absl::Seconds(1);
 };
 
 class MutationSender {
  public:
-  // on_applied(n) is called (from the sender's thread) whenever every mutation up to
-  // number n is applied at the pageserver.
+  // on_durable(n) is called (from the sender's thread) whenever every mutation up to
+  // number n is durable at the pageserver (synced, not merely applied: a pageserver
+  // host crash loses what was applied and not synced, and the shim resends it).
   MutationSender(PageserverClient* client, uint64_t generation, MutationSenderOptions options,
-                 std::function<void(uint64_t)> on_applied);
+                 std::function<void(uint64_t)> on_durable);
   ~MutationSender();
 
   // Queues a mutation; returns its number (1, 2, ...). REQUIRES: its tag is >= the tag
@@ -82,24 +98,29 @@ class MutationSender {
   PageserverClient* const client_;
   const uint64_t generation_;
   const MutationSenderOptions options_;
-  const std::function<void(uint64_t)> on_applied_;
+  const std::function<void(uint64_t)> on_durable_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;        // waiters: Barrier, WaitApplied, backpressure
-  std::condition_variable send_cv_;   // the sender thread: new work or a state change
-  std::deque<v1::Mutation> pending_;  // GUARDED_BY(mu_): not yet in a batch
-  uint64_t queued_ = 0;               // GUARDED_BY(mu_): number of the last queued mutation
-  uint64_t batched_ = 0;              // GUARDED_BY(mu_): number of the last batched mutation
-  std::deque<Batch> unsynced_;        // GUARDED_BY(mu_): sent (or to resend), not synced; seqs
-                                      // are consecutive
-  size_t unsynced_bytes_ = 0;         // GUARDED_BY(mu_)
-  size_t resend_from_ = 0;            // GUARDED_BY(mu_): index into unsynced_ to (re)send next
-  uint64_t next_seq_ = 1;             // GUARDED_BY(mu_)
-  uint64_t applied_ = 0;              // GUARDED_BY(mu_): mutations applied
-  uint64_t synced_ = 0;               // GUARDED_BY(mu_): mutations durable
-  uint64_t sync_wanted_ = 0;          // GUARDED_BY(mu_): a sync must cover this mutation
-  absl::Status error_;                // GUARDED_BY(mu_): sticky
-  bool stopping_ = false;             // GUARDED_BY(mu_)
+  std::condition_variable cv_;       // waiters: Barrier, WaitApplied, backpressure
+  std::condition_variable send_cv_;  // the sender thread: new work or a state change
+  struct Pending {
+    v1::Mutation mutation;
+    size_t bytes = 0;  // its encoded size
+  };
+  std::deque<Pending> pending_;  // GUARDED_BY(mu_): not yet in a batch
+  size_t pending_bytes_ = 0;     // GUARDED_BY(mu_)
+  uint64_t queued_ = 0;          // GUARDED_BY(mu_): number of the last queued mutation
+  uint64_t batched_ = 0;         // GUARDED_BY(mu_): number of the last batched mutation
+  std::deque<Batch> unsynced_;   // GUARDED_BY(mu_): sent (or to resend), not synced; seqs
+                                 // are consecutive
+  size_t unsynced_bytes_ = 0;    // GUARDED_BY(mu_)
+  size_t resend_from_ = 0;       // GUARDED_BY(mu_): index into unsynced_ to (re)send next
+  uint64_t next_seq_ = 1;        // GUARDED_BY(mu_)
+  uint64_t applied_ = 0;         // GUARDED_BY(mu_): mutations applied
+  uint64_t synced_ = 0;          // GUARDED_BY(mu_): mutations durable
+  uint64_t sync_wanted_ = 0;     // GUARDED_BY(mu_): a sync must cover this mutation
+  absl::Status error_;           // GUARDED_BY(mu_): sticky
+  bool stopping_ = false;        // GUARDED_BY(mu_)
 
   std::shared_ptr<v1::PageService::Stub> stub_;  // GUARDED_BY(mu_): outlives stream_
   std::shared_ptr<grpc::ClientContext> ctx_;     // GUARDED_BY(mu_)
@@ -107,7 +128,9 @@ class MutationSender {
       stream_;                  // GUARDED_BY(mu_)
   uint64_t stream_epoch_ = 0;   // GUARDED_BY(mu_): bumps on every reconnect
   bool stream_broken_ = false;  // GUARDED_BY(mu_)
+  absl::Status full_;           // GUARDED_BY(mu_): the pageserver's disk is full
   absl::Time broken_since_;     // GUARDED_BY(mu_)
+  absl::Time last_sync_sent_;   // GUARDED_BY(mu_)
   std::thread reader_;
   std::thread sender_;
 };

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <sys/mount.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/files.h"
@@ -172,13 +173,21 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   impl->generation = attached.generation();
   LogInfo("writer_elected",
           {{"timeline", timeline}, {"start_lsn", impl->start}, {"generation", impl->generation}});
+  // A start that fails from here on gives the timeline back: the next endpoint must
+  // not wait out a lease for a writer that never ran.
+  PageserverClient* pageserver = impl->pageserver.get();
+  const uint64_t generation = impl->generation;
+  absl::Cleanup detach_on_failure = [pageserver, generation] {
+    absl::Status s = pageserver->DetachWriter(generation);
+    LogWarning("start_failed_writer_detached", {{"generation", generation}, {"detach", s}});
+  };
 
   CAMBIUM_ASSIGN_OR_RETURN(impl->cache,
                            BlockCache::Create(config.scratch + "/cache", config.cache_mb * 128));
   BlockCache* cache = impl->cache.get();
   impl->sender = std::make_unique<MutationSender>(
       impl->pageserver.get(), impl->generation, MutationSenderOptions{},
-      [cache](uint64_t n) { cache->MutationsApplied(n); });
+      [cache](uint64_t n) { cache->MutationsDurable(n); });
   impl->fs = std::make_unique<ShimFs>(
       ShimFsOptions{.scratch = config.scratch, .uid = pw->pw_uid, .gid = pw->pw_gid},
       impl->pageserver.get(), impl->sender.get(), cache, impl->wal.get(), impl->start);
@@ -195,6 +204,7 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   LogInfo(
       "mounted",
       {{"mountpoint", config.mountpoint}, {"start_lsn", impl->start}, {"files", manifest.size()}});
+  std::move(detach_on_failure).Cancel();
   return std::unique_ptr<Shim>(new Shim(std::move(impl)));
 }
 

@@ -60,6 +60,7 @@ ShimFs::ShimFs(ShimFsOptions options, PageserverClient* pageserver, MutationSend
       sender_(sender),
       cache_(cache),
       wal_(wal),
+      start_lsn_(start_lsn),
       w_(start_lsn.value()),
       record_ends_(start_lsn) {
   auto root = std::make_shared<Node>();
@@ -409,20 +410,27 @@ int ShimFs::Create(const char* path, mode_t mode, fuse_file_info* fi) {
     }
     nodes_[rel] = node;
   }
-  std::lock_guard<std::mutex> node_lock(node->mu);
-  ++node->opens;
-  fi->fh = reinterpret_cast<uint64_t>(new Handle{node});
-  fi->direct_io = 1;
-  return 0;
+  return OpenHandle(node, fi);
 }
 
 int ShimFs::Open(const char* path, fuse_file_info* fi) {
   auto node = NodeOf(path, nullptr);
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
+  return OpenHandle(node, fi);
+}
+
+int ShimFs::OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi) {
   std::lock_guard<std::mutex> lock(node->mu);
+  // With atomic_o_trunc (libfuse3's default) the kernel leaves O_TRUNC to us.
+  if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY) {
+    const int r = TruncateLocked(*node, 0);
+    if (r != 0) return r;
+  }
   ++node->opens;
-  fi->fh = reinterpret_cast<uint64_t>(new Handle{node});
+  auto* handle = new Handle{node};
+  handle->sync_writes = (fi->flags & (O_SYNC | O_DSYNC)) != 0;
+  fi->fh = reinterpret_cast<uint64_t>(handle);
   fi->direct_io = 1;
   return 0;
 }

@@ -124,6 +124,9 @@ class ShimFs {
   struct Handle {
     std::shared_ptr<Node> node;
     int64_t next_block = -1;  // where a sequential read would continue
+    // Opened with O_SYNC or O_DSYNC: every write is durable before it returns (for
+    // WAL, flushed on a safekeeper quorum), as Postgres' open_datasync expects.
+    bool sync_writes = false;
   };
 
   std::shared_ptr<Node> Find(const std::string& rel) const;  // REQUIRES: tree_mu_ held
@@ -138,6 +141,13 @@ class ShimFs {
   int ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off);
   int WriteVersioned(Node& node, const char* buf, size_t size, off_t off);
   int WriteLocal(Node& node, const char* buf, size_t size, off_t off);
+  // Postgres rewrites the WAL page holding the start LSN with the bytes it replayed;
+  // anything else below the start means its recovery ended before the start LSN and
+  // it is writing a different history. REQUIRES: node.mu held, node.wal.
+  absl::Status CheckRewriteBelowStart(Node& node, const char* buf, size_t size, Lsn at);
+  // Open and create: O_TRUNC (kernels with atomic_o_trunc pass it to open), O_SYNC.
+  int OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi);
+  int TruncateLocked(Node& node, uint64_t new_size);  // REQUIRES: node.mu held
   absl::StatusOr<std::string> BlockContent(Node& node, uint32_t block);
   absl::Status Fetch(Node& node, const std::vector<uint32_t>& blocks,
                      std::unique_lock<std::mutex>& lock);
@@ -150,6 +160,7 @@ class ShimFs {
   BlockCache* const cache_;
   WalTarget* const wal_;
 
+  const Lsn start_lsn_;        // where this compute's WAL (and recovery target) is
   std::atomic<uint64_t> w_;    // W: the tag of data mutations
   std::mutex record_ends_mu_;  // guards record_ends_
   WalRecordEnds record_ends_;

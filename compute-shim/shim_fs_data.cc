@@ -138,8 +138,34 @@ int ShimFs::WriteVersioned(Node& node, const char* buf, size_t size, off_t off) 
   return static_cast<int>(size);
 }
 
+absl::Status ShimFs::CheckRewriteBelowStart(Node& node, const char* buf, size_t size, Lsn at) {
+  const size_t below = static_cast<size_t>(std::min<uint64_t>(size, start_lsn_ - at));
+  std::string replayed(below, '\0');  // bytes past the file's end read as zeros
+  CAMBIUM_RETURN_IF_ERROR(
+      PreadFull(node.local_fd, replayed.data(), below, at - node.wal_segment_start, node.path)
+          .status());
+  if (std::memcmp(replayed.data(), buf, below) == 0) return absl::OkStatus();
+  size_t i = 0;
+  while (replayed[i] == buf[i]) ++i;
+  LogError("recovery_diverged", {{"path", node.path},
+                                 {"lsn", at + i},
+                                 {"start_lsn", start_lsn_},
+                                 {"why",
+                                  "postgres writes WAL below the start LSN that differs from "
+                                  "the WAL it replayed: its recovery ended early"}});
+  return absl::DataLossError(absl::StrFormat(
+      "postgres rewrote WAL at %s, below the start LSN %s, with different bytes: its crash "
+      "recovery did not reach the start LSN; refusing to fork the timeline's history",
+      (at + i).ToString(), start_lsn_.ToString()));
+}
+
 int ShimFs::WriteLocal(Node& node, const char* buf, size_t size, off_t off) {
   std::lock_guard<std::mutex> lock(node.mu);
+  if (node.wal && node.wal_segment_start + static_cast<uint64_t>(off) < start_lsn_) {
+    absl::Status same = CheckRewriteBelowStart(node, buf, size,
+                                               node.wal_segment_start + static_cast<uint64_t>(off));
+    if (!same.ok()) return ToErrno(same);
+  }
   absl::Status s =
       PwriteAll(node.local_fd, std::string_view(buf, size), static_cast<uint64_t>(off), node.path);
   if (!s.ok()) return ToErrno(s);
@@ -181,8 +207,13 @@ int ShimFs::Write(const char* path, const char* buf, size_t size, off_t off, fus
   auto node = NodeOf(path, fi);
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
-  return node->versioned() ? WriteVersioned(*node, buf, size, off)
-                           : WriteLocal(*node, buf, size, off);
+  const int written =
+      node->versioned() ? WriteVersioned(*node, buf, size, off) : WriteLocal(*node, buf, size, off);
+  const Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
+  if (written < 0 || h == nullptr || !h->sync_writes) return written;
+  // O_SYNC / O_DSYNC: durable before the write returns, like fsync after it.
+  const int synced = Fsync(path, 1, fi);
+  return synced < 0 ? synced : written;
 }
 
 int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
@@ -190,30 +221,33 @@ int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
   std::lock_guard<std::mutex> lock(node->mu);
-  if (!node->versioned()) return ftruncate(node->local_fd, size) == 0 ? 0 : -errno;
-  const uint64_t new_size = static_cast<uint64_t>(size);
-  if (new_size == node->size) return 0;
-  if (!node->unlinked) {
+  return TruncateLocked(*node, static_cast<uint64_t>(size));
+}
+
+int ShimFs::TruncateLocked(Node& node, uint64_t new_size) {
+  if (!node.versioned()) return ftruncate(node.local_fd, new_size) == 0 ? 0 : -errno;
+  if (new_size == node.size) return 0;
+  if (!node.unlinked) {
     v1::Mutation m;
     m.mutable_set_size()->set_size(new_size);
-    absl::Status s = MutateNode(*node, std::move(m));
+    absl::Status s = MutateNode(node, std::move(m));
     if (!s.ok()) return ToErrno(s);
   }
-  if (new_size < node->size) {
+  if (new_size < node.size) {
     const uint32_t keep = static_cast<uint32_t>((new_size + kBlockSize - 1) / kBlockSize);
     // A partly cut block keeps its head and reads zeros past the new end.
     if (new_size % kBlockSize != 0) {
       std::string page(kBlockSize, '\0');
-      auto present = cache_->Read(node->id, keep - 1, page.data());
+      auto present = cache_->Read(node.id, keep - 1, page.data());
       if (present.ok() && *present) {
         std::memset(page.data() + new_size % kBlockSize, 0, kBlockSize - new_size % kBlockSize);
-        (void)cache_->Write(node->id, keep - 1, page.data(), node->last_mutation);
+        (void)cache_->Write(node.id, keep - 1, page.data(), node.last_mutation);
       }
     }
-    cache_->Truncate(node->id, keep);
+    cache_->Truncate(node.id, keep);
   }
-  node->size = new_size;
-  clock_gettime(CLOCK_REALTIME, &node->mtime);
+  node.size = new_size;
+  clock_gettime(CLOCK_REALTIME, &node.mtime);
   return 0;
 }
 

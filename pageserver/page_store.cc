@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
+#include "common/logging.h"
 #include "common/status.h"
 #include "pageserver/keys.h"
 #include "rocksdb/cache.h"
@@ -97,6 +98,7 @@ absl::StatusOr<std::unique_ptr<PageStore>> PageStore::Open(const std::string& di
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir, families, &store->handles_, &db);
   if (!s.ok()) return FromRocks(s, absl::StrFormat("open page store %s", dir));
   store->db_.reset(db);
+  store->dir_ = dir;
   return store;
 }
 
@@ -110,7 +112,30 @@ PageStore::~PageStore() {
 absl::Status PageStore::Write(rocksdb::WriteBatch* batch, bool sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Write(wo, batch), "page store write");
+  rocksdb::Status s = db_->Write(wo, batch);
+  if (s.ok() || !(s.IsNoSpace() || s.IsIOError())) return FromRocks(s, "page store write");
+  // A full disk stops RocksDB (a background error). Once space is back, Resume()
+  // clears it; try at most once a second, then retry this write once.
+  if (TryResume()) s = db_->Write(wo, batch);
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("the pageserver's disk is full (%s): %s; writes resume by themselves "
+                        "once space is freed",
+                        dir_, s.ToString()));
+  }
+  return FromRocks(s, "page store write");
+}
+
+bool PageStore::TryResume() {
+  {
+    std::lock_guard<std::mutex> lock(resume_mu_);
+    const absl::Time now = absl::Now();
+    if (now - last_resume_ < absl::Seconds(1)) return false;
+    last_resume_ = now;
+  }
+  rocksdb::Status s = db_->Resume();
+  if (s.ok()) LogInfo("page_store_resumed", {{"dir", dir_}});
+  return s.ok();
 }
 
 absl::Status PageStore::Sync() {
@@ -274,6 +299,14 @@ absl::Status PageStore::DeleteTimelineData(const TimelineId& timeline,
   }
   for (const std::string& key : meta_keys) batch.Delete(cf(Family::kMeta), key);
   return Write(&batch, /*sync=*/true);
+}
+
+absl::Status PageStore::CompactRange(Family family, const std::string& lower,
+                                     const std::string& upper) {
+  rocksdb::CompactRangeOptions options;
+  options.exclusive_manual_compaction = false;  // automatic compactions go on meanwhile
+  const rocksdb::Slice begin(lower), end(upper);
+  return FromRocks(db_->CompactRange(options, cf(family), &begin, &end), "compact range");
 }
 
 uint64_t PageStore::ApproximateSize(Family family, const std::string& lower,

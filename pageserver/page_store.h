@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/ids.h"
 #include "common/lsn.h"
 #include "pageserver/versions.h"
@@ -59,7 +60,9 @@ class PageStore {
   }
 
   // Applies a batch. With sync, it is durable before this returns; without, it is in
-  // RocksDB's WAL (written to the OS) and becomes durable at the next Sync().
+  // RocksDB's WAL (written to the OS) and becomes durable at the next Sync(). On a
+  // full disk: RESOURCE_EXHAUSTED, nothing applied; writes resume by themselves once
+  // space is freed (RocksDB's background error is cleared with Resume()).
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
   // Makes every Write that returned before this call durable. Concurrent callers
   // share one fsync (group commit).
@@ -98,15 +101,25 @@ class PageStore {
   absl::Status DeleteTimelineData(const TimelineId& timeline,
                                   const std::vector<std::string>& meta_keys);
 
+  // Compacts the keys in [lower, upper) of a family down to the last level, so that
+  // deleted versions there give their space back (GC of dropped files).
+  absl::Status CompactRange(Family family, const std::string& lower, const std::string& upper);
+
   // Bytes stored for keys in [lower, upper) of a family (approximate: SST sizes plus
   // memtables).
   uint64_t ApproximateSize(Family family, const std::string& lower, const std::string& upper);
 
  private:
   PageStore() = default;
+  // Clears RocksDB's background error (a full disk); rate-limited. True if resumed.
+  bool TryResume();
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::string dir_;
+
+  std::mutex resume_mu_;
+  absl::Time last_resume_ = absl::InfinitePast();  // GUARDED_BY(resume_mu_)
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;

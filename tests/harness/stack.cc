@@ -31,12 +31,14 @@ absl::StatusOr<std::unique_ptr<TestStack>> TestStack::Create(StackOptions option
     stack->safekeepers_.push_back(std::move(sk));
   }
   CAMBIUM_ASSIGN_OR_RETURN(int ps_port, FreePort());
+  std::vector<std::string> ps_args = {"--data-dir",    stack->dir_->Sub("pageserver"),
+                                      "--safekeepers", stack->safekeeper_addresses(),
+                                      "--gc-interval", "0",
+                                      "--cache-mb",    "64"};
+  ps_args.insert(ps_args.end(), options.pageserver_args.begin(), options.pageserver_args.end());
   CAMBIUM_ASSIGN_OR_RETURN(stack->pageserver_,
-                           ServiceProcess::Start(CAMBIUM_PAGESERVER_BIN,
-                                                 {"--data-dir", stack->dir_->Sub("pageserver"),
-                                                  "--safekeepers", stack->safekeeper_addresses(),
-                                                  "--gc-interval", "0", "--cache-mb", "64"},
-                                                 ps_port, stack->dir_->Sub("pageserver.log")));
+                           ServiceProcess::Start(CAMBIUM_PAGESERVER_BIN, ps_args, ps_port,
+                                                 stack->dir_->Sub("pageserver.log")));
   stack->mgmt_ = v1::ManagementService::NewStub(MakeChannel(stack->pageserver_->address()));
   // Tenant and branch main from a fresh initdb.
   CAMBIUM_ASSIGN_OR_RETURN(auto cluster, PgCluster::Create({.start = false}));

@@ -29,6 +29,8 @@ namespace cambium::testing {
 struct StackOptions {
   int safekeepers = 3;
   std::string tenant = "acme";
+  // Extra flags of the pageserver (e.g. {"--writer-lease", "3s"}).
+  std::vector<std::string> pageserver_args;
 };
 
 struct EndpointOptions {

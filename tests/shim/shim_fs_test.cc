@@ -1,0 +1,241 @@
+// ShimFs operations called directly (no kernel mount), with a fake WAL target and a
+// real in-process pageserver: the file-system rules of issue 9 that are about what
+// the shim does with one call.
+//  - O_SYNC/O_DSYNC writes of WAL wait for the quorum (open_datasync);
+//  - WAL written below the start LSN must be what was replayed;
+//  - open(O_TRUNC) truncates;
+//  - written blocks stay pinned in the cache until durable, not merely applied.
+#include "compute-shim/shim_fs.h"
+
+#include <fcntl.h>
+
+#include <mutex>
+
+#include "absl/strings/str_format.h"
+#include "compute-shim/block_cache.h"
+#include "compute-shim/mutation_sender.h"
+#include "compute-shim/pageserver_client.h"
+#include "gtest/gtest.h"
+#include "pageserver/pageserver.h"
+#include "tests/harness/temp_dir.h"
+
+namespace cambium::shim {
+namespace {
+
+using ::cambium::testing::TempDir;
+
+class FakeWal : public WalTarget {
+ public:
+  absl::Status Append(Lsn lsn, std::string_view bytes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    appended_.emplace_back(lsn, std::string(bytes));
+    return absl::OkStatus();
+  }
+  absl::Status WaitForFlush(Lsn lsn, absl::Duration) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    flushed_ = std::max(flushed_, lsn);
+    return absl::OkStatus();
+  }
+  Lsn flushed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return flushed_;
+  }
+  size_t appends() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return appended_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<Lsn, std::string>> appended_;
+  Lsn flushed_;
+};
+
+// The first WAL segment of timeline 1 starts at 16 MiB; the compute starts 10000
+// bytes into it.
+constexpr Lsn kSegment(16 << 20);
+constexpr Lsn kStart = kSegment + 10000;
+const std::string kSegmentName = "000000010000000000000001";
+
+class ShimFsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::make_unique<TempDir>(TempDir::Create("cambium-shimfs-").value());
+    pageserver::PageServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.data_dir = dir_->Sub("ps");
+    config.gc_interval = "0";
+    config.cache_mb = 16;
+    config.writer_lease = "1s";
+    config_ = config;
+    server_ = pageserver::PageServer::Start(config).value();
+    auto* repo = server_->repository();
+    ASSERT_TRUE(repo->CreateTenant("acme", absl::ZeroDuration()).ok());
+    auto root = repo->CreateRootTimeline("acme", "main", kSegment);
+    ASSERT_TRUE(root.ok()) << root.status();
+    timeline_ = *root;
+    client_ = std::make_unique<PageserverClient>(absl::StrFormat("127.0.0.1:%d", server_->port()),
+                                                 timeline_->tenant_id(), timeline_->id());
+    auto attached = client_->AttachWriter("test", kStart, false);
+    ASSERT_TRUE(attached.ok()) << attached.status();
+    cache_ = BlockCache::Create(dir_->Sub("cache"), 1024).value();
+    BlockCache* cache = cache_.get();
+    sender_ = std::make_unique<MutationSender>(
+        client_.get(), attached->generation(),
+        MutationSenderOptions{.sync_interval = absl::Hours(1)}, [this, cache](uint64_t n) {
+          durable_ = std::max<uint64_t>(durable_, n);
+          cache->MutationsDurable(n);
+        });
+    fs_ = std::make_unique<ShimFs>(
+        ShimFsOptions{.scratch = dir_->Sub("scratch"), .uid = getuid(), .gid = getgid()},
+        client_.get(), sender_.get(), cache, &wal_, kStart);
+    v1::FileMeta dir;
+    dir.set_path("pg_wal");
+    dir.set_kind(v1::FILE_KIND_DIRECTORY);
+    dir.set_mode(0700);
+    v1::FileMeta version;
+    version.set_path("PG_VERSION");
+    version.set_kind(v1::FILE_KIND_REGULAR);
+    version.set_mode(0600);
+    ASSERT_TRUE(fs_->LoadManifest({dir}).ok());
+    // The WAL replayed up to the start: recognisable bytes.
+    for (size_t i = 0; i < kStart - kSegment; ++i) replayed_.push_back(static_cast<char>(i * 7));
+    ASSERT_TRUE(fs_->AddWalSegment(kSegmentName, replayed_).ok());
+  }
+
+  void TearDown() override {
+    fs_.reset();
+    if (sender_) sender_->Stop();
+    sender_.reset();
+    server_.reset();
+  }
+
+  uint64_t Open(const std::string& path, int flags) {
+    fuse_file_info fi{};
+    fi.flags = flags;
+    EXPECT_EQ(fs_->Open(path.c_str(), &fi), 0) << path;
+    return fi.fh;
+  }
+  int Write(const std::string& path, uint64_t fh, std::string_view data, off_t off) {
+    fuse_file_info fi{};
+    fi.fh = fh;
+    return fs_->Write(path.c_str(), data.data(), data.size(), off, &fi);
+  }
+  void Release(const std::string& path, uint64_t fh) {
+    fuse_file_info fi{};
+    fi.fh = fh;
+    fs_->Release(path.c_str(), &fi);
+  }
+  off_t Size(const std::string& path) {
+    struct stat st;
+    EXPECT_EQ(fs_->GetAttr(path.c_str(), &st, nullptr), 0);
+    return st.st_size;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  pageserver::PageServerConfig config_;
+  std::unique_ptr<pageserver::PageServer> server_;
+  std::shared_ptr<pageserver::Timeline> timeline_;
+  std::unique_ptr<PageserverClient> client_;
+  std::unique_ptr<BlockCache> cache_;
+  std::unique_ptr<MutationSender> sender_;
+  std::atomic<uint64_t> durable_{0};
+  FakeWal wal_;
+  std::unique_ptr<ShimFs> fs_;
+  std::string replayed_;
+  const std::string wal_path_ = "/pg_wal/" + kSegmentName;
+};
+
+// Issue 9, item 7: with wal_sync_method=open_datasync Postgres never calls fsync on
+// WAL; the write itself must not return before the quorum has it.
+TEST_F(ShimFsTest, ADsyncWalWriteReturnsOnlyOnceTheQuorumHasIt) {
+  const std::string record(512, 'r');
+  uint64_t plain = Open(wal_path_, O_WRONLY);
+  ASSERT_EQ(Write(wal_path_, plain, record, kStart - kSegment), 512);
+  EXPECT_LT(wal_.flushed(), kStart + 512);  // a plain write waits for nothing
+  Release(wal_path_, plain);
+  uint64_t dsync = Open(wal_path_, O_WRONLY | O_DSYNC);
+  ASSERT_EQ(Write(wal_path_, dsync, record, kStart - kSegment + 512), 512);
+  EXPECT_GE(wal_.flushed(), kStart + 1024);
+  Release(wal_path_, dsync);
+}
+
+// Issue 9, item 9: Postgres rewrites the page holding the start LSN with the bytes it
+// replayed; different bytes below the start mean its recovery stopped short.
+TEST_F(ShimFsTest, WalBelowTheStartMustBeWhatWasReplayed) {
+  const off_t page = static_cast<off_t>((kStart - kSegment) / 8192 * 8192);
+  std::string rewrite = replayed_.substr(page) + std::string(100, 'n');
+  uint64_t fh = Open(wal_path_, O_WRONLY);
+  EXPECT_EQ(Write(wal_path_, fh, rewrite, page), static_cast<int>(rewrite.size()));
+  const size_t appends = wal_.appends();
+  std::string forked = rewrite;
+  forked[50] ^= 1;  // below the start
+  EXPECT_EQ(Write(wal_path_, fh, forked, page), -EIO);
+  EXPECT_EQ(wal_.appends(), appends);  // nothing of the fork went to the safekeepers
+  Release(wal_path_, fh);
+}
+
+// Issue 9, item 10: `printf ab > file` on an existing file.
+TEST_F(ShimFsTest, OpenWithOTruncTruncatesVersionedAndLocalFiles) {
+  for (const std::string path : {"/PG_VERSION", "/postmaster.opts"}) {
+    fuse_file_info fi{};
+    fi.flags = O_WRONLY | O_CREAT;
+    ASSERT_EQ(fs_->Create(path.c_str(), 0600, &fi), 0) << path;
+    ASSERT_EQ(Write(path, fi.fh, "abcdefgh", 0), 8);
+    Release(path, fi.fh);
+    EXPECT_EQ(Size(path), 8);
+    uint64_t fh = Open(path, O_WRONLY | O_TRUNC);
+    EXPECT_EQ(Size(path), 0) << path;
+    ASSERT_EQ(Write(path, fh, "ab", 0), 2);
+    Release(path, fh);
+    EXPECT_EQ(Size(path), 2) << path;
+    uint64_t read_only = Open(path, O_RDONLY | O_TRUNC);  // O_TRUNC without write: ignored
+    EXPECT_EQ(Size(path), 2);
+    Release(path, read_only);
+  }
+}
+
+// Issue 9, item 8: a block is pinned until the pageserver synced it; applied is not
+// durable (a pageserver host crash loses it, and the shim resends it).
+TEST_F(ShimFsTest, WrittenBlocksArePinnedUntilDurableNotJustApplied) {
+  fuse_file_info fi{};
+  fi.flags = O_WRONLY | O_CREAT;
+  ASSERT_EQ(fs_->Create("/data", 0600, &fi), 0);
+  ASSERT_EQ(Write("/data", fi.fh, std::string(8192, 'd'), 0), 8192);
+  Release("/data", fi.fh);
+  ASSERT_TRUE(sender_->WaitApplied(2).ok());  // create + write applied
+  EXPECT_LT(durable_.load(), 2u) << "applied mutations were reported durable";
+  EXPECT_EQ(cache_->stats().dirty, 1u);
+  ASSERT_TRUE(sender_->Barrier().ok());
+  // The callback runs on the sender's reader thread, right after the barrier's ack.
+  for (absl::Time deadline = absl::Now() + absl::Seconds(10);
+       durable_.load() < 2 && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(durable_.load(), 2u);
+  EXPECT_EQ(cache_->stats().dirty, 0u);
+}
+
+// Issue 9, item 3: after a pageserver restart an idle compute (no mutation to send)
+// must still count as its timeline's writer.
+TEST_F(ShimFsTest, AnIdleWriterStaysLiveAcrossAPageserverRestart) {
+  const int port = server_->port();
+  timeline_.reset();
+  server_.reset();
+  config_.listen = absl::StrFormat("127.0.0.1:%d", port);
+  auto restarted = pageserver::PageServer::Start(config_);
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  server_ = std::move(*restarted);
+  absl::SleepFor(absl::Seconds(3));  // three leases; the compute sends nothing
+  auto tenant = server_->repository()->GetTenant("acme");
+  ASSERT_TRUE(tenant.ok());
+  auto branch = server_->repository()->GetBranch("acme", "main");
+  ASSERT_TRUE(branch.ok());
+  auto t = server_->repository()->GetTimeline(tenant->id, branch->timeline_id);
+  ASSERT_TRUE(t.ok());
+  EXPECT_TRUE((*t)->WriterActiveWithin(absl::Seconds(1)))
+      << "an idle writer was taken for dead after a pageserver restart";
+}
+
+}  // namespace
+}  // namespace cambium::shim
