@@ -34,8 +34,14 @@ absl::Status Safekeeper::LoadTombstones(const std::string& tenant_dir, TenantId 
     if (!timeline.ok()) continue;
     const TimelineKey key{tenant, *timeline};
     deleted_.insert(key);
-    // A crash may have interrupted the deletion: finish it.
-    CAMBIUM_RETURN_IF_ERROR(RemoveTimelineDir(key));
+    // A crash may have interrupted the deletion: finish it. If that fails the
+    // directory is left alone (never opened: the timeline is deleted) and the
+    // next DeleteTimeline or restart tries again.
+    absl::Status removed = RemoveTimelineDir(key);
+    if (!removed.ok()) {
+      LogError("timeline_remove_failed",
+               {{"tenant", tenant}, {"timeline", *timeline}, {"error", removed}});
+    }
   }
   return absl::OkStatus();
 }
@@ -52,7 +58,7 @@ absl::Status Safekeeper::LoadTimelines() {
     CAMBIUM_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(tenant_dir));
     for (const std::string& name : names) {
       absl::StatusOr<TimelineId> timeline = TimelineId::Parse(name);
-      if (!timeline.ok()) continue;
+      if (!timeline.ok() || deleted_.contains(TimelineKey{*tenant, *timeline})) continue;
       const std::string dir = tenant_dir + "/" + name;
       if (!fs->Exists(dir + "/" + kControlFileName)) {
         // Creation crashed before its control file landed: nothing was promised.

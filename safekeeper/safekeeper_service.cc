@@ -96,7 +96,11 @@ absl::Status SafekeeperServiceImpl::DoAppend(
 grpc::Status SafekeeperServiceImpl::ReadWal(grpc::ServerContext* context,
                                             const v1::ReadWalRequest* request,
                                             grpc::ServerWriter<v1::WalChunk>* writer) {
-  return ToGrpcStatus(DoReadWal(context, *request, writer));
+  absl::Status status = DoReadWal(context, *request, writer);
+  if (absl::IsDataLoss(status)) {
+    LogError("wal_damaged", {{"start_lsn", Lsn(request->start_lsn())}, {"error", status}});
+  }
+  return ToGrpcStatus(status);
 }
 
 absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,

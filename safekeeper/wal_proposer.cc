@@ -89,6 +89,10 @@ Lsn WalProposer::commit_lsn() const {
 absl::Status WalProposer::RunElection() {
   std::mt19937_64 rng(std::random_device{}());
   const int n = static_cast<int>(peers_.size());
+  // Unreachable safekeepers are retried until then: the first connection to a
+  // safekeeper can time out on a loaded machine, and one may be restarting.
+  const absl::Time reach_deadline = absl::Now() + options_.rpc_timeout;
+  absl::Duration reach_backoff = absl::Milliseconds(50);
   for (int round = 0; round < kMaxElectionRounds; ++round) {
     v1::ElectRequest request;
     ToProto(options_.tenant, options_.timeline, request.mutable_timeline());
@@ -131,9 +135,11 @@ absl::Status WalProposer::RunElection() {
                                          r.granted() ? "granted" : "refused, has", r.term()));
     }
     if (core_.elected()) return absl::OkStatus();
-    // Retrying helps against a competing proposer (refusals), not against
-    // safekeepers that cannot be reached: the caller retries Elect later.
-    if (round + 1 == kMaxElectionRounds || answered < core_.quorum()) {
+    // Refusals (a competing proposer) are retried a few rounds; safekeepers that
+    // cannot be reached until rpc_timeout passed, then the caller retries later.
+    const bool unreachable = answered < core_.quorum();
+    if (round + 1 == kMaxElectionRounds ||
+        (unreachable && absl::Now() + reach_backoff > reach_deadline)) {
       return absl::UnavailableError(
           absl::StrFormat("proposer %s could not get %d votes for timeline %s/%s: %s",
                           options_.name, core_.quorum(), options_.tenant.ToString(),
@@ -141,8 +147,11 @@ absl::Status WalProposer::RunElection() {
     }
     // Another proposer may be electing too: back off a random while, then try a
     // term above every term seen.
+    const absl::Duration pause =
+        unreachable ? reach_backoff : absl::Milliseconds(5 + rng() % (20 * (round + 1)));
+    if (unreachable) reach_backoff = std::min(reach_backoff * 2, absl::Milliseconds(500));
     mu_.Unlock();
-    absl::SleepFor(absl::Milliseconds(5 + rng() % (20 * (round + 1))));
+    absl::SleepFor(pause);
     mu_.Lock();
   }
   return absl::UnavailableError("election did not finish");

@@ -100,9 +100,10 @@ class WalProposer {
   // until a quorum holds the WAL up to where this term starts. Returns that LSN:
   // the end of the last complete record of the most advanced safekeeper (or the
   // timeline start). Refused votes (a competing proposer) are retried with
-  // higher terms; UNAVAILABLE once fewer than a quorum of safekeepers answer a
-  // round. May be retried after it failed to get a quorum of votes; once it
-  // succeeded, the proposer stays elected until fenced.
+  // higher terms, unreachable safekeepers for up to rpc_timeout; then
+  // UNAVAILABLE. FAILED_PRECONDITION if the timeline was deleted. May be retried
+  // after it failed to get a quorum of votes; once it succeeded, the proposer
+  // stays elected until fenced.
   absl::StatusOr<Lsn> Elect();
   Term term() const;
   // Where this term's WAL starts, once a quorum voted (also when Elect then timed
@@ -157,8 +158,8 @@ class WalProposer {
   // once it was set to skip ahead instead (peer.skip_next, peer.next_send).
   absl::StatusOr<std::string> CatchUp(int i, Lsn from, Lsn to);
   // Where safekeeper `except`, whose WAL ends at `from`, may skip to: the first
-  // record boundary at the lowest LSN another safekeeper stores, if that is above
-  // `from` and at or below the commit LSN.
+  // record boundary at the highest of the lowest LSNs the other safekeepers of
+  // this term store, if that is above `from` and at or below the commit LSN.
   absl::StatusOr<Lsn> SkipPoint(int except, Lsn from);
   // The part of WaitTimeoutStatus about safekeepers whose disk is full.
   absl::Status NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const

@@ -299,47 +299,52 @@ absl::StatusOr<std::string> WalProposer::CatchUp(int i, Lsn from, Lsn to) {
 absl::StatusOr<Lsn> WalProposer::SkipPoint(int except, Lsn from) {
   Term term;
   Lsn commit;
+  std::vector<int> peers;
   {
     absl::MutexLock lock(&mu_);
     term = core_.term();
     commit = core_.commit_lsn();
+    // Those that can serve the WAL from the skip point on: they hold this term's log.
+    for (int j = 0; j < static_cast<int>(peers_.size()); ++j) {
+      if (j != except && (core_.streaming(j) || j == core_.donor())) peers.push_back(j);
+    }
   }
   // WAL below a safekeeper's lowest stored LSN was committed and archived (it
-  // removes segments only then), so it may be missing here too.
+  // removes segments only then), so it may be missing here too. Skip to the
+  // highest of them, so that every one of them can serve what follows.
   int source = -1;
-  Lsn lowest = Lsn::Max();
-  for (int j = 0; j < static_cast<int>(peers_.size()); ++j) {
-    if (j == except) continue;
+  Lsn base;  // the highest of their lowest stored LSNs
+  for (int j : peers) {
     absl::StatusOr<SafekeeperStatus> status =
         peers_[j]->client->Status(options_.tenant, options_.timeline);
     if (!status.ok()) continue;
-    if (status->wal_start <= from) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "%s still stores WAL from %s", peers_[j]->address, status->wal_start.ToString()));
-    }
-    if (status->wal_start < lowest) {
-      lowest = status->wal_start;
+    if (status->wal_start > base) {
+      base = status->wal_start;
       source = j;
     }
   }
-  if (source < 0) return absl::UnavailableError("no other safekeeper answered");
+  if (source < 0) return absl::UnavailableError("no other safekeeper of this term answered");
+  if (base <= from) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s still stores WAL from %s", peers_[source]->address, base.ToString()));
+  }
   // The WAL there may continue a record that began below: skip to the first
   // record boundary (a complete record, never part of one).
   constexpr uint64_t kProbe = 1 << 20;
-  const Lsn probe_end = std::min(commit, lowest + kProbe);
-  if (probe_end <= lowest) {
+  const Lsn probe_end = std::min(commit, base + kProbe);
+  if (probe_end <= base) {
     return absl::FailedPreconditionError(
-        absl::StrFormat("the lowest stored WAL %s is not committed yet", lowest.ToString()));
+        absl::StrFormat("the WAL at %s is not committed yet", base.ToString()));
   }
   CAMBIUM_ASSIGN_OR_RETURN(
       const std::string bytes,
-      peers_[source]->client->ReadWal(options_.tenant, options_.timeline, lowest, probe_end, term));
-  pg::WalDecoder decoder(lowest, {.segment_size = options_.wal_segment_size});
+      peers_[source]->client->ReadWal(options_.tenant, options_.timeline, base, probe_end, term));
+  pg::WalDecoder decoder(base, {.segment_size = options_.wal_segment_size});
   decoder.Feed(bytes);
   CAMBIUM_ASSIGN_OR_RETURN(const std::optional<pg::WalRecord> first, decoder.Next());
   if (!first.has_value()) {
     return absl::FailedPreconditionError(absl::StrFormat("no complete record begins in [%s, %s)",
-                                                         lowest.ToString(), probe_end.ToString()));
+                                                         base.ToString(), probe_end.ToString()));
   }
   // A record right after a page header starts at the page boundary: the end of
   // the record before it.
