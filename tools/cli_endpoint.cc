@@ -138,6 +138,11 @@ absl::Status Cli::StartPostgres(EndpointState& ep) {
                                        "unix_socket_directories=" + dir,
                                        "-c",
                                        "checkpoint_timeout=60s"};
+  // Durability is not a user setting: the command line beats ALTER SYSTEM and
+  // postgresql.conf (ARCHITECTURE.md section 2 needs full-page writes; WAL must be
+  // fsynced through the shim, which is what waits for the safekeepers' quorum).
+  postgres.insert(postgres.end(), {"-c", "full_page_writes=on", "-c", "fsync=on", "-c",
+                                   "wal_sync_method=fdatasync"});
   if (ep.read_only) {
     postgres.insert(postgres.end(), {"-c", "default_transaction_read_only=on"});
   }
