@@ -5,6 +5,10 @@
 // Implementation by concern: cli_stack.cc (up, down, status, daemons),
 // cli_branch.cc (branches, lsn), cli_endpoint.cc (endpoints, query).
 //
+// Control calls to the pageserver wait for it to answer (wait-for-ready) up to
+// kControlCallTimeout: a pageserver that is slow, stalled or being restarted by the
+// supervisor delays a command instead of failing it.
+//
 // Thread-safety: one command at a time (the data directory is locked).
 #ifndef CAMBIUM_TOOLS_CLI_H_
 #define CAMBIUM_TOOLS_CLI_H_
@@ -21,6 +25,10 @@
 #include "tools/cli_state.h"
 
 namespace cambium::cli {
+
+// The deadline of one control call (the pageserver's own waits, such as the exact
+// head's, are shorter).
+inline constexpr absl::Duration kControlCallTimeout = absl::Minutes(2);
 
 struct Output {
   nlohmann::json json;
