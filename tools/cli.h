@@ -101,9 +101,15 @@ class Cli {
   // REQUIRES: ep's shim was just started. Waits for its mount, then starts Postgres
   // and waits until it accepts queries.
   absl::Status StartPostgres(EndpointState& ep);
-  // Stops Postgres and the shim; `forget` also removes the endpoint (and the
-  // ephemeral branch of a read-only one), otherwise it is recorded as stopped.
-  absl::Status StopEndpoint(EndpointState& ep, bool forget);
+  // Stops Postgres and the shim, then (with `release`) releases the shim's writer
+  // at the pageserver, which a killed shim never detached. `forget` also removes
+  // the endpoint (and the ephemeral branch of a read-only one), otherwise it is
+  // recorded as stopped; an endpoint whose writer could not be released is kept so
+  // that a second `endpoint stop` can try again.
+  absl::Status StopEndpoint(EndpointState& ep, bool forget, bool release = true);
+  // ReleaseWriter(branch = writer = ep.name); OK if another writer or none holds it.
+  // REQUIRES: ep's shim is not running.
+  absl::Status ReleaseWriter(const EndpointState& ep);
   bool EndpointRunning(const EndpointState& ep) const;
   nlohmann::json EndpointJson(const EndpointState& ep) const;
   std::string ConnectionString(const EndpointState& ep) const;
