@@ -3,7 +3,8 @@
 // Every command returns one JSON document (printed with --json) and a human summary;
 // errors are Status values with messages that say what to do. Nothing prompts.
 // Implementation by concern: cli_stack.cc (up, down, status, daemons),
-// cli_branch.cc (branches, lsn), cli_endpoint.cc (endpoints, query).
+// cli_branch.cc (branches, lsn), cli_endpoint.cc (endpoints, query). The daemons
+// run under a supervisor (tools/supervisor.h) that `up` starts and `down` stops.
 //
 // Control calls to the pageserver wait for it to answer (wait-for-ready) up to
 // kControlCallTimeout: a pageserver that is slow, stalled or being restarted by the
@@ -23,6 +24,7 @@
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli_state.h"
+#include "tools/supervisor.h"
 
 namespace cambium::cli {
 
@@ -80,8 +82,20 @@ class Cli {
   explicit Cli(DataDir dir) : dir_(std::move(dir)) {}
 
   // cli_stack.cc
+  // Starts the supervisor if it is not running (it adopts running daemons and starts
+  // the others) and waits until every daemon listens.
   absl::Status EnsureDaemons();
+  // Ports and command lines of the daemons, saved to stack.json for the supervisor.
+  absl::Status PrepareDaemons();
+  absl::Status StartSupervisor();
+  // Waits until every daemon listens; fails early if one exits after `since`.
+  absl::Status WaitForDaemons(absl::Time since);
+  absl::Status StopSupervisor();
+  // Reads supervisor.json: the supervisor's pid and the daemons' current pids.
+  void LoadSupervisor();
+  bool SupervisorRunning() const;
   absl::Status EnsureMainBranch();
+  // OK once the pageserver answers (waits while the supervisor restarts it).
   absl::Status RequireStack();
   v1::ManagementService::Stub& mgmt();
   std::string SafekeeperAddresses() const;
@@ -116,6 +130,7 @@ class Cli {
 
   DataDir dir_;
   StackState stack_;
+  SupervisorState supervisor_;
   std::unique_ptr<v1::ManagementService::Stub> mgmt_;
 };
 

@@ -1,7 +1,9 @@
 // The `cambium` CLI end to end, against the real stack and real Postgres, in its own
 // data directory: up, branches (at a time or an LSN), endpoints, PITR, restore,
 // protection, TTL, delete, read-only endpoints, --json and human output, usage errors,
-// crash restarts and down/up. The cases share one stack and run in order.
+// crash restarts and down/up, pinned durability settings, control calls through a
+// stalled pageserver, the exact head, writer release and the daemon supervisor. The
+// cases share one stack and run in order; each starts with `up`.
 #include <signal.h>
 
 #include <algorithm>
@@ -341,7 +343,6 @@ TEST_F(CliTest, CrashedEndpointsRestartAndDownUpKeepsEverything) {
   EXPECT_EQ(status.out["safekeepers"].size(), 3u);
 }
 
-
 // Issue 9 item 7: durability settings come from the command line, which beats
 // ALTER SYSTEM, before and after a restart of the endpoint.
 TEST_F(CliTest, DurabilitySettingsCannotBeTurnedOff) {
@@ -375,10 +376,10 @@ TEST_F(CliTest, ControlCallsWaitForAStalledPageserver) {
   ASSERT_GT(pageserver, 0);
   const std::string out = dir_->Sub("stalled-branch-list.out");
   ASSERT_EQ(kill(pageserver, SIGSTOP), 0);
-  auto command = Subprocess::Start({.argv = {CAMBIUM_CLI_BIN, "--data-dir", dir_->path(), "--json",
-                                             "branch", "list"},
-                                    .stdout_file = out,
-                                    .stderr_file = out});
+  auto command = Subprocess::Start(
+      {.argv = {CAMBIUM_CLI_BIN, "--data-dir", dir_->path(), "--json", "branch", "list"},
+       .stdout_file = out,
+       .stderr_file = out});
   absl::SleepFor(absl::Milliseconds(1500));
   kill(pageserver, SIGCONT);
   ASSERT_TRUE(command.ok()) << command.status();
@@ -479,8 +480,8 @@ TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
     }
     absl::SleepFor(absl::Milliseconds(100));
   }
-  for (const auto& [now, old] : {std::pair{after["pageserver"], ps},
-                                 std::pair{after["safekeepers"][1], sk}}) {
+  for (const auto& [now, old] :
+       {std::pair{after["pageserver"], ps}, std::pair{after["safekeepers"][1], sk}}) {
     ASSERT_TRUE(restarted(now, old)) << after;
     EXPECT_EQ(now["address"], old["address"]) << now;
     EXPECT_GE(now["restarts"].get<int>(), 1) << now;
