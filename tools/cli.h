@@ -94,6 +94,8 @@ class Cli {
   // Reads supervisor.json: the supervisor's pid and the daemons' current pids.
   void LoadSupervisor();
   bool SupervisorRunning() const;
+  // The pageserver runs, or the supervisor that restarts it does.
+  bool StackUp() const;
   absl::Status EnsureMainBranch();
   // OK once the pageserver answers (waits while the supervisor restarts it).
   absl::Status RequireStack();
@@ -115,15 +117,16 @@ class Cli {
   // REQUIRES: ep's shim was just started. Waits for its mount, then starts Postgres
   // and waits until it accepts queries.
   absl::Status StartPostgres(EndpointState& ep);
-  // Stops Postgres and the shim, then (with `release`) releases the shim's writer
-  // at the pageserver, which a killed shim never detached. `forget` also removes
-  // the endpoint (and the ephemeral branch of a read-only one), otherwise it is
-  // recorded as stopped; an endpoint whose writer could not be released is kept so
-  // that a second `endpoint stop` can try again.
+  // Stops Postgres and the shim, then (with `release`, and unless the whole stack
+  // is down) releases the shim's writer at the pageserver, which a killed shim
+  // never detached. `forget` also removes the endpoint (and the ephemeral branch of
+  // a read-only one), otherwise it is recorded as stopped; an endpoint whose writer
+  // could not be released is kept so that a second `endpoint stop` can try again.
   absl::Status StopEndpoint(EndpointState& ep, bool forget, bool release = true);
-  // ReleaseWriter(branch = writer = ep.name); OK if another writer or none holds it.
-  // REQUIRES: ep's shim is not running.
-  absl::Status ReleaseWriter(const EndpointState& ep);
+  // ReleaseWriter(branch = writer = `name`, the shim's --endpoint): true if a dead
+  // writer was released; false if none, or another writer, holds the branch, or the
+  // branch is gone. REQUIRES: no shim of this stack runs as `name`.
+  absl::StatusOr<bool> ReleaseWriter(const std::string& name);
   bool EndpointRunning(const EndpointState& ep) const;
   nlohmann::json EndpointJson(const EndpointState& ep) const;
   std::string ConnectionString(const EndpointState& ep) const;

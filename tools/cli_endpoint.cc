@@ -174,12 +174,12 @@ absl::Status Cli::StartPostgres(EndpointState& ep) {
   }
 }
 
-absl::Status Cli::ReleaseWriter(const EndpointState& ep) {
+absl::StatusOr<bool> Cli::ReleaseWriter(const std::string& name) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::ReleaseWriterRequest req;
   req.set_tenant(stack_.tenant);
-  req.set_branch(ep.name);
-  req.set_writer(ep.name);  // the shim's --endpoint
+  req.set_branch(name);
+  req.set_writer(name);
   v1::ReleaseWriterResponse resp;
   grpc::ClientContext ctx;
   PrepareControlCall(ctx, kControlCallTimeout);
@@ -189,9 +189,10 @@ absl::Status Cli::ReleaseWriter(const EndpointState& ep) {
   // lets the lease expire instead.
   if (absl::IsFailedPrecondition(released) || absl::IsNotFound(released) ||
       absl::IsUnimplemented(released)) {
-    return absl::OkStatus();
+    return false;
   }
-  return released;
+  CAMBIUM_RETURN_IF_ERROR(released);
+  return resp.released();
 }
 
 absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
@@ -205,9 +206,11 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
   // A shim that was killed (or is killed here after its grace) never detached: its
   // writer would block the next plain start for the lease. Released only once the
   // shim is surely gone, never under a live one; a no-op after a clean detach.
+  // With the whole stack down nobody can attach anyway, and once it is up again
+  // `endpoint stop` of the branch releases a writer left behind (EndpointStop).
   absl::Status released = absl::OkStatus();
-  if (release && shim.ok()) {
-    released = ReleaseWriter(ep);
+  if (release && shim.ok() && StackUp()) {
+    released = ReleaseWriter(ep.name).status();
     if (!released.ok()) {
       released = absl::Status(
           released.code(),
@@ -290,6 +293,15 @@ absl::StatusOr<Output> Cli::EndpointStop(const std::string& branch) {
     stopped.push_back(ep.name);
   }
   if (stopped.empty()) {
+    // No endpoint recorded, but a writer of that name may be left behind (a start
+    // interrupted before it recorded the endpoint, a stop while the stack was
+    // down): it is dead, since no endpoint of this stack runs as `branch`.
+    absl::StatusOr<bool> released = StackUp() ? ReleaseWriter(branch) : absl::StatusOr<bool>(false);
+    if (released.ok() && *released) {
+      return Output{
+          {{"stopped", stopped}, {"released_writer", branch}},
+          absl::StrFormat("Released the writer of branch %s (its endpoint was gone).\n", branch)};
+    }
     return absl::NotFoundError(absl::StrFormat(
         "no endpoint runs on branch %s; `cambium endpoint list` shows the endpoints", branch));
   }

@@ -103,6 +103,8 @@ void Cli::LoadSupervisor() {
 
 bool Cli::SupervisorRunning() const { return SupervisorAlive(supervisor_.pid); }
 
+bool Cli::StackUp() const { return DaemonUp(stack_.pageserver) || SupervisorRunning(); }
+
 absl::Status Cli::RequireStack() {
   if (DaemonUp(stack_.pageserver)) return absl::OkStatus();
   // The supervisor may be restarting it: wait for that rather than fail.
