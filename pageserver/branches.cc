@@ -53,7 +53,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> Repository::NewChildTimelineLocked(
   r.set_last_record_lsn(lsn.value());
   r.set_wal_start_lsn(lsn.value());
   r.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
-  CAMBIUM_ASSIGN_OR_RETURN(auto child, Timeline::Load(store_, r, parent));
+  CAMBIUM_ASSIGN_OR_RETURN(auto child, Timeline::Load(store_, r, parent, options_.timeline));
   batch->Put(store_->cf(Family::kMeta), Timeline::RecordKey(child->tenant_id(), child->id()),
              r.SerializeAsString());
   archive_.InitTimeline(*child, lsn, batch);
@@ -76,7 +76,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> Repository::CreateRootTimeline(const s
   r.set_last_record_lsn(wal_start.value());
   r.set_wal_start_lsn(wal_start.value());
   r.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
-  CAMBIUM_ASSIGN_OR_RETURN(auto timeline, Timeline::Load(store_, r, nullptr));
+  CAMBIUM_ASSIGN_OR_RETURN(auto timeline, Timeline::Load(store_, r, nullptr, options_.timeline));
   storage::v1::BranchRecord b;
   b.set_name(branch);
   b.set_timeline_id(r.timeline_id());
@@ -126,6 +126,23 @@ absl::StatusOr<Lsn> Repository::ResolvePointLocked(const Timeline& timeline,
   // starts at or below it; that timeline's GC cutoff applies.
   const Timeline* owner = &timeline;
   while (owner->ancestor() && lsn < owner->ancestor_lsn()) owner = owner->ancestor().get();
+  if (!owner->ancestor()) {
+    // A root's archive starts with the WAL of its import (initdb's commits, say); the
+    // first state a compute can start from is the import itself.
+    CAMBIUM_ASSIGN_OR_RETURN(Lsn first, archive_.FirstBoundary(*owner));
+    if (lsn < first) {
+      const absl::Time imported = absl::FromUnixMicros(owner->record().created_unix_micros());
+      if (!point.time.has_value() || *point.time < imported) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "%s is before the earliest point this branch can start at: its import at %s "
+            "(LSN %s)",
+            point.time ? absl::FormatTime(absl::RFC3339_full, *point.time, absl::UTCTimeZone())
+                       : lsn.ToString(),
+            absl::FormatTime(absl::RFC3339_full, imported, absl::UTCTimeZone()), first.ToString()));
+      }
+      lsn = first;  // no commit between the import and the requested time
+    }
+  }
   if (lsn < owner->gc_cutoff_lsn()) {
     return absl::FailedPreconditionError(
         absl::StrFormat("LSN %s is below the GC cutoff %s (outside the PITR window)",
@@ -134,25 +151,81 @@ absl::StatusOr<Lsn> Repository::ResolvePointLocked(const Timeline& timeline,
   return lsn;
 }
 
+absl::StatusOr<std::shared_ptr<Timeline>> Repository::BranchTimelineLocked(
+    Tenant& tenant, const std::string& name) {
+  CAMBIUM_ASSIGN_OR_RETURN(auto* branch, FindBranchLocked(tenant, name));
+  auto it = timelines_.find(TimelineId::FromBytes(branch->timeline_id().data()));
+  if (it == timelines_.end()) {
+    return absl::InternalError(absl::StrFormat("branch \"%s\" points to a missing timeline", name));
+  }
+  return it->second;
+}
+
+absl::StatusOr<std::pair<std::shared_ptr<Timeline>, Lsn>> Repository::ResolveBranchHead(
+    const std::string& tenant, const std::string& branch) {
+  std::shared_ptr<Timeline> timeline;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    CAMBIUM_ASSIGN_OR_RETURN(timeline, BranchTimelineLocked(*t, branch));
+  }
+  if (head_source_ == nullptr) return std::make_pair(timeline, timeline->last_record_lsn());
+  // Not under mu_: it may wait for the safekeepers and the archive.
+  CAMBIUM_ASSIGN_OR_RETURN(Lsn head, head_source_->ResolveHead(timeline));
+  return std::make_pair(timeline, head);
+}
+
+absl::StatusOr<Repository::Head> Repository::GetHead(const std::string& tenant,
+                                                     const std::string& branch) {
+  CAMBIUM_ASSIGN_OR_RETURN(auto head, ResolveBranchHead(tenant, branch));
+  return Head{.lsn = head.second, .archived = head.first->last_record_lsn()};
+}
+
+absl::StatusOr<bool> Repository::ReleaseWriter(const std::string& tenant, const std::string& branch,
+                                               const std::string& writer) {
+  std::shared_ptr<Timeline> timeline;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    CAMBIUM_ASSIGN_OR_RETURN(timeline, BranchTimelineLocked(*t, branch));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(bool released, timeline->Release(writer));
+  if (released) {
+    LogInfo(
+        "writer_released",
+        {{"tenant", tenant}, {"branch", branch}, {"timeline", timeline->id()}, {"writer", writer}});
+  }
+  return released;
+}
+
 absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
                                                     const std::string& name,
                                                     const std::string& parent,
                                                     const BranchPoint& point,
                                                     std::optional<absl::Duration> ttl) {
   CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", name));
+  // "Head" is the exact head (every acknowledged commit), resolved before mu_.
+  BranchPoint resolved = point;
+  std::shared_ptr<Timeline> resolved_on;
+  if (!point.lsn.has_value() && !point.time.has_value()) {
+    CAMBIUM_ASSIGN_OR_RETURN(auto head, ResolveBranchHead(tenant, parent));
+    resolved_on = head.first;
+    resolved.lsn = head.second;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   if (t->branches.count(name)) {
     return absl::AlreadyExistsError(
         absl::StrFormat("branch \"%s\" already exists in tenant \"%s\"", name, tenant));
   }
-  CAMBIUM_ASSIGN_OR_RETURN(auto* parent_branch, FindBranchLocked(*t, parent));
-  auto p = timelines_.find(TimelineId::FromBytes(parent_branch->timeline_id().data()));
-  if (p == timelines_.end())
-    return absl::InternalError("parent branch points to a missing timeline");
-  CAMBIUM_ASSIGN_OR_RETURN(Lsn lsn, ResolvePointLocked(*p->second, point));
+  CAMBIUM_ASSIGN_OR_RETURN(auto parent_timeline, BranchTimelineLocked(*t, parent));
+  if (resolved_on && resolved_on != parent_timeline) {
+    return absl::AbortedError(absl::StrFormat(
+        "branch \"%s\" was reset or restored while its head was resolved; retry", parent));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(Lsn lsn, ResolvePointLocked(*parent_timeline, resolved));
   rocksdb::WriteBatch batch;
-  CAMBIUM_ASSIGN_OR_RETURN(auto child, NewChildTimelineLocked(p->second, lsn, &batch));
+  CAMBIUM_ASSIGN_OR_RETURN(auto child, NewChildTimelineLocked(parent_timeline, lsn, &batch));
   storage::v1::BranchRecord b;
   b.set_name(name);
   b.set_timeline_id(IdBytes(child->id()));
@@ -162,7 +235,8 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
     b.set_expires_unix_micros(absl::ToUnixMicros(absl::Now() + *ttl));
   }
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), b.SerializeAsString());
-  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  // The parent's history at lsn is frozen from this write on (branch point rule).
+  CAMBIUM_RETURN_IF_ERROR(parent_timeline->WriteSealed(lsn, &batch));
   AddTimelineLocked(child);
   t->branches[name] = b;
   LogInfo("branch_created", {{"tenant", tenant},
@@ -240,31 +314,45 @@ absl::Status Repository::DeleteBranch(const std::string& tenant, const std::stri
 
 absl::StatusOr<BranchInfo> Repository::ResetBranch(const std::string& tenant,
                                                    const std::string& name) {
+  std::string parent_name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+    parent_name = b->parent();
+  }
+  if (parent_name.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" has no parent branch to reset to", name));
+  }
+  // The parent's exact head, resolved before mu_ (it may wait).
+  auto head = ResolveBranchHead(tenant, parent_name);
+  if (absl::IsNotFound(head.status())) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "branch \"%s\" has no parent branch to reset to (%s was deleted)", name, parent_name));
+  }
+  CAMBIUM_RETURN_IF_ERROR(head.status());
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
   if (b->protected_()) return Protected(name, "reset");
-  if (b->parent().empty() || !t->branches.count(b->parent())) {
-    return absl::FailedPreconditionError(
-        absl::StrFormat("branch \"%s\" has no parent branch to reset to", name));
-  }
   const TimelineId old_id = TimelineId::FromBytes(b->timeline_id().data());
   auto old = timelines_.find(old_id);
   if (old != timelines_.end() && WriterLiveLocked(*old->second)) {
     return absl::FailedPreconditionError(
         absl::StrFormat("branch \"%s\" has a running endpoint; stop it first", name));
   }
-  const auto& parent_branch = t->branches.at(b->parent());
-  auto p = timelines_.find(TimelineId::FromBytes(parent_branch.timeline_id().data()));
-  if (p == timelines_.end())
-    return absl::InternalError("parent branch points to a missing timeline");
+  auto parent = BranchTimelineLocked(*t, parent_name);
+  if (!parent.ok() || *parent != head->first || b->parent() != parent_name) {
+    return absl::AbortedError(absl::StrFormat(
+        "branch \"%s\" or its parent changed while the parent's head was resolved; retry", name));
+  }
   rocksdb::WriteBatch batch;
-  CAMBIUM_ASSIGN_OR_RETURN(auto child,
-                           NewChildTimelineLocked(p->second, p->second->last_record_lsn(), &batch));
+  CAMBIUM_ASSIGN_OR_RETURN(auto child, NewChildTimelineLocked(*parent, head->second, &batch));
   storage::v1::BranchRecord updated = *b;
   updated.set_timeline_id(IdBytes(child->id()));
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
-  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  CAMBIUM_RETURN_IF_ERROR((*parent)->WriteSealed(head->second, &batch));
   AddTimelineLocked(child);
   *b = updated;
   // The old timeline goes unless something still depends on it.
@@ -314,7 +402,7 @@ absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
   updated.set_timeline_id(IdBytes(restored->id()));
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, backup), backup_record.SerializeAsString());
-  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  CAMBIUM_RETURN_IF_ERROR(base->WriteSealed(lsn, &batch));
   AddTimelineLocked(restored);
   *b = updated;
   t->branches[backup] = backup_record;

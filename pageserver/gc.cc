@@ -1,64 +1,212 @@
 // Repository: garbage collection (docs/pageserver.md, "GC").
 //
-// Per timeline, with cutoff C and read points P (descendants' branch points):
-// keep every version tagged above C, the newest visible version at or below C, and
-// the newest visible version at or below each point of P; delete the rest and every
-// abandoned (invisible) version. WAL is kept from the segment holding the redo point
-// of the oldest state that can still be started (at C or at any read point).
+// Per timeline, with cutoff C and read points P (descendants' branch points), the
+// keep points are C and every point of P. A version is kept if it is tagged above C
+// (inside the PITR window) or if it is what a read at some keep point K returns:
+//  - a file version: the newest visible one at or below K;
+//  - a block version: the newest visible one at or below K, and only if the file
+//    exists at K and this version is not older than the file's incarnation there.
+//    A dropped file (DROP TABLE, VACUUM FULL, TRUNCATE, CLUSTER unlink the old
+//    relation file) is therefore garbage once no keep point sees it.
+// Abandoned (invisible) versions go too, but only after a re-check under the
+// writer's lock: the current writer may have rewritten the same key since.
+// On a root timeline, a path whose only remaining versions are removals is dropped
+// entirely (no version reads as "does not exist" there anyway).
+//
+// WAL is kept from the segment holding the redo point of the oldest state that can
+// still be started (at C or at any read point).
+//
+// Races: the read points and the cutoff are decided under mu_, the lock every branch
+// creation holds, so a branch is either among the read points or refused below the
+// cutoff. Versions GC deletes are tagged below the cutoff, and no writer can write
+// there again (a writer starts at or above last_record_lsn >= C).
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/pg/pg_control.h"
 #include "common/status.h"
+#include "common/sync_point.h"
 #include "pageserver/keys.h"
 #include "pageserver/repository.h"
 
 namespace cambium::pageserver {
 namespace {
 
-// Deletes unneeded versions of one family of one timeline; returns how many.
-absl::StatusOr<uint64_t> CollectFamily(PageStore* store, Family family, const Timeline& t,
-                                       Lsn cutoff, const std::set<Lsn>& read_points) {
-  const std::string prefix = keys::TimelinePrefix(t.id());
-  auto it = store->NewBoundedIterator(family, prefix, keys::PrefixEnd(prefix));
-  std::set<Lsn> keep_points = read_points;
-  keep_points.insert(cutoff);
-  rocksdb::WriteBatch batch;
-  uint64_t removed = 0;
-  std::string group;
-  std::set<Lsn> unclaimed;
+// Garbage collection of one family of one timeline.
+class FamilyCollector {
+ public:
+  FamilyCollector(PageStore* store, Family family, Timeline& t, Lsn cutoff,
+                  std::vector<Lsn> keep_points)
+      : store_(store), family_(family), t_(t), cutoff_(cutoff), keep_(std::move(keep_points)) {}
+
+  // Returns how many versions it removed.
+  absl::StatusOr<uint64_t> Run();
+  // Paths with no version left (their key ranges are worth compacting).
+  const std::vector<std::string>& dropped_paths() const { return dropped_; }
+
+ private:
+  struct Version {
+    std::string key;
+    Lsn tag;
+    bool keep = false;
+    bool abandoned = false;  // invisible: deleted after a re-check under the writer's lock
+    bool removal = false;    // a file version saying "does not exist"
+  };
+
+  absl::Status StartPath(std::string_view path);
+  // Decides one version of the current group (newest first).
+  void Decide(Version& v, uint64_t generation, std::string_view value);
+  absl::Status FinishPath();
+  absl::Status Delete(const std::string& key);
+  absl::Status Flush();
+
+  PageStore* const store_;
+  const Family family_;
+  Timeline& t_;
+  const Lsn cutoff_;
+  const std::vector<Lsn> keep_;  // ascending
+
+  std::string path_;
+  std::vector<std::optional<FileState>> states_;  // blocks: the file at each keep point
+  std::string group_;                             // path (files) or path + block (blocks)
+  std::vector<bool> claimed_;                     // per keep point, within the group
+  std::vector<Version> path_versions_;            // files: every version of the path
+  bool path_has_kept_ = false;                    // blocks: any version of the path stays
+
+  rocksdb::WriteBatch delete_batch_;
+  std::vector<std::string> abandoned_;
+  std::vector<std::string> dropped_;
+  uint64_t removed_ = 0;
+};
+
+absl::Status FamilyCollector::StartPath(std::string_view path) {
+  CAMBIUM_RETURN_IF_ERROR(FinishPath());
+  path_.assign(path);
+  path_has_kept_ = false;
+  states_.clear();
+  if (family_ != Family::kBlocks) return absl::OkStatus();
+  // The file as a read at each keep point sees it, through the ancestry.
+  for (Lsn k : keep_) {
+    CAMBIUM_ASSIGN_OR_RETURN(auto v, t_.GetFileState(path_, k));
+    if (v.has_value() && v->state.exists && v->state.kind == FileKind::kRegular) {
+      states_.push_back(v->state);
+    } else {
+      states_.push_back(std::nullopt);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void FamilyCollector::Decide(Version& v, uint64_t generation, std::string_view value) {
+  if (!t_.Visible(v.tag, generation)) {
+    v.abandoned = true;
+    abandoned_.push_back(v.key);
+    return;
+  }
+  if (v.tag > cutoff_) {
+    v.keep = true;
+    return;
+  }
+  // Keep points at or above this tag not yet claimed read this version.
+  for (size_t i = 0; i < keep_.size(); ++i) {
+    if (claimed_[i] || keep_[i] < v.tag) continue;
+    claimed_[i] = true;
+    if (family_ == Family::kFiles) {
+      v.keep = true;
+    } else if (states_[i].has_value() && v.tag >= states_[i]->incarnation) {
+      v.keep = true;  // the file exists there and this block is part of it
+    }
+  }
+  if (family_ == Family::kFiles) {
+    FileVersion decoded;
+    v.removal = DecodeFileValue(v.key, value, &decoded).ok() && !decoded.state.exists;
+  }
+}
+
+absl::Status FamilyCollector::FinishPath() {
+  if (family_ == Family::kFiles) {
+    // On a root, a path that only says "removed" reads the same with no version.
+    bool only_removals = !t_.ancestor();
+    for (const Version& v : path_versions_) only_removals &= !v.keep || v.removal;
+    bool any_kept = false;
+    for (const Version& v : path_versions_) {
+      if (v.abandoned) continue;
+      if (v.keep && !only_removals) {
+        any_kept = true;
+        continue;
+      }
+      CAMBIUM_RETURN_IF_ERROR(Delete(v.key));
+    }
+    if (!path_versions_.empty() && !any_kept) dropped_.push_back(path_);
+    path_versions_.clear();
+  } else if (!path_.empty() && !path_has_kept_) {
+    dropped_.push_back(path_);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FamilyCollector::Delete(const std::string& key) {
+  delete_batch_.Delete(store_->cf(family_), key);
+  ++removed_;
+  if (delete_batch_.Count() >= 10000) return Flush();
+  return absl::OkStatus();
+}
+
+absl::Status FamilyCollector::Flush() {
+  if (delete_batch_.Count() == 0) return absl::OkStatus();
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&delete_batch_, false));
+  delete_batch_.Clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> FamilyCollector::Run() {
+  const std::string prefix = keys::TimelinePrefix(t_.id());
+  auto it = store_->NewBoundedIterator(family_, prefix, keys::PrefixEnd(prefix));
   for (it->Seek(prefix); it->Valid(); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    if (key.size() < keys::kTimelineBytes + 9) continue;
-    const std::string_view g(key.data(), key.size() - 8);
-    if (g != group) {
-      group.assign(g);
-      unclaimed = keep_points;
+    const std::string_view key(it->key().data(), it->key().size());
+    std::string_view path;
+    Lsn tag;
+    if (family_ == Family::kBlocks) {
+      keys::ParsedBlockKey parsed;
+      if (!keys::ParseBlockKey(key, &parsed)) continue;
+      path = parsed.path;
+      tag = parsed.lsn;
+    } else {
+      keys::ParsedFileKey parsed;
+      if (!keys::ParseFileKey(key, &parsed)) continue;
+      path = parsed.path;
+      tag = parsed.lsn;
     }
-    const Lsn tag(~keys::LoadBigEndian64(key.data() + key.size() - 8));
+    if (path != path_ || path_.empty()) CAMBIUM_RETURN_IF_ERROR(StartPath(path));
+    const std::string_view group = key.substr(0, key.size() - 8);
+    if (group != group_) {
+      group_.assign(group);
+      claimed_.assign(keep_.size(), false);
+    }
     const std::string_view value(it->value().data(), it->value().size());
-    if (!t.Visible(tag, StoredGeneration(value))) {
-      batch.Delete(store->cf(family), key);
-      ++removed;
-      continue;
-    }
-    if (tag > cutoff) continue;  // inside the PITR window
-    auto claim = unclaimed.lower_bound(tag);
-    if (claim != unclaimed.end()) {
-      unclaimed.erase(claim, unclaimed.end());  // the newest at or below these points
-      continue;
-    }
-    batch.Delete(store->cf(family), key);
-    ++removed;
-    if (batch.Count() >= 10000) {
-      CAMBIUM_RETURN_IF_ERROR(store->Write(&batch, false));
-      batch.Clear();
+    Version v{.key = std::string(key), .tag = tag};
+    Decide(v, StoredGeneration(value), value);
+    if (family_ == Family::kFiles) {
+      path_versions_.push_back(std::move(v));
+    } else if (v.keep) {
+      path_has_kept_ = true;
+    } else if (!v.abandoned) {
+      CAMBIUM_RETURN_IF_ERROR(Delete(v.key));
     }
   }
   CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "scan for GC"));
-  if (batch.Count() > 0) CAMBIUM_RETURN_IF_ERROR(store->Write(&batch, false));
-  return removed;
+  CAMBIUM_RETURN_IF_ERROR(FinishPath());
+  CAMBIUM_RETURN_IF_ERROR(Flush());
+  CAMBIUM_SYNC_POINT("Gc:BeforeDeletingAbandoned");
+  for (size_t i = 0; i < abandoned_.size(); i += 1000) {
+    const std::vector<std::string> chunk(
+        abandoned_.begin() + i, abandoned_.begin() + std::min(abandoned_.size(), i + 1000));
+    CAMBIUM_ASSIGN_OR_RETURN(uint64_t n, t_.DeleteIfStillInvisible(family_, chunk));
+    removed_ += n;
+  }
+  return removed_;
 }
 
 }  // namespace
@@ -77,27 +225,39 @@ absl::StatusOr<uint64_t> Repository::GcTimeline(const TimelineId& id, Lsn cutoff
   std::shared_ptr<Timeline> t;
   std::set<Lsn> points;
   {
+    // Read points and cutoff are decided under mu_, which branch creation holds: a
+    // branch is either a read point here or refused below the cutoff.
     std::lock_guard<std::mutex> lock(mu_);
     auto it = timelines_.find(id);
     if (it == timelines_.end()) return absl::NotFoundError("no such timeline");
     t = it->second;
     points = ReadPointsLocked(id);
+    cutoff = std::min(cutoff, t->last_record_lsn());
+    if (cutoff < t->gc_cutoff_lsn()) cutoff = t->gc_cutoff_lsn();
+    CAMBIUM_RETURN_IF_ERROR(t->SetGcCutoff(cutoff));
   }
-  cutoff = std::min(cutoff, t->last_record_lsn());
-  if (cutoff < t->gc_cutoff_lsn()) cutoff = t->gc_cutoff_lsn();
-  // Record the cutoff first: from now on nothing may branch below it.
-  CAMBIUM_RETURN_IF_ERROR(t->SetGcCutoff(cutoff));
+  CAMBIUM_SYNC_POINT("Repository::GcTimeline:CutoffDecided");
+  std::set<Lsn> keep_set = points;
+  keep_set.insert(cutoff);
+  const std::vector<Lsn> keep(keep_set.begin(), keep_set.end());
   uint64_t removed = 0;
+  std::vector<std::string> dropped;
   for (Family f : {Family::kBlocks, Family::kFiles}) {
-    CAMBIUM_ASSIGN_OR_RETURN(uint64_t n, CollectFamily(store_, f, *t, cutoff, points));
+    FamilyCollector collector(store_, f, *t, cutoff, keep);
+    CAMBIUM_ASSIGN_OR_RETURN(uint64_t n, collector.Run());
     removed += n;
+    if (f == Family::kBlocks) dropped = collector.dropped_paths();
+  }
+  // Deleted keys return their space at compaction: compact the ranges of files that
+  // were dropped entirely, which is where most of the garbage is.
+  for (const std::string& path : dropped) {
+    CAMBIUM_RETURN_IF_ERROR(store_->CompactRange(Family::kBlocks, keys::PathPrefix(id, path),
+                                                 keys::PrefixEnd(keys::PathPrefix(id, path))));
   }
   // WAL: a compute starting at the cutoff (or at a read point) replays from the redo
   // point named by pg_control in that state.
   Lsn keep_wal_from = cutoff;
-  std::set<Lsn> starts = points;
-  starts.insert(cutoff);
-  for (Lsn at : starts) {
+  for (Lsn at : keep) {
     if (at < t->ancestor_lsn()) continue;  // below this timeline's own WAL
     auto page = t->GetPage("global/pg_control", 0, at);
     if (!page.ok()) {
@@ -115,6 +275,7 @@ absl::StatusOr<uint64_t> Repository::GcTimeline(const TimelineId& id, Lsn cutoff
   LogInfo("gc_timeline", {{"timeline", id},
                           {"cutoff", cutoff},
                           {"removed", removed},
+                          {"dropped_files", dropped.size()},
                           {"wal_kept_from", keep_wal_from}});
   return removed;
 }
@@ -136,8 +297,10 @@ absl::StatusOr<GcResult> Repository::RunGc(const std::string& tenant) {
     CAMBIUM_ASSIGN_OR_RETURN(LsnLookup lookup, archive_.LsnByTimestamp(*t, horizon));
     // Only a commit inside this timeline's own history moves its cutoff.
     if (lookup.kind != LsnLookupKind::kPresent || lookup.lsn < t->ancestor_lsn()) continue;
-    CAMBIUM_ASSIGN_OR_RETURN(uint64_t removed, GcTimeline(t->id(), lookup.lsn));
-    result.versions_removed += removed;
+    auto removed = GcTimeline(t->id(), lookup.lsn);
+    if (absl::IsNotFound(removed.status())) continue;  // deleted meanwhile
+    CAMBIUM_RETURN_IF_ERROR(removed.status());
+    result.versions_removed += *removed;
     result.cutoff = std::max(result.cutoff, lookup.lsn);
   }
   return result;

@@ -167,4 +167,22 @@ grpc::Status ManagementServiceImpl::RunGc(grpc::ServerContext*, const v1::RunGcR
   return grpc::Status::OK;
 }
 
+grpc::Status ManagementServiceImpl::GetHead(grpc::ServerContext*, const v1::GetHeadRequest* req,
+                                            v1::GetHeadResponse* resp) {
+  auto head = repo_->GetHead(req->tenant(), req->branch());
+  if (!head.ok()) return ToGrpcStatus(head.status());
+  resp->set_lsn(head->lsn.value());
+  resp->set_archived_lsn(head->archived.value());
+  return grpc::Status::OK;
+}
+
+grpc::Status ManagementServiceImpl::ReleaseWriter(grpc::ServerContext*,
+                                                  const v1::ReleaseWriterRequest* req,
+                                                  v1::ReleaseWriterResponse* resp) {
+  auto released = repo_->ReleaseWriter(req->tenant(), req->branch(), req->writer());
+  if (!released.ok()) return ToGrpcStatus(released.status());
+  resp->set_released(*released);
+  return grpc::Status::OK;
+}
+
 }  // namespace cambium::pageserver

@@ -40,6 +40,10 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   grpc::Status GetLsnByTimestamp(grpc::ServerContext*, const v1::GetLsnByTimestampRequest*,
                                  v1::GetLsnByTimestampResponse*) override;
   grpc::Status RunGc(grpc::ServerContext*, const v1::RunGcRequest*, v1::RunGcResponse*) override;
+  grpc::Status GetHead(grpc::ServerContext*, const v1::GetHeadRequest*,
+                       v1::GetHeadResponse*) override;
+  grpc::Status ReleaseWriter(grpc::ServerContext*, const v1::ReleaseWriterRequest*,
+                             v1::ReleaseWriterResponse*) override;
 
  private:
   Repository* const repo_;

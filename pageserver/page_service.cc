@@ -58,7 +58,7 @@ grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::Attac
   if (!generation.ok()) return ToGrpcStatus(generation.status());
   resp->set_generation(*generation);
   resp->set_last_record_lsn((*timeline)->last_record_lsn().value());
-  if (on_attach_) on_attach_(*timeline);
+  if (on_writer_) on_writer_(*timeline);
   LogInfo("writer_attached", {{"timeline", (*timeline)->id()},
                               {"writer", req->endpoint()},
                               {"generation", *generation},
@@ -147,6 +147,11 @@ grpc::Status PageServiceImpl::GetPages(
   std::shared_ptr<Timeline> timeline;
   TimelineKey cached;  // the ids `timeline` was looked up by
   while (stream->Read(&req)) {
+    if (req.pages_size() > options_.max_pages_per_request) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrFormat("a GetPages request may ask for at most %d pages, not %d",
+                                          options_.max_pages_per_request, req.pages_size()));
+    }
     auto key = FromProto(req.timeline());
     if (!key.ok()) return ToGrpcStatus(key.status());
     if (!timeline || *key != cached) {
@@ -176,10 +181,30 @@ grpc::Status PageServiceImpl::PutMutations(
       if (!t.ok()) return ToGrpcStatus(t.status());
       timeline = *t;
       generation = req.generation();
-      timeline->StreamOpened(generation);
+      absl::Status opened = timeline->StreamOpened(generation);
+      if (!opened.ok()) return ToGrpcStatus(opened);  // fenced or detached: say so at once
+      if (on_writer_) on_writer_(timeline);
     } else if (req.generation() != generation) {
       result =
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "generation changed within a stream");
+      break;
+    }
+    if (req.hello()) {
+      if (req.seq() != 0 || req.mutations_size() != 0) {
+        result = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "a hello carries no mutations and has seq 0");
+        break;
+      }
+      v1::PutMutationsResponse hello;
+      hello.set_seq(0);
+      if (!stream->Write(hello)) break;
+      continue;
+    }
+    if (req.mutations_size() > options_.max_mutations_per_batch) {
+      result =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       absl::StrFormat("a batch may carry at most %d mutations, not %d",
+                                       options_.max_mutations_per_batch, req.mutations_size()));
       break;
     }
     auto applied = timeline->ApplyBatch(generation, req.seq(), req.mutations(), req.sync());

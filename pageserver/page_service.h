@@ -2,6 +2,11 @@
 // writer attachment, manifests, batched page reads, tagged mutations, barriers and
 // WAL for starting computes.
 //
+// Liveness: a writer's PutMutations stream opens with a hello naming its generation;
+// from then on the writer counts as live until the stream closes, however idle the
+// compute is (ARCHITECTURE.md section 7). Request sizes are bounded
+// (PageServiceOptions); a larger request is refused with INVALID_ARGUMENT.
+//
 // Thread-safety: thread-safe; gRPC runs each call on its own thread.
 #ifndef CAMBIUM_PAGESERVER_PAGE_SERVICE_H_
 #define CAMBIUM_PAGESERVER_PAGE_SERVICE_H_
@@ -13,11 +18,20 @@
 
 namespace cambium::pageserver {
 
+struct PageServiceOptions {
+  // Most pages one GetPages request may ask for. Default: 1024 (8 MiB of pages).
+  int max_pages_per_request = 1024;
+  // Most mutations one PutMutations batch may carry. Default: 4096.
+  int max_mutations_per_batch = 4096;
+};
+
 class PageServiceImpl final : public v1::PageService::Service {
  public:
-  // on_attach runs after a writer attached (the WAL receiver starts following it).
-  PageServiceImpl(Repository* repo, std::function<void(std::shared_ptr<Timeline>)> on_attach)
-      : repo_(repo), on_attach_(std::move(on_attach)) {}
+  // on_writer runs after a writer attached and whenever it (re)connects its mutation
+  // stream (the WAL receiver follows the timeline while its writer is live).
+  PageServiceImpl(Repository* repo, std::function<void(std::shared_ptr<Timeline>)> on_writer,
+                  PageServiceOptions options = {})
+      : repo_(repo), on_writer_(std::move(on_writer)), options_(options) {}
 
   grpc::Status GetTimelineInfo(grpc::ServerContext* ctx, const v1::GetTimelineInfoRequest* req,
                                v1::TimelineInfo* resp) override;
@@ -44,7 +58,8 @@ class PageServiceImpl final : public v1::PageService::Service {
                  v1::GetPagesResponse* resp) const;
 
   Repository* const repo_;
-  const std::function<void(std::shared_ptr<Timeline>)> on_attach_;
+  const std::function<void(std::shared_ptr<Timeline>)> on_writer_;
+  const PageServiceOptions options_;
 };
 
 }  // namespace cambium::pageserver

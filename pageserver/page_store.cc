@@ -276,6 +276,14 @@ absl::Status PageStore::DeleteTimelineData(const TimelineId& timeline,
   return Write(&batch, /*sync=*/true);
 }
 
+absl::Status PageStore::CompactRange(Family family, const std::string& lower,
+                                     const std::string& upper) {
+  rocksdb::CompactRangeOptions options;
+  options.exclusive_manual_compaction = false;  // automatic compactions go on meanwhile
+  const rocksdb::Slice begin(lower), end(upper);
+  return FromRocks(db_->CompactRange(options, cf(family), &begin, &end), "compact range");
+}
+
 uint64_t PageStore::ApproximateSize(Family family, const std::string& lower,
                                     const std::string& upper) {
   rocksdb::Range range(lower, upper);

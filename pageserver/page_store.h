@@ -98,6 +98,10 @@ class PageStore {
   absl::Status DeleteTimelineData(const TimelineId& timeline,
                                   const std::vector<std::string>& meta_keys);
 
+  // Compacts the keys in [lower, upper) of a family down to the last level, so that
+  // deleted versions there give their space back (GC of dropped files).
+  absl::Status CompactRange(Family family, const std::string& lower, const std::string& upper);
+
   // Bytes stored for keys in [lower, upper) of a family (approximate: SST sizes plus
   // memtables).
   uint64_t ApproximateSize(Family family, const std::string& lower, const std::string& upper);

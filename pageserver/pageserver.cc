@@ -22,11 +22,19 @@ void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
   app.add_option("--gc-interval", c->gc_interval, "How often GC runs (0 = never)");
   app.add_option("--safekeepers", c->safekeepers,
                  "Safekeepers to archive WAL from, comma-separated");
+  app.add_option("--head-timeout", c->head_timeout,
+                 "How long resolving a branch's exact head may wait");
+  app.add_option("--max-file-mb", c->max_file_mb, "Largest file a compute may create, MiB");
+  app.add_option("--max-pages-per-request", c->max_pages_per_request,
+                 "Most pages per GetPages request");
+  app.add_option("--max-mutations-per-batch", c->max_mutations_per_batch,
+                 "Most mutations per PutMutations batch");
 }
 
 absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerConfig& config) {
   CAMBIUM_ASSIGN_OR_RETURN(absl::Duration pitr, ParseHumanDuration(config.pitr_window));
   CAMBIUM_ASSIGN_OR_RETURN(absl::Duration lease, ParseHumanDuration(config.writer_lease));
+  CAMBIUM_ASSIGN_OR_RETURN(absl::Duration head_timeout, ParseHumanDuration(config.head_timeout));
   absl::Duration gc_interval = absl::ZeroDuration();
   if (config.gc_interval != "0") {
     CAMBIUM_ASSIGN_OR_RETURN(gc_interval, ParseHumanDuration(config.gc_interval));
@@ -39,14 +47,26 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
                                                         .blob_files = config.blob_files}));
   CAMBIUM_ASSIGN_OR_RETURN(
       server->repo_,
-      Repository::Open(server->store_.get(),
-                       RepositoryOptions{.default_pitr_window = pitr, .writer_lease = lease}));
-  server->receiver_ = std::make_unique<WalReceiver>(
-      server->repo_.get(),
+      Repository::Open(
+          server->store_.get(),
+          RepositoryOptions{.default_pitr_window = pitr,
+                            .writer_lease = lease,
+                            .timeline = {.max_file_bytes = config.max_file_mb << 20}}));
+  server->safekeepers_ = std::make_unique<SafekeeperSet>(
       std::vector<std::string>(absl::StrSplit(config.safekeepers, ',', absl::SkipEmpty())));
+  server->receiver_ =
+      std::make_unique<WalReceiver>(server->repo_.get(), server->safekeepers_.get());
   WalReceiver* receiver = server->receiver_.get();
+  if (server->safekeepers_->size() > 0) {
+    server->head_resolver_ =
+        std::make_unique<HeadResolver>(server->safekeepers_.get(), &server->repo_->archive(),
+                                       receiver, HeadResolverOptions{.timeout = head_timeout});
+    server->repo_->SetHeadSource(server->head_resolver_.get());
+  }
   server->page_service_ = std::make_unique<PageServiceImpl>(
-      server->repo_.get(), [receiver](std::shared_ptr<Timeline> t) { receiver->Follow(t); });
+      server->repo_.get(), [receiver](std::shared_ptr<Timeline> t) { receiver->Follow(t); },
+      PageServiceOptions{.max_pages_per_request = config.max_pages_per_request,
+                         .max_mutations_per_batch = config.max_mutations_per_batch});
   // WAL committed while the pageserver was down is archived now.
   for (const auto& t : server->repo_->AllTimelines()) {
     if (t->generation() > 0) receiver->Follow(t);
@@ -54,6 +74,10 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
   server->management_service_ = std::make_unique<ManagementServiceImpl>(server->repo_.get());
   grpc::ServerBuilder builder;
   CAMBIUM_RETURN_IF_ERROR(ConfigureServer(builder, config.listen, &server->port_));
+  // A writer is live while its mutation stream is open; pings find a stream whose
+  // shim is gone without closing its connection (a stopped or partitioned process).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.RegisterService(server->page_service_.get());
   builder.RegisterService(server->management_service_.get());
   server->server_ = builder.BuildAndStart();
@@ -95,7 +119,10 @@ void PageServer::Shutdown() {
   // clients resend unacknowledged work after a restart anyway.
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (receiver_) receiver_->Stop();
+  if (repo_) repo_->SetHeadSource(nullptr);
+  head_resolver_.reset();
   receiver_.reset();
+  safekeepers_.reset();
   repo_.reset();
   if (store_) (void)store_->Sync();
   store_.reset();

@@ -16,10 +16,12 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
 #include "grpcpp/server.h"
+#include "pageserver/head_resolver.h"
 #include "pageserver/management_service.h"
 #include "pageserver/page_service.h"
 #include "pageserver/page_store.h"
 #include "pageserver/repository.h"
+#include "pageserver/safekeeper_set.h"
 #include "pageserver/wal_receiver.h"
 
 namespace cambium::pageserver {
@@ -44,6 +46,16 @@ struct PageServerConfig {
   std::string gc_interval = "10m";
   // Safekeepers to archive WAL from, comma-separated. Default: none.
   std::string safekeepers;
+  // How long "head" (a branch, reset or `lsn` without a point) may wait for the
+  // safekeepers and the archive. Default: 30s.
+  std::string head_timeout = "30s";
+  // Largest file a compute may create, MiB (a Postgres relation segment is 1 GiB).
+  // Default: 1024.
+  uint64_t max_file_mb = 1024;
+  // Most pages per GetPages request. Default: 1024.
+  int max_pages_per_request = 1024;
+  // Most mutations per PutMutations batch. Default: 4096.
+  int max_mutations_per_batch = 4096;
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
@@ -64,7 +76,9 @@ class PageServer {
 
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<Repository> repo_;
+  std::unique_ptr<SafekeeperSet> safekeepers_;
   std::unique_ptr<WalReceiver> receiver_;
+  std::unique_ptr<HeadResolver> head_resolver_;
   std::unique_ptr<PageServiceImpl> page_service_;
   std::unique_ptr<ManagementServiceImpl> management_service_;
   std::unique_ptr<grpc::Server> server_;

@@ -31,6 +31,32 @@ std::string Repository::TenantKey(const TenantId& tenant) {
   return key;
 }
 
+// "skdel|" tenant(16) timeline(16): the timeline's safekeeper copies are to be deleted.
+std::string Repository::SafekeeperDeletionKey(const TenantId& tenant, const TimelineId& timeline) {
+  std::string key = "skdel|";
+  tenant.AppendBytes(&key);
+  timeline.AppendBytes(&key);
+  return key;
+}
+
+std::vector<std::pair<TenantId, TimelineId>> Repository::PendingSafekeeperDeletions() const {
+  std::vector<std::pair<TenantId, TimelineId>> out;
+  auto it = store_->NewBoundedIterator(Family::kMeta, "skdel|", "skdel}");
+  for (it->Seek("skdel|"); it->Valid(); it->Next()) {
+    if (it->key().size() != 6 + 32) continue;
+    out.emplace_back(TenantId::FromBytes(it->key().data() + 6),
+                     TimelineId::FromBytes(it->key().data() + 22));
+  }
+  return out;
+}
+
+absl::Status Repository::SafekeeperDeletionDone(const TenantId& tenant,
+                                                const TimelineId& timeline) {
+  rocksdb::WriteBatch batch;
+  batch.Delete(store_->cf(Family::kMeta), SafekeeperDeletionKey(tenant, timeline));
+  return store_->Write(&batch, true);
+}
+
 std::string Repository::BranchKey(const TenantId& tenant, const std::string& name) {
   std::string key = "b|";
   tenant.AppendBytes(&key);
@@ -95,7 +121,13 @@ absl::Status Repository::Load() {
         if (a == timelines_.end()) continue;
         ancestor = a->second;
       }
-      CAMBIUM_ASSIGN_OR_RETURN(auto timeline, Timeline::Load(store_, r, ancestor));
+      CAMBIUM_ASSIGN_OR_RETURN(auto timeline,
+                               Timeline::Load(store_, r, ancestor, options_.timeline));
+      // The archive's persisted end is the timeline's last record LSN.
+      if (!r.deleting()) {
+        CAMBIUM_ASSIGN_OR_RETURN(Lsn end, archive_.End(*timeline));
+        timeline->RaiseLastRecordLsn(end);
+      }
       AddTimelineLocked(std::move(timeline));
       done[i] = true;
       ++loaded;
@@ -270,10 +302,15 @@ absl::Status Repository::DeleteTimelineLocked(const TimelineId& id) {
     rocksdb::WriteBatch mark;
     mark.Put(store_->cf(Family::kMeta), Timeline::RecordKey(t->tenant_id(), id),
              r.SerializeAsString());
+    // Its WAL on the safekeepers goes too (the WAL receiver does it, with retries).
+    if (r.generation() > 0) {
+      mark.Put(store_->cf(Family::kMeta), SafekeeperDeletionKey(t->tenant_id(), id), "");
+    }
     CAMBIUM_RETURN_IF_ERROR(store_->Write(&mark, true));
   }
-  CAMBIUM_RETURN_IF_ERROR(store_->DeleteTimelineData(
-      id, {Timeline::RecordKey(t->tenant_id(), id), WalArchive::StateKey(*t), t->WriteStateKey()}));
+  CAMBIUM_RETURN_IF_ERROR(
+      store_->DeleteTimelineData(id, {Timeline::RecordKey(t->tenant_id(), id),
+                                      WalArchive::StateKey(*t), t->WriteStateKey(), t->SealKey()}));
   archive_.ForgetTimeline(id);
   ForgetSizes(id);
   if (t->ancestor()) {

@@ -34,6 +34,17 @@
 
 namespace cambium::pageserver {
 
+// The exact head of a timeline ("head means acknowledged", ARCHITECTURE.md section 7):
+// the safekeepers' quorum commit LSN at the time of the call, once the WAL archive
+// holds it. Implemented by the daemon over its safekeepers (head_resolver.h).
+class HeadSource {
+ public:
+  virtual ~HeadSource() = default;
+  // Waits (bounded) until the archive holds the head, then returns it: a WAL record
+  // boundary at or below last_record_lsn().
+  virtual absl::StatusOr<Lsn> ResolveHead(const std::shared_ptr<Timeline>& timeline) = 0;
+};
+
 struct RepositoryOptions {
   // PITR window of tenants created without one. Default: 7 days.
   absl::Duration default_pitr_window = absl::Hours(24 * 7);
@@ -42,6 +53,8 @@ struct RepositoryOptions {
   absl::Duration writer_lease = absl::Seconds(10);
   // How often expired branches are deleted. Default: 1 s.
   absl::Duration ttl_check_interval = absl::Seconds(1);
+  // Limits of every timeline's writers.
+  TimelineOptions timeline;
 };
 
 struct TenantInfo {
@@ -87,6 +100,19 @@ class Repository {
   PageStore* store() const { return store_; }
   WalArchive& archive() { return archive_; }
   const RepositoryOptions& options() const { return options_; }
+  // Where "head" is. Without a source (unit tests, a pageserver with no safekeepers)
+  // head is the archive's end. Set once, before serving.
+  void SetHeadSource(HeadSource* source) { head_source_ = source; }
+  // The exact head of a branch (HeadSource::ResolveHead), and where its archive stood
+  // once it held the head.
+  struct Head {
+    Lsn lsn;
+    Lsn archived;
+  };
+  absl::StatusOr<Head> GetHead(const std::string& tenant, const std::string& branch);
+  // Declares the branch's writer, named `writer`, dead (Timeline::Release).
+  absl::StatusOr<bool> ReleaseWriter(const std::string& tenant, const std::string& branch,
+                                     const std::string& writer);
 
   // --- Tenants ---
   absl::StatusOr<TenantInfo> CreateTenant(const std::string& name, absl::Duration pitr_window);
@@ -126,6 +152,11 @@ class Repository {
   // Deletes expired, unprotected branches without children or a live writer.
   int DeleteExpiredBranches(absl::Time now);
 
+  // Timelines deleted here whose safekeeper copies are still to be deleted (a durable
+  // queue: the WAL receiver works it off, retrying safekeepers that are down).
+  std::vector<std::pair<TenantId, TimelineId>> PendingSafekeeperDeletions() const;
+  absl::Status SafekeeperDeletionDone(const TenantId& tenant, const TimelineId& timeline);
+
   // --- GC (gc.cc) ---
   absl::StatusOr<GcResult> RunGc(const std::string& tenant);
   // GC of one timeline with an explicit cutoff (RunGc derives it from the PITR window).
@@ -158,10 +189,17 @@ class Repository {
   std::set<Lsn> ReadPointsLocked(const TimelineId& id) const;
   absl::StatusOr<std::shared_ptr<Timeline>> NewChildTimelineLocked(
       const std::shared_ptr<Timeline>& parent, Lsn lsn, rocksdb::WriteBatch* batch);
+  // The timeline branch `name` points to. REQUIRES: mu_ held.
+  absl::StatusOr<std::shared_ptr<Timeline>> BranchTimelineLocked(Tenant& tenant,
+                                                                 const std::string& name);
+  // The timeline of `branch` and its exact head, resolved without mu_ (it may wait).
+  absl::StatusOr<std::pair<std::shared_ptr<Timeline>, Lsn>> ResolveBranchHead(
+      const std::string& tenant, const std::string& branch);
   absl::Status DeleteTimelineLocked(const TimelineId& id);
   BranchInfo ToInfoLocked(const Tenant& tenant, const storage::v1::BranchRecord& branch);
   static std::string BranchKey(const TenantId& tenant, const std::string& name);
   static std::string TenantKey(const TenantId& tenant);
+  static std::string SafekeeperDeletionKey(const TenantId& tenant, const TimelineId& timeline);
 
   // sizes.cc: sizes read the store, so they are computed without mu_ from inputs
   // collected under it, and cached under sizes_mu_.
@@ -180,6 +218,7 @@ class Repository {
   PageStore* const store_;
   const RepositoryOptions options_;
   WalArchive archive_;
+  HeadSource* head_source_ = nullptr;
 
   mutable std::mutex mu_;
   std::map<TenantId, Tenant> tenants_;                         // GUARDED_BY(mu_)

@@ -2,6 +2,7 @@
 
 #include "common/pg/wal_format.h"
 #include "common/pg/wal_records.h"
+#include "common/sync_point.h"
 #include "gtest/gtest.h"
 #include "pageserver/keys.h"
 #include "pageserver/test_util.h"
@@ -31,6 +32,9 @@ class RepositoryTest : public ::testing::Test {
     ASSERT_TRUE(root.ok()) << root.status();
     main_ = *root;
     wal_ = std::make_unique<WalBuilder>(kSeg1);
+    // main's writer is attached from the start, as a compute is before its WAL is
+    // archived; tests then write at tags at or above kSeg1.
+    gens_[main_.get()] = main_->Attach("test", kSeg1, true, absl::Seconds(30)).value();
   }
 
   void Open() {
@@ -66,7 +70,7 @@ class RepositoryTest : public ::testing::Test {
   void WriteBlock(Timeline& t, const std::string& path, Lsn lsn, char c, uint32_t block = 0) {
     uint64_t& gen = gens_[&t];
     if (gen == 0) {
-      gen = t.Attach("test", lsn, true, absl::Seconds(30)).value();
+      gen = t.Attach("test", t.last_record_lsn(), true, absl::Seconds(30)).value();
       seqs_[&t] = 0;
     }
     auto batch = Batch({MWrite(path, lsn, block, Fill(c))});
@@ -211,7 +215,7 @@ TEST_F(RepositoryTest, DeleteIsRefusedForProtectedParentsAndLiveWriters) {
   auto gc = Of("grandchild");
   auto gen = gc->Attach("endpoint-1", gc->ancestor_lsn(), false, absl::Seconds(30));
   ASSERT_TRUE(gen.ok());
-  gc->StreamOpened(*gen);
+  ASSERT_TRUE(gc->StreamOpened(*gen).ok());
   EXPECT_EQ(repo_->DeleteBranch("acme", "grandchild").code(),
             absl::StatusCode::kFailedPrecondition);
   gc->StreamClosed(*gen);
@@ -413,6 +417,208 @@ TEST_F(RepositoryTest, SizesCountLogicalAndUniqueBytes) {
   auto copy = repo_->GetBranch("acme", "copy");
   EXPECT_EQ(copy->logical_size, 10u * kBlockSize);
   EXPECT_LT(copy->unique_size, kBlockSize);
+}
+
+// Number of stored versions of `path` in one family on a timeline.
+size_t CountPathVersions(PageStore& store, Family family, const TimelineId& id,
+                         const std::string& path) {
+  const std::string prefix = keys::PathPrefix(id, path);
+  auto it = store.NewBoundedIterator(family, prefix, keys::PrefixEnd(prefix));
+  size_t n = 0;
+  for (it->Seek(prefix); it->Valid(); it->Next()) ++n;
+  return n;
+}
+
+// Issue 9, item 2: Postgres unlinks pg_internal.init without writing WAL, so the
+// parent's compute can produce mutations tagged exactly X after a branch at X exists.
+// The branch must not see them, and its own writer must be able to act on the files
+// it mounted.
+TEST_F(RepositoryTest, ABranchPointIsFrozenAgainstLaterMutationsAtThatTag) {
+  wal_->Add(kMessage, 0, 1, "x");
+  wal_->AddCommit(1, PgT(1));
+  const Lsn x = wal_->end();
+  ArchiveMainWal();
+  WriteBlock(*main_, "f", x, 'a');
+  WriteBlock(*main_, "pg_internal.init", x, 'i');
+  auto b = repo_->CreateBranch("acme", "b", "main", {.lsn = x}, std::nullopt);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(b->ancestor_lsn, x);
+  // The parent keeps going at the same tag: W did not move.
+  auto late = main_->ApplyBatch(
+      gens_[main_.get()], ++seqs_[main_.get()],
+      Batch({MWrite("f", x, 0, Fill('z')), MUnlink("pg_internal.init", x), MCreate("new-file", x)}),
+      false);
+  ASSERT_TRUE(late.ok()) << late.status();
+  auto child = Of("b");
+  EXPECT_EQ(Byte(*child, "f"), 'a');
+  EXPECT_EQ(Byte(*child, "f", x), 'a');
+  EXPECT_TRUE(child->GetFileState("pg_internal.init", x).value()->state.exists);
+  EXPECT_FALSE(child->GetFileState("new-file", Lsn::Max()).value().has_value());
+  auto manifest = child->ListFiles(x);
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_EQ(manifest->size(), 2u);  // f, pg_internal.init
+  // The parent sees its own writes; its state at x is what the branch saw.
+  EXPECT_EQ(Byte(*main_, "f"), 'z');
+  EXPECT_EQ(Byte(*main_, "f", x), 'a');
+  EXPECT_FALSE(main_->GetFileState("pg_internal.init", Lsn::Max()).value()->state.exists);
+  // The branch's compute removes the file it mounted, as Postgres does at startup.
+  auto g = child->Attach("child", x, false, absl::Seconds(30));
+  ASSERT_TRUE(g.ok()) << g.status();
+  auto unlink = child->ApplyBatch(*g, 1, Batch({MUnlink("pg_internal.init", x)}), false);
+  EXPECT_TRUE(unlink.ok()) << unlink.status();
+}
+
+// Issue 9, item 5: a writer starting below the archived WAL would hide committed
+// history (and GC would then delete it).
+TEST_F(RepositoryTest, AttachBelowTheArchivedWalIsRefused) {
+  wal_->Add(kMessage, 0, 1, "x");
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  const Lsn end = wal_->end();
+  auto below = main_->Attach("late", kSeg1 + 64, true, absl::Seconds(30));
+  EXPECT_EQ(below.status().code(), absl::StatusCode::kFailedPrecondition) << below.status();
+  EXPECT_NE(below.status().message().find(end.ToString()), std::string::npos) << below.status();
+  EXPECT_TRUE(main_->Attach("at-end", end, true, absl::Seconds(30)).ok());
+}
+
+// Issue 9, item 6: a branch created while GC decides its cutoff either is refused or
+// keeps every version it reads.
+TEST_F(RepositoryTest, ABranchRacingGcIsRefusedOrComplete) {
+  wal_->Add(kMessage, 0, 1, "x");
+  std::vector<Lsn> ends;
+  for (int i = 1; i <= 3; ++i) {
+    wal_->AddCommit(i, PgT(i));
+    ends.push_back(wal_->end());
+  }
+  ArchiveMainWal();
+  WriteBlock(*main_, "f", ends[0], 'a');
+  WriteBlock(*main_, "f", ends[2], 'c');
+  absl::StatusOr<BranchInfo> racing = absl::UnknownError("not attempted");
+  SyncPoints::Set("Repository::GcTimeline:CutoffDecided", [&] {
+    racing = repo_->CreateBranch("acme", "racing", "main", {.lsn = ends[1]}, std::nullopt);
+  });
+  auto removed = repo_->GcTimeline(main_->id(), ends[2]);
+  SyncPoints::ClearAll();
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  if (racing.ok()) {
+    EXPECT_EQ(Byte(*Of("racing"), "f"), 'a') << "GC deleted a version the new branch reads";
+  } else {
+    EXPECT_EQ(racing.status().code(), absl::StatusCode::kFailedPrecondition) << racing.status();
+  }
+}
+
+// Issue 9, item 6: GC must not delete a version the current writer wrote at the same
+// (file, block, tag) as an abandoned version it is about to delete.
+TEST_F(RepositoryTest, GcNeverDeletesAVersionRewrittenByTheCurrentWriter) {
+  const Lsn start = kSeg1 + 100, tail = kSeg1 + 500;
+  uint64_t g1 = gens_[main_.get()];
+  ASSERT_TRUE(main_
+                  ->ApplyBatch(g1, ++seqs_[main_.get()],
+                               Batch({MCreate("f", start), MWrite("f", tail, 0, Fill('x'))}), false)
+                  .ok());
+  // The writer died; its WAL ended at `start + 100`: the version at `tail` is abandoned.
+  auto g2 = main_->Attach("next", start + 100, true, absl::Seconds(30));
+  ASSERT_TRUE(g2.ok()) << g2.status();
+  SyncPoints::Set("Gc:BeforeDeletingAbandoned", [&] {
+    // The new writer writes the same block at the same tag.
+    auto r = main_->ApplyBatch(*g2, 1, Batch({MWrite("f", tail, 0, Fill('n'))}), false);
+    EXPECT_TRUE(r.ok()) << r.status();
+  });
+  auto removed = repo_->GcTimeline(main_->id(), kSeg1);
+  SyncPoints::ClearAll();
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(Byte(*main_, "f"), 'n');
+}
+
+// Issue 9, item 6: the timeline record is written by attaches, GC and the archive; a
+// stale copy must never overwrite a newer one (a lost generation lets a fenced writer
+// write again after a restart).
+TEST_F(RepositoryTest, TheTimelineRecordIsNeverOverwrittenByAStaleCopy) {
+  wal_->Add(kMessage, 0, 1, "x");
+  wal_->AddCommit(1, PgT(1));
+  uint64_t newer = 0;
+  SyncPoints::Set("WalArchive::Append:BeforeWrite",
+                  [&] { newer = main_->Attach("newer", kSeg1, true, absl::Seconds(30)).value(); });
+  ArchiveMainWal();
+  SyncPoints::ClearAll();
+  ASSERT_NE(newer, 0u);
+  ASSERT_TRUE(main_->Detach(newer).ok());
+  gens_.clear();
+  Reopen();
+  EXPECT_EQ(main_->generation(), newer);
+  EXPECT_EQ(main_->last_record_lsn(), wal_->end());
+}
+
+// Issue 9, item 11: commits in the imported WAL (initdb's) come before the imported
+// state, which is the first point a compute can start at.
+TEST_F(RepositoryTest, ATimeInsideTheImportedWalIsNeverABranchPoint) {
+  wal_->Add(kMessage, 0, 1, "x");
+  wal_->AddCommit(1, pg::TimeToPgTimestamp(absl::Now() - absl::Hours(1)));  // initdb's
+  wal_->Add(kMessage, 0, 1, "checkpoint");
+  const Lsn imported = wal_->end();
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->archive().SetFirstBoundary(*main_, imported).ok());
+  // After the import (the root was created in SetUp): the imported state.
+  auto after = repo_->CreateBranch("acme", "after", "main", {.time = absl::Now()}, std::nullopt);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->ancestor_lsn, imported);
+  // Before the import: no state exists to start from.
+  auto before = repo_->CreateBranch("acme", "before", "main",
+                                    {.time = absl::Now() - absl::Minutes(30)}, std::nullopt);
+  EXPECT_EQ(before.status().code(), absl::StatusCode::kFailedPrecondition) << before.status();
+  auto inside = repo_->CreateBranch("acme", "inside", "main", {.lsn = imported - 8}, std::nullopt);
+  EXPECT_FALSE(inside.ok());
+}
+
+// Issue 9, item 12: a dropped file's blocks are garbage once no read point can see
+// them (DROP TABLE, VACUUM FULL, TRUNCATE, CLUSTER leave the old file behind).
+TEST_F(RepositoryTest, GcReclaimsDroppedFilesUnlessABranchReadsThem) {
+  wal_->Add(kMessage, 0, 1, "x");
+  std::vector<Lsn> ends;
+  for (int i = 1; i <= 4; ++i) {
+    wal_->AddCommit(i, PgT(i));
+    ends.push_back(wal_->end());
+  }
+  ArchiveMainWal();
+  for (uint32_t b = 0; b < 4; ++b) WriteBlock(*main_, "rel100", ends[0], 'd', b);
+  for (uint32_t b = 0; b < 4; ++b) WriteBlock(*main_, "rel200", ends[0], 'k', b);
+  auto gen = gens_[main_.get()];
+  ASSERT_TRUE(main_
+                  ->ApplyBatch(gen, ++seqs_[main_.get()],
+                               Batch({MUnlink("rel100", ends[1]), MSetSize("rel200", ends[1], 0),
+                                      MUnlink("rel200", ends[2])}),
+                               false)
+                  .ok());
+  ASSERT_TRUE(repo_->GcTimeline(main_->id(), ends[3]).ok());
+  EXPECT_EQ(CountPathVersions(*store_, Family::kBlocks, main_->id(), "rel100"), 0u);
+  EXPECT_EQ(CountPathVersions(*store_, Family::kBlocks, main_->id(), "rel200"), 0u);
+  EXPECT_EQ(CountPathVersions(*store_, Family::kFiles, main_->id(), "rel100"), 0u);
+  EXPECT_FALSE(main_->GetFileState("rel100", ends[3]).value().has_value());
+  EXPECT_TRUE(main_->ListFiles(ends[3])->empty());
+}
+
+TEST_F(RepositoryTest, GcKeepsADroppedFileABranchStillReads) {
+  wal_->Add(kMessage, 0, 1, "x");
+  std::vector<Lsn> ends;
+  for (int i = 1; i <= 3; ++i) {
+    wal_->AddCommit(i, PgT(i));
+    ends.push_back(wal_->end());
+  }
+  ArchiveMainWal();
+  for (uint32_t b = 0; b < 3; ++b) WriteBlock(*main_, "rel100", ends[0], 'd', b);
+  ASSERT_TRUE(repo_->CreateBranch("acme", "old", "main", {.lsn = ends[0]}, std::nullopt).ok());
+  ASSERT_TRUE(main_
+                  ->ApplyBatch(gens_[main_.get()], ++seqs_[main_.get()],
+                               Batch({MUnlink("rel100", ends[1])}), false)
+                  .ok());
+  ASSERT_TRUE(repo_->GcTimeline(main_->id(), ends[2]).ok());
+  auto old = Of("old");
+  for (uint32_t b = 0; b < 3; ++b) {
+    auto page = old->GetPage("rel100", b, Lsn::Max());
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_EQ(page->data[0], 'd');
+  }
+  EXPECT_FALSE(main_->GetFileState("rel100", ends[2]).value()->state.exists);
 }
 
 }  // namespace

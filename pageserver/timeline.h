@@ -7,6 +7,11 @@
 // generation and abandons the dead writer's tail; ApplyBatch applies one batch of
 // tagged mutations atomically; Barrier makes everything applied durable.
 //
+// Branch points are frozen (docs/pageserver.md, "Frozen branch points"): creating a
+// child at X seals this timeline at X (WriteSealed), and every mutation applied after
+// the seal that is tagged <= X is stored at X + 1 instead, so no read at any LSN <= X
+// ever changes again.
+//
 // Thread-safety: thread-safe. Reads take no timeline lock beyond a short copy of the
 // visibility rules; writes are serialized by write_mu_.
 #ifndef CAMBIUM_PAGESERVER_TIMELINE_H_
@@ -49,13 +54,20 @@ struct BatchResult {
   bool synced = false;
 };
 
+struct TimelineOptions {
+  // Largest file a writer may create, in bytes (a Postgres relation segment is
+  // 1 GiB). Bounds the work of one truncation. Default: 1 GiB.
+  uint64_t max_file_bytes = uint64_t{1} << 30;
+};
+
 class Timeline {
  public:
   // Builds a timeline from its stored record. `ancestor` must be the loaded ancestor
   // (nullptr for a root).
   static absl::StatusOr<std::shared_ptr<Timeline>> Load(PageStore* store,
                                                         const storage::v1::TimelineRecord& record,
-                                                        std::shared_ptr<Timeline> ancestor);
+                                                        std::shared_ptr<Timeline> ancestor,
+                                                        TimelineOptions options = {});
 
   const TenantId& tenant_id() const { return tenant_id_; }
   const TimelineId& id() const { return id_; }
@@ -63,9 +75,13 @@ class Timeline {
   Lsn ancestor_lsn() const { return ancestor_lsn_; }
 
   storage::v1::TimelineRecord record() const;
-  Lsn last_record_lsn() const;
+  // The end of the last complete WAL record archived (the WAL archive owns and
+  // persists it; see RaiseLastRecordLsn).
+  Lsn last_record_lsn() const { return Lsn(last_record_lsn_.load()); }
   Lsn gc_cutoff_lsn() const;
   uint64_t generation() const;
+  // The highest branch point of a child of this timeline (Lsn() if none).
+  Lsn seal_lsn() const;
   // False while the timeline has no versions of its own (a branch nobody wrote to):
   // reads then go straight to its ancestor.
   bool has_own_versions() const { return own_versions_.load(); }
@@ -74,8 +90,10 @@ class Timeline {
 
   // The meta-family key of a timeline record.
   static std::string RecordKey(const TenantId& tenant, const TimelineId& timeline);
-  // The meta-family key of the writer's (generation, seq, last tag).
+  // The meta-family key of the writer's (generation, seq, last tag, detached).
   std::string WriteStateKey() const;
+  // The meta-family key of the seal (the highest child branch point).
+  std::string SealKey() const;
 
   // --- Reads (timeline_read.cc) ---
 
@@ -100,15 +118,22 @@ class Timeline {
                                   absl::Duration lease);
   // The writer of `generation` is done (a clean shutdown): the next attach needs no
   // takeover, and its later batches and barriers are refused. Its writes stay.
+  // Persisted: the writer stays detached across a restart.
   absl::Status Detach(uint64_t generation);
+  // The current writer, named `writer`, is known to be dead (its shim was killed):
+  // detaches it. False if no writer is attached or it already detached;
+  // FAILED_PRECONDITION if the current writer has another name.
+  absl::StatusOr<bool> Release(const std::string& writer);
 
   // True if a writer is attached, has not detached, and is alive: it has a mutation
   // stream open, or was heard from within `lease`. Attach refuses (without takeover)
   // exactly when this is true.
   bool WriterActiveWithin(absl::Duration lease) const;
-  // The page service calls these around a PutMutations stream of `generation`; an
-  // open stream keeps the writer's lease alive however idle the compute is.
-  void StreamOpened(uint64_t generation);
+  // The page service calls these around a PutMutations stream of `generation` (at its
+  // hello); an open stream keeps the writer live however idle the compute is.
+  // StreamOpened refuses (FAILED_PRECONDITION) a fenced or detached generation; call
+  // StreamClosed only after it succeeded.
+  absl::Status StreamOpened(uint64_t generation);
   void StreamClosed(uint64_t generation);
 
   // Applies one batch from the current generation. Batches with seq <= the last
@@ -124,12 +149,21 @@ class Timeline {
 
   // --- Maintenance (used by the WAL archive, branching and GC) ---
 
-  // Raises last_record_lsn (never lowers it) and persists it in `batch`. The caller
-  // holds a WriteGuard.
-  void AdvanceLastRecordLsn(Lsn lsn, rocksdb::WriteBatch* batch);
+  // Raises last_record_lsn (never lowers it), in memory: the WAL archive persists its
+  // end in its own state, which is the source of truth after a restart.
+  void RaiseLastRecordLsn(Lsn lsn);
   absl::Status SetGcCutoff(Lsn cutoff);
+  // Writes `batch` (the records of a new child branched at `at`) durably together
+  // with this timeline's seal at `at`, atomically with respect to ApplyBatch: from
+  // then on every mutation tagged <= `at` is stored at seal + 1.
+  absl::Status WriteSealed(Lsn at, rocksdb::WriteBatch* batch);
   // Visibility check for versions stored on this timeline.
   bool Visible(Lsn tag, uint64_t generation) const;
+  // GC: deletes those of `keys` (of `family`, on this timeline) whose stored version is
+  // still invisible, with writes held off: a key the current writer rewrote since GC
+  // read it (same path, block and tag) is kept. Returns how many were deleted.
+  absl::StatusOr<uint64_t> DeleteIfStillInvisible(Family family,
+                                                  const std::vector<std::string>& keys);
 
   // --- Deletion ---
 
@@ -149,9 +183,11 @@ class Timeline {
   class BatchBuilder;
 
   Timeline(PageStore* store, const storage::v1::TimelineRecord& record,
-           std::shared_ptr<Timeline> ancestor);
+           std::shared_ptr<Timeline> ancestor, TimelineOptions options);
 
   absl::Status PersistRecordLocked(bool sync) const;
+  // The stored write state for the current writer. REQUIRES: write_mu_ held.
+  std::string EncodeWriteStateLocked() const;
   std::shared_ptr<const Visibility> visibility() const;
   absl::StatusOr<std::optional<FileVersion>> FindFileState(std::string_view path, Lsn lsn,
                                                            const rocksdb::Snapshot* snap) const;
@@ -162,6 +198,8 @@ class Timeline {
   // The one definition of writer liveness (see WriterActiveWithin).
   // REQUIRES: write_mu_ held, mu_ not held.
   bool WriterActiveLocked(absl::Duration lease) const;
+  // Marks the current generation detached, durably. REQUIRES: write_mu_ held.
+  absl::Status DetachLocked();
   // FAILED_PRECONDITION if the current generation detached. REQUIRES: write_mu_ held.
   absl::Status RefuseDetachedLocked(uint64_t generation) const;
   absl::Status LoadHeadLocked(Lsn lsn);
@@ -170,10 +208,12 @@ class Timeline {
       const storage::v1::TimelineRecord& record);
 
   PageStore* const store_;
+  const TimelineOptions options_;
   const TenantId tenant_id_;
   const TimelineId id_;
   const std::shared_ptr<Timeline> ancestor_;
   const Lsn ancestor_lsn_;
+  std::atomic<uint64_t> last_record_lsn_;
 
   mutable std::shared_mutex delete_mu_;  // guards deleted_ (see GuardWrite)
   bool deleted_ = false;
@@ -190,6 +230,9 @@ class Timeline {
   absl::Time last_seen_;   // GUARDED_BY(write_mu_): lease renewal
   int open_streams_ = 0;   // GUARDED_BY(write_mu_): streams of the current generation
   bool detached_ = false;  // GUARDED_BY(write_mu_): the current generation said it is done
+  // Highest child branch point. Written under write_mu_ (atomic with respect to
+  // batches); read by seal_lsn() without it.
+  std::atomic<uint64_t> seal_{0};
   std::atomic<uint64_t> write_version_{0};
   std::atomic<bool> own_versions_{false};
   bool head_loaded_ = false;               // GUARDED_BY(write_mu_)

@@ -323,7 +323,7 @@ TEST_F(TimelineTest, ADetachedWriterIsRefusedAndDoesNotBlockTheNextAttach) {
   uint64_t g1 = Attach(*t, Lsn(100));
   Apply(*t, g1, {MCreate("f", Lsn(100))});
   EXPECT_TRUE(t->WriterActiveWithin(kLease));
-  t->StreamOpened(g1);
+  ASSERT_TRUE(t->StreamOpened(g1).ok());
   ASSERT_TRUE(t->Detach(g1).ok());
   EXPECT_FALSE(t->WriterActiveWithin(kLease));
   // The old writer's late calls: refused, and they do not renew its lease.
@@ -332,8 +332,7 @@ TEST_F(TimelineTest, ADetachedWriterIsRefusedAndDoesNotBlockTheNextAttach) {
   EXPECT_NE(late.status().message().find("detached"), std::string::npos) << late.status();
   EXPECT_EQ(t->Barrier(g1, 1, absl::Seconds(1)).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  t->StreamOpened(g1);
-  t->StreamClosed(g1);
+  EXPECT_EQ(t->StreamOpened(g1).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_FALSE(t->WriterActiveWithin(kLease));
   EXPECT_EQ(t->GetFileState("f", Lsn(1000)).value()->state.size, 0u);
   auto next = t->Attach("next-endpoint", Lsn(100), /*takeover=*/false, kLease);
@@ -430,6 +429,33 @@ TEST_F(TimelineTest, CorruptStoredPageIsDataLossNeverServed) {
   auto page = t->GetPage("f", 0, Lsn(100));
   EXPECT_EQ(page.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(page.status().message().find("checksum"), std::string::npos) << page.status();
+}
+
+// Issue 9, item 3: a writer that detached (or was released as dead) stays so across
+// a pageserver restart; otherwise the next endpoint is refused for a lease period.
+TEST_F(TimelineTest, ADetachedWriterStaysDetachedAfterARestart) {
+  auto t = NewTimeline();
+  uint64_t g = Attach(*t, Lsn(100));
+  Apply(*t, g, {MCreate("f", Lsn(100))});
+  ASSERT_TRUE(t->Detach(g).ok());
+  auto reloaded = Reload(*t, nullptr);
+  EXPECT_FALSE(reloaded->WriterActiveWithin(kLease));
+  EXPECT_TRUE(reloaded->Attach("next", Lsn(100), /*takeover=*/false, kLease).ok());
+}
+
+// Issue 9, item 13: one mutation must not be able to make the pageserver loop over
+// billions of blocks under the timeline's lock.
+TEST_F(TimelineTest, FileSizesAreBounded) {
+  auto t = NewTimeline();
+  uint64_t g = Attach(*t, Lsn(100));
+  Apply(*t, g, {MCreate("f", Lsn(100))});
+  auto huge = t->ApplyBatch(g, 2, Batch({MSetSize("f", Lsn(100), uint64_t{1} << 42)}), false);
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument) << huge.status();
+  auto far = t->ApplyBatch(g, 2, Batch({MWrite("f", Lsn(100), 1u << 30, Fill('x'))}), false);
+  EXPECT_EQ(far.status().code(), absl::StatusCode::kInvalidArgument) << far.status();
+  // A Postgres relation segment (1 GiB) is fine.
+  auto segment = t->ApplyBatch(g, 2, Batch({MSetSize("f", Lsn(100), uint64_t{1} << 30)}), false);
+  EXPECT_TRUE(segment.ok()) << segment.status();
 }
 
 }  // namespace

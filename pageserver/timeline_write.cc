@@ -20,11 +20,16 @@
 namespace cambium::pageserver {
 namespace {
 
-std::string EncodeWriteState(uint64_t generation, uint64_t seq, Lsn tag) {
+constexpr uint64_t kDetachedFlag = 1;
+
+// generation(8) | seq(8) | last tag(8) | flags(8). Records written before the flags
+// existed are 24 bytes.
+std::string EncodeWriteState(uint64_t generation, uint64_t seq, Lsn tag, bool detached) {
   std::string v;
   AppendLittleEndian<uint64_t>(&v, generation);
   AppendLittleEndian<uint64_t>(&v, seq);
   AppendLittleEndian<uint64_t>(&v, tag.value());
+  AppendLittleEndian<uint64_t>(&v, detached ? kDetachedFlag : 0);
   return v;
 }
 
@@ -53,18 +58,27 @@ absl::Status Timeline::LoadWriteStateLocked() {
   }
   last_seq_ = 0;
   last_tag_ = start;
+  detached_ = false;
   auto state = store_->GetMeta(WriteStateKey());
   if (!state.ok()) return state.status();
   if (state->has_value()) {
-    if ((*state)->size() != 24) return absl::DataLossError("timeline write state is malformed");
-    if (LoadLittleEndian<uint64_t>((*state)->data()) == generation) {
-      last_seq_ = LoadLittleEndian<uint64_t>((*state)->data() + 8);
-      last_tag_ = Lsn(LoadLittleEndian<uint64_t>((*state)->data() + 16));
+    const std::string& v = **state;
+    if (v.size() != 24 && v.size() != 32) {
+      return absl::DataLossError("timeline write state is malformed");
+    }
+    if (LoadLittleEndian<uint64_t>(v.data()) == generation) {
+      last_seq_ = LoadLittleEndian<uint64_t>(v.data() + 8);
+      last_tag_ = Lsn(LoadLittleEndian<uint64_t>(v.data() + 16));
+      if (v.size() == 32) detached_ = LoadLittleEndian<uint64_t>(v.data() + 24) & kDetachedFlag;
     }
   }
   head_loaded_ = false;
   head_.clear();
   return absl::OkStatus();
+}
+
+std::string Timeline::EncodeWriteStateLocked() const {
+  return EncodeWriteState(generation(), last_seq_, last_tag_, detached_);
 }
 
 absl::Status Timeline::LoadHeadLocked(Lsn lsn) {
@@ -85,6 +99,14 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
         absl::StrFormat("cannot start timeline %s at %s: it begins at its branch point %s",
                         id_.ToString(), start_lsn.ToString(), ancestor_lsn_.ToString()));
   }
+  // Committed WAL is archived up to last_record_lsn; starting below it would hide that
+  // history (and GC would delete it). The safekeepers' WAL must have been lost.
+  if (start_lsn < last_record_lsn()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot start timeline %s at %s: its committed WAL is archived up to %s, so the "
+        "safekeepers lost WAL they had acknowledged; refusing to hide committed history",
+        id_.ToString(), start_lsn.ToString(), last_record_lsn().ToString()));
+  }
   if (!takeover && WriterActiveLocked(lease)) {
     const storage::v1::TimelineRecord current = record();
     return absl::FailedPreconditionError(absl::StrFormat(
@@ -103,7 +125,8 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
   attach->set_start_lsn(start_lsn.value());
   rocksdb::WriteBatch batch;
   batch.Put(store_->cf(Family::kMeta), RecordKey(tenant_id_, id_), updated.SerializeAsString());
-  batch.Put(store_->cf(Family::kMeta), WriteStateKey(), EncodeWriteState(generation, 0, start_lsn));
+  batch.Put(store_->cf(Family::kMeta), WriteStateKey(),
+            EncodeWriteState(generation, 0, start_lsn, /*detached=*/false));
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, /*sync=*/true));
   record_ = std::move(updated);
   visibility_ = std::make_shared<Visibility>(AttachList(record_));
@@ -120,15 +143,42 @@ absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_l
 }
 
 absl::Status Timeline::Detach(uint64_t generation) {
+  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::lock_guard<std::mutex> write_lock(write_mu_);
   if (generation != this->generation()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "generation %u is not the writer of timeline %s", generation, id_.ToString()));
   }
-  open_streams_ = 0;
+  return DetachLocked();
+}
+
+absl::Status Timeline::DetachLocked() {
+  const bool was = detached_;
   detached_ = true;
+  rocksdb::WriteBatch batch;
+  batch.Put(store_->cf(Family::kMeta), WriteStateKey(), EncodeWriteStateLocked());
+  absl::Status written = store_->Write(&batch, /*sync=*/true);
+  if (!written.ok()) {
+    detached_ = was;
+    return written;
+  }
+  open_streams_ = 0;
   applied_cv_.notify_all();  // a barrier waiting for this generation gives up
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Timeline::Release(const std::string& writer) {
+  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
+  std::lock_guard<std::mutex> write_lock(write_mu_);
+  const storage::v1::TimelineRecord current = record();
+  if (current.generation() == 0 || detached_) return false;
+  if (current.writer() != writer) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("timeline %s is written by %s (generation %u), not by %s", id_.ToString(),
+                        current.writer(), current.generation(), writer));
+  }
+  CAMBIUM_RETURN_IF_ERROR(DetachLocked());
+  return true;
 }
 
 bool Timeline::WriterActiveLocked(absl::Duration lease) const {
@@ -148,11 +198,19 @@ absl::Status Timeline::RefuseDetachedLocked(uint64_t generation) const {
       generation, id_.ToString()));
 }
 
-void Timeline::StreamOpened(uint64_t generation) {
+absl::Status Timeline::StreamOpened(uint64_t generation) {
   std::lock_guard<std::mutex> write_lock(write_mu_);
-  if (generation != this->generation() || detached_) return;
+  const uint64_t current = this->generation();
+  if (generation != current) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "generation %u is no longer the writer of timeline %s (now generation %u, %s): this "
+        "endpoint was fenced",
+        generation, id_.ToString(), current, record().writer()));
+  }
+  CAMBIUM_RETURN_IF_ERROR(RefuseDetachedLocked(generation));
   ++open_streams_;
   last_seen_ = absl::Now();
+  return absl::OkStatus();
 }
 
 void Timeline::StreamClosed(uint64_t generation) {
@@ -167,7 +225,8 @@ class Timeline::BatchBuilder {
  public:
   BatchBuilder(Timeline* timeline, uint64_t generation) : t_(timeline), generation_(generation) {}
 
-  absl::Status Apply(const v1::Mutation& m);
+  // Applies `m`, storing its versions at `tag` (its own tag, or after a seal).
+  absl::Status Apply(const v1::Mutation& m, Lsn tag);
   rocksdb::WriteBatch* batch() { return &batch_; }
   // Moves the batch's file states into the timeline's head.
   void CommitHead();
@@ -182,6 +241,8 @@ class Timeline::BatchBuilder {
   void PutBlock(const std::string& path, uint32_t block, std::string data);
   void PutZeroBlock(const std::string& path, uint32_t block);
   bool HasChildren(const std::string& dir) const;
+  // INVALID_ARGUMENT if a file of `size` bytes exceeds the timeline's limit.
+  absl::Status CheckFileSize(const std::string& path, uint64_t size) const;
   absl::Status ParentExists(const std::string& path) const;
   // `file`: the state of `path` as Apply found it (Current(path)).
   absl::Status Write(const std::string& path, std::optional<FileState> file,
@@ -245,6 +306,13 @@ void Timeline::BatchBuilder::PutZeroBlock(const std::string& path, uint32_t bloc
   blocks_[{path, block}] = std::string();
 }
 
+absl::Status Timeline::BatchBuilder::CheckFileSize(const std::string& path, uint64_t size) const {
+  if (size <= t_->options_.max_file_bytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s: %u bytes is larger than the largest file allowed (%u bytes)", path, size,
+                      t_->options_.max_file_bytes));
+}
+
 bool Timeline::BatchBuilder::HasChildren(const std::string& dir) const {
   const std::string prefix = dir + "/";
   for (auto it = t_->head_.lower_bound(prefix);
@@ -278,6 +346,7 @@ absl::Status Timeline::BatchBuilder::Write(const std::string& path, std::optiona
         absl::StrFormat("%s: write of %u bytes at offset %u does not fit in block %u", path,
                         w.data().size(), w.offset(), w.block_no()));
   }
+  CAMBIUM_RETURN_IF_ERROR(CheckFileSize(path, (uint64_t{w.block_no()} + 1) * kBlockSize));
   std::string content;
   if (w.offset() == 0 && w.data().size() == kBlockSize) {
     content = w.data();
@@ -298,6 +367,7 @@ absl::Status Timeline::BatchBuilder::SetSize(const std::string& path, std::optio
                                              uint64_t size) {
   if (!file || file->kind != FileKind::kRegular)
     return Refuse(path, "truncate of a file that does not exist");
+  CAMBIUM_RETURN_IF_ERROR(CheckFileSize(path, size));
   if (size < file->size) {
     // Blocks cut off become zero tombstones; a partly cut block is zeroed past the end.
     const uint64_t keep = (size + kBlockSize - 1) / kBlockSize;
@@ -380,7 +450,7 @@ absl::Status Timeline::BatchBuilder::Rename(const std::string& from, const std::
   return absl::OkStatus();
 }
 
-absl::Status Timeline::BatchBuilder::Apply(const v1::Mutation& m) {
+absl::Status Timeline::BatchBuilder::Apply(const v1::Mutation& m, Lsn tag) {
   const std::string& path = m.path();
   CAMBIUM_RETURN_IF_ERROR(pg::ValidateRelativePath(path));
   if (pg::ClassifyPath(path) != pg::PathClass::kVersioned ||
@@ -388,7 +458,7 @@ absl::Status Timeline::BatchBuilder::Apply(const v1::Mutation& m) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: local-only and WAL paths are never versioned; the shim must not send them", path));
   }
-  tag_ = Lsn(m.lsn());
+  tag_ = tag;
   auto current = Current(path);
   switch (m.op_case()) {
     case v1::Mutation::kWrite:
@@ -467,8 +537,11 @@ absl::StatusOr<BatchResult> Timeline::ApplyBatch(
         absl::StrFormat("batch %u arrived after batch %u: batches were lost", seq, last_seq_));
   }
   if (seq == last_seq_ + 1) {
-    if (!head_loaded_) CAMBIUM_RETURN_IF_ERROR(LoadHeadLocked(last_tag_));
+    // The head is every visible version: the current generation's (possibly stored
+    // after a seal, above their tags) and what it inherited at its start.
+    if (!head_loaded_) CAMBIUM_RETURN_IF_ERROR(LoadHeadLocked(Lsn::Max()));
     BatchBuilder builder(this, generation);
+    const Lsn seal = seal_lsn();
     Lsn tag = last_tag_;
     for (const v1::Mutation& m : mutations) {
       if (Lsn(m.lsn()) < tag) {
@@ -477,10 +550,12 @@ absl::StatusOr<BatchResult> Timeline::ApplyBatch(
                             m.path(), Lsn(m.lsn()).ToString(), tag.ToString()));
       }
       tag = Lsn(m.lsn());
-      CAMBIUM_RETURN_IF_ERROR(builder.Apply(m));
+      // A child branched at `seal` must never see this mutation: store it just after.
+      // A tag may be larger than necessary, never smaller (ARCHITECTURE.md section 2).
+      CAMBIUM_RETURN_IF_ERROR(builder.Apply(m, tag <= seal ? seal + 1 : tag));
     }
     builder.batch()->Put(store_->cf(Family::kMeta), WriteStateKey(),
-                         EncodeWriteState(generation, seq, tag));
+                         EncodeWriteState(generation, seq, tag, /*detached=*/false));
     if (!mutations.empty()) own_versions_ = true;  // before the write: readers must not skip it
     CAMBIUM_RETURN_IF_ERROR(store_->Write(builder.batch(), /*sync=*/false));
     builder.CommitHead();

@@ -7,6 +7,7 @@
 #include "common/checksum.h"
 #include "common/pg/wal_records.h"
 #include "common/status.h"
+#include "common/sync_point.h"
 #include "pageserver/keys.h"
 
 namespace cambium::pageserver {
@@ -93,6 +94,22 @@ absl::StatusOr<Lsn> WalArchive::End(const Timeline& timeline) {
   CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   return s->end;
+}
+
+absl::Status WalArchive::WaitForEnd(const Timeline& timeline, Lsn lsn, absl::Time deadline) {
+  for (;;) {
+    CAMBIUM_ASSIGN_OR_RETURN(Lsn end, End(timeline));
+    if (end >= lsn) return absl::OkStatus();
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrFormat("the WAL archive of timeline %s is at %s, waiting for %s",
+                          timeline.id().ToString(), end.ToString(), lsn.ToString()));
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    appended_cv_.wait_for(
+        lock, absl::ToChronoMilliseconds(std::min(deadline - now, absl::Milliseconds(100))));
+  }
 }
 
 absl::StatusOr<Lsn> WalArchive::Start(const Timeline& timeline) {
@@ -198,10 +215,15 @@ absl::Status WalArchive::Append(Timeline& timeline, Lsn at, std::string_view byt
                    .first_boundary = s->first_boundary,
                    .max_commit_time = max_time};
   batch.Put(store_->cf(Family::kMeta), StateKey(timeline), updated.Encode());
-  timeline.AdvanceLastRecordLsn(new_end, &batch);
+  CAMBIUM_SYNC_POINT("WalArchive::Append:BeforeWrite");
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, sync));
   s->end = new_end;
   s->max_commit_time = max_time;
+  timeline.RaiseLastRecordLsn(new_end);
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // a waiter checks End() then waits under mu_
+    appended_cv_.notify_all();
+  }
   return absl::OkStatus();
 }
 

@@ -4,8 +4,9 @@
 // WAL arrives in LSN order (from the safekeepers, or from an import) through Append.
 // The archive stores it in checksummed chunks, decodes it as it arrives (records
 // are verified by CRC) and maintains, in the same atomic write:
-//  - the timeline's last_record_lsn: the end of the last complete record, the
-//    furthest point a branch or restore can use;
+//  - its end, which is the timeline's last_record_lsn: the end of the last complete
+//    record, the furthest point a branch or restore can use (the archive's state is
+//    where it is persisted; Timeline::RaiseLastRecordLsn mirrors it in memory);
 //  - a commit index, by time and by LSN, over the running maximum of commit
 //    timestamps (max is monotonic in LSN, so "the end of the last commit before
 //    the first commit later than t" — Postgres' recovery_target_time — is one seek).
@@ -15,6 +16,7 @@
 #ifndef CAMBIUM_PAGESERVER_WAL_ARCHIVE_H_
 #define CAMBIUM_PAGESERVER_WAL_ARCHIVE_H_
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,6 +55,8 @@ class WalArchive {
 
   // The end of contiguous WAL stored for the timeline itself.
   absl::StatusOr<Lsn> End(const Timeline& timeline);
+  // Waits until End() >= lsn; DEADLINE_EXCEEDED at `deadline`.
+  absl::Status WaitForEnd(const Timeline& timeline, Lsn lsn, absl::Time deadline);
   // Where the timeline's own WAL starts.
   absl::StatusOr<Lsn> Start(const Timeline& timeline);
   // The first record boundary of the timeline's own history: where a compute starts
@@ -89,6 +93,7 @@ class WalArchive {
 
   PageStore* const store_;
   std::mutex mu_;
+  std::condition_variable appended_cv_;                  // with mu_: some archive grew
   std::map<TimelineId, std::shared_ptr<State>> states_;  // GUARDED_BY(mu_)
 };
 

@@ -1,5 +1,7 @@
 #include "pageserver/wal_receiver.h"
 
+#include <set>
+
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "safekeeper/safekeeper_client.h"
@@ -9,8 +11,6 @@ namespace {
 
 // How long a follower waits for WAL before it checks whether the writer is gone.
 constexpr absl::Duration kIdleCheck = absl::Seconds(2);
-// How often the archive is synced and reported.
-constexpr absl::Duration kReportInterval = absl::Seconds(1);
 
 }  // namespace
 
@@ -22,8 +22,10 @@ struct WalReceiver::Follower {
   safekeeper::WalFollower* current = nullptr;  // GUARDED_BY(mu): to cancel on stop
 };
 
-WalReceiver::WalReceiver(Repository* repo, std::vector<std::string> safekeepers)
-    : repo_(repo), safekeepers_(std::move(safekeepers)) {}
+WalReceiver::WalReceiver(Repository* repo, SafekeeperSet* safekeepers, WalReceiverOptions options)
+    : repo_(repo), safekeepers_(safekeepers), options_(options) {
+  if (safekeepers_->size() > 0) housekeeping_ = std::thread([this] { Housekeeping(); });
+}
 
 WalReceiver::~WalReceiver() { Stop(); }
 
@@ -33,6 +35,7 @@ void WalReceiver::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     followers.swap(followers_);
+    stop_cv_.notify_all();
   }
   for (auto& [id, f] : followers) {
     {
@@ -41,10 +44,11 @@ void WalReceiver::Stop() {
     }
     if (f->thread.joinable()) f->thread.join();
   }
+  if (housekeeping_.joinable()) housekeeping_.join();
 }
 
 void WalReceiver::Follow(const std::shared_ptr<Timeline>& timeline) {
-  if (safekeepers_.empty() || stopping_) return;
+  if (safekeepers_->size() == 0 || stopping_) return;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = followers_.find(timeline->id());
   if (it != followers_.end()) {
@@ -71,6 +75,24 @@ void WalReceiver::Run(Follower* f) {
   f->done = true;
 }
 
+int WalReceiver::PickSafekeeper(const Timeline& t, Lsn* committed) {
+  auto statuses = safekeepers_->StatusAll(t.tenant_id(), t.id());
+  int best = -1;
+  *committed = Lsn();
+  const absl::Time now = absl::Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < static_cast<int>(statuses.size()); ++i) {
+    if (!statuses[i].ok()) continue;
+    auto avoided = avoid_until_.find(i);
+    if (avoided != avoid_until_.end() && avoided->second > now) continue;
+    if (best < 0 || statuses[i]->committed_lsn > *committed) {
+      best = i;
+      *committed = statuses[i]->committed_lsn;
+    }
+  }
+  return best;
+}
+
 // Follows the best safekeeper until an error (returns false: try again) or until
 // the timeline is idle for good (returns true).
 bool WalReceiver::FollowOnce(Follower* f) {
@@ -78,20 +100,11 @@ bool WalReceiver::FollowOnce(Follower* f) {
   WalArchive& archive = repo_->archive();
   auto end = archive.End(t);
   if (!end.ok()) return false;
-  // The safekeeper that has committed the most.
-  std::unique_ptr<safekeeper::SafekeeperClient> best;
   Lsn best_committed;
-  for (const std::string& address : safekeepers_) {
-    auto client = std::make_unique<safekeeper::SafekeeperClient>(address, absl::Seconds(2));
-    auto status = client->Status(t.tenant_id(), t.id());
-    if (status.ok() && status->committed_lsn > best_committed) {
-      best_committed = status->committed_lsn;
-      best = std::move(client);
-    }
-  }
+  const int best = PickSafekeeper(t, &best_committed);
   const bool writer_active = t.WriterActiveWithin(repo_->options().writer_lease);
-  if (best == nullptr || best_committed <= *end) return !writer_active;
-  auto follower = best->Follow(t.tenant_id(), t.id(), *end);
+  if (best < 0 || best_committed <= *end) return !writer_active;
+  auto follower = safekeepers_->client(best).Follow(t.tenant_id(), t.id(), *end);
   {
     std::lock_guard<std::mutex> lock(f->mu);
     f->current = follower.get();
@@ -112,16 +125,27 @@ bool WalReceiver::FollowOnce(Follower* f) {
   });
   std::string pending;  // bytes from the archive's end not yet archived (a partial record)
   Lsn pending_start = *end;
-  absl::Time last_report = absl::Now();
   bool ok = true;
   for (;;) {
     auto chunk = follower->Next();
     if (!chunk.ok() || !chunk->has_value()) {
-      if (!chunk.ok()) ok = false;
+      if (!chunk.ok()) {
+        ok = false;
+        LogWarning("wal_receiver_stream_failed", {{"timeline", t.id()},
+                                                  {"safekeeper", safekeepers_->address(best)},
+                                                  {"status", chunk.status()}});
+        if (absl::IsDataLoss(chunk.status())) {
+          std::lock_guard<std::mutex> lock(mu_);
+          avoid_until_[best] = absl::Now() + options_.avoid_damaged_for;
+        }
+      }
       break;
     }
     last_data = absl::Now();
     if ((*chunk)->start != pending_start + pending.size()) {
+      // The archive may have moved on by itself (a head resolved from a safekeeper).
+      auto archived = archive.End(t);
+      if (archived.ok() && *archived > pending_start) break;
       LogWarning("wal_receiver_gap", {{"timeline", t.id()},
                                       {"expected", pending_start + pending.size()},
                                       {"got", (*chunk)->start}});
@@ -132,20 +156,19 @@ bool WalReceiver::FollowOnce(Follower* f) {
     absl::Status s = archive.Append(t, pending_start, pending, /*sync=*/false);
     if (!s.ok()) {
       if (!t.deleted()) LogError("wal_archive_failed", {{"timeline", t.id()}, {"status", s}});
+      if (absl::IsDataLoss(s)) {  // the safekeeper served WAL that fails its CRC
+        std::lock_guard<std::mutex> lock(mu_);
+        avoid_until_[best] = absl::Now() + options_.avoid_damaged_for;
+      }
       ok = false;
       break;
     }
     auto archived = archive.End(t);
     if (archived.ok() && *archived > pending_start) {
       const bool skipped = *archived > pending_start + pending.size();  // a WAL switch
-      pending.erase(0, *archived - pending_start);
+      pending.erase(0, std::min<uint64_t>(pending.size(), *archived - pending_start));
       pending_start = *archived;
       if (skipped) break;  // follow again from the next segment
-    }
-    if (absl::Now() - last_report > kReportInterval) {
-      if (repo_->store()->Sync().ok())
-        (void)best->ReportArchived(t.tenant_id(), t.id(), pending_start);
-      last_report = absl::Now();
     }
   }
   finished = true;
@@ -154,14 +177,67 @@ bool WalReceiver::FollowOnce(Follower* f) {
     std::lock_guard<std::mutex> lock(f->mu);
     f->current = nullptr;
   }
-  if (repo_->store()->Sync().ok()) {
-    for (const std::string& address : safekeepers_) {
-      (void)safekeeper::SafekeeperClient(address, absl::Seconds(2))
-          .ReportArchived(t.tenant_id(), t.id(), pending_start);
-    }
-  }
   return ok && !stopping_ && !t.WriterActiveWithin(repo_->options().writer_lease) &&
          pending_start >= best_committed;
+}
+
+void WalReceiver::Housekeeping() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.report_interval));
+    if (stopping_) break;
+    lock.unlock();
+    ReportArchived();
+    DeleteOnSafekeepers();
+    lock.lock();
+  }
+}
+
+void WalReceiver::ReportArchived() {
+  // Ends read before the sync are durable after it: only those are reported.
+  std::vector<std::pair<std::shared_ptr<Timeline>, Lsn>> ends;
+  for (const auto& t : repo_->AllTimelines()) {
+    if (t->deleted() || t->generation() == 0) continue;  // never written through safekeepers
+    auto end = repo_->archive().End(*t);
+    if (end.ok()) ends.emplace_back(t, *end);
+  }
+  bool synced = false;
+  for (const auto& [t, end] : ends) {
+    for (int i = 0; i < safekeepers_->size(); ++i) {
+      Lsn& reported = reported_[{t->id(), i}];
+      if (reported >= end) continue;
+      if (!synced) {
+        if (!repo_->store()->Sync().ok()) return;
+        synced = true;
+      }
+      absl::Status s = safekeepers_->client(i).ReportArchived(t->tenant_id(), t->id(), end);
+      // A safekeeper that never saw the timeline has nothing to trim.
+      if (s.ok() || absl::IsNotFound(s)) reported = end;
+    }
+  }
+  // Forget timelines that are gone.
+  std::set<TimelineId> known;
+  for (const auto& [t, end] : ends) known.insert(t->id());
+  for (auto it = reported_.begin(); it != reported_.end();) {
+    it = known.count(it->first.first) ? std::next(it) : reported_.erase(it);
+  }
+}
+
+void WalReceiver::DeleteOnSafekeepers() {
+  for (const auto& [tenant, timeline] : repo_->PendingSafekeeperDeletions()) {
+    bool all = true;
+    for (int i = 0; i < safekeepers_->size(); ++i) {
+      absl::Status s = safekeepers_->DeleteTimeline(i, tenant, timeline);
+      if (!s.ok() && !absl::IsNotFound(s)) {
+        all = false;
+        LogDebug("safekeeper_delete_deferred", {{"timeline", timeline}, {"status", s}});
+      }
+    }
+    if (all) {
+      absl::Status done = repo_->SafekeeperDeletionDone(tenant, timeline);
+      if (done.ok()) LogInfo("safekeeper_timeline_deleted", {{"timeline", timeline}});
+    }
+  }
 }
 
 }  // namespace cambium::pageserver

@@ -1,18 +1,28 @@
 // WalReceiver: pulls committed WAL of active timelines from the safekeepers into the
-// pageserver's WAL archive (ARCHITECTURE.md section 3, "WAL archive").
+// pageserver's WAL archive (ARCHITECTURE.md section 3, "WAL archive"), and keeps the
+// safekeepers' storage in step with it.
 //
-// One follower thread per timeline that has (or recently had) a writer: it picks the
-// safekeeper with the most committed WAL, follows it from the archive's end, appends
-// what arrives (the archive keeps complete records; a trailing partial record waits
-// for its rest), and every second makes the archive durable and tells the safekeepers
-// how far it got so they can remove segments. On an error it switches safekeepers. It
-// stops when the writer is gone and nothing more commits.
+// Following: one thread per timeline that has a live writer (or committed WAL not
+// yet archived). It follows the safekeeper with the most committed WAL from the
+// archive's end, appends what arrives (the archive keeps complete records; a
+// trailing partial record waits for its rest) and on an error switches safekeepers
+// (one that served damaged WAL is avoided for a while). It stops once the writer is
+// gone and everything committed is archived; a writer connecting (its hello) or a
+// head being resolved starts it again.
+//
+// Housekeeping, one thread, every `report_interval`:
+//  - makes the archive durable and reports each timeline's archived LSN to every
+//    safekeeper that has not acknowledged it yet, so that every safekeeper trims
+//    (ARCHITECTURE.md section 7), including one that was down when WAL was archived;
+//  - deletes, on every safekeeper, the timelines the repository deleted (a durable
+//    queue in the repository: a safekeeper that is down is retried later).
 //
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_PAGESERVER_WAL_RECEIVER_H_
 #define CAMBIUM_PAGESERVER_WAL_RECEIVER_H_
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,12 +31,20 @@
 #include <vector>
 
 #include "pageserver/repository.h"
+#include "pageserver/safekeeper_set.h"
 
 namespace cambium::pageserver {
 
+struct WalReceiverOptions {
+  // How often the archive is synced and reported, and deletions retried. Default: 1 s.
+  absl::Duration report_interval = absl::Seconds(1);
+  // How long a safekeeper that served damaged WAL is not followed. Default: 30 s.
+  absl::Duration avoid_damaged_for = absl::Seconds(30);
+};
+
 class WalReceiver {
  public:
-  WalReceiver(Repository* repo, std::vector<std::string> safekeepers);
+  WalReceiver(Repository* repo, SafekeeperSet* safekeepers, WalReceiverOptions options = {});
   ~WalReceiver();
 
   // Makes sure a follower runs for the timeline (idempotent).
@@ -37,12 +55,24 @@ class WalReceiver {
   struct Follower;
   void Run(Follower* f);
   bool FollowOnce(Follower* f);
+  // The safekeeper with the most committed WAL that is not being avoided; -1 if none
+  // answered. *committed receives its committed LSN.
+  int PickSafekeeper(const Timeline& t, Lsn* committed);
+  void Housekeeping();
+  void ReportArchived();
+  void DeleteOnSafekeepers();
 
   Repository* const repo_;
-  const std::vector<std::string> safekeepers_;
+  SafekeeperSet* const safekeepers_;
+  const WalReceiverOptions options_;
   std::mutex mu_;
+  std::condition_variable stop_cv_;
   std::map<TimelineId, std::unique_ptr<Follower>> followers_;  // GUARDED_BY(mu_)
+  std::map<int, absl::Time> avoid_until_;                      // GUARDED_BY(mu_)
+  // Housekeeping thread only: the archived LSN each safekeeper acknowledged.
+  std::map<std::pair<TimelineId, int>, Lsn> reported_;
   std::atomic<bool> stopping_{false};
+  std::thread housekeeping_;
 };
 
 }  // namespace cambium::pageserver

@@ -339,5 +339,125 @@ TEST_F(PageServerGrpcTest, WriterProtocolFencesAndSurvivesRestarts) {
   EXPECT_EQ(*code, 0) << server_->LogTail();
 }
 
+// Issue 9, item 3: a writer is live while its mutation stream is open, however idle
+// the compute is and across a pageserver restart; one whose shim died is released
+// at once by whoever knows it is dead.
+TEST_F(PageServerGrpcTest, AnIdleWriterWithAnOpenStreamIsLiveAndADeadOneCanBeReleased) {
+  v1::CreateBranchRequest cr;
+  cr.set_tenant("acme");
+  cr.set_name("idle");
+  cr.set_parent("main");
+  v1::BranchInfo idle;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(mgmt_->CreateBranch(&ctx, cr, &idle).ok());
+  }
+  auto attach = [&](const std::string& who, bool takeover, v1::AttachWriterResponse* resp) {
+    v1::AttachWriterRequest req;
+    *req.mutable_timeline() = Ref(idle);
+    req.set_endpoint(who);
+    req.set_start_lsn(idle.ancestor_lsn());
+    req.set_takeover(takeover);
+    grpc::ClientContext ctx;
+    return pages_->AttachWriter(&ctx, req, resp);
+  };
+  auto hello = [&](grpc::ClientContext* ctx, uint64_t generation) {
+    auto stream = pages_->PutMutations(ctx);
+    v1::PutMutationsRequest h;
+    *h.mutable_timeline() = Ref(idle);
+    h.set_generation(generation);
+    h.set_hello(true);
+    EXPECT_TRUE(stream->Write(h));
+    v1::PutMutationsResponse ack;
+    EXPECT_TRUE(stream->Read(&ack)) << server_->LogTail();
+    EXPECT_EQ(ack.seq(), 0u);
+    return stream;
+  };
+  auto writer_active = [&] {
+    v1::GetTimelineInfoRequest req;
+    *req.mutable_timeline() = Ref(idle);
+    v1::TimelineInfo info;
+    grpc::ClientContext ctx;
+    EXPECT_TRUE(pages_->GetTimelineInfo(&ctx, req, &info).ok());
+    return info.writer_active();
+  };
+  v1::AttachWriterResponse a;
+  ASSERT_TRUE(attach("endpoint-a", false, &a).ok());
+  {
+    grpc::ClientContext sctx;
+    auto stream = hello(&sctx, a.generation());
+    // Idle for longer than the lease (3 s): still live, a second endpoint is refused.
+    absl::SleepFor(absl::Seconds(4));
+    EXPECT_TRUE(writer_active());
+    v1::AttachWriterResponse b;
+    EXPECT_EQ(attach("endpoint-b", false, &b).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    sctx.TryCancel();
+    (void)stream->Finish();
+  }
+  // The pageserver restarts; the writer reconnects with a hello and stays live.
+  ASSERT_TRUE(server_->Kill().ok());
+  ASSERT_TRUE(server_->Restart().ok()) << server_->LogTail();
+  Connect();
+  grpc::ClientContext sctx2;
+  auto stream = hello(&sctx2, a.generation());
+  absl::SleepFor(absl::Seconds(4));
+  EXPECT_TRUE(writer_active());
+  v1::AttachWriterResponse b;
+  EXPECT_EQ(attach("endpoint-b", false, &b).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Its shim dies: the stream closes, and the operator releases it by name.
+  sctx2.TryCancel();
+  (void)stream->Finish();
+  v1::ReleaseWriterRequest release;
+  release.set_tenant("acme");
+  release.set_branch("idle");
+  release.set_writer("somebody-else");
+  v1::ReleaseWriterResponse released;
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(mgmt_->ReleaseWriter(&ctx, release, &released).error_code(),
+              grpc::StatusCode::FAILED_PRECONDITION);
+  }
+  release.set_writer("endpoint-a");
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(mgmt_->ReleaseWriter(&ctx, release, &released).ok());
+    EXPECT_TRUE(released.released());
+  }
+  EXPECT_FALSE(writer_active());
+  ASSERT_TRUE(attach("endpoint-b", false, &b).ok()) << "a released writer blocks the next one";
+  // The released generation's hello is refused: it learns it was fenced.
+  grpc::ClientContext sctx3;
+  auto late = pages_->PutMutations(&sctx3);
+  v1::PutMutationsRequest h;
+  *h.mutable_timeline() = Ref(idle);
+  h.set_generation(a.generation());
+  h.set_hello(true);
+  late->Write(h);
+  late->WritesDone();
+  v1::PutMutationsResponse ignored;
+  late->Read(&ignored);
+  EXPECT_EQ(late->Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// Issue 9, item 13: one request cannot ask for unbounded work.
+TEST_F(PageServerGrpcTest, OversizedRequestsAreRefused) {
+  grpc::ClientContext ctx;
+  auto stream = pages_->GetPages(&ctx);
+  v1::GetPagesRequest req;
+  *req.mutable_timeline() = Ref(main_);
+  req.set_lsn(main_.last_record_lsn());
+  for (int i = 0; i < 5000; ++i) {
+    auto* p = req.add_pages();
+    p->set_path("PG_VERSION");
+    p->set_block_no(0);
+  }
+  stream->Write(req);
+  stream->WritesDone();
+  v1::GetPagesResponse resp;
+  EXPECT_FALSE(stream->Read(&resp));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+}
+
 }  // namespace
 }  // namespace cambium
