@@ -183,7 +183,6 @@ absl::StatusOr<Output> Cli::ShowLsn(const std::string& branch, std::optional<std
     const std::string lsn = cambium::Lsn(resp.lsn()).ToString();
     return Output{{{"branch", branch},
                    {"lsn", lsn},
-                   {"commit_lsn", cambium::Lsn(resp.commit_lsn()).ToString()},
                    {"archived_lsn", cambium::Lsn(resp.archived_lsn()).ToString()}},
                   lsn + "\n"};
   }
