@@ -122,6 +122,8 @@ absl::Status Cli::RequireStack() {
 absl::Status Cli::PrepareDaemons() {
   stack_.safekeepers.resize(kSafekeepers);
   auto prepare = [&](Daemon& d, std::vector<std::string> argv) -> absl::Status {
+    // A recorded pid that now belongs to another program is not ours to adopt or kill.
+    if (!ProcessHasArgs(d.pid, {"--data-dir", dir_.Sub(d.name)})) d.pid = 0;
     if (!DaemonUp(d)) {
       if (d.pid > 0) (void)StopProcess(d.pid, SIGKILL, absl::Seconds(5));  // half-dead
       d.pid = 0;

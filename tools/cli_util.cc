@@ -53,17 +53,21 @@ absl::Status StopProcess(int pid, int sig, absl::Duration grace) {
                            : absl::OkStatus();
 }
 
+bool ProcessHasArgs(int pid, const std::vector<std::string>& args) {
+  if (!ProcessAlive(pid)) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> argv;
+  for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
+  return std::search(argv.begin(), argv.end(), args.begin(), args.end()) != argv.end();
+}
+
 absl::Status KillProcessesWithArgs(const std::vector<std::string>& args) {
   absl::Status first = absl::OkStatus();
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     int pid = 0;
     if (!absl::SimpleAtoi(entry.path().filename().string(), &pid) || pid == getpid()) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::vector<std::string> argv;
-    for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
-    if (std::search(argv.begin(), argv.end(), args.begin(), args.end()) == argv.end()) continue;
-    first.Update(StopProcess(pid, SIGTERM, absl::Seconds(10)));
+    if (ProcessHasArgs(pid, args)) first.Update(StopProcess(pid, SIGTERM, absl::Seconds(10)));
   }
   return first;
 }

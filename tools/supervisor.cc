@@ -89,8 +89,9 @@ absl::Status Supervisor::Load() {
       }
     }
     d.record.port = spec.port;
-    // `up` wrote the pid of a daemon it found running (0 otherwise): adopt it.
-    d.record.pid = ProcessAlive(spec.pid) ? spec.pid : 0;
+    // `up` wrote the pid of a daemon it found running (0 otherwise): adopt it, if
+    // that pid still runs this command line.
+    d.record.pid = ProcessHasArgs(spec.pid, spec.argv) ? spec.pid : 0;
     d.record.next_start = absl::InfinitePast();
     if (d.record.pid > 0) {
       d.running_since = absl::Now();
