@@ -16,6 +16,10 @@
 //    share of the commit latency.
 //  - QuorumThroughput/N: appends of N bytes without waiting, a WaitForFlush every
 //    1 MiB (pipelined, coalesced): MB/s a bulk load can push.
+//  - VerifyWal/record:N: decoding 64 MiB of WAL in records of N bytes with every
+//    CRC checked, in process: what a verified ReadWal adds per byte served.
+//  - ReadCommittedWal/record:N: 64 MiB of committed WAL read back through
+//    ReadWal from one safekeeper process (the pageserver archive's path).
 // The WAL is valid PostgreSQL 15 WAL (WalBuilder), so the safekeepers' record
 // decoding (commit LSNs, checkpoints) does its real work.
 #include <fcntl.h>
@@ -32,6 +36,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "common/pg/wal_decoder.h"
 #include "safekeeper/safekeeper_client.h"
 #include "safekeeper/wal_proposer.h"
 #include "tests/harness/temp_dir.h"
@@ -281,6 +286,71 @@ BENCHMARK(BM_QuorumThroughput)
     ->Arg(64 << 10)
     ->Arg(1 << 20)
     ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// What VerifiedWalReader adds per byte served: decoding and the CRC of every
+// record (in process, from memory). Arg: record size in bytes.
+void BM_VerifyWal(benchmark::State& state) {
+  const uint32_t record = static_cast<uint32_t>(state.range(0));
+  WalBuilder builder(Lsn(0x1000000));
+  while (builder.bytes().size() < (64 << 20)) builder.AddWithTotalLen(record);
+  const std::string& wal = builder.bytes();
+  for (auto _ : state) {
+    pg::WalDecoder decoder(Lsn(0x1000000));
+    for (size_t off = 0; off < wal.size(); off += 1 << 20) {
+      decoder.Feed(std::string_view(wal).substr(off, 1 << 20));
+      for (;;) {
+        auto next = decoder.Next();
+        if (!next.ok()) return state.SkipWithError(std::string(next.status().message()).c_str());
+        if (!next->has_value()) break;
+        benchmark::DoNotOptimize((*next)->end);
+      }
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * wal.size());
+}
+BENCHMARK(BM_VerifyWal)->ArgName("record")->Arg(8000)->Arg(200)->Unit(benchmark::kMillisecond);
+
+// Committed WAL read back through ReadWal (what the pageserver's archive and
+// starting computes do): every record's CRC is checked before it is served.
+// Arg: record size in bytes (the decoding cost is per byte and per record).
+void BM_ReadCommittedWal(benchmark::State& state) {
+  const uint32_t record = static_cast<uint32_t>(state.range(0));
+  constexpr size_t kTotal = 64 << 20;
+  auto cluster = Cluster::Start(state, 200 + record);
+  if (cluster == nullptr) return;
+  WalBuilder builder(cluster->start);
+  while (builder.bytes().size() < kTotal) builder.AddWithTotalLen(record);
+  const std::string& wal = builder.bytes();
+  const Lsn end = cluster->start + wal.size();
+  for (size_t off = 0; off < wal.size(); off += 1 << 20) {
+    absl::Status s =
+        cluster->proposer->Append(cluster->start + off, std::string_view(wal).substr(off, 1 << 20));
+    if (!s.ok()) return state.SkipWithError(std::string(s.message()).c_str());
+  }
+  absl::Status flushed = cluster->proposer->WaitForFlush(end, absl::Seconds(60));
+  if (!flushed.ok()) return state.SkipWithError(std::string(flushed.message()).c_str());
+  absl::StatusOr<std::string> read =
+      testing::ReadCommittedWal(cluster->sks[0]->address(), TenantId(7, 7),
+                                TimelineId(200 + record, 200 + record), cluster->start, end);
+  if (!read.ok()) return state.SkipWithError(std::string(read.status().message()).c_str());
+  SafekeeperClient client(cluster->sks[0]->address(), absl::Seconds(60));
+  for (auto _ : state) {
+    read =
+        client.ReadWal(TenantId(7, 7), TimelineId(200 + record, 200 + record), cluster->start, end);
+    if (!read.ok() || read->size() != wal.size()) {
+      return state.SkipWithError(read.ok() ? "short read"
+                                           : std::string(read.status().message()).c_str());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * wal.size());
+}
+BENCHMARK(BM_ReadCommittedWal)
+    ->ArgName("record")
+    ->Arg(8000)
+    ->Arg(200)
+    ->Iterations(5)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -80,12 +80,22 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // Reconnect quickly after a peer restarts (defaults back off to minutes).
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  // Despite its name, gRPC uses this as the minimum time a connection attempt may
+  // take. At 100 ms a peer that was busy for a moment (a loaded machine, a GC
+  // pause, SIGSTOP) failed every call queued on the channel with "failed to
+  // connect to all addresses" although it was up.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              static_cast<int>(absl::ToInt64Milliseconds(kMinConnectTimeout)));
   // Each channel owns its connections: a channel made after a peer restarted must not
   // inherit a dead connection from a global subchannel pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
+void PrepareControlCall(grpc::ClientContext& context, absl::Duration timeout) {
+  context.set_wait_for_ready(true);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
 absl::Status ConfigureServer(grpc::ServerBuilder& builder, const std::string& address,

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/server_builder.h"
 
 namespace cambium {
@@ -45,7 +46,19 @@ int WaitForTerminationSignal();
 absl::Status CheckLoopbackAddress(std::string_view address);
 
 // A channel to a Cambium service with Cambium's limits (64 MiB messages, keepalive).
+// A connection attempt gets kMinConnectTimeout to complete (TCP and the HTTP/2
+// handshake) before the channel counts as unreachable: a loaded or briefly stalled
+// peer is not. After a failure it retries 100 ms later, backing off to 1 s, so a
+// restarted peer is found again at once.
+inline constexpr absl::Duration kMinConnectTimeout = absl::Seconds(2);
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+// Prepares `context` for a control-plane call (the CLI's and other management
+// calls): the call waits for the channel to connect (through a peer's restart or
+// stall) instead of failing at once with UNAVAILABLE, and gives up with
+// DEADLINE_EXCEEDED after `timeout` in all. Data-path calls, which have their own
+// retries, do not use it.
+void PrepareControlCall(grpc::ClientContext& context, absl::Duration timeout);
 
 // Applies Cambium's server limits to a builder and listens on `address` (which must be
 // loopback). *selected_port receives the bound port (useful with port 0).

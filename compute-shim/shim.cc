@@ -165,6 +165,10 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   popts.timeline = timeline;
   popts.name = config.endpoint;
   popts.timeline_start = Lsn(info.start_lsn());
+  // A safekeeper that lags below what its peers still store (they removed WAL the
+  // pageserver archived) catches up from the pageserver's archive.
+  PageserverClient* archive = impl->pageserver.get();
+  popts.read_archived = [archive](Lsn from, Lsn to) { return archive->GetWal(from, to); };
   CAMBIUM_ASSIGN_OR_RETURN(auto proposer, safekeeper::WalProposer::Create(popts));
   CAMBIUM_ASSIGN_OR_RETURN(impl->start, proposer->Elect());
   impl->wal = std::make_unique<ProposerWalTarget>(std::move(proposer), impl->start);

@@ -255,11 +255,18 @@ int ShimFs::Fsync(const char* path, int, fuse_file_info* fi) {
   auto node = NodeOf(path, fi);
   if (!node) return -ENOENT;
   if (node->versioned()) return ToErrno(sender_->Barrier());
-  if (node->wal) {
-    // Everything appended so far, not just this segment: Postgres' flush covers it.
-    return ToErrno(wal_->WaitForFlush(Lsn(wal_appended_.load()), options_.wal_flush_timeout));
+  if (!node->wal) return 0;  // local-only files need no durability
+  // Everything appended so far, not just this segment: Postgres' flush covers it.
+  const Lsn target(wal_appended_.load());
+  for (absl::Time since = absl::Now();;) {
+    absl::Status s = wal_->WaitForFlush(target, options_.wal_flush_timeout);
+    // Safekeepers out of disk space refuse, nothing is lost, and they resume once
+    // space is freed: the commit waits for that rather than failing (Postgres would
+    // PANIC on a failed WAL flush).
+    if (!absl::IsResourceExhausted(s)) return ToErrno(s);
+    LogError("wal_flush_waits_for_disk_space",
+             {{"lsn", target}, {"waited", absl::FormatDuration(absl::Now() - since)}, {"status", s}});
   }
-  return 0;  // local-only files need no durability
 }
 
 int ShimFs::FsyncDir(const char* path, int, fuse_file_info* fi) {

@@ -67,7 +67,13 @@ void WalReceiver::Run(Follower* f) {
   LogInfo("wal_receiver_started", {{"timeline", f->timeline->id()}});
   absl::Duration backoff = absl::Milliseconds(100);
   while (!stopping_ && !f->timeline->deleted()) {
+    const Lsn before = repo_->archive().End(*f->timeline).value_or(Lsn());
     if (FollowOnce(f)) break;  // the writer is gone and everything committed is archived
+    // Backoff only while nothing arrives (errors, no safekeeper reachable).
+    if (repo_->archive().End(*f->timeline).value_or(Lsn()) > before) {
+      backoff = absl::Milliseconds(100);
+      continue;
+    }
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(2));
   }
@@ -103,7 +109,10 @@ bool WalReceiver::FollowOnce(Follower* f) {
   Lsn best_committed;
   const int best = PickSafekeeper(t, &best_committed);
   const bool writer_active = t.WriterActiveWithin(repo_->options().writer_lease);
-  if (best < 0 || best_committed <= *end) return !writer_active;
+  if (best < 0) return !writer_active;  // no safekeeper has it (or none answered)
+  if (best_committed <= *end && !writer_active) return true;  // idle for good
+  // Follow even when nothing is new: the stream delivers the next commit at once
+  // (polling would add its interval to every head resolution's wait).
   auto follower = safekeepers_->client(best).Follow(t.tenant_id(), t.id(), *end);
   {
     std::lock_guard<std::mutex> lock(f->mu);

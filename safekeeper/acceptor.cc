@@ -21,7 +21,7 @@ absl::Status Acceptor::CheckUsable() const {
 }
 
 absl::Status Acceptor::Break(absl::Status status) {
-  broken_ = status;
+  if (!absl::IsResourceExhausted(status)) broken_ = status;
   return status;
 }
 
@@ -106,7 +106,11 @@ absl::StatusOr<AppendAck> Acceptor::HandleAppendStart(const AppendStartRequest& 
   const Lsn common = TermHistory::CommonPoint(state_.history, flush, request.history, Lsn::Max(),
                                               state_.timeline_start);
   std::optional<AcceptorState> on_disk;  // ForDisk(next), once computed
-  if (common < flush) {
+  // Bytes a refused write left above the flush LSN were written in an older
+  // term; under the new history a restart would find them labelled with the new
+  // term. Cut them too before the history changes.
+  const bool stale_tail = storage_->written_end() > flush && request.history != state_.history;
+  if (common < flush || stale_tail) {
     // WAL above `common` was written in a term the proposer's history does not
     // contain: it was never committed. Cut it before adopting the new history.
     next.commit_lsn = std::min(next.commit_lsn, common);
@@ -165,6 +169,7 @@ absl::StatusOr<AppendAck> Acceptor::HandleAppendData(const AppendDataRequest& re
         absl::StrFormat("append stream %u of term %u on %s was superseded by a newer stream",
                         request.stream, request.term, name_));
   }
+  if (request.skip_to_start) CAMBIUM_RETURN_IF_ERROR(SkipTo(request));
   Lsn lsn = request.start_lsn;
   std::string_view data = request.data;
   if (lsn < state_.timeline_start) {
@@ -193,6 +198,28 @@ absl::StatusOr<AppendAck> Acceptor::HandleAppendData(const AppendDataRequest& re
   const Lsn commit = std::min(request.commit_lsn, storage_->flush_lsn());
   if (commit > state_.commit_lsn) state_.commit_lsn = commit;
   return AppendAck{state_.term, storage_->flush_lsn(), state_.commit_lsn};
+}
+
+absl::Status Acceptor::SkipTo(const AppendDataRequest& request) {
+  const Lsn lsn = request.start_lsn;
+  // Already there (a resend): an ordinary append.
+  if (lsn <= storage_->flush_lsn()) return absl::OkStatus();
+  if (lsn > request.commit_lsn || lsn < state_.timeline_start) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s cannot skip its WAL to %s: not between the timeline start %s and the commit LSN %s",
+        name_, lsn.ToString(), state_.timeline_start.ToString(), request.commit_lsn.ToString()));
+  }
+  // The WAL below is committed: the commit LSN is at least here, and it is a
+  // record boundary, so it can be persisted as it is.
+  AcceptorState next = state_;
+  next.commit_lsn = std::max(next.commit_lsn, lsn);
+  AcceptorState on_disk = next;
+  on_disk.commit_lsn = lsn;
+  absl::Status skipped = storage_->StartWalAt(lsn, on_disk);
+  if (!skipped.ok()) return Break(skipped);
+  state_ = next;
+  persisted_ = std::move(on_disk);
+  return absl::OkStatus();
 }
 
 void Acceptor::HandleArchived(Lsn lsn) {

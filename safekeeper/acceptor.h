@@ -21,11 +21,25 @@
 //                       LSN must equal the stored ones except where those are zero
 //                       (Postgres rewrites its zero-padded last page), otherwise the
 //                       WAL diverged (FAILED_PRECONDITION). Acknowledged only once
-//                       durable; a failed write or sync breaks the acceptor for good.
+//                       durable.
 //                       The commit LSN is learned from the message, but a zero byte
 //                       filled below the known commit LSN first pulls it back there:
 //                       the proposer's commit LSN covered the old (zero) version of
 //                       those bytes, not the new records written into them.
+//                       With skip_to_start (a rebuilt or long-lagging acceptor whose
+//                       peers removed the WAL it lacks) the acceptor drops its WAL and
+//                       stores WAL from start_lsn on: start_lsn must be above its flush
+//                       LSN, a record boundary at or below the message's commit LSN
+//                       (so all WAL below is committed, and the proposer vouches that
+//                       it was archived). It is then exactly an acceptor that trimmed
+//                       its WAL below start_lsn.
+//
+// Storage failures. RESOURCE_EXHAUSTED (a full disk) is a refusal: the storage
+// promises that nothing durable changed, so the request is refused, the state
+// stays exactly as durable as before and the next request may succeed once space
+// is freed. Any other failure (a failed fsync above all: the page cache no
+// longer says what is on disk) breaks the acceptor until a restart recovers it
+// from the disk.
 //
 // All I/O goes through AcceptorStorage, so the same code runs on disk (Timeline) and
 // in the seeded simulation (tests/safekeeper/simulation_test.cc). The commit LSN
@@ -59,12 +73,20 @@ struct AcceptorState {
   bool operator==(const AcceptorState&) const = default;
 };
 
-// Durable storage of one acceptor's WAL and state.
+// Durable storage of one acceptor's WAL and state. Every mutating call may fail
+// with RESOURCE_EXHAUSTED only if nothing durable changed (the disk was full
+// before anything was written where it counts; a refused write may leave bytes
+// above the flush LSN, see written_end()); any other failure may have left a
+// partial change.
 class AcceptorStorage {
  public:
   virtual ~AcceptorStorage() = default;
   // End of durable WAL.
   virtual Lsn flush_lsn() const = 0;
+  // End of everything written, acknowledged or not: bytes in
+  // [flush_lsn(), written_end()) are what writes that failed or were refused may
+  // have left (they may reach the disk at any time).
+  virtual Lsn written_end() const = 0;
   // Makes `state` durable before returning.
   virtual absl::Status PersistState(const AcceptorState& state) = 0;
   // Writes `bytes` at `lsn` and makes them durable; then flush_lsn() =
@@ -73,10 +95,16 @@ class AcceptorStorage {
   // The stored bytes in [lsn, lsn + size). REQUIRES: lsn + size <= flush_lsn().
   virtual absl::StatusOr<std::string> Read(Lsn lsn, uint64_t size) = 0;
   // Persists `state`, then durably removes the WAL at and above `lsn` (flush_lsn()
-  // becomes lsn). REQUIRES: lsn <= flush_lsn(), lsn is a record boundary.
+  // and written_end() become lsn). REQUIRES: lsn <= flush_lsn(), lsn is a record
+  // boundary or the flush LSN.
   virtual absl::Status Truncate(Lsn lsn, const AcceptorState& state) = 0;
   // The end of the last complete WAL record at or below min(limit, flush_lsn()).
   virtual absl::StatusOr<Lsn> LastRecordEnd(Lsn limit) = 0;
+  // Persists `state`, then the stored WAL begins at `lsn`: flush_lsn() and
+  // written_end() become lsn, the WAL below may be removed. REQUIRES:
+  // flush_lsn() < lsn, lsn is a record boundary of the log (the WAL below it is
+  // committed and archived).
+  virtual absl::Status StartWalAt(Lsn lsn, const AcceptorState& state) = 0;
 };
 
 struct VoteRequest {
@@ -106,6 +134,9 @@ struct AppendDataRequest {
   Lsn start_lsn;
   std::string_view data;
   Lsn commit_lsn;  // what the proposer knows to be committed
+  // The acceptor's WAL ends below every other copy: it starts afresh at
+  // start_lsn (see HandleAppendData).
+  bool skip_to_start = false;
 };
 
 struct AppendAck {
@@ -136,7 +167,7 @@ class Acceptor {
 
   const AcceptorState& state() const { return state_; }
   Lsn flush_lsn() const { return storage_->flush_lsn(); }
-  // OK, or the sticky error of a failed write/sync/persist.
+  // OK, or the sticky error of a failed write/sync/persist (not of a full disk).
   const absl::Status& broken() const { return broken_; }
 
  private:
@@ -152,9 +183,13 @@ class Acceptor {
   // Compares `data` with the stored bytes below the flush LSN. Sets *fill_at to
   // the first stored zero that `data` replaces (Lsn::Max() if none).
   absl::Status CheckOverlap(Lsn lsn, std::string_view data, Lsn* fill_at);
+  // Breaks the acceptor with `status`, unless it is a full disk (a refusal that
+  // changed nothing durable). Returns `status`.
   absl::Status Break(absl::Status status);
   // storage_->LastRecordEnd(Lsn::Max()).
   absl::StatusOr<Lsn> RecordEnd();
+  // The skip_to_start part of HandleAppendData.
+  absl::Status SkipTo(const AppendDataRequest& request);
 
   AcceptorStorage* const storage_;
   const std::string name_;

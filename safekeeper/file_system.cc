@@ -109,6 +109,11 @@ class PosixFileSystem : public FileSystem {
     return ErrnoToStatus(errno, "mkdir " + dir);
   }
 
+  absl::Status RemoveDir(const std::string& dir) override {
+    if (rmdir(dir.c_str()) != 0) return ErrnoToStatus(errno, "rmdir " + dir);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override {
     DIR* d = opendir(dir.c_str());
     if (d == nullptr) return ErrnoToStatus(errno, "opendir " + dir);
@@ -139,16 +144,42 @@ FileSystem* FileSystem::Default() {
   return fs;
 }
 
+namespace {
+
+absl::Status WriteTemporary(FileSystem* fs, const std::string& tmp, std::string_view data) {
+  CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->Open(tmp, OpenMode::kCreateOrTruncate));
+  CAMBIUM_RETURN_IF_ERROR(file->Write(0, data));
+  // A failed fsync of a file that is then thrown away loses nothing.
+  return file->Sync();
+}
+
+}  // namespace
+
 absl::Status WriteFileAtomically(FileSystem* fs, const std::string& path, std::string_view data) {
   const std::string tmp = path + ".tmp";
-  {
-    CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> file,
-                             fs->Open(tmp, OpenMode::kCreateOrTruncate));
-    CAMBIUM_RETURN_IF_ERROR(file->Write(0, data));
-    CAMBIUM_RETURN_IF_ERROR(file->Sync());
+  absl::Status written = WriteTemporary(fs, tmp, data);
+  if (written.ok()) written = fs->Rename(tmp, path);
+  if (!written.ok()) {
+    // The old file is untouched; give back the space the temporary file took.
+    if (fs->Exists(tmp)) fs->Remove(tmp).IgnoreError();
+    return written;
   }
-  CAMBIUM_RETURN_IF_ERROR(fs->Rename(tmp, path));
-  return fs->SyncDir(DirName(path));
+  absl::Status synced = fs->SyncDir(DirName(path));
+  return synced.ok() ? synced : SyncFailure(synced);
+}
+
+absl::Status SyncFailure(const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::UnavailableError(absl::StrFormat(
+      "%s (after a failed sync the page cache no longer says what is on disk)", status.message()));
+}
+
+absl::Status DiskFullError(std::string_view who, std::string_view dir, const absl::Status& cause) {
+  if (!absl::IsResourceExhausted(cause)) return cause;
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "safekeeper %s: the disk holding %s is full (%s); nothing was acknowledged, and the "
+      "safekeeper resumes by itself once space is freed",
+      who, dir, cause.message()));
 }
 
 absl::StatusOr<std::string> ReadWholeFile(FileSystem* fs, const std::string& path) {

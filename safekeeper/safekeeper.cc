@@ -1,12 +1,19 @@
 #include "safekeeper/safekeeper.h"
 
+#include <cstring>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status.h"
 
 namespace cambium::safekeeper {
+namespace {
+
+constexpr char kTombstoneSuffix[] = ".deleted";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Safekeeper>> Safekeeper::Open(const SafekeeperOptions& options) {
   if (options.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
@@ -18,6 +25,27 @@ absl::StatusOr<std::unique_ptr<Safekeeper>> Safekeeper::Open(const SafekeeperOpt
   return sk;
 }
 
+absl::Status Safekeeper::LoadTombstones(const std::string& tenant_dir, TenantId tenant) {
+  CAMBIUM_ASSIGN_OR_RETURN(std::vector<std::string> names, options_.fs->ListDir(tenant_dir));
+  for (const std::string& name : names) {
+    if (!absl::EndsWith(name, kTombstoneSuffix)) continue;
+    absl::StatusOr<TimelineId> timeline =
+        TimelineId::Parse(name.substr(0, name.size() - std::strlen(kTombstoneSuffix)));
+    if (!timeline.ok()) continue;
+    const TimelineKey key{tenant, *timeline};
+    deleted_.insert(key);
+    // A crash may have interrupted the deletion: finish it. If that fails the
+    // directory is left alone (never opened: the timeline is deleted) and the
+    // next DeleteTimeline or restart tries again.
+    absl::Status removed = RemoveTimelineDir(key);
+    if (!removed.ok()) {
+      LogError("timeline_remove_failed",
+               {{"tenant", tenant}, {"timeline", *timeline}, {"error", removed}});
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Safekeeper::LoadTimelines() {
   FileSystem* fs = options_.fs;
   CAMBIUM_ASSIGN_OR_RETURN(std::vector<std::string> tenants, fs->ListDir(options_.data_dir));
@@ -26,10 +54,11 @@ absl::Status Safekeeper::LoadTimelines() {
     absl::StatusOr<TenantId> tenant = TenantId::Parse(tenant_name);
     if (!tenant.ok()) continue;  // not a tenant directory
     const std::string tenant_dir = options_.data_dir + "/" + tenant_name;
+    CAMBIUM_RETURN_IF_ERROR(LoadTombstones(tenant_dir, *tenant));
     CAMBIUM_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(tenant_dir));
     for (const std::string& name : names) {
       absl::StatusOr<TimelineId> timeline = TimelineId::Parse(name);
-      if (!timeline.ok()) continue;
+      if (!timeline.ok() || deleted_.contains(TimelineKey{*tenant, *timeline})) continue;
       const std::string dir = tenant_dir + "/" + name;
       if (!fs->Exists(dir + "/" + kControlFileName)) {
         // Creation crashed before its control file landed: nothing was promised.
@@ -41,57 +70,128 @@ absl::Status Safekeeper::LoadTimelines() {
       timelines_[TimelineKey{*tenant, *timeline}] = std::move(tl);
     }
   }
-  LogInfo("safekeeper_opened",
-          {{"id", options_.id}, {"data_dir", options_.data_dir}, {"timelines", timelines_.size()}});
+  LogInfo("safekeeper_opened", {{"id", options_.id},
+                                {"data_dir", options_.data_dir},
+                                {"timelines", timelines_.size()},
+                                {"deleted_timelines", deleted_.size()}});
   return absl::OkStatus();
 }
 
 Safekeeper::~Safekeeper() { Shutdown(); }
 
-absl::StatusOr<Timeline*> Safekeeper::Get(const TimelineKey& key) {
-  absl::MutexLock lock(&mu_);
-  auto it = timelines_.find(key);
-  if (it == timelines_.end()) {
-    return absl::NotFoundError(absl::StrFormat("safekeeper %s has no timeline %s/%s", options_.id,
-                                               key.tenant.ToString(), key.timeline.ToString()));
-  }
-  return it->second.get();
+absl::Status Safekeeper::DeletedError(const TimelineKey& key) const {
+  return absl::FailedPreconditionError(
+      absl::StrFormat("timeline %s/%s was deleted on safekeeper %s; it cannot be written or read "
+                      "again",
+                      key.tenant.ToString(), key.timeline.ToString(), options_.id));
 }
 
-absl::StatusOr<Timeline*> Safekeeper::GetOrCreate(const TimelineKey& key, Lsn timeline_start) {
+absl::StatusOr<std::shared_ptr<Timeline>> Safekeeper::Get(const TimelineKey& key) {
   absl::MutexLock lock(&mu_);
   auto it = timelines_.find(key);
-  if (it != timelines_.end()) return it->second.get();
+  if (it != timelines_.end()) return it->second;
+  if (deleted_.contains(key)) return DeletedError(key);
+  return absl::NotFoundError(absl::StrFormat("safekeeper %s has no timeline %s/%s", options_.id,
+                                             key.tenant.ToString(), key.timeline.ToString()));
+}
+
+absl::StatusOr<std::shared_ptr<Timeline>> Safekeeper::GetOrCreate(const TimelineKey& key,
+                                                                  Lsn timeline_start) {
+  absl::MutexLock lock(&mu_);
+  auto it = timelines_.find(key);
+  if (it != timelines_.end()) return it->second;
+  // A stale proposer must not bring a deleted timeline back.
+  if (deleted_.contains(key)) return DeletedError(key);
   if (!timeline_start.valid()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "timeline %s/%s is new on safekeeper %s and the request has no timeline start LSN",
         key.tenant.ToString(), key.timeline.ToString(), options_.id));
   }
   const std::string tenant_dir = options_.data_dir + "/" + key.tenant.ToString();
+  const std::string dir = TimelineDir(options_.data_dir, key.tenant, key.timeline);
+  auto created = [&]() -> absl::StatusOr<std::unique_ptr<Timeline>> {
+    CAMBIUM_RETURN_IF_ERROR(options_.fs->CreateDir(tenant_dir));
+    CAMBIUM_RETURN_IF_ERROR(SyncFailure(options_.fs->SyncDir(options_.data_dir)));
+    return Timeline::Create(options_.fs, dir, options_.id, key.tenant, key.timeline, timeline_start,
+                            options_.segment_size);
+  }();
+  if (!created.ok()) return DiskFullError(options_.id, dir, created.status());
+  std::shared_ptr<Timeline> tl = std::move(*created);
+  timelines_[key] = tl;
+  return tl;
+}
+
+absl::Status Safekeeper::WriteTombstone(const TimelineKey& key) {
+  const std::string tenant_dir = options_.data_dir + "/" + key.tenant.ToString();
+  const std::string path = tenant_dir + "/" + key.timeline.ToString() + kTombstoneSuffix;
+  if (options_.fs->Exists(path)) return absl::OkStatus();
   CAMBIUM_RETURN_IF_ERROR(options_.fs->CreateDir(tenant_dir));
-  CAMBIUM_RETURN_IF_ERROR(options_.fs->SyncDir(options_.data_dir));
-  CAMBIUM_ASSIGN_OR_RETURN(
-      std::unique_ptr<Timeline> tl,
-      Timeline::Create(options_.fs, TimelineDir(options_.data_dir, key.tenant, key.timeline),
-                       options_.id, key.tenant, key.timeline, timeline_start,
-                       options_.segment_size));
-  Timeline* raw = tl.get();
-  timelines_[key] = std::move(tl);
-  return raw;
+  CAMBIUM_RETURN_IF_ERROR(SyncFailure(options_.fs->SyncDir(options_.data_dir)));
+  const std::string content =
+      absl::StrFormat("timeline %s/%s deleted at %s\n", key.tenant.ToString(),
+                      key.timeline.ToString(), absl::FormatTime(absl::Now()));
+  return DiskFullError(options_.id, tenant_dir, WriteFileAtomically(options_.fs, path, content));
+}
+
+absl::Status Safekeeper::RemoveTimelineDir(const TimelineKey& key) {
+  FileSystem* fs = options_.fs;
+  const std::string dir = TimelineDir(options_.data_dir, key.tenant, key.timeline);
+  if (!fs->Exists(dir)) return absl::OkStatus();
+  CAMBIUM_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
+  for (const std::string& name : names) {
+    absl::Status removed = fs->Remove(dir + "/" + name);
+    if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  }
+  CAMBIUM_RETURN_IF_ERROR(fs->RemoveDir(dir));
+  CAMBIUM_RETURN_IF_ERROR(fs->SyncDir(options_.data_dir + "/" + key.tenant.ToString()));
+  LogInfo("timeline_removed",
+          {{"tenant", key.tenant}, {"timeline", key.timeline}, {"files", names.size()}});
+  return absl::OkStatus();
+}
+
+absl::Status Safekeeper::DeleteTimeline(const TimelineKey& key) {
+  absl::MutexLock deleting(&delete_mu_);
+  std::shared_ptr<Timeline> tl;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!deleted_.contains(key)) {
+      // Durable before anything goes: a crash from here on finishes the deletion
+      // at startup instead of leaving a timeline that lost some of its WAL.
+      CAMBIUM_RETURN_IF_ERROR(WriteTombstone(key));
+      deleted_.insert(key);
+      LogInfo("timeline_deleted", {{"tenant", key.tenant}, {"timeline", key.timeline}});
+    }
+    auto it = timelines_.find(key);
+    if (it != timelines_.end()) {
+      tl = std::move(it->second);
+      timelines_.erase(it);
+    }
+  }
+  // Callers that still hold the timeline get FAILED_PRECONDITION from now on;
+  // followers end their streams at once.
+  if (tl != nullptr) tl->Delete();
+  return RemoveTimelineDir(key);
 }
 
 void Safekeeper::CheckpointAll() {
-  std::vector<Timeline*> all;
+  std::vector<std::pair<TimelineKey, std::shared_ptr<Timeline>>> all;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [key, tl] : timelines_) all.push_back(tl.get());
+    for (auto& [key, tl] : timelines_) all.emplace_back(key, tl);
   }
-  for (Timeline* tl : all) {
-    absl::Status status = tl->Checkpoint();
-    if (!status.ok()) {
-      LogError("checkpoint_failed",
-               {{"tenant", tl->tenant()}, {"timeline", tl->timeline()}, {"error", status}});
+  for (auto& [key, tl] : all) {
+    const absl::Status status = tl->Checkpoint();
+    auto logged = checkpoint_errors_.find(key);
+    if (status.ok()) {
+      if (logged == checkpoint_errors_.end()) continue;
+      LogInfo("checkpoint_recovered", {{"tenant", key.tenant}, {"timeline", key.timeline}});
+      checkpoint_errors_.erase(logged);
+      continue;
     }
+    if (logged != checkpoint_errors_.end() && logged->second == status.ToString()) continue;
+    LogError("checkpoint_failed",
+             {{"tenant", key.tenant}, {"timeline", key.timeline}, {"error", status}});
+    checkpoint_errors_[key] = status.ToString();
   }
 }
 

@@ -7,13 +7,21 @@
 // when a proposer first names them (Elect or AppendStart carry the timeline start
 // LSN). A background thread checkpoints every timeline each checkpoint_interval.
 //
-// Thread-safety: thread-safe. Timeline pointers stay valid until the Safekeeper
-// is destroyed.
+// Deletion. DeleteTimeline first makes a tombstone durable
+// (<data dir>/<tenant hex>/<timeline hex>.deleted), then stops the timeline and
+// removes its directory. A tombstone stays forever (a few bytes): a stale
+// proposer naming the timeline later gets FAILED_PRECONDITION instead of
+// re-creating it. Open() finishes a deletion a crash interrupted (the directory
+// of a tombstoned timeline is removed, never opened).
+//
+// Thread-safety: thread-safe. A Timeline outlives its deletion while callers
+// still hold it (shared_ptr); its calls then fail with FAILED_PRECONDITION.
 #ifndef CAMBIUM_SAFEKEEPER_SAFEKEEPER_H_
 #define CAMBIUM_SAFEKEEPER_SAFEKEEPER_H_
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -50,11 +58,16 @@ class Safekeeper {
 
   const std::string& id() const { return options_.id; }
 
-  // NOT_FOUND if this safekeeper has never seen the timeline.
-  absl::StatusOr<Timeline*> Get(const TimelineKey& key);
+  // NOT_FOUND if this safekeeper has never seen the timeline,
+  // FAILED_PRECONDITION if it was deleted.
+  absl::StatusOr<std::shared_ptr<Timeline>> Get(const TimelineKey& key);
   // Creates the timeline (durably) if needed. INVALID_ARGUMENT if timeline_start
-  // is 0.
-  absl::StatusOr<Timeline*> GetOrCreate(const TimelineKey& key, Lsn timeline_start);
+  // is 0, FAILED_PRECONDITION if it was deleted, RESOURCE_EXHAUSTED if the disk
+  // is full.
+  absl::StatusOr<std::shared_ptr<Timeline>> GetOrCreate(const TimelineKey& key, Lsn timeline_start);
+  // Deletes the timeline for good (see above); OK if it was deleted before or
+  // never existed here (a tombstone is left either way).
+  absl::Status DeleteTimeline(const TimelineKey& key);
 
   // Starts the maintenance thread.
   void StartMaintenance();
@@ -66,11 +79,24 @@ class Safekeeper {
  private:
   explicit Safekeeper(SafekeeperOptions options) : options_(std::move(options)) {}
   absl::Status LoadTimelines();
+  // Loads the tombstones of one tenant directory and removes what a crash left
+  // of the timelines they name.
+  absl::Status LoadTombstones(const std::string& tenant_dir, TenantId tenant)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteTombstone(const TimelineKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes a deleted timeline's directory and everything in it (idempotent).
+  absl::Status RemoveTimelineDir(const TimelineKey& key);
+  absl::Status DeletedError(const TimelineKey& key) const;
   void CheckpointAll();
 
   const SafekeeperOptions options_;
+  absl::Mutex delete_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one deletion at a time
   absl::Mutex mu_;
-  std::map<TimelineKey, std::unique_ptr<Timeline>> timelines_ ABSL_GUARDED_BY(mu_);
+  std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_ ABSL_GUARDED_BY(mu_);
+  std::set<TimelineKey> deleted_ ABSL_GUARDED_BY(mu_);
+  // The last checkpoint error logged per timeline (maintenance thread only), so
+  // a full disk is logged when it starts and ends, not every second.
+  std::map<TimelineKey, std::string> checkpoint_errors_;
   absl::Notification stop_;
   std::thread maintenance_;
   bool shut_down_ = false;

@@ -125,4 +125,13 @@ absl::Status SafekeeperClient::ReportArchived(TenantId tenant, TimelineId timeli
   return FromRpc(stub_->ReportArchived(&context, request, &response), address_, "ReportArchived");
 }
 
+absl::Status SafekeeperClient::DeleteTimeline(TenantId tenant, TimelineId timeline) {
+  grpc::ClientContext context;
+  SetDeadline(&context);
+  v1::DeleteTimelineRequest request;
+  ToProto(tenant, timeline, request.mutable_timeline());
+  v1::DeleteTimelineResponse response;
+  return FromRpc(stub_->DeleteTimeline(&context, request, &response), address_, "DeleteTimeline");
+}
+
 }  // namespace cambium::safekeeper

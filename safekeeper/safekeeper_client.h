@@ -3,7 +3,9 @@
 // commits), and ReportArchived so the safekeeper can remove archived segments.
 //
 // Committed WAL means complete records below the commit LSN the safekeeper
-// learned: it never changes once served. Follow a timeline on any one up-to-date
+// learned: it never changes once served. Every record's CRC is checked before it
+// is served; DATA_LOSS (naming the safekeeper and segment) means this
+// safekeeper's copy is damaged: read from another one. Follow a timeline on any one up-to-date
 // safekeeper (Status().committed_lsn is how far it can serve) and switch to
 // another on failure, resuming from the last LSN received.
 //
@@ -79,6 +81,12 @@ class SafekeeperClient {
   // Follows committed WAL from `from` (no deadline).
   std::unique_ptr<WalFollower> Follow(TenantId tenant, TimelineId timeline, Lsn from);
   absl::Status ReportArchived(TenantId tenant, TimelineId timeline, Lsn archived);
+  // Deletes the timeline on this safekeeper for good: its WAL and control file
+  // go, and later Elect/AppendStart/ReadWal naming it fail with
+  // FAILED_PRECONDITION. Idempotent (also for a timeline it never saw). Call it
+  // on every safekeeper; RESOURCE_EXHAUSTED (no room for the tombstone) and
+  // UNAVAILABLE are worth retrying.
+  absl::Status DeleteTimeline(TenantId tenant, TimelineId timeline);
 
  private:
   void SetDeadline(grpc::ClientContext* context) const;

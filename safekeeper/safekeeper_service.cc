@@ -8,6 +8,7 @@
 #include "common/service.h"
 #include "common/status.h"
 #include "grpcpp/server_builder.h"
+#include "safekeeper/wal_reader.h"
 #include "safekeeper/wire.h"
 
 namespace cambium::safekeeper {
@@ -24,7 +25,8 @@ grpc::Status SafekeeperServiceImpl::Elect(grpc::ServerContext* context,
                                           v1::ElectResponse* response) {
   absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
   if (!key.ok()) return ToGrpcStatus(key.status());
-  absl::StatusOr<Timeline*> tl = sk_->GetOrCreate(*key, Lsn(request->timeline_start_lsn()));
+  absl::StatusOr<std::shared_ptr<Timeline>> tl =
+      sk_->GetOrCreate(*key, Lsn(request->timeline_start_lsn()));
   if (!tl.ok()) return ToGrpcStatus(tl.status());
   absl::StatusOr<VoteResponse> vote =
       (*tl)->Vote({request->term(), Lsn(request->timeline_start_lsn())});
@@ -50,7 +52,8 @@ absl::Status SafekeeperServiceImpl::DoAppend(
   }
   CAMBIUM_ASSIGN_OR_RETURN(const TimelineKey key, FromProto(request.timeline()));
   const v1::AppendStart& start = request.start();
-  CAMBIUM_ASSIGN_OR_RETURN(Timeline * tl, sk_->GetOrCreate(key, Lsn(start.timeline_start_lsn())));
+  CAMBIUM_ASSIGN_OR_RETURN(const std::shared_ptr<Timeline> tl,
+                           sk_->GetOrCreate(key, Lsn(start.timeline_start_lsn())));
   absl::StatusOr<AppendAck> ack = tl->AppendStart(AppendStartFromProto(start));
   if (!ack.ok()) {
     LogInfo("append_refused", {{"tenant", key.tenant},
@@ -74,7 +77,8 @@ absl::Status SafekeeperServiceImpl::DoAppend(
       if (other != key) return absl::InvalidArgumentError("an Append stream names one timeline");
     }
     const v1::AppendData& data = request.data();
-    ack = tl->AppendData({term, token, Lsn(data.start_lsn()), data.data(), Lsn(data.commit_lsn())});
+    ack = tl->AppendData({term, token, Lsn(data.start_lsn()), data.data(), Lsn(data.commit_lsn()),
+                          data.skip_to_start()});
     if (!ack.ok()) {
       LogInfo("append_refused", {{"tenant", key.tenant},
                                  {"timeline", key.timeline},
@@ -92,37 +96,49 @@ absl::Status SafekeeperServiceImpl::DoAppend(
 grpc::Status SafekeeperServiceImpl::ReadWal(grpc::ServerContext* context,
                                             const v1::ReadWalRequest* request,
                                             grpc::ServerWriter<v1::WalChunk>* writer) {
-  return ToGrpcStatus(DoReadWal(context, *request, writer));
+  absl::Status status = DoReadWal(context, *request, writer);
+  if (absl::IsDataLoss(status)) {
+    LogError("wal_damaged", {{"start_lsn", Lsn(request->start_lsn())}, {"error", status}});
+  }
+  return ToGrpcStatus(status);
 }
 
 absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,
                                               const v1::ReadWalRequest& request,
                                               grpc::ServerWriter<v1::WalChunk>* writer) {
   CAMBIUM_ASSIGN_OR_RETURN(const TimelineKey key, FromProto(request.timeline()));
-  CAMBIUM_ASSIGN_OR_RETURN(Timeline * tl, sk_->Get(key));
+  CAMBIUM_ASSIGN_OR_RETURN(const std::shared_ptr<Timeline> tl, sk_->Get(key));
   const Lsn end(request.end_lsn());
   const Term term = request.term();
-  Lsn pos(request.start_lsn());
-  if (end.valid() && end < pos) {
+  const Lsn start(request.start_lsn());
+  if (end.valid() && end < start) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("end %s is below start %s", end.ToString(), pos.ToString()));
+        absl::StrFormat("end %s is below start %s", end.ToString(), start.ToString()));
   }
+  VerifiedWalReader reader(tl.get(), start, term);
   v1::WalChunk chunk;
   for (bool first = true;; first = false) {
-    CAMBIUM_ASSIGN_OR_RETURN(const Timeline::ReadWindow window, tl->ReadLimit(pos, end, term));
+    CAMBIUM_ASSIGN_OR_RETURN(const Timeline::ReadWindow window,
+                             tl->ReadLimit(reader.position(), end, term));
     if (first && !request.follow() && end.valid() && window.limit < end) {
       return absl::OutOfRangeError(absl::StrFormat(
           "WAL up to %s is not committed on safekeeper %s yet (committed records end at %s)",
           end.ToString(), sk_->id(), window.limit.ToString()));
     }
-    while (pos < window.limit) {
-      const uint64_t n = std::min<uint64_t>(kReadChunk, window.limit - pos);
-      CAMBIUM_RETURN_IF_ERROR(tl->Read(pos, n, term, chunk.mutable_data()));
-      chunk.set_start_lsn(pos.value());
+    while (reader.position() < window.limit) {
+      const Lsn at = reader.position();
+      absl::StatusOr<std::string> data = reader.Read(window, kReadChunk);
+      if (!data.ok()) {
+        // A deletion meanwhile explains a missing segment better.
+        CAMBIUM_RETURN_IF_ERROR(tl->CheckNotDeleted());
+        return data.status();
+      }
+      if (data->empty()) break;
+      chunk.set_start_lsn(at.value());
+      *chunk.mutable_data() = *std::move(data);
       if (!writer->Write(chunk)) return absl::OkStatus();  // the client went away
-      pos += n;
     }
-    if ((end.valid() && pos >= end) || !request.follow()) return absl::OkStatus();
+    if ((end.valid() && reader.position() >= end) || !request.follow()) return absl::OkStatus();
     if (context->IsCancelled()) return absl::CancelledError("the reader cancelled");
     if (tl->shut_down()) return absl::UnavailableError("the safekeeper is shutting down");
     tl->WaitForVisibleChange(window.visible, kFollowPoll);
@@ -134,7 +150,7 @@ grpc::Status SafekeeperServiceImpl::Status(grpc::ServerContext* context,
                                            v1::SafekeeperStatusResponse* response) {
   absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
   if (!key.ok()) return ToGrpcStatus(key.status());
-  absl::StatusOr<Timeline*> tl = sk_->Get(*key);
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = sk_->Get(*key);
   if (!tl.ok()) return ToGrpcStatus(tl.status());
   absl::StatusOr<TimelineStatus> status = (*tl)->Status();
   if (!status.ok()) return ToGrpcStatus(status.status());
@@ -156,10 +172,23 @@ grpc::Status SafekeeperServiceImpl::ReportArchived(grpc::ServerContext* context,
                                                    v1::ReportArchivedResponse* response) {
   absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
   if (!key.ok()) return ToGrpcStatus(key.status());
-  absl::StatusOr<Timeline*> tl = sk_->Get(*key);
+  absl::StatusOr<std::shared_ptr<Timeline>> tl = sk_->Get(*key);
   if (!tl.ok()) return ToGrpcStatus(tl.status());
   (*tl)->ReportArchived(Lsn(request->archived_lsn()));
   return grpc::Status::OK;
+}
+
+grpc::Status SafekeeperServiceImpl::DeleteTimeline(grpc::ServerContext* context,
+                                                   const v1::DeleteTimelineRequest* request,
+                                                   v1::DeleteTimelineResponse* response) {
+  absl::StatusOr<TimelineKey> key = FromProto(request->timeline());
+  if (!key.ok()) return ToGrpcStatus(key.status());
+  absl::Status deleted = sk_->DeleteTimeline(*key);
+  if (!deleted.ok()) {
+    LogError("timeline_delete_failed",
+             {{"tenant", key->tenant}, {"timeline", key->timeline}, {"error", deleted}});
+  }
+  return ToGrpcStatus(deleted);
 }
 
 absl::StatusOr<std::unique_ptr<SafekeeperServer>> SafekeeperServer::Start(

@@ -4,8 +4,9 @@
 // and handled synchronously: read a message, apply it (pwrite + fdatasync), answer,
 // so every answer means "durable". A proposer pipelines a few messages per stream
 // and coalesces what it appends meanwhile, which batches fsyncs under load.
-// ReadWal with `follow` waits for the commit LSN to move and ends when the client
-// cancels or the server shuts down.
+// ReadWal serves WAL through a VerifiedWalReader (every record's CRC is checked
+// before its bytes leave); with `follow` it waits for the commit LSN to move and
+// ends when the client cancels, the server shuts down or the timeline is deleted.
 //
 // SafekeeperServer is how a Safekeeper is served: the start and stop sequence of
 // cambium-safekeeper (main.cc), shared with the in-process test harness.
@@ -43,6 +44,9 @@ class SafekeeperServiceImpl final : public v1::SafekeeperService::Service {
   grpc::Status ReportArchived(grpc::ServerContext* context,
                               const v1::ReportArchivedRequest* request,
                               v1::ReportArchivedResponse* response) override;
+  grpc::Status DeleteTimeline(grpc::ServerContext* context,
+                              const v1::DeleteTimelineRequest* request,
+                              v1::DeleteTimelineResponse* response) override;
 
  private:
   absl::Status DoAppend(grpc::ServerContext* context,

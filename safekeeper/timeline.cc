@@ -12,6 +12,7 @@ Timeline::Timeline(std::unique_ptr<TimelineStorage> storage, const std::string& 
     : name_(name),
       tenant_(storage->control().tenant),
       timeline_(storage->control().timeline),
+      dir_(storage->dir()),
       wal_(&storage->wal()),
       storage_(std::move(storage)),
       acceptor_(storage_.get(), storage_->control().acceptor, name) {}
@@ -36,10 +37,24 @@ absl::StatusOr<std::unique_ptr<Timeline>> Timeline::Open(FileSystem* fs, const s
   return std::unique_ptr<Timeline>(new Timeline(std::move(storage), name));
 }
 
+absl::Status Timeline::DeletedError() const {
+  return absl::FailedPreconditionError(
+      absl::StrFormat("timeline %s/%s was deleted on safekeeper %s; it cannot be written or read "
+                      "again",
+                      tenant_.ToString(), timeline_.ToString(), name_));
+}
+
+absl::Status Timeline::CheckNotDeleted() {
+  absl::MutexLock lock(&mu_);
+  return deleted_ ? DeletedError() : absl::OkStatus();
+}
+
 absl::StatusOr<VoteResponse> Timeline::Vote(const VoteRequest& request) {
   absl::MutexLock lock(&mu_);
+  if (deleted_) return DeletedError();
   const Term before = acceptor_.state().term;
   absl::StatusOr<VoteResponse> vote = acceptor_.HandleVote(request);
+  if (!vote.ok()) return DiskFullError(name_, dir_, vote.status());
   if (vote.ok() && vote->granted) {
     LogInfo("vote_granted", {{"tenant", tenant_},
                              {"timeline", timeline_},
@@ -53,10 +68,11 @@ absl::StatusOr<VoteResponse> Timeline::Vote(const VoteRequest& request) {
 
 absl::StatusOr<AppendAck> Timeline::AppendStart(const AppendStartRequest& request) {
   absl::MutexLock lock(&mu_);
+  if (deleted_) return DeletedError();
   const Lsn flush_before = storage_->flush_lsn();
   scanned_to_ = Lsn();  // an election may truncate the WAL
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendStart(request);
-  if (!ack.ok()) return ack;
+  if (!ack.ok()) return DiskFullError(name_, dir_, ack.status());
   if (ack->flush_lsn < flush_before) {
     LogWarning("wal_truncated", {{"tenant", tenant_},
                                  {"timeline", timeline_},
@@ -75,15 +91,25 @@ absl::StatusOr<AppendAck> Timeline::AppendStart(const AppendStartRequest& reques
 
 absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request) {
   absl::MutexLock lock(&mu_);
+  if (deleted_) return DeletedError();
   // Bytes below the scanned bound may change (a rewritten partial page fills zeros
   // after the last record, and the commit LSN can go X -> fill -> X within this one
   // call): scan again next time.
   if (request.start_lsn < scanned_to_) scanned_to_ = Lsn();
+  const Lsn flush_before = storage_->flush_lsn();
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendData(request);
+  if (ack.ok() && request.skip_to_start && request.start_lsn > flush_before) {
+    LogInfo("wal_skipped", {{"tenant", tenant_},
+                            {"timeline", timeline_},
+                            {"term", request.term},
+                            {"from_lsn", flush_before},
+                            {"to_lsn", request.start_lsn}});
+  }
   if (!ack.ok() && acceptor_.broken() == ack.status()) {
     LogError("timeline_broken",
              {{"tenant", tenant_}, {"timeline", timeline_}, {"error", ack.status()}});
   }
+  if (!ack.ok()) return DiskFullError(name_, dir_, ack.status());
   return ack;
 }
 
@@ -110,6 +136,7 @@ absl::StatusOr<Lsn> Timeline::CommittedRecordLsn() {
 
 absl::StatusOr<TimelineStatus> Timeline::Status() {
   absl::MutexLock lock(&mu_);
+  if (deleted_) return DeletedError();
   const AcceptorState& state = acceptor_.state();
   TimelineStatus status;
   status.term = state.term;
@@ -126,6 +153,7 @@ absl::StatusOr<TimelineStatus> Timeline::Status() {
 
 absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Term term) {
   absl::MutexLock lock(&mu_);
+  if (deleted_) return DeletedError();
   if (start < storage_->wal_start()) {
     return absl::OutOfRangeError(absl::StrFormat(
         "WAL below %s is no longer on %s (the timeline starts at %s; archived up to %s)",
@@ -133,10 +161,15 @@ absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Ter
         acceptor_.state().archived_lsn.ToString()));
   }
   CAMBIUM_ASSIGN_OR_RETURN(const Lsn committed, CommittedRecordLsn());
-  ReadWindow window{committed, VisibleLsn()};
+  ReadWindow window{committed, VisibleLsn(), committed, committed};
   if (end.valid()) {
     const bool recovery = term != 0 && term == acceptor_.state().term;
-    window.limit = std::min(end, recovery ? storage_->flush_lsn() : committed);
+    if (recovery) {
+      window.bound = storage_->flush_lsn();
+      CAMBIUM_ASSIGN_OR_RETURN(window.verify_to, storage_->LastRecordEnd(window.bound));
+      window.verify_to = std::max(window.verify_to, committed);
+    }
+    window.limit = std::min(end, window.bound);
   }
   return window;
 }
@@ -145,6 +178,7 @@ absl::Status Timeline::Read(Lsn lsn, uint64_t size, Term term, std::string* out)
   // Committed records never change: no lock needed for the I/O.
   if (term == 0) return wal_->Read(lsn, size, out);
   absl::MutexLock lock(&mu_);
+  if (deleted_) return DeletedError();
   if (acceptor_.state().term != term || lsn + size > storage_->flush_lsn()) {
     return absl::AbortedError(
         absl::StrFormat("the WAL on %s changed during the read (term %u, flush LSN %s)", name_,
@@ -156,30 +190,46 @@ absl::Status Timeline::Read(Lsn lsn, uint64_t size, Term term, std::string* out)
 void Timeline::WaitForVisibleChange(Lsn seen, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return shutdown_ || VisibleLsn() != seen;
+    return shutdown_ || deleted_ || VisibleLsn() != seen;
   };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
 }
 
+absl::Status Timeline::CheckpointLocked(std::optional<uint64_t>* preallocate) {
+  absl::Status first = acceptor_.Checkpoint();
+  if (!acceptor_.broken().ok()) return first;
+  // Segments wholly below both the archived LSN and the persisted commit LSN
+  // (a complete record) are no longer needed.
+  const Lsn removable =
+      std::min(acceptor_.state().archived_lsn, storage_->control().acceptor.commit_lsn);
+  absl::Status removed = storage_->RemoveSegmentsBelow(removable);
+  if (first.ok()) first = removed;
+  // Create the next segment before appends need it (a 16 MiB zero fill) once the
+  // current one is half full.
+  const Lsn flush = storage_->flush_lsn();
+  const uint64_t segment_size = wal_->segment_size();
+  if (flush.SegmentOffset(segment_size) > segment_size / 2) {
+    *preallocate = flush.SegmentNo(segment_size) + 1;
+  }
+  return first;
+}
+
 absl::Status Timeline::Checkpoint() {
-  Lsn preallocate;
+  absl::MutexLock housekeeping(&maintenance_mu_);
+  std::optional<uint64_t> preallocate;
+  absl::Status status;
   {
     absl::MutexLock lock(&mu_);
-    if (!acceptor_.broken().ok()) return absl::OkStatus();
-    CAMBIUM_RETURN_IF_ERROR(acceptor_.Checkpoint());
-    // Segments wholly below both the archived LSN and the persisted commit LSN
-    // (a complete record) are no longer needed.
-    const Lsn removable =
-        std::min(acceptor_.state().archived_lsn, storage_->control().acceptor.commit_lsn);
-    CAMBIUM_RETURN_IF_ERROR(storage_->RemoveSegmentsBelow(removable));
-    preallocate = storage_->flush_lsn();
+    if (deleted_ || !acceptor_.broken().ok()) return absl::OkStatus();
+    status = CheckpointLocked(&preallocate);
   }
-  // Create the next segment before appends need it (a 16 MiB zero fill).
-  const uint64_t segment_size = wal_->segment_size();
-  if (preallocate.SegmentOffset(segment_size) > segment_size / 2) {
-    CAMBIUM_RETURN_IF_ERROR(wal_->CreateSegment(preallocate.SegmentNo(segment_size) + 1));
+  if (preallocate.has_value()) {
+    // Without the mutex: appends go on meanwhile. On a full disk this is retried
+    // every checkpoint until space is back.
+    absl::Status created = wal_->CreateSegment(*preallocate);
+    if (status.ok()) status = created;
   }
-  return absl::OkStatus();
+  return DiskFullError(name_, dir_, status);
 }
 
 void Timeline::Shutdown() {
@@ -190,6 +240,23 @@ void Timeline::Shutdown() {
 bool Timeline::shut_down() {
   absl::MutexLock lock(&mu_);
   return shutdown_;
+}
+
+void Timeline::Delete() {
+  {
+    absl::MutexLock lock(&mu_);
+    deleted_ = true;
+  }
+  // A Checkpoint that was creating a segment has finished; later ones do nothing.
+  absl::MutexLock housekeeping(&maintenance_mu_);
+  wal_->CloseAll();
+}
+
+Lsn Timeline::KnownBoundaryAtOrBelow(Lsn lsn) {
+  absl::MutexLock lock(&mu_);
+  Lsn best = storage_->ScanStart(lsn);
+  if (committed_record_ <= lsn && committed_record_ > best) best = committed_record_;
+  return best;
 }
 
 }  // namespace cambium::safekeeper

@@ -11,12 +11,22 @@
 // older version of the page or an incomplete record that a new term replaces, so
 // they are only served to a proposer that names its term (recovery reads).
 //
+// A full disk refuses the request that needed space (RESOURCE_EXHAUSTED naming
+// the safekeeper and the directory) and changes nothing durable; the timeline
+// goes on, and the maintenance thread keeps trying to create the next segment.
+// A failed fsync stops the timeline until a restart (see acceptor.h).
+//
+// Delete() ends the timeline on this safekeeper: every later call fails with
+// FAILED_PRECONDITION ("... was deleted"), followers wake up, maintenance stops
+// and the segment files are closed; the Safekeeper removes the files.
+//
 // Thread-safety: thread-safe. Appends hold the mutex across pwrite + fdatasync
 // (one writer per timeline); committed reads do file I/O without it.
 #ifndef CAMBIUM_SAFEKEEPER_TIMELINE_H_
 #define CAMBIUM_SAFEKEEPER_TIMELINE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -65,6 +75,11 @@ class Timeline {
     Lsn limit;    // a read may go up to here now
     Lsn visible;  // min(commit LSN, local flush LSN) it was computed for
                   // (see WaitForVisibleChange)
+    // WAL below this is complete records here (the committed records, or for a
+    // recovery read the last complete record): every byte below it must verify.
+    Lsn verify_to;
+    // Bytes may be read up to here to verify the record that straddles `limit`.
+    Lsn bound;
   };
   // How far a read from `start` may go now. end == Lsn(): committed records.
   // Otherwise min(end, committed records), or min(end, flush LSN) when `term` is
@@ -79,22 +94,44 @@ class Timeline {
   // Shutdown): committed WAL may have become readable here.
   void WaitForVisibleChange(Lsn seen, absl::Duration timeout);
 
-  // Lazy persistence and segment housekeeping.
+  // Lazy persistence and segment housekeeping. Every step is tried even if an
+  // earlier one failed (a full disk must not stop the next segment's creation
+  // once space is back); returns the first failure.
   absl::Status Checkpoint();
   // Wakes readers waiting for commits; they end their streams.
   void Shutdown();
   bool shut_down();
+  // Marks the timeline deleted (see above) and waits for a running Checkpoint.
+  // After it returns nothing creates files in the timeline's directory.
+  void Delete();
+  // OK, or the FAILED_PRECONDITION every call returns once deleted.
+  absl::Status CheckNotDeleted();
+  // The decoding start for verified reads (wal_reader.h): the highest LSN known
+  // here to be a record boundary at or below `lsn`, never below the stored WAL.
+  Lsn KnownBoundaryAtOrBelow(Lsn lsn);
+  const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+  WalStorage* wal() const { return wal_; }
 
  private:
   Timeline(std::unique_ptr<TimelineStorage> storage, const std::string& name);
   absl::StatusOr<Lsn> CommittedRecordLsn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // min(commit LSN, local flush LSN): how far committed WAL may be readable here.
   Lsn VisibleLsn() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status DeletedError() const;
+  // The steps of Checkpoint that need the mutex; sets *preallocate to the next
+  // segment to create, if any.
+  absl::Status CheckpointLocked(std::optional<uint64_t>* preallocate)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string name_;
   const TenantId tenant_;
   const TimelineId timeline_;
+  const std::string dir_;
   WalStorage* const wal_;  // owned by storage_; thread-safe for reads
+  // Held across a Checkpoint (whose segment creation runs without mu_), and by
+  // Delete to wait for it.
+  absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
   std::unique_ptr<TimelineStorage> storage_ ABSL_GUARDED_BY(mu_);
   Acceptor acceptor_ ABSL_GUARDED_BY(mu_);
@@ -104,6 +141,7 @@ class Timeline {
   Lsn scanned_to_ ABSL_GUARDED_BY(mu_);
   Lsn committed_record_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool deleted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace cambium::safekeeper

@@ -31,9 +31,15 @@ absl::StatusOr<std::unique_ptr<TimelineStorage>> TimelineStorage::Create(
   control.acceptor.commit_lsn = timeline_start;
   control.wal_start = timeline_start;
   control.flush_lsn = timeline_start;
-  CAMBIUM_RETURN_IF_ERROR(WriteControlFile(fs, dir + "/" + kControlFileName, control));
+  absl::Status written = WriteControlFile(fs, dir + "/" + kControlFileName, control);
+  if (absl::IsResourceExhausted(written)) {
+    // A full disk: nothing was promised; leave nothing behind either.
+    fs->RemoveDir(dir).IgnoreError();
+    return written;
+  }
+  CAMBIUM_RETURN_IF_ERROR(written);
   // The new directory entry itself must survive a crash.
-  CAMBIUM_RETURN_IF_ERROR(fs->SyncDir(dir.substr(0, dir.rfind('/'))));
+  CAMBIUM_RETURN_IF_ERROR(SyncFailure(fs->SyncDir(dir.substr(0, dir.rfind('/')))));
   return std::unique_ptr<TimelineStorage>(
       new TimelineStorage(fs, dir, segment_size, std::move(control)));
 }
@@ -69,6 +75,8 @@ absl::Status TimelineStorage::Recover() {
         scan.end.ToString(), scan.reason.message()));
   }
   CAMBIUM_ASSIGN_OR_RETURN(recovery_cut_bytes_, wal_.CutTail(scan.end));
+  // Segments whose creation a crash interrupted would hold their space forever.
+  CAMBIUM_RETURN_IF_ERROR(wal_.RemoveTemporaryFiles());
   flush_ = scan.end;
   written_end_ = scan.end;
   NoteBoundary(scan.end);
@@ -85,7 +93,14 @@ absl::Status TimelineStorage::Recover() {
 }
 
 absl::Status TimelineStorage::WriteControl(const ControlFileData& next) {
-  CAMBIUM_RETURN_IF_ERROR(WriteControlFile(fs_, dir() + "/" + kControlFileName, next));
+  CAMBIUM_RETURN_IF_ERROR(failed_);
+  absl::Status written = WriteControlFile(fs_, dir() + "/" + kControlFileName, next);
+  if (absl::IsResourceExhausted(written)) return written;  // the old file is intact
+  if (!written.ok()) {
+    // Which control file is durable is no longer known.
+    failed_ = written;
+    return written;
+  }
   control_ = next;
   return absl::OkStatus();
 }
@@ -98,6 +113,7 @@ absl::Status TimelineStorage::PersistState(const AcceptorState& state) {
 }
 
 absl::Status TimelineStorage::WriteDurable(Lsn lsn, std::string_view bytes) {
+  CAMBIUM_RETURN_IF_ERROR(failed_);
   const Lsn end = lsn + bytes.size();
   written_end_ = std::max(written_end_, end);
   CAMBIUM_RETURN_IF_ERROR(wal_.Write(lsn, bytes));
@@ -118,8 +134,11 @@ absl::Status TimelineStorage::Truncate(Lsn lsn, const AcceptorState& state) {
   ControlFileData next = control_;
   next.acceptor = state;
   next.flush_lsn = std::min(control_.flush_lsn, lsn);
+  // A full disk here refuses the truncation with nothing changed.
   CAMBIUM_RETURN_IF_ERROR(WriteControl(next));
-  CAMBIUM_RETURN_IF_ERROR(wal_.Truncate(lsn, written_end_));
+  // From here on the control file has changed: no failure may look like a
+  // harmless refusal (zeroing overwrites allocated blocks, so it needs no space).
+  CAMBIUM_RETURN_IF_ERROR(SyncFailure(wal_.Truncate(lsn, written_end_)));
   flush_ = lsn;
   written_end_ = lsn;
   boundaries_.erase(boundaries_.upper_bound(lsn), boundaries_.end());
@@ -155,13 +174,44 @@ absl::StatusOr<Lsn> TimelineStorage::LastRecordEnd(Lsn limit) {
   return scan.end;
 }
 
+absl::Status TimelineStorage::StartWalAt(Lsn lsn, const AcceptorState& state) {
+  CAMBIUM_RETURN_IF_ERROR(failed_);
+  if (written_end_ > flush_) {
+    // Bytes a refused write left above the flush LSN (zeroing needs no space).
+    CAMBIUM_RETURN_IF_ERROR(SyncFailure(wal_.Truncate(flush_, written_end_)));
+    written_end_ = flush_;
+  }
+  ControlFileData next = control_;
+  next.acceptor = state;
+  next.wal_start = lsn;
+  next.flush_lsn = lsn;
+  // From here recovery decodes from `lsn` (a record boundary).
+  CAMBIUM_RETURN_IF_ERROR(WriteControl(next));
+  flush_ = lsn;
+  written_end_ = lsn;
+  boundaries_.clear();
+  NoteBoundary(lsn);
+  // What was stored below goes like archived segments; a failure is retried by
+  // the next checkpoint.
+  removal_pending_ = true;
+  RemoveSegmentsBelow(lsn).IgnoreError();
+  return absl::OkStatus();
+}
+
 absl::Status TimelineStorage::RemoveSegmentsBelow(Lsn lsn) {
   const Lsn segment_start = lsn.SegmentStart(wal_.segment_size());
-  if (segment_start <= control_.wal_start) return absl::OkStatus();
-  ControlFileData next = control_;
-  next.wal_start = segment_start;
-  CAMBIUM_RETURN_IF_ERROR(WriteControl(next));
-  return wal_.RemoveSegmentsBelow(segment_start);
+  if (segment_start > control_.wal_start) {
+    // The control file first: recovery must never look for WAL that is gone.
+    ControlFileData next = control_;
+    next.wal_start = segment_start;
+    CAMBIUM_RETURN_IF_ERROR(WriteControl(next));
+    removal_pending_ = true;
+  }
+  if (!removal_pending_) return absl::OkStatus();
+  // Also retries a removal that failed after the control file moved on.
+  CAMBIUM_RETURN_IF_ERROR(wal_.RemoveSegmentsBelow(control_.wal_start));
+  removal_pending_ = false;
+  return absl::OkStatus();
 }
 
 }  // namespace cambium::safekeeper

@@ -16,6 +16,11 @@
 //     flush of complete records), and the proposer resends from there.
 // See docs/safekeeper.md for the full argument.
 //
+// Failures follow the AcceptorStorage contract: RESOURCE_EXHAUSTED (a full disk)
+// only when nothing durable changed and the page cache is still truthful, so
+// the acceptor can refuse the request and go on; anything else (a failed
+// fdatasync/fsync above all) means the timeline must stop.
+//
 // Thread-safety: not thread-safe except wal().Read/ScanRecords; Timeline holds its
 // mutex around every other call.
 #ifndef CAMBIUM_SAFEKEEPER_TIMELINE_STORAGE_H_
@@ -52,14 +57,21 @@ class TimelineStorage : public AcceptorStorage {
 
   // AcceptorStorage.
   Lsn flush_lsn() const override { return flush_; }
+  Lsn written_end() const override { return written_end_; }
   absl::Status PersistState(const AcceptorState& state) override;
   absl::Status WriteDurable(Lsn lsn, std::string_view bytes) override;
   absl::StatusOr<std::string> Read(Lsn lsn, uint64_t size) override;
   absl::Status Truncate(Lsn lsn, const AcceptorState& state) override;
   absl::StatusOr<Lsn> LastRecordEnd(Lsn limit) override;
+  absl::Status StartWalAt(Lsn lsn, const AcceptorState& state) override;
+
+  // The highest LSN at or below `limit` where decoding can start: a record
+  // boundary known here (the timeline start, the persisted commit LSN, a record
+  // end found before) or the lowest stored LSN, whichever is highest.
+  Lsn ScanStart(Lsn limit) const;
 
   // Removes the segments that end at or below `lsn` (the control file's wal_start
-  // moves first).
+  // moves first; a removal that failed after it is retried on the next call).
   absl::Status RemoveSegmentsBelow(Lsn lsn);
 
  private:
@@ -67,8 +79,6 @@ class TimelineStorage : public AcceptorStorage {
                   ControlFileData control);
   absl::Status Recover();
   absl::Status WriteControl(const ControlFileData& next);
-  // The highest known record boundary at or below `limit` to decode from.
-  Lsn ScanStart(Lsn limit) const;
   void NoteBoundary(Lsn lsn);
 
   FileSystem* const fs_;
@@ -84,6 +94,12 @@ class TimelineStorage : public AcceptorStorage {
   // last record end and the last committed one are usually both in it.
   std::set<Lsn> boundaries_;
   uint64_t recovery_cut_bytes_ = 0;  // non-zero bytes cleared at startup (logged)
+  // A failed control file write that was not a full disk: every later write
+  // fails with it (the acceptor breaks at the next append).
+  absl::Status failed_;
+  // Segments below control_.wal_start may still exist (their removal failed, or
+  // a crash interrupted it: checked once after opening).
+  bool removal_pending_ = true;
 };
 
 // "<data dir>/<tenant hex>/<timeline hex>"

@@ -89,6 +89,10 @@ Lsn WalProposer::commit_lsn() const {
 absl::Status WalProposer::RunElection() {
   std::mt19937_64 rng(std::random_device{}());
   const int n = static_cast<int>(peers_.size());
+  // Unreachable safekeepers are retried until then: the first connection to a
+  // safekeeper can time out on a loaded machine, and one may be restarting.
+  const absl::Time reach_deadline = absl::Now() + options_.rpc_timeout;
+  absl::Duration reach_backoff = absl::Milliseconds(50);
   for (int round = 0; round < kMaxElectionRounds; ++round) {
     v1::ElectRequest request;
     ToProto(options_.tenant, options_.timeline, request.mutable_timeline());
@@ -113,6 +117,12 @@ absl::Status WalProposer::RunElection() {
     int answered = 0;
     absl::MutexLock lock(&mu_);
     for (int i = 0; i < n; ++i) {
+      if (statuses[i].error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        // The timeline was deleted: no term will ever be granted.
+        return Annotate(
+            FromGrpcStatus(statuses[i]),
+            absl::StrFormat("proposer %s, safekeeper %s", options_.name, peers_[i]->address));
+      }
       if (!statuses[i].ok()) {
         peers_[i]->last_error = FromGrpcStatus(statuses[i]).ToString();
         outcomes.push_back(absl::StrFormat("%s: %s", peers_[i]->address, peers_[i]->last_error));
@@ -125,9 +135,11 @@ absl::Status WalProposer::RunElection() {
                                          r.granted() ? "granted" : "refused, has", r.term()));
     }
     if (core_.elected()) return absl::OkStatus();
-    // Retrying helps against a competing proposer (refusals), not against
-    // safekeepers that cannot be reached: the caller retries Elect later.
-    if (round + 1 == kMaxElectionRounds || answered < core_.quorum()) {
+    // Refusals (a competing proposer) are retried a few rounds; safekeepers that
+    // cannot be reached until rpc_timeout passed, then the caller retries later.
+    const bool unreachable = answered < core_.quorum();
+    if (round + 1 == kMaxElectionRounds ||
+        (unreachable && absl::Now() + reach_backoff > reach_deadline)) {
       return absl::UnavailableError(
           absl::StrFormat("proposer %s could not get %d votes for timeline %s/%s: %s",
                           options_.name, core_.quorum(), options_.tenant.ToString(),
@@ -135,8 +147,11 @@ absl::Status WalProposer::RunElection() {
     }
     // Another proposer may be electing too: back off a random while, then try a
     // term above every term seen.
+    const absl::Duration pause =
+        unreachable ? reach_backoff : absl::Milliseconds(5 + rng() % (20 * (round + 1)));
+    if (unreachable) reach_backoff = std::min(reach_backoff * 2, absl::Milliseconds(500));
     mu_.Unlock();
-    absl::SleepFor(absl::Milliseconds(5 + rng() % (20 * (round + 1))));
+    absl::SleepFor(pause);
     mu_.Lock();
   }
   return absl::UnavailableError("election did not finish");
@@ -217,14 +232,35 @@ absl::Status WalProposer::Append(Lsn lsn, std::string_view bytes) {
   return absl::OkStatus();
 }
 
+absl::Status WalProposer::NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const {
+  std::vector<std::string> full;
+  int healthy = 0;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (!peers_[i]->no_space.empty()) {
+      full.push_back(absl::StrFormat("%s (%s)", peers_[i]->address, peers_[i]->no_space));
+    } else if (core_.streaming(static_cast<int>(i))) {
+      ++healthy;
+    }
+  }
+  if (full.empty() || healthy >= core_.quorum()) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "WAL up to %s of timeline %s/%s is not flushed on a quorum (commit LSN %s): safekeepers "
+      "out of disk space: %s; unreachable: %s. Nothing after the commit LSN is acknowledged; "
+      "the proposer keeps retrying and resumes once space is freed",
+      lsn.ToString(), options_.tenant.ToString(), options_.timeline.ToString(),
+      core_.commit_lsn().ToString(), absl::StrJoin(full, ", "),
+      down.empty() ? "none" : absl::StrJoin(down, ", ")));
+}
+
 absl::Status WalProposer::WaitTimeoutStatus(Lsn lsn) const {
   std::vector<std::string> down;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    if (core_.streaming(static_cast<int>(i))) continue;
+    if (core_.streaming(static_cast<int>(i)) || !peers_[i]->no_space.empty()) continue;
     down.push_back(
         absl::StrFormat("%s (%s)", peers_[i]->address,
                         peers_[i]->last_error.empty() ? "connecting" : peers_[i]->last_error));
   }
+  CAMBIUM_RETURN_IF_ERROR(NoSpaceStatus(lsn, down));
   if (core_.streaming_count() < core_.quorum()) {
     return absl::UnavailableError(absl::StrFormat(
         "no quorum for timeline %s/%s: %d of %d safekeepers reachable, %d needed; unreachable: "

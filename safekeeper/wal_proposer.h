@@ -17,15 +17,25 @@
 // what that safekeeper durably holds; WAL no longer buffered is fetched from an
 // up-to-date safekeeper.
 //
+// WAL that no safekeeper holds any more (removed after the pageserver archived
+// it) is read through ProposerOptions::read_archived, so a lagging safekeeper
+// catches up even after its peers trimmed. A safekeeper that holds no WAL
+// (rebuilt), or that the archive cannot serve, skips instead: it is told to
+// store WAL from the first record boundary at another safekeeper's lowest stored
+// LSN (everything below is committed and archived), like a trimmed one.
+//
 // Errors: FAILED_PRECONDITION is permanent: a newer term fenced this proposer (a
-// second writer on the timeline) or the WAL diverged. UNAVAILABLE (no quorum
-// reachable) and DEADLINE_EXCEEDED (reachable but not flushed in time) name the
-// safekeepers at fault; the proposer keeps trying and resumes when they return.
+// second writer on the timeline), the WAL diverged, or the timeline was deleted.
+// UNAVAILABLE (no quorum reachable), RESOURCE_EXHAUSTED (safekeepers out of disk
+// space) and DEADLINE_EXCEEDED (reachable but not flushed in time) name the
+// safekeepers at fault; the proposer keeps trying and resumes when they return
+// or space is freed.
 //
 // Thread-safety: thread-safe. Elect must return before Append/WaitForFlush.
 #ifndef CAMBIUM_SAFEKEEPER_WAL_PROPOSER_H_
 #define CAMBIUM_SAFEKEEPER_WAL_PROPOSER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -69,6 +79,15 @@ struct ProposerOptions {
   // How long a new commit LSN waits for WAL to ride along before it is sent alone
   // (so that readers of the safekeepers see it). Default: 2 ms.
   absl::Duration commit_announce_delay = absl::Milliseconds(2);
+  // Postgres' wal_segment_size (to decode WAL at a safekeeper's lowest stored
+  // segment when a lagging safekeeper skips ahead). Default: 16 MiB.
+  uint64_t wal_segment_size = kDefaultWalSegmentSize;
+  // Committed WAL [from, to) that safekeepers may have removed, from the
+  // pageserver's archive (the shim passes the pageserver's GetWal). Used to
+  // bring a safekeeper up to date when no other safekeeper holds the range any
+  // more; it must return exactly to - from bytes or fail. Default: none (such a
+  // safekeeper cannot catch up).
+  std::function<absl::StatusOr<std::string>(Lsn from, Lsn to)> read_archived;
 };
 
 class WalProposer {
@@ -81,9 +100,10 @@ class WalProposer {
   // until a quorum holds the WAL up to where this term starts. Returns that LSN:
   // the end of the last complete record of the most advanced safekeeper (or the
   // timeline start). Refused votes (a competing proposer) are retried with
-  // higher terms; UNAVAILABLE once fewer than a quorum of safekeepers answer a
-  // round. May be retried after it failed to get a quorum of votes; once it
-  // succeeded, the proposer stays elected until fenced.
+  // higher terms, unreachable safekeepers for up to rpc_timeout; then
+  // UNAVAILABLE. FAILED_PRECONDITION if the timeline was deleted. May be retried
+  // after it failed to get a quorum of votes; once it succeeded, the proposer
+  // stays elected until fenced.
   absl::StatusOr<Lsn> Elect();
   Term term() const;
   // Where this term's WAL starts, once a quorum voted (also when Elect then timed
@@ -116,6 +136,10 @@ class WalProposer {
     Lsn next_send;                           // next WAL byte to send on the live stream
     Lsn announced_commit;                    // last commit LSN sent on it
     std::string last_error;                  // why the last stream or call failed
+    // The last refusal for a full disk, until WAL is acknowledged again.
+    std::string no_space;
+    bool empty = false;      // held no WAL when the live stream started
+    bool skip_next = false;  // the next message tells it to skip to next_send
   };
   explicit WalProposer(const ProposerOptions& options);
 
@@ -126,8 +150,20 @@ class WalProposer {
   absl::Status WriterLoop(int i,
                           grpc::ClientReaderWriter<v1::AppendRequest, v1::AppendResponse>* stream);
   // WAL [from, to) from a safekeeper that holds it in the current log, other
-  // than safekeeper `except` (the one to bring up to date; -1: any).
-  absl::StatusOr<std::string> FetchFromPeers(int except, Lsn from, Lsn to);
+  // than safekeeper `except` (the one to bring up to date; -1: any), or else
+  // (with use_archive) from the archive (read_archived).
+  absl::StatusOr<std::string> FetchFromPeers(int except, Lsn from, Lsn to, bool use_archive = true);
+  absl::StatusOr<std::string> FetchFromArchive(int except, Lsn from, Lsn to);
+  // WAL [from, to) to bring safekeeper i up to date; OK with an empty string
+  // once it was set to skip ahead instead (peer.skip_next, peer.next_send).
+  absl::StatusOr<std::string> CatchUp(int i, Lsn from, Lsn to);
+  // Where safekeeper `except`, whose WAL ends at `from`, may skip to: the first
+  // record boundary at the highest of the lowest LSNs the other safekeepers of
+  // this term store, if that is above `from` and at or below the commit LSN.
+  absl::StatusOr<Lsn> SkipPoint(int except, Lsn from);
+  // The part of WaitTimeoutStatus about safekeepers whose disk is full.
+  absl::Status NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrimBuffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // No message to any safekeeper awaits its acknowledgement.
   bool NothingInFlight() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

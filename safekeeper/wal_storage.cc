@@ -25,27 +25,62 @@ std::string WalStorage::SegmentPath(uint64_t segno) const {
   return dir_ + "/" + WalSegmentFileName(1, segno, segment_size_);
 }
 
+absl::Status WalStorage::FillNewSegment(const std::string& tmp) {
+  CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->Open(tmp, OpenMode::kCreateNew));
+  const std::string zeros(kChunk, '\0');
+  for (uint64_t off = 0; off < segment_size_; off += kChunk) {
+    CAMBIUM_RETURN_IF_ERROR(
+        file->Write(off, std::string_view(zeros).substr(0, std::min(kChunk, segment_size_ - off))));
+  }
+  // A failed fsync here loses nothing: the file is thrown away.
+  return file->Sync();
+}
+
 absl::Status WalStorage::CreateSegment(uint64_t segno) {
+  CAMBIUM_RETURN_IF_ERROR(sync_failed());
   const std::string path = SegmentPath(segno);
   if (fs_->Exists(path)) return absl::OkStatus();
   static std::atomic<uint64_t> counter{0};
   const std::string tmp = absl::StrFormat("%s.%d.%u.tmp", path, getpid(), counter++);
-  {
-    CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->Open(tmp, OpenMode::kCreateNew));
-    const std::string zeros(kChunk, '\0');
-    for (uint64_t off = 0; off < segment_size_; off += kChunk) {
-      CAMBIUM_RETURN_IF_ERROR(file->Write(
-          off, std::string_view(zeros).substr(0, std::min(kChunk, segment_size_ - off))));
+  absl::Status made = FillNewSegment(tmp);
+  if (made.ok()) made = fs_->Rename(tmp, path, /*no_replace=*/true);
+  if (!made.ok()) {
+    // On a full disk the partial file holds the last free space: give it back.
+    if (fs_->Exists(tmp)) fs_->Remove(tmp).IgnoreError();
+    // ALREADY_EXISTS: someone else created it meanwhile.
+    return absl::IsAlreadyExists(made) ? absl::OkStatus() : made;
+  }
+  absl::Status synced = fs_->SyncDir(dir_);
+  if (!synced.ok()) {
+    // The new name may not be durable, and WAL written into the segment later
+    // would be fdatasynced without it: stop using this storage.
+    absl::MutexLock lock(&mu_);
+    sync_failed_ = SyncFailure(synced);
+    return sync_failed_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WalStorage::sync_failed() {
+  absl::MutexLock lock(&mu_);
+  return sync_failed_;
+}
+
+void WalStorage::CloseAll() {
+  absl::MutexLock lock(&mu_);
+  open_.clear();
+  dirty_.clear();
+}
+
+absl::Status WalStorage::RemoveTemporaryFiles() {
+  CAMBIUM_ASSIGN_OR_RETURN(std::vector<std::string> names, fs_->ListDir(dir_));
+  for (const std::string& name : names) {
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0 &&
+        ParseWalSegmentFileName(name.substr(0, name.find('.')), segment_size_).ok()) {
+      CAMBIUM_RETURN_IF_ERROR(fs_->Remove(dir_ + "/" + name));
     }
-    CAMBIUM_RETURN_IF_ERROR(file->Sync());
   }
-  absl::Status renamed = fs_->Rename(tmp, path, /*no_replace=*/true);
-  if (absl::IsAlreadyExists(renamed)) {
-    // Someone else created it meanwhile.
-    return fs_->Remove(tmp);
-  }
-  CAMBIUM_RETURN_IF_ERROR(renamed);
-  return fs_->SyncDir(dir_);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<File>> WalStorage::SegmentFile(uint64_t segno, bool for_write) {
@@ -105,19 +140,23 @@ absl::Status WalStorage::Sync() {
   std::vector<std::pair<uint64_t, std::shared_ptr<File>>> files;
   {
     absl::MutexLock lock(&mu_);
+    if (!sync_failed_.ok()) return sync_failed_;
     for (uint64_t segno : dirty_) files.emplace_back(segno, open_.at(segno));
     dirty_.clear();
   }
   for (size_t k = 0; k < files.size(); ++k) {
     absl::Status synced = files[k].second->DataSync();
     if (synced.ok()) continue;
-    // This segment and the ones after it are not durable: still dirty.
+    // This segment and the ones after it are not durable, and after a failed
+    // fdatasync the page cache no longer says what is on disk: every later Sync
+    // fails too (the owner stops the timeline; a restart recovers from the disk).
     absl::MutexLock lock(&mu_);
     for (; k < files.size(); ++k) {
       open_.emplace(files[k].first, files[k].second);
       dirty_.insert(files[k].first);
     }
-    return synced;
+    sync_failed_ = SyncFailure(synced);
+    return sync_failed_;
   }
   return absl::OkStatus();
 }
@@ -198,7 +237,7 @@ absl::Status WalStorage::Truncate(Lsn lsn, Lsn written_end) {
     CAMBIUM_RETURN_IF_ERROR(fs_->Remove(SegmentPath(s)));
     removed = true;
   }
-  return removed ? fs_->SyncDir(dir_) : absl::OkStatus();
+  return removed ? SyncFailure(fs_->SyncDir(dir_)) : absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> WalStorage::CutTail(Lsn lsn) {
@@ -232,7 +271,7 @@ absl::Status WalStorage::RemoveSegmentsBelow(Lsn lsn) {
     CAMBIUM_RETURN_IF_ERROR(fs_->Remove(SegmentPath(s)));
     removed = true;
   }
-  return removed ? fs_->SyncDir(dir_) : absl::OkStatus();
+  return removed ? SyncFailure(fs_->SyncDir(dir_)) : absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<uint64_t>> WalStorage::ListSegments() {

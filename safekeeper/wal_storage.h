@@ -10,6 +10,12 @@
 // fdatasync. ScanRecords() decodes Postgres WAL records forward (the end of valid
 // WAL, the last record boundary); Truncate() zeroes everything from an LSN on.
 //
+// A full disk: creating a segment can fail with RESOURCE_EXHAUSTED; the partial
+// file is removed and nothing else changes, so it can simply be retried. Writes
+// into an existing segment overwrite allocated blocks and need no new space. A
+// failed fdatasync or directory sync is sticky: every later Write/Sync fails
+// with it (SyncFailure), because the page cache no longer says what is on disk.
+//
 // Thread-safety: Write, Sync, Truncate, RemoveSegmentsBelow and CreateSegment are
 // called under the owner's lock (one writer); Read and ScanRecords may run
 // concurrently with them from other threads (they see the bytes before or after
@@ -66,8 +72,16 @@ class WalStorage {
   absl::StatusOr<uint64_t> CutTail(Lsn lsn);
   // Durably removes the segment files that end at or below `lsn`.
   absl::Status RemoveSegmentsBelow(Lsn lsn);
-  // Creates segment `segno` zero-filled if it does not exist yet.
+  // Creates segment `segno` zero-filled if it does not exist yet. On failure
+  // (RESOURCE_EXHAUSTED: the disk is full) no file is left behind.
   absl::Status CreateSegment(uint64_t segno);
+  // Removes segment files left half-created by a crash (startup).
+  absl::Status RemoveTemporaryFiles();
+  // Closes every open segment file (the timeline is being deleted); readers keep
+  // the files they hold until they are done.
+  void CloseAll();
+  // OK, or the sticky failure of an fdatasync / directory sync.
+  absl::Status sync_failed();
   // The segment numbers present, ascending.
   absl::StatusOr<std::vector<uint64_t>> ListSegments();
 
@@ -76,6 +90,7 @@ class WalStorage {
   // marks it dirty (under the same lock as the lookup): it stays open until synced.
   absl::StatusOr<std::shared_ptr<File>> SegmentFile(uint64_t segno, bool for_write);
   void ForgetSegment(uint64_t segno);
+  absl::Status FillNewSegment(const std::string& tmp);
 
   FileSystem* const fs_;
   const std::string dir_;
@@ -84,6 +99,7 @@ class WalStorage {
   std::map<uint64_t, std::shared_ptr<File>> open_ ABSL_GUARDED_BY(mu_);
   // Written since the last Sync. Invariant: every dirty segment is in open_.
   std::set<uint64_t> dirty_ ABSL_GUARDED_BY(mu_);
+  absl::Status sync_failed_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace cambium::safekeeper

@@ -6,11 +6,13 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "common/logging.h"
 #include "tools/cli.h"
+#include "tools/supervisor.h"
 
 namespace {
 
@@ -43,6 +45,17 @@ int Run(const Globals& g,
   return 0;
 }
 
+int Supervise(const Globals& g) {
+  std::error_code ec;
+  const std::string dir = std::filesystem::canonical(g.data_dir, ec).string();
+  if (ec) {
+    std::cerr << "cambium supervise: " << g.data_dir << ": " << ec.message() << "\n";
+    return 1;
+  }
+  (void)cambium::InitLogging({.file = dir + "/logs/supervisor.log"});
+  return cambium::cli::RunSupervisor(dir).ok() ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,6 +81,11 @@ int main(int argc, char** argv) {
   app.add_subcommand("status", "Daemons, endpoints and where they log")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.Status(); }); };
   });
+
+  // Hidden: what `up` runs detached (tools/supervisor.h). It takes no lock.
+  app.add_subcommand("supervise", "Restart crashed daemons of the stack (started by up)")
+      ->group("")
+      ->callback([&] { action = [&] { return Supervise(g); }; });
 
   auto* branch =
       app.add_subcommand("branch", "Create, list, delete, reset, restore, protect branches");

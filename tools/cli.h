@@ -3,7 +3,12 @@
 // Every command returns one JSON document (printed with --json) and a human summary;
 // errors are Status values with messages that say what to do. Nothing prompts.
 // Implementation by concern: cli_stack.cc (up, down, status, daemons),
-// cli_branch.cc (branches, lsn), cli_endpoint.cc (endpoints, query).
+// cli_branch.cc (branches, lsn), cli_endpoint.cc (endpoints, query). The daemons
+// run under a supervisor (tools/supervisor.h) that `up` starts and `down` stops.
+//
+// Control calls to the pageserver wait for it to answer (wait-for-ready) up to
+// kControlCallTimeout: a pageserver that is slow, stalled or being restarted by the
+// supervisor delays a command instead of failing it.
 //
 // Thread-safety: one command at a time (the data directory is locked).
 #ifndef CAMBIUM_TOOLS_CLI_H_
@@ -19,8 +24,13 @@
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli_state.h"
+#include "tools/supervisor.h"
 
 namespace cambium::cli {
+
+// The deadline of one control call (the pageserver's own waits, such as the exact
+// head's, are shorter).
+inline constexpr absl::Duration kControlCallTimeout = absl::Minutes(2);
 
 struct Output {
   nlohmann::json json;
@@ -72,8 +82,22 @@ class Cli {
   explicit Cli(DataDir dir) : dir_(std::move(dir)) {}
 
   // cli_stack.cc
+  // Starts the supervisor if it is not running (it adopts running daemons and starts
+  // the others) and waits until every daemon listens.
   absl::Status EnsureDaemons();
+  // Ports and command lines of the daemons, saved to stack.json for the supervisor.
+  absl::Status PrepareDaemons();
+  absl::Status StartSupervisor();
+  // Waits until every daemon listens; fails early if one exits after `since`.
+  absl::Status WaitForDaemons(absl::Time since);
+  absl::Status StopSupervisor();
+  // Reads supervisor.json: the supervisor's pid and the daemons' current pids.
+  void LoadSupervisor();
+  bool SupervisorRunning() const;
+  // The pageserver runs, or the supervisor that restarts it does.
+  bool StackUp() const;
   absl::Status EnsureMainBranch();
+  // OK once the pageserver answers (waits while the supervisor restarts it).
   absl::Status RequireStack();
   v1::ManagementService::Stub& mgmt();
   std::string SafekeeperAddresses() const;
@@ -93,15 +117,23 @@ class Cli {
   // REQUIRES: ep's shim was just started. Waits for its mount, then starts Postgres
   // and waits until it accepts queries.
   absl::Status StartPostgres(EndpointState& ep);
-  // Stops Postgres and the shim; `forget` also removes the endpoint (and the
-  // ephemeral branch of a read-only one), otherwise it is recorded as stopped.
-  absl::Status StopEndpoint(EndpointState& ep, bool forget);
+  // Stops Postgres and the shim, then (with `release`, and unless the whole stack
+  // is down) releases the shim's writer at the pageserver, which a killed shim
+  // never detached. `forget` also removes the endpoint (and the ephemeral branch of
+  // a read-only one), otherwise it is recorded as stopped; an endpoint whose writer
+  // could not be released is kept so that a second `endpoint stop` can try again.
+  absl::Status StopEndpoint(EndpointState& ep, bool forget, bool release = true);
+  // ReleaseWriter(branch = writer = `name`, the shim's --endpoint): true if a dead
+  // writer was released; false if none, or another writer, holds the branch, or the
+  // branch is gone. REQUIRES: no shim of this stack runs as `name`.
+  absl::StatusOr<bool> ReleaseWriter(const std::string& name);
   bool EndpointRunning(const EndpointState& ep) const;
   nlohmann::json EndpointJson(const EndpointState& ep) const;
   std::string ConnectionString(const EndpointState& ep) const;
 
   DataDir dir_;
   StackState stack_;
+  SupervisorState supervisor_;
   std::unique_ptr<v1::ManagementService::Stub> mgmt_;
 };
 

@@ -22,6 +22,7 @@ absl::StatusOr<Response> CallOnBranch(
   req.set_name(name);
   Response resp;
   grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
   CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus((stub.*rpc)(&ctx, req, &resp)));
   return resp;
 }
@@ -107,6 +108,7 @@ absl::StatusOr<Output> Cli::BranchList() {
   req.set_tenant(stack_.tenant);
   v1::ListBranchesResponse resp;
   grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
   CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListBranches(&ctx, req, &resp)));
   Output out{json::array(), ""};
   out.text = absl::StrFormat("%-28s %-16s %-12s %-21s %10s %-9s %s\n", "NAME", "PARENT",
@@ -167,10 +169,22 @@ absl::StatusOr<Output> Cli::BranchProtect(const std::string& name, bool is_prote
 }
 
 absl::StatusOr<Output> Cli::ShowLsn(const std::string& branch, std::optional<std::string> at) {
-  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(branch));
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
   if (!at) {
-    const std::string lsn = cambium::Lsn(b.last_record_lsn()).ToString();
-    return Output{{{"branch", branch}, {"lsn", lsn}}, lsn + "\n"};
+    // The exact head: the safekeepers' quorum commit LSN once the archive holds it,
+    // not the archive's last_record_lsn, which trails acknowledged commits.
+    v1::GetHeadRequest req;
+    req.set_tenant(stack_.tenant);
+    req.set_branch(branch);
+    v1::GetHeadResponse resp;
+    grpc::ClientContext ctx;
+    PrepareControlCall(ctx, kControlCallTimeout);
+    CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetHead(&ctx, req, &resp)));
+    const std::string lsn = cambium::Lsn(resp.lsn()).ToString();
+    return Output{{{"branch", branch},
+                   {"lsn", lsn},
+                   {"archived_lsn", cambium::Lsn(resp.archived_lsn()).ToString()}},
+                  lsn + "\n"};
   }
   CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
   v1::GetLsnByTimestampRequest req;
@@ -179,6 +193,7 @@ absl::StatusOr<Output> Cli::ShowLsn(const std::string& branch, std::optional<std
   req.set_at_unix_micros(absl::ToUnixMicros(t));
   v1::GetLsnByTimestampResponse resp;
   grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
   CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetLsnByTimestamp(&ctx, req, &resp)));
   const char* kind = "present";
   switch (resp.kind()) {

@@ -8,6 +8,7 @@
 #include "common/files.h"
 #include "common/net.h"
 #include "common/proto_convert.h"
+#include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "tools/cli.h"
@@ -138,6 +139,11 @@ absl::Status Cli::StartPostgres(EndpointState& ep) {
                                        "unix_socket_directories=" + dir,
                                        "-c",
                                        "checkpoint_timeout=60s"};
+  // Durability is not a user setting: the command line beats ALTER SYSTEM and
+  // postgresql.conf (ARCHITECTURE.md section 2 needs full-page writes; WAL must be
+  // fsynced through the shim, which is what waits for the safekeepers' quorum).
+  postgres.insert(postgres.end(), {"-c", "full_page_writes=on", "-c", "fsync=on", "-c",
+                                   "wal_sync_method=fdatasync"});
   if (ep.read_only) {
     postgres.insert(postgres.end(), {"-c", "default_transaction_read_only=on"});
   }
@@ -168,7 +174,28 @@ absl::Status Cli::StartPostgres(EndpointState& ep) {
   }
 }
 
-absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget) {
+absl::StatusOr<bool> Cli::ReleaseWriter(const std::string& name) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  v1::ReleaseWriterRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_branch(name);
+  req.set_writer(name);
+  v1::ReleaseWriterResponse resp;
+  grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
+  absl::Status released = FromGrpcStatus(mgmt().ReleaseWriter(&ctx, req, &resp));
+  // Another writer holds the branch (it took over), or the branch is gone: nothing
+  // of this endpoint's is left to release. A pageserver older than ReleaseWriter
+  // lets the lease expire instead.
+  if (absl::IsFailedPrecondition(released) || absl::IsNotFound(released) ||
+      absl::IsUnimplemented(released)) {
+    return false;
+  }
+  CAMBIUM_RETURN_IF_ERROR(released);
+  return resp.released();
+}
+
+absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
   const std::string dir = dir_.EndpointDir(ep.name);
   // Fast shutdown: a shutdown checkpoint, every file fsynced through the shim.
   // StopProcess sends nothing for a pid of 0 (an endpoint that is not running).
@@ -176,16 +203,33 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget) {
   // The shim makes everything durable, detaches from the pageserver and unmounts.
   absl::Status shim = StopProcess(ep.shim_pid, SIGTERM, absl::Minutes(2));
   CleanStaleMount(dir + "/pgdata");
+  // A shim that was killed (or is killed here after its grace) never detached: its
+  // writer would block the next plain start for the lease. Released only once the
+  // shim is surely gone, never under a live one; a no-op after a clean detach.
+  // With the whole stack down nobody can attach anyway, and once it is up again
+  // `endpoint stop` of the branch releases a writer left behind (EndpointStop).
+  absl::Status released = absl::OkStatus();
+  if (release && shim.ok() && StackUp()) {
+    released = ReleaseWriter(ep.name).status();
+    if (!released.ok()) {
+      released = absl::Status(
+          released.code(),
+          absl::StrFormat("endpoint %s is stopped, but the pageserver did not release its "
+                          "writer (%s); run `cambium endpoint stop %s` again once it answers",
+                          ep.name, released.message(), ep.name));
+    }
+  }
   ep.postgres_pid = 0;
   ep.shim_pid = 0;
-  if (forget) {
+  if (forget && released.ok()) {
     // A read-only endpoint's branch is its own ephemeral copy: it goes with it.
     if (ep.read_only) (void)DeleteBranchRpc(ep.name);
     CAMBIUM_RETURN_IF_ERROR(dir_.RemoveEndpoint(ep.name));
   } else {
     CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
   }
-  return pg.ok() ? shim : pg;
+  if (!pg.ok()) return pg;
+  return shim.ok() ? released : shim;
 }
 
 absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
@@ -197,7 +241,9 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
     ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
     CAMBIUM_RETURN_IF_ERROR(
         CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt, absl::Hours(24)).status());
-  } else {
+  }
+  std::optional<EndpointState> previous;  // a stopped or crashed endpoint of the branch
+  if (!args.read_only) {
     CAMBIUM_ASSIGN_OR_RETURN(auto existing, dir_.LoadEndpoints());
     for (const EndpointState& e : existing) {
       if (e.name != ep.name) continue;
@@ -207,6 +253,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
                             "`cambium endpoint stop %s`",
                             args.branch, ConnectionString(e), args.branch));
       }
+      previous = e;
       ep.shim_pid = e.shim_pid;  // a crashed endpoint: cleaned up and taken over below
       ep.postgres_pid = e.postgres_pid;
       if (ep.port == 0) ep.port = e.port;
@@ -214,9 +261,17 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   }
   auto started = StartEndpoint(ep, false);
   if (!started.ok()) {
-    // StartEndpoint stopped its processes; a read-only endpoint also leaves no branch
-    // and no endpoint.json behind (`cambium up` would fail restarting it).
-    if (args.read_only) (void)StopEndpoint(ep, /*forget=*/true);
+    // StartEndpoint stopped its processes and released its writer. What the start
+    // created goes too: a new endpoint's record (with the port that failed), a
+    // read-only endpoint's ephemeral branch; an earlier endpoint stays as it was.
+    EndpointState cleaned = previous.value_or(ep);
+    cleaned.postgres_pid = 0;
+    cleaned.shim_pid = 0;
+    if (previous) {
+      (void)dir_.SaveEndpoint(cleaned);
+    } else {
+      (void)StopEndpoint(cleaned, /*forget=*/true);
+    }
     return started.status();
   }
   Output out{EndpointJson(*started), ""};
@@ -238,6 +293,15 @@ absl::StatusOr<Output> Cli::EndpointStop(const std::string& branch) {
     stopped.push_back(ep.name);
   }
   if (stopped.empty()) {
+    // No endpoint recorded, but a writer of that name may be left behind (a start
+    // interrupted before it recorded the endpoint, a stop while the stack was
+    // down): it is dead, since no endpoint of this stack runs as `branch`.
+    absl::StatusOr<bool> released = StackUp() ? ReleaseWriter(branch) : absl::StatusOr<bool>(false);
+    if (released.ok() && *released) {
+      return Output{
+          {{"stopped", stopped}, {"released_writer", branch}},
+          absl::StrFormat("Released the writer of branch %s (its endpoint was gone).\n", branch)};
+    }
     return absl::NotFoundError(absl::StrFormat(
         "no endpoint runs on branch %s; `cambium endpoint list` shows the endpoints", branch));
   }

@@ -1,5 +1,7 @@
-// Cli: the local stack: daemons, `up`, `down`, `status`.
+// Cli: the local stack: daemons under the supervisor, `up`, `down`, `status`.
+#include <limits.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -13,6 +15,7 @@
 #include "common/subprocess.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
+#include "tools/supervisor.h"
 
 namespace cambium::cli {
 namespace {
@@ -21,39 +24,45 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr int kSafekeepers = 3;
+// How long `up` waits for the daemons to listen, and a command for a pageserver the
+// supervisor is restarting (its backoff is at most 30 s).
+constexpr absl::Duration kDaemonWait = absl::Seconds(60);
 
-absl::Status StartDaemon(Daemon& d, std::vector<std::string> argv, const std::string& log) {
-  if (d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && LoopbackPortOpen(d.port)) {
-    return absl::OkStatus();
-  }
-  if (d.pid > 0) (void)StopProcess(d.pid, SIGKILL, absl::Seconds(5));  // half-dead: restart
-  if (d.port == 0 || LoopbackPortOpen(d.port)) {
-    CAMBIUM_ASSIGN_OR_RETURN(d.port, FreeLoopbackPort());
-  }
-  argv.push_back("--listen");
-  argv.push_back(absl::StrFormat("127.0.0.1:%d", d.port));
-  argv.push_back("--log-file");
-  argv.push_back(log);
-  CAMBIUM_ASSIGN_OR_RETURN(d.pid, StartDetached(argv, log + ".out"));
-  d.log = log;
-  const int pid = d.pid;
-  absl::Status up =
-      WaitForLoopbackPort(d.port, absl::Seconds(60), [pid] { return ProcessAlive(pid); });
-  if (!up.ok()) {
-    return absl::UnavailableError(absl::StrFormat("%s did not start (%s); see %s:\n%s%s", d.name,
-                                                  up.message(), log, FileTail(log + ".out", 1500),
-                                                  FileTail(log, 1500)));
-  }
-  return absl::OkStatus();
+bool DaemonUp(const Daemon& d) {
+  return d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && LoopbackPortOpen(d.port);
 }
 
-json DaemonJson(const Daemon& d) {
-  const bool alive = ProcessAlive(d.pid) && LoopbackPortOpen(d.port);
+std::string Address(int port) { return absl::StrFormat("127.0.0.1:%d", port); }
+
+json TimeOrNull(absl::Time t) {
+  return t == absl::InfinitePast() ? json(nullptr) : json(FormatTimestamp(t));
+}
+
+const DaemonRecord* FindRecord(const SupervisorState& s, const std::string& name) {
+  for (const DaemonRecord& r : s.daemons) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
+}
+
+json DaemonJson(const Daemon& d, const SupervisorState& s) {
+  const DaemonRecord* r = FindRecord(s, d.name);
   return {{"name", d.name},
-          {"address", absl::StrFormat("127.0.0.1:%d", d.port)},
+          {"address", Address(d.port)},
           {"pid", d.pid},
-          {"running", alive},
-          {"log", d.log}};
+          {"running", DaemonUp(d)},
+          {"log", d.log},
+          {"restarts", r ? r->restarts : 0},
+          {"last_restart", r ? TimeOrNull(r->last_restart) : json(nullptr)},
+          {"last_exit", r && !r->last_exit.empty() ? json(r->last_exit) : json(nullptr)}};
+}
+
+// The path of this very binary: the supervisor is `cambium supervise`.
+absl::StatusOr<std::string> SelfExe() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ErrnoToStatus(errno, "readlink /proc/self/exe");
+  return std::string(buf, n);
 }
 
 }  // namespace
@@ -65,60 +74,155 @@ absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
   if (cli->dir_.HasStack()) {
     CAMBIUM_ASSIGN_OR_RETURN(cli->stack_, cli->dir_.LoadStack());
   }
+  cli->LoadSupervisor();
   if (!tenant.empty()) cli->stack_.tenant = tenant;
   return cli;
 }
 
 v1::ManagementService::Stub& Cli::mgmt() {
-  if (!mgmt_) {
-    mgmt_ = v1::ManagementService::NewStub(
-        MakeChannel(absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port)));
-  }
+  if (!mgmt_) mgmt_ = v1::ManagementService::NewStub(MakeChannel(Address(stack_.pageserver.port)));
   return *mgmt_;
 }
 
 std::string Cli::SafekeeperAddresses() const {
   std::vector<std::string> out;
-  for (const Daemon& sk : stack_.safekeepers)
-    out.push_back(absl::StrFormat("127.0.0.1:%d", sk.port));
+  for (const Daemon& sk : stack_.safekeepers) out.push_back(Address(sk.port));
   return absl::StrJoin(out, ",");
 }
 
-absl::Status Cli::RequireStack() {
-  if (stack_.pageserver.pid == 0 || !ProcessAlive(stack_.pageserver.pid) ||
-      !LoopbackPortOpen(stack_.pageserver.port)) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the Cambium stack in %s is not running; start it with `cambium up --data-dir %s`",
-        dir_.path(), dir_.path()));
+void Cli::LoadSupervisor() {
+  absl::StatusOr<SupervisorState> s = LoadSupervisorState(dir_.path());
+  supervisor_ = s.ok() ? *std::move(s) : SupervisorState();
+  // The supervisor knows the current pids: it restarts daemons behind the CLI's back.
+  std::vector<Daemon*> daemons = {&stack_.pageserver};
+  for (Daemon& sk : stack_.safekeepers) daemons.push_back(&sk);
+  for (Daemon* d : daemons) {
+    if (const DaemonRecord* r = FindRecord(supervisor_, d->name)) d->pid = r->pid;
   }
-  return absl::OkStatus();
 }
 
-absl::Status Cli::EnsureDaemons() {
+bool Cli::SupervisorRunning() const { return SupervisorAlive(supervisor_.pid); }
+
+bool Cli::StackUp() const { return DaemonUp(stack_.pageserver) || SupervisorRunning(); }
+
+absl::Status Cli::RequireStack() {
+  if (DaemonUp(stack_.pageserver)) return absl::OkStatus();
+  // The supervisor may be restarting it: wait for that rather than fail.
+  const absl::Time deadline = absl::Now() + kDaemonWait;
+  while (SupervisorRunning() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    LoadSupervisor();
+    if (DaemonUp(stack_.pageserver)) return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "the Cambium stack in %s is not running; start it with `cambium up --data-dir %s`",
+      dir_.path(), dir_.path()));
+}
+
+absl::Status Cli::PrepareDaemons() {
   stack_.safekeepers.resize(kSafekeepers);
+  auto prepare = [&](Daemon& d, std::vector<std::string> argv) -> absl::Status {
+    // A recorded pid that now belongs to another program is not ours to adopt or kill.
+    if (!ProcessHasArgs(d.pid, {"--data-dir", dir_.Sub(d.name)})) d.pid = 0;
+    if (!DaemonUp(d)) {
+      if (d.pid > 0) (void)StopProcess(d.pid, SIGKILL, absl::Seconds(5));  // half-dead
+      d.pid = 0;
+      if (d.port == 0 || LoopbackPortOpen(d.port)) {
+        CAMBIUM_ASSIGN_OR_RETURN(d.port, FreeLoopbackPort());
+      }
+    }
+    d.log = dir_.Sub("logs/" + d.name + ".log");
+    argv.insert(argv.end(), {"--listen", Address(d.port), "--log-file", d.log});
+    // A running daemon started with other arguments (a safekeeper moved to a new
+    // port) is restarted with the new ones.
+    if (d.pid > 0 && !d.argv.empty() && d.argv != argv) {
+      (void)StopProcess(d.pid, SIGTERM, absl::Seconds(30));
+      d.pid = 0;
+    }
+    d.argv = std::move(argv);
+    return absl::OkStatus();
+  };
   for (int i = 0; i < kSafekeepers; ++i) {
     Daemon& sk = stack_.safekeepers[i];
     sk.name = absl::StrFormat("sk%d", i);
-    absl::Status started =
-        StartDaemon(sk, {CAMBIUM_SAFEKEEPER_BIN, "--data-dir", dir_.Sub(sk.name), "--id", sk.name},
-                    dir_.Sub("logs/" + sk.name + ".log"));
-    // Saved after every start, so `down` knows each daemon even when a later one fails.
-    CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
-    CAMBIUM_RETURN_IF_ERROR(started);
+    CAMBIUM_RETURN_IF_ERROR(
+        prepare(sk, {CAMBIUM_SAFEKEEPER_BIN, "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
   }
   stack_.pageserver.name = "pageserver";
-  absl::Status started = StartDaemon(stack_.pageserver,
-                                     {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
-                                      "--safekeepers", SafekeeperAddresses()},
-                                     dir_.Sub("logs/pageserver.log"));
+  CAMBIUM_RETURN_IF_ERROR(
+      prepare(stack_.pageserver, {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
+                                  "--safekeepers", SafekeeperAddresses()}));
+  // The supervisor reads the command lines (and the pids to adopt) from here.
+  return dir_.SaveStack(stack_);
+}
+
+absl::Status Cli::StartSupervisor() {
+  CAMBIUM_ASSIGN_OR_RETURN(const std::string exe, SelfExe());
+  const std::string out = dir_.Sub("logs/supervisor.out");
+  CAMBIUM_ASSIGN_OR_RETURN(const int pid,
+                           StartDetached({exe, "supervise", "--data-dir", dir_.path()}, out));
+  // It records itself before it starts anything.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    LoadSupervisor();
+    if (supervisor_.pid == pid) return absl::OkStatus();
+    if (!ProcessAlive(pid) || absl::Now() > deadline) {
+      return absl::InternalError(absl::StrFormat("the supervisor did not start; see %s:\n%s%s", out,
+                                                 FileTail(out, 1500),
+                                                 FileTail(dir_.Sub("logs/supervisor.log"), 1500)));
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+absl::Status Cli::WaitForDaemons(absl::Time since) {
+  const absl::Time deadline = absl::Now() + kDaemonWait;
+  for (;;) {
+    LoadSupervisor();
+    std::vector<Daemon*> daemons = {&stack_.pageserver};
+    for (Daemon& sk : stack_.safekeepers) daemons.push_back(&sk);
+    const Daemon* down = nullptr;
+    for (const Daemon* d : daemons) {
+      if (!DaemonUp(*d) && down == nullptr) down = d;
+    }
+    if (down == nullptr) return absl::OkStatus();
+    const DaemonRecord* r = FindRecord(supervisor_, down->name);
+    std::string why;
+    if (r != nullptr && r->last_exit_time >= since) {
+      why = "exited (" + r->last_exit + ")";
+    } else if (!SupervisorRunning()) {
+      why = "is not running, and the supervisor exited (see its log " +
+            dir_.Sub("logs/supervisor.log") + ")";
+    } else if (absl::Now() > deadline) {
+      why = "is not listening after " + absl::FormatDuration(kDaemonWait);
+    }
+    if (!why.empty()) {
+      return absl::UnavailableError(absl::StrFormat(
+          "%s %s; see %s:\n%s%s\nThe supervisor retries it with a backoff; `cambium down` "
+          "stops everything.",
+          down->name, why, down->log, FileTail(down->log + ".out", 1500),
+          FileTail(down->log, 1500)));
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+}
+
+absl::Status Cli::EnsureDaemons() {
+  const absl::Time since = absl::Now();
+  if (!SupervisorRunning()) {
+    CAMBIUM_RETURN_IF_ERROR(PrepareDaemons());
+    CAMBIUM_RETURN_IF_ERROR(StartSupervisor());
+  }
+  absl::Status up = WaitForDaemons(since);
   mgmt_.reset();
   CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
-  return started;
+  return up;
 }
 
 absl::Status Cli::EnsureMainBranch() {
   v1::ListTenantsResponse tenants;
   grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
   CAMBIUM_RETURN_IF_ERROR(
       FromGrpcStatus(mgmt().ListTenants(&ctx, v1::ListTenantsRequest(), &tenants)));
   bool exists = false;
@@ -128,6 +232,7 @@ absl::Status Cli::EnsureMainBranch() {
     req.set_name(stack_.tenant);
     v1::TenantInfo info;
     grpc::ClientContext c;
+    PrepareControlCall(c, kControlCallTimeout);
     CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateTenant(&c, req, &info)));
   }
   if (GetBranch("main").ok()) return absl::OkStatus();
@@ -157,6 +262,7 @@ absl::Status Cli::EnsureMainBranch() {
   imp.set_pgdata_path(pgdata);
   v1::BranchInfo main;
   grpc::ClientContext c;
+  PrepareControlCall(c, absl::Minutes(10));
   absl::Status imported = FromGrpcStatus(mgmt().ImportPgdata(&c, imp, &main));
   fs::remove_all(pgdata, ec);
   return imported;
@@ -185,7 +291,7 @@ absl::StatusOr<Output> Cli::Up() {
   Output out;
   out.json = {{"data_dir", dir_.path()},
               {"tenant", stack_.tenant},
-              {"pageserver", DaemonJson(stack_.pageserver)},
+              {"pageserver", DaemonJson(stack_.pageserver, supervisor_)},
               {"endpoints", json::array()}};
   std::string main_conn;
   for (const EndpointState& ep : endpoints) {
@@ -199,20 +305,40 @@ absl::StatusOr<Output> Cli::Up() {
   return out;
 }
 
+absl::Status Cli::StopSupervisor() {
+  // First, so that nothing `down` stops is started again.
+  absl::Status stopped = absl::OkStatus();
+  if (SupervisorRunning()) stopped = StopProcess(supervisor_.pid, SIGTERM, absl::Seconds(10));
+  LoadSupervisor();  // the pids it saw last
+  return stopped;
+}
+
 absl::StatusOr<Output> Cli::Down() {
-  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   // Everything is stopped even if one piece fails; the first failure is reported.
-  absl::Status first;
+  absl::Status first = StopSupervisor();
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   for (EndpointState& ep : endpoints) {
     // A running endpoint has a live shim; a crashed one a shim pid to clean up.
-    if (ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false));
+    // `up` takes over their writers, so nothing is released here.
+    if (ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false, /*release=*/false));
   }
   first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));
   for (Daemon& sk : stack_.safekeepers)
     first.Update(StopProcess(sk.pid, SIGTERM, absl::Seconds(30)));
+  // Daemons of this stack nobody recorded (a supervisor killed between a start and
+  // its state write): found by their data directories.
+  std::vector<std::string> strays = {dir_.Sub("pageserver")};
+  for (const Daemon& sk : stack_.safekeepers) strays.push_back(dir_.Sub(sk.name));
+  for (const std::string& data : strays) first.Update(KillProcessesWithArgs({"--data-dir", data}));
+  first.Update(KillProcessesWithArgs({"supervise", "--data-dir", dir_.path()}));
   stack_.pageserver.pid = 0;
   for (Daemon& sk : stack_.safekeepers) sk.pid = 0;
   if (!stack_.safekeepers.empty()) first.Update(dir_.SaveStack(stack_));
+  if (supervisor_.started != absl::InfinitePast()) {
+    supervisor_.pid = 0;
+    for (DaemonRecord& r : supervisor_.daemons) r.pid = 0;
+    first.Update(SaveSupervisorState(dir_.path(), supervisor_));
+  }
   CAMBIUM_RETURN_IF_ERROR(first);
   Output out;
   out.json = {{"data_dir", dir_.path()}, {"stopped", true}};
@@ -224,18 +350,39 @@ absl::StatusOr<Output> Cli::Down() {
 absl::StatusOr<Output> Cli::Status() {
   Output out;
   out.json = {{"data_dir", dir_.path()}, {"tenant", stack_.tenant}};
-  out.json["pageserver"] = DaemonJson(stack_.pageserver);
+  const bool supervised = SupervisorRunning();
+  out.json["supervisor"] = {
+      {"name", "supervisor"},
+      {"pid", supervised ? supervisor_.pid : 0},
+      {"running", supervised},
+      {"started", supervised ? TimeOrNull(supervisor_.started) : json(nullptr)},
+      {"log", dir_.Sub("logs/supervisor.log")}};
+  out.json["pageserver"] = DaemonJson(stack_.pageserver, supervisor_);
   out.json["safekeepers"] = json::array();
-  for (const Daemon& sk : stack_.safekeepers) out.json["safekeepers"].push_back(DaemonJson(sk));
+  for (const Daemon& sk : stack_.safekeepers) {
+    out.json["safekeepers"].push_back(DaemonJson(sk, supervisor_));
+  }
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   out.json["endpoints"] = json::array();
   for (const EndpointState& ep : endpoints) out.json["endpoints"].push_back(EndpointJson(ep));
   std::string text =
       absl::StrFormat("data directory: %s (tenant %s)\n", dir_.path(), stack_.tenant);
+  text += absl::StrFormat("  %-11s %-8s %-16s log %s\n", "supervisor",
+                          supervised ? "running" : "stopped",
+                          supervised ? absl::StrFormat("pid %d", supervisor_.pid) : "-",
+                          out.json["supervisor"]["log"].get<std::string>());
   auto line = [&](const json& d) {
-    text += absl::StrFormat("  %-11s %-8s %-16s log %s\n", d["name"].get<std::string>(),
+    std::string restarts = absl::StrFormat("restarts %d", d["restarts"].get<int>());
+    if (!d["last_exit"].is_null()) {
+      restarts += absl::StrFormat(" (last exit: %s", d["last_exit"].get<std::string>());
+      if (!d["last_restart"].is_null()) {
+        restarts += ", restarted " + d["last_restart"].get<std::string>();
+      }
+      restarts += ")";
+    }
+    text += absl::StrFormat("  %-11s %-8s %-16s %s  log %s\n", d["name"].get<std::string>(),
                             d["running"].get<bool>() ? "running" : "stopped",
-                            d["address"].get<std::string>(), d["log"].get<std::string>());
+                            d["address"].get<std::string>(), restarts, d["log"].get<std::string>());
   };
   line(out.json["pageserver"]);
   for (const auto& sk : out.json["safekeepers"]) line(sk);

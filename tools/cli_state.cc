@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json ToJson(const Daemon& d) {
-  return {{"name", d.name}, {"port", d.port}, {"pid", d.pid}, {"log", d.log}};
+  return {{"name", d.name}, {"port", d.port}, {"pid", d.pid}, {"log", d.log}, {"argv", d.argv}};
 }
 
 Daemon DaemonFrom(const json& j) {
@@ -28,6 +28,11 @@ Daemon DaemonFrom(const json& j) {
   d.port = j.value("port", 0);
   d.pid = j.value("pid", 0);
   d.log = j.value("log", "");
+  if (j.contains("argv") && j["argv"].is_array()) {
+    for (const auto& arg : j["argv"]) {
+      if (arg.is_string()) d.argv.push_back(arg.get<std::string>());
+    }
+  }
   return d;
 }
 
@@ -78,8 +83,10 @@ DataDir::~DataDir() {
 
 bool DataDir::HasStack() const { return fs::exists(Sub("stack.json")); }
 
-absl::StatusOr<StackState> DataDir::LoadStack() const {
-  auto j = ReadJson(Sub("stack.json"));
+absl::StatusOr<StackState> DataDir::LoadStack() const { return LoadStackFile(Sub("stack.json")); }
+
+absl::StatusOr<StackState> LoadStackFile(const std::string& path) {
+  auto j = ReadJson(path);
   if (!j.ok()) return j.status();
   StackState s;
   s.tenant = j->value("tenant", "default");

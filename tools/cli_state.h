@@ -1,9 +1,11 @@
 // The state of a local Cambium stack, as the `cambium` CLI keeps it in its data
 // directory (--data-dir, $CAMBIUM_DATA_DIR, default ./.cambium):
 //
-//   stack.json              daemons: ports and pids; the tenant
+//   stack.json              daemons: command lines, ports and pids; the tenant
+//   supervisor.json         the supervisor's pid, the daemons' pids and restarts
+//                           (written by the supervisor only; tools/supervisor.h)
 //   pageserver/, sk0..2/    daemon data
-//   logs/                   daemon logs
+//   logs/                   daemon and supervisor logs
 //   endpoints/NAME/         one compute: endpoint.json, pgdata (mount), scratch, logs
 //
 // Files are written atomically (temp file + rename) so a crash never leaves half a
@@ -27,6 +29,9 @@ struct Daemon {
   int port = 0;
   int pid = 0;
   std::string log;
+  // The whole command line (binary, --listen 127.0.0.1:port, --log-file log, ...):
+  // what the supervisor starts, and starts again after a crash.
+  std::vector<std::string> argv;
 };
 
 struct StackState {
@@ -45,6 +50,10 @@ struct EndpointState {
   int postgres_pid = 0;
   int shim_pid = 0;
 };
+
+// Reads a stack.json without taking the data directory's lock (its writers replace
+// it atomically): for the supervisor, which must never wait for a CLI command.
+absl::StatusOr<StackState> LoadStackFile(const std::string& path);
 
 class DataDir {
  public:

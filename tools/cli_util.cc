@@ -4,6 +4,8 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -49,6 +51,25 @@ absl::Status StopProcess(int pid, int sig, absl::Duration grace) {
   }
   return ProcessAlive(pid) ? absl::InternalError(absl::StrFormat("process %d did not stop", pid))
                            : absl::OkStatus();
+}
+
+bool ProcessHasArgs(int pid, const std::vector<std::string>& args) {
+  if (!ProcessAlive(pid)) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> argv;
+  for (std::string arg; std::getline(in, arg, '\0');) argv.push_back(arg);
+  return std::search(argv.begin(), argv.end(), args.begin(), args.end()) != argv.end();
+}
+
+absl::Status KillProcessesWithArgs(const std::vector<std::string>& args) {
+  absl::Status first = absl::OkStatus();
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid) || pid == getpid()) continue;
+    if (ProcessHasArgs(pid, args)) first.Update(StopProcess(pid, SIGTERM, absl::Seconds(10)));
+  }
+  return first;
 }
 
 void CleanStaleMount(const std::string& path) { umount2(path.c_str(), MNT_DETACH); }

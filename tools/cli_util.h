@@ -26,6 +26,13 @@ bool ProcessAlive(int pid);
 // Sends `sig` to the process group (or the process), waits up to `grace` for it to
 // go, then SIGKILLs. OK, and no signal sent, if it is already gone or pid <= 0.
 absl::Status StopProcess(int pid, int sig, absl::Duration grace);
+// True if process `pid` is alive and its command line holds `args` as consecutive
+// arguments: a recorded pid is still the process it was (pids are reused).
+bool ProcessHasArgs(int pid, const std::vector<std::string>& args);
+// Stops (SIGTERM, then SIGKILL after 10 s) every process whose command line holds
+// `args` as consecutive arguments, e.g. {"--data-dir", "/x/pageserver"}: for
+// daemons whose pid nobody recorded. The calling process is never a match.
+absl::Status KillProcessesWithArgs(const std::vector<std::string>& args);
 // Lazily unmounts `path`: clears the mount a dead shim leaves behind (every access
 // fails with "transport endpoint is not connected"). A no-op if nothing is mounted.
 void CleanStaleMount(const std::string& path);

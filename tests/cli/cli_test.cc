@@ -1,13 +1,17 @@
 // The `cambium` CLI end to end, against the real stack and real Postgres, in its own
 // data directory: up, branches (at a time or an LSN), endpoints, PITR, restore,
 // protection, TTL, delete, read-only endpoints, --json and human output, usage errors,
-// crash restarts and down/up. The cases share one stack and run in order.
+// crash restarts and down/up, pinned durability settings, control calls through a
+// stalled pageserver, the exact head, writer release and the daemon supervisor. The
+// cases share one stack and run in order; each starts with `up`.
 #include <signal.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -91,6 +95,35 @@ class CliTest : public ::testing::Test {
       if (cmdline.find(needle) != std::string::npos) return true;
     }
     return false;
+  }
+
+  // The pids of the postgres and the shim of endpoint `name` (0 if not listed).
+  static std::pair<int, int> EndpointPids(const std::string& name) {
+    for (const auto& ep : Cambium({"endpoint", "list"}).out) {
+      if (ep["name"] == name) return {ep["pid"].get<int>(), ep["shim_pid"].get<int>()};
+    }
+    return {0, 0};
+  }
+
+  // kill -9 of an endpoint's postgres and shim (each its own process group).
+  static void KillEndpoint(const std::string& name) {
+    auto [pg_pid, shim_pid] = EndpointPids(name);
+    ASSERT_GT(pg_pid, 0);
+    ASSERT_GT(shim_pid, 0);
+    kill(-shim_pid, SIGKILL);
+    kill(-pg_pid, SIGKILL);
+    for (int i = 0; i < 100 && (ProcessAlive(pg_pid) || ProcessAlive(shim_pid)); ++i) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  }
+
+  // True if `pid` exists and is not a zombie.
+  static bool ProcessAlive(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (pid <= 0 || !std::getline(in, line)) return false;
+    const size_t close = line.rfind(')');
+    return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
   }
 
   static bool HasBranch(const std::string& name) {
@@ -308,6 +341,187 @@ TEST_F(CliTest, CrashedEndpointsRestartAndDownUpKeepsEverything) {
   status = Cambium({"status"});
   EXPECT_TRUE(status.out["pageserver"]["running"].get<bool>());
   EXPECT_EQ(status.out["safekeepers"].size(), 3u);
+}
+
+// Issue 9 item 7: durability settings come from the command line, which beats
+// ALTER SYSTEM, before and after a restart of the endpoint.
+TEST_F(CliTest, DurabilitySettingsCannotBeTurnedOff) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "ALTER SYSTEM SET fsync = off");
+  Psql(main, "ALTER SYSTEM SET full_page_writes = off");
+  Psql(main, "ALTER SYSTEM SET wal_sync_method = open_datasync");
+  Psql(main, "SELECT pg_reload_conf()");
+  absl::SleepFor(absl::Milliseconds(500));  // the reload is asynchronous
+  const std::map<std::string, std::string> pinned = {
+      {"fsync", "on"}, {"full_page_writes", "on"}, {"wal_sync_method", "fdatasync"}};
+  for (const auto& [name, value] : pinned) EXPECT_EQ(Psql(main, "SHOW " + name), value) << name;
+  ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
+  Result again = Cambium({"endpoint", "start", "main"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  main = again.out["connection_string"].get<std::string>();
+  for (const auto& [name, value] : pinned) EXPECT_EQ(Psql(main, "SHOW " + name), value) << name;
+  Psql(main, "ALTER SYSTEM RESET ALL");
+  Psql(main, "SELECT pg_reload_conf()");
+}
+
+// Issue 9 item 14: a control call waits for a pageserver that is slow to answer
+// (here: stopped for 1.5 s) instead of failing with "failed to connect to all
+// addresses".
+TEST_F(CliTest, ControlCallsWaitForAStalledPageserver) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const int pageserver = Cambium({"status"}).out["pageserver"]["pid"].get<int>();
+  ASSERT_GT(pageserver, 0);
+  const std::string out = dir_->Sub("stalled-branch-list.out");
+  ASSERT_EQ(kill(pageserver, SIGSTOP), 0);
+  auto command = Subprocess::Start(
+      {.argv = {CAMBIUM_CLI_BIN, "--data-dir", dir_->path(), "--json", "branch", "list"},
+       .stdout_file = out,
+       .stderr_file = out});
+  absl::SleepFor(absl::Milliseconds(1500));
+  kill(pageserver, SIGCONT);
+  ASSERT_TRUE(command.ok()) << command.status();
+  absl::StatusOr<int> code = (*command)->Wait(absl::Minutes(2));
+  ASSERT_TRUE(code.ok()) << code.status();
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(*code, 0) << text;
+}
+
+// Issue 9 item 3: `endpoint stop` of an endpoint whose postgres and shim were
+// killed releases its writer at the pageserver, so a plain start works at once and
+// loses no acknowledged commit; a failed start leaves nothing that blocks the next.
+TEST_F(CliTest, StopOfACrashedEndpointReleasesItsWriter) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "CREATE TABLE acked (id int)");
+  for (int i = 0; i < 20; ++i) Psql(main, absl::StrFormat("INSERT INTO acked VALUES (%d)", i));
+  KillEndpoint("main");
+  Result stop = Cambium({"endpoint", "stop", "main"});
+  ASSERT_EQ(stop.code, 0) << stop.err;
+  Result start = Cambium({"endpoint", "start", "main"});
+  ASSERT_EQ(start.code, 0) << start.err;
+  EXPECT_EQ(Psql(start.out["connection_string"], "SELECT count(*) FROM acked"), "20");
+
+  // A read-write start that fails after its shim attached (Postgres rejects the
+  // port) leaves no process and no endpoint; the next plain start works.
+  ASSERT_EQ(Cambium({"branch", "create", "fails-once"}).code, 0);
+  Result failed = Cambium({"endpoint", "start", "fails-once", "--port", "70000"});
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_FALSE(ProcessWith(dir_->Sub("endpoints/fails-once/")));
+  for (const auto& e : Cambium({"endpoint", "list"}).out) EXPECT_NE(e["name"], "fails-once") << e;
+  Result works = Cambium({"endpoint", "start", "fails-once"});
+  ASSERT_EQ(works.code, 0) << works.err;
+  EXPECT_EQ(Psql(works.out["connection_string"], "SELECT count(*) FROM acked"), "20");
+  // A writer left behind with no endpoint record (lost, or a start interrupted
+  // before it wrote one): `endpoint stop` of the branch still releases it.
+  KillEndpoint("fails-once");
+  std::filesystem::remove(dir_->Sub("endpoints/fails-once/endpoint.json"));
+  Result orphan = Cambium({"endpoint", "stop", "fails-once"});
+  ASSERT_EQ(orphan.code, 0) << orphan.err;
+  EXPECT_EQ(orphan.out["released_writer"], "fails-once") << orphan.out;
+  works = Cambium({"endpoint", "start", "fails-once"});
+  ASSERT_EQ(works.code, 0) << works.err;
+  EXPECT_EQ(Cambium({"endpoint", "stop", "fails-once"}).code, 0);
+  // Nothing left to release: a plain not-found.
+  EXPECT_EQ(Cambium({"endpoint", "stop", "fails-once"}).code, 1);
+}
+
+// Issue 9 item 1: `cambium lsn BRANCH` is the exact head: every commit acknowledged
+// before the command is at or below it, however far the WAL archive trails (it
+// trails most on a timeline whose writer just started).
+TEST_F(CliTest, LsnIsTheExactHead) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  for (int round = 0; round < 4; ++round) {
+    const std::string branch = absl::StrFormat("head-%d", round);
+    ASSERT_EQ(Cambium({"branch", "create", branch}).code, 0);
+    Result ep = Cambium({"endpoint", "start", branch});
+    ASSERT_EQ(ep.code, 0) << ep.err;
+    const std::string conn = ep.out["connection_string"].get<std::string>();
+    for (int i = 0; i < 2; ++i) {
+      // The insert position before a commit: its commit record ends above it.
+      const Lsn before = Lsn::Parse(Psql(conn, "SELECT pg_current_wal_insert_lsn()")).value();
+      Psql(conn, absl::StrFormat("CREATE TABLE head_%d (id int)", i));
+      Result lsn = Cambium({"lsn", branch});
+      ASSERT_EQ(lsn.code, 0) << lsn.err;
+      EXPECT_GT(Lsn::Parse(lsn.out["lsn"].get<std::string>()).value(), before)
+          << branch << " commit " << i << ": " << lsn.out;
+    }
+    EXPECT_EQ(Cambium({"endpoint", "stop", branch}).code, 0);
+  }
+}
+
+// Issue 9 item 15: the supervisor `up` starts restarts a killed pageserver and a
+// killed safekeeper on their ports; the endpoint keeps working without `cambium up`;
+// status shows the restarts; `up` restarts a dead supervisor (adopting the running
+// daemons); `down` leaves no process behind.
+TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "CREATE TABLE supervised (id int)");
+  Psql(main, "INSERT INTO supervised VALUES (1)");
+  const json before = Cambium({"status"}).out;
+  ASSERT_TRUE(before.contains("supervisor")) << before;
+  ASSERT_TRUE(before["supervisor"]["running"].get<bool>()) << before;
+  const json ps = before["pageserver"];
+  const json sk = before["safekeepers"][1];
+  ASSERT_TRUE(ps["running"].get<bool>() && sk["running"].get<bool>()) << before;
+  kill(ps["pid"].get<int>(), SIGKILL);
+  kill(sk["pid"].get<int>(), SIGKILL);
+
+  json after;
+  auto restarted = [&](const json& now, const json& old) {
+    return now["running"].get<bool>() && now["pid"] != old["pid"];
+  };
+  for (int i = 0; i < 600; ++i) {
+    after = Cambium({"status"}).out;
+    if (after.is_object() && restarted(after["pageserver"], ps) &&
+        restarted(after["safekeepers"][1], sk)) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  for (const auto& [now, old] :
+       {std::pair{after["pageserver"], ps}, std::pair{after["safekeepers"][1], sk}}) {
+    ASSERT_TRUE(restarted(now, old)) << after;
+    EXPECT_EQ(now["address"], old["address"]) << now;
+    EXPECT_GE(now["restarts"].get<int>(), 1) << now;
+    EXPECT_FALSE(now["last_restart"].is_null()) << now;
+    EXPECT_NE(now["last_exit"].get<std::string>().find("signal 9"), std::string::npos) << now;
+  }
+  EXPECT_EQ(after["safekeepers"][0]["restarts"], 0) << after;
+  Result text = Cambium({"status"}, /*json_output=*/false);
+  EXPECT_NE(text.text.find("supervisor"), std::string::npos) << text.text;
+  EXPECT_NE(text.text.find("restarts 1"), std::string::npos) << text.text;
+
+  // The endpoint was never restarted and still commits.
+  Psql(main, "INSERT INTO supervised VALUES (2)");
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM supervised"), "2");
+
+  // A killed supervisor is restarted by `up`, which adopts the running daemons.
+  const int supervisor = after["supervisor"]["pid"].get<int>();
+  kill(supervisor, SIGKILL);
+  Result again = Cambium({"up"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  const json adopted = Cambium({"status"}).out;
+  EXPECT_TRUE(adopted["supervisor"]["running"].get<bool>()) << adopted;
+  EXPECT_NE(adopted["supervisor"]["pid"], supervisor) << adopted;
+  EXPECT_EQ(adopted["pageserver"]["pid"], after["pageserver"]["pid"]) << adopted;
+  EXPECT_EQ(adopted["pageserver"]["restarts"], after["pageserver"]["restarts"]) << adopted;
+
+  // `down` stops the supervisor first: nothing comes back, nothing is left.
+  ASSERT_EQ(Cambium({"down"}).code, 0);
+  absl::SleepFor(absl::Seconds(1));  // a restart would come within 0.2 s
+  EXPECT_FALSE(ProcessWith(dir_->path() + "/")) << "a process of the stack survived down";
+  EXPECT_FALSE(ProcessWith("supervise --data-dir " + dir_->path()));
+  const json down = Cambium({"status"}).out;
+  EXPECT_FALSE(down["supervisor"]["running"].get<bool>()) << down;
+  EXPECT_FALSE(down["pageserver"]["running"].get<bool>()) << down;
 }
 
 }  // namespace

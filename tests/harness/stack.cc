@@ -133,6 +133,10 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
   std::map<std::string, std::string> settings = {
       {"checkpoint_timeout", "30s"}, {"max_wal_size", "256MB"}, {"shared_buffers", "64MB"}};
   for (const auto& [k, v] : options.settings) settings[k] = v;
+  // Pinned as the CLI pins them (issue 9): the command line beats ALTER SYSTEM.
+  settings["full_page_writes"] = "on";
+  settings["fsync"] = "on";
+  settings["wal_sync_method"] = "fdatasync";
   ep->pg_ =
       std::make_unique<PostgresProcess>(PostgresOptions{.pgdata = ep->mountpoint_,
                                                         .port = port,

@@ -173,6 +173,30 @@ TEST_F(SafekeeperAcceptorTest, AFailedSyncIsNeverAcknowledgedAndStopsTheAcceptor
   EXPECT_FALSE(acceptor_.HandleVote({9, kStart}).ok());
 }
 
+// A full disk is a refusal, not a failure: nothing is granted or acknowledged,
+// nothing durable changes, and the same requests succeed once space is freed.
+TEST_F(SafekeeperAcceptorTest, AFullDiskRefusesWithoutStoppingTheAcceptor) {
+  const AppendAck ack = Start(1);
+  ASSERT_TRUE(Data(1, ack.stream, kStart, Page(1)).ok());
+  const AcceptorState persisted = storage_.persisted();
+  storage_.SetFull(true);
+  auto vote = acceptor_.HandleVote({2, kStart});
+  EXPECT_TRUE(absl::IsResourceExhausted(vote.status())) << vote.status();
+  auto append = Data(1, ack.stream, kStart + 64, Page(1));
+  EXPECT_TRUE(absl::IsResourceExhausted(append.status())) << append.status();
+  EXPECT_EQ(acceptor_.flush_lsn(), kStart + 64);
+  EXPECT_TRUE(acceptor_.broken().ok());
+  EXPECT_EQ(acceptor_.state().term, 1u);
+  EXPECT_EQ(storage_.persisted(), persisted);
+  storage_.SetFull(false);
+  ASSERT_TRUE(Data(1, ack.stream, kStart + 64, Page(1)).ok());
+  EXPECT_EQ(acceptor_.flush_lsn(), kStart + 128);
+  auto granted = acceptor_.HandleVote({2, kStart});
+  ASSERT_TRUE(granted.ok()) << granted.status();
+  EXPECT_TRUE(granted->granted);
+  EXPECT_EQ(storage_.persisted().term, 2u);
+}
+
 TEST_F(SafekeeperAcceptorTest, FillingZeroPaddingBelowTheCommitLsnPullsItBack) {
   const AppendAck ack = Start(1);
   ASSERT_TRUE(Data(1, ack.stream, kStart, Page(1), kStart + 64).ok());

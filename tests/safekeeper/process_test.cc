@@ -3,8 +3,12 @@
 //    restarts every safekeeper serves every acknowledged byte;
 //  - two down: WaitForFlush stalls with UNAVAILABLE naming them; one back: resumes;
 //  - a second proposer fences the first (FAILED_PRECONDITION);
-//  - SIGTERM exits cleanly; a corrupt control file stops startup with its name.
+//  - SIGTERM exits cleanly; a corrupt control file stops startup with its name;
+//  - on a real full disk (a small tmpfs) appends stall without acknowledging,
+//    and resume by themselves, losing nothing, once space is freed.
 #include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -198,6 +202,110 @@ TEST_F(SafekeeperProcessTest, SigtermExitsCleanlyAndACorruptControlFileStopsStar
   EXPECT_FALSE(sks_[2]->Restart().ok());
   EXPECT_THAT(ReadFileToString(log).value_or(""),
               HasSubstr("cannot start: control file " + control));
+}
+
+// Fills the file system holding `dir` with a file `dir`/filler until it is full.
+// Returns the bytes written.
+absl::StatusOr<uint64_t> FillDisk(const std::string& dir) {
+  const std::string path = dir + "/filler";
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  if (fd < 0) return absl::InternalError("cannot create " + path);
+  const std::string chunk(64 * 1024, 'f');
+  uint64_t written = 0;
+  for (;;) {
+    const ssize_t n = write(fd, chunk.data(), chunk.size());
+    if (n <= 0) break;
+    written += static_cast<uint64_t>(n);
+  }
+  const int error = errno;
+  close(fd);
+  if (error != ENOSPC)
+    return absl::InternalError("filling the disk stopped with " + std::to_string(error));
+  return written;
+}
+
+// Three safekeeper processes whose data directories share a 112 MiB tmpfs: room
+// for the first 16 MiB segment of each, and 64 MiB that a filler file then
+// takes (when it is deleted, each safekeeper has room for its next segment). Appends inside the
+// allocated segments go on; the append that needs the next segment is not acknowledged, and
+// WaitForFlush says the disks are full; once the filler is deleted the same processes and proposer
+// resume.
+TEST(SafekeeperDiskFullProcessTest, AppendsStallOnAFullDiskAndResumeOnceSpaceIsFreed) {
+  if (geteuid() != 0) GTEST_SKIP() << "mounting a tmpfs needs root";
+  auto dir = TempDir::Create("cambium-sk-full-");
+  ASSERT_TRUE(dir.ok());
+  const std::string mnt = dir->Sub("mnt");
+  ASSERT_EQ(mkdir(mnt.c_str(), 0700), 0);
+  ASSERT_EQ(mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=112m,mode=0700"), 0)
+      << "mount tmpfs on " << mnt << ": " << strerror(errno);
+  // Unmounted however the test ends, after the processes (declared below) stopped.
+  absl::Cleanup unmount = [&mnt] { umount2(mnt.c_str(), MNT_DETACH); };
+  std::unique_ptr<ServiceProcess> sks[3];
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "sk" + std::to_string(i);
+    auto sk = testing::StartSafekeeperProcess(mnt + "/" + id, id, dir->Sub(id + ".log"));
+    ASSERT_TRUE(sk.ok()) << sk.status();
+    sks[i] = std::move(*sk);
+    addresses.push_back(sks[i]->address());
+  }
+  const TimelineId timeline(0x7171, 0x7272);
+  const Lsn start(0x3000000);  // a segment start
+  auto p = WalProposer::Create(
+      testing::TestProposerOptions(addresses, kTenant, timeline, start, "full-disk"));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE((*p)->Elect().ok());
+  // A little over one segment of WAL.
+  const TestWal wal = MakeTestWal(start, 15000, 31);
+  const Lsn next_segment = start + kDefaultWalSegmentSize;
+  ASSERT_GT(wal.end(), next_segment + 65536);
+  std::vector<Lsn> flushes;
+  for (size_t i = 49; i < wal.record_ends.size(); i += 50) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  const std::vector<WalWrite> writes = PostgresLikeWrites(start, wal.bytes, flushes);
+  size_t next = 0;
+  // The first segment of each safekeeper exists; then the disk fills up.
+  for (; writes[next].end() < start + (1 << 20); ++next) {
+    ASSERT_TRUE(AppendAndWait(**p, writes[next]).ok());
+  }
+  auto filled = FillDisk(mnt);
+  ASSERT_TRUE(filled.ok()) << filled.status();
+  // Everything that fits in the allocated segments is acknowledged.
+  for (; writes[next].end() <= next_segment; ++next) {
+    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    ASSERT_TRUE(flushed.ok()) << flushed;
+  }
+  // The write that needs the next segment is refused: nothing is acknowledged.
+  ASSERT_TRUE((*p)->Append(writes[next].lsn, writes[next].bytes).ok());
+  absl::Status stalled;
+  for (int attempt = 0; attempt < 100 && !absl::IsResourceExhausted(stalled); ++attempt) {
+    stalled = (*p)->WaitForFlush(writes[next].end(), absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(stalled)) << stalled;
+  EXPECT_THAT(stalled.message(), HasSubstr("disk"));
+  EXPECT_THAT(stalled.message(), HasSubstr(mnt));
+  EXPECT_LT((*p)->commit_lsn(), writes[next].end());
+  // (The rewrite of the last page may pull it back to the last record's end.)
+  EXPECT_GE((*p)->commit_lsn(), flushes[next - 1]);
+  // Free the space: the same processes and proposer go on.
+  ASSERT_EQ(unlink((mnt + "/filler").c_str()), 0);
+  for (; next < writes.size(); ++next) {
+    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    ASSERT_TRUE(flushed.ok()) << flushed;
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(testing::ExpectCommittedWal(addresses[i], kTenant, timeline, start, wal.end()) ==
+                wal.bytes)
+        << "safekeeper " << i;
+  }
+  p->reset();
+  for (int i = 0; i < 3; ++i) {
+    // Never restarted: the process that saw the full disk exits cleanly now.
+    absl::StatusOr<int> code = sks[i]->Stop();
+    ASSERT_TRUE(code.ok()) << code.status();
+    EXPECT_EQ(*code, 0) << sks[i]->LogTail();
+  }
+  EXPECT_THAT(ReadFileToString(dir->Sub("sk0.log")).value_or(""), HasSubstr("is full"));
 }
 
 }  // namespace

@@ -3,16 +3,28 @@
 // page rewrites), waits for quorum flushes and reads back; a follower streams
 // committed WAL; a new term starts at the last complete record and fences the old
 // proposer; a branch starts mid-page; a lagging safekeeper is brought up to date
-// from its peers.
+// from its peers, or from the archive once they trimmed; a deleted timeline ends
+// its streams and stays deleted; a full disk stalls commits with a clear error and
+// they resume once space is freed; a flipped byte in a segment is never served.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
 #include <thread>
+
+#include <filesystem>
 
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "safekeeper/control_file.h"
 #include "safekeeper/safekeeper_client.h"
+#include "safekeeper/timeline_storage.h"
 #include "safekeeper/wal_proposer.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/wal_builder.h"
+#include "tests/safekeeper/fault_file_system.h"
 #include "tests/safekeeper/sk_harness.h"
 
 namespace cambium::safekeeper {
@@ -20,6 +32,8 @@ namespace {
 
 using ::cambium::testing::TempDir;
 using testing::AppendAndWait;
+using testing::DiskFull;
+using testing::FaultFileSystem;
 using ::testing::HasSubstr;
 using testing::LocalSafekeeper;
 using testing::MakeTestWal;
@@ -35,10 +49,17 @@ class SafekeeperServiceTest : public ::testing::Test {
     auto dir = TempDir::Create("cambium-sk-svc-");
     ASSERT_TRUE(dir.ok());
     dir_ = std::make_unique<TempDir>(std::move(*dir));
-    for (int i = 0; i < 3; ++i) ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i));
+    // Safekeepers 0 and 1 write through a FaultFileSystem (no faults unless a
+    // test arms one), so that no test restarts them to inject faults: a
+    // restarted safekeeper listens on a new port.
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_NO_FATAL_FAILURE(StartSafekeeper(i, i < 2 ? &fault_fs_[i] : nullptr));
+    }
   }
-  void StartSafekeeper(int i) {
-    auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i));
+  virtual uint64_t SegmentSize() const { return kDefaultWalSegmentSize; }
+  void StartSafekeeper(int i, FileSystem* fs = nullptr) {
+    auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i),
+                                     fs, SegmentSize());
     ASSERT_TRUE(sk.ok()) << sk.status();
     if (static_cast<int>(sks_.size()) <= i) sks_.resize(i + 1);
     sks_[i] = std::move(*sk);
@@ -69,6 +90,7 @@ class SafekeeperServiceTest : public ::testing::Test {
   }
 
   std::unique_ptr<TempDir> dir_;
+  FaultFileSystem fault_fs_[2];  // outlive the safekeepers that use them
   std::vector<std::unique_ptr<LocalSafekeeper>> sks_;
 };
 
@@ -193,6 +215,294 @@ TEST_F(SafekeeperServiceTest, WaitForFlushNamesUnreachableSafekeepers) {
   EXPECT_TRUE(absl::IsUnavailable(stalled)) << stalled;
   EXPECT_THAT(stalled.message(), HasSubstr(down1));
   EXPECT_THAT(stalled.message(), HasSubstr(down2));
+}
+
+// Polls `done` until it holds or 20 s passed (the safekeepers' maintenance runs
+// every 100 ms here).
+template <typename F>
+bool Eventually(F done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// `call()` (a unary call on a fresh channel), retried while it is UNAVAILABLE: on
+// a loaded machine a first connection can time out.
+template <typename F>
+absl::Status Retried(F call) {
+  absl::Status status;
+  Eventually([&] {
+    status = call();
+    return !absl::IsUnavailable(status);
+  });
+  return status;
+}
+
+// 1 MiB segments (Postgres allows them), so that a few MiB of WAL span segments
+// the safekeepers can remove.
+class SafekeeperSmallSegmentServiceTest : public SafekeeperServiceTest {
+ protected:
+  static constexpr uint64_t kSeg = 1 << 20;
+  uint64_t SegmentSize() const override { return kSeg; }
+};
+
+TEST_F(SafekeeperServiceTest, ADeletedTimelineEndsItsStreamsLosesItsFilesAndStaysDeleted) {
+  const TimelineId tl(1, 7);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 100, 17);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, {wal.record_ends[50], wal.end()}));
+  ASSERT_EQ(ReadCommitted(0, tl, kStart, wal.end()), wal.bytes);
+  SafekeeperClient client0(sks_[0]->address());
+  auto follower = client0.Follow(kTenant, tl, wal.end());  // waits for more WAL
+  for (int i = 0; i < 3; ++i) {
+    SafekeeperClient client(sks_[i]->address());
+    absl::Status deleted = Retried([&] { return client.DeleteTimeline(kTenant, tl); });
+    ASSERT_TRUE(deleted.ok()) << i << ": " << deleted;
+    EXPECT_FALSE(
+        std::filesystem::exists(TimelineDir(dir_->Sub("sk" + std::to_string(i)), kTenant, tl)))
+        << "safekeeper " << i << " still has the directory";
+  }
+  // The follower's stream ends with the reason.
+  auto next = follower->Next();
+  EXPECT_TRUE(absl::IsFailedPrecondition(next.status())) << next.status();
+  EXPECT_THAT(next.status().message(), HasSubstr("was deleted"));
+  // The writer learns it at its next append, for good.
+  const TestWal more = MakeTestWal(kStart, 120, 17);
+  ASSERT_TRUE(
+      p->Append(wal.end().PageStart(), more.bytes.substr(wal.end().PageStart() - kStart)).ok());
+  absl::Status fenced = p->WaitForFlush(more.end(), absl::Seconds(10));
+  EXPECT_TRUE(absl::IsFailedPrecondition(fenced)) << fenced;
+  EXPECT_THAT(fenced.message(), HasSubstr("was deleted"));
+  // A stale proposer cannot bring it back; readers are told why.
+  auto stale = WalProposer::Create(Options(tl, kStart, "stale"));
+  ASSERT_TRUE(stale.ok());
+  auto elected = (*stale)->Elect();
+  EXPECT_TRUE(absl::IsFailedPrecondition(elected.status())) << elected.status();
+  EXPECT_THAT(elected.status().message(), HasSubstr("was deleted"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(client0.ReadWal(kTenant, tl, kStart).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(client0.Status(kTenant, tl).status()));
+  EXPECT_TRUE(client0.DeleteTimeline(kTenant, tl).ok()) << "idempotent";
+  // Also after a restart.
+  sks_[0]->Stop();
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(0, &fault_fs_[0]));
+  SafekeeperClient restarted(sks_[0]->address());
+  absl::StatusOr<SafekeeperStatus> status;
+  Eventually([&] {
+    status = restarted.Status(kTenant, tl);
+    return !absl::IsUnavailable(status.status());  // connecting to the new port
+  });
+  EXPECT_TRUE(absl::IsFailedPrecondition(status.status())) << status.status();
+  EXPECT_FALSE(std::filesystem::exists(TimelineDir(dir_->Sub("sk0"), kTenant, tl)));
+}
+
+// Two safekeepers trimmed the WAL the pageserver archived while the third was
+// down. The proposer brings it up to date from the archive, since no peer holds
+// that WAL any more.
+TEST_F(SafekeeperSmallSegmentServiceTest,
+       ALaggingSafekeeperCatchesUpFromTheArchiveOnceItsPeersTrimmed) {
+  const TimelineId tl(1, 8);
+  const TestWal wal = MakeTestWal(kStart, 3000, 18, kSeg);
+  ASSERT_GT(wal.end(), kStart + 2 * kSeg);
+  std::vector<Lsn> flushes;
+  for (size_t i = 99; i < wal.record_ends.size(); i += 100) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  const std::vector<testing::WalWrite> writes = PostgresLikeWrites(kStart, wal.bytes, flushes);
+  Lsn start;
+  auto p1 = Elected(Options(tl), &start);
+  for (size_t i = 0; i < writes.size(); ++i) {
+    if (i == 2) {
+      // The third safekeeper has the first writes, then goes down.
+      ASSERT_EQ(ReadCommitted(2, tl, kStart, flushes[1]), wal.bytes.substr(0, flushes[1] - kStart));
+      sks_[2]->Stop();
+    }
+    absl::Status flushed = AppendAndWait(*p1, writes[i], absl::Seconds(10));
+    ASSERT_TRUE(flushed.ok()) << flushed;
+  }
+  const Lsn lagging_at = flushes[1];
+  p1.reset();
+  for (int i = 0; i < 2; ++i) {
+    SafekeeperClient client(sks_[i]->address());
+    ASSERT_TRUE(Retried([&] { return client.ReportArchived(kTenant, tl, wal.end()); }).ok());
+    ASSERT_TRUE(Eventually([&] {
+      auto s = client.Status(kTenant, tl);
+      return s.ok() && s->wal_start > lagging_at;
+    })) << "safekeeper "
+        << i << " did not trim";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
+  ProposerOptions o = Options(tl, kStart, "p2");
+  o.wal_segment_size = kSeg;
+  std::atomic<uint64_t> archived_bytes = 0;
+  o.read_archived = [&](Lsn from, Lsn to) -> absl::StatusOr<std::string> {
+    if (from < kStart || to > wal.end()) return absl::OutOfRangeError("not archived");
+    archived_bytes += to - from;
+    return wal.bytes.substr(from - kStart, to - from);
+  };
+  Lsn start2;
+  auto p2 = Elected(o, &start2);
+  EXPECT_EQ(start2, wal.end());
+  EXPECT_TRUE(ReadCommitted(2, tl, kStart, wal.end()) == wal.bytes);
+  EXPECT_GT(archived_bytes.load(), 0u);
+}
+
+// A safekeeper whose directory was wiped (rebuilt), after its peers trimmed, with
+// no archive to read from: it skips to the first record boundary of the WAL its
+// peers store and catches up from there (like a trimmed safekeeper).
+TEST_F(SafekeeperSmallSegmentServiceTest, ARebuiltSafekeeperSkipsToTheWalItsPeersStillHold) {
+  const TimelineId tl(1, 11);
+  const TestWal wal = MakeTestWal(kStart, 3000, 23, kSeg);
+  std::vector<Lsn> flushes;
+  for (size_t i = 99; i < wal.record_ends.size(); i += 100) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  Lsn start;
+  auto p1 = Elected(Options(tl), &start);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p1, wal, flushes));
+  p1.reset();
+  // The rebuild: stopped, directory wiped.
+  sks_[2]->Stop();
+  std::filesystem::remove_all(dir_->Sub("sk2"));
+  Lsn lowest = Lsn::Max();
+  for (int i = 0; i < 2; ++i) {
+    SafekeeperClient client(sks_[i]->address());
+    ASSERT_TRUE(Retried([&] { return client.ReportArchived(kTenant, tl, wal.end()); }).ok());
+    ASSERT_TRUE(Eventually([&] {
+      auto s = client.Status(kTenant, tl);
+      if (s.ok() && s->wal_start > kStart + kSeg) lowest = std::min(lowest, s->wal_start);
+      return s.ok() && s->wal_start > kStart + kSeg;
+    })) << "safekeeper "
+        << i << " did not trim";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
+  ProposerOptions o = Options(tl, kStart, "p2");
+  o.wal_segment_size = kSeg;
+  Lsn start2;
+  auto p2 = Elected(o, &start2);
+  EXPECT_EQ(start2, wal.end());
+  SafekeeperClient rebuilt(sks_[2]->address());
+  ASSERT_TRUE(Eventually([&] {
+    auto s = rebuilt.Status(kTenant, tl);
+    return s.ok() && s->committed_lsn >= wal.end();
+  }));
+  auto status = rebuilt.Status(kTenant, tl);
+  ASSERT_TRUE(status.ok());
+  // A record boundary at or above the WAL its peers still store: never below it.
+  EXPECT_GE(status->wal_start, lowest);
+  EXPECT_LT(status->wal_start, wal.end());
+  EXPECT_TRUE(
+      std::binary_search(wal.record_ends.begin(), wal.record_ends.end(), status->wal_start) ||
+      status->wal_start.IsPageBoundary())
+      << status->wal_start.ToString();
+  const Lsn from = status->wal_start;
+  EXPECT_TRUE(ReadCommitted(2, tl, from, wal.end()) == wal.bytes.substr(from - kStart));
+  // A restart recovers it as it is.
+  sks_[2]->Stop();
+  ASSERT_NO_FATAL_FAILURE(StartSafekeeper(2));
+  SafekeeperClient restarted(sks_[2]->address());
+  absl::StatusOr<SafekeeperStatus> after;
+  Eventually([&] {
+    after = restarted.Status(kTenant, tl);
+    return !absl::IsUnavailable(after.status());  // connecting to the new port
+  });
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->wal_start, from);
+  EXPECT_EQ(after->record_end, wal.end());
+}
+
+// Two safekeepers cannot write (a full copy-on-write disk): WaitForFlush says so
+// and acknowledges nothing; once space is freed the same proposer resumes.
+TEST_F(SafekeeperServiceTest, AFullDiskStallsCommitsWithAClearErrorAndTheyResumeOnceFreed) {
+  const TimelineId tl(1, 9);
+  FaultFileSystem& fs0 = fault_fs_[0];
+  FaultFileSystem& fs1 = fault_fs_[1];
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 200, 19);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, {wal.record_ends[99], wal.end()});
+  ASSERT_TRUE(AppendAndWait(*p, writes[0]).ok());
+  fs0.SetDiskFull(DiskFull::kNoWrites);
+  fs1.SetDiskFull(DiskFull::kNoWrites);
+  ASSERT_TRUE(p->Append(writes[1].lsn, writes[1].bytes).ok());
+  absl::Status stalled;
+  ASSERT_TRUE(Eventually([&] {
+    stalled = p->WaitForFlush(writes[1].end(), absl::Milliseconds(200));
+    return absl::IsResourceExhausted(stalled);
+  })) << stalled;
+  EXPECT_THAT(stalled.message(), HasSubstr(sks_[0]->address()));
+  EXPECT_THAT(stalled.message(), HasSubstr(sks_[1]->address()));
+  EXPECT_THAT(stalled.message(), HasSubstr("disk"));
+  EXPECT_LT(p->commit_lsn(), writes[1].end()) << "nothing acknowledged";
+  fs0.SetDiskFull(DiskFull::kNo);
+  fs1.SetDiskFull(DiskFull::kNo);
+  absl::Status resumed = p->WaitForFlush(writes[1].end(), absl::Seconds(20));
+  EXPECT_TRUE(resumed.ok()) << resumed;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(ReadCommitted(i, tl, kStart, wal.end()) == wal.bytes) << "safekeeper " << i;
+  }
+}
+
+// Flips one bit of a committed record in one safekeeper's segment while it runs
+// (bit rot after the record was checked on arrival). Reads that include the
+// record fail with DATA_LOSS naming the safekeeper and the segment; the other
+// safekeepers, and reads after the record, are served.
+TEST_F(SafekeeperServiceTest, AFlippedBitInASegmentIsNeverServed) {
+  const TimelineId tl(1, 10);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 300, 20);
+  ASSERT_NO_FATAL_FAILURE(Stream(*p, wal, {wal.record_ends[150], wal.end()}));
+  ASSERT_EQ(ReadCommitted(0, tl, kStart, wal.end()), wal.bytes);
+  // A record that spans a page boundary, damaged on its second page.
+  size_t k = 100;
+  while (wal.record_ends[k].PageStart() == wal.record_ends[k - 1].PageStart() ||
+         wal.record_ends[k].PageOffset() < 100) {
+    ++k;
+  }
+  const Lsn damaged = wal.record_ends[k] - 40;
+  const std::string segment =
+      TimelineDir(dir_->Sub("sk0"), kTenant, tl) + "/" + WalSegmentFileName(1, damaged.SegmentNo());
+  const int fd = open(segment.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << segment;
+  char byte;
+  ASSERT_EQ(pread(fd, &byte, 1, damaged.SegmentOffset()), 1);
+  byte ^= 0x10;
+  ASSERT_EQ(pwrite(fd, &byte, 1, damaged.SegmentOffset()), 1);
+  close(fd);
+
+  SafekeeperClient client(sks_[0]->address());
+  // From the start, from inside the record (its first page), from its second page.
+  for (Lsn from : {kStart, wal.record_ends[k - 1] + 8, damaged.PageStart()}) {
+    auto read = client.ReadWal(kTenant, tl, from, wal.end());
+    EXPECT_TRUE(absl::IsDataLoss(read.status())) << from.ToString() << ": " << read.status();
+    EXPECT_THAT(read.status().message(), HasSubstr("sk0"));
+    EXPECT_THAT(read.status().message(), HasSubstr(WalSegmentFileName(1, damaged.SegmentNo())));
+  }
+  auto follower = client.Follow(kTenant, tl, kStart);
+  std::string followed;
+  absl::Status follow_end;
+  while (kStart + followed.size() < wal.end()) {
+    auto chunk = follower->Next();
+    if (!chunk.ok() || !chunk->has_value()) {
+      follow_end = chunk.status();
+      break;
+    }
+    followed += (*chunk)->data;
+  }
+  EXPECT_TRUE(absl::IsDataLoss(follow_end)) << follow_end;
+  EXPECT_LE(kStart + followed.size(), wal.record_ends[k - 1]) << "no byte of the record was served";
+  EXPECT_EQ(followed, wal.bytes.substr(0, followed.size()));
+  // After the damaged record, and on the other safekeepers, all is served.
+  auto after = client.ReadWal(kTenant, tl, wal.record_ends[k], wal.end());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(*after == wal.bytes.substr(wal.record_ends[k] - kStart));
+  EXPECT_TRUE(ReadCommitted(1, tl, kStart, wal.end()) == wal.bytes);
+  // A proposer's recovery read does not take it from there either.
+  auto recovered = p->ReadWal(kStart, wal.end());
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_TRUE(*recovered == wal.bytes);
 }
 
 }  // namespace

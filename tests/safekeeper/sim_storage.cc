@@ -45,6 +45,10 @@ SimStorage::SimStorage(Lsn timeline_start) : start_(timeline_start), flush_(time
 }
 
 absl::Status SimStorage::PersistState(const AcceptorState& state) {
+  if (full_) {
+    ++no_space_refusals_;
+    return absl::ResourceExhaustedError("sim: no space for the control file");
+  }
   if (fail_next_sync_) {
     fail_next_sync_ = false;
     return absl::InternalError("sim: fsync of the control file failed");
@@ -58,7 +62,15 @@ absl::Status SimStorage::WriteDurable(Lsn lsn, std::string_view bytes) {
   auto write = [&](std::string_view b) {
     if (wal_.size() < offset + b.size()) wal_.resize(offset + b.size(), '\0');
     std::memcpy(wal_.data() + offset, b.data(), b.size());
+    allocated_ = std::max<uint64_t>(allocated_, offset + b.size());
   };
+  if (full_ && offset + bytes.size() > allocated_) {
+    // What fits in allocated space may land; nothing is acknowledged.
+    const uint64_t fits = allocated_ > offset ? allocated_ - offset : 0;
+    if (full_rng_ != nullptr && fits > 0) write(bytes.substr(0, (*full_rng_)() % (fits + 1)));
+    ++no_space_refusals_;
+    return absl::ResourceExhaustedError("sim: no space for a new WAL segment");
+  }
   if (crash_rng_ != nullptr) {
     write(bytes.substr(0, (*crash_rng_)() % (bytes.size() + 1)));
     crash_rng_ = nullptr;
@@ -86,6 +98,10 @@ absl::StatusOr<std::string> SimStorage::Read(Lsn lsn, uint64_t size) {
 }
 
 absl::Status SimStorage::Truncate(Lsn lsn, const AcceptorState& state) {
+  if (full_) {
+    ++no_space_refusals_;
+    return absl::ResourceExhaustedError("sim: no space for the control file");
+  }
   persisted_ = state;
   wal_.resize(lsn - start_);
   flush_ = lsn;

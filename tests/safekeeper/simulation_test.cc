@@ -1,7 +1,9 @@
 // Seeded simulation of the election and fencing protocol: 3 acceptors (the real
 // Acceptor over SimStorage) and 2 competing proposers (the real ProposerCore) that
 // exchange messages through a network that loses, duplicates, delays and reorders
-// them, while acceptors crash (losing torn, unacknowledged writes) and restart.
+// them, while acceptors crash (losing torn, unacknowledged writes) and restart,
+// fsyncs fail and disks fill up and are freed again (a full disk refuses without
+// breaking the acceptor).
 //
 // After every step the checker asserts:
 //  - committed WAL is never rewritten: every commit LSN a proposer reaches names a
@@ -73,6 +75,7 @@ struct Stats {
   int torn_writes = 0;
   int refused_stale = 0;
   int rewrites_filled = 0;
+  int no_space_refusals = 0;
 };
 
 // The simulated world; every random choice comes from rng_.
@@ -477,13 +480,16 @@ void World::Run(int steps) {
       ProposerAct(*proposers_[Uniform(kProposers)], /*quiet=*/false);
     } else if (r < 88) {
       AcceptorNode& a = *acceptors_[Uniform(kAcceptors)];
-      const uint64_t fault = Uniform(3);
+      const uint64_t fault = Uniform(4);
       if (fault == 0) {
         CrashAcceptor(a);
       } else if (fault == 1) {
         a.storage.CrashOnNextWrite(&rng_);
-      } else {
+      } else if (fault == 2) {
         a.storage.FailNextSync();
+      } else {
+        a.storage.SetFull(!a.storage.full(), &rng_);
+        Trace(absl::StrFormat("acceptor%d disk %s", a.id, a.storage.full() ? "full" : "freed"));
       }
     } else if (r < 94) {
       RestartAcceptor(*acceptors_[Uniform(kAcceptors)]);
@@ -497,6 +503,8 @@ void World::Run(int steps) {
   }
   // Quiet phase: everything restarts, no faults, proposer 0 alone must commit.
   for (auto& a : acceptors_) {
+    stats_.no_space_refusals += a->storage.no_space_refusals();
+    a->storage.SetFull(false);
     CrashAcceptor(*a);  // also clears injected faults that have not fired yet
     RestartAcceptor(*a);
   }
@@ -542,18 +550,20 @@ TEST(SafekeeperSimulation, ThreeAcceptorsTwoProposersNeverLoseCommittedWal) {
     total.torn_writes += s.torn_writes;
     total.refused_stale += s.refused_stale;
     total.rewrites_filled += s.rewrites_filled;
+    total.no_space_refusals += s.no_space_refusals;
   }
   std::cout << absl::StrFormat(
       "simulation: %d elections, %d commit advances, %d truncations, %d fencings, %d torn "
-      "writes, %d stale refusals, %d page rewrites\n",
+      "writes, %d stale refusals, %d page rewrites, %d full-disk refusals\n",
       total.elections, total.commits, total.truncations, total.fenced, total.torn_writes,
-      total.refused_stale, total.rewrites_filled);
+      total.refused_stale, total.rewrites_filled, total.no_space_refusals);
   if (one) return;
   // The faults must actually have happened, or the run proves nothing.
   EXPECT_GT(total.truncations, 0);
   EXPECT_GT(total.fenced, 0);
   EXPECT_GT(total.torn_writes, 0);
   EXPECT_GT(total.refused_stale, 0);
+  EXPECT_GT(total.no_space_refusals, 0);
   EXPECT_GT(total.commits, static_cast<int>(count));
 }
 

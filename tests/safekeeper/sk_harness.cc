@@ -17,9 +17,9 @@ using ::cambium::testing::FreePort;
 using ::cambium::testing::ServiceProcess;
 using ::cambium::testing::WalBuilder;
 
-TestWal MakeTestWal(Lsn start, int count, uint64_t seed) {
+TestWal MakeTestWal(Lsn start, int count, uint64_t seed, uint64_t segment_size) {
   std::mt19937_64 rng(seed);
-  WalBuilder builder(start);
+  WalBuilder builder(start, {.segment_size = segment_size});
   TestWal wal;
   wal.start = start;
   const uint8_t heap = static_cast<uint8_t>(pg::RmgrId::kHeap);
@@ -105,12 +105,14 @@ absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write, absl::D
 
 absl::StatusOr<std::unique_ptr<LocalSafekeeper>> LocalSafekeeper::Start(const std::string& data_dir,
                                                                         const std::string& id,
-                                                                        FileSystem* fs) {
+                                                                        FileSystem* fs,
+                                                                        uint64_t segment_size) {
   auto local = std::make_unique<LocalSafekeeper>();
   SafekeeperOptions options;
   options.data_dir = data_dir;
   options.id = id;
   options.fs = fs;
+  options.segment_size = segment_size;
   options.checkpoint_interval = absl::Milliseconds(100);
   CAMBIUM_ASSIGN_OR_RETURN(local->server_, SafekeeperServer::Start(options, "127.0.0.1:0"));
   local->address_ = absl::StrFormat("127.0.0.1:%d", local->server_->port());
@@ -125,12 +127,12 @@ std::string SafekeeperBinary() { return CAMBIUM_SAFEKEEPER_BINARY; }
 
 std::string SafekeeperLogFile(const std::string& data_dir) { return data_dir + ".log"; }
 
-absl::StatusOr<std::unique_ptr<ServiceProcess>> StartSafekeeperProcess(const std::string& data_dir,
-                                                                       const std::string& id) {
+absl::StatusOr<std::unique_ptr<ServiceProcess>> StartSafekeeperProcess(
+    const std::string& data_dir, const std::string& id, const std::string& log_file) {
   CAMBIUM_ASSIGN_OR_RETURN(const int port, FreePort());
   return ServiceProcess::Start(
       SafekeeperBinary(), {"--data-dir", data_dir, "--id", id, "--checkpoint-interval", "200ms"},
-      port, SafekeeperLogFile(data_dir));
+      port, log_file.empty() ? SafekeeperLogFile(data_dir) : log_file);
 }
 
 }  // namespace cambium::safekeeper::testing

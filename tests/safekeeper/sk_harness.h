@@ -23,14 +23,15 @@
 namespace cambium::safekeeper::testing {
 
 // `count` valid PostgreSQL 15 WAL records of varied sizes (some spanning pages)
-// from `start` (a page boundary), built with WalBuilder.
+// from `start` (a page boundary), built with WalBuilder for `segment_size`.
 struct TestWal {
   Lsn start;
   std::string bytes;
   std::vector<Lsn> record_ends;
   Lsn end() const { return start + bytes.size(); }
 };
-TestWal MakeTestWal(Lsn start, int count, uint64_t seed);
+TestWal MakeTestWal(Lsn start, int count, uint64_t seed,
+                    uint64_t segment_size = kDefaultWalSegmentSize);
 
 // One pg_wal write as Postgres issues it: whole 8 KiB pages, the last one
 // zero-padded after the flush point and rewritten by the next write.
@@ -70,9 +71,9 @@ absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write,
 // as cambium-safekeeper does (SafekeeperServer).
 class LocalSafekeeper {
  public:
-  static absl::StatusOr<std::unique_ptr<LocalSafekeeper>> Start(const std::string& data_dir,
-                                                                const std::string& id,
-                                                                FileSystem* fs = nullptr);
+  static absl::StatusOr<std::unique_ptr<LocalSafekeeper>> Start(
+      const std::string& data_dir, const std::string& id, FileSystem* fs = nullptr,
+      uint64_t segment_size = kDefaultWalSegmentSize);
   ~LocalSafekeeper() { Stop(); }
   const std::string& address() const { return address_; }
   // As on SIGTERM.
@@ -83,10 +84,11 @@ class LocalSafekeeper {
   std::unique_ptr<SafekeeperServer> server_;
 };
 
-// A real cambium-safekeeper process on a free port, logging to SafekeeperLogFile
-// and checkpointing every 200 ms; ServiceProcess restarts, stops and kills it.
+// A real cambium-safekeeper process on a free port, logging to `log_file`
+// (default: SafekeeperLogFile(data_dir)) and checkpointing every 200 ms;
+// ServiceProcess restarts, stops and kills it.
 absl::StatusOr<std::unique_ptr<cambium::testing::ServiceProcess>> StartSafekeeperProcess(
-    const std::string& data_dir, const std::string& id);
+    const std::string& data_dir, const std::string& id, const std::string& log_file = "");
 // The log of the process StartSafekeeperProcess started on `data_dir`.
 std::string SafekeeperLogFile(const std::string& data_dir);
 

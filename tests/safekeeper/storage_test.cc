@@ -105,20 +105,20 @@ TEST(SafekeeperControlFile, DetectsCorruptionAndNamesTheFile) {
 // A timeline on disk driven through its Acceptor, as the service does.
 class SafekeeperTimelineTest : public ::testing::Test {
  protected:
+  virtual uint64_t SegmentSize() const { return kDefaultWalSegmentSize; }
   void SetUp() override {
     auto dir = TempDir::Create("cambium-sk-test-");
     ASSERT_TRUE(dir.ok());
     dir_ = std::make_unique<TempDir>(std::move(*dir));
     tl_dir_ = TimelineDir(dir_->path(), kTenant, kTimeline);
     ASSERT_TRUE(fs_.CreateDir(dir_->path() + "/" + kTenant.ToString()).ok());
-    auto tl =
-        Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStart, kDefaultWalSegmentSize);
+    auto tl = Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStart, SegmentSize());
     ASSERT_TRUE(tl.ok()) << tl.status();
     tl_ = std::move(*tl);
   }
   absl::Status Reopen() {
     tl_.reset();
-    auto tl = Timeline::Open(&fs_, tl_dir_, "sk1", kDefaultWalSegmentSize);
+    auto tl = Timeline::Open(&fs_, tl_dir_, "sk1", SegmentSize());
     if (!tl.ok()) return tl.status();
     tl_ = std::move(*tl);
     return absl::OkStatus();
@@ -145,7 +145,16 @@ class SafekeeperTimelineTest : public ::testing::Test {
     return out;
   }
   std::string SegmentPath(uint64_t segno) const {
-    return tl_dir_ + "/" + WalSegmentFileName(1, segno);
+    return tl_dir_ + "/" + WalSegmentFileName(1, segno, SegmentSize());
+  }
+  // Names in the timeline directory that are temporary files.
+  std::vector<std::string> TemporaryFiles() {
+    std::vector<std::string> tmp;
+    const auto names = fs_.ListDir(tl_dir_);
+    for (const std::string& name : names.value()) {
+      if (name.find(".tmp") != std::string::npos) tmp.push_back(name);
+    }
+    return tmp;
   }
 
   FaultFileSystem fs_;
@@ -257,6 +266,183 @@ TEST_F(SafekeeperTimelineTest, AFullDiskOrATornWriteIsNeverAcknowledged) {
   EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
 }
 
+// A failed fdatasync stops the timeline even when its errno is ENOSPC: unlike a
+// refused write, it leaves a page cache that no longer says what is on disk.
+TEST_F(SafekeeperTimelineTest, AFailedFsyncStopsTheTimelineEvenWhenItSaysTheDiskIsFull) {
+  const TestWal wal = MakeTestWal(kStart, 20, 8);
+  const uint64_t s = Start(1);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
+  ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
+  fs_.FailNextSync(WalSegmentFileName(1, 1), ENOSPC);
+  auto failed = tl_->AppendData({1, s, writes[1].lsn, writes[1].bytes, Lsn()});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_FALSE(absl::IsResourceExhausted(failed.status())) << failed.status();
+  auto refused = tl_->AppendData({1, s, writes[1].lsn, writes[1].bytes, Lsn()});
+  EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
+  EXPECT_EQ(tl_->Status()->flush_lsn, writes[0].end());
+}
+
+// A vote needs a control file rewrite: on a full disk it is refused, nothing is
+// promised, and the timeline goes on in its current term.
+TEST_F(SafekeeperTimelineTest, AFullDiskDuringAVoteGrantsNothingAndKeepsTheTimelineUsable) {
+  const TestWal wal = MakeTestWal(kStart, 20, 10);
+  const uint64_t s = Start(1);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
+  ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
+  fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
+  auto vote = tl_->Vote({2, kStart});
+  EXPECT_TRUE(absl::IsResourceExhausted(vote.status())) << vote.status();
+  EXPECT_THAT(vote.status().message(), HasSubstr("sk1"));
+  EXPECT_THAT(vote.status().message(), HasSubstr(tl_dir_));
+  EXPECT_THAT(vote.status().message(), HasSubstr("disk"));
+  EXPECT_TRUE(TemporaryFiles().empty());
+  // Appends of term 1 land in the allocated segment and are acknowledged.
+  for (size_t i = 1; i < writes.size(); ++i) {
+    auto ack = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, Lsn()});
+    ASSERT_TRUE(ack.ok()) << i << ": " << ack.status();
+  }
+  ASSERT_TRUE(Reopen().ok());
+  EXPECT_EQ(tl_->Status()->term, 1u) << "the refused vote left no promise on disk";
+  EXPECT_EQ(tl_->Status()->flush_lsn, wal.end());
+  fs_.SetDiskFull(testing::DiskFull::kNo);
+  auto granted = tl_->Vote({2, kStart});
+  ASSERT_TRUE(granted.ok()) << granted.status();
+  EXPECT_TRUE(granted->granted);
+}
+
+// 1 MiB segments (Postgres allows them), so that appends cross segments quickly.
+class SafekeeperSmallSegmentTest : public SafekeeperTimelineTest {
+ protected:
+  static constexpr uint64_t kSeg = 1 << 20;
+  uint64_t SegmentSize() const override { return kSeg; }
+};
+
+// Appends inside an allocated segment need no space; the one that needs the next
+// segment is refused (RESOURCE_EXHAUSTED, nothing acknowledged, the timeline not
+// stopped) until space is freed, then it and the rest go through with no restart.
+TEST_F(SafekeeperSmallSegmentTest, AFullDiskRefusesTheAppendThatNeedsANewSegmentUntilFreed) {
+  const TestWal wal = MakeTestWal(kStart, 1500, 17, kSeg);
+  ASSERT_GT(wal.end(), kStart + kSeg + kSeg / 4);
+  std::vector<Lsn> flushes;
+  for (size_t i = 4; i < wal.record_ends.size(); i += 5) flushes.push_back(wal.record_ends[i]);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, flushes);
+  const uint64_t s = Start(1);
+  ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
+  fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
+  const Lsn next_segment = kStart + kSeg;
+  size_t i = 1;
+  for (; writes[i].end() <= next_segment; ++i) {
+    auto ack = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, writes[i - 1].end()});
+    ASSERT_TRUE(ack.ok()) << "within the allocated segment: " << ack.status();
+  }
+  const Lsn acked = writes[i - 1].end();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto full = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, acked});
+    EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << attempt << ": " << full.status();
+    EXPECT_THAT(full.status().message(), HasSubstr("sk1"));
+    EXPECT_THAT(full.status().message(), HasSubstr(tl_dir_));
+    EXPECT_THAT(full.status().message(), HasSubstr("full"));
+    EXPECT_EQ(tl_->Status()->flush_lsn, acked) << "nothing acknowledged";
+    EXPECT_TRUE(TemporaryFiles().empty()) << "the partial segment gave its space back";
+    // The maintenance thread keeps trying to create the segment, and fails cleanly.
+    absl::Status checkpoint = tl_->Checkpoint();
+    EXPECT_TRUE(absl::IsResourceExhausted(checkpoint)) << checkpoint;
+  }
+  EXPECT_GT(fs_.no_space_refusals(), 0);
+  fs_.SetDiskFull(testing::DiskFull::kNo);
+  ASSERT_TRUE(tl_->Checkpoint().ok());
+  EXPECT_TRUE(fs_.Exists(SegmentPath(next_segment.SegmentNo(kSeg))));
+  for (; i < writes.size(); ++i) {
+    auto ack = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, writes[i - 1].end()});
+    ASSERT_TRUE(ack.ok()) << ack.status();
+  }
+  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+  ASSERT_TRUE(Reopen().ok());
+  EXPECT_EQ(tl_->Status()->flush_lsn, wal.end());
+  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+}
+
+// A refused write may leave complete records above the flush LSN (the part that
+// fit in the allocated segment). A new term whose history continues at the flush
+// LSN must not inherit them: after a restart they would be read as its WAL.
+TEST_F(SafekeeperSmallSegmentTest, ARefusedWriteLeavesNothingANewTermCouldInherit) {
+  const TestWal wal = MakeTestWal(kStart, 1500, 21, kSeg);
+  const Lsn boundary = kStart + kSeg;
+  size_t k = 0;
+  while (wal.record_ends[k + 3] < boundary - 1024) ++k;
+  size_t j = k;
+  while (wal.record_ends[j] <= boundary) ++j;
+  const Lsn acked = wal.record_ends[k];
+  const uint64_t s = Start(1);
+  ASSERT_TRUE(tl_->AppendData({1, s, kStart, wal.bytes.substr(0, acked - kStart), Lsn()}).ok());
+  fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
+  auto refused = tl_->AppendData(
+      {1, s, acked, wal.bytes.substr(acked - kStart, wal.record_ends[j] - acked), Lsn()});
+  ASSERT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
+  fs_.SetDiskFull(testing::DiskFull::kNo);
+  const TermHistory h2({{1, kStart}, {2, acked}});
+  ASSERT_TRUE(tl_->Vote({2, kStart}).ok());
+  ASSERT_TRUE(tl_->AppendStart({2, h2, acked, kStart}).ok());
+  ASSERT_TRUE(Reopen().ok());
+  EXPECT_EQ(tl_->Status()->flush_lsn, acked);
+  EXPECT_EQ(tl_->Status()->history, h2);
+  EXPECT_EQ(ReadStored(acked, acked + 64), std::string(64, '\0'));
+}
+
+// A safekeeper whose WAL ends below what its peers still store is told to skip:
+// it drops its WAL and stores from a record boundary at or below the commit LSN,
+// exactly like one that removed its archived segments; a restart recovers it.
+TEST_F(SafekeeperSmallSegmentTest, SkipsAheadToARecordBoundaryBelowTheCommitLsn) {
+  const TestWal wal = MakeTestWal(kStart, 1500, 22, kSeg);
+  const uint64_t s = Start(1);
+  const Lsn held = wal.record_ends[10];
+  ASSERT_TRUE(tl_->AppendData({1, s, kStart, wal.bytes.substr(0, held - kStart), held}).ok());
+  size_t k = 0;
+  while (wal.record_ends[k] <= kStart + kSeg) ++k;
+  const Lsn skip = wal.record_ends[k];
+  const std::string rest = wal.bytes.substr(skip - kStart);
+  // Only to a committed point.
+  auto refused = tl_->AppendData({1, s, skip, rest, skip - 8, /*skip_to_start=*/true});
+  EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  auto skipped = tl_->AppendData({1, s, skip, rest, wal.end(), /*skip_to_start=*/true});
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ(skipped->flush_lsn, wal.end());
+  EXPECT_FALSE(fs_.Exists(SegmentPath(kStart.SegmentNo(kSeg)))) << "the WAL below is dropped";
+  EXPECT_TRUE(absl::IsOutOfRange(tl_->ReadLimit(held, Lsn(), 0).status()));
+  EXPECT_EQ(ReadStored(skip, wal.end()), rest);
+  ASSERT_TRUE(Reopen().ok());
+  auto status = tl_->Status();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->wal_start, skip);
+  EXPECT_EQ(status->flush_lsn, wal.end());
+  EXPECT_EQ(status->record_end, wal.end());
+  EXPECT_EQ(ReadStored(skip, wal.end()), rest);
+}
+
+// The control file cannot be rewritten on a full disk; the lazily persisted
+// commit LSN waits, appends go on, and it is persisted once space is back.
+TEST_F(SafekeeperSmallSegmentTest, AFullDiskDelaysTheLazyControlFileWriteWithoutStoppingAppends) {
+  const TestWal wal = MakeTestWal(kStart, 60, 18, kSeg);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
+  const uint64_t s = Start(1);
+  fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
+  auto first = tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()});
+  EXPECT_TRUE(absl::IsResourceExhausted(first.status())) << "the first segment needs space";
+  fs_.SetDiskFull(testing::DiskFull::kNo);
+  ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
+  fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
+  for (size_t i = 1; i < writes.size(); ++i) {
+    auto ack = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, writes[i - 1].end()});
+    ASSERT_TRUE(ack.ok()) << ack.status();
+  }
+  EXPECT_TRUE(absl::IsResourceExhausted(tl_->Checkpoint()));
+  EXPECT_TRUE(TemporaryFiles().empty());
+  EXPECT_EQ(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStart);
+  fs_.SetDiskFull(testing::DiskFull::kNo);
+  ASSERT_TRUE(tl_->Checkpoint().ok());
+  EXPECT_GT(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStart);
+}
+
 TEST_F(SafekeeperTimelineTest, ElectionTruncatesDivergentWalDurably) {
   const TestWal wal = MakeTestWal(kStart, 30, 6);
   const uint64_t s = Start(1);
@@ -319,6 +505,73 @@ TEST_F(SafekeeperTimelineTest, ARewrittenTailPageBecomesReadableAtTheSameCommitL
   EXPECT_EQ(tl_->Status()->commit_lsn, page_end);
   EXPECT_EQ(tl_->ReadLimit(kStart, Lsn(), 0)->limit, second);
   EXPECT_EQ(tl_->Status()->committed_record_lsn, second);
+}
+
+// A single flipped bit in a committed record is found at startup and refuses it,
+// naming the segment (not cut as if it were a torn tail).
+TEST_F(SafekeeperTimelineTest, AFlippedBitBelowTheCommitLsnRefusesToStart) {
+  const TestWal wal = MakeTestWal(kStart, 40, 19);
+  const uint64_t s = Start(1);
+  WriteAll(1, s, wal, wal.end());
+  ASSERT_TRUE(tl_->Checkpoint().ok());
+  tl_.reset();
+  const Lsn at = wal.record_ends[20] + 30;  // inside record 21
+  std::string byte;
+  ASSERT_TRUE(ReadWholeFile(&fs_, SegmentPath(1)).ok());
+  byte = ReadWholeFile(&fs_, SegmentPath(1))->substr(at.SegmentOffset(), 1);
+  byte[0] ^= 0x01;
+  Scribble(SegmentPath(1), at.SegmentOffset(), byte);
+  absl::Status reopened = Reopen();
+  EXPECT_TRUE(absl::IsDataLoss(reopened)) << reopened;
+  EXPECT_THAT(reopened.message(), HasSubstr(SegmentPath(1)));
+}
+
+// DeleteTimeline leaves a tombstone first: a crash part-way (here a failed
+// unlink) is finished at the next startup, even though what is left would not
+// open as a timeline, and the timeline can never be created again.
+TEST(SafekeeperDeletion, ACrashPartWayIsFinishedAtStartupAndTheTimelineStaysDeleted) {
+  auto dir = TempDir::Create("cambium-sk-test-");
+  ASSERT_TRUE(dir.ok());
+  FaultFileSystem fs;
+  SafekeeperOptions options;
+  options.data_dir = dir->path();
+  options.fs = &fs;
+  const TimelineKey key{kTenant, kTimeline};
+  const std::string tl_dir = TimelineDir(dir->path(), kTenant, kTimeline);
+  {
+    auto sk = Safekeeper::Open(options);
+    ASSERT_TRUE(sk.ok()) << sk.status();
+    auto tl = (*sk)->GetOrCreate(key, kStart);
+    ASSERT_TRUE(tl.ok()) << tl.status();
+    const TestWal wal = MakeTestWal(kStart, 50, 20);
+    ASSERT_TRUE((*tl)->Vote({1, kStart}).ok());
+    auto ack = (*tl)->AppendStart({1, TermHistory({{1, kStart}}), kStart, kStart});
+    ASSERT_TRUE(ack.ok());
+    ASSERT_TRUE((*tl)->AppendData({1, ack->stream, kStart, wal.bytes, wal.end()}).ok());
+    ASSERT_TRUE((*tl)->Checkpoint().ok());
+    // The segment goes, the control file stays: the crash point.
+    fs.FailNextRemove(kControlFileName);
+    absl::Status deleted = (*sk)->DeleteTimeline(key);
+    EXPECT_FALSE(deleted.ok());
+    ASSERT_TRUE(fs.Exists(tl_dir + "/" + kControlFileName));
+    // Already unusable, also through the reference a handler may still hold.
+    EXPECT_TRUE(absl::IsFailedPrecondition((*tl)->Vote({2, kStart}).status()));
+    EXPECT_TRUE(absl::IsFailedPrecondition((*sk)->Get(key).status()));
+  }
+  // The WAL below the commit LSN is gone but the control file is not: opened as
+  // a timeline this would refuse to start. The tombstone says to finish instead.
+  fs.Remove(tl_dir + "/" + WalSegmentFileName(1, 1)).IgnoreError();
+  auto sk = Safekeeper::Open(options);
+  ASSERT_TRUE(sk.ok()) << sk.status();
+  EXPECT_FALSE(fs.Exists(tl_dir));
+  auto recreated = (*sk)->GetOrCreate(key, kStart);
+  EXPECT_TRUE(absl::IsFailedPrecondition(recreated.status())) << recreated.status();
+  EXPECT_THAT(recreated.status().message(), HasSubstr("was deleted"));
+  EXPECT_TRUE((*sk)->DeleteTimeline(key).ok()) << "idempotent";
+  // A timeline this safekeeper never saw is tombstoned too.
+  const TimelineKey unseen{kTenant, TimelineId(9, 9)};
+  EXPECT_TRUE((*sk)->DeleteTimeline(unseen).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition((*sk)->GetOrCreate(unseen, kStart).status()));
 }
 
 // A reader of an old segment (the pageserver catching up) while the writer keeps

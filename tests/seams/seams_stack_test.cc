@@ -176,6 +176,44 @@ TEST(SeamsStack, AnIdleEndpointStaysTheWriterAcrossAPageserverRestart) {
   EXPECT_EQ(Number(**ep, "SELECT sum(x) FROM t"), 3);
 }
 
+// Issue 9, item 12: every read-only endpoint and `cambium query` is an ephemeral
+// branch; its WAL on the safekeepers must go with it.
+TEST(SeamsStack, DeletingABranchDeletesItsWalOnEverySafekeeper) {
+  auto stack = TestStack::Create();
+  ASSERT_TRUE(stack.ok()) << stack.status();
+  auto b = (*stack)->CreateBranch("ephemeral", "main");
+  ASSERT_TRUE(b.ok()) << b.status();
+  {
+    auto ep = (*stack)->StartEndpoint("ephemeral");
+    ASSERT_TRUE(ep.ok()) << ep.status();
+    ASSERT_TRUE((*ep)->pg().Sql("CREATE TABLE t AS SELECT 1 AS x").ok());
+    ASSERT_TRUE((*ep)->Stop().ok());
+  }
+  const TenantId tenant(b->tenant_id().hi(), b->tenant_id().lo());
+  const TimelineId timeline(b->timeline_id().hi(), b->timeline_id().lo());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(safekeeper::SafekeeperClient((*stack)->safekeeper(i).address())
+                    .Status(tenant, timeline)
+                    .ok());
+  }
+  v1::DeleteBranchRequest del;
+  del.set_tenant((*stack)->tenant());
+  del.set_name("ephemeral");
+  v1::DeleteBranchResponse deleted;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE((*stack)->mgmt().DeleteBranch(&ctx, del, &deleted).ok());
+  for (int i = 0; i < 3; ++i) {
+    safekeeper::SafekeeperClient sk((*stack)->safekeeper(i).address());
+    absl::Status s;
+    for (absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
+      s = sk.Status(tenant, timeline).status();
+      if (!s.ok()) break;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << "safekeeper " << i << ": " << s;
+  }
+}
+
 TEST(SeamsStack, OpenWithOTruncTruncatesThroughTheMount) {
   auto stack = TestStack::Create();
   ASSERT_TRUE(stack.ok()) << stack.status();

@@ -1,0 +1,305 @@
+#include "tools/supervisor.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/files.h"
+#include "common/logging.h"
+#include "common/status.h"
+#include "common/subprocess.h"
+#include "nlohmann/json.hpp"
+#include "tools/cli_state.h"
+#include "tools/cli_util.h"
+
+namespace cambium::cli {
+namespace {
+
+using nlohmann::json;
+
+json TimeJson(absl::Time t) {
+  return t == absl::InfinitePast() ? json(nullptr) : json(absl::ToUnixMicros(t));
+}
+
+absl::Time TimeFrom(const json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number_integer()) return absl::InfinitePast();
+  return absl::FromUnixMicros(j[key].get<int64_t>());
+}
+
+// One daemon under supervision: its record plus what only the running supervisor
+// needs.
+struct Supervised {
+  Daemon spec;
+  DaemonRecord record;
+  bool child = false;  // started by this supervisor: waitpid gives its exit status
+  absl::Time running_since = absl::InfinitePast();
+  absl::Duration backoff;
+};
+
+class Supervisor {
+ public:
+  Supervisor(std::string data_dir, const SupervisorOptions& options)
+      : data_dir_(std::move(data_dir)), options_(options) {}
+
+  absl::Status Run();
+
+ private:
+  absl::Status Load();
+  // Reaps children and polls adopted daemons; true if any exited.
+  bool CollectExits();
+  void Exited(Supervised& d, const std::string& how);
+  // Starts every daemon whose restart is due; true if any started.
+  bool StartDue();
+  absl::Status Start(Supervised& d);
+  absl::Status Save();
+
+  const std::string data_dir_;
+  const SupervisorOptions options_;
+  SupervisorState state_;
+  std::vector<Supervised> daemons_;
+};
+
+absl::Status Supervisor::Load() {
+  CAMBIUM_ASSIGN_OR_RETURN(StackState stack, LoadStackFile(data_dir_ + "/stack.json"));
+  absl::StatusOr<SupervisorState> previous = LoadSupervisorState(data_dir_);
+  state_.pid = getpid();
+  state_.started = absl::Now();
+  // Safekeepers first: the pageserver follows them from its start.
+  std::vector<Daemon> specs = stack.safekeepers;
+  specs.push_back(stack.pageserver);
+  for (const Daemon& spec : specs) {
+    if (spec.argv.empty()) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "stack.json has no command line for %s; run `cambium up` to write one", spec.name));
+    }
+    Supervised d{.spec = spec, .backoff = options_.initial_backoff};
+    d.record.name = spec.name;
+    d.record.port = spec.port;
+    if (previous.ok()) {
+      // Restart history survives a replaced supervisor and down/up.
+      for (const DaemonRecord& r : previous->daemons) {
+        if (r.name == spec.name) d.record = r;
+      }
+    }
+    d.record.port = spec.port;
+    // `up` wrote the pid of a daemon it found running (0 otherwise): adopt it, if
+    // that pid still runs this command line.
+    d.record.pid = ProcessHasArgs(spec.pid, spec.argv) ? spec.pid : 0;
+    d.record.next_start = absl::InfinitePast();
+    if (d.record.pid > 0) {
+      d.running_since = absl::Now();
+      LogInfo("daemon_adopted", {{"name", spec.name}, {"pid", d.record.pid}, {"port", spec.port}});
+    }
+    daemons_.push_back(std::move(d));
+  }
+  for (const Supervised& d : daemons_) state_.daemons.push_back(d.record);
+  return absl::OkStatus();
+}
+
+void Supervisor::Exited(Supervised& d, const std::string& how) {
+  const absl::Time now = absl::Now();
+  const absl::Duration ran = now - d.running_since;
+  if (ran >= options_.stable_after) d.backoff = options_.initial_backoff;
+  LogWarning("daemon_exited", {{"name", d.spec.name},
+                               {"pid", d.record.pid},
+                               {"exit", how},
+                               {"ran_ms", absl::ToInt64Milliseconds(ran)},
+                               {"restart_in_ms", absl::ToInt64Milliseconds(d.backoff)}});
+  d.record.pid = 0;
+  d.record.last_exit = how;
+  d.record.last_exit_time = now;
+  d.record.next_start = now + d.backoff;
+  d.backoff = std::min(d.backoff * 2, options_.max_backoff);
+  d.child = false;
+}
+
+bool Supervisor::CollectExits() {
+  bool any = false;
+  for (Supervised& d : daemons_) {
+    if (d.record.pid <= 0) continue;
+    if (d.child) {
+      int status = 0;
+      const pid_t r = waitpid(d.record.pid, &status, WNOHANG);
+      if (r == d.record.pid) {
+        Exited(d, DescribeWaitStatus(status));
+        any = true;
+      }
+    } else if (!ProcessAlive(d.record.pid)) {
+      Exited(d, "unknown (adopted, not a child of this supervisor)");
+      any = true;
+    }
+  }
+  return any;
+}
+
+absl::Status Supervisor::Start(Supervised& d) {
+  SubprocessOptions options;
+  options.argv = d.spec.argv;
+  options.stdout_file = d.spec.log + ".out";
+  options.stderr_file = d.spec.log + ".out";
+  CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<Subprocess> process, Subprocess::Start(options));
+  // Still our child after Release: waitpid reports its exit.
+  d.record.pid = static_cast<int>(process->Release());
+  d.child = true;
+  d.running_since = absl::Now();
+  return absl::OkStatus();
+}
+
+bool Supervisor::StartDue() {
+  bool any = false;
+  const absl::Time now = absl::Now();
+  for (Supervised& d : daemons_) {
+    if (d.record.pid > 0 || d.record.next_start > now) continue;
+    // A first start (nothing ran yet under this supervisor) is not a restart.
+    const bool restart = d.record.last_exit_time > state_.started;
+    absl::Status started = Start(d);
+    any = true;
+    if (!started.ok()) {
+      // Cannot even fork/exec: try again after the backoff, like a crash.
+      Exited(d, std::string(started.message()));
+      continue;
+    }
+    if (restart) {
+      ++d.record.restarts;
+      d.record.last_restart = now;
+    }
+    LogInfo(restart ? "daemon_restarted" : "daemon_started", {{"name", d.spec.name},
+                                                              {"pid", d.record.pid},
+                                                              {"port", d.spec.port},
+                                                              {"restarts", d.record.restarts}});
+  }
+  return any;
+}
+
+absl::Status Supervisor::Save() {
+  for (size_t i = 0; i < daemons_.size(); ++i) state_.daemons[i] = daemons_[i].record;
+  return SaveSupervisorState(data_dir_, state_);
+}
+
+absl::Status Supervisor::Run() {
+  CAMBIUM_RETURN_IF_ERROR(Load());
+  // Written before any start, so `up` sees this supervisor, and after every change,
+  // so that a pid is recorded before anything else can happen to it.
+  CAMBIUM_RETURN_IF_ERROR(Save());
+  LogInfo("supervisor_started", {{"pid", state_.pid}, {"data_dir", data_dir_}});
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+  const int64_t tick_ns = absl::ToInt64Nanoseconds(options_.poll_interval);
+  const timespec tick{.tv_sec = static_cast<time_t>(tick_ns / 1000000000),
+                      .tv_nsec = static_cast<long>(tick_ns % 1000000000)};
+  for (;;) {
+    bool changed = CollectExits();
+    changed |= StartDue();
+    if (changed) {
+      absl::Status saved = Save();
+      if (!saved.ok()) LogError("supervisor_state_not_saved", {{"status", saved}});
+    }
+    const int sig = sigtimedwait(&set, nullptr, &tick);
+    if (sig == SIGTERM || sig == SIGINT) {
+      LogInfo("supervisor_stopping", {{"signal", sig}});
+      break;
+    }
+    if (!std::filesystem::exists(data_dir_ + "/stack.json")) {
+      LogWarning("supervisor_stack_gone", {{"data_dir", data_dir_}});
+      break;
+    }
+  }
+  // The daemons keep running: `cambium down` stops them, or a new supervisor adopts
+  // them. The final pids are left for `down` to find.
+  (void)CollectExits();
+  state_.pid = 0;
+  return Save();
+}
+
+}  // namespace
+
+std::string SupervisorStatePath(const std::string& data_dir) {
+  return data_dir + "/supervisor.json";
+}
+
+absl::StatusOr<SupervisorState> LoadSupervisorState(const std::string& data_dir) {
+  CAMBIUM_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(SupervisorStatePath(data_dir)));
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError(absl::StrFormat("%s is not valid JSON; remove it to start over",
+                                               SupervisorStatePath(data_dir)));
+  }
+  SupervisorState s;
+  s.pid = j.value("pid", 0);
+  s.started = TimeFrom(j, "started_unix_micros");
+  if (j.contains("daemons") && j["daemons"].is_array()) {
+    for (const json& d : j["daemons"]) {
+      DaemonRecord r;
+      r.name = d.value("name", "");
+      r.pid = d.value("pid", 0);
+      r.port = d.value("port", 0);
+      r.restarts = d.value("restarts", 0);
+      r.last_restart = TimeFrom(d, "last_restart_unix_micros");
+      r.last_exit = d.value("last_exit", "");
+      r.last_exit_time = TimeFrom(d, "last_exit_unix_micros");
+      r.next_start = TimeFrom(d, "next_start_unix_micros");
+      s.daemons.push_back(std::move(r));
+    }
+  }
+  return s;
+}
+
+absl::Status SaveSupervisorState(const std::string& data_dir, const SupervisorState& state) {
+  json j = {{"version", 1},
+            {"pid", state.pid},
+            {"started_unix_micros", TimeJson(state.started)},
+            {"daemons", json::array()}};
+  for (const DaemonRecord& r : state.daemons) {
+    j["daemons"].push_back({{"name", r.name},
+                            {"pid", r.pid},
+                            {"port", r.port},
+                            {"restarts", r.restarts},
+                            {"last_restart_unix_micros", TimeJson(r.last_restart)},
+                            {"last_exit", r.last_exit},
+                            {"last_exit_unix_micros", TimeJson(r.last_exit_time)},
+                            {"next_start_unix_micros", TimeJson(r.next_start)}});
+  }
+  return WriteFileAtomically(SupervisorStatePath(data_dir), j.dump(2) + "\n");
+}
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return absl::StrFormat("exit code %d", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* abbrev = sigabbrev_np(sig);
+    return absl::StrFormat("signal %d (SIG%s)%s", sig, abbrev ? abbrev : "?",
+                           WCOREDUMP(status) ? ", core dumped" : "");
+  }
+  return absl::StrFormat("wait status %d", status);
+}
+
+bool SupervisorAlive(int pid) {
+  if (!ProcessAlive(pid)) return false;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // argv is NUL-separated: "…/cambium\0supervise\0--data-dir\0D\0".
+  return cmdline.find(std::string("\0supervise\0", 11)) != std::string::npos;
+}
+
+absl::Status RunSupervisor(const std::string& data_dir, const SupervisorOptions& options) {
+  // Blocked before anything else so that sigtimedwait sees them; children get an
+  // empty mask at exec (common/subprocess.cc).
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGCHLD}) sigaddset(&set, sig);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  Supervisor supervisor(data_dir, options);
+  absl::Status done = supervisor.Run();
+  if (!done.ok()) LogError("supervisor_failed", {{"status", done}});
+  return done;
+}
+
+}  // namespace cambium::cli
