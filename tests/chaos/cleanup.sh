@@ -2,11 +2,13 @@
 # Removes every trace of one chaos stack, whatever state it was left in (a test that
 # failed, timed out or was killed): cleanup.sh ROOT
 #
-# ROOT is the stack's root directory; ROOT/data is its tmpfs and the CLI's
-# --data-dir. Only processes whose command line names ROOT/data/ are touched: the
-# daemons, shims and postmasters of this stack (their children go with their
-# process group). Order matters: resume stopped processes, kill them all, unmount
-# the FUSE mounts below ROOT/data (deepest first), then the tmpfs, then remove ROOT.
+# ROOT is the stack's root directory (unique: mkdtemp); ROOT/data is its tmpfs and
+# the CLI's --data-dir. Only processes of this stack are touched: those whose
+# command line names a path in ROOT (daemons, the supervisor, shims, postmasters),
+# or that have a file or their working directory there (Postgres backends).
+# Order matters: resume stopped processes, kill them all (twice: the supervisor may
+# start a daemon while it dies), unmount the FUSE mounts below ROOT/data (deepest
+# first), then the tmpfs, then remove ROOT.
 # Idempotent; never fails.
 root=${1:?usage: cleanup.sh ROOT}
 data="$root/data"
@@ -16,15 +18,12 @@ data="$root/data"
 # pattern comes from a file so that grep's own command line does not match.
 pattern=$(mktemp)
 trap 'rm -f "$pattern"' EXIT
-printf '%s/\n' "$data" >"$pattern"
-# Postgres backends name no path on their command line; they have their log
-# (stdout) and their data directory open in the stack, so open files and working
-# directories count too.
+printf '%s/\n' "$root" >"$pattern"
 stack_pids() {
   {
     grep -lsaF -f "$pattern" /proc/[0-9]*/cmdline 2>/dev/null |
       sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
-    find /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 -lname "$data/*" 2>/dev/null |
+    find /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 -lname "$root/*" 2>/dev/null |
       sed -n 's|^/proc/\([0-9]*\)/.*|\1|p'
   } | sort -u | grep -vx "$$"
 }
