@@ -199,6 +199,7 @@ bool Round::Run() {
   absl::SleepFor(config_.tail);
   stop_brancher_ = true;
   brancher_.join();
+  stop_brancher_ = false;  // Verify creates a branch too, with the usual retries
   load_.Stop();
   set_current_fault("none (after the round's faults)");
   Log("load stopped: " + load_.Summary());

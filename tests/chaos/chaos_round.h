@@ -163,6 +163,9 @@ class Round {
   // Writes on main must resume: `n` more acknowledgements within resume_timeout.
   // If they do not: a defect, then EnsureHealthy so the round can go on.
   bool ExpectWritesResume(int n = 3);
+  // "" once `cambium lsn main` reaches main's current flush LSN (within `timeout`),
+  // else what it shows.
+  std::string ArchiveCatchesUp(absl::Duration timeout);
   // No acknowledgement in (from + stall_grace, to).
   void ExpectNoAcksBetween(absl::Time from, absl::Time to, const std::string& why);
   // A branch at head with an endpoint that stays idle; returns its name.

@@ -208,6 +208,9 @@ absl::StatusOr<StackStatus> ChaosStack::Status() {
   CliResult r = Cambium({"status"}, absl::Minutes(1));
   if (!r.ok() || !r.out.is_object()) return absl::UnavailableError("status: " + r.Describe());
   StackStatus st;
+  if (r.out.contains("supervisor") && Field<bool>(r.out["supervisor"], "running", false)) {
+    st.supervisor_pid = Field<int>(r.out["supervisor"], "pid", 0);
+  }
   st.pageserver = ParseDaemon(r.out["pageserver"]);
   for (const json& sk : r.out["safekeepers"]) st.safekeepers.push_back(ParseDaemon(sk));
   for (const json& ep : r.out["endpoints"]) st.endpoints.push_back(ParseEndpoint(ep));

@@ -70,6 +70,7 @@ struct EndpointInfo {
   std::string shim_log;
 };
 struct StackStatus {
+  pid_t supervisor_pid = 0;  // 0: no supervisor runs
   DaemonInfo pageserver;
   std::vector<DaemonInfo> safekeepers;
   std::vector<EndpointInfo> endpoints;

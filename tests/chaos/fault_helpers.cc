@@ -2,10 +2,14 @@
 // restarting main's endpoint, expecting writes to stall or resume, idle branches.
 #include <signal.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/lsn.h"
 #include "tests/chaos/chaos_round.h"
 
 namespace cambium::chaos {
@@ -35,13 +39,17 @@ std::string Round::StackErrorLines(const std::string& endpoint) {
   const std::string d = stack_.data_dir();
   // A daemon that dies without logging (a signal, an abort) says why on stderr.
   auto out_tail = [](const std::string& path) {
-    std::string tail = FileTail(path, 400);
-    size_t cut = 0;
-    while ((cut = tail.find("listening on")) != std::string::npos) {
-      const size_t eol = tail.find('\n', cut);
-      tail = eol == std::string::npos ? "" : tail.substr(eol + 1);
+    std::vector<std::string> lines = absl::StrSplit(FileTail(path, 3000), '\n', absl::SkipEmpty());
+    lines.erase(
+        std::remove_if(lines.begin(), lines.end(),
+                       [](const std::string& l) { return absl::StrContains(l, "listening on"); }),
+        lines.end());
+    if (lines.size() > 3) lines.erase(lines.begin(), lines.end() - 3);
+    std::string out;
+    for (const std::string& l : lines) {
+      out += "    [" + path.substr(path.rfind('/') + 1) + "] " + l.substr(0, 400) + "\n";
     }
-    return tail.empty() ? "" : "    [" + path.substr(path.rfind('/') + 1) + "] " + tail + "\n";
+    return out;
   };
   std::string out =
       ErrorLines(d + "/logs/pageserver.log") + out_tail(d + "/logs/pageserver.log.out");
@@ -127,6 +135,24 @@ bool Round::ExpectWritesResume(int n) {
             absl::StrFormat("no progress (%s)", load_.Summary()), StackErrorLines());
   if (absl::Status s = EnsureHealthy(); !s.ok()) Log("repair failed: " + s.ToString());
   return false;
+}
+
+std::string Round::ArchiveCatchesUp(absl::Duration timeout) {
+  auto client = PgClient::Connect(main_.Get(), absl::Seconds(10));
+  auto lsn = client.ok() ? (*client)->QueryValue("SELECT pg_current_wal_flush_lsn()")
+                         : absl::StatusOr<std::string>(client.status());
+  if (!lsn.ok()) return "main's flushed LSN is unknown: " + lsn.status().ToString();
+  const Lsn want = Lsn::Parse(*lsn).value_or(Lsn(0));
+  std::string head;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    CliResult r = stack_.Cambium({"lsn", "main"}, absl::Seconds(30));
+    head = r.ok() ? r.out.value("lsn", "") : r.Describe();
+    if (r.ok() && Lsn::Parse(head).value_or(Lsn(0)) >= want) return "";
+    absl::SleepFor(absl::Milliseconds(500));
+  }
+  return absl::StrFormat("after %s `cambium lsn main` is %s, main flushed %s",
+                         absl::FormatDuration(timeout), head, *lsn);
 }
 
 void Round::ExpectNoAcksBetween(absl::Time from, absl::Time to, const std::string& why) {
