@@ -40,6 +40,7 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   out->set_expires_unix_micros(info.expires ? absl::ToUnixMicros(*info.expires) : 0);
   out->set_logical_size_bytes(info.logical_size);
   out->set_unique_size_bytes(info.unique_size);
+  out->set_unique_wal_bytes(info.unique_wal_bytes);
 }
 
 grpc::Status ManagementServiceImpl::CreateTenant(grpc::ServerContext*,

@@ -76,7 +76,8 @@ struct BranchInfo {
   bool is_protected = false;
   std::optional<absl::Time> expires;
   uint64_t logical_size = 0;
-  uint64_t unique_size = 0;
+  uint64_t unique_size = 0;       // page and file versions plus WAL
+  uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
 };
 
 // Where a branch or restore starts: an LSN (rounded down to a record boundary), a
@@ -210,7 +211,10 @@ class Repository {
   SizeInputs SizeInputsLocked(const TimelineId& id) const;
   void FillSizes(BranchInfo* info, const SizeInputs& inputs);
   uint64_t LogicalSizeAt(const Timeline& timeline, Lsn lsn);
-  uint64_t UniqueSize(const SizeInputs& inputs);
+  // Bytes stored on the timeline that no descendant reads: page and file
+  // versions, and (separately) WAL archive.
+  uint64_t UniqueVersionBytes(const SizeInputs& inputs);
+  uint64_t UniqueWalBytes(const SizeInputs& inputs);
   void AddTimelineLocked(std::shared_ptr<Timeline> timeline);
   // Drops the cached sizes of a deleted timeline.
   void ForgetSizes(const TimelineId& id);

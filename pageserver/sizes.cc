@@ -78,13 +78,16 @@ uint64_t Repository::LogicalSizeAt(const Timeline& t, Lsn lsn) {
   return total;
 }
 
-uint64_t Repository::UniqueSize(const SizeInputs& in) {
+uint64_t Repository::UniqueWalBytes(const SizeInputs& in) {
   const Timeline& t = *in.timeline;
-  const std::string prefix = keys::TimelinePrefix(t.id());
   const Lsn wal_from = in.child_points.empty() ? Lsn() : *in.child_points.rbegin();
-  const uint64_t wal = store_->ApproximateSize(Family::kWal, keys::WalKey(t.id(), wal_from),
-                                               keys::PrefixEnd(prefix));
-  if (!t.has_own_versions()) return wal;
+  return store_->ApproximateSize(Family::kWal, keys::WalKey(t.id(), wal_from),
+                                 keys::PrefixEnd(keys::TimelinePrefix(t.id())));
+}
+
+uint64_t Repository::UniqueVersionBytes(const SizeInputs& in) {
+  const Timeline& t = *in.timeline;
+  if (!t.has_own_versions()) return 0;
   {
     // An active timeline changes constantly: a scan at most every 30 s.
     std::lock_guard<std::mutex> lock(sizes_mu_);
@@ -92,7 +95,7 @@ uint64_t Repository::UniqueSize(const SizeInputs& in) {
     if (it != unique_sizes_.end() && it->second.child_points == in.child_points &&
         (it->second.write_version == t.write_version() ||
          absl::Now() - it->second.computed < absl::Seconds(30))) {
-      return it->second.bytes + wal;
+      return it->second.bytes;
     }
   }
   UniqueSizeEntry entry;
@@ -103,7 +106,7 @@ uint64_t Repository::UniqueSize(const SizeInputs& in) {
   entry.computed = absl::Now();
   std::lock_guard<std::mutex> lock(sizes_mu_);
   unique_sizes_[t.id()] = entry;
-  return entry.bytes + wal;
+  return entry.bytes;
 }
 
 void Repository::ForgetSizes(const TimelineId& id) {
@@ -116,7 +119,8 @@ void Repository::ForgetSizes(const TimelineId& id) {
 void Repository::FillSizes(BranchInfo* info, const SizeInputs& in) {
   if (!in.timeline) return;
   info->logical_size = LogicalSizeAt(*in.timeline, Lsn::Max());
-  info->unique_size = UniqueSize(in);
+  info->unique_wal_bytes = UniqueWalBytes(in);
+  info->unique_size = UniqueVersionBytes(in) + info->unique_wal_bytes;
 }
 
 }  // namespace cambium::pageserver

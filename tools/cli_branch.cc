@@ -62,6 +62,7 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"created", FormatTimestamp(absl::FromUnixMicros(b.created_unix_micros()))},
       {"logical_size_bytes", b.logical_size_bytes()},
       {"unique_size_bytes", b.unique_size_bytes()},
+      {"unique_wal_bytes", b.unique_wal_bytes()},
       {"protected", b.protected_()},
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)

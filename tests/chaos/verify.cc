@@ -378,10 +378,16 @@ void Round::CheckGcReclaims() {
                               gc2.status().ToString(), s.ToString()));
     return;
   }
-  const int64_t u1 = ToInt(*before, "unique_size_bytes"), u2 = ToInt(*after, "unique_size_bytes");
+  // Page and file versions only: the removals' own WAL (a DELETE before VACUUM FULL
+  // logs a full image of every page) stays until its segment is pruned.
+  auto versions = [](const nlohmann::json& b) {
+    return ToInt(b, "unique_size_bytes") - ToInt(b, "unique_wal_bytes");
+  };
+  const int64_t u1 = versions(*before), u2 = versions(*after);
   const int64_t reclaimed = u1 - u2;
   const std::string what = absl::StrFormat(
-      "%s of tables of %d bytes together (below %s), then GC (cutoff %s): main's unique size "
+      "%s of tables of %d bytes together (below %s), then GC (cutoff %s): main's unique version "
+      "bytes "
       "%d -> %d bytes (%d reclaimed, %.0f%%; GC removed %d then %d versions)",
       ways_text, probe, *dropped, gc2->cutoff, u1, u2, reclaimed,
       100.0 * reclaimed / std::max<int64_t>(1, probe), gc1->versions_removed,
