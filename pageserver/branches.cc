@@ -31,6 +31,10 @@ BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::Bra
   info.created = absl::FromUnixMicros(b.created_unix_micros());
   info.is_protected = b.protected_();
   if (b.expires_unix_micros() != 0) info.expires = absl::FromUnixMicros(b.expires_unix_micros());
+  if (b.deleted_unix_micros() != 0) {
+    info.deleted = absl::FromUnixMicros(b.deleted_unix_micros());
+    info.purge_after = absl::FromUnixMicros(b.purge_after_unix_micros());
+  }
   auto it = timelines_.find(info.timeline_id);
   if (it != timelines_.end()) {
     const Timeline& t = *it->second;
@@ -277,25 +281,51 @@ absl::StatusOr<std::vector<BranchInfo>> Repository::ListBranches(const std::stri
   return out;
 }
 
-absl::Status Repository::DeleteBranch(const std::string& tenant, const std::string& name) {
+std::vector<std::string> Repository::ChildBranchNamesLocked(const Tenant& tenant,
+                                                            const TimelineId& id) const {
+  std::vector<std::string> names;
+  for (const auto& c : ChildrenLocked(id)) {
+    std::string n = "(unnamed timeline " + c->id().ToString() + ")";
+    for (const auto& [bn, br] : tenant.branches) {
+      if (TimelineId::FromBytes(br.timeline_id().data()) == c->id()) n = bn;
+    }
+    for (const auto& br : tenant.trash) {
+      if (TimelineId::FromBytes(br.timeline_id().data()) == c->id()) n = br.name() + " (trash)";
+    }
+    names.push_back(n);
+  }
+  return names;
+}
+
+absl::Status Repository::DeleteBranch(const std::string& tenant, const std::string& name,
+                                      bool purge) {
+  return DeleteBranchAt(tenant, name, purge, absl::Now());
+}
+
+absl::Status Repository::DeleteBranchAt(const std::string& tenant, const std::string& name,
+                                        bool purge, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  if (purge && !t->branches.count(name)) {
+    // Purging from the trash: every trashed branch of that name.
+    bool found = false;
+    for (size_t i = t->trash.size(); i-- > 0;) {
+      if (t->trash[i].name() != name) continue;
+      found = true;
+      CAMBIUM_RETURN_IF_ERROR(PurgeTrashEntryLocked(*t, i));
+    }
+    if (found) LogInfo("branch_purged", {{"tenant", tenant}, {"branch", name}});
+    return found ? absl::OkStatus() : FindBranchLocked(*t, name).status();
+  }
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
   if (b->protected_()) return Protected(name, "deleted");
   const TimelineId id = TimelineId::FromBytes(b->timeline_id().data());
-  auto children = ChildrenLocked(id);
-  if (!children.empty()) {
-    std::vector<std::string> names;
-    for (const auto& c : children) {
-      std::string n = "(unnamed timeline " + c->id().ToString() + ")";
-      for (const auto& [bn, br] : t->branches) {
-        if (TimelineId::FromBytes(br.timeline_id().data()) == c->id()) n = bn;
-      }
-      names.push_back(n);
-    }
+  // Children read the branch's timeline: they go first (also to the trash), so a
+  // trashed branch never has children and always purges.
+  if (std::vector<std::string> children = ChildBranchNamesLocked(*t, id); !children.empty()) {
     return absl::FailedPreconditionError(
         absl::StrFormat("branch \"%s\" has child branches (%s); delete them first", name,
-                        absl::StrJoin(names, ", ")));
+                        absl::StrJoin(children, ", ")));
   }
   auto tl = timelines_.find(id);
   if (tl != timelines_.end() && WriterLiveLocked(*tl->second)) {
@@ -305,11 +335,115 @@ absl::Status Repository::DeleteBranch(const std::string& tenant, const std::stri
   }
   rocksdb::WriteBatch batch;
   batch.Delete(store_->cf(Family::kMeta), BranchKey(t->id, name));
+  if (!purge) {
+    // To the trash: the timeline stays as it is (GC keeps applying the PITR window).
+    storage::v1::BranchRecord trashed = *b;
+    trashed.set_deleted_unix_micros(absl::ToUnixMicros(now));
+    trashed.set_purge_after_unix_micros(absl::ToUnixMicros(now + InfoOf(*t).trash_retention));
+    batch.Put(store_->cf(Family::kMeta), TrashKey(t->id, trashed), trashed.SerializeAsString());
+    CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+    t->branches.erase(name);
+    t->trash.push_back(std::move(trashed));
+    LogInfo("branch_trashed", {{"tenant", tenant}, {"branch", name}, {"timeline", id}});
+    return absl::OkStatus();
+  }
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
   t->branches.erase(name);
-  CAMBIUM_RETURN_IF_ERROR(DeleteTimelineLocked(id));
+  CAMBIUM_RETURN_IF_ERROR(DeleteUnreferencedLocked(id));
   LogInfo("branch_deleted", {{"tenant", tenant}, {"branch", name}});
   return absl::OkStatus();
+}
+
+absl::Status Repository::PurgeTrashEntryLocked(Tenant& tenant, size_t index) {
+  const storage::v1::BranchRecord entry = tenant.trash[index];
+  const TimelineId id = TimelineId::FromBytes(entry.timeline_id().data());
+  if (std::vector<std::string> children = ChildBranchNamesLocked(tenant, id); !children.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("trashed branch \"%s\" has child branches (%s); delete them first",
+                        entry.name(), absl::StrJoin(children, ", ")));
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(store_->cf(Family::kMeta), TrashKey(tenant.id, entry));
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  tenant.trash.erase(tenant.trash.begin() + static_cast<std::ptrdiff_t>(index));
+  return DeleteUnreferencedLocked(id);
+}
+
+absl::StatusOr<BranchInfo> Repository::UndeleteBranch(const std::string& tenant,
+                                                      const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  if (t->branches.count(name)) {
+    return absl::AlreadyExistsError(absl::StrFormat(
+        "a branch \"%s\" exists; delete it first to bring back the one in the trash", name));
+  }
+  size_t index = t->trash.size();
+  for (size_t i = 0; i < t->trash.size(); ++i) {
+    if (t->trash[i].name() == name) index = i;  // the newest of that name
+  }
+  if (index == t->trash.size()) {
+    return absl::NotFoundError(absl::StrFormat(
+        "no branch \"%s\" in the trash of tenant \"%s\" (`cambium branch list --deleted`)", name,
+        tenant));
+  }
+  const storage::v1::BranchRecord entry = t->trash[index];
+  if (!timelines_.count(TimelineId::FromBytes(entry.timeline_id().data()))) {
+    return absl::InternalError(
+        absl::StrFormat("trashed branch \"%s\" points to a missing timeline", name));
+  }
+  storage::v1::BranchRecord restored = entry;
+  restored.clear_deleted_unix_micros();
+  restored.clear_purge_after_unix_micros();
+  // A branch its TTL sent to the trash would go again at once.
+  const absl::Time deleted = absl::FromUnixMicros(entry.deleted_unix_micros());
+  const bool ttl_passed =
+      restored.expires_unix_micros() != 0 &&
+      absl::FromUnixMicros(restored.expires_unix_micros()) <= std::max(deleted, absl::Now());
+  if (ttl_passed) restored.set_expires_unix_micros(0);
+  rocksdb::WriteBatch batch;
+  batch.Delete(store_->cf(Family::kMeta), TrashKey(t->id, entry));
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), restored.SerializeAsString());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  t->trash.erase(t->trash.begin() + static_cast<std::ptrdiff_t>(index));
+  t->branches[name] = restored;
+  LogInfo("branch_undeleted", {{"tenant", tenant}, {"branch", name}, {"ttl_cleared", ttl_passed}});
+  return ToInfoLocked(*t, restored);
+}
+
+absl::StatusOr<std::vector<BranchInfo>> Repository::ListDeletedBranches(const std::string& tenant) {
+  std::vector<BranchInfo> out;
+  std::vector<SizeInputs> inputs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    for (const auto& b : t->trash) {
+      out.push_back(ToInfoLocked(*t, b));
+      inputs.push_back(SizeInputsLocked(out.back().timeline_id));
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) FillSizes(&out[i], inputs[i]);
+  return out;
+}
+
+int Repository::PurgeExpiredTrash(absl::Time now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int purged = 0;
+  for (auto& [tid, t] : tenants_) {
+    for (size_t i = t.trash.size(); i-- > 0;) {
+      const storage::v1::BranchRecord& b = t.trash[i];
+      if (absl::FromUnixMicros(b.purge_after_unix_micros()) > now) continue;
+      const std::string name = b.name();
+      absl::Status s = PurgeTrashEntryLocked(t, i);
+      if (s.ok()) {
+        ++purged;
+        LogInfo("branch_purged", {{"tenant", t.record.name()}, {"branch", name}});
+      } else {
+        LogDebug("branch_purge_deferred",
+                 {{"tenant", t.record.name()}, {"branch", name}, {"reason", s}});
+      }
+    }
+  }
+  return purged;
 }
 
 absl::StatusOr<BranchInfo> Repository::ResetBranch(const std::string& tenant,
@@ -452,7 +586,7 @@ int Repository::DeleteExpiredBranches(absl::Time now) {
   }
   int deleted = 0;
   for (const auto& [tenant, name] : expired) {
-    absl::Status s = DeleteBranch(tenant, name);
+    absl::Status s = DeleteBranchAt(tenant, name, /*purge=*/false, now);
     if (s.ok()) {
       ++deleted;
       LogInfo("branch_expired", {{"tenant", tenant}, {"branch", name}});

@@ -11,6 +11,7 @@ void ToProto(const TenantInfo& t, v1::TenantInfo* out) {
   out->set_name(t.name);
   cambium::ToProto(t.id, out->mutable_tenant_id());
   out->set_pitr_window_seconds(absl::ToInt64Seconds(t.pitr_window));
+  out->set_trash_retention_seconds(absl::ToInt64Seconds(t.trash_retention));
 }
 
 template <typename Request>
@@ -41,12 +42,15 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   out->set_logical_size_bytes(info.logical_size);
   out->set_unique_size_bytes(info.unique_size);
   out->set_unique_wal_bytes(info.unique_wal_bytes);
+  if (info.deleted) out->set_deleted_unix_micros(absl::ToUnixMicros(*info.deleted));
+  if (info.purge_after) out->set_purge_after_unix_micros(absl::ToUnixMicros(*info.purge_after));
 }
 
 grpc::Status ManagementServiceImpl::CreateTenant(grpc::ServerContext*,
                                                  const v1::CreateTenantRequest* req,
                                                  v1::TenantInfo* resp) {
-  auto t = repo_->CreateTenant(req->name(), absl::Seconds(req->pitr_window_seconds()));
+  auto t = repo_->CreateTenant(req->name(), absl::Seconds(req->pitr_window_seconds()),
+                               absl::Seconds(req->trash_retention_seconds()));
   if (!t.ok()) return ToGrpcStatus(t.status());
   ToProto(*t, resp);
   return grpc::Status::OK;
@@ -95,7 +99,8 @@ grpc::Status ManagementServiceImpl::GetBranch(grpc::ServerContext*, const v1::Ge
 grpc::Status ManagementServiceImpl::ListBranches(grpc::ServerContext*,
                                                  const v1::ListBranchesRequest* req,
                                                  v1::ListBranchesResponse* resp) {
-  auto branches = repo_->ListBranches(req->tenant());
+  auto branches = req->deleted() ? repo_->ListDeletedBranches(req->tenant())
+                                 : repo_->ListBranches(req->tenant());
   if (!branches.ok()) return ToGrpcStatus(branches.status());
   for (const BranchInfo& b : *branches) ToProto(b, resp->add_branches());
   return grpc::Status::OK;
@@ -104,7 +109,16 @@ grpc::Status ManagementServiceImpl::ListBranches(grpc::ServerContext*,
 grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext*,
                                                  const v1::DeleteBranchRequest* req,
                                                  v1::DeleteBranchResponse*) {
-  return ToGrpcStatus(repo_->DeleteBranch(req->tenant(), req->name()));
+  return ToGrpcStatus(repo_->DeleteBranch(req->tenant(), req->name(), req->purge()));
+}
+
+grpc::Status ManagementServiceImpl::UndeleteBranch(grpc::ServerContext*,
+                                                   const v1::UndeleteBranchRequest* req,
+                                                   v1::BranchInfo* resp) {
+  auto b = repo_->UndeleteBranch(req->tenant(), req->name());
+  if (!b.ok()) return ToGrpcStatus(b.status());
+  ToProto(*b, resp);
+  return grpc::Status::OK;
 }
 
 grpc::Status ManagementServiceImpl::ResetBranch(grpc::ServerContext*,

@@ -31,6 +31,8 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
                             v1::ListBranchesResponse*) override;
   grpc::Status DeleteBranch(grpc::ServerContext*, const v1::DeleteBranchRequest*,
                             v1::DeleteBranchResponse*) override;
+  grpc::Status UndeleteBranch(grpc::ServerContext*, const v1::UndeleteBranchRequest*,
+                              v1::BranchInfo*) override;
   grpc::Status ResetBranch(grpc::ServerContext*, const v1::ResetBranchRequest*,
                            v1::BranchInfo*) override;
   grpc::Status RestoreBranch(grpc::ServerContext*, const v1::RestoreBranchRequest*,

@@ -64,6 +64,16 @@ std::string Repository::BranchKey(const TenantId& tenant, const std::string& nam
   return key;
 }
 
+// "x|" tenant(16) name "|" deleted-at (16 hex digits): a branch in the trash. A name
+// may be trashed more than once; the time keeps the records apart and in order.
+std::string Repository::TrashKey(const TenantId& tenant, const storage::v1::BranchRecord& branch) {
+  std::string key = "x|";
+  tenant.AppendBytes(&key);
+  key += branch.name();
+  key += absl::StrFormat("|%016x", static_cast<uint64_t>(branch.deleted_unix_micros()));
+  return key;
+}
+
 absl::StatusOr<std::unique_ptr<Repository>> Repository::Open(PageStore* store,
                                                              RepositoryOptions options) {
   std::unique_ptr<Repository> repo(new Repository(store, options));
@@ -104,6 +114,11 @@ absl::Status Repository::Load() {
       if (!r.ParseFromString(value) || key.size() < 18)
         return absl::DataLossError("malformed branch record");
       tenants_[TenantId::FromBytes(key.data() + 2)].branches[r.name()] = std::move(r);
+    } else if (key.rfind("x|", 0) == 0) {
+      storage::v1::BranchRecord r;
+      if (!r.ParseFromString(value) || key.size() < 18 || r.deleted_unix_micros() == 0)
+        return absl::DataLossError("malformed trash record");
+      tenants_[TenantId::FromBytes(key.data() + 2)].trash.push_back(std::move(r));  // key order
     }
   }
   CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "load metadata"));
@@ -145,6 +160,12 @@ absl::Status Repository::Load() {
   return absl::OkStatus();
 }
 
+TenantInfo Repository::InfoOf(const Tenant& t) const {
+  const uint64_t trash = t.record.trash_retention_seconds();
+  return TenantInfo{t.record.name(), t.id, absl::Seconds(t.record.pitr_window_seconds()),
+                    trash == 0 ? options_.default_trash_retention : absl::Seconds(trash)};
+}
+
 absl::StatusOr<Repository::Tenant*> Repository::FindTenantLocked(const std::string& tenant) {
   CAMBIUM_ASSIGN_OR_RETURN(const Tenant* t, std::as_const(*this).FindTenantLocked(tenant));
   return const_cast<Tenant*>(t);  // *this is not const: neither is the tenant
@@ -162,20 +183,26 @@ absl::StatusOr<storage::v1::BranchRecord*> Repository::FindBranchLocked(Tenant& 
                                                                         const std::string& name) {
   auto it = tenant.branches.find(name);
   if (it == tenant.branches.end()) {
-    return absl::NotFoundError(absl::StrFormat("branch \"%s\" does not exist in tenant \"%s\"",
-                                               name, tenant.record.name()));
+    const bool trashed = std::any_of(tenant.trash.begin(), tenant.trash.end(),
+                                     [&](const auto& b) { return b.name() == name; });
+    return absl::NotFoundError(absl::StrFormat(
+        "branch \"%s\" does not exist in tenant \"%s\"%s", name, tenant.record.name(),
+        trashed ? " (it is in the trash: `cambium branch undelete " + name + "` brings it back)"
+                : ""));
   }
   return &it->second;
 }
 
 absl::StatusOr<TenantInfo> Repository::CreateTenant(const std::string& name,
-                                                    absl::Duration pitr_window) {
+                                                    absl::Duration pitr_window,
+                                                    absl::Duration trash_retention) {
   CAMBIUM_RETURN_IF_ERROR(ValidateName("tenant", name));
   std::lock_guard<std::mutex> lock(mu_);
   if (FindTenantLocked(name).ok()) {
     return absl::AlreadyExistsError(absl::StrFormat("tenant \"%s\" already exists", name));
   }
   if (pitr_window <= absl::ZeroDuration()) pitr_window = options_.default_pitr_window;
+  if (trash_retention <= absl::ZeroDuration()) trash_retention = options_.default_trash_retention;
   Tenant t;
   t.id = TenantId::Generate();
   std::string id_bytes;
@@ -184,10 +211,11 @@ absl::StatusOr<TenantInfo> Repository::CreateTenant(const std::string& name,
   t.record.set_name(name);
   t.record.set_pitr_window_seconds(absl::ToInt64Seconds(pitr_window));
   t.record.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  t.record.set_trash_retention_seconds(absl::ToInt64Seconds(trash_retention));
   rocksdb::WriteBatch batch;
   batch.Put(store_->cf(Family::kMeta), TenantKey(t.id), t.record.SerializeAsString());
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
-  TenantInfo info{name, t.id, pitr_window};
+  TenantInfo info{name, t.id, pitr_window, trash_retention};
   tenants_[t.id] = std::move(t);
   LogInfo("tenant_created", {{"tenant", name}, {"tenant_id", info.id}});
   return info;
@@ -197,7 +225,7 @@ std::vector<TenantInfo> Repository::ListTenants() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<TenantInfo> out;
   for (const auto& [id, t] : tenants_) {
-    out.push_back({t.record.name(), id, absl::Seconds(t.record.pitr_window_seconds())});
+    out.push_back(InfoOf(t));
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
@@ -206,7 +234,7 @@ std::vector<TenantInfo> Repository::ListTenants() const {
 absl::StatusOr<TenantInfo> Repository::GetTenant(const std::string& tenant) const {
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(const Tenant* t, FindTenantLocked(tenant));
-  return TenantInfo{t->record.name(), t->id, absl::Seconds(t->record.pitr_window_seconds())};
+  return InfoOf(*t);
 }
 
 absl::Status Repository::DeleteTenant(const std::string& tenant) {
@@ -244,6 +272,7 @@ absl::Status Repository::DeleteTenant(const std::string& tenant) {
   rocksdb::WriteBatch batch;
   for (const auto& [name, b] : t->branches)
     batch.Delete(store_->cf(Family::kMeta), BranchKey(t->id, name));
+  for (const auto& b : t->trash) batch.Delete(store_->cf(Family::kMeta), TrashKey(t->id, b));
   batch.Delete(store_->cf(Family::kMeta), TenantKey(t->id));
   CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
   LogInfo("tenant_deleted", {{"tenant", t->record.name()}});
@@ -323,6 +352,35 @@ absl::Status Repository::DeleteTimelineLocked(const TimelineId& id) {
   return absl::OkStatus();
 }
 
+bool Repository::TimelineReferencedLocked(const TimelineId& id) const {
+  if (!ChildrenLocked(id).empty()) return true;
+  auto tl = timelines_.find(id);
+  if (tl != timelines_.end() && WriterLiveLocked(*tl->second)) return true;
+  for (const auto& [tid, t] : tenants_) {
+    for (const auto& [name, b] : t.branches) {
+      if (TimelineId::FromBytes(b.timeline_id().data()) == id) return true;
+    }
+    for (const auto& b : t.trash) {
+      if (TimelineId::FromBytes(b.timeline_id().data()) == id) return true;
+    }
+  }
+  return false;
+}
+
+absl::Status Repository::DeleteUnreferencedLocked(const TimelineId& id) {
+  auto it = timelines_.find(id);
+  if (it == timelines_.end()) return absl::OkStatus();
+  std::shared_ptr<Timeline> ancestor = it->second->ancestor();
+  CAMBIUM_RETURN_IF_ERROR(DeleteTimelineLocked(id));
+  // An ancestor left behind by a reset (kept for its children) goes with its last one.
+  while (ancestor && !TimelineReferencedLocked(ancestor->id())) {
+    std::shared_ptr<Timeline> next = ancestor->ancestor();
+    CAMBIUM_RETURN_IF_ERROR(DeleteTimelineLocked(ancestor->id()));
+    ancestor = std::move(next);
+  }
+  return absl::OkStatus();
+}
+
 void Repository::TtlLoop() {
   std::unique_lock<std::mutex> lock(ttl_mu_);
   while (!stopping_) {
@@ -330,6 +388,7 @@ void Repository::TtlLoop() {
     if (stopping_) break;
     lock.unlock();
     DeleteExpiredBranches(absl::Now());
+    PurgeExpiredTrash(absl::Now());
     lock.lock();
   }
 }

@@ -51,7 +51,10 @@ struct RepositoryOptions {
   // A writer that has not been heard from for this long may be replaced without
   // takeover. Default: 10 s.
   absl::Duration writer_lease = absl::Seconds(10);
-  // How often expired branches are deleted. Default: 1 s.
+  // How long a deleted branch stays in the trash (undeletable) for tenants created
+  // without a retention. Default: 7 days.
+  absl::Duration default_trash_retention = absl::Hours(24 * 7);
+  // How often expired branches go to the trash and expired trash is freed. Default: 1 s.
   absl::Duration ttl_check_interval = absl::Seconds(1);
   // Limits of every timeline's writers.
   TimelineOptions timeline;
@@ -61,6 +64,7 @@ struct TenantInfo {
   std::string name;
   TenantId id;
   absl::Duration pitr_window;
+  absl::Duration trash_retention;
 };
 
 struct BranchInfo {
@@ -75,6 +79,8 @@ struct BranchInfo {
   absl::Time created;
   bool is_protected = false;
   std::optional<absl::Time> expires;
+  std::optional<absl::Time> deleted;      // set for a branch in the trash
+  std::optional<absl::Time> purge_after;  // in the trash: freed for good after this
   uint64_t logical_size = 0;
   uint64_t unique_size = 0;       // page and file versions plus WAL
   uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
@@ -116,7 +122,9 @@ class Repository {
                                      const std::string& writer);
 
   // --- Tenants ---
-  absl::StatusOr<TenantInfo> CreateTenant(const std::string& name, absl::Duration pitr_window);
+  // Zero durations take the options' defaults.
+  absl::StatusOr<TenantInfo> CreateTenant(const std::string& name, absl::Duration pitr_window,
+                                          absl::Duration trash_retention = absl::ZeroDuration());
   std::vector<TenantInfo> ListTenants() const;
   // Refused while the tenant has protected branches or running writers.
   absl::Status DeleteTenant(const std::string& tenant);
@@ -139,7 +147,18 @@ class Repository {
                                           std::optional<absl::Duration> ttl);
   absl::StatusOr<BranchInfo> GetBranch(const std::string& tenant, const std::string& name);
   absl::StatusOr<std::vector<BranchInfo>> ListBranches(const std::string& tenant);
-  absl::Status DeleteBranch(const std::string& tenant, const std::string& name);
+  // The trash (undoable deletes): without `purge`, a deleted branch keeps its
+  // timeline, leaves the namespace and stays undeletable for the tenant's trash
+  // retention; its name may be reused meanwhile. With `purge` (also of a name in
+  // the trash) the timeline is freed at once. Refused while child branches (live or
+  // trashed) read it.
+  // Protected branches and branches with a live writer are never deleted.
+  absl::Status DeleteBranch(const std::string& tenant, const std::string& name, bool purge = false);
+  // Brings back the newest trashed branch called `name`, with its data (its own
+  // timeline, untouched). A TTL that passed meanwhile is cleared.
+  absl::StatusOr<BranchInfo> UndeleteBranch(const std::string& tenant, const std::string& name);
+  // The trash, oldest first.
+  absl::StatusOr<std::vector<BranchInfo>> ListDeletedBranches(const std::string& tenant);
   absl::StatusOr<BranchInfo> ResetBranch(const std::string& tenant, const std::string& name);
   // Returns (the branch, its backup holding the old head).
   absl::StatusOr<std::pair<BranchInfo, BranchInfo>> RestoreBranch(const std::string& tenant,
@@ -150,8 +169,10 @@ class Repository {
                                            bool is_protected);
   absl::StatusOr<LsnLookup> LsnByTimestamp(const std::string& tenant, const std::string& branch,
                                            absl::Time time);
-  // Deletes expired, unprotected branches without children or a live writer.
+  // Moves expired, unprotected branches without a live writer to the trash.
   int DeleteExpiredBranches(absl::Time now);
+  // Frees trashed branches whose retention has passed. Returns how many.
+  int PurgeExpiredTrash(absl::Time now);
 
   // Timelines deleted here whose safekeeper copies are still to be deleted (a durable
   // queue: the WAL receiver works it off, retrying safekeepers that are down).
@@ -168,6 +189,7 @@ class Repository {
     storage::v1::TenantRecord record;
     TenantId id;
     std::map<std::string, storage::v1::BranchRecord> branches;
+    std::vector<storage::v1::BranchRecord> trash;  // oldest first
   };
 
   explicit Repository(PageStore* store, RepositoryOptions options)
@@ -197,8 +219,21 @@ class Repository {
   absl::StatusOr<std::pair<std::shared_ptr<Timeline>, Lsn>> ResolveBranchHead(
       const std::string& tenant, const std::string& branch);
   absl::Status DeleteTimelineLocked(const TimelineId& id);
+  // DeleteBranch as of `now` (the TTL thread's clock).
+  absl::Status DeleteBranchAt(const std::string& tenant, const std::string& name, bool purge,
+                              absl::Time now);
+  // Deletes timeline `id`, then each ancestor nothing refers to any more (no branch,
+  // no trashed branch, no child, no live writer): history only `id` kept alive.
+  absl::Status DeleteUnreferencedLocked(const TimelineId& id);
+  bool TimelineReferencedLocked(const TimelineId& id) const;
+  // Names of the branches (live or trashed) whose timelines descend from `id`.
+  std::vector<std::string> ChildBranchNamesLocked(const Tenant& tenant, const TimelineId& id) const;
+  // Removes trash record `index` of `tenant` and frees its timeline if unreferenced.
+  absl::Status PurgeTrashEntryLocked(Tenant& tenant, size_t index);
   BranchInfo ToInfoLocked(const Tenant& tenant, const storage::v1::BranchRecord& branch);
+  TenantInfo InfoOf(const Tenant& tenant) const;
   static std::string BranchKey(const TenantId& tenant, const std::string& name);
+  static std::string TrashKey(const TenantId& tenant, const storage::v1::BranchRecord& branch);
   static std::string TenantKey(const TenantId& tenant);
   static std::string SafekeeperDeletionKey(const TenantId& tenant, const TimelineId& timeline);
 

@@ -222,10 +222,10 @@ TEST_F(RepositoryTest, DeleteIsRefusedForProtectedParentsAndLiveWriters) {
   ASSERT_TRUE(gc->Detach(*gen).ok());
   const TimelineId gone = gc->id();
   gc.reset();
-  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild").ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild", /*purge=*/true).ok());
   EXPECT_EQ(repo_->GetTimeline(repo_->GetTenant("acme")->id, gone).status().code(),
             absl::StatusCode::kNotFound);
-  ASSERT_TRUE(repo_->DeleteBranch("acme", "child").ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "child", /*purge=*/true).ok());
   EXPECT_EQ(repo_->ListBranches("acme")->size(), 1u);
 }
 
@@ -243,8 +243,8 @@ TEST_F(RepositoryTest, ADeletedTimelineIsNeverWrittenAgain) {
   ASSERT_TRUE(gen.ok());
   ASSERT_TRUE(stale->Detach(*gen).ok());
   ASSERT_TRUE(repo_->archive().End(*stale).ok());  // its archive state is now cached
-  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild").ok());
-  ASSERT_TRUE(repo_->DeleteBranch("acme", "child").ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild", /*purge=*/true).ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "child", /*purge=*/true).ok());
   // The archive forgot it along with its stored state.
   EXPECT_EQ(repo_->archive().End(*stale).status().code(), absl::StatusCode::kNotFound);
 
@@ -308,7 +308,7 @@ TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(RepositoryTest, ExpiredBranchesAreDeletedUnlessProtected) {
+TEST_F(RepositoryTest, ExpiredBranchesAreDeletedUnlessProtected) {  // to the trash
   wal_->AddCommit(1, PgT(1));
   ArchiveMainWal();
   ASSERT_TRUE(repo_->CreateBranch("acme", "temp", "main", {}, absl::Seconds(60)).ok());
@@ -319,6 +319,111 @@ TEST_F(RepositoryTest, ExpiredBranchesAreDeletedUnlessProtected) {
   EXPECT_FALSE(repo_->GetBranch("acme", "temp").ok());
   EXPECT_TRUE(repo_->GetBranch("acme", "kept").ok());
   EXPECT_TRUE(repo_->GetBranch("acme", "kept")->expires.has_value());
+}
+
+// Issue 10: deletes are undoable. A deleted branch leaves the namespace but keeps its
+// timeline, in the trash, for the tenant's retention; undelete brings back exactly
+// its data; the trash survives a restart.
+TEST_F(RepositoryTest, ADeletedBranchGoesToTheTrashAndComesBackWithItsData) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {}, std::nullopt).ok());
+  auto dev = Of("dev");
+  WriteBlock(*dev, "f", dev->ancestor_lsn() + 8, 'd');
+  (void)dev->Detach(gens_[dev.get()]);
+  const TimelineId id = dev->id();
+  dev.reset();
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "dev").ok());
+  auto gone = repo_->GetBranch("acme", "dev");
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(gone.status().message().find("undelete"), std::string::npos) << gone.status();
+  auto trash = repo_->ListDeletedBranches("acme");
+  ASSERT_TRUE(trash.ok() && trash->size() == 1u);
+  EXPECT_EQ((*trash)[0].name, "dev");
+  ASSERT_TRUE((*trash)[0].deleted.has_value() && (*trash)[0].purge_after.has_value());
+  EXPECT_GE(*(*trash)[0].purge_after - *(*trash)[0].deleted, absl::Hours(24 * 7));
+  EXPECT_EQ(repo_->ListBranches("acme")->size(), 1u);
+
+  // The name may be reused; undelete then refuses to replace the new branch.
+  ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {}, std::nullopt).ok());
+  EXPECT_EQ(repo_->UndeleteBranch("acme", "dev").status().code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "dev", /*purge=*/true).ok());
+
+  Reopen();  // the trash is durable
+  ASSERT_EQ(repo_->ListDeletedBranches("acme")->size(), 1u);
+  auto back = repo_->UndeleteBranch("acme", "dev");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->timeline_id, id);
+  EXPECT_FALSE(back->deleted.has_value());
+  EXPECT_EQ(Byte(*Of("dev"), "f"), 'd');
+  EXPECT_TRUE(repo_->ListDeletedBranches("acme")->empty());
+  EXPECT_EQ(repo_->UndeleteBranch("acme", "dev").status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(RepositoryTest, TheTrashIsFreedByPurgeOrAfterItsRetention) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  const TenantId tenant = repo_->GetTenant("acme")->id;
+  std::map<std::string, TimelineId> ids;
+  for (const char* name : {"a", "b", "c"}) {
+    ASSERT_TRUE(repo_->CreateBranch("acme", name, "main", {}, std::nullopt).ok());
+    ids[name] = Of(name)->id();
+    ASSERT_TRUE(repo_->DeleteBranch("acme", name).ok());
+  }
+  // Purge from the trash: gone at once.
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "a", /*purge=*/true).ok());
+  EXPECT_EQ(repo_->GetTimeline(tenant, ids["a"]).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->UndeleteBranch("acme", "a").status().code(), absl::StatusCode::kNotFound);
+  // The retention frees the rest, not earlier.
+  EXPECT_EQ(repo_->PurgeExpiredTrash(absl::Now()), 0);
+  EXPECT_TRUE(repo_->GetTimeline(tenant, ids["b"]).ok());
+  EXPECT_EQ(repo_->PurgeExpiredTrash(absl::Now() + absl::Hours(24 * 7 + 1)), 2);
+  EXPECT_FALSE(repo_->GetTimeline(tenant, ids["b"]).ok());
+  EXPECT_FALSE(repo_->GetTimeline(tenant, ids["c"]).ok());
+  EXPECT_TRUE(repo_->ListDeletedBranches("acme")->empty());
+  // A tenant's own retention.
+  ASSERT_TRUE(repo_->CreateTenant("short", absl::ZeroDuration(), absl::Minutes(5)).ok());
+  EXPECT_EQ(repo_->GetTenant("short")->trash_retention, absl::Minutes(5));
+}
+
+TEST_F(RepositoryTest, ExpiredBranchesGoToTheTrashAndUndeleteClearsTheTtl) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "temp", "main", {}, absl::Seconds(60)).ok());
+  EXPECT_EQ(repo_->DeleteExpiredBranches(absl::Now() + absl::Minutes(2)), 1);
+  auto back = repo_->UndeleteBranch("acme", "temp");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_FALSE(back->expires.has_value());
+  EXPECT_EQ(repo_->DeleteExpiredBranches(absl::Now() + absl::Minutes(2)), 0);
+}
+
+TEST_F(RepositoryTest, AParentWithATrashedChildIsNotDeleted) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "child", "main", {}, std::nullopt).ok());
+  ASSERT_TRUE(repo_->CreateBranch("acme", "grandchild", "child", {}, std::nullopt).ok());
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild").ok());
+  auto s = repo_->DeleteBranch("acme", "child");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("grandchild (trash)"), std::string::npos) << s;
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "grandchild", /*purge=*/true).ok());
+  EXPECT_TRUE(repo_->DeleteBranch("acme", "child").ok());
+}
+
+// A reset keeps the old timeline while a child reads it; it must go with the last
+// child (it used to stay forever, unnamed).
+TEST_F(RepositoryTest, ATimelineKeptForItsChildrenGoesWithTheLastOne) {
+  wal_->AddCommit(1, PgT(1));
+  ArchiveMainWal();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {}, std::nullopt).ok());
+  ASSERT_TRUE(repo_->CreateBranch("acme", "feature", "dev", {}, std::nullopt).ok());
+  const TimelineId old = Of("dev")->id();
+  ASSERT_TRUE(repo_->ResetBranch("acme", "dev").ok());
+  const TenantId tenant = repo_->GetTenant("acme")->id;
+  EXPECT_TRUE(repo_->GetTimeline(tenant, old).ok());  // feature reads it
+  ASSERT_TRUE(repo_->DeleteBranch("acme", "feature", /*purge=*/true).ok());
+  EXPECT_EQ(repo_->GetTimeline(tenant, old).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(repo_->AllTimelines().size(), 2u);  // main and the reset dev
 }
 
 // Number of stored versions of one family on a timeline.

@@ -107,15 +107,26 @@ int main(int argc, char** argv) {
     if (!ttl.empty()) create.ttl = ttl;
     action = [&] { return Run(g, [&](auto& c) { return c.BranchCreate(create); }); };
   });
-  branch->add_subcommand("list", "List branches")->callback([&] {
-    action = [&] { return Run(g, [](auto& c) { return c.BranchList(); }); };
-  });
+  bool deleted = false;
+  auto* bl = branch->add_subcommand("list", "List branches");
+  bl->add_flag("--deleted", deleted, "List the trash: deleted branches that can be undeleted");
+  bl->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchList(deleted); }); }; });
   std::string name;
-  auto* bd =
-      branch->add_subcommand("delete", "Delete a branch (refused if protected or it has children)");
+  bool purge = false;
+  auto* bd = branch->add_subcommand(
+      "delete",
+      "Delete a branch to the trash (undo with undelete; refused if protected or it has "
+      "children)");
   bd->add_option("name", name)->required();
-  bd->callback(
-      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchDelete(name); }); }; });
+  bd->add_flag("--purge", purge, "Free it at once instead (also a branch in the trash)");
+  bd->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.BranchDelete(name, purge); }); };
+  });
+  auto* bu = branch->add_subcommand("undelete", "Bring a deleted branch back from the trash");
+  bu->add_option("name", name)->required();
+  bu->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchUndelete(name); }); }; });
   auto* br =
       branch->add_subcommand("reset", "Point a branch at its parent's head (refused if protected)");
   br->add_option("name", name)->required();

@@ -63,8 +63,11 @@ class Cli {
 
   // Branches.
   absl::StatusOr<Output> BranchCreate(const BranchCreateArgs& args);
-  absl::StatusOr<Output> BranchList();
-  absl::StatusOr<Output> BranchDelete(const std::string& name);
+  // `deleted`: the trash instead of the live branches.
+  absl::StatusOr<Output> BranchList(bool deleted = false);
+  // To the trash, or (`purge`) freed at once.
+  absl::StatusOr<Output> BranchDelete(const std::string& name, bool purge = false);
+  absl::StatusOr<Output> BranchUndelete(const std::string& name);
   absl::StatusOr<Output> BranchReset(const std::string& name);
   absl::StatusOr<Output> BranchRestore(const std::string& name, std::optional<std::string> at,
                                        std::optional<std::string> lsn);
@@ -107,7 +110,8 @@ class Cli {
   absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
                                               std::optional<std::string> lsn,
                                               std::optional<std::string> at, absl::Duration ttl);
-  absl::Status DeleteBranchRpc(const std::string& name);
+  // Frees a branch at once (not to the trash): the CLI's own ephemeral branches.
+  absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);
   nlohmann::json BranchJson(const v1::BranchInfo& b) const;
 
   // cli_endpoint.cc

@@ -67,6 +67,10 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)
                       : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
+  if (b.deleted_unix_micros() != 0) {
+    j["deleted"] = FormatTimestamp(absl::FromUnixMicros(b.deleted_unix_micros()));
+    j["purge_after"] = FormatTimestamp(absl::FromUnixMicros(b.purge_after_unix_micros()));
+  }
   return j;
 }
 
@@ -87,8 +91,10 @@ absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const 
   return CallOnBranch(mgmt(), &Stub::CreateBranch, stack_.tenant, name, std::move(req));
 }
 
-absl::Status Cli::DeleteBranchRpc(const std::string& name) {
-  return CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name).status();
+absl::Status Cli::DeleteBranchRpc(const std::string& name, bool purge) {
+  v1::DeleteBranchRequest req;
+  req.set_purge(purge);
+  return CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)).status();
 }
 
 absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
@@ -103,15 +109,29 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
   return out;
 }
 
-absl::StatusOr<Output> Cli::BranchList() {
+absl::StatusOr<Output> Cli::BranchList(bool deleted) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::ListBranchesRequest req;
   req.set_tenant(stack_.tenant);
+  req.set_deleted(deleted);
   v1::ListBranchesResponse resp;
   grpc::ClientContext ctx;
   PrepareControlCall(ctx, kControlCallTimeout);
   CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListBranches(&ctx, req, &resp)));
   Output out{json::array(), ""};
+  if (deleted) {
+    out.text = absl::StrFormat("%-28s %-16s %-21s %-21s %10s\n", "NAME", "PARENT", "DELETED",
+                               "PURGED AFTER", "UNIQUE");
+    for (const v1::BranchInfo& b : resp.branches()) {
+      json j = BranchJson(b);
+      out.json.push_back(j);
+      out.text += absl::StrFormat(
+          "%-28s %-16s %-21s %-21s %10s\n", b.name(), b.parent().empty() ? "-" : b.parent(),
+          j["deleted"].get<std::string>().substr(0, 19) + "Z",
+          j["purge_after"].get<std::string>().substr(0, 19) + "Z", Bytes(b.unique_size_bytes()));
+    }
+    return out;
+  }
   out.text = absl::StrFormat("%-28s %-16s %-12s %-21s %10s %-9s %s\n", "NAME", "PARENT",
                              "BRANCH LSN", "CREATED", "UNIQUE", "PROTECTED", "EXPIRES");
   for (const v1::BranchInfo& b : resp.branches()) {
@@ -127,12 +147,33 @@ absl::StatusOr<Output> Cli::BranchList() {
   return out;
 }
 
-absl::StatusOr<Output> Cli::BranchDelete(const std::string& name) {
+absl::StatusOr<Output> Cli::BranchDelete(const std::string& name, bool purge) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   // The pageserver refuses protected branches, branches with children and branches
   // whose endpoint is running, in that order.
-  CAMBIUM_RETURN_IF_ERROR(DeleteBranchRpc(name));
-  return Output{{{"name", name}, {"deleted", true}}, absl::StrFormat("Deleted branch %s.\n", name)};
+  CAMBIUM_RETURN_IF_ERROR(DeleteBranchRpc(name, purge));
+  if (purge) {
+    return Output{{{"name", name}, {"deleted", true}, {"purged", true}},
+                  absl::StrFormat("Deleted branch %s for good.\n", name)};
+  }
+  json j = {{"name", name}, {"deleted", true}, {"purged", false}, {"purge_after", nullptr}};
+  std::string until;
+  if (auto trash = BranchList(/*deleted=*/true); trash.ok()) {
+    for (const json& b : trash->json) {
+      if (b["name"] == name) j["purge_after"] = b["purge_after"];  // the newest is last
+    }
+    if (j["purge_after"].is_string()) until = " until " + j["purge_after"].get<std::string>();
+  }
+  return Output{j, absl::StrFormat("Deleted branch %s: it is in the trash%s; `cambium branch "
+                                   "undelete %s` brings it back.\n",
+                                   name, until, name)};
+}
+
+absl::StatusOr<Output> Cli::BranchUndelete(const std::string& name) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
+                           CallOnBranch(mgmt(), &Stub::UndeleteBranch, stack_.tenant, name));
+  return Output{BranchJson(b), absl::StrFormat("Branch %s is back.\n", name)};
 }
 
 absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {

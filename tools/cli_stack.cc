@@ -236,6 +236,16 @@ absl::Status Cli::EnsureMainBranch() {
     CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateTenant(&c, req, &info)));
   }
   if (GetBranch("main").ok()) return absl::OkStatus();
+  // A deleted main is brought back with undelete, never replaced by an empty one.
+  if (auto trash = BranchList(/*deleted=*/true); trash.ok()) {
+    for (const json& b : trash->json) {
+      if (b["name"] != "main") continue;
+      return absl::FailedPreconditionError(
+          "branch main is in the trash: `cambium branch undelete main` brings it back (or "
+          "`cambium branch delete main --purge` frees it, and the next `up` starts an empty "
+          "main)");
+    }
+  }
   // First run: a fresh cluster from the installed initdb becomes branch main.
   const std::string pgdata = dir_.Sub("initdb");
   std::error_code ec;
@@ -265,7 +275,10 @@ absl::Status Cli::EnsureMainBranch() {
   PrepareControlCall(c, absl::Minutes(10));
   absl::Status imported = FromGrpcStatus(mgmt().ImportPgdata(&c, imp, &main));
   fs::remove_all(pgdata, ec);
-  return imported;
+  CAMBIUM_RETURN_IF_ERROR(imported);
+  // Production is protected from the start: delete, reset and restore are refused
+  // until an admin unprotects it.
+  return BranchProtect("main", true).status();
 }
 
 absl::StatusOr<Output> Cli::Up() {

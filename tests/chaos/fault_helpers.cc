@@ -184,7 +184,7 @@ absl::StatusOr<std::string> Round::StartIdleBranch() {
   if (!r.ok()) return absl::UnavailableError("branch create " + name + ": " + r.Describe());
   auto conn = stack_.StartEndpoint(name);
   if (!conn.ok()) {
-    (void)stack_.Cambium({"branch", "delete", name});
+    (void)stack_.Cambium({"branch", "delete", name, "--purge"});
     return conn.status();
   }
   return name;
@@ -192,7 +192,7 @@ absl::StatusOr<std::string> Round::StartIdleBranch() {
 
 void Round::DropIdleBranch(const std::string& name) {
   (void)stack_.Cambium({"endpoint", "stop", name});
-  CliResult r = stack_.Cambium({"branch", "delete", name});
+  CliResult r = stack_.Cambium({"branch", "delete", name, "--purge"});
   if (!r.ok()) Log("could not delete idle branch " + name + ": " + r.Describe());
 }
 

@@ -240,7 +240,7 @@ bool Round::VerifyBranch(const BranchPlan& p) {
   }
   if (client.ok()) CheckEndpoint(**client, *conn, "branch " + p.name);
   CliResult stop = stack_.Cambium({"endpoint", "stop", p.name});
-  CliResult del = stack_.Cambium({"branch", "delete", p.name});
+  CliResult del = stack_.Cambium({"branch", "delete", p.name, "--purge"});
   if (!del.ok()) {
     AddDefect("branch-delete", "a branch whose endpoint was stopped can be deleted",
               "endpoint stop: " + stop.Describe() + "; branch delete: " + del.Describe());

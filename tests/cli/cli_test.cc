@@ -216,6 +216,13 @@ TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   reset = Cambium({"branch", "reset", "dev"});
   ASSERT_EQ(reset.code, 0) << reset.err;
 
+  // main is protected from `up` on (issue 10): no delete, reset or restore until
+  // unprotected.
+  Result main_del = Cambium({"branch", "delete", "main"});
+  EXPECT_NE(main_del.code, 0);
+  EXPECT_NE(main_del.err.find("protected"), std::string::npos) << main_del.err;
+  ASSERT_EQ(Cambium({"branch", "unprotect", "main"}).code, 0);
+
   // Restore main in place to t_first; the old head is kept as a branch.
   ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
   Result restored = Cambium({"branch", "restore", "main", "--at", t_first});
@@ -292,12 +299,41 @@ TEST_F(CliTest, BranchAtAnLsnDeleteHumanOutputAndUsageErrors) {
   EXPECT_NE(text.text.find("at-lsn"), std::string::npos) << text.text;
   EXPECT_NE(text.text.find("running"), std::string::npos) << text.text;
 
-  // A successful delete: the branch is gone from the list.
+  // A successful delete: the branch is gone from the list, into the trash (issue 10).
   ASSERT_EQ(Cambium({"endpoint", "stop", "at-lsn"}).code, 0);
   Result del = Cambium({"branch", "delete", "at-lsn"});
   ASSERT_EQ(del.code, 0) << del.err;
   EXPECT_TRUE(del.out["deleted"].get<bool>()) << del.out;
+  EXPECT_FALSE(del.out["purged"].get<bool>()) << del.out;
+  EXPECT_TRUE(del.out["purge_after"].is_string()) << del.out;
   EXPECT_FALSE(HasBranch("at-lsn"));
+  // The trash (also expired branches of other tests of this stack go there).
+  auto trashed = [&](const std::string& name) {
+    Result trash = Cambium({"branch", "list", "--deleted"});
+    EXPECT_EQ(trash.code, 0) << trash.err;
+    std::vector<nlohmann::json> found;
+    for (const auto& b : trash.out) {
+      if (b["name"] == name) found.push_back(b);
+    }
+    return found;
+  };
+  ASSERT_EQ(trashed("at-lsn").size(), 1u);
+  EXPECT_TRUE(trashed("at-lsn")[0]["deleted"].is_string());
+  Result gone = Cambium({"endpoint", "start", "at-lsn"});
+  EXPECT_EQ(gone.code, 1);
+  EXPECT_NE(gone.err.find("undelete"), std::string::npos) << gone.err;
+  // Undelete brings back the same data; purge frees it for good.
+  Result undeleted = Cambium({"branch", "undelete", "at-lsn"});
+  ASSERT_EQ(undeleted.code, 0) << undeleted.err;
+  ep = Cambium({"endpoint", "start", "at-lsn"});
+  ASSERT_EQ(ep.code, 0) << ep.err;
+  EXPECT_EQ(Psql(ep.out["connection_string"], "SELECT count(*) FROM at_lsn"), "10");
+  ASSERT_EQ(Cambium({"endpoint", "stop", "at-lsn"}).code, 0);
+  Result purged = Cambium({"branch", "delete", "at-lsn", "--purge"});
+  ASSERT_EQ(purged.code, 0) << purged.err;
+  EXPECT_TRUE(purged.out["purged"].get<bool>()) << purged.out;
+  EXPECT_TRUE(trashed("at-lsn").empty());
+  EXPECT_EQ(Cambium({"branch", "undelete", "at-lsn"}).code, 1);
 
   // Usage errors exit with 2 and change nothing; a bad LSN is an error (1).
   EXPECT_EQ(Cambium({"branch", "create", "bad", "--no-such-flag"}).code, 2);

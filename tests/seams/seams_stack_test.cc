@@ -199,6 +199,7 @@ TEST(SeamsStack, DeletingABranchDeletesItsWalOnEverySafekeeper) {
   v1::DeleteBranchRequest del;
   del.set_tenant((*stack)->tenant());
   del.set_name("ephemeral");
+  del.set_purge(true);  // not to the trash
   v1::DeleteBranchResponse deleted;
   grpc::ClientContext ctx;
   ASSERT_TRUE((*stack)->mgmt().DeleteBranch(&ctx, del, &deleted).ok());
