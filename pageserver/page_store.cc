@@ -1,5 +1,7 @@
 #include "pageserver/page_store.h"
 
+#include <cstdarg>
+#include <cstdio>
 #include <filesystem>
 
 #include "absl/strings/str_format.h"
@@ -83,6 +85,41 @@ absl::Status FromRocks(const rocksdb::Status& status, std::string_view context) 
   return absl::Status(code, absl::StrFormat("%s: %s", context, status.ToString()));
 }
 
+namespace {
+
+// RocksDB's own info log goes to the pageserver's log instead of a LOG file in the
+// data directory. On a full disk RocksDB's file logger fails one append, and its
+// next line trips an assertion in Debian's RocksDB 7.8 (WritableFileWriter::
+// AssertFalseAndGetStatusForPrevError): the pageserver aborted on ENOSPC. Warnings
+// and errors are logged as such; RocksDB's chatty info lines at debug level.
+class RocksInfoLogger : public rocksdb::Logger {
+ public:
+  RocksInfoLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char buf[1024];
+    va_list copy;
+    va_copy(copy, ap);
+    const int n = std::vsnprintf(buf, sizeof(buf), format, copy);
+    va_end(copy);
+    if (n < 0) return;
+    const std::string_view message(buf, std::min<size_t>(static_cast<size_t>(n), sizeof(buf) - 1));
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      LogError("rocksdb", {{"message", message}});
+    } else if (level >= rocksdb::InfoLogLevel::WARN_LEVEL) {
+      LogWarning("rocksdb", {{"message", message}});
+    } else {
+      LogDebug("rocksdb", {{"message", message}});
+    }
+  }
+};
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PageStore>> PageStore::Open(const std::string& dir,
                                                            const PageStoreOptions& options) {
   std::error_code ec;
@@ -96,6 +133,7 @@ absl::StatusOr<std::unique_ptr<PageStore>> PageStore::Open(const std::string& di
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = 1ull << 30;
   db_options.paranoid_checks = true;
+  db_options.info_log = std::make_shared<RocksInfoLogger>();
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
   for (int i = 0; i < 5; ++i) {
     families.emplace_back(kFamilyNames[i], FamilyOptions(static_cast<Family>(i), options, cache));
@@ -141,7 +179,11 @@ bool PageStore::TryResume() {
     last_resume_ = now;
   }
   rocksdb::Status s = db_->Resume();
-  if (s.ok()) LogInfo("page_store_resumed", {{"dir", dir_}});
+  if (s.ok()) {
+    LogInfo("page_store_resumed", {{"dir", dir_}});
+  } else {
+    LogDebug("page_store_resume_failed", {{"dir", dir_}, {"status", s.ToString()}});
+  }
   return s.ok();
 }
 
@@ -158,12 +200,13 @@ absl::Status PageStore::Sync() {
     syncing_ = true;
     const uint64_t covering = sync_requested_;
     lock.unlock();
-    rocksdb::Status s = db_->SyncWAL();
+    rocksdb::WriteBatch empty;
+    absl::Status s = Write(&empty, /*sync=*/true);
     lock.lock();
     syncing_ = false;
     if (s.ok()) sync_done_ = std::max(sync_done_, covering);
     sync_cv_.notify_all();
-    if (!s.ok()) return FromRocks(s, "sync page store WAL");
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -65,7 +65,10 @@ class PageStore {
   // space is freed (RocksDB's background error is cleared with Resume()).
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync);
   // Makes every Write that returned before this call durable. Concurrent callers
-  // share one fsync (group commit).
+  // share one fsync (group commit). It is an empty synced write, not SyncWAL():
+  // the write path refuses while RocksDB is stopped by an error, whereas SyncWAL()
+  // reaches a WAL file whose append failed, which Debian's RocksDB 7.8 turns into
+  // an assertion failure (an abort) instead of an error.
   absl::Status Sync();
 
   // The newest version of a block on `timeline` tagged <= max_lsn that `visible`

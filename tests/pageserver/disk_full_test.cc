@@ -108,5 +108,50 @@ TEST(DiskFull, WritesAreRefusedThenResumeOnceSpaceIsFreed) {
   check(**reopened);
 }
 
+// Found by the chaos suite: once a WAL append failed with ENOSPC, the next group
+// sync (PageStore::Sync, which every barrier and the WAL archive call) reached the
+// failed WAL file. Debian's RocksDB 7.8 asserts on that (WritableFileWriter::
+// AssertFalseAndGetStatusForPrevError) and the pageserver aborted. A sync must be
+// refused like a write, and both must work again once space is back.
+TEST(DiskFull, ASyncAfterAFailedWalAppendIsRefusedNotACrash) {
+  auto dir = TempDir::Create("cambium-full-");
+  ASSERT_TRUE(dir.ok());
+  auto tmpfs = Tmpfs::Mount(dir->Sub("fs"), "48m");
+  if (tmpfs == nullptr) GTEST_SKIP() << "cannot mount a tmpfs (not root?)";
+  const std::string ballast = dir->Sub("fs/ballast");
+  {
+    std::ofstream out(ballast);
+    out << std::string(30 << 20, 'b');  // freed below: room to flush what the WAL has
+  }
+  // A memtable larger than the free space: nothing is flushed, a WAL append is what
+  // fails. (RocksDB clears the error once the free space exceeds a memtable.)
+  const PageStoreOptions options{
+      .cache_bytes = 8 << 20, .compression = "none", .write_buffer_bytes = 20 << 20};
+  auto store = PageStore::Open(dir->Sub("fs/db"), options);
+  ASSERT_TRUE(store.ok()) << store.status();
+  std::mt19937_64 rng(7);
+  absl::Status refused;
+  for (int i = 0; i < 10000 && refused.ok(); ++i) {
+    rocksdb::WriteBatch batch;
+    batch.Put((*store)->cf(Family::kBlocks), absl::StrFormat("key-%08d", i),
+              Incompressible(rng, 64 << 10));
+    refused = (*store)->Write(&batch, /*sync=*/false);
+  }
+  ASSERT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  absl::Status synced = (*store)->Sync();
+  EXPECT_FALSE(synced.ok());
+  EXPECT_EQ(synced.code(), absl::StatusCode::kResourceExhausted) << synced;
+  std::filesystem::remove(ballast);
+  for (absl::Time deadline = absl::Now() + absl::Seconds(30); absl::Now() < deadline;) {
+    synced = (*store)->Sync();
+    if (synced.ok()) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_TRUE(synced.ok()) << synced;
+  rocksdb::WriteBatch after;
+  after.Put((*store)->cf(Family::kBlocks), "after", "x");
+  EXPECT_TRUE((*store)->Write(&after, true).ok());
+}
+
 }  // namespace
 }  // namespace cambium::pageserver
