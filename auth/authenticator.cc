@@ -62,11 +62,13 @@ absl::StatusOr<Principal> Authenticator::Authenticate(std::string_view token) co
   return options_.store->Authenticate(*parsed, options_.now());
 }
 
-absl::Status Authenticator::Authorize(const Principal& principal, std::string_view method) {
-  std::optional<Need> need = RequiredFor(method);
+absl::Status Authenticator::Authorize(const Principal& principal, std::string_view full_method) {
+  std::optional<Need> need = RequiredFor(full_method);
+  // Messages name the RPC ("CreateBranch"), as the CLI's user knows it.
+  const std::string_view method = full_method.substr(full_method.rfind('/') + 1);
   if (!need) {
     return absl::PermissionDeniedError(
-        absl::StrFormat("%s is not in Cambium's authorization table: refused", method));
+        absl::StrFormat("%s is not in Cambium's authorization table: refused", full_method));
   }
   if (principal.service) return absl::OkStatus();
   if (*need == Need::kService) {
@@ -85,11 +87,12 @@ absl::Status Authenticator::Authorize(const Principal& principal, std::string_vi
 }
 
 void Authenticator::AuditRefusal(std::string_view method, std::string_view token_id,
-                                 const absl::Status& s) {
+                                 std::string_view scope, const absl::Status& s) {
   LogWarning("call_refused", {{"method", method}, {"token_id", token_id}, {"status", s}});
   if (options_.audit == nullptr) return;
   std::string_view action = method.substr(method.rfind('/') + 1);
   (void)options_.audit->Append(AuditRecord{.token_id = std::string(token_id),
+                                           .scope = std::string(scope),
                                            .action = std::string(action),
                                            .result = absl::StatusCodeToString(s.code()),
                                            .message = std::string(s.message())});
@@ -116,7 +119,7 @@ grpc::Status Authenticator::Process(const InputMetadata& auth_metadata, grpc::Au
           : Authenticate(token);
   absl::Status s = principal.ok() ? Authorize(*principal, method) : principal.status();
   if (!s.ok()) {
-    AuditRefusal(method, token_id, s);
+    AuditRefusal(method, token_id, principal.ok() ? principal->ScopeLabel() : "", s);
     return ToGrpcStatus(s);
   }
   context->AddProperty(kIdProperty, principal->id);

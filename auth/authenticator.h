@@ -63,7 +63,8 @@ class Authenticator final : public grpc::AuthMetadataProcessor {
 
  private:
   explicit Authenticator(AuthenticatorOptions options);
-  void AuditRefusal(std::string_view method, std::string_view token_id, const absl::Status& s);
+  void AuditRefusal(std::string_view method, std::string_view token_id, std::string_view scope,
+                    const absl::Status& s);
 
   AuthenticatorOptions options_;
   std::string service_hash_;
