@@ -80,9 +80,9 @@ absl::Status InitProcessSecurity(const SecurityOptions& o, bool require_service_
       return ErrnoToStatus(errno, "--service-token-file " + o.service_token_file);
     }
     if ((st.st_mode & 077) != 0) {
-      return absl::FailedPreconditionError(absl::StrFormat(
-          "--service-token-file %s has mode %o: others may read it; chmod 600 it",
-          o.service_token_file, st.st_mode & 0777));
+      return absl::FailedPreconditionError(
+          absl::StrFormat("--service-token-file %s has mode %o: others may read it; chmod 600 it",
+                          o.service_token_file, st.st_mode & 0777));
     }
     CAMBIUM_ASSIGN_OR_RETURN(std::string token, ReadFileToString(o.service_token_file));
     s.client_token = std::string(absl::StripAsciiWhitespace(token));

@@ -22,8 +22,7 @@ void ToProto(const auth::TokenRecord& r, v1::TokenInfo* out) {
 
 }  // namespace
 
-grpc::Status ManagementServiceImpl::Run(grpc::ServerContext* context, Call call,
-                                        const Body& body) {
+grpc::Status ManagementServiceImpl::Run(grpc::ServerContext* context, Call call, const Body& body) {
   std::optional<auth::Principal> principal = auth::PrincipalOf(*context);
   absl::Status status;
   if (!principal && auth_.required) {
@@ -53,9 +52,9 @@ absl::Status ManagementServiceImpl::RequireDevelopOn(const auth::Principal& p,
                                                      bool check_protection) {
   if (p.HasScope(auth::Scope::kAdmin)) return absl::OkStatus();
   if (!p.HasScope(auth::Scope::kDevelop)) {
-    return absl::PermissionDeniedError(absl::StrFormat(
-        "changing branch \"%s\" needs scope develop; token %s has scope %s", branch, p.id,
-        p.ScopeLabel()));
+    return absl::PermissionDeniedError(
+        absl::StrFormat("changing branch \"%s\" needs scope develop; token %s has scope %s", branch,
+                        p.id, p.ScopeLabel()));
   }
   if (!p.MayActOnBranch(branch)) {
     return absl::PermissionDeniedError(absl::StrFormat(
@@ -68,8 +67,8 @@ absl::Status ManagementServiceImpl::RequireDevelopOn(const auth::Principal& p,
   // A missing branch is the action's own error to report.
   if (b.ok() && b->is_protected) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "branch \"%s\" is protected: this needs scope admin; token %s has scope develop",
-        branch, p.id));
+        "branch \"%s\" is protected: this needs scope admin; token %s has scope develop", branch,
+        p.id));
   }
   return absl::OkStatus();
 }
@@ -90,11 +89,10 @@ grpc::Status ManagementServiceImpl::CreateToken(grpc::ServerContext* ctx,
     }
     std::optional<absl::Duration> ttl;
     if (req->ttl_seconds() > 0) ttl = absl::Seconds(req->ttl_seconds());
-    CAMBIUM_ASSIGN_OR_RETURN(
-        auth::NewToken t,
-        auth_.tokens->Create(static_cast<auth::Scope>(req->scope()),
-                             {req->branches().begin(), req->branches().end()}, ttl,
-                             req->description(), absl::Now()));
+    CAMBIUM_ASSIGN_OR_RETURN(auth::NewToken t,
+                             auth_.tokens->Create(static_cast<auth::Scope>(req->scope()),
+                                                  {req->branches().begin(), req->branches().end()},
+                                                  ttl, req->description(), absl::Now()));
     ToProto(t.record, resp->mutable_info());
     resp->set_token(t.token);
     LogInfo("token_created", {{"token_id", t.record.id},

@@ -97,9 +97,9 @@ grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                                                         /*check_protection=*/false));
                std::optional<absl::Duration> ttl;
                if (req->ttl_seconds() > 0) ttl = absl::Seconds(req->ttl_seconds());
-               CAMBIUM_ASSIGN_OR_RETURN(BranchInfo b,
-                                        repo_->CreateBranch(req->tenant(), req->name(),
-                                                            req->parent(), PointOf(*req), ttl));
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   BranchInfo b, repo_->CreateBranch(req->tenant(), req->name(), req->parent(),
+                                                     PointOf(*req), ttl));
                ToProto(b, resp);
                call.lsn = b.ancestor_lsn;
                return absl::OkStatus();
@@ -135,8 +135,8 @@ grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext* ctx,
              [&](const auth::Principal& p, Call&) -> absl::Status {
                if (req->purge() && !p.HasScope(auth::Scope::kAdmin)) {
                  return absl::PermissionDeniedError(absl::StrFormat(
-                     "purging branch \"%s\" needs scope admin; token %s has scope %s",
-                     req->name(), p.id, p.ScopeLabel()));
+                     "purging branch \"%s\" needs scope admin; token %s has scope %s", req->name(),
+                     p.id, p.ScopeLabel()));
                }
                CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
                return repo_->DeleteBranch(req->tenant(), req->name());
@@ -189,9 +189,9 @@ grpc::Status ManagementServiceImpl::RestoreBranch(grpc::ServerContext* ctx,
   return Run(ctx, {.action = "RestoreBranch", .tenant = req->tenant(), .branch = req->name()},
              [&](const auth::Principal& p, Call& call) -> absl::Status {
                CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
-               CAMBIUM_ASSIGN_OR_RETURN(auto r,
-                                        repo_->RestoreBranch(req->tenant(), req->name(),
-                                                             PointOf(*req), req->backup_name()));
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   auto r, repo_->RestoreBranch(req->tenant(), req->name(), PointOf(*req),
+                                                req->backup_name()));
                ToProto(r.first, resp->mutable_branch());
                ToProto(r.second, resp->mutable_backup());
                call.lsn = r.first.ancestor_lsn;
@@ -215,30 +215,29 @@ grpc::Status ManagementServiceImpl::SetProtection(grpc::ServerContext* ctx,
 grpc::Status ManagementServiceImpl::GetLsnByTimestamp(grpc::ServerContext* ctx,
                                                       const v1::GetLsnByTimestampRequest* req,
                                                       v1::GetLsnByTimestampResponse* resp) {
-  return Run(
-      ctx, {.action = "GetLsnByTimestamp", .tenant = req->tenant(), .branch = req->branch()},
-      [&](const auth::Principal&, Call& call) -> absl::Status {
-        CAMBIUM_ASSIGN_OR_RETURN(auto r,
-                                 repo_->LsnByTimestamp(req->tenant(), req->branch(),
-                                                       absl::FromUnixMicros(req->at_unix_micros())));
-        switch (r.kind) {
-          case LsnLookupKind::kPresent:
-            resp->set_kind(v1::LSN_LOOKUP_KIND_PRESENT);
-            break;
-          case LsnLookupKind::kBeforeRetention:
-            resp->set_kind(v1::LSN_LOOKUP_KIND_BEFORE_RETENTION);
-            break;
-          case LsnLookupKind::kFuture:
-            resp->set_kind(v1::LSN_LOOKUP_KIND_FUTURE);
-            break;
-          case LsnLookupKind::kNoData:
-            resp->set_kind(v1::LSN_LOOKUP_KIND_NO_DATA);
-            break;
-        }
-        resp->set_lsn(r.lsn.value());
-        call.lsn = r.lsn;
-        return absl::OkStatus();
-      });
+  return Run(ctx, {.action = "GetLsnByTimestamp", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   auto r, repo_->LsnByTimestamp(req->tenant(), req->branch(),
+                                                 absl::FromUnixMicros(req->at_unix_micros())));
+               switch (r.kind) {
+                 case LsnLookupKind::kPresent:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_PRESENT);
+                   break;
+                 case LsnLookupKind::kBeforeRetention:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_BEFORE_RETENTION);
+                   break;
+                 case LsnLookupKind::kFuture:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_FUTURE);
+                   break;
+                 case LsnLookupKind::kNoData:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_NO_DATA);
+                   break;
+               }
+               resp->set_lsn(r.lsn.value());
+               call.lsn = r.lsn;
+               return absl::OkStatus();
+             });
 }
 
 grpc::Status ManagementServiceImpl::RunGc(grpc::ServerContext* ctx, const v1::RunGcRequest* req,
@@ -253,8 +252,7 @@ grpc::Status ManagementServiceImpl::RunGc(grpc::ServerContext* ctx, const v1::Ru
              });
 }
 
-grpc::Status ManagementServiceImpl::GetHead(grpc::ServerContext* ctx,
-                                            const v1::GetHeadRequest* req,
+grpc::Status ManagementServiceImpl::GetHead(grpc::ServerContext* ctx, const v1::GetHeadRequest* req,
                                             v1::GetHeadResponse* resp) {
   return Run(ctx, {.action = "GetHead", .tenant = req->tenant(), .branch = req->branch()},
              [&](const auth::Principal&, Call& call) -> absl::Status {

@@ -76,10 +76,9 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
   }
   CAMBIUM_RETURN_IF_ERROR(server->StartAuth(config));
   server->management_service_ = std::make_unique<ManagementServiceImpl>(
-      server->repo_.get(),
-      ManagementAuth{.tokens = server->tokens_.get(),
-                     .audit = server->audit_.get(),
-                     .required = server->authenticator_ != nullptr});
+      server->repo_.get(), ManagementAuth{.tokens = server->tokens_.get(),
+                                          .audit = server->audit_.get(),
+                                          .required = server->authenticator_ != nullptr});
   grpc::ServerBuilder builder;
   CAMBIUM_RETURN_IF_ERROR(
       ConfigureServer(builder, config.listen, &server->port_, server->authenticator_));

@@ -171,10 +171,10 @@ absl::StatusOr<Output> Cli::Audit(std::optional<std::string> since) {
     out.json["records"].push_back(j);
     std::string where = j.value("branch", "");
     if (!j.value("tenant", "").empty()) where = j.value("tenant", "") + "/" + where;
-    out.text += absl::StrFormat(
-        "%s %-14s %-8s %-18s %-24s %s%s\n", j.value("time", ""), j.value("token_id", "-"),
-        j.value("scope", "-"), j.value("action", ""), where, j.value("result", ""),
-        j.contains("lsn") ? " lsn=" + j.value("lsn", "") : "");
+    out.text += absl::StrFormat("%s %-14s %-8s %-18s %-24s %s%s\n", j.value("time", ""),
+                                j.value("token_id", "-"), j.value("scope", "-"),
+                                j.value("action", ""), where, j.value("result", ""),
+                                j.contains("lsn") ? " lsn=" + j.value("lsn", "") : "");
   }
   return out;
 }
