@@ -10,6 +10,9 @@
 //   PutMutations/<transport>/barrier_every:<k>  MiB/s of 8 KiB block writes, with a
 //                              Barrier every k batches (0 = only at the end), vs
 //                              sequential write() with fdatasync at the same points.
+//   GetPagesAuth               GetPages (1 page, open stream) and a unary call with
+//                              and without authentication (service token and
+//                              authenticator), two servers, alternating, same run.
 //   ManyBranches/<n>           creation rate of n branches in one tenant and GetPage
 //                              latency before vs after, listing and restart times.
 //
@@ -40,6 +43,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "auth/token.h"
 #include "benchmark/benchmark.h"
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "cambium/v1/page_service.grpc.pb.h"
@@ -694,6 +698,54 @@ absl::Status RunGetPages(benchmark::State& state, int depth, int batch) {
   return absl::OkStatus();
 }
 
+// --- 2b. The cost of authentication on GetPages ------------------------------------
+
+// Two servers on the same data layout in one run: one without security (as a library
+// test runs it) and one with the stack's service token and authenticator (as the
+// daemon runs). Samples alternate between them in rounds so that drift of the
+// machine affects both alike. Per-call authentication shows on the unary call; an
+// open GetPages stream is authenticated once, when it opens.
+absl::Status RunGetPagesAuth(benchmark::State& state) {
+  CAMBIUM_ASSIGN_OR_RETURN(ReadFixture * plain, GetReadFixture());
+  const ProcessSecurity saved = GetProcessSecurity();
+  ProcessSecurity with_token = saved;
+  CAMBIUM_ASSIGN_OR_RETURN(with_token.client_token, auth::MakeToken(auth::kServiceId));
+  SetProcessSecurity(with_token);
+  absl::StatusOr<std::unique_ptr<Server>> authed = Server::Start();
+  absl::Status loaded = authed.ok() ? LoadRelation(**authed, kReadBlocks, 1024) : authed.status();
+  if (loaded.ok()) loaded = (*authed)->Settle();
+  SetProcessSecurity(saved);
+  CAMBIUM_RETURN_IF_ERROR(loaded);
+  CAMBIUM_ASSIGN_OR_RETURN(auto authed_main, (*authed)->Main());
+  ReadSamples off, on;
+  const int rounds = 10, n = std::max(20, g_options.read_samples / rounds);
+  for (int r = 0; r < rounds; ++r) {
+    CAMBIUM_ASSIGN_OR_RETURN(ReadSamples a, SampleReads(*plain->server, *plain->by_depth.at(0), 1, n));
+    CAMBIUM_ASSIGN_OR_RETURN(ReadSamples b, SampleReads(**authed, *authed_main, 1, n));
+    for (auto [from, to] : {std::pair{&a, &off}, std::pair{&b, &on}}) {
+      to->get.insert(to->get.end(), from->get.begin(), from->get.end());
+      to->unary.insert(to->unary.end(), from->unary.begin(), from->unary.end());
+      to->empty.insert(to->empty.end(), from->empty.begin(), from->empty.end());
+    }
+  }
+  const Stats g0 = Summarize(off.get), g1 = Summarize(on.get);
+  const Stats u0 = Summarize(off.unary), u1 = Summarize(on.unary);
+  state.counters["getpages_p50_us_noauth"] = g0.p50;
+  state.counters["getpages_p50_us_auth"] = g1.p50;
+  state.counters["getpages_ratio_p50"] = g1.p50 / g0.p50;
+  state.counters["unary_p50_us_noauth"] = u0.p50;
+  state.counters["unary_p50_us_auth"] = u1.p50;
+  state.counters["unary_ratio_p50"] = u1.p50 / u0.p50;
+  state.SetIterationTime(g1.p50 / 1e6);
+  g_summary.push_back(absl::StrFormat(
+      "Auth GetPages 1 page on an open stream: p50 %.0f us without auth, %.0f us with (ratio "
+      "%.3f); p99 %.0f / %.0f us | unary ListTenants (authenticated per call): p50 %.0f / %.0f "
+      "us (ratio %.3f) | %zu samples each",
+      g0.p50, g1.p50, g1.p50 / g0.p50, g0.p99, g1.p99, u0.p50, u1.p50, u1.p50 / u0.p50,
+      off.get.size()));
+  return absl::OkStatus();
+}
+
 // --- 3. PutMutations throughput ---------------------------------------------------
 
 // One writer session on the root of `server`, over gRPC or in-process.
@@ -997,6 +1049,7 @@ void RegisterAll() {
                [depth, batch](benchmark::State& s) { return RunGetPages(s, depth, batch); });
     }
   }
+  Register("GetPagesAuth", [](benchmark::State& s) { return RunGetPagesAuth(s); });
   for (bool grpc : {true, false}) {
     for (int every : {1, 16, 0}) {
       if (!grpc && every != 0) continue;  // in-process: only the unsynced ceiling
