@@ -720,7 +720,8 @@ absl::Status RunGetPagesAuth(benchmark::State& state) {
   ReadSamples off, on;
   const int rounds = 10, n = std::max(20, g_options.read_samples / rounds);
   for (int r = 0; r < rounds; ++r) {
-    CAMBIUM_ASSIGN_OR_RETURN(ReadSamples a, SampleReads(*plain->server, *plain->by_depth.at(0), 1, n));
+    CAMBIUM_ASSIGN_OR_RETURN(ReadSamples a,
+                             SampleReads(*plain->server, *plain->by_depth.at(0), 1, n));
     CAMBIUM_ASSIGN_OR_RETURN(ReadSamples b, SampleReads(**authed, *authed_main, 1, n));
     for (auto [from, to] : {std::pair{&a, &off}, std::pair{&b, &on}}) {
       to->get.insert(to->get.end(), from->get.begin(), from->get.end());

@@ -58,17 +58,17 @@ absl::Status ManagementServiceImpl::RequireDevelopOn(const auth::Principal& p,
   }
   if (!p.MayActOnBranch(branch)) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "token %s may change only branches matching %s; \"%s\" does not (other branches "
-        "need scope admin)",
-        p.id, absl::StrJoin(p.branches, ", "), branch));
+        "changing branch \"%s\" needs scope admin: token %s may change only branches matching "
+        "%s",
+        branch, p.id, absl::StrJoin(p.branches, ", ")));
   }
   if (!check_protection) return absl::OkStatus();
   absl::StatusOr<BranchInfo> b = repo_->GetBranch(tenant, branch);
   // A missing branch is the action's own error to report.
   if (b.ok() && b->is_protected) {
     return absl::PermissionDeniedError(absl::StrFormat(
-        "branch \"%s\" is protected: this needs scope admin; token %s has scope develop", branch,
-        p.id));
+        "branch \"%s\" is protected: changing it needs scope admin; token %s has scope develop",
+        branch, p.id));
   }
   return absl::OkStatus();
 }
