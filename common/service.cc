@@ -187,9 +187,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
     creds = grpc::experimental::LocalCredentials(LOCAL_TCP);
   }
   if (!security.client_token.empty()) {
-    // Not AccessTokenCredentials: its minimum security level (privacy and integrity)
-    // is refused on LOCAL_TCP by some gRPC versions; the token needs no more than
-    // the transport gives.
+    // Not AccessTokenCredentials: it declares privacy and integrity as its minimum
+    // security level, which LOCAL_TCP does not give (Debian's gRPC 1.51 sends it
+    // anyway, newer versions refuse). Loopback plaintext is the default transport.
     creds = grpc::CompositeChannelCredentials(
         creds, grpc::experimental::MetadataCredentialsFromPlugin(
                    std::make_unique<BearerTokenPlugin>(security.client_token), GRPC_SECURITY_NONE));
