@@ -10,6 +10,9 @@
 //   PutMutations/<transport>/barrier_every:<k>  MiB/s of 8 KiB block writes, with a
 //                              Barrier every k batches (0 = only at the end), vs
 //                              sequential write() with fdatasync at the same points.
+//   GetPagesAuth               GetPages (1 page, open stream) and a unary call with
+//                              and without authentication (service token and
+//                              authenticator), two servers, alternating, same run.
 //   ManyBranches/<n>           creation rate of n branches in one tenant and GetPage
 //                              latency before vs after, listing and restart times.
 //
@@ -40,6 +43,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "auth/token.h"
 #include "benchmark/benchmark.h"
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "cambium/v1/page_service.grpc.pb.h"
@@ -694,6 +698,99 @@ absl::Status RunGetPages(benchmark::State& state, int depth, int batch) {
   return absl::OkStatus();
 }
 
+// --- 2b. The cost of authentication on GetPages ------------------------------------
+
+// Samples against `server` of: one GetPages of 1 page on an open stream (what a
+// shim does per read: the stream was authenticated once, when it opened), a new
+// stream with one GetPages (authenticated per stream), and a unary ListTenants
+// (authenticated per call, and one audit record per call). The page is one the root does not hold
+// (its per-page status says so): the loaders of the GetPages benchmark above cannot attach below
+// the archived WAL any more, and what is measured here is the call, not the read.
+struct AuthSamples {
+  std::vector<double> on_stream, new_stream, unary;
+};
+
+absl::Status SampleAuthReads(Server& server, int n, AuthSamples* out) {
+  CAMBIUM_ASSIGN_OR_RETURN(auto main, server.Main());
+  v1::GetPagesRequest req;
+  *req.mutable_timeline() = server.Ref(*main);
+  req.set_lsn(server.head().value());
+  v1::PageRef* p = req.add_pages();
+  p->set_path(kRelation);
+  p->set_block_no(0);
+  v1::GetPagesResponse resp;
+  // Each kind in its own loop: an audited management call between two stream
+  // messages (a write(2) to the audit log) slowed the next message by itself.
+  grpc::ClientContext ctx;
+  auto stream = server.pages().GetPages(&ctx);
+  for (int i = 0; i < n + 10; ++i) {
+    const auto start = Clock::now();
+    if (!stream->Write(req) || !stream->Read(&resp)) break;
+    if (i >= 10) out->on_stream.push_back(MicrosSince(start));
+  }
+  stream->WritesDone();
+  grpc::Status s = stream->Finish();
+  if (!s.ok()) return absl::InternalError("GetPages: " + s.error_message());
+  for (int i = 0; i < n + 10; ++i) {
+    const auto start = Clock::now();
+    grpc::ClientContext c2;
+    auto fresh = server.pages().GetPages(&c2);
+    if (!fresh->Write(req) || !fresh->Read(&resp)) return absl::InternalError("new stream failed");
+    fresh->WritesDone();
+    grpc::Status fs = fresh->Finish();
+    if (!fs.ok()) return absl::InternalError("GetPages (new stream): " + fs.error_message());
+    if (i >= 10) out->new_stream.push_back(MicrosSince(start));
+  }
+  for (int i = 0; i < n + 10; ++i) {
+    grpc::ClientContext uctx;
+    v1::ListTenantsResponse tenants;
+    const auto start = Clock::now();
+    grpc::Status us = server.mgmt().ListTenants(&uctx, v1::ListTenantsRequest(), &tenants);
+    if (!us.ok()) return absl::InternalError("ListTenants: " + us.error_message());
+    if (i >= 10) out->unary.push_back(MicrosSince(start));
+  }
+  return absl::OkStatus();
+}
+
+// Two servers in one run: one without security (as a library test runs it) and one
+// with the stack's service token and authenticator (as the daemon runs); samples
+// alternate between them in rounds so that drift of the machine affects both alike.
+absl::Status RunGetPagesAuth(benchmark::State& state) {
+  const ProcessSecurity saved = GetProcessSecurity();
+  SetProcessSecurity(ProcessSecurity());
+  absl::StatusOr<std::unique_ptr<Server>> plain = Server::Start();
+  ProcessSecurity with_token;
+  CAMBIUM_ASSIGN_OR_RETURN(with_token.client_token, auth::MakeToken(auth::kServiceId));
+  SetProcessSecurity(with_token);
+  absl::StatusOr<std::unique_ptr<Server>> authed = Server::Start();
+  SetProcessSecurity(saved);
+  CAMBIUM_RETURN_IF_ERROR(plain.status());
+  CAMBIUM_RETURN_IF_ERROR(authed.status());
+  AuthSamples off, on;
+  const int rounds = 10, n = std::max(50, g_options.read_samples / rounds);
+  for (int r = 0; r < rounds; ++r) {
+    CAMBIUM_RETURN_IF_ERROR(SampleAuthReads(**plain, n, &off));
+    CAMBIUM_RETURN_IF_ERROR(SampleAuthReads(**authed, n, &on));
+  }
+  const Stats g0 = Summarize(off.on_stream), g1 = Summarize(on.on_stream);
+  const Stats n0 = Summarize(off.new_stream), n1 = Summarize(on.new_stream);
+  const Stats u0 = Summarize(off.unary), u1 = Summarize(on.unary);
+  state.counters["getpages_p50_us_noauth"] = g0.p50;
+  state.counters["getpages_p50_us_auth"] = g1.p50;
+  state.counters["getpages_ratio_p50"] = g1.p50 / g0.p50;
+  state.counters["new_stream_ratio_p50"] = n1.p50 / n0.p50;
+  state.counters["unary_ratio_p50"] = u1.p50 / u0.p50;
+  state.SetIterationTime(g1.p50 / 1e6);
+  g_summary.push_back(absl::StrFormat(
+      "Auth (p50 / p99 us, without -> with authentication, %zu samples each):\n"
+      "  GetPages 1 page on an open stream  %6.0f / %6.0f -> %6.0f / %6.0f  ratio p50 %.3f\n"
+      "  new GetPages stream + 1 page        %6.0f / %6.0f -> %6.0f / %6.0f  ratio p50 %.3f\n"
+      "  unary ListTenants                   %6.0f / %6.0f -> %6.0f / %6.0f  ratio p50 %.3f",
+      off.on_stream.size(), g0.p50, g0.p99, g1.p50, g1.p99, g1.p50 / g0.p50, n0.p50, n0.p99, n1.p50,
+      n1.p99, n1.p50 / n0.p50, u0.p50, u0.p99, u1.p50, u1.p99, u1.p50 / u0.p50));
+  return absl::OkStatus();
+}
+
 // --- 3. PutMutations throughput ---------------------------------------------------
 
 // One writer session on the root of `server`, over gRPC or in-process.
@@ -997,6 +1094,7 @@ void RegisterAll() {
                [depth, batch](benchmark::State& s) { return RunGetPages(s, depth, batch); });
     }
   }
+  Register("GetPagesAuth", [](benchmark::State& s) { return RunGetPagesAuth(s); });
   for (bool grpc : {true, false}) {
     for (int every : {1, 16, 0}) {
       if (!grpc && every != 0) continue;  // in-process: only the unsynced ceiling

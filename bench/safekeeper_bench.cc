@@ -12,6 +12,10 @@
 //    real cambium-safekeeper processes on loopback whose data directories are in
 //    $TMPDIR too: the commit latency a compute sees. Reports p50/p99 and the
 //    ratio of its p50 to LocalFdatasync8k's.
+//  - QuorumAppendAuth8k: QuorumAppend8k against three in-process safekeeper
+//    servers, with and without authentication (service token, authenticator),
+//    two clusters in one run, commits alternating between them: the cost of
+//    authentication on commit latency.
 //  - GrpcRoundTrip: a unary Status call to one safekeeper (no fsync): the RPC
 //    share of the commit latency.
 //  - QuorumThroughput/N: appends of N bytes without waiting, a WaitForFlush every
@@ -35,9 +39,14 @@
 #include <thread>
 #include <vector>
 
+#include "auth/authenticator.h"
+#include "auth/token.h"
 #include "benchmark/benchmark.h"
 #include "common/pg/wal_decoder.h"
+#include "common/service.h"
+#include "common/status.h"
 #include "safekeeper/safekeeper_client.h"
+#include "safekeeper/safekeeper_service.h"
 #include "safekeeper/wal_proposer.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/wal_builder.h"
@@ -234,6 +243,87 @@ void BM_QuorumAppend8k(benchmark::State& state) {
       local_idle_p50_us > 0 ? lat.Percentile(0.5) / local_idle_p50_us : 0;
 }
 BENCHMARK(BM_QuorumAppend8k)->Iterations(3000)->UseRealTime();
+
+// Three in-process safekeeper servers and an elected proposer, made under the
+// process security in force when Start runs (channels and servers keep theirs).
+struct InProcessCluster {
+  std::unique_ptr<TempDir> dir;
+  std::vector<std::unique_ptr<SafekeeperServer>> sks;
+  std::unique_ptr<WalProposer> proposer;
+  Lsn start;
+
+  static absl::StatusOr<std::unique_ptr<InProcessCluster>> Start(uint64_t timeline) {
+    auto c = std::make_unique<InProcessCluster>();
+    CAMBIUM_ASSIGN_OR_RETURN(TempDir dir, TempDir::Create("cambium-sk-auth-bench-"));
+    c->dir = std::make_unique<TempDir>(std::move(dir));
+    ProposerOptions options;
+    for (int i = 0; i < 3; ++i) {
+      SafekeeperOptions sk;
+      sk.data_dir = c->dir->Sub("sk" + std::to_string(i));
+      sk.id = "sk" + std::to_string(i);
+      CAMBIUM_ASSIGN_OR_RETURN(auto server, SafekeeperServer::Start(sk, "127.0.0.1:0"));
+      options.safekeepers.push_back("127.0.0.1:" + std::to_string(server->port()));
+      c->sks.push_back(std::move(server));
+    }
+    options.tenant = TenantId(9, 9);
+    options.timeline = TimelineId(timeline, timeline);
+    options.timeline_start = Lsn(0x1000000);
+    CAMBIUM_ASSIGN_OR_RETURN(c->proposer, WalProposer::Create(options));
+    CAMBIUM_ASSIGN_OR_RETURN(c->start, c->proposer->Elect());
+    return c;
+  }
+};
+
+absl::StatusOr<std::unique_ptr<InProcessCluster>> StartAuthCluster() {
+  const ProcessSecurity saved = GetProcessSecurity();
+  ProcessSecurity security = saved;
+  CAMBIUM_ASSIGN_OR_RETURN(security.client_token, auth::MakeToken(auth::kServiceId));
+  CAMBIUM_ASSIGN_OR_RETURN(security.processor,
+                           auth::Authenticator::Create({.service_token = security.client_token}));
+  SetProcessSecurity(security);
+  auto cluster = InProcessCluster::Start(12);
+  SetProcessSecurity(saved);
+  return cluster;
+}
+
+void BM_QuorumAppendAuth8k(benchmark::State& state) {
+  const ProcessSecurity saved = GetProcessSecurity();
+  SetProcessSecurity(ProcessSecurity());
+  auto plain = InProcessCluster::Start(11);
+  SetProcessSecurity(saved);
+  auto authed = plain.ok() ? StartAuthCluster() : plain.status();
+  if (!authed.ok()) {
+    state.SkipWithError(std::string(authed.status().message()).c_str());
+    return;
+  }
+  InProcessCluster* clusters[2] = {plain->get(), authed->get()};
+  const std::string wal[2] = {MakeWal(clusters[0]->start, (state.max_iterations + 1) * kPage),
+                              MakeWal(clusters[1]->start, (state.max_iterations + 1) * kPage)};
+  Latencies lat[2];
+  Lsn lsn[2] = {clusters[0]->start, clusters[1]->start};
+  for (auto _ : state) {
+    for (int k = 0; k < 2; ++k) {  // alternate: drift affects both alike
+      InProcessCluster* c = clusters[k];
+      const auto start = Clock::now();
+      const std::string_view page(wal[k].data() + (lsn[k] - c->start), kPage);
+      absl::Status s = c->proposer->Append(lsn[k], page);
+      if (s.ok()) s = c->proposer->WaitForFlush(lsn[k] + kPage, absl::Seconds(10));
+      if (!s.ok()) {
+        state.SkipWithError(std::string(s.message()).c_str());
+        return;
+      }
+      lat[k].Add(start);
+      lsn[k] += kPage;
+    }
+  }
+  const double p50[2] = {lat[0].Percentile(0.5), lat[1].Percentile(0.5)};
+  state.counters["commit_p50_us_noauth"] = p50[0];
+  state.counters["commit_p50_us_auth"] = p50[1];
+  state.counters["commit_p99_us_noauth"] = lat[0].Percentile(0.99);
+  state.counters["commit_p99_us_auth"] = lat[1].Percentile(0.99);
+  state.counters["ratio_p50"] = p50[0] > 0 ? p50[1] / p50[0] : 0;
+}
+BENCHMARK(BM_QuorumAppendAuth8k)->Iterations(2000)->UseRealTime();
 
 // A unary Status call to one safekeeper: the cost of a gRPC round trip here,
 // without any fsync (how much of QuorumAppend8k is RPC rather than disk).

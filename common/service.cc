@@ -2,9 +2,14 @@
 
 #include <signal.h>
 
+#include <sys/stat.h>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "common/files.h"
+#include "common/status.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/security/server_credentials.h"
@@ -14,7 +19,87 @@ namespace {
 
 constexpr int kMaxMessageBytes = 64 << 20;
 
+absl::Mutex security_mu(absl::kConstInit);
+ProcessSecurity* security ABSL_GUARDED_BY(security_mu) = nullptr;
+
+// Sends the process's token on every call. Non-blocking: the token is in memory.
+class BearerTokenPlugin final : public grpc::MetadataCredentialsPlugin {
+ public:
+  explicit BearerTokenPlugin(std::string token) : header_("Bearer " + std::move(token)) {}
+  bool IsBlocking() const override { return false; }
+  const char* GetType() const override { return "cambium-bearer"; }
+  grpc::Status GetMetadata(grpc::string_ref, grpc::string_ref, const grpc::AuthContext&,
+                           std::multimap<grpc::string, grpc::string>* metadata) override {
+    metadata->insert({"authorization", header_});
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string header_;
+};
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
+  if (path.empty()) return std::string();
+  return ReadFileToString(path);
+}
+
 }  // namespace
+
+void AddSecurityFlags(CLI::App& app, SecurityOptions* o) {
+  app.add_option("--service-token-file", o->service_token_file,
+                 "File (0600) with the stack's service token (cambium up writes "
+                 "DATA/secrets/service.token)");
+  app.add_option("--tls-cert-file", o->tls_cert_file, "PEM certificate: serve and call over TLS");
+  app.add_option("--tls-key-file", o->tls_key_file, "PEM private key of --tls-cert-file");
+  app.add_option("--tls-ca-file", o->tls_ca_file,
+                 "PEM CA that peers' certificates must chain to (mutual TLS for servers)");
+}
+
+void SetProcessSecurity(ProcessSecurity s) {
+  absl::MutexLock lock(&security_mu);
+  delete security;
+  security = new ProcessSecurity(std::move(s));
+}
+
+ProcessSecurity GetProcessSecurity() {
+  absl::MutexLock lock(&security_mu);
+  return security ? *security : ProcessSecurity();
+}
+
+absl::Status InitProcessSecurity(const SecurityOptions& o, bool require_service_token) {
+  ProcessSecurity s = GetProcessSecurity();
+  if (o.service_token_file.empty()) {
+    if (require_service_token) {
+      return absl::FailedPreconditionError(
+          "--service-token-file is required: the stack's daemons authenticate each other with "
+          "it (cambium up writes DATA/secrets/service.token)");
+    }
+  } else {
+    struct stat st;
+    if (stat(o.service_token_file.c_str(), &st) != 0) {
+      return ErrnoToStatus(errno, "--service-token-file " + o.service_token_file);
+    }
+    if ((st.st_mode & 077) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("--service-token-file %s has mode %o: others may read it; chmod 600 it",
+                          o.service_token_file, st.st_mode & 0777));
+    }
+    CAMBIUM_ASSIGN_OR_RETURN(std::string token, ReadFileToString(o.service_token_file));
+    s.client_token = std::string(absl::StripAsciiWhitespace(token));
+    if (s.client_token.empty()) {
+      return absl::FailedPreconditionError("--service-token-file " + o.service_token_file +
+                                           " is empty");
+    }
+  }
+  if (o.tls_cert_file.empty() != o.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("--tls-cert-file and --tls-key-file go together");
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(s.tls_cert, ReadPemFile(o.tls_cert_file));
+  CAMBIUM_ASSIGN_OR_RETURN(s.tls_key, ReadPemFile(o.tls_key_file));
+  CAMBIUM_ASSIGN_OR_RETURN(s.tls_ca, ReadPemFile(o.tls_ca_file));
+  SetProcessSecurity(std::move(s));
+  return absl::OkStatus();
+}
 
 void AddServiceFlags(CLI::App& app, LogOptions* log) {
   app.set_config("--config", "", "Read options from a TOML file (keys are the flag names)");
@@ -90,7 +175,26 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   // Each channel owns its connections: a channel made after a peer restarted must not
   // inherit a dead connection from a global subchannel pool.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  const ProcessSecurity security = GetProcessSecurity();
+  std::shared_ptr<grpc::ChannelCredentials> creds;
+  if (!security.tls_cert.empty() || !security.tls_ca.empty()) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = security.tls_ca;
+    ssl.pem_cert_chain = security.tls_cert;
+    ssl.pem_private_key = security.tls_key;
+    creds = grpc::SslCredentials(ssl);
+  } else {
+    creds = grpc::experimental::LocalCredentials(LOCAL_TCP);
+  }
+  if (!security.client_token.empty()) {
+    // Not AccessTokenCredentials: it declares privacy and integrity as its minimum
+    // security level, which LOCAL_TCP does not give (Debian's gRPC 1.51 sends it
+    // anyway, newer versions refuse). Loopback plaintext is the default transport.
+    creds = grpc::CompositeChannelCredentials(
+        creds, grpc::experimental::MetadataCredentialsFromPlugin(
+                   std::make_unique<BearerTokenPlugin>(security.client_token), GRPC_SECURITY_NONE));
+  }
+  return grpc::CreateCustomChannel(address, creds, args);
 }
 
 void PrepareControlCall(grpc::ClientContext& context, absl::Duration timeout) {
@@ -99,10 +203,26 @@ void PrepareControlCall(grpc::ClientContext& context, absl::Duration timeout) {
 }
 
 absl::Status ConfigureServer(grpc::ServerBuilder& builder, const std::string& address,
-                             int* selected_port) {
-  absl::Status loopback = CheckLoopbackAddress(address);
-  if (!loopback.ok()) return loopback;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), selected_port);
+                             int* selected_port,
+                             std::shared_ptr<grpc::AuthMetadataProcessor> processor) {
+  const ProcessSecurity security = GetProcessSecurity();
+  const bool tls = !security.tls_cert.empty() && !security.tls_key.empty();
+  // Plaintext listeners stay on loopback; with TLS a service may face other hosts.
+  if (!tls) CAMBIUM_RETURN_IF_ERROR(CheckLoopbackAddress(address));
+  std::shared_ptr<grpc::ServerCredentials> creds;
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(
+        security.tls_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    ssl.pem_root_certs = security.tls_ca;
+    ssl.pem_key_cert_pairs.push_back({security.tls_key, security.tls_cert});
+    creds = grpc::SslServerCredentials(ssl);
+  } else {
+    creds = grpc::experimental::LocalServerCredentials(LOCAL_TCP);
+  }
+  if (!processor) processor = security.processor;
+  if (processor) creds->SetAuthMetadataProcessor(processor);
+  builder.AddListeningPort(address, creds, selected_port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);

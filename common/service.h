@@ -8,8 +8,19 @@
 // reads a TOML file whose keys are those names (`listen = "127.0.0.1:6400"`); flags
 // given on the command line override the file.
 //
-// Thread-safety: PrepareDaemonProcess must run in main() before any thread starts;
-// the rest is thread-safe.
+// Security (docs/security.md): every channel and server of a process shares one
+// process-wide security configuration, set once at startup (SetProcessSecurity, or
+// InitProcessSecurity from the flags of AddSecurityFlags) before any channel or
+// server is made. Servers listen with LocalServerCredentials(LOCAL_TCP), or TLS when
+// a certificate and key are configured, and authenticate every call with the
+// configured AuthMetadataProcessor; channels use LocalCredentials(LOCAL_TCP) or TLS,
+// composed with a metadata plugin that sends "authorization: Bearer <token>". A
+// process that never sets a token or processor (a library's own tests in one
+// process) calls and serves without authentication; every daemon requires its
+// --service-token-file, so the binaries never do.
+//
+// Thread-safety: PrepareDaemonProcess and SetProcessSecurity must run in main()
+// before any thread starts; the rest is thread-safe.
 #ifndef CAMBIUM_COMMON_SERVICE_H_
 #define CAMBIUM_COMMON_SERVICE_H_
 
@@ -23,6 +34,7 @@
 #include "common/logging.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/auth_metadata_processor.h"
 #include "grpcpp/server_builder.h"
 
 namespace cambium {
@@ -40,6 +52,39 @@ void AddServiceFlags(CLI::App& app, LogOptions* log);
 void PrepareDaemonProcess();
 // Waits for SIGTERM or SIGINT (SIGHUP is ignored) and returns the signal number.
 int WaitForTerminationSignal();
+
+// Flags shared by every daemon: where the stack's service credential and the TLS
+// files are. Paths, never the secrets themselves: `ps` shows a command line.
+struct SecurityOptions {
+  // File holding the stack's service token (0600). Default: none.
+  std::string service_token_file;
+  // PEM certificate and key of this process's listener (and client certificate for
+  // mutual TLS); TLS is on when both are set. Default: none (loopback, LOCAL_TCP).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // PEM CA that peers' certificates are checked against; with TLS, servers then also
+  // require client certificates. Default: none (the system roots for clients).
+  std::string tls_ca_file;
+};
+void AddSecurityFlags(CLI::App& app, SecurityOptions* options);
+
+struct ProcessSecurity {
+  // Bearer token sent on every call this process makes; "" = none. Default: "".
+  std::string client_token;
+  // PEM contents (not paths). TLS when cert and key are set. Default: none.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
+  // Authenticates every call to this process's servers; null = none. Default: null.
+  std::shared_ptr<grpc::AuthMetadataProcessor> processor;
+};
+// REQUIRES: called before channels or servers are made (main, or a test's setup).
+void SetProcessSecurity(ProcessSecurity security);
+ProcessSecurity GetProcessSecurity();
+// Reads the service token (ReadSecretFile rules: 0600) and the TLS files into the
+// process security, with the service token as the client token. Without a service
+// token file: FAILED_PRECONDITION if `require_service_token`.
+absl::Status InitProcessSecurity(const SecurityOptions& options, bool require_service_token);
 
 // Checks that `address` is "127.0.0.1:PORT" (or "localhost:PORT"): Cambium services
 // bind to loopback only.
@@ -60,10 +105,12 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 // retries, do not use it.
 void PrepareControlCall(grpc::ClientContext& context, absl::Duration timeout);
 
-// Applies Cambium's server limits to a builder and listens on `address` (which must be
-// loopback). *selected_port receives the bound port (useful with port 0).
+// Applies Cambium's server limits to a builder and listens on `address` (loopback,
+// unless TLS is configured). *selected_port receives the bound port (useful with port
+// 0). Calls are authenticated by `processor`, or by the process-wide one when null.
 absl::Status ConfigureServer(grpc::ServerBuilder& builder, const std::string& address,
-                             int* selected_port);
+                             int* selected_port,
+                             std::shared_ptr<grpc::AuthMetadataProcessor> processor = nullptr);
 
 // Parses durations such as "7d", "36h", "90m", "15s", "1h30m", "250ms", "2w".
 absl::StatusOr<absl::Duration> ParseHumanDuration(std::string_view text);

@@ -11,10 +11,17 @@ int main(int argc, char** argv) {
   CLI::App app{"cambium-shim: FUSE PGDATA for stock PostgreSQL on Cambium"};
   cambium::shim::ShimConfig config;
   cambium::LogOptions log;
+  cambium::SecurityOptions security;
   cambium::shim::AddShimFlags(app, &config);
   cambium::AddServiceFlags(app, &log);
+  cambium::AddSecurityFlags(app, &security);
   CLI11_PARSE(app, argc, argv);
   if (auto s = cambium::InitLogging(log); !s.ok()) {
+    std::fprintf(stderr, "cambium-shim: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  // Pages, mutations and WAL go to the stack's daemons under its service credential.
+  if (auto s = cambium::InitProcessSecurity(security, /*require_service_token=*/true); !s.ok()) {
     std::fprintf(stderr, "cambium-shim: %s\n", std::string(s.message()).c_str());
     return 2;
   }

@@ -11,10 +11,18 @@ int main(int argc, char** argv) {
   CLI::App app{"cambium-pageserver: versioned page store for stock PostgreSQL"};
   cambium::pageserver::PageServerConfig config;
   cambium::LogOptions log;
+  cambium::SecurityOptions security;
   cambium::pageserver::AddPageServerFlags(app, &config);
   cambium::AddServiceFlags(app, &log);
+  cambium::AddSecurityFlags(app, &security);
   CLI11_PARSE(app, argc, argv);
   if (auto s = cambium::InitLogging(log); !s.ok()) {
+    std::fprintf(stderr, "cambium-pageserver: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  // The service token authenticates the stack's daemons to this one and this one to
+  // the safekeepers; PageServer::Start builds the authenticator from it.
+  if (auto s = cambium::InitProcessSecurity(security, /*require_service_token=*/true); !s.ok()) {
     std::fprintf(stderr, "cambium-pageserver: %s\n", std::string(s.message()).c_str());
     return 2;
   }

@@ -1,5 +1,6 @@
 #include "pageserver/management_service.h"
 
+#include "absl/strings/str_format.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "pageserver/import.h"
@@ -46,158 +47,245 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   if (info.purge_after) out->set_purge_after_unix_micros(absl::ToUnixMicros(*info.purge_after));
 }
 
-grpc::Status ManagementServiceImpl::CreateTenant(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::CreateTenant(grpc::ServerContext* ctx,
                                                  const v1::CreateTenantRequest* req,
                                                  v1::TenantInfo* resp) {
-  auto t = repo_->CreateTenant(req->name(), absl::Seconds(req->pitr_window_seconds()),
-                               absl::Seconds(req->trash_retention_seconds()));
-  if (!t.ok()) return ToGrpcStatus(t.status());
-  ToProto(*t, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "CreateTenant", .tenant = req->name()},
+             [&](const auth::Principal&, Call&) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   TenantInfo t,
+                   repo_->CreateTenant(req->name(), absl::Seconds(req->pitr_window_seconds()),
+                                       absl::Seconds(req->trash_retention_seconds())));
+               ToProto(t, resp);
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::ListTenants(grpc::ServerContext*, const v1::ListTenantsRequest*,
+grpc::Status ManagementServiceImpl::ListTenants(grpc::ServerContext* ctx,
+                                                const v1::ListTenantsRequest*,
                                                 v1::ListTenantsResponse* resp) {
-  for (const TenantInfo& t : repo_->ListTenants()) ToProto(t, resp->add_tenants());
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "ListTenants"}, [&](const auth::Principal&, Call&) {
+    for (const TenantInfo& t : repo_->ListTenants()) ToProto(t, resp->add_tenants());
+    return absl::OkStatus();
+  });
 }
 
-grpc::Status ManagementServiceImpl::DeleteTenant(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::DeleteTenant(grpc::ServerContext* ctx,
                                                  const v1::DeleteTenantRequest* req,
                                                  v1::DeleteTenantResponse*) {
-  return ToGrpcStatus(repo_->DeleteTenant(req->tenant()));
+  return Run(ctx, {.action = "DeleteTenant", .tenant = req->tenant()},
+             [&](const auth::Principal&, Call&) { return repo_->DeleteTenant(req->tenant()); });
 }
 
-grpc::Status ManagementServiceImpl::ImportPgdata(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::ImportPgdata(grpc::ServerContext* ctx,
                                                  const v1::ImportPgdataRequest* req,
                                                  v1::BranchInfo* resp) {
-  auto b = pageserver::ImportPgdata(*repo_, req->tenant(), req->branch(), req->pgdata_path());
-  if (!b.ok()) return ToGrpcStatus(b.status());
-  ToProto(*b, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "ImportPgdata", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   BranchInfo b, pageserver::ImportPgdata(*repo_, req->tenant(), req->branch(),
+                                                          req->pgdata_path()));
+               ToProto(b, resp);
+               call.lsn = b.last_record_lsn;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                                                  const v1::CreateBranchRequest* req,
                                                  v1::BranchInfo* resp) {
-  std::optional<absl::Duration> ttl;
-  if (req->ttl_seconds() > 0) ttl = absl::Seconds(req->ttl_seconds());
-  auto b = repo_->CreateBranch(req->tenant(), req->name(), req->parent(), PointOf(*req), ttl);
-  if (!b.ok()) return ToGrpcStatus(b.status());
-  ToProto(*b, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "CreateBranch", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal& p, Call& call) -> absl::Status {
+               // The new branch must be one the token may work on; its parent is only read.
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name(),
+                                                        /*check_protection=*/false));
+               std::optional<absl::Duration> ttl;
+               if (req->ttl_seconds() > 0) ttl = absl::Seconds(req->ttl_seconds());
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   BranchInfo b, repo_->CreateBranch(req->tenant(), req->name(), req->parent(),
+                                                     PointOf(*req), ttl));
+               ToProto(b, resp);
+               call.lsn = b.ancestor_lsn;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::GetBranch(grpc::ServerContext*, const v1::GetBranchRequest* req,
+grpc::Status ManagementServiceImpl::GetBranch(grpc::ServerContext* ctx,
+                                              const v1::GetBranchRequest* req,
                                               v1::BranchInfo* resp) {
-  auto b = repo_->GetBranch(req->tenant(), req->name());
-  if (!b.ok()) return ToGrpcStatus(b.status());
-  ToProto(*b, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "GetBranch", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal&, Call&) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(BranchInfo b, repo_->GetBranch(req->tenant(), req->name()));
+               ToProto(b, resp);
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::ListBranches(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::ListBranches(grpc::ServerContext* ctx,
                                                  const v1::ListBranchesRequest* req,
                                                  v1::ListBranchesResponse* resp) {
-  auto branches = req->deleted() ? repo_->ListDeletedBranches(req->tenant())
-                                 : repo_->ListBranches(req->tenant());
-  if (!branches.ok()) return ToGrpcStatus(branches.status());
-  for (const BranchInfo& b : *branches) ToProto(b, resp->add_branches());
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "ListBranches", .tenant = req->tenant()},
+             [&](const auth::Principal&, Call&) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(auto branches,
+                                        req->deleted() ? repo_->ListDeletedBranches(req->tenant())
+                                                       : repo_->ListBranches(req->tenant()));
+               for (const BranchInfo& b : branches) ToProto(b, resp->add_branches());
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext* ctx,
                                                  const v1::DeleteBranchRequest* req,
                                                  v1::DeleteBranchResponse*) {
-  return ToGrpcStatus(repo_->DeleteBranch(req->tenant(), req->name(), req->purge()));
+  return Run(ctx, {.action = "DeleteBranch", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal& p, Call&) -> absl::Status {
+               if (req->purge() && !p.HasScope(auth::Scope::kAdmin)) {
+                 return absl::PermissionDeniedError(absl::StrFormat(
+                     "purging branch \"%s\" needs scope admin; token %s has scope %s", req->name(),
+                     p.id, p.ScopeLabel()));
+               }
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
+               return repo_->DeleteBranch(req->tenant(), req->name(), req->purge());
+             });
 }
 
-grpc::Status ManagementServiceImpl::UndeleteBranch(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::UndeleteBranch(grpc::ServerContext* ctx,
                                                    const v1::UndeleteBranchRequest* req,
                                                    v1::BranchInfo* resp) {
-  auto b = repo_->UndeleteBranch(req->tenant(), req->name());
-  if (!b.ok()) return ToGrpcStatus(b.status());
-  ToProto(*b, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "UndeleteBranch", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal& p, Call&) -> absl::Status {
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
+               CAMBIUM_ASSIGN_OR_RETURN(BranchInfo b,
+                                        repo_->UndeleteBranch(req->tenant(), req->name()));
+               ToProto(b, resp);
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::ResetBranch(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::GetCredentials(grpc::ServerContext* ctx,
+                                                   const v1::GetCredentialsRequest* req,
+                                                   v1::Credentials*) {
+  return Run(ctx, {.action = "GetCredentials", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal& p, Call&) -> absl::Status {
+               // Read-only credentials: scope read (checked by the Authenticator).
+               // The owner's: develop on unprotected branches, admin on any.
+               if (!req->read_only()) {
+                 CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->branch()));
+               }
+               // Postgres credentials (issue 10, part B) fill this in.
+               return absl::UnimplementedError("credentials are not in this build");
+             });
+}
+
+grpc::Status ManagementServiceImpl::ResetBranch(grpc::ServerContext* ctx,
                                                 const v1::ResetBranchRequest* req,
                                                 v1::BranchInfo* resp) {
-  auto b = repo_->ResetBranch(req->tenant(), req->name());
-  if (!b.ok()) return ToGrpcStatus(b.status());
-  ToProto(*b, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "ResetBranch", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal& p, Call& call) -> absl::Status {
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
+               CAMBIUM_ASSIGN_OR_RETURN(BranchInfo b,
+                                        repo_->ResetBranch(req->tenant(), req->name()));
+               ToProto(b, resp);
+               call.lsn = b.ancestor_lsn;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::RestoreBranch(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::RestoreBranch(grpc::ServerContext* ctx,
                                                   const v1::RestoreBranchRequest* req,
                                                   v1::RestoreBranchResponse* resp) {
-  auto r = repo_->RestoreBranch(req->tenant(), req->name(), PointOf(*req), req->backup_name());
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  ToProto(r->first, resp->mutable_branch());
-  ToProto(r->second, resp->mutable_backup());
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "RestoreBranch", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal& p, Call& call) -> absl::Status {
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   auto r, repo_->RestoreBranch(req->tenant(), req->name(), PointOf(*req),
+                                                req->backup_name()));
+               ToProto(r.first, resp->mutable_branch());
+               ToProto(r.second, resp->mutable_backup());
+               call.lsn = r.first.ancestor_lsn;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::SetProtection(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::SetProtection(grpc::ServerContext* ctx,
                                                   const v1::SetProtectionRequest* req,
                                                   v1::BranchInfo* resp) {
-  auto b = repo_->SetProtection(req->tenant(), req->name(), req->protected_());
-  if (!b.ok()) return ToGrpcStatus(b.status());
-  ToProto(*b, resp);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "SetProtection", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal&, Call&) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   BranchInfo b,
+                   repo_->SetProtection(req->tenant(), req->name(), req->protected_()));
+               ToProto(b, resp);
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::GetLsnByTimestamp(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::GetLsnByTimestamp(grpc::ServerContext* ctx,
                                                       const v1::GetLsnByTimestampRequest* req,
                                                       v1::GetLsnByTimestampResponse* resp) {
-  auto r = repo_->LsnByTimestamp(req->tenant(), req->branch(),
-                                 absl::FromUnixMicros(req->at_unix_micros()));
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  switch (r->kind) {
-    case LsnLookupKind::kPresent:
-      resp->set_kind(v1::LSN_LOOKUP_KIND_PRESENT);
-      break;
-    case LsnLookupKind::kBeforeRetention:
-      resp->set_kind(v1::LSN_LOOKUP_KIND_BEFORE_RETENTION);
-      break;
-    case LsnLookupKind::kFuture:
-      resp->set_kind(v1::LSN_LOOKUP_KIND_FUTURE);
-      break;
-    case LsnLookupKind::kNoData:
-      resp->set_kind(v1::LSN_LOOKUP_KIND_NO_DATA);
-      break;
-  }
-  resp->set_lsn(r->lsn.value());
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "GetLsnByTimestamp", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   auto r, repo_->LsnByTimestamp(req->tenant(), req->branch(),
+                                                 absl::FromUnixMicros(req->at_unix_micros())));
+               switch (r.kind) {
+                 case LsnLookupKind::kPresent:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_PRESENT);
+                   break;
+                 case LsnLookupKind::kBeforeRetention:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_BEFORE_RETENTION);
+                   break;
+                 case LsnLookupKind::kFuture:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_FUTURE);
+                   break;
+                 case LsnLookupKind::kNoData:
+                   resp->set_kind(v1::LSN_LOOKUP_KIND_NO_DATA);
+                   break;
+               }
+               resp->set_lsn(r.lsn.value());
+               call.lsn = r.lsn;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::RunGc(grpc::ServerContext*, const v1::RunGcRequest* req,
+grpc::Status ManagementServiceImpl::RunGc(grpc::ServerContext* ctx, const v1::RunGcRequest* req,
                                           v1::RunGcResponse* resp) {
-  auto r = repo_->RunGc(req->tenant());
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  resp->set_versions_removed(r->versions_removed);
-  resp->set_cutoff_lsn(r->cutoff.value());
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "RunGc", .tenant = req->tenant()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(auto r, repo_->RunGc(req->tenant()));
+               resp->set_versions_removed(r.versions_removed);
+               resp->set_cutoff_lsn(r.cutoff.value());
+               call.lsn = r.cutoff;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::GetHead(grpc::ServerContext*, const v1::GetHeadRequest* req,
+grpc::Status ManagementServiceImpl::GetHead(grpc::ServerContext* ctx, const v1::GetHeadRequest* req,
                                             v1::GetHeadResponse* resp) {
-  auto head = repo_->GetHead(req->tenant(), req->branch());
-  if (!head.ok()) return ToGrpcStatus(head.status());
-  resp->set_lsn(head->lsn.value());
-  resp->set_archived_lsn(head->archived.value());
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "GetHead", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               CAMBIUM_ASSIGN_OR_RETURN(auto head, repo_->GetHead(req->tenant(), req->branch()));
+               resp->set_lsn(head.lsn.value());
+               resp->set_archived_lsn(head.archived.value());
+               call.lsn = head.lsn;
+               return absl::OkStatus();
+             });
 }
 
-grpc::Status ManagementServiceImpl::ReleaseWriter(grpc::ServerContext*,
+grpc::Status ManagementServiceImpl::ReleaseWriter(grpc::ServerContext* ctx,
                                                   const v1::ReleaseWriterRequest* req,
                                                   v1::ReleaseWriterResponse* resp) {
-  auto released = repo_->ReleaseWriter(req->tenant(), req->branch(), req->writer());
-  if (!released.ok()) return ToGrpcStatus(released.status());
-  resp->set_released(*released);
-  return grpc::Status::OK;
+  return Run(ctx, {.action = "ReleaseWriter", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal& p, Call&) -> absl::Status {
+               // Stopping an endpoint changes no data: protection does not apply.
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->branch(),
+                                                        /*check_protection=*/false));
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   bool released,
+                   repo_->ReleaseWriter(req->tenant(), req->branch(), req->writer()));
+               resp->set_released(released);
+               return absl::OkStatus();
+             });
 }
 
 }  // namespace cambium::pageserver

@@ -2,18 +2,42 @@
 // ManagementService). A thin mapping onto Repository; errors carry messages a person
 // can act on (`NOT_FOUND: branch "preview-42" does not exist in tenant "acme"`).
 //
+// Access control (docs/security.md): the Authenticator has already checked the
+// caller's token and the method's least scope (auth/method_policy.h); the handlers
+// add the branch-aware checks: develop-level changes only on unprotected branches
+// matching the token's patterns; purge and the owner's credentials of a protected
+// branch need admin. Every call, allowed or refused here, is one audit record.
+//
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_PAGESERVER_MANAGEMENT_SERVICE_H_
 #define CAMBIUM_PAGESERVER_MANAGEMENT_SERVICE_H_
 
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "auth/audit_log.h"
+#include "auth/token.h"
+#include "auth/token_store.h"
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "pageserver/repository.h"
 
 namespace cambium::pageserver {
 
+struct ManagementAuth {
+  // API tokens; null = no token RPCs. Default: null.
+  auth::TokenStore* tokens = nullptr;
+  // Where every call is recorded; null = nowhere. Default: null.
+  auth::AuditLog* audit = nullptr;
+  // Calls must carry a principal (the server has an Authenticator); false only for a
+  // library used in one test process. Default: false.
+  bool required = false;
+};
+
 class ManagementServiceImpl final : public v1::ManagementService::Service {
  public:
-  explicit ManagementServiceImpl(Repository* repo) : repo_(repo) {}
+  explicit ManagementServiceImpl(Repository* repo, ManagementAuth auth = {})
+      : repo_(repo), auth_(auth) {}
 
   grpc::Status CreateTenant(grpc::ServerContext*, const v1::CreateTenantRequest*,
                             v1::TenantInfo*) override;
@@ -46,9 +70,41 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
                        v1::GetHeadResponse*) override;
   grpc::Status ReleaseWriter(grpc::ServerContext*, const v1::ReleaseWriterRequest*,
                              v1::ReleaseWriterResponse*) override;
+  grpc::Status UndeleteBranch(grpc::ServerContext*, const v1::UndeleteBranchRequest*,
+                              v1::BranchInfo*) override;
+  grpc::Status GetCredentials(grpc::ServerContext*, const v1::GetCredentialsRequest*,
+                              v1::Credentials*) override;
+
+  // management_auth.cc
+  grpc::Status CreateToken(grpc::ServerContext*, const v1::CreateTokenRequest*,
+                           v1::CreateTokenResponse*) override;
+  grpc::Status ListTokens(grpc::ServerContext*, const v1::ListTokensRequest*,
+                          v1::ListTokensResponse*) override;
+  grpc::Status RevokeToken(grpc::ServerContext*, const v1::RevokeTokenRequest*,
+                           v1::TokenInfo*) override;
+  grpc::Status ReadAudit(grpc::ServerContext*, const v1::ReadAuditRequest*,
+                         v1::ReadAuditResponse*) override;
 
  private:
+  // What the audit record of a call names.
+  struct Call {
+    const char* action = "";  // the RPC's name
+    std::string tenant;
+    std::string branch;
+    std::optional<Lsn> lsn;  // set by the body when the call has one
+  };
+  using Body = std::function<absl::Status(const auth::Principal&, Call&)>;
+  // Runs `body` as the caller of `context`, appends the audit record, maps the status.
+  grpc::Status Run(grpc::ServerContext* context, Call call, const Body& body);
+  // PERMISSION_DENIED unless `p` may change `branch` at develop level: an admin may;
+  // a develop token only on a branch matching its patterns that (with
+  // `check_protection`) is not protected.
+  absl::Status RequireDevelopOn(const auth::Principal& p, const std::string& tenant,
+                                const std::string& branch, bool check_protection = true);
+  absl::Status RequireTokens() const;
+
   Repository* const repo_;
+  const ManagementAuth auth_;
 };
 
 // Fills the wire form of a branch.

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "auth/private_file.h"
 #include "common/logging.h"
 #include "common/service.h"
 #include "common/status.h"
@@ -29,6 +30,8 @@ void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
                  "Most pages per GetPages request");
   app.add_option("--max-mutations-per-batch", c->max_mutations_per_batch,
                  "Most mutations per PutMutations batch");
+  app.add_option("--admin-token-file", c->admin_token_file,
+                 "File (0600) with the admin token (cambium up writes DATA/secrets/admin.token)");
 }
 
 absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerConfig& config) {
@@ -71,9 +74,14 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
   for (const auto& t : server->repo_->AllTimelines()) {
     if (t->generation() > 0) receiver->Follow(t);
   }
-  server->management_service_ = std::make_unique<ManagementServiceImpl>(server->repo_.get());
+  CAMBIUM_RETURN_IF_ERROR(server->StartAuth(config));
+  server->management_service_ = std::make_unique<ManagementServiceImpl>(
+      server->repo_.get(), ManagementAuth{.tokens = server->tokens_.get(),
+                                          .audit = server->audit_.get(),
+                                          .required = server->authenticator_ != nullptr});
   grpc::ServerBuilder builder;
-  CAMBIUM_RETURN_IF_ERROR(ConfigureServer(builder, config.listen, &server->port_));
+  CAMBIUM_RETURN_IF_ERROR(
+      ConfigureServer(builder, config.listen, &server->port_, server->authenticator_));
   // A writer is live while its mutation stream is open; pings find a stream whose
   // shim is gone without closing its connection (a stopped or partitioned process).
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 20000);
@@ -91,6 +99,28 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
   LogInfo("pageserver_started", {{"listen", absl::StrFormat("127.0.0.1:%d", server->port_)},
                                  {"data_dir", config.data_dir}});
   return server;
+}
+
+absl::Status PageServer::StartAuth(const PageServerConfig& config) {
+  const ProcessSecurity security = GetProcessSecurity();
+  if (security.client_token.empty()) {
+    if (!config.admin_token_file.empty()) {
+      return absl::InvalidArgumentError("--admin-token-file needs --service-token-file");
+    }
+    return absl::OkStatus();
+  }
+  std::string admin;
+  if (!config.admin_token_file.empty()) {
+    CAMBIUM_ASSIGN_OR_RETURN(admin, auth::ReadSecretFile(config.admin_token_file));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(tokens_, auth::TokenStore::Open(config.data_dir + "/tokens.json"));
+  CAMBIUM_ASSIGN_OR_RETURN(audit_, auth::AuditLog::Open(config.data_dir + "/audit.log"));
+  CAMBIUM_ASSIGN_OR_RETURN(authenticator_,
+                           auth::Authenticator::Create({.service_token = security.client_token,
+                                                        .admin_token = admin,
+                                                        .store = tokens_.get(),
+                                                        .audit = audit_.get()}));
+  return absl::OkStatus();
 }
 
 void PageServer::GcLoop(absl::Duration interval) {

@@ -15,6 +15,9 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/status/statusor.h"
+#include "auth/audit_log.h"
+#include "auth/authenticator.h"
+#include "auth/token_store.h"
 #include "grpcpp/server.h"
 #include "pageserver/head_resolver.h"
 #include "pageserver/management_service.h"
@@ -56,6 +59,9 @@ struct PageServerConfig {
   int max_pages_per_request = 1024;
   // Most mutations per PutMutations batch. Default: 4096.
   int max_mutations_per_batch = 4096;
+  // File (0600) with the admin token; only its hash is kept. Default: none (no admin
+  // token; admins are then the tokens of scope admin made with the service credential).
+  std::string admin_token_file;
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
@@ -73,6 +79,10 @@ class PageServer {
  private:
   PageServer() = default;
   void GcLoop(absl::Duration interval);
+  // With a service token in the process security: the token store, the audit log and
+  // the authenticator of every call (docs/security.md). Without one (a library test
+  // in one process): none, and calls are not authenticated.
+  absl::Status StartAuth(const PageServerConfig& config);
 
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<Repository> repo_;
@@ -80,6 +90,9 @@ class PageServer {
   std::unique_ptr<WalReceiver> receiver_;
   std::unique_ptr<HeadResolver> head_resolver_;
   std::unique_ptr<PageServiceImpl> page_service_;
+  std::unique_ptr<auth::TokenStore> tokens_;
+  std::unique_ptr<auth::AuditLog> audit_;
+  std::shared_ptr<auth::Authenticator> authenticator_;
   std::unique_ptr<ManagementServiceImpl> management_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

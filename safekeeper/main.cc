@@ -11,6 +11,7 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "auth/authenticator.h"
 #include "common/logging.h"
 #include "common/service.h"
 #include "common/status.h"
@@ -25,6 +26,7 @@ struct Config {
   SafekeeperOptions options;
   std::string checkpoint_interval = "1s";
   LogOptions log;
+  SecurityOptions security;
 };
 
 int Fail(const absl::Status& status) {
@@ -38,8 +40,15 @@ int Run(const Config& config) {
   absl::Status logging = InitLogging(config.log);
   if (!logging.ok()) return Fail(logging);
   PrepareDaemonProcess();
-  absl::Status loopback = CheckLoopbackAddress(config.listen);
-  if (!loopback.ok()) return Fail(loopback);
+  // Every method of a safekeeper is the data path: the service credential only.
+  absl::Status security = InitProcessSecurity(config.security, /*require_service_token=*/true);
+  if (!security.ok()) return Fail(security);
+  ProcessSecurity process = GetProcessSecurity();
+  absl::StatusOr<std::shared_ptr<auth::Authenticator>> authenticator =
+      auth::Authenticator::Create({.service_token = process.client_token});
+  if (!authenticator.ok()) return Fail(authenticator.status());
+  process.processor = *authenticator;
+  SetProcessSecurity(std::move(process));
   SafekeeperOptions options = config.options;
   absl::StatusOr<absl::Duration> interval = ParseHumanDuration(config.checkpoint_interval);
   if (!interval.ok()) return Fail(Annotate(interval.status(), "--checkpoint-interval"));
@@ -71,6 +80,7 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint-interval", config.checkpoint_interval,
                  "How often commit LSNs are persisted and archived WAL removed (default 1s)");
   cambium::AddServiceFlags(app, &config.log);
+  cambium::AddSecurityFlags(app, &config.security);
   CLI11_PARSE(app, argc, argv);
   return cambium::safekeeper::Run(config);
 }

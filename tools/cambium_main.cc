@@ -200,6 +200,41 @@ int main(int argc, char** argv) {
     };
   });
 
+  auto* token = app.add_subcommand("token", "Create, list and revoke API tokens (scope admin)");
+  token->require_subcommand(1);
+  cambium::cli::TokenCreateArgs token_args;
+  std::string token_ttl;
+  auto* tc = token->add_subcommand("create", "Create a token; prints its secret once");
+  tc->add_option("--scope", token_args.scope, "read, develop or admin")
+      ->required()
+      ->check(CLI::IsMember({"read", "develop", "admin"}));
+  tc->add_option("--branches", token_args.branches,
+                 "Branch-name glob patterns it may change (e.g. 'preview-*'); default all")
+      ->delimiter(',');
+  tc->add_option("--ttl", token_ttl, "Expire after this long (e.g. 7d, 12h)");
+  tc->add_option("--description", token_args.description, "What the token is for");
+  tc->callback([&] {
+    if (!token_ttl.empty()) token_args.ttl = token_ttl;
+    action = [&] { return Run(g, [&](auto& c) { return c.TokenCreate(token_args); }); };
+  });
+  token->add_subcommand("list", "List tokens (never their secrets)")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.TokenList(); }); };
+  });
+  auto* tr = token->add_subcommand("revoke", "Revoke a token at once");
+  tr->add_option("id", name, "Token id (from token list)")->required();
+  tr->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.TokenRevoke(name); }); }; });
+  std::string since;
+  auto* audit = app.add_subcommand("audit", "The audit log: every management call (scope admin)");
+  audit->add_option("--since", since, "Records at or after this time (RFC 3339 or -1h)");
+  audit->callback([&] {
+    action = [&] {
+      return Run(g, [&](auto& c) {
+        return c.Audit(since.empty() ? std::nullopt : std::optional<std::string>(since));
+      });
+    };
+  });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

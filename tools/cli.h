@@ -51,6 +51,13 @@ struct EndpointStartArgs {
   bool read_only = false;
 };
 
+struct TokenCreateArgs {
+  std::string scope;                  // read, develop or admin
+  std::vector<std::string> branches;  // glob patterns; empty = every branch
+  std::optional<std::string> ttl;     // e.g. 7d; none = no expiry
+  std::string description;
+};
+
 class Cli {
  public:
   static absl::StatusOr<std::unique_ptr<Cli>> Open(const std::string& data_dir,
@@ -81,6 +88,12 @@ class Cli {
   absl::StatusOr<Output> Query(const std::string& branch, const std::string& at,
                                const std::string& sql);
 
+  // API tokens and the audit log (cli_auth.cc; docs/security.md).
+  absl::StatusOr<Output> TokenCreate(const TokenCreateArgs& args);
+  absl::StatusOr<Output> TokenList();
+  absl::StatusOr<Output> TokenRevoke(const std::string& id);
+  absl::StatusOr<Output> Audit(std::optional<std::string> since);
+
  private:
   explicit Cli(DataDir dir) : dir_(std::move(dir)) {}
 
@@ -105,12 +118,23 @@ class Cli {
   v1::ManagementService::Stub& mgmt();
   std::string SafekeeperAddresses() const;
 
+  // cli_auth.cc
+  // Creates DATA/secrets (0700) with service.token and admin.token (0600) unless they
+  // exist: the stack's service credential and the first admin token.
+  absl::Status EnsureSecrets();
+  // The token of this command's calls: $CAMBIUM_TOKEN, else DATA/secrets/admin.token
+  // (none before the first `up`). Set process-wide before any channel is made.
+  void UseApiToken();
+  std::string ServiceTokenFile() const { return dir_.Sub("secrets/service.token"); }
+  std::string AdminTokenFile() const { return dir_.Sub("secrets/admin.token"); }
+
   // cli_branch.cc
   absl::StatusOr<v1::BranchInfo> GetBranch(const std::string& name);
   absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
                                               std::optional<std::string> lsn,
                                               std::optional<std::string> at, absl::Duration ttl);
   // Frees a branch at once (not to the trash): the CLI's own ephemeral branches.
+  // Without scope admin (needed to purge) it goes to the trash instead.
   absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);
   nlohmann::json BranchJson(const v1::BranchInfo& b) const;
 

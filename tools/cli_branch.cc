@@ -94,7 +94,14 @@ absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const 
 absl::Status Cli::DeleteBranchRpc(const std::string& name, bool purge) {
   v1::DeleteBranchRequest req;
   req.set_purge(purge);
-  return CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)).status();
+  absl::Status s = CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, req).status();
+  // Purging needs scope admin; a lesser token's ephemeral branch goes to the trash
+  // (freed after the retention) rather than stay.
+  if (purge && absl::IsPermissionDenied(s)) {
+    req.set_purge(false);
+    s = CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)).status();
+  }
+  return s;
 }
 
 absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
@@ -151,7 +158,10 @@ absl::StatusOr<Output> Cli::BranchDelete(const std::string& name, bool purge) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   // The pageserver refuses protected branches, branches with children and branches
   // whose endpoint is running, in that order.
-  CAMBIUM_RETURN_IF_ERROR(DeleteBranchRpc(name, purge));
+  v1::DeleteBranchRequest req;
+  req.set_purge(purge);  // refused without scope admin: never quietly to the trash instead
+  CAMBIUM_RETURN_IF_ERROR(
+      CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)).status());
   if (purge) {
     return Output{{{"name", name}, {"deleted", true}, {"purged", true}},
                   absl::StrFormat("Deleted branch %s for good.\n", name)};

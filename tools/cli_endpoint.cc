@@ -100,7 +100,9 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
                                    "--ready-file",
                                    dir + "/ready",
                                    "--log-file",
-                                   dir + "/shim.log"};
+                                   dir + "/shim.log",
+                                   "--service-token-file",
+                                   ServiceTokenFile()};
   if (takeover) shim.push_back("--takeover");
   CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
   // Only this copy of `ep` knows the new pids: a failed start stops what it started

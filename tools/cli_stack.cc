@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
   }
   cli->LoadSupervisor();
   if (!tenant.empty()) cli->stack_.tenant = tenant;
+  cli->UseApiToken();
   return cli;
 }
 
@@ -132,7 +133,8 @@ absl::Status Cli::PrepareDaemons() {
       }
     }
     d.log = dir_.Sub("logs/" + d.name + ".log");
-    argv.insert(argv.end(), {"--listen", Address(d.port), "--log-file", d.log});
+    argv.insert(argv.end(), {"--listen", Address(d.port), "--log-file", d.log,
+                             "--service-token-file", ServiceTokenFile()});
     // A running daemon started with other arguments (a safekeeper moved to a new
     // port) is restarted with the new ones.
     if (d.pid > 0 && !d.argv.empty() && d.argv != argv) {
@@ -150,8 +152,9 @@ absl::Status Cli::PrepareDaemons() {
   }
   stack_.pageserver.name = "pageserver";
   CAMBIUM_RETURN_IF_ERROR(
-      prepare(stack_.pageserver, {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
-                                  "--safekeepers", SafekeeperAddresses()}));
+      prepare(stack_.pageserver,
+              {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"), "--safekeepers",
+               SafekeeperAddresses(), "--admin-token-file", AdminTokenFile()}));
   // The supervisor reads the command lines (and the pids to adopt) from here.
   return dir_.SaveStack(stack_);
 }
@@ -282,6 +285,8 @@ absl::Status Cli::EnsureMainBranch() {
 }
 
 absl::StatusOr<Output> Cli::Up() {
+  CAMBIUM_RETURN_IF_ERROR(EnsureSecrets());
+  UseApiToken();
   CAMBIUM_RETURN_IF_ERROR(EnsureDaemons());
   CAMBIUM_RETURN_IF_ERROR(EnsureMainBranch());
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());

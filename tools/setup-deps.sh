@@ -14,6 +14,8 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libfuse3-dev fuse3
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev
+  # tokens (RAND_bytes, SHA-256, CRYPTO_memcmp) and the TLS test's certificate
+  libssl-dev openssl
   # tests and benchmarks
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   # the Postgres that computes run, and its tools (pg_waldump, pg_controldata, amcheck)

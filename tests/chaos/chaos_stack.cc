@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "auth/private_file.h"
 #include "cambium/v1/management_service.grpc.pb.h"
 #include "common/lsn.h"
 #include "common/service.h"
@@ -25,6 +26,17 @@
 
 namespace cambium::chaos {
 namespace {
+
+// A channel to the stack's pageserver that calls with the stack's admin token
+// (DATA/secrets/admin.token, written by `cambium up`).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> AdminChannel(const std::string& data_dir, int port) {
+  CAMBIUM_ASSIGN_OR_RETURN(std::string token,
+                           auth::ReadSecretFile(data_dir + "/secrets/admin.token"));
+  ProcessSecurity security = GetProcessSecurity();
+  security.client_token = token;
+  SetProcessSecurity(std::move(security));
+  return MakeChannel(absl::StrFormat("127.0.0.1:%d", port));
+}
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -159,8 +171,8 @@ absl::Status ChaosStack::MoveToChaosTenant() {
   if (!up.ok()) return up.status();
   if (up->exit_code != 0) return absl::InternalError("cambium up: " + up->err);
   CAMBIUM_ASSIGN_OR_RETURN(StackStatus st, Status());
-  auto stub = v1::ManagementService::NewStub(
-      MakeChannel(absl::StrFormat("127.0.0.1:%d", st.pageserver.port)));
+  CAMBIUM_ASSIGN_OR_RETURN(auto channel, AdminChannel(data_dir(), st.pageserver.port));
+  auto stub = v1::ManagementService::NewStub(channel);
   v1::CreateTenantRequest req;
   req.set_name(options_.tenant);
   req.set_pitr_window_seconds(
@@ -253,8 +265,8 @@ absl::StatusOr<json> ChaosStack::Branch(const std::string& name) {
 
 absl::StatusOr<ChaosStack::GcResult> ChaosStack::RunGc() {
   CAMBIUM_ASSIGN_OR_RETURN(StackStatus st, Status());
-  auto stub = v1::ManagementService::NewStub(
-      MakeChannel(absl::StrFormat("127.0.0.1:%d", st.pageserver.port)));
+  CAMBIUM_ASSIGN_OR_RETURN(auto channel, AdminChannel(data_dir(), st.pageserver.port));
+  auto stub = v1::ManagementService::NewStub(channel);
   v1::RunGcRequest req;
   req.set_tenant(options_.tenant);
   v1::RunGcResponse resp;

@@ -54,14 +54,18 @@ class CliTest : public ::testing::Test {
     std::string text;
     std::string err;
   };
-  static Result Cambium(std::vector<std::string> args, bool json_output = true) {
+  static Result Cambium(std::vector<std::string> args, bool json_output = true,
+                        const std::string& token = "") {
     std::vector<std::string> argv = {CAMBIUM_CLI_BIN};
     argv.insert(argv.end(), args.begin(), args.end());
     // Options after `--` would be SQL: put ours first.
     auto dashdash = std::find(argv.begin(), argv.end(), "--");
     dashdash = argv.insert(dashdash, {"--data-dir", dir_->path()});
     if (json_output) argv.insert(dashdash, "--json");
-    auto r = RunCommand({.argv = argv}, absl::Minutes(5));
+    SubprocessOptions options{.argv = argv};
+    // Without CAMBIUM_TOKEN the CLI uses the stack's admin token (DATA/secrets).
+    if (!token.empty()) options.env["CAMBIUM_TOKEN"] = token;
+    auto r = RunCommand(options, absl::Minutes(5));
     Result res;
     if (!r.ok()) {
       res.err = std::string(r.status().message());
@@ -495,6 +499,130 @@ TEST_F(CliTest, LsnIsTheExactHead) {
 // killed safekeeper on their ports; the endpoint keeps working without `cambium up`;
 // status shows the restarts; `up` restarts a dead supervisor (adopting the running
 // daemons); `down` leaves no process behind.
+// The scope table of docs/security.md, command by command: each scope may do exactly
+// its list; a refusal is exit 1 with PERMISSION_DENIED naming the scope needed; a
+// bogus, revoked or expired token is UNAUTHENTICATED.
+TEST_F(CliTest, EachScopeCanDoExactlyItsCommands) {
+  ASSERT_EQ(Cambium({"up"}).code, 0);
+  auto token = [](const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {"token", "create"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result r = Cambium(argv);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_FALSE(r.out.value("id", "").empty()) << r.out;
+    return r.out.value("token", "");
+  };
+  const std::string read = token({"--scope", "read", "--description", "dashboard"});
+  const std::string develop = token({"--scope", "develop"});
+  const std::string preview = token({"--scope", "develop", "--branches", "preview-*"});
+  const std::string admin = token({"--scope", "admin"});
+  // Admin's own branches to act on: one unprotected, one protected.
+  ASSERT_EQ(Cambium({"branch", "create", "scoped"}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "create", "guarded"}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "protect", "guarded"}).code, 0);
+
+  enum Expect { kAllowed, kDenied };
+  struct Row {
+    std::string token_name;
+    std::vector<std::string> command;
+    Expect expect;
+  };
+  const std::map<std::string, std::string> tokens = {
+      {"read", read}, {"develop", develop}, {"preview", preview}, {"admin", admin}};
+  const std::vector<Row> table = {
+      // read: lists, status, lsn; nothing that changes a branch, no tokens, no audit.
+      {"read", {"branch", "list"}, kAllowed},
+      {"read", {"lsn", "main"}, kAllowed},
+      {"read", {"branch", "create", "r1"}, kDenied},
+      {"read", {"branch", "reset", "scoped"}, kDenied},
+      {"read", {"branch", "delete", "scoped"}, kDenied},
+      {"read", {"branch", "protect", "scoped"}, kDenied},
+      {"read", {"token", "list"}, kDenied},
+      {"read", {"token", "create", "--scope", "read"}, kDenied},
+      {"read", {"audit"}, kDenied},
+      // develop: also create, reset, delete unprotected branches.
+      {"develop", {"branch", "list"}, kAllowed},
+      {"develop", {"branch", "create", "d1"}, kAllowed},
+      {"develop", {"branch", "reset", "d1"}, kAllowed},
+      {"develop", {"branch", "delete", "d1"}, kAllowed},
+      {"develop", {"branch", "reset", "guarded"}, kDenied},
+      {"develop", {"branch", "delete", "guarded"}, kDenied},
+      {"develop", {"branch", "unprotect", "guarded"}, kDenied},
+      {"develop", {"branch", "protect", "scoped"}, kDenied},
+      {"develop", {"token", "create", "--scope", "admin"}, kDenied},
+      {"develop", {"token", "list"}, kDenied},
+      {"develop", {"audit"}, kDenied},
+      // develop limited to preview-*: only those branches.
+      {"preview", {"branch", "create", "preview-1"}, kAllowed},
+      {"preview", {"branch", "delete", "preview-1"}, kAllowed},
+      {"preview", {"branch", "create", "p1"}, kDenied},
+      {"preview", {"branch", "reset", "scoped"}, kDenied},
+      {"preview", {"branch", "delete", "scoped"}, kDenied},
+      // admin: everything.
+      {"admin", {"branch", "create", "a1"}, kAllowed},
+      {"admin", {"branch", "protect", "a1"}, kAllowed},
+      {"admin", {"branch", "unprotect", "a1"}, kAllowed},
+      {"admin", {"branch", "delete", "a1"}, kAllowed},
+      {"admin", {"token", "list"}, kAllowed},
+      {"admin", {"audit"}, kAllowed},
+  };
+  for (const Row& row : table) {
+    Result r = Cambium(row.command, /*json_output=*/true, tokens.at(row.token_name));
+    std::string what = row.token_name + ":";
+    for (const auto& a : row.command) what += " " + a;
+    if (row.expect == kAllowed) {
+      EXPECT_EQ(r.code, 0) << what << ": " << r.err;
+      continue;
+    }
+    EXPECT_EQ(r.code, 1) << what << " was allowed";
+    json err = json::parse(r.err, nullptr, false);
+    EXPECT_EQ(err.is_object() ? err["error"].value("code", "") : "", "PERMISSION_DENIED")
+        << what << ": " << r.err;
+    EXPECT_NE(r.err.find("needs scope"), std::string::npos) << what << ": " << r.err;
+  }
+  for (const char* gone : {"r1", "p1"}) EXPECT_FALSE(HasBranch(gone)) << gone;
+
+  // Bogus, revoked and expired tokens: UNAUTHENTICATED, nothing listed.
+  auto unauthenticated = [&](const std::string& t, const std::string& why) {
+    Result r = Cambium({"branch", "list"}, true, t);
+    EXPECT_EQ(r.code, 1) << why;
+    EXPECT_NE(r.err.find("UNAUTHENTICATED"), std::string::npos) << why << ": " << r.err;
+  };
+  unauthenticated("bogus", "a bogus token");
+  Result list = Cambium({"token", "list"});
+  std::string read_id;
+  for (const auto& t : list.out["tokens"]) {
+    if (t.value("description", "") == "dashboard") read_id = t.value("id", "");
+  }
+  ASSERT_FALSE(read_id.empty()) << list.out;
+  ASSERT_EQ(Cambium({"token", "revoke", read_id}).code, 0);
+  unauthenticated(read, "a revoked token");
+  const std::string brief = token({"--scope", "admin", "--ttl", "1s"});
+  absl::SleepFor(absl::Milliseconds(1100));
+  unauthenticated(brief, "an expired token");
+  EXPECT_NE(read.find(read_id), std::string::npos);
+  EXPECT_EQ(Cambium({"token", "list"}).text.find(read.substr(read.rfind('_') + 1)),
+            std::string::npos)
+      << "token list shows a secret";
+
+  // The audit log has the allowed and the refused calls, with token ids.
+  Result audit = Cambium({"audit", "--since", "-10m"});
+  ASSERT_EQ(audit.code, 0) << audit.err;
+  bool created = false, refused = false, unauth = false;
+  for (const auto& rec : audit.out["records"]) {
+    created |= rec["action"] == "CreateBranch" && rec["branch"] == "d1" && rec["result"] == "OK" &&
+               rec.contains("lsn");
+    refused |= rec["action"] == "DeleteBranch" && rec["branch"] == "guarded" &&
+               rec["result"] == "PERMISSION_DENIED";
+    unauth |= rec["result"] == "UNAUTHENTICATED";
+  }
+  EXPECT_TRUE(created);
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(unauth);
+  ASSERT_EQ(Cambium({"branch", "unprotect", "guarded"}).code, 0);
+  for (const char* b : {"scoped", "guarded"}) EXPECT_EQ(Cambium({"branch", "delete", b}).code, 0);
+}
+
 TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
   Result up = Cambium({"up"});
   ASSERT_EQ(up.code, 0) << up.err;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "common/files.h"
 #include "common/net.h"
+#include "tests/harness/security.h"
 
 namespace cambium::testing {
 
@@ -20,7 +21,8 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
 
 absl::Status ServiceProcess::Launch() {
   SubprocessOptions options;
-  options.argv = {binary_, "--listen", address()};
+  // Every Cambium daemon needs the stack's service credential.
+  options.argv = {binary_, "--listen", address(), "--service-token-file", TestServiceTokenFile()};
   options.argv.insert(options.argv.end(), args_.begin(), args_.end());
   options.stdout_file = log_file_;
   options.stderr_file = log_file_;

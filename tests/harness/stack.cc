@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "tests/harness/net.h"
 #include "tests/harness/pg_cluster.h"
+#include "tests/harness/security.h"
 
 namespace cambium::testing {
 
@@ -154,7 +155,7 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
 absl::Status Endpoint::StartShim(bool takeover) {
   std::filesystem::remove(dir_ + "/ready");
   SubprocessOptions opts;
-  opts.argv = {shim_binary_};
+  opts.argv = {shim_binary_, "--service-token-file", TestServiceTokenFile()};
   opts.argv.insert(opts.argv.end(), shim_args_.begin(), shim_args_.end());
   if (takeover) opts.argv.push_back("--takeover");
   opts.stdout_file = dir_ + "/shim.out";
