@@ -70,8 +70,6 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
                        v1::GetHeadResponse*) override;
   grpc::Status ReleaseWriter(grpc::ServerContext*, const v1::ReleaseWriterRequest*,
                              v1::ReleaseWriterResponse*) override;
-  grpc::Status UndeleteBranch(grpc::ServerContext*, const v1::UndeleteBranchRequest*,
-                              v1::BranchInfo*) override;
   grpc::Status GetCredentials(grpc::ServerContext*, const v1::GetCredentialsRequest*,
                               v1::Credentials*) override;
 
