@@ -1,5 +1,6 @@
 #include "pageserver/management_service.h"
 
+#include "common/pg_roles.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "pageserver/import.h"
@@ -67,7 +68,8 @@ grpc::Status ManagementServiceImpl::DeleteTenant(grpc::ServerContext*,
 grpc::Status ManagementServiceImpl::ImportPgdata(grpc::ServerContext*,
                                                  const v1::ImportPgdataRequest* req,
                                                  v1::BranchInfo* resp) {
-  auto b = pageserver::ImportPgdata(*repo_, req->tenant(), req->branch(), req->pgdata_path());
+  auto b = pageserver::ImportPgdata(*repo_, req->tenant(), req->branch(), req->pgdata_path(),
+                                    import_dir_);
   if (!b.ok()) return ToGrpcStatus(b.status());
   ToProto(*b, resp);
   return grpc::Status::OK;
@@ -183,6 +185,21 @@ grpc::Status ManagementServiceImpl::ReleaseWriter(grpc::ServerContext*,
   auto released = repo_->ReleaseWriter(req->tenant(), req->branch(), req->writer());
   if (!released.ok()) return ToGrpcStatus(released.status());
   resp->set_released(*released);
+  return grpc::Status::OK;
+}
+
+}  // namespace cambium::pageserver
+
+namespace cambium::pageserver {
+
+grpc::Status ManagementServiceImpl::GetCredentials(grpc::ServerContext*,
+                                                   const v1::GetCredentialsRequest* req,
+                                                   v1::Credentials* resp) {
+  auto creds = repo_->GetCredentials(req->tenant(), req->branch());
+  if (!creds.ok()) return ToGrpcStatus(creds.status());
+  resp->set_user(req->read_only() ? kReaderRole : kOwnerRole);
+  resp->set_password(req->read_only() ? creds->reader_password : creds->owner_password);
+  resp->set_read_only(req->read_only());
   return grpc::Status::OK;
 }
 

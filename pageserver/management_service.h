@@ -13,7 +13,9 @@ namespace cambium::pageserver {
 
 class ManagementServiceImpl final : public v1::ManagementService::Service {
  public:
-  explicit ManagementServiceImpl(Repository* repo) : repo_(repo) {}
+  // `import_dir`: PageServerConfig::import_dir.
+  explicit ManagementServiceImpl(Repository* repo, std::string import_dir = "")
+      : repo_(repo), import_dir_(std::move(import_dir)) {}
 
   grpc::Status CreateTenant(grpc::ServerContext*, const v1::CreateTenantRequest*,
                             v1::TenantInfo*) override;
@@ -44,9 +46,13 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
                        v1::GetHeadResponse*) override;
   grpc::Status ReleaseWriter(grpc::ServerContext*, const v1::ReleaseWriterRequest*,
                              v1::ReleaseWriterResponse*) override;
+  // The owner's or the read-only role's password of a branch (never logged).
+  grpc::Status GetCredentials(grpc::ServerContext*, const v1::GetCredentialsRequest*,
+                              v1::Credentials*) override;
 
  private:
   Repository* const repo_;
+  const std::string import_dir_;
 };
 
 // Fills the wire form of a branch.

@@ -56,6 +56,10 @@ struct PageServerConfig {
   int max_pages_per_request = 1024;
   // Most mutations per PutMutations batch. Default: 4096.
   int max_mutations_per_batch = 4096;
+  // ImportPgdata reads only data directories inside this directory, and never
+  // through a symbolic link (docs/security.md); empty allows any directory (tests
+  // and tools that run their own pageserver). Default: empty.
+  std::string import_dir;
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
