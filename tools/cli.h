@@ -146,6 +146,9 @@ class Cli {
   // TCP only with `tcp`), owned by postgres.
   absl::Status PrepareEndpointRuntime(const EndpointState& ep, bool tcp);
   absl::Status WriteHba(const EndpointState& ep, bool tcp);
+  // Removes the stack's runtime directory if nothing is mounted in it (`down`: the
+  // next start of every endpoint makes its part again).
+  void RemoveRuntimeDir() const;
   // The postgres flags that make it use the runtime directory's socket and files.
   std::vector<std::string> PostgresAccessArgs(const EndpointState& ep) const;
   // GetCredentials of the pageserver, cached for this command.

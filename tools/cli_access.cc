@@ -22,6 +22,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -172,6 +173,18 @@ absl::Status Cli::PrepareEndpointRuntime(const EndpointState& ep, bool tcp) {
   }
   // Last: from here on the postgres user owns the directory (its socket goes here).
   return CheckCommand({.argv = {"chown", "postgres:postgres", rd, rd + "/pgdata"}}).status();
+}
+
+void Cli::RemoveRuntimeDir() const {
+  // Only once nothing is mounted below it: a lazily unmounted mount is gone from
+  // /proc/mounts, a live one would be removed through.
+  const std::string rd = dir_.RuntimeDir();
+  std::ifstream mounts("/proc/mounts");
+  for (std::string device, point, rest; mounts >> device >> point && std::getline(mounts, rest);) {
+    if (point.rfind(rd + "/", 0) == 0) return;
+  }
+  std::error_code ec;
+  fs::remove_all(rd, ec);
 }
 
 absl::Status Cli::WriteHba(const EndpointState& ep, bool tcp) {

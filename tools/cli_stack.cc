@@ -338,6 +338,7 @@ absl::StatusOr<Output> Cli::Down() {
     // `up` takes over their writers, so nothing is released here.
     if (ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false, /*release=*/false));
   }
+  RemoveRuntimeDir();
   first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));
   for (Daemon& sk : stack_.safekeepers)
     first.Update(StopProcess(sk.pid, SIGTERM, absl::Seconds(30)));
