@@ -33,6 +33,14 @@ namespace cambium::cli {
 // head's, are shorter).
 inline constexpr absl::Duration kControlCallTimeout = absl::Minutes(2);
 
+// How long a command waits for an endpoint's passwords (GetCredentials).
+enum class Secrets {
+  kWait,   // as any control call (kControlCallTimeout): start, up, connection-string
+  kQuick,  // a few seconds, no wait for a restarting pageserver: endpoint list
+  kOmit,   // none (URLs without a password): status, which must answer while the
+           // pageserver is sick
+};
+
 struct Output {
   nlohmann::json json;
   std::string text;
@@ -139,7 +147,7 @@ class Cli {
   // queries (on the peer socket at least).
   absl::Status RunPostgres(EndpointState& ep);
   bool EndpointRunning(const EndpointState& ep) const;
-  nlohmann::json EndpointJson(const EndpointState& ep);
+  nlohmann::json EndpointJson(const EndpointState& ep, Secrets secrets = Secrets::kWait);
 
   // cli_access.cc: credentials and who may connect (docs/security.md).
   // A fresh runtime directory for `ep` (mountpoint, socket, pg_hba.conf allowing
@@ -152,7 +160,8 @@ class Cli {
   // The postgres flags that make it use the runtime directory's socket and files.
   std::vector<std::string> PostgresAccessArgs(const EndpointState& ep) const;
   // GetCredentials of the pageserver, cached for this command.
-  absl::StatusOr<v1::Credentials> GetCredentials(const std::string& branch, bool read_only);
+  absl::StatusOr<v1::Credentials> GetCredentials(const std::string& branch, bool read_only,
+                                                 Secrets secrets = Secrets::kWait);
   // REQUIRES: Postgres of `ep` runs as a primary. Creates the roles if missing and
   // sets the passwords of `ep.branch` in the catalog, through the peer socket.
   absl::Status SetRolePasswords(const EndpointState& ep);
@@ -162,7 +171,8 @@ class Cli {
   // postgresql://USER:PASSWORD@127.0.0.1:PORT/postgres (the read-only role's with
   // `read_only`, and always on a read-only endpoint); without the password if the
   // pageserver refuses it.
-  std::string Url(const EndpointState& ep, bool read_only = false);
+  std::string Url(const EndpointState& ep, bool read_only = false,
+                  Secrets secrets = Secrets::kWait);
   // The superuser through the peer socket (OS users root and postgres only).
   std::string MaintenanceUrl(const EndpointState& ep) const;
 

@@ -200,19 +200,21 @@ std::vector<std::string> Cli::PostgresAccessArgs(const EndpointState& ep) const 
           "-c", "ident_file=" + rd + "/pg_ident.conf", "-c", "password_encryption=scram-sha-256"};
 }
 
-absl::StatusOr<v1::Credentials> Cli::GetCredentials(const std::string& branch, bool read_only) {
-  // Cached, failures too: listing endpoints of a stack that is down asks once.
+absl::StatusOr<v1::Credentials> Cli::GetCredentials(const std::string& branch, bool read_only,
+                                                    Secrets secrets) {
+  if (secrets == Secrets::kOmit) return absl::UnavailableError("passwords not asked for");
+  // Cached, failures too: listing endpoints of a sick stack asks once.
   const auto key = std::make_pair(branch, read_only);
   if (auto it = credentials_.find(key); it != credentials_.end()) return it->second;
   absl::StatusOr<v1::Credentials> result = [&]() -> absl::StatusOr<v1::Credentials> {
-    CAMBIUM_RETURN_IF_ERROR(RequireStack());
+    if (secrets == Secrets::kWait) CAMBIUM_RETURN_IF_ERROR(RequireStack());
     v1::GetCredentialsRequest req;
     req.set_tenant(stack_.tenant);
     req.set_branch(branch);
     req.set_read_only(read_only);
     v1::Credentials creds;
     grpc::ClientContext ctx;
-    PrepareControlCall(ctx, kControlCallTimeout);
+    PrepareControlCall(ctx, secrets == Secrets::kWait ? kControlCallTimeout : absl::Seconds(5));
     CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetCredentials(&ctx, req, &creds)));
     return creds;
   }();
@@ -257,9 +259,10 @@ absl::Status Cli::OpenTcp(const EndpointState& ep) {
   }
 }
 
-std::string Cli::Url(const EndpointState& ep, bool read_only) {
+std::string Cli::Url(const EndpointState& ep, bool read_only, Secrets secrets) {
   // A read-only endpoint hands out the read-only role only.
-  absl::StatusOr<v1::Credentials> creds = GetCredentials(ep.branch, read_only || ep.read_only);
+  absl::StatusOr<v1::Credentials> creds =
+      GetCredentials(ep.branch, read_only || ep.read_only, secrets);
   if (!creds.ok()) {
     return absl::StrFormat("postgresql://%s@127.0.0.1:%d/postgres",
                            read_only || ep.read_only ? kReaderRole : kOwnerRole, ep.port);

@@ -48,12 +48,12 @@ bool Cli::EndpointRunning(const EndpointState& ep) const {
          LoopbackPortOpen(ep.port);
 }
 
-json Cli::EndpointJson(const EndpointState& ep) {
+json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
   return {{"name", ep.name},
           {"branch", ep.branch},
           {"served_branch", ep.name},
-          {"connection_string", Url(ep)},
-          {"read_only_connection_string", Url(ep, /*read_only=*/true)},
+          {"connection_string", Url(ep, /*read_only=*/false, secrets)},
+          {"read_only_connection_string", Url(ep, /*read_only=*/true, secrets)},
           {"maintenance_connection_string", MaintenanceUrl(ep)},
           {"socket_dir", dir_.EndpointRuntimeDir(ep.name)},
           {"port", ep.port},
@@ -355,10 +355,11 @@ absl::StatusOr<Output> Cli::EndpointList() {
   Output out{json::array(), absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", "NAME", "BRANCH",
                                             "READ-ONLY", "STATE", "CONNECTION")};
   for (const EndpointState& ep : endpoints) {
-    out.json.push_back(EndpointJson(ep));
-    out.text += absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", ep.name, ep.branch,
-                                ep.read_only ? "yes" : "no",
-                                EndpointRunning(ep) ? "running" : "stopped", Url(ep));
+    // Listing waits little for passwords: a sick pageserver must not hang it.
+    out.json.push_back(EndpointJson(ep, Secrets::kQuick));
+    out.text += absl::StrFormat(
+        "%-28s %-16s %-9s %-8s %s\n", ep.name, ep.branch, ep.read_only ? "yes" : "no",
+        EndpointRunning(ep) ? "running" : "stopped", Url(ep, false, Secrets::kQuick));
   }
   return out;
 }

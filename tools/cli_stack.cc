@@ -381,7 +381,10 @@ absl::StatusOr<Output> Cli::Status() {
   }
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   out.json["endpoints"] = json::array();
-  for (const EndpointState& ep : endpoints) out.json["endpoints"].push_back(EndpointJson(ep));
+  // No passwords: status answers whatever state the pageserver is in.
+  for (const EndpointState& ep : endpoints) {
+    out.json["endpoints"].push_back(EndpointJson(ep, Secrets::kOmit));
+  }
   std::string text =
       absl::StrFormat("data directory: %s (tenant %s)\n", dir_.path(), stack_.tenant);
   text += absl::StrFormat("  %-11s %-8s %-16s log %s\n", "supervisor",
