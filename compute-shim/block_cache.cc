@@ -35,7 +35,7 @@ absl::StatusOr<int> BlockCache::FdLocked(uint64_t file) {
   File& f = files_[file];
   if (f.fd >= 0) return f.fd;
   const std::string path = absl::StrFormat("%s/%u", dir_, file);
-  f.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  f.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (f.fd < 0) return ErrnoToStatus(errno, "open cache file " + path);
   return f.fd;
 }

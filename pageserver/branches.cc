@@ -532,6 +532,9 @@ absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
   backup_record.set_name(backup);
   backup_record.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
   backup_record.set_expires_unix_micros(0);
+  // The backup is a branch of its own: its own passwords, made on first use.
+  backup_record.clear_owner_password();
+  backup_record.clear_reader_password();
   storage::v1::BranchRecord updated = *b;
   updated.set_timeline_id(IdBytes(restored->id()));
   batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());

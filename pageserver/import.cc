@@ -1,6 +1,9 @@
 #include "pageserver/import.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -82,21 +85,38 @@ class Importer {
     create.set_path(rel);
     create.mutable_create()->set_mode(mode);
     CAMBIUM_RETURN_IF_ERROR(Add(std::move(create)));
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return ErrnoToStatus(errno, "open " + path.string());
+    // Never through a symbolic link, even one swapped in after the lstat of Walk.
+    const int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return ErrnoToStatus(errno, "open " + path.string());
+    absl::Status status = ReadBlocks(fd, rel, path);
+    close(fd);
+    return status;
+  }
+
+  absl::Status ReadBlocks(int fd, const std::string& rel, const fs::path& path) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return ErrnoToStatus(errno, "stat " + path.string());
+    if (!S_ISREG(st.st_mode)) {
+      return absl::FailedPreconditionError(path.string() + " is not a regular file");
+    }
     std::string block(kBlockSize, '\0');
     for (uint32_t b = 0;; ++b) {
-      in.read(block.data(), kBlockSize);
-      const std::streamsize n = in.gcount();
-      if (n <= 0) break;
+      size_t n = 0;
+      while (n < kBlockSize) {
+        const ssize_t r = read(fd, block.data() + n, kBlockSize - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return ErrnoToStatus(errno, "read " + path.string());
+        if (r == 0) break;
+        n += static_cast<size_t>(r);
+      }
+      if (n == 0) break;
       v1::Mutation w;
       w.set_path(rel);
       w.mutable_write()->set_block_no(b);
       w.mutable_write()->set_data(block.data(), n);
       CAMBIUM_RETURN_IF_ERROR(Add(std::move(w)));
-      if (n < static_cast<std::streamsize>(kBlockSize)) break;
+      if (n < kBlockSize) break;
     }
-    if (in.bad()) return ErrnoToStatus(errno, "read " + path.string());
     return absl::OkStatus();
   }
 
@@ -141,10 +161,33 @@ class Importer {
   uint64_t seq_ = 0;
 };
 
+// `pgdata` resolved (no symbolic link left), inside `import_dir` if one is set.
+absl::StatusOr<std::string> CheckImportPath(const std::string& pgdata,
+                                            const std::string& import_dir) {
+  char resolved[PATH_MAX];
+  if (realpath(pgdata.c_str(), resolved) == nullptr)
+    return ErrnoToStatus(errno, "import " + pgdata);
+  const std::string path = resolved;
+  if (import_dir.empty()) return path;
+  char dir[PATH_MAX];
+  if (realpath(import_dir.c_str(), dir) == nullptr) {
+    return ErrnoToStatus(errno, "the import directory " + import_dir);
+  }
+  const std::string prefix = std::string(dir) + "/";
+  if (path.rfind(prefix, 0) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrFormat("%s is not inside the import directory %s (the pageserver's --import-dir)",
+                        pgdata, import_dir));
+  }
+  return path;
+}
+
 }  // namespace
 
 absl::StatusOr<BranchInfo> ImportPgdata(Repository& repo, const std::string& tenant,
-                                        const std::string& branch, const std::string& pgdata) {
+                                        const std::string& branch, const std::string& requested,
+                                        const std::string& import_dir) {
+  CAMBIUM_ASSIGN_OR_RETURN(const std::string pgdata, CheckImportPath(requested, import_dir));
   auto control = pg::ReadPgControl(pgdata);
   if (!control.ok()) return Annotate(control.status(), "import");
   if (control->state != pg::DbState::kShutdowned) {

@@ -16,8 +16,14 @@
 
 namespace cambium::pageserver {
 
+// With a non-empty `import_dir`, `pgdata` must resolve to a directory inside it
+// (PERMISSION_DENIED otherwise). Symbolic links inside `pgdata` are refused, and
+// files are opened without following one (O_NOFOLLOW), so whoever made the
+// directory (the `postgres` user, for initdb) cannot make the pageserver read
+// another file.
 absl::StatusOr<BranchInfo> ImportPgdata(Repository& repo, const std::string& tenant,
-                                        const std::string& branch, const std::string& pgdata);
+                                        const std::string& branch, const std::string& pgdata,
+                                        const std::string& import_dir = "");
 
 }  // namespace cambium::pageserver
 

@@ -1,6 +1,7 @@
 #include "pageserver/management_service.h"
 
 #include "absl/strings/str_format.h"
+#include "common/pg_roles.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
 #include "pageserver/import.h"
@@ -84,7 +85,7 @@ grpc::Status ManagementServiceImpl::ImportPgdata(grpc::ServerContext* ctx,
              [&](const auth::Principal&, Call& call) -> absl::Status {
                CAMBIUM_ASSIGN_OR_RETURN(
                    BranchInfo b, pageserver::ImportPgdata(*repo_, req->tenant(), req->branch(),
-                                                          req->pgdata_path()));
+                                                          req->pgdata_path(), import_dir_));
                ToProto(b, resp);
                call.lsn = b.last_record_lsn;
                return absl::OkStatus();
@@ -164,7 +165,7 @@ grpc::Status ManagementServiceImpl::UndeleteBranch(grpc::ServerContext* ctx,
 
 grpc::Status ManagementServiceImpl::GetCredentials(grpc::ServerContext* ctx,
                                                    const v1::GetCredentialsRequest* req,
-                                                   v1::Credentials*) {
+                                                   v1::Credentials* resp) {
   return Run(ctx, {.action = "GetCredentials", .tenant = req->tenant(), .branch = req->branch()},
              [&](const auth::Principal& p, Call&) -> absl::Status {
                // Read-only credentials: scope read (checked by the Authenticator).
@@ -172,8 +173,12 @@ grpc::Status ManagementServiceImpl::GetCredentials(grpc::ServerContext* ctx,
                if (!req->read_only()) {
                  CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->branch()));
                }
-               // Postgres credentials (issue 10, part B) fill this in.
-               return absl::UnimplementedError("credentials are not in this build");
+               CAMBIUM_ASSIGN_OR_RETURN(BranchCredentials creds,
+                                        repo_->GetCredentials(req->tenant(), req->branch()));
+               resp->set_user(req->read_only() ? kReaderRole : kOwnerRole);
+               resp->set_password(req->read_only() ? creds.reader_password : creds.owner_password);
+               resp->set_read_only(req->read_only());
+               return absl::OkStatus();  // the audit record never holds the password
              });
 }
 

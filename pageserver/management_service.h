@@ -36,8 +36,10 @@ struct ManagementAuth {
 
 class ManagementServiceImpl final : public v1::ManagementService::Service {
  public:
-  explicit ManagementServiceImpl(Repository* repo, ManagementAuth auth = {})
-      : repo_(repo), auth_(auth) {}
+  // `import_dir`: PageServerConfig::import_dir.
+  explicit ManagementServiceImpl(Repository* repo, ManagementAuth auth = {},
+                                 std::string import_dir = "")
+      : repo_(repo), auth_(auth), import_dir_(std::move(import_dir)) {}
 
   grpc::Status CreateTenant(grpc::ServerContext*, const v1::CreateTenantRequest*,
                             v1::TenantInfo*) override;
@@ -103,6 +105,7 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
 
   Repository* const repo_;
   const ManagementAuth auth_;
+  const std::string import_dir_;
 };
 
 // Fills the wire form of a branch.

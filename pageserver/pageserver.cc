@@ -25,6 +25,8 @@ void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
                  "Safekeepers to archive WAL from, comma-separated");
   app.add_option("--head-timeout", c->head_timeout,
                  "How long resolving a branch's exact head may wait");
+  app.add_option("--import-dir", c->import_dir,
+                 "ImportPgdata reads only data directories inside this directory");
   app.add_option("--max-file-mb", c->max_file_mb, "Largest file a compute may create, MiB");
   app.add_option("--max-pages-per-request", c->max_pages_per_request,
                  "Most pages per GetPages request");
@@ -76,9 +78,11 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
   }
   CAMBIUM_RETURN_IF_ERROR(server->StartAuth(config));
   server->management_service_ = std::make_unique<ManagementServiceImpl>(
-      server->repo_.get(), ManagementAuth{.tokens = server->tokens_.get(),
-                                          .audit = server->audit_.get(),
-                                          .required = server->authenticator_ != nullptr});
+      server->repo_.get(),
+      ManagementAuth{.tokens = server->tokens_.get(),
+                     .audit = server->audit_.get(),
+                     .required = server->authenticator_ != nullptr},
+      config.import_dir);
   grpc::ServerBuilder builder;
   CAMBIUM_RETURN_IF_ERROR(
       ConfigureServer(builder, config.listen, &server->port_, server->authenticator_));

@@ -62,6 +62,10 @@ struct PageServerConfig {
   // File (0600) with the admin token; only its hash is kept. Default: none (no admin
   // token; admins are then the tokens of scope admin made with the service credential).
   std::string admin_token_file;
+  // ImportPgdata reads only data directories inside this directory, and never
+  // through a symbolic link (docs/security.md); empty allows any directory (tests
+  // and tools that run their own pageserver). Default: empty.
+  std::string import_dir;
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);

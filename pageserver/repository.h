@@ -6,7 +6,8 @@
 // Restore and reset create a timeline and move the name; nothing is copied.
 //
 // Implementation is split by concern: repository.cc (loading, tenants, lookups, TTL
-// reaper), branches.cc (branch operations), sizes.cc, gc.cc, import.cc.
+// reaper), branches.cc (branch operations), credentials.cc (Postgres passwords),
+// sizes.cc, gc.cc, import.cc.
 //
 // Thread-safety: thread-safe. mu_ guards the maps; it is held across the (short,
 // synced) metadata writes of an operation so operations on a tenant are serialized.
@@ -84,6 +85,12 @@ struct BranchInfo {
   uint64_t logical_size = 0;
   uint64_t unique_size = 0;       // page and file versions plus WAL
   uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
+};
+
+// The Postgres passwords of a branch (credentials.cc). Secrets: never logged.
+struct BranchCredentials {
+  std::string owner_password;
+  std::string reader_password;
 };
 
 // Where a branch or restore starts: an LSN (rounded down to a record boundary), a
@@ -169,6 +176,9 @@ class Repository {
                                            bool is_protected);
   absl::StatusOr<LsnLookup> LsnByTimestamp(const std::string& tenant, const std::string& branch,
                                            absl::Time time);
+  // The branch's passwords, made (and stored, synced) on first use (credentials.cc).
+  absl::StatusOr<BranchCredentials> GetCredentials(const std::string& tenant,
+                                                   const std::string& branch);
   // Moves expired, unprotected branches without a live writer to the trash.
   int DeleteExpiredBranches(absl::Time now);
   // Frees trashed branches whose retention has passed. Returns how many.

@@ -308,6 +308,35 @@ TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Issue 10: every branch has its own Postgres passwords, made once and kept across
+// a restart; a restore's backup gets its own.
+TEST_F(RepositoryTest, EachBranchHasItsOwnDurablePasswords) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
+  WriteBlock(*main_, "f", e1, '1');
+  ArchiveMainWal();
+  (void)main_->Detach(gens_[main_.get()]);
+  ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {.lsn = e1}, std::nullopt).ok());
+  auto main_pw = repo_->GetCredentials("acme", "main");
+  auto dev_pw = repo_->GetCredentials("acme", "dev");
+  ASSERT_TRUE(main_pw.ok() && dev_pw.ok()) << main_pw.status() << dev_pw.status();
+  EXPECT_EQ(main_pw->owner_password.size(), 32u);
+  EXPECT_NE(main_pw->owner_password, main_pw->reader_password);
+  EXPECT_NE(main_pw->owner_password, dev_pw->owner_password);
+  EXPECT_NE(main_pw->reader_password, dev_pw->reader_password);
+  EXPECT_EQ(repo_->GetCredentials("acme", "main")->owner_password, main_pw->owner_password);
+  Reopen();
+  auto again = repo_->GetCredentials("acme", "main");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->owner_password, main_pw->owner_password);
+  EXPECT_EQ(again->reader_password, main_pw->reader_password);
+  auto restored = repo_->RestoreBranch("acme", "dev", {.lsn = e1}, "dev-backup");
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(repo_->GetCredentials("acme", "dev")->owner_password, dev_pw->owner_password);
+  EXPECT_NE(repo_->GetCredentials("acme", "dev-backup")->owner_password, dev_pw->owner_password);
+  EXPECT_EQ(repo_->GetCredentials("acme", "nope").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(RepositoryTest, ExpiredBranchesAreDeletedUnlessProtected) {  // to the trash
   wal_->AddCommit(1, PgT(1));
   ArchiveMainWal();

@@ -2,6 +2,7 @@
 // (one JSON document on stdout), --data-dir (or $CAMBIUM_DATA_DIR, default
 // ./.cambium) and --tenant; it never prompts. Errors go to stderr with exit code 1
 // (2 for a usage error).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -59,6 +60,9 @@ int Supervise(const Globals& g) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Files of the stack are the operator's alone (docs/security.md): state, logs,
+  // daemon data, whatever the daemons started from here create.
+  umask(077);
   // Daemon logs go to files; the CLI itself only reports results.
   (void)cambium::InitLogging({.level = cambium::LogLevel::kError});
   Globals g;
@@ -165,7 +169,7 @@ int main(int argc, char** argv) {
   es->add_option("branch", start.branch)->required();
   es->add_option("--port", start.port, "Port (default: a free one)");
   es->add_flag("--read-only", start.read_only,
-               "Serve an ephemeral copy with read-only transactions");
+               "Serve an ephemeral copy as a hot standby (Postgres refuses every write)");
   es->callback(
       [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStart(start); }); }; });
   auto* et = endpoint->add_subcommand("stop", "Stop the endpoint of a branch");
@@ -174,6 +178,15 @@ int main(int argc, char** argv) {
       [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStop(name); }); }; });
   endpoint->add_subcommand("list", "List endpoints")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.EndpointList(); }); };
+  });
+
+  bool read_only = false;
+  auto* cs = app.add_subcommand("connection-string",
+                                "The URL, with the password, of the running endpoint of a branch");
+  cs->add_option("branch", name)->required();
+  cs->add_flag("--read-only", read_only, "The read-only role's URL");
+  cs->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.ConnectionString(name, read_only); }); };
   });
 
   auto* lsn_cmd = app.add_subcommand("lsn", "The current LSN of a branch, or the LSN of a time");

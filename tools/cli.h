@@ -14,6 +14,7 @@
 #ifndef CAMBIUM_TOOLS_CLI_H_
 #define CAMBIUM_TOOLS_CLI_H_
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +32,14 @@ namespace cambium::cli {
 // The deadline of one control call (the pageserver's own waits, such as the exact
 // head's, are shorter).
 inline constexpr absl::Duration kControlCallTimeout = absl::Minutes(2);
+
+// How long a command waits for an endpoint's passwords (GetCredentials).
+enum class Secrets {
+  kWait,   // as any control call (kControlCallTimeout): start, up, connection-string
+  kQuick,  // a few seconds, no wait for a restarting pageserver: endpoint list
+  kOmit,   // none (URLs without a password): status, which must answer while the
+           // pageserver is sick
+};
 
 struct Output {
   nlohmann::json json;
@@ -85,6 +94,9 @@ class Cli {
   absl::StatusOr<Output> EndpointStart(const EndpointStartArgs& args);
   absl::StatusOr<Output> EndpointStop(const std::string& branch);
   absl::StatusOr<Output> EndpointList();
+  // The URL (with the password) of the owner, or with `read_only` of the read-only
+  // role, of the running endpoint of `branch` (cli_access.cc).
+  absl::StatusOr<Output> ConnectionString(const std::string& branch, bool read_only);
   absl::StatusOr<Output> Query(const std::string& branch, const std::string& at,
                                const std::string& sql);
 
@@ -141,10 +153,14 @@ class Cli {
   // cli_endpoint.cc
   // Starts the shim and Postgres of `ep`; on failure stops whatever it started and
   // records `ep` as stopped (pids 0).
-  absl::StatusOr<EndpointState> StartEndpoint(EndpointState ep, bool takeover);
+  // A read-only endpoint runs as a hot standby; unless `credentials` is false (the
+  // CLI's own time-travel queries, which use the peer socket), its ephemeral branch
+  // first runs once as a primary to take its source branch's passwords.
+  absl::StatusOr<EndpointState> StartEndpoint(EndpointState ep, bool takeover,
+                                              bool credentials = true);
   // REQUIRES: ep's shim was just started. Waits for its mount, then starts Postgres
-  // and waits until it accepts queries.
-  absl::Status StartPostgres(EndpointState& ep);
+  // (see StartEndpoint) and waits until it accepts queries.
+  absl::Status StartPostgres(EndpointState& ep, bool credentials);
   // Stops Postgres and the shim, then (with `release`, and unless the whole stack
   // is down) releases the shim's writer at the pageserver, which a killed shim
   // never detached. `forget` also removes the endpoint (and the ephemeral branch of
@@ -155,14 +171,44 @@ class Cli {
   // writer was released; false if none, or another writer, holds the branch, or the
   // branch is gone. REQUIRES: no shim of this stack runs as `name`.
   absl::StatusOr<bool> ReleaseWriter(const std::string& name);
+  // Starts Postgres on the mounted branch of `ep` and waits until it accepts
+  // queries (on the peer socket at least).
+  absl::Status RunPostgres(EndpointState& ep);
   bool EndpointRunning(const EndpointState& ep) const;
-  nlohmann::json EndpointJson(const EndpointState& ep) const;
-  std::string ConnectionString(const EndpointState& ep) const;
+  nlohmann::json EndpointJson(const EndpointState& ep, Secrets secrets = Secrets::kWait);
+
+  // cli_access.cc: credentials and who may connect (docs/security.md).
+  // A fresh runtime directory for `ep` (mountpoint, socket, pg_hba.conf allowing
+  // TCP only with `tcp`), owned by postgres.
+  absl::Status PrepareEndpointRuntime(const EndpointState& ep, bool tcp);
+  absl::Status WriteHba(const EndpointState& ep, bool tcp);
+  // Removes the stack's runtime directory if nothing is mounted in it (`down`: the
+  // next start of every endpoint makes its part again).
+  void RemoveRuntimeDir() const;
+  // The postgres flags that make it use the runtime directory's socket and files.
+  std::vector<std::string> PostgresAccessArgs(const EndpointState& ep) const;
+  // GetCredentials of the pageserver, cached for this command.
+  absl::StatusOr<v1::Credentials> GetCredentials(const std::string& branch, bool read_only,
+                                                 Secrets secrets = Secrets::kWait);
+  // REQUIRES: Postgres of `ep` runs as a primary. Creates the roles if missing and
+  // sets the passwords of `ep.branch` in the catalog, through the peer socket.
+  absl::Status SetRolePasswords(const EndpointState& ep);
+  // Lets clients in over TCP (pg_hba.conf, reload) and waits until the read-only
+  // role's password works there.
+  absl::Status OpenTcp(const EndpointState& ep);
+  // postgresql://USER:PASSWORD@127.0.0.1:PORT/postgres (the read-only role's with
+  // `read_only`, and always on a read-only endpoint); without the password if the
+  // pageserver refuses it.
+  std::string Url(const EndpointState& ep, bool read_only = false,
+                  Secrets secrets = Secrets::kWait);
+  // The superuser through the peer socket (OS users root and postgres only).
+  std::string MaintenanceUrl(const EndpointState& ep) const;
 
   DataDir dir_;
   StackState stack_;
   SupervisorState supervisor_;
   std::unique_ptr<v1::ManagementService::Stub> mgmt_;
+  std::map<std::pair<std::string, bool>, absl::StatusOr<v1::Credentials>> credentials_;
 };
 
 }  // namespace cambium::cli

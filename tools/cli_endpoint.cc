@@ -1,5 +1,6 @@
 // Cli: endpoints (a cambium-shim mount plus a postgres on it) and time-travel queries.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -42,20 +43,19 @@ void RemoveStaleSocketLocks(const std::string& dir) {
 
 }  // namespace
 
-std::string Cli::ConnectionString(const EndpointState& ep) const {
-  return absl::StrFormat("postgresql://postgres@127.0.0.1:%d/postgres", ep.port);
-}
-
 bool Cli::EndpointRunning(const EndpointState& ep) const {
   return ep.postgres_pid > 0 && ProcessAlive(ep.postgres_pid) && ProcessAlive(ep.shim_pid) &&
          LoopbackPortOpen(ep.port);
 }
 
-json Cli::EndpointJson(const EndpointState& ep) const {
+json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
   return {{"name", ep.name},
           {"branch", ep.branch},
           {"served_branch", ep.name},
-          {"connection_string", ConnectionString(ep)},
+          {"connection_string", Url(ep, /*read_only=*/false, secrets)},
+          {"read_only_connection_string", Url(ep, /*read_only=*/true, secrets)},
+          {"maintenance_connection_string", MaintenanceUrl(ep)},
+          {"socket_dir", dir_.EndpointRuntimeDir(ep.name)},
           {"port", ep.port},
           {"pid", ep.postgres_pid},
           {"shim_pid", ep.shim_pid},
@@ -65,23 +65,25 @@ json Cli::EndpointJson(const EndpointState& ep) const {
           {"shim_log", dir_.EndpointDir(ep.name) + "/shim.log"}};
 }
 
-absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover) {
+absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover,
+                                                 bool credentials) {
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(ep.name));
   const std::string dir = dir_.EndpointDir(ep.name);
-  const std::string mount = dir + "/pgdata";
+  const std::string mount = dir_.EndpointRuntimeDir(ep.name) + "/pgdata";
   // Leftovers of a crashed endpoint: processes, and a dead FUSE mount.
   if (ep.postgres_pid > 0) (void)StopProcess(ep.postgres_pid, SIGKILL, absl::Seconds(5));
   if (ep.shim_pid > 0) {
     takeover = true;
     (void)StopProcess(ep.shim_pid, SIGKILL, absl::Seconds(5));
   }
-  CleanStaleMount(mount);
+  CleanStaleMount(dir + "/pgdata");  // where mounts were before the runtime directory
   std::error_code ec;
   fs::remove_all(dir + "/scratch", ec);
   fs::remove(dir + "/ready", ec);
-  fs::create_directories(mount, ec);
+  // The shim's scratch stays root's, in the private data directory: the postgres
+  // user never reaches it (docs/security.md).
   fs::create_directories(dir + "/scratch", ec);
-  (void)CheckCommand({.argv = {"chown", "-R", "postgres:postgres", dir}});
+  CAMBIUM_RETURN_IF_ERROR(PrepareEndpointRuntime(ep, /*tcp=*/false));
   std::vector<std::string> shim = {CAMBIUM_SHIM_BIN,
                                    "--pageserver",
                                    absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port),
@@ -107,7 +109,7 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
   // Only this copy of `ep` knows the new pids: a failed start stops what it started
   // (and records the endpoint as stopped) rather than leave it to the caller.
-  absl::Status started = StartPostgres(ep);
+  absl::Status started = StartPostgres(ep, credentials);
   if (!started.ok()) {
     (void)StopEndpoint(ep, /*forget=*/false);
     return started;
@@ -115,8 +117,9 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   return ep;
 }
 
-absl::Status Cli::StartPostgres(EndpointState& ep) {
+absl::Status Cli::StartPostgres(EndpointState& ep, bool credentials) {
   const std::string dir = dir_.EndpointDir(ep.name);
+  const std::string pgdata = dir_.EndpointRuntimeDir(ep.name) + "/pgdata";
   const absl::Time deadline = absl::Now() + absl::Minutes(2);
   while (!fs::exists(dir + "/ready")) {
     if (!ProcessAlive(ep.shim_pid) || absl::Now() > deadline) {
@@ -129,25 +132,55 @@ absl::Status Cli::StartPostgres(EndpointState& ep) {
   if (ep.port == 0 || LoopbackPortOpen(ep.port)) {
     CAMBIUM_ASSIGN_OR_RETURN(ep.port, FreeLoopbackPort());
   }
-  RemoveStaleSocketLocks(dir);
+  const std::string standby_signal = pgdata + "/standby.signal";
+  std::error_code ec;
+  if (!ep.read_only) {
+    // Inherited from a read-only endpoint's ephemeral branch: not this one's mode.
+    fs::remove(standby_signal, ec);
+  } else if (credentials && !fs::exists(standby_signal)) {
+    // The ephemeral branch's catalog holds whatever passwords its source had at the
+    // branch point: one run as a primary (peer socket only) sets the source's own.
+    CAMBIUM_RETURN_IF_ERROR(RunPostgres(ep));
+    CAMBIUM_RETURN_IF_ERROR(SetRolePasswords(ep));
+    CAMBIUM_RETURN_IF_ERROR(StopProcess(ep.postgres_pid, SIGINT, absl::Minutes(2)));
+    ep.postgres_pid = 0;
+  }
+  if (ep.read_only) {
+    // A hot standby: Postgres itself refuses every write, whoever asks
+    // (docs/security.md). It replays what is in pg_wal and waits for more.
+    CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(standby_signal, ""));
+  }
+  CAMBIUM_RETURN_IF_ERROR(RunPostgres(ep));
+  if (!ep.read_only) CAMBIUM_RETURN_IF_ERROR(SetRolePasswords(ep));
+  return credentials ? OpenTcp(ep) : absl::OkStatus();
+}
+
+absl::Status Cli::RunPostgres(EndpointState& ep) {
+  const std::string dir = dir_.EndpointDir(ep.name);
+  const std::string rd = dir_.EndpointRuntimeDir(ep.name);
+  RemoveStaleSocketLocks(rd);
   std::vector<std::string> postgres = {std::string(CAMBIUM_PG_BINDIR) + "/postgres",
                                        "-D",
-                                       dir + "/pgdata",
+                                       rd + "/pgdata",
                                        "-p",
                                        std::to_string(ep.port),
                                        "-c",
                                        "listen_addresses=127.0.0.1",
                                        "-c",
-                                       "unix_socket_directories=" + dir,
-                                       "-c",
                                        "checkpoint_timeout=60s"};
+  const std::vector<std::string> access = PostgresAccessArgs(ep);
+  postgres.insert(postgres.end(), access.begin(), access.end());
   // Durability is not a user setting: the command line beats ALTER SYSTEM and
   // postgresql.conf (ARCHITECTURE.md section 2 needs full-page writes; WAL must be
   // fsynced through the shim, which is what waits for the safekeepers' quorum).
   postgres.insert(postgres.end(), {"-c", "full_page_writes=on", "-c", "fsync=on", "-c",
                                    "wal_sync_method=fdatasync"});
   if (ep.read_only) {
-    postgres.insert(postgres.end(), {"-c", "default_transaction_read_only=on"});
+    // Not the defense (the standby is), but a clear message before the standby's.
+    // No new WAL ever arrives (no --follow yet): poll pg_wal, and log "waiting for
+    // WAL", every 5 minutes rather than every 5 s.
+    postgres.insert(postgres.end(), {"-c", "default_transaction_read_only=on", "-c",
+                                     "hot_standby=on", "-c", "wal_retrieve_retry_interval=5min"});
   }
   CAMBIUM_ASSIGN_OR_RETURN(ep.postgres_pid,
                            StartDetached(postgres, dir + "/postgres.log", "postgres"));
@@ -160,11 +193,12 @@ absl::Status Cli::StartPostgres(EndpointState& ep) {
         absl::StrFormat("postgres on branch %s did not start; log %s:\n%s", ep.name,
                         dir + "/postgres.log", FileTail(dir + "/postgres.log", 2000)));
   }
-  // Accepting TCP is not accepting queries: wait until recovery is done.
+  // Accepting TCP is not accepting queries: wait until recovery is done (a hot
+  // standby: until it is consistent). pg_isready needs no password.
   const absl::Time ready_deadline = absl::Now() + absl::Minutes(10);
   for (;;) {
-    auto r = RunCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/pg_isready", "-q", "-h",
-                                  "127.0.0.1", "-p", std::to_string(ep.port), "-U", "postgres"}},
+    auto r = RunCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/pg_isready", "-q", "-h", rd,
+                                  "-p", std::to_string(ep.port), "-U", "postgres"}},
                         absl::Seconds(10));
     if (r.ok() && r->exit_code == 0) return absl::OkStatus();
     if (!ProcessAlive(ep.postgres_pid) || absl::Now() > ready_deadline) {
@@ -204,7 +238,7 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
   absl::Status pg = StopProcess(ep.postgres_pid, SIGINT, absl::Minutes(2));
   // The shim makes everything durable, detaches from the pageserver and unmounts.
   absl::Status shim = StopProcess(ep.shim_pid, SIGTERM, absl::Minutes(2));
-  CleanStaleMount(dir + "/pgdata");
+  CleanStaleMount(dir_.EndpointRuntimeDir(ep.name) + "/pgdata");
   // A shim that was killed (or is killed here after its grace) never detached: its
   // writer would block the next plain start for the lease. Released only once the
   // shim is surely gone, never under a live one; a no-op after a clean detach.
@@ -226,6 +260,13 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
   if (forget && released.ok()) {
     // A read-only endpoint's branch is its own ephemeral copy: it goes with it.
     if (ep.read_only) (void)DeleteBranchRpc(ep.name);
+    std::error_code ec;
+    const std::string rd = dir_.EndpointRuntimeDir(ep.name);
+    struct stat dir_st, mount_st;  // never through a mount that is still there
+    if (lstat(rd.c_str(), &dir_st) == 0 && lstat((rd + "/pgdata").c_str(), &mount_st) == 0 &&
+        dir_st.st_dev == mount_st.st_dev) {
+      fs::remove_all(rd, ec);
+    }
     CAMBIUM_RETURN_IF_ERROR(dir_.RemoveEndpoint(ep.name));
   } else {
     CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));
@@ -253,7 +294,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
         return absl::FailedPreconditionError(
             absl::StrFormat("an endpoint is already running on branch %s (%s); stop it with "
                             "`cambium endpoint stop %s`",
-                            args.branch, ConnectionString(e), args.branch));
+                            args.branch, Url(e), args.branch));
       }
       previous = e;
       ep.shim_pid = e.shim_pid;  // a crashed endpoint: cleaned up and taken over below
@@ -278,7 +319,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   }
   Output out{EndpointJson(*started), ""};
   out.text = absl::StrFormat("Endpoint on branch %s%s is ready: %s\n", args.branch,
-                             args.read_only ? " (read-only)" : "", ConnectionString(*started));
+                             args.read_only ? " (read-only)" : "", Url(*started));
   return out;
 }
 
@@ -316,10 +357,11 @@ absl::StatusOr<Output> Cli::EndpointList() {
   Output out{json::array(), absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", "NAME", "BRANCH",
                                             "READ-ONLY", "STATE", "CONNECTION")};
   for (const EndpointState& ep : endpoints) {
-    out.json.push_back(EndpointJson(ep));
-    out.text += absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", ep.name, ep.branch,
-                                ep.read_only ? "yes" : "no",
-                                EndpointRunning(ep) ? "running" : "stopped", ConnectionString(ep));
+    // Listing waits little for passwords: a sick pageserver must not hang it.
+    out.json.push_back(EndpointJson(ep, Secrets::kQuick));
+    out.text += absl::StrFormat(
+        "%-28s %-16s %-9s %-8s %s\n", ep.name, ep.branch, ep.read_only ? "yes" : "no",
+        EndpointRunning(ep) ? "running" : "stopped", Url(ep, false, Secrets::kQuick));
   }
   return out;
 }
@@ -331,14 +373,15 @@ absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& 
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
                            CreateBranch(name, branch, std::nullopt, at, absl::Hours(1)));
   EndpointState ep{.name = name, .branch = branch, .read_only = true};
-  auto started = StartEndpoint(ep, false);
+  // A hot standby queried through the peer socket: no passwords to set.
+  auto started = StartEndpoint(ep, false, /*credentials=*/false);
   absl::StatusOr<std::string> result = absl::UnknownError("not run");
   if (!started.ok()) {
     result = started.status();
   } else {
     ep = *started;
     result = CheckCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/psql", "-X", "-w", "-v",
-                                    "ON_ERROR_STOP=1", "-d", ConnectionString(ep), "-c", sql}},
+                                    "ON_ERROR_STOP=1", "-d", MaintenanceUrl(ep), "-c", sql}},
                           absl::Minutes(10));
   }
   // Stops whatever runs and deletes the ephemeral branch `name` with the endpoint.

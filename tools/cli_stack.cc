@@ -1,6 +1,7 @@
 // Cli: the local stack: daemons under the supervisor, `up`, `down`, `status`.
 #include <limits.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -152,9 +153,9 @@ absl::Status Cli::PrepareDaemons() {
   }
   stack_.pageserver.name = "pageserver";
   CAMBIUM_RETURN_IF_ERROR(
-      prepare(stack_.pageserver,
-              {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"), "--safekeepers",
-               SafekeeperAddresses(), "--admin-token-file", AdminTokenFile()}));
+      prepare(stack_.pageserver, {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
+                                  "--safekeepers", SafekeeperAddresses(), "--admin-token-file",
+                                  AdminTokenFile(), "--import-dir", dir_.ImportDir()}));
   // The supervisor reads the command lines (and the pids to adopt) from here.
   return dir_.SaveStack(stack_);
 }
@@ -249,11 +250,23 @@ absl::Status Cli::EnsureMainBranch() {
           "main)");
     }
   }
-  // First run: a fresh cluster from the installed initdb becomes branch main.
-  const std::string pgdata = dir_.Sub("initdb");
+  // First run: a fresh cluster from the installed initdb becomes branch main. It
+  // runs as postgres, so in the runtime directory (the data directory is private),
+  // in the import directory the pageserver reads from without following links.
+  CAMBIUM_RETURN_IF_ERROR(dir_.PrepareRuntimeDir());
+  const std::string import_dir = dir_.ImportDir();
+  const std::string pgdata = import_dir + "/initdb";
   std::error_code ec;
-  fs::remove_all(pgdata, ec);
+  fs::remove_all(import_dir, ec);
+  // 0711 whatever the umask: postgres passes through to its own directory inside.
+  if (mkdir(import_dir.c_str(), 0711) != 0 || chmod(import_dir.c_str(), 0711) != 0) {
+    return ErrnoToStatus(errno, "mkdir " + import_dir);
+  }
+  if (mkdir(pgdata.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir " + pgdata);
+  CAMBIUM_RETURN_IF_ERROR(CheckCommand({.argv = {"chown", "postgres:postgres", pgdata}}).status());
   SubprocessOptions initdb;
+  // No trust, even in the branch's own pg_hba.conf (endpoints use the CLI's,
+  // cli_access.cc): peer on the socket, SCRAM over TCP.
   initdb.argv = {std::string(CAMBIUM_PG_BINDIR) + "/initdb",
                  "-N",
                  "-D",
@@ -263,12 +276,14 @@ absl::Status Cli::EnsureMainBranch() {
                  "-E",
                  "UTF8",
                  "--locale=C",
-                 "--auth=trust"};
+                 "--auth-local=peer",
+                 "--auth-host=scram-sha-256"};
   initdb.user = "postgres";
-  fs::create_directories(pgdata);
-  (void)CheckCommand({.argv = {"chown", "postgres:postgres", pgdata}});
   auto out = CheckCommand(initdb, absl::Minutes(5));
-  if (!out.ok()) return Annotate(out.status(), "initdb");
+  if (!out.ok()) {
+    fs::remove_all(import_dir, ec);
+    return Annotate(out.status(), "initdb");
+  }
   v1::ImportPgdataRequest imp;
   imp.set_tenant(stack_.tenant);
   imp.set_branch("main");
@@ -277,7 +292,7 @@ absl::Status Cli::EnsureMainBranch() {
   grpc::ClientContext c;
   PrepareControlCall(c, absl::Minutes(10));
   absl::Status imported = FromGrpcStatus(mgmt().ImportPgdata(&c, imp, &main));
-  fs::remove_all(pgdata, ec);
+  fs::remove_all(import_dir, ec);
   CAMBIUM_RETURN_IF_ERROR(imported);
   // Production is protected from the start: delete, reset and restore are refused
   // until an admin unprotects it.
@@ -314,7 +329,7 @@ absl::StatusOr<Output> Cli::Up() {
   std::string main_conn;
   for (const EndpointState& ep : endpoints) {
     out.json["endpoints"].push_back(EndpointJson(ep));
-    if (ep.name == "main") main_conn = ConnectionString(ep);
+    if (ep.name == "main") main_conn = Url(ep);
   }
   out.json["connection_string"] = main_conn;
   out.text =
@@ -340,6 +355,7 @@ absl::StatusOr<Output> Cli::Down() {
     // `up` takes over their writers, so nothing is released here.
     if (ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false, /*release=*/false));
   }
+  RemoveRuntimeDir();
   first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));
   for (Daemon& sk : stack_.safekeepers)
     first.Update(StopProcess(sk.pid, SIGTERM, absl::Seconds(30)));
@@ -382,7 +398,10 @@ absl::StatusOr<Output> Cli::Status() {
   }
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   out.json["endpoints"] = json::array();
-  for (const EndpointState& ep : endpoints) out.json["endpoints"].push_back(EndpointJson(ep));
+  // No passwords: status answers whatever state the pageserver is in.
+  for (const EndpointState& ep : endpoints) {
+    out.json["endpoints"].push_back(EndpointJson(ep, Secrets::kOmit));
+  }
   std::string text =
       absl::StrFormat("data directory: %s (tenant %s)\n", dir_.path(), stack_.tenant);
   text += absl::StrFormat("  %-11s %-8s %-16s log %s\n", "supervisor",

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/str_format.h"
+#include "common/checksum.h"
 #include "common/files.h"
 #include "common/status.h"
 
@@ -55,11 +57,10 @@ absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
     return absl::PermissionDeniedError(absl::StrFormat("cannot create %s: %s", path, ec.message()));
   const std::string abs = fs::canonical(path, ec).string();
   if (ec) return absl::InternalError(absl::StrFormat("cannot resolve %s: %s", path, ec.message()));
-  // Postgres (as user postgres) must reach the endpoint mounts inside.
-  fs::permissions(abs,
-                  fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                      fs::perms::others_read | fs::perms::others_exec,
-                  ec);
+  // Private, even if it existed with another mode: nobody but its owner (root)
+  // reads state, logs or daemon data. Postgres reaches its mounts and sockets in the
+  // runtime directory instead (RuntimeDir).
+  if (chmod(abs.c_str(), 0700) != 0) return ErrnoToStatus(errno, "chmod 0700 " + abs);
   for (const char* sub : {"logs", "endpoints"}) fs::create_directories(abs + "/" + sub, ec);
   const std::string lock = abs + "/.lock";
   int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -70,6 +71,28 @@ absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
     return ErrnoToStatus(errno, "lock " + lock);
   }
   return DataDir(abs, fd);
+}
+
+std::string DataDir::RuntimeDir() const {
+  // Stable per data directory, short enough for Unix socket paths (107 bytes).
+  return absl::StrFormat("%s/%016x", kRuntimeRoot, Checksum64(path_));
+}
+
+absl::Status DataDir::PrepareRuntimeDir() const {
+  // 0711 all the way: other users may pass through to a path they know, but list
+  // nothing; each endpoint's directory is the postgres user's own, 0700.
+  for (const std::string& d : {std::string(kRuntimeRoot), RuntimeDir(), RuntimeDir() + "/ep"}) {
+    if (mkdir(d.c_str(), 0711) != 0 && errno != EEXIST) return ErrnoToStatus(errno, "mkdir " + d);
+    struct stat st;
+    if (lstat(d.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + d);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("%s is not a directory of this user; remove it and try again", d));
+    }
+    if (chmod(d.c_str(), 0711) != 0) return ErrnoToStatus(errno, "chmod " + d);
+  }
+  // What the runtime directory is for, for a person looking at /run/cambium.
+  return WriteFileAtomically(RuntimeDir() + "/data_dir", path_ + "\n");
 }
 
 DataDir::DataDir(DataDir&& other) noexcept

@@ -6,7 +6,16 @@
 //                           (written by the supervisor only; tools/supervisor.h)
 //   pageserver/, sk0..2/    daemon data
 //   logs/                   daemon and supervisor logs
-//   endpoints/NAME/         one compute: endpoint.json, pgdata (mount), scratch, logs
+//   endpoints/NAME/         one compute: endpoint.json, scratch, logs
+//
+// The data directory is 0700 (docs/security.md). What the `postgres` user must
+// reach lives in a runtime directory outside it, /run/cambium/<hash of the data
+// directory's path> (0711, root's):
+//
+//   ep/NAME/                one compute, owned by postgres, 0700: pgdata (the
+//                           shim's mount), the Unix socket, pg_hba.conf, pg_ident.conf
+//   import/                 initdb's output while `up` imports it (the pageserver's
+//                           --import-dir)
 //
 // Files are written atomically (temp file + rename) so a crash never leaves half a
 // state file. Several stacks with different data directories run side by side.
@@ -23,6 +32,9 @@
 #include "nlohmann/json.hpp"
 
 namespace cambium::cli {
+
+// Where the runtime directories of every stack live.
+inline constexpr char kRuntimeRoot[] = "/run/cambium";
 
 struct Daemon {
   std::string name;  // "pageserver", "sk0", ...
@@ -65,6 +77,14 @@ class DataDir {
   const std::string& path() const { return path_; }
   std::string Sub(const std::string& rel) const { return path_ + "/" + rel; }
   std::string EndpointDir(const std::string& name) const { return Sub("endpoints/" + name); }
+  // /run/cambium/<16 hex digits of the path's hash>: see the top of this file.
+  std::string RuntimeDir() const;
+  std::string EndpointRuntimeDir(const std::string& name) const {
+    return RuntimeDir() + "/ep/" + name;
+  }
+  std::string ImportDir() const { return RuntimeDir() + "/import"; }
+  // Creates the runtime directory (0711) and checks that root owns it.
+  absl::Status PrepareRuntimeDir() const;
 
   bool HasStack() const;
   absl::StatusOr<StackState> LoadStack() const;

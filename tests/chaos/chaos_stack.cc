@@ -71,7 +71,9 @@ EndpointInfo ParseEndpoint(const json& j) {
   e.shim_pid = Field<int>(j, "shim_pid", 0);
   e.port = Field<int>(j, "port", 0);
   e.running = Field<bool>(j, "running", false);
-  e.connection_string = Field<std::string>(j, "connection_string", "");
+  // The suite needs the superuser (pg_switch_wal, CREATE EXTENSION amcheck): the
+  // peer socket, not the owner's TCP credentials (docs/security.md).
+  e.connection_string = Field<std::string>(j, "maintenance_connection_string", "");
   e.postgres_log = Field<std::string>(j, "postgres_log", "");
   e.shim_log = Field<std::string>(j, "shim_log", "");
   return e;
@@ -238,7 +240,7 @@ absl::Status ChaosStack::Up() {
 absl::StatusOr<std::string> ChaosStack::StartEndpoint(const std::string& branch) {
   CliResult r = Cambium({"endpoint", "start", branch});
   if (!r.ok()) return absl::UnavailableError("endpoint start " + branch + ": " + r.Describe());
-  return Field<std::string>(r.out, "connection_string", "");
+  return Field<std::string>(r.out, "maintenance_connection_string", "");
 }
 
 absl::Status ChaosStack::StopEndpoint(const std::string& branch) {

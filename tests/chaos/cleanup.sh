@@ -4,8 +4,9 @@
 #
 # ROOT is the stack's root directory (unique: mkdtemp); ROOT/data is its tmpfs and
 # the CLI's --data-dir. Only processes of this stack are touched: those whose
-# command line names a path in ROOT (daemons, the supervisor, shims, postmasters),
-# or that have a file or their working directory there (Postgres backends).
+# command line names a path in ROOT or in the stack's runtime directory (daemons,
+# the supervisor, shims, postmasters), or that have a file or their working
+# directory there (Postgres backends).
 # Order matters: resume stopped processes, kill them all (twice: the supervisor may
 # start a daemon while it dies), unmount the FUSE mounts below ROOT/data (deepest
 # first), then the tmpfs, then remove ROOT.
@@ -19,12 +20,22 @@ data="$root/data"
 pattern=$(mktemp)
 trap 'rm -f "$pattern"' EXIT
 printf '%s/\n' "$root" >"$pattern"
+# Postgres runs outside the data directory, in the stack's runtime directory
+# (/run/cambium/HASH, whose data_dir file names the data directory; see
+# docs/operations.md): its mounts, sockets and postmasters are this stack's too.
+runtime=""
+for f in /run/cambium/*/data_dir; do
+  [ -f "$f" ] && [ "$(cat "$f" 2>/dev/null)" = "$data" ] && runtime="${f%/data_dir}"
+done
+[ -n "$runtime" ] && printf '%s/\n' "$runtime" >>"$pattern"
 stack_pids() {
   {
     grep -lsaF -f "$pattern" /proc/[0-9]*/cmdline 2>/dev/null |
       sed -n 's|^/proc/\([0-9]*\)/cmdline$|\1|p'
     find /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 -lname "$root/*" 2>/dev/null |
       sed -n 's|^/proc/\([0-9]*\)/.*|\1|p'
+    [ -n "$runtime" ] && find /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 -lname "$runtime/*" \
+      2>/dev/null | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p'
   } | sort -u | grep -vx "$$"
 }
 
@@ -42,7 +53,15 @@ signal_all KILL
 sleep 0.5
 signal_all KILL
 
-# FUSE mounts (endpoints) inside the tmpfs, deepest first, then the tmpfs itself.
+# FUSE mounts (endpoints) in the runtime directory, then those inside the tmpfs
+# (data directories of older versions), deepest first, then the tmpfs itself.
+if [ -n "$runtime" ]; then
+  for m in $(awk -v d="$runtime" 'index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r); do
+    fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+  done
+  awk -v d="$runtime" 'index($2, d "/") == 1 { found = 1 } END { exit !found }' /proc/mounts ||
+    rm -rf "$runtime"
+fi
 mounts() { awk -v d="$data" '$2 == d || index($2, d "/") == 1 { print $2 }' /proc/mounts | sort -r; }
 for m in $(mounts); do
   [ "$m" = "$data" ] && continue

@@ -123,7 +123,7 @@ void Round::RestartMainAtOnce() {
     }
     Log(start.ok() ? "main started after retries" : "main still not started: " + start.Describe());
   }
-  if (start.ok()) main_.Set(start.out.value("connection_string", main_.Get()));
+  if (start.ok()) main_.Set(start.out.value("maintenance_connection_string", main_.Get()));
 }
 
 bool Round::ExpectWritesResume(int n) {

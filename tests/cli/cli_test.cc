@@ -5,6 +5,7 @@
 // stalled pageserver, the exact head, writer release and the daemon supervisor. The
 // cases share one stack and run in order; each starts with `up`.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -89,6 +90,22 @@ class CliTest : public ::testing::Test {
     return out.ok() ? *out : "";
   }
 
+  // True if psql logs in with `conninfo` (never prompting for a password).
+  static bool Connects(const std::string& conninfo) {
+    auto r = RunCommand(
+        {.argv = {testing::PostgresBin("psql"), "-X", "-w", "-d", conninfo, "-c", "SELECT 1"},
+         .env = {{"PGPASSFILE", "/dev/null"}, {"PGPASSWORD", ""}}},
+        absl::Minutes(1));
+    return r.ok() && r->exit_code == 0;
+  }
+
+  // The password in postgresql://USER:PASSWORD@HOST...
+  static std::string PasswordOf(const std::string& url) {
+    const size_t colon = url.find(':', url.find("://") + 3);
+    const size_t at = url.find('@');
+    return colon < at && at != std::string::npos ? url.substr(colon + 1, at - colon - 1) : "";
+  }
+
   // True if a live process has `needle` in its command line.
   static bool ProcessWith(const std::string& needle) {
     std::error_code ec;
@@ -149,7 +166,9 @@ TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   ASSERT_EQ(up.code, 0) << up.err;
   ASSERT_TRUE(up.out.is_object()) << up.out;
   const std::string main = up.out["connection_string"].get<std::string>();
-  EXPECT_EQ(main.rfind("postgresql://postgres@127.0.0.1:", 0), 0u) << main;
+  // The tenant's owner, with its password (issue 10): nobody gets in without one.
+  EXPECT_EQ(main.rfind("postgresql://cambium_owner:", 0), 0u) << main;
+  EXPECT_NE(PasswordOf(main), "") << main;
   // `up` again is a no-op that reports the same endpoint.
   EXPECT_EQ(Cambium({"up"}).out["connection_string"], main);
 
@@ -290,6 +309,7 @@ TEST_F(CliTest, BranchAtAnLsnDeleteHumanOutputAndUsageErrors) {
   EXPECT_EQ(failed.code, 1);
   EXPECT_NE(failed.err.find("did not start"), std::string::npos) << failed.err;
   EXPECT_FALSE(ProcessWith("/endpoints/at-lsn-ro-"));
+  EXPECT_FALSE(ProcessWith("/ep/at-lsn-ro-"));
   for (const auto& e : Cambium({"endpoint", "list"}).out) {
     EXPECT_TRUE(e["branch"] != "at-lsn" || !e["read_only"].get<bool>()) << e;
   }
@@ -388,7 +408,9 @@ TEST_F(CliTest, CrashedEndpointsRestartAndDownUpKeepsEverything) {
 TEST_F(CliTest, DurabilitySettingsCannotBeTurnedOff) {
   Result up = Cambium({"up"});
   ASSERT_EQ(up.code, 0) << up.err;
-  std::string main = up.out["connection_string"].get<std::string>();
+  // ALTER SYSTEM is the superuser's: the maintenance socket.
+  std::string main = up.out["endpoints"][0]["maintenance_connection_string"].get<std::string>();
+  ASSERT_EQ(up.out["endpoints"][0]["name"], "main") << up.out;
   Psql(main, "ALTER SYSTEM SET fsync = off");
   Psql(main, "ALTER SYSTEM SET full_page_writes = off");
   Psql(main, "ALTER SYSTEM SET wal_sync_method = open_datasync");
@@ -400,7 +422,7 @@ TEST_F(CliTest, DurabilitySettingsCannotBeTurnedOff) {
   ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
   Result again = Cambium({"endpoint", "start", "main"});
   ASSERT_EQ(again.code, 0) << again.err;
-  main = again.out["connection_string"].get<std::string>();
+  main = again.out["maintenance_connection_string"].get<std::string>();
   for (const auto& [name, value] : pinned) EXPECT_EQ(Psql(main, "SHOW " + name), value) << name;
   Psql(main, "ALTER SYSTEM RESET ALL");
   Psql(main, "SELECT pg_reload_conf()");
@@ -686,6 +708,141 @@ TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
   const json down = Cambium({"status"}).out;
   EXPECT_FALSE(down["supervisor"]["running"].get<bool>()) << down;
   EXPECT_FALSE(down["pageserver"]["running"].get<bool>()) << down;
+}
+
+// Issue 10 (part B, docs/security.md): nobody connects without a password; the
+// read-only role cannot write in any way; a read-only endpoint is a hot standby that
+// refuses even the superuser; a child branch's password does not open its parent;
+// the data directory is private; no password reaches a log or a command line.
+TEST_F(CliTest, CredentialsReadOnlyEnforcementAndAPrivateDataDir) {
+  ASSERT_EQ(chmod(dir_->path().c_str(), 0755), 0);  // as someone else made it
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  struct stat st;
+  ASSERT_EQ(stat(dir_->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  for (const std::string& what : {dir_->path(), dir_->Sub("stack.json")}) {
+    auto r = RunCommand({.argv = {"runuser", "-u", "nobody", "--", "cat", what}});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_NE(r->exit_code, 0) << "user nobody read " << what;
+  }
+  json main_ep;
+  for (const auto& ep : up.out["endpoints"]) {
+    if (ep["name"] == "main") main_ep = ep;
+  }
+  ASSERT_TRUE(main_ep.is_object()) << up.out;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  const int port = main_ep["port"].get<int>();
+
+  // Over TCP nobody gets in without the password: not the superuser (it has none),
+  // not the tenant's roles.
+  for (const char* user : {"postgres", "cambium_owner", "cambium_reader"}) {
+    EXPECT_FALSE(
+        Connects(absl::StrFormat("host=127.0.0.1 port=%d user=%s dbname=postgres", port, user)))
+        << user;
+    EXPECT_FALSE(Connects(absl::StrFormat(
+        "host=127.0.0.1 port=%d user=%s password=wrong dbname=postgres", port, user)))
+        << user;
+  }
+  EXPECT_EQ(Psql(main_ep["maintenance_connection_string"], "SELECT current_user"), "postgres");
+  EXPECT_EQ(Psql(main,
+                 "SELECT current_user || ' ' || rolsuper FROM pg_roles "
+                 "WHERE rolname = current_user"),
+            "cambium_owner false");
+  Psql(main, "CREATE TABLE owned (id int); INSERT INTO owned VALUES (1)");
+
+  // The read-only role reads and cannot write in any way.
+  Result cs = Cambium({"connection-string", "main", "--read-only"});
+  ASSERT_EQ(cs.code, 0) << cs.err;
+  const std::string reader = cs.out["read_only_connection_string"].get<std::string>();
+  EXPECT_EQ(cs.out["connection_string"], reader);
+  EXPECT_EQ(reader.rfind("postgresql://cambium_reader:", 0), 0u) << reader;
+  EXPECT_EQ(Psql(reader, "SELECT count(*) FROM owned"), "1");
+  // What `SET default_transaction_read_only = off` does, for every statement of the
+  // session: only the missing privileges stop these.
+  const std::string off = "?options=-c%20default_transaction_read_only%3Doff";
+  for (const char* write :
+       {"INSERT INTO owned VALUES (2)", "UPDATE owned SET id = 3", "DELETE FROM owned",
+        "TRUNCATE owned", "COPY owned FROM STDIN", "CREATE TABLE public.ro_probe (x int)",
+        "CREATE TEMP TABLE ro_temp (x int)", "CREATE SCHEMA ro_schema", "SELECT lo_create(0)",
+        "CREATE DATABASE ro_db", "CREATE ROLE ro_role", "ALTER TABLE owned ADD COLUMN y int",
+        "DROP TABLE owned"}) {
+    bool ok = true;
+    Psql(reader + off, write, &ok);
+    EXPECT_FALSE(ok) << "the read-only role ran: " << write;
+  }
+  bool rw_ok = true;
+  Psql(reader, "BEGIN READ WRITE; CREATE TABLE ro_probe (x int); COMMIT", &rw_ok);
+  EXPECT_FALSE(rw_ok);
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM owned"), "1");
+
+  // A read-only endpoint is a hot standby: even the superuser cannot write there.
+  Result ro = Cambium({"endpoint", "start", "main", "--read-only"});
+  ASSERT_EQ(ro.code, 0) << ro.err;
+  const std::string su = ro.out["maintenance_connection_string"].get<std::string>();
+  EXPECT_EQ(Psql(su, "SELECT pg_is_in_recovery()"), "t");
+  for (const auto& [conn, write] :
+       {std::pair{su, "BEGIN READ WRITE; CREATE TABLE ro_probe2 (x int); COMMIT"},
+        std::pair{su + "&options=-c%20default_transaction_read_only%3Doff",
+                  "INSERT INTO owned VALUES (5)"},
+        std::pair{su + "&options=-c%20default_transaction_read_only%3Doff",
+                  "CREATE TABLE ro_probe3 (x int)"}}) {
+    bool ok = true;
+    Psql(conn, write, &ok);
+    EXPECT_FALSE(ok) << "the superuser wrote on a read-only endpoint: " << write;
+  }
+  // Its URL is the read-only role's, with main's read-only password.
+  const std::string ro_url = ro.out["connection_string"].get<std::string>();
+  EXPECT_EQ(ro_url.rfind("postgresql://cambium_reader:", 0), 0u) << ro_url;
+  EXPECT_EQ(PasswordOf(ro_url), PasswordOf(reader));
+  EXPECT_EQ(Psql(ro_url, "SELECT count(*) FROM owned"), "1");
+  EXPECT_EQ(Cambium({"endpoint", "stop", ro.out["name"]}).code, 0);
+
+  // Per-branch passwords: a child's do not open its parent, nor the parent's the child.
+  ASSERT_EQ(Cambium({"branch", "create", "child-creds"}).code, 0);
+  Result child = Cambium({"endpoint", "start", "child-creds"});
+  ASSERT_EQ(child.code, 0) << child.err;
+  const std::string child_url = child.out["connection_string"].get<std::string>();
+  EXPECT_EQ(Psql(child_url, "SELECT count(*) FROM owned"), "1");
+  const std::string main_pw = PasswordOf(main), child_pw = PasswordOf(child_url);
+  ASSERT_NE(main_pw, "");
+  EXPECT_NE(child_pw, main_pw);
+  const int child_port = child.out["port"].get<int>();
+  EXPECT_FALSE(Connects(
+      absl::StrFormat("postgresql://cambium_owner:%s@127.0.0.1:%d/postgres", child_pw, port)));
+  EXPECT_FALSE(Connects(
+      absl::StrFormat("postgresql://cambium_owner:%s@127.0.0.1:%d/postgres", main_pw, child_port)));
+  // A read-only endpoint of a branch that never ran read-write: the branch's own
+  // read-only password, not its parent's.
+  ASSERT_EQ(Cambium({"branch", "create", "never-started"}).code, 0);
+  Result ro2 = Cambium({"endpoint", "start", "never-started", "--read-only"});
+  ASSERT_EQ(ro2.code, 0) << ro2.err;
+  const std::string ro2_url = ro2.out["connection_string"].get<std::string>();
+  EXPECT_NE(PasswordOf(ro2_url), PasswordOf(reader));
+  EXPECT_EQ(Psql(ro2_url, "SELECT count(*) FROM owned"), "1");
+  EXPECT_FALSE(Connects(absl::StrFormat("postgresql://cambium_reader:%s@127.0.0.1:%d/postgres",
+                                        PasswordOf(reader), ro2.out["port"].get<int>())));
+
+  // No password in a command line or a log.
+  for (const std::string& pw : {main_pw, child_pw, PasswordOf(reader)}) {
+    EXPECT_FALSE(ProcessWith(pw));
+    // Daemon, supervisor, shim and Postgres logs (not RocksDB's own WAL files, which
+    // are the pageserver's store where the passwords are kept).
+    std::vector<std::filesystem::directory_entry> logs;
+    for (const char* sub : {"logs", "endpoints"}) {
+      for (const auto& e : std::filesystem::recursive_directory_iterator(dir_->Sub(sub))) {
+        logs.push_back(e);
+      }
+    }
+    for (const auto& entry : logs) {
+      if (!entry.is_regular_file()) continue;
+      std::ifstream in(entry.path());
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      EXPECT_EQ(text.find(pw), std::string::npos) << entry.path();
+    }
+  }
+  EXPECT_EQ(Cambium({"endpoint", "stop", ro2.out["name"]}).code, 0);
+  EXPECT_EQ(Cambium({"endpoint", "stop", "child-creds"}).code, 0);
 }
 
 }  // namespace

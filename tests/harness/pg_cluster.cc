@@ -16,12 +16,21 @@ absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Create(PgClusterOptions op
   cluster->pgdata_ = cluster->dir_.Sub("pgdata");
 
   SubprocessOptions initdb;
-  initdb.argv = {
-      PostgresBin("initdb"), "-N", "-D", cluster->pgdata_, "-U", "postgres", "-E", "UTF8",
-      "--locale=C"};
+  initdb.argv = {PostgresBin("initdb"),
+                 "-N",
+                 "-D",
+                 cluster->pgdata_,
+                 "-U",
+                 "postgres",
+                 "-E",
+                 "UTF8",
+                 "--locale=C",
+                 "--auth-local=peer",
+                 "--auth-host=scram-sha-256"};
   initdb.user = "postgres";
   auto out = CheckCommand(initdb, absl::Minutes(2));
   if (!out.ok()) return Annotate(out.status(), "initdb");
+  CAMBIUM_RETURN_IF_ERROR(WritePeerAccess(cluster->pgdata_));
 
   if (!options.settings.empty()) {
     std::ofstream conf(cluster->pgdata_ + "/postgresql.conf", std::ios::app);

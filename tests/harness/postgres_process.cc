@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <fstream>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
@@ -77,7 +78,7 @@ absl::Status PostgresProcess::WaitUntilReady() {
   const absl::Time deadline = absl::Now() + kStartTimeout;
   while (absl::Now() < deadline) {
     if (!server_->running()) return absl::InternalError("postgres exited during startup");
-    auto r = RunCommand({.argv = {PostgresBin("pg_isready"), "-q", "-h", "127.0.0.1", "-p",
+    auto r = RunCommand({.argv = {PostgresBin("pg_isready"), "-q", "-h", options_.socket_dir, "-p",
                                   std::to_string(options_.port)}},
                         absl::Seconds(10));
     if (r.ok() && r->exit_code == 0) return absl::OkStatus();
@@ -110,7 +111,23 @@ absl::Status PostgresProcess::Crash() {
 }
 
 std::string PostgresProcess::connection_string(const std::string& db) const {
-  return absl::StrFormat("postgresql://postgres@127.0.0.1:%d/%s", options_.port, db);
+  // The superuser has no password: the peer-authenticated socket (WritePeerAccess).
+  return absl::StrFormat("postgresql://postgres@/%s?host=%s&port=%d", db, options_.socket_dir,
+                         options_.port);
+}
+
+absl::Status WritePeerAccess(const std::string& pgdata) {
+  std::ofstream hba(pgdata + "/pg_hba.conf", std::ios::trunc);
+  hba << "# Cambium test harness: no trust (docs/security.md).\n"
+         "local all all peer map=cambium\n"
+         "host all all 127.0.0.1/32 scram-sha-256\n"
+         "host all all ::1/128 scram-sha-256\n";
+  std::ofstream ident(pgdata + "/pg_ident.conf", std::ios::trunc);
+  ident << "cambium root postgres\ncambium postgres postgres\n";
+  hba.close();
+  ident.close();
+  if (!hba || !ident) return absl::InternalError("could not write pg_hba.conf/pg_ident.conf");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> PostgresProcess::Sql(const std::string& sql,
@@ -121,7 +138,7 @@ absl::StatusOr<std::string> PostgresProcess::Sql(const std::string& sql,
 absl::StatusOr<std::string> PostgresProcess::Pgbench(const std::vector<std::string>& args,
                                                      const std::string& db) const {
   SubprocessOptions pgbench;
-  pgbench.argv = {PostgresBin("pgbench"),        "-h", "127.0.0.1", "-p",
+  pgbench.argv = {PostgresBin("pgbench"),        "-h", options_.socket_dir, "-p",
                   std::to_string(options_.port), "-U", "postgres"};
   pgbench.argv.insert(pgbench.argv.end(), args.begin(), args.end());
   pgbench.argv.push_back(db);

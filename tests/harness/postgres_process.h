@@ -1,5 +1,6 @@
 // PostgresProcess: a `postgres` server on an existing data directory, run as the
-// `postgres` user on 127.0.0.1, with SQL (psql) and load (pgbench) against it. Used by
+// `postgres` user on 127.0.0.1, with SQL (psql) and load (pgbench) against it as the
+// superuser through the peer-authenticated Unix socket (nothing trusts anyone). Used by
 // PgCluster (its own initdb'd directory) and by endpoints on a Cambium mount.
 //
 // The destructor stops the server (fast, then immediate, then SIGKILL).
@@ -40,6 +41,11 @@ struct PostgresOptions {
 // with psql's message.
 absl::StatusOr<std::string> RunSql(const std::string& connection_string, const std::string& sql);
 
+// Writes pg_hba.conf and pg_ident.conf of `pgdata` as Cambium's endpoints have them:
+// the socket with peer authentication (OS users root and postgres as postgres),
+// SCRAM over TCP. No `trust`.
+absl::Status WritePeerAccess(const std::string& pgdata);
+
 class PostgresProcess {
  public:
   explicit PostgresProcess(PostgresOptions options) : options_(std::move(options)) {}
@@ -54,7 +60,9 @@ class PostgresProcess {
   pid_t pid() const { return server_ ? server_->pid() : -1; }
 
   int port() const { return options_.port; }
+  const std::string& socket_dir() const { return options_.socket_dir; }
   const std::string& log_file() const { return options_.log_file; }
+  // The superuser through the socket: postgresql://postgres@/DB?host=SOCKET_DIR&port=P.
   std::string connection_string(const std::string& db = "postgres") const;
   std::string LogTail(size_t bytes = 3000) const;
 

@@ -114,7 +114,9 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
   ep->options_ = options;
   ep->dir_ = dir_->Sub(absl::StrFormat("endpoint%d-%s", ++endpoints_, branch));
   ep->mountpoint_ = ep->dir_ + "/pgdata";
-  ep->scratch_ = ep->dir_ + "/scratch";
+  // The shim's scratch is root's, outside the directory the postgres user owns
+  // (docs/security.md).
+  ep->scratch_ = ep->dir_ + "-scratch";
   std::filesystem::create_directories(ep->mountpoint_);
   std::filesystem::create_directories(ep->scratch_);
   CAMBIUM_RETURN_IF_ERROR(ChownToUser(ep->dir_, "postgres"));

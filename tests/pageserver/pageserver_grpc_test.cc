@@ -2,6 +2,8 @@
 // PGDATA, manifests and pages equal to the files on disk, WAL equal to pg_wal,
 // branch management and its errors, the writer protocol, and restarts (clean and
 // kill -9).
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -174,6 +176,38 @@ TEST_F(PageServerGrpcTest, ImportedFilesReadBackIdenticalToTheDataDirectory) {
   EXPECT_EQ(compared, on_disk);
   // Before the import LSN nothing existed.
   EXPECT_TRUE(Manifest(main_, head - 1).empty());
+}
+
+// Issue 10 item 7: with --import-dir, ImportPgdata reads nothing outside it, also
+// not through a symbolic link inside it (initdb's output is the postgres user's).
+TEST_F(PageServerGrpcTest, ImportReadsOnlyFromTheImportDirectory) {
+  auto import_dir = TempDir::Create("cambium-import-");
+  ASSERT_TRUE(import_dir.ok()) << import_dir.status();
+  ASSERT_EQ(symlink(pg_->pgdata().c_str(), import_dir->Sub("linked").c_str()), 0);
+  auto port = testing::FreePort();
+  ASSERT_TRUE(port.ok());
+  auto confined = ServiceProcess::Start(CAMBIUM_PAGESERVER_BIN,
+                                        {"--data-dir", dir_->Sub("confined"), "--gc-interval", "0",
+                                         "--import-dir", import_dir->path()},
+                                        *port, dir_->Sub("confined.log"));
+  ASSERT_TRUE(confined.ok()) << confined.status();
+  auto mgmt = v1::ManagementService::NewStub(MakeChannel((*confined)->address()));
+  v1::CreateTenantRequest tenant;
+  tenant.set_name("acme");
+  v1::TenantInfo info;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(mgmt->CreateTenant(&ctx, tenant, &info).ok());
+  for (const std::string& path : {pg_->pgdata(), import_dir->Sub("linked")}) {
+    v1::ImportPgdataRequest imp;
+    imp.set_tenant("acme");
+    imp.set_branch("main");
+    imp.set_pgdata_path(path);
+    v1::BranchInfo b;
+    grpc::ClientContext c;
+    grpc::Status s = mgmt->ImportPgdata(&c, imp, &b);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+        << path << ": " << s.error_message();
+  }
 }
 
 TEST_F(PageServerGrpcTest, ArchivedWalEqualsPgWalUpToTheCheckpoint) {

@@ -8,7 +8,10 @@
 #include "compute-shim/shim_fs.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include "absl/strings/str_format.h"
@@ -193,6 +196,33 @@ TEST_F(ShimFsTest, OpenWithOTruncTruncatesVersionedAndLocalFiles) {
     EXPECT_EQ(Size(path), 2);
     Release(path, read_only);
   }
+}
+
+// Issue 10, item 7: the postgres user can reach a scratch directory it owns; a
+// symbolic link it plants where the shim puts a local file must not make the shim
+// (root) truncate or write the file it points to.
+TEST_F(ShimFsTest, AScratchFileIsNeverOpenedThroughASymbolicLink) {
+  const std::string victim = dir_->Sub("victim");
+  {
+    std::ofstream out(victim);
+    out << "precious";
+  }
+  // Node ids are small counters: cover every one not in use yet.
+  for (int id = 0; id < 4096; ++id) {
+    const std::string link = dir_->Sub("scratch/local/" + std::to_string(id));
+    ASSERT_TRUE(symlink(victim.c_str(), link.c_str()) == 0 || errno == EEXIST) << link;
+  }
+  fuse_file_info fi{};
+  fi.flags = O_WRONLY | O_CREAT;
+  const int created = fs_->Create("/postmaster.opts", 0600, &fi);
+  EXPECT_LT(created, 0);
+  if (created == 0) {
+    Write("/postmaster.opts", fi.fh, "overwritten", 0);
+    Release("/postmaster.opts", fi.fh);
+  }
+  std::ifstream in(victim);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "precious");
 }
 
 // Issue 9, item 8: a block is pinned until the pageserver synced it; applied is not

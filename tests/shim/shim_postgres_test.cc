@@ -33,7 +33,7 @@ int64_t Number(Endpoint& ep, const std::string& sql) {
 // pg_amcheck over every database; returns its output on failure.
 ::testing::AssertionResult AmcheckClean(Endpoint& ep) {
   auto r = RunCommand({.argv = {testing::PostgresBin("pg_amcheck"), "--all", "--heapallindexed",
-                                "--install-missing", "-h", "127.0.0.1", "-p",
+                                "--install-missing", "-h", ep.pg().socket_dir(), "-p",
                                 std::to_string(ep.pg().port()), "-U", "postgres"}},
                       absl::Minutes(5));
   if (!r.ok()) return ::testing::AssertionFailure() << r.status();
