@@ -279,6 +279,10 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   EndpointState ep{
       .name = args.branch, .branch = args.branch, .read_only = args.read_only, .port = args.port};
+  // A read-write endpoint needs the right to the owner's credentials (develop on an
+  // unprotected branch, admin on any), checked by the pageserver before anything
+  // starts: the shim itself attaches with the stack's service credential.
+  if (!args.read_only) CAMBIUM_RETURN_IF_ERROR(GetCredentials(args.branch, false).status());
   if (args.read_only) {
     // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
     ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
