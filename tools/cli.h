@@ -149,6 +149,11 @@ class Cli {
   // Without scope admin (needed to purge) it goes to the trash instead.
   absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);
   nlohmann::json BranchJson(const v1::BranchInfo& b) const;
+  // Reset and restore act only without a live writer: the branch's own running
+  // read-write endpoint (if the call can succeed) is stopped, and started again
+  // afterwards on whatever the branch then points to.
+  absl::StatusOr<std::optional<EndpointState>> PauseEndpoint(const std::string& name);
+  absl::Status ResumeEndpoint(const std::optional<EndpointState>& paused);
 
   // cli_endpoint.cc
   // Starts the shim and Postgres of `ep`; on failure stops whatever it started and

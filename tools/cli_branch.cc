@@ -186,12 +186,44 @@ absl::StatusOr<Output> Cli::BranchUndelete(const std::string& name) {
   return Output{BranchJson(b), absl::StrFormat("Branch %s is back.\n", name)};
 }
 
+absl::StatusOr<std::optional<EndpointState>> Cli::PauseEndpoint(const std::string& name) {
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  for (EndpointState& ep : endpoints) {
+    if (ep.name != name || ep.read_only || !EndpointRunning(ep)) continue;
+    // Only when the call can succeed: a protected branch, or a token without the
+    // right to write it, is refused by the pageserver with the endpoint untouched.
+    CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(name));
+    if (b.protected_() || !GetCredentials(name, /*read_only=*/false).ok()) return std::nullopt;
+    CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/false));
+    return ep;
+  }
+  return std::nullopt;
+}
+
+absl::Status Cli::ResumeEndpoint(const std::optional<EndpointState>& paused) {
+  if (!paused) return absl::OkStatus();
+  absl::Status started = StartEndpoint(*paused, /*takeover=*/false).status();
+  if (started.ok()) return started;
+  return absl::Status(started.code(),
+                      absl::StrFormat("the endpoint of branch %s was stopped for this and did not "
+                                      "start again (%s); `cambium endpoint start %s`",
+                                      paused->name, started.message(), paused->name));
+}
+
 absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
-                           CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name));
-  return Output{BranchJson(b), absl::StrFormat("Reset branch %s to %s's head (%s).\n", name,
-                                               b.parent(), Lsn(b.ancestor_lsn()).ToString())};
+  // The pageserver refuses a reset under a live writer: the branch's own endpoint is
+  // stopped for it and started again on the new state.
+  CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name));
+  absl::StatusOr<v1::BranchInfo> b = CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name);
+  absl::Status resumed = ResumeEndpoint(paused);
+  CAMBIUM_RETURN_IF_ERROR(b.status());
+  CAMBIUM_RETURN_IF_ERROR(resumed);
+  json j = BranchJson(*b);
+  j["endpoint_restarted"] = paused.has_value();
+  return Output{j, absl::StrFormat("Reset branch %s to %s's head (%s)%s.\n", name, b->parent(),
+                                   Lsn(b->ancestor_lsn()).ToString(),
+                                   paused ? "; its endpoint runs on it again" : "")};
 }
 
 absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional<std::string> at,
@@ -200,13 +232,20 @@ absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional
   if (!at && !lsn) return absl::InvalidArgumentError("give --at or --lsn: the point to restore to");
   v1::RestoreBranchRequest req;
   CAMBIUM_RETURN_IF_ERROR(SetPoint(req, lsn, at));
-  CAMBIUM_ASSIGN_OR_RETURN(
-      v1::RestoreBranchResponse resp,
-      CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req)));
+  // As for reset: the branch's own endpoint is stopped for it and started again.
+  CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name));
+  absl::StatusOr<v1::RestoreBranchResponse> resp =
+      CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req));
+  absl::Status resumed = ResumeEndpoint(paused);
+  CAMBIUM_RETURN_IF_ERROR(resp.status());
+  CAMBIUM_RETURN_IF_ERROR(resumed);
   Output out;
-  out.json = {{"branch", BranchJson(resp.branch())}, {"backup", BranchJson(resp.backup())}};
-  out.text = absl::StrFormat("Restored %s to %s; the previous head is kept as branch %s.\n", name,
-                             Lsn(resp.branch().ancestor_lsn()).ToString(), resp.backup().name());
+  out.json = {{"branch", BranchJson(resp->branch())},
+              {"backup", BranchJson(resp->backup())},
+              {"endpoint_restarted", paused.has_value()}};
+  out.text = absl::StrFormat("Restored %s to %s; the previous head is kept as branch %s%s.\n", name,
+                             Lsn(resp->branch().ancestor_lsn()).ToString(), resp->backup().name(),
+                             paused ? "; its endpoint runs on it again" : "");
   return out;
 }
 

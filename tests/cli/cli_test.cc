@@ -246,15 +246,19 @@ TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   EXPECT_NE(main_del.err.find("protected"), std::string::npos) << main_del.err;
   ASSERT_EQ(Cambium({"branch", "unprotect", "main"}).code, 0);
 
-  // Restore main in place to t_first; the old head is kept as a branch.
-  ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
+  // Restore main in place to t_first, under its running endpoint: the endpoint is
+  // stopped for it and runs on the restored state after; the old head is kept.
   Result restored = Cambium({"branch", "restore", "main", "--at", t_first});
   ASSERT_EQ(restored.code, 0) << restored.err;
+  EXPECT_TRUE(restored.out["endpoint_restarted"].get<bool>()) << restored.out;
   const std::string backup = restored.out["backup"]["name"].get<std::string>();
   EXPECT_EQ(backup.rfind("main_old_", 0), 0u) << backup;
-  Result main_again = Cambium({"endpoint", "start", "main"});
-  ASSERT_EQ(main_again.code, 0) << main_again.err;
-  EXPECT_EQ(Psql(main_again.out["connection_string"], "SELECT count(*) FROM items"), "100");
+  std::string main_url;
+  for (const auto& e : Cambium({"endpoint", "list"}).out) {
+    if (e["name"] == "main" && e["running"].get<bool>()) main_url = e["connection_string"];
+  }
+  ASSERT_FALSE(main_url.empty());
+  EXPECT_EQ(Psql(main_url, "SELECT count(*) FROM items"), "100");
   Result old = Cambium({"endpoint", "start", backup});
   ASSERT_EQ(old.code, 0) << old.err;
   EXPECT_EQ(Psql(old.out["connection_string"], "SELECT count(*) FROM items"), "151");
