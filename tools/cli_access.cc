@@ -67,7 +67,9 @@ std::string IdentConf() {
 
 // The roles and what they may do; idempotent, run as the superuser on a primary.
 // The reader has pg_read_all_data and nothing else: PUBLIC loses what would let it
-// write anyway (temporary tables in database postgres, large objects).
+// write anyway (temporary tables in database postgres, large objects). The owner may
+// check integrity with amcheck (installed here; its functions are superuser-only by
+// default), which only reads.
 std::string RolesSql() {
   return absl::StrFormat(
       R"sql(
@@ -94,6 +96,13 @@ REVOKE EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid,
   lo_put(oid, bigint, bytea), lo_unlink(oid), lowrite(integer, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lo_create(oid), lo_creat(integer), lo_from_bytea(oid, bytea),
   lo_put(oid, bigint, bytea), lo_unlink(oid), lowrite(integer, bytea) TO %1$s;
+CREATE EXTENSION IF NOT EXISTS amcheck;
+DO $$ DECLARE f regprocedure; BEGIN
+  FOR f IN SELECT d.objid::regprocedure FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+           WHERE d.classid = 'pg_proc'::regclass AND e.extname = 'amcheck' LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %%s TO %1$s', f);
+  END LOOP;
+END $$;
 )sql",
       kOwnerRole, kReaderRole, kSuperuserRole);
 }
