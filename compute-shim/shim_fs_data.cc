@@ -264,8 +264,9 @@ int ShimFs::Fsync(const char* path, int, fuse_file_info* fi) {
     // space is freed: the commit waits for that rather than failing (Postgres would
     // PANIC on a failed WAL flush).
     if (!absl::IsResourceExhausted(s)) return ToErrno(s);
-    LogError("wal_flush_waits_for_disk_space",
-             {{"lsn", target}, {"waited", absl::FormatDuration(absl::Now() - since)}, {"status", s}});
+    LogError(
+        "wal_flush_waits_for_disk_space",
+        {{"lsn", target}, {"waited", absl::FormatDuration(absl::Now() - since)}, {"status", s}});
   }
 }
 
