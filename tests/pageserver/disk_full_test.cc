@@ -44,19 +44,34 @@ std::string Incompressible(std::mt19937_64& rng, size_t n) {
   return s;
 }
 
-TEST(DiskFull, WritesAreRefusedThenResumeOnceSpaceIsFreed) {
-  auto dir = TempDir::Create("cambium-full-");
-  ASSERT_TRUE(dir.ok());
-  auto tmpfs = Tmpfs::Mount(dir->Sub("fs"), "48m");
-  if (tmpfs == nullptr) GTEST_SKIP() << "cannot mount a tmpfs (not root?)";
-  const std::string ballast = dir->Sub("fs/ballast");
-  {
-    std::ofstream out(ballast);
-    out << std::string(16 << 20, 'b');
+// A 48 MiB tmpfs with a ballast file of `ballast_bytes`; null when it cannot be
+// mounted (not root).
+struct SmallDisk {
+  static std::unique_ptr<SmallDisk> Make(size_t ballast_bytes) {
+    auto disk = std::make_unique<SmallDisk>();
+    auto dir = TempDir::Create("cambium-full-");
+    if (!dir.ok()) return nullptr;
+    disk->dir = std::make_unique<TempDir>(std::move(*dir));
+    disk->tmpfs = Tmpfs::Mount(disk->dir->Sub("fs"), "48m");
+    if (disk->tmpfs == nullptr) return nullptr;
+    disk->ballast = disk->dir->Sub("fs/ballast");
+    std::ofstream(disk->ballast) << std::string(ballast_bytes, 'b');
+    return disk;
   }
-  auto store = PageStore::Open(dir->Sub("fs/db"), PageStoreOptions{.cache_bytes = 8 << 20,
-                                                                   .compression = "none",
-                                                                   .write_buffer_bytes = 4 << 20});
+  std::string Sub(const std::string& name) const { return dir->Sub("fs/" + name); }
+
+  std::unique_ptr<TempDir> dir;
+  std::unique_ptr<Tmpfs> tmpfs;  // unmounted before `dir` goes
+  std::string ballast;
+};
+
+TEST(DiskFull, WritesAreRefusedThenResumeOnceSpaceIsFreed) {
+  auto disk = SmallDisk::Make(16 << 20);
+  if (disk == nullptr) GTEST_SKIP() << "cannot mount a tmpfs (not root?)";
+  const std::string ballast = disk->ballast;
+  auto store = PageStore::Open(disk->Sub("db"), PageStoreOptions{.cache_bytes = 8 << 20,
+                                                                 .compression = "none",
+                                                                 .write_buffer_bytes = 4 << 20});
   ASSERT_TRUE(store.ok()) << store.status();
   std::mt19937_64 rng(42);
   int acknowledged = 0;
@@ -100,10 +115,9 @@ TEST(DiskFull, WritesAreRefusedThenResumeOnceSpaceIsFreed) {
   };
   check(**store);
   store->reset();
-  auto reopened =
-      PageStore::Open(dir->Sub("fs/db"), PageStoreOptions{.cache_bytes = 8 << 20,
-                                                          .compression = "none",
-                                                          .write_buffer_bytes = 4 << 20});
+  auto reopened = PageStore::Open(disk->Sub("db"), PageStoreOptions{.cache_bytes = 8 << 20,
+                                                                    .compression = "none",
+                                                                    .write_buffer_bytes = 4 << 20});
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   check(**reopened);
 }
@@ -114,20 +128,14 @@ TEST(DiskFull, WritesAreRefusedThenResumeOnceSpaceIsFreed) {
 // AssertFalseAndGetStatusForPrevError) and the pageserver aborted. A sync must be
 // refused like a write, and both must work again once space is back.
 TEST(DiskFull, ASyncAfterAFailedWalAppendIsRefusedNotACrash) {
-  auto dir = TempDir::Create("cambium-full-");
-  ASSERT_TRUE(dir.ok());
-  auto tmpfs = Tmpfs::Mount(dir->Sub("fs"), "48m");
-  if (tmpfs == nullptr) GTEST_SKIP() << "cannot mount a tmpfs (not root?)";
-  const std::string ballast = dir->Sub("fs/ballast");
-  {
-    std::ofstream out(ballast);
-    out << std::string(30 << 20, 'b');  // freed below: room to flush what the WAL has
-  }
+  auto disk = SmallDisk::Make(30 << 20);  // freed below: room to flush what the WAL has
+  if (disk == nullptr) GTEST_SKIP() << "cannot mount a tmpfs (not root?)";
+  const std::string ballast = disk->ballast;
   // A memtable larger than the free space: nothing is flushed, a WAL append is what
   // fails. (RocksDB clears the error once the free space exceeds a memtable.)
   const PageStoreOptions options{
       .cache_bytes = 8 << 20, .compression = "none", .write_buffer_bytes = 20 << 20};
-  auto store = PageStore::Open(dir->Sub("fs/db"), options);
+  auto store = PageStore::Open(disk->Sub("db"), options);
   ASSERT_TRUE(store.ok()) << store.status();
   std::mt19937_64 rng(7);
   absl::Status refused;
