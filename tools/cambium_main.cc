@@ -179,6 +179,12 @@ int main(int argc, char** argv) {
   endpoint->add_subcommand("list", "List endpoints")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.EndpointList(); }); };
   });
+  // The supervisor's restart of a crashed endpoint (tools/supervisor.h): hidden.
+  auto* er = endpoint->add_subcommand("recover", "Restart a crashed endpoint (the supervisor's)");
+  er->group("");
+  er->add_option("name", name)->required();
+  er->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointRecover(name); }); }; });
 
   bool read_only = false;
   auto* cs = app.add_subcommand("connection-string",

@@ -94,6 +94,10 @@ class Cli {
   absl::StatusOr<Output> EndpointStart(const EndpointStartArgs& args);
   absl::StatusOr<Output> EndpointStop(const std::string& branch);
   absl::StatusOr<Output> EndpointList();
+  // The supervisor's restart of a crashed endpoint (hidden `endpoint recover NAME`;
+  // tools/supervisor.h): checks again under the lock, restarts postgres (or the whole
+  // endpoint if its shim died), and answers {"restarted": bool, "reason"}.
+  absl::StatusOr<Output> EndpointRecover(const std::string& name);
   // The URL (with the password) of the owner, or with `read_only` of the read-only
   // role, of the running endpoint of `branch` (cli_access.cc).
   absl::StatusOr<Output> ConnectionString(const std::string& branch, bool read_only);

@@ -1,12 +1,15 @@
 // Cli: endpoints (a cambium-shim mount plus a postgres on it) and time-travel queries.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
+#include "common/logging.h"
 #include "common/net.h"
 #include "common/proto_convert.h"
 #include "common/service.h"
@@ -49,6 +52,14 @@ bool Cli::EndpointRunning(const EndpointState& ep) const {
 }
 
 json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
+  const EndpointRecord* restarts = nullptr;
+  for (const EndpointRecord& r : supervisor_.endpoints) {
+    if (r.name == ep.name) restarts = &r;
+  }
+  auto time_or_null = [](absl::Time t) {
+    return t == absl::InfinitePast() ? json(nullptr) : json(FormatTimestamp(t));
+  };
+  auto text_or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   return {{"name", ep.name},
           {"branch", ep.branch},
           {"served_branch", ep.name},
@@ -61,6 +72,11 @@ json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
           {"shim_pid", ep.shim_pid},
           {"read_only", ep.read_only},
           {"running", EndpointRunning(ep)},
+          // Restarts by the supervisor after a crash (tools/supervisor.h).
+          {"restarts", restarts ? restarts->restarts : 0},
+          {"last_restart", restarts ? time_or_null(restarts->last_restart) : json(nullptr)},
+          {"last_exit", restarts ? text_or_null(restarts->last_exit) : json(nullptr)},
+          {"restart_error", restarts ? text_or_null(restarts->last_error) : json(nullptr)},
           {"postgres_log", dir_.EndpointDir(ep.name) + "/postgres.log"},
           {"shim_log", dir_.EndpointDir(ep.name) + "/shim.log"}};
 }
@@ -257,6 +273,7 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
   }
   ep.postgres_pid = 0;
   ep.shim_pid = 0;
+  ep.restart_pending = false;
   if (forget && released.ok()) {
     // A read-only endpoint's branch is its own ephemeral copy: it goes with it.
     if (ep.read_only) (void)DeleteBranchRpc(ep.name);
@@ -295,10 +312,20 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
     for (const EndpointState& e : existing) {
       if (e.name != ep.name) continue;
       if (EndpointRunning(e)) {
-        return absl::FailedPreconditionError(
-            absl::StrFormat("an endpoint is already running on branch %s (%s); stop it with "
-                            "`cambium endpoint stop %s`",
-                            args.branch, Url(e), args.branch));
+        // Scripts may repeat a start (and the supervisor may have restarted a crashed
+        // endpoint first): the running endpoint is the answer, unless it was asked
+        // for on another port.
+        if (args.port != 0 && args.port != e.port) {
+          return absl::FailedPreconditionError(absl::StrFormat(
+              "an endpoint is already running on branch %s on port %d; stop it with "
+              "`cambium endpoint stop %s` to move it",
+              args.branch, e.port, args.branch));
+        }
+        Output out{EndpointJson(e), ""};
+        out.json["already_running"] = true;
+        out.text =
+            absl::StrFormat("Endpoint on branch %s is already running: %s\n", args.branch, Url(e));
+        return out;
       }
       previous = e;
       ep.shim_pid = e.shim_pid;  // a crashed endpoint: cleaned up and taken over below
@@ -322,6 +349,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
     return started.status();
   }
   Output out{EndpointJson(*started), ""};
+  out.json["already_running"] = false;
   out.text = absl::StrFormat("Endpoint on branch %s%s is ready: %s\n", args.branch,
                              args.read_only ? " (read-only)" : "", Url(*started));
   return out;
@@ -356,16 +384,74 @@ absl::StatusOr<Output> Cli::EndpointStop(const std::string& branch) {
                 absl::StrFormat("Stopped %d endpoint(s) of %s.\n", stopped.size(), branch)};
 }
 
+absl::StatusOr<Output> Cli::EndpointRecover(const std::string& name) {
+  auto nothing = [&](const std::string& reason) {
+    return Output{{{"name", name}, {"restarted", false}, {"reason", reason}},
+                  absl::StrFormat("Endpoint %s: nothing to restart (%s).\n", name, reason)};
+  };
+  // Asked by a supervisor that has gone since (`down` stops it first, then waits
+  // for this command's lock): whatever `down` did stands.
+  if (!SupervisorAlive(getppid())) return nothing("the supervisor that asked has stopped");
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  auto it = std::find_if(endpoints.begin(), endpoints.end(),
+                         [&](const EndpointState& e) { return e.name == name; });
+  if (it == endpoints.end()) return nothing("no such endpoint: it was stopped");
+  EndpointState ep = *it;
+  if (!EndpointCrashed(ep)) {
+    return nothing(ep.postgres_pid == 0 ? "it is stopped" : "it is running");
+  }
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
+  const bool shim_serves = ProcessAlive(ep.shim_pid) &&
+                           fs::exists(dir_.EndpointDir(ep.name) + "/ready") &&
+                           !ProcessAlive(ep.postgres_pid);
+  LogInfo("endpoint_recover", {{"name", ep.name},
+                               {"postgres_pid", ep.postgres_pid},
+                               {"shim_pid", ep.shim_pid},
+                               {"only_postgres", shim_serves}});
+  absl::StatusOr<EndpointState> started = absl::UnknownError("not started");
+  if (shim_serves) {
+    // Only postgres died (killed, or it gave up, e.g. when crash recovery hit a full
+    // disk): the shim still serves everything it acknowledged; postgres recovers
+    // from the WAL as after any crash.
+    ep.postgres_pid = 0;
+    absl::Status s = StartPostgres(ep, /*credentials=*/true);
+    started = s.ok() ? absl::StatusOr<EndpointState>(ep) : s;
+    if (!s.ok()) (void)StopProcess(ep.postgres_pid, SIGKILL, absl::Seconds(5));
+  } else {
+    // The shim is gone (or postgres outlived it): everything again, taking over the
+    // dead shim's writer.
+    started = StartEndpoint(ep, /*takeover=*/true);
+  }
+  if (!started.ok()) {
+    // Still wanted: the supervisor tries again after its backoff.
+    ep.postgres_pid = 0;
+    if (!shim_serves) ep.shim_pid = 0;
+    ep.restart_pending = true;
+    (void)dir_.SaveEndpoint(ep);
+    return started.status();
+  }
+  started->restart_pending = false;
+  CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(*started));
+  Output out{EndpointJson(*started, Secrets::kOmit), ""};
+  out.json["restarted"] = true;
+  out.text = absl::StrFormat("Endpoint %s restarted.\n", name);
+  return out;
+}
+
 absl::StatusOr<Output> Cli::EndpointList() {
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
-  Output out{json::array(), absl::StrFormat("%-28s %-16s %-9s %-8s %s\n", "NAME", "BRANCH",
-                                            "READ-ONLY", "STATE", "CONNECTION")};
+  Output out{json::array(), absl::StrFormat("%-28s %-16s %-9s %-8s %-8s %s\n", "NAME", "BRANCH",
+                                            "READ-ONLY", "STATE", "RESTARTS", "CONNECTION")};
   for (const EndpointState& ep : endpoints) {
     // Listing waits little for passwords: a sick pageserver must not hang it.
-    out.json.push_back(EndpointJson(ep, Secrets::kQuick));
-    out.text += absl::StrFormat(
-        "%-28s %-16s %-9s %-8s %s\n", ep.name, ep.branch, ep.read_only ? "yes" : "no",
-        EndpointRunning(ep) ? "running" : "stopped", Url(ep, false, Secrets::kQuick));
+    json j = EndpointJson(ep, Secrets::kQuick);
+    out.text += absl::StrFormat("%-28s %-16s %-9s %-8s %-8d %s\n", ep.name, ep.branch,
+                                ep.read_only ? "yes" : "no",
+                                EndpointRunning(ep)   ? "running"
+                                : EndpointCrashed(ep) ? "crashed"
+                                                      : "stopped",
+                                j["restarts"].get<int>(), Url(ep, false, Secrets::kQuick));
+    out.json.push_back(std::move(j));
   }
   return out;
 }

@@ -58,14 +58,6 @@ json DaemonJson(const Daemon& d, const SupervisorState& s) {
           {"last_exit", r && !r->last_exit.empty() ? json(r->last_exit) : json(nullptr)}};
 }
 
-// The path of this very binary: the supervisor is `cambium supervise`.
-absl::StatusOr<std::string> SelfExe() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ErrnoToStatus(errno, "readlink /proc/self/exe");
-  return std::string(buf, n);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
@@ -353,7 +345,9 @@ absl::StatusOr<Output> Cli::Down() {
   for (EndpointState& ep : endpoints) {
     // A running endpoint has a live shim; a crashed one a shim pid to clean up.
     // `up` takes over their writers, so nothing is released here.
-    if (ep.shim_pid > 0) first.Update(StopEndpoint(ep, /*forget=*/false, /*release=*/false));
+    if (ep.shim_pid > 0 || ep.restart_pending) {
+      first.Update(StopEndpoint(ep, /*forget=*/false, /*release=*/false));
+    }
   }
   RemoveRuntimeDir();
   first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));

@@ -13,6 +13,7 @@
 #include "common/checksum.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "tools/cli_util.h"
 
 namespace cambium::cli {
 namespace {
@@ -130,9 +131,13 @@ absl::Status DataDir::SaveStack(const StackState& s) const {
 }
 
 absl::StatusOr<std::vector<EndpointState>> DataDir::LoadEndpoints() const {
+  return LoadEndpointFiles(path_);
+}
+
+absl::StatusOr<std::vector<EndpointState>> LoadEndpointFiles(const std::string& data_dir) {
   std::vector<EndpointState> out;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(Sub("endpoints"), ec)) {
+  for (const auto& entry : fs::directory_iterator(data_dir + "/endpoints", ec)) {
     const std::string file = entry.path().string() + "/endpoint.json";
     if (!fs::exists(file)) continue;
     auto j = ReadJson(file);
@@ -145,10 +150,17 @@ absl::StatusOr<std::vector<EndpointState>> DataDir::LoadEndpoints() const {
     e.port = j->value("port", 0);
     e.postgres_pid = j->value("postgres_pid", 0);
     e.shim_pid = j->value("shim_pid", 0);
+    e.restart_pending = j->value("restart_pending", false);
     out.push_back(e);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
   return out;
+}
+
+bool EndpointCrashed(const EndpointState& ep) {
+  if (ep.restart_pending) return true;
+  if (ep.postgres_pid == 0 && ep.shim_pid == 0) return false;
+  return !ProcessAlive(ep.postgres_pid) || !ProcessAlive(ep.shim_pid);
 }
 
 absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
@@ -159,7 +171,8 @@ absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
             {"read_only", e.read_only},
             {"port", e.port},
             {"postgres_pid", e.postgres_pid},
-            {"shim_pid", e.shim_pid}};
+            {"shim_pid", e.shim_pid},
+            {"restart_pending", e.restart_pending}};
   return WriteFileAtomically(EndpointDir(e.name) + "/endpoint.json", j.dump(2) + "\n");
 }
 

@@ -59,9 +59,23 @@ struct EndpointState {
   std::string branch;  // the branch the user asked for
   bool read_only = false;
   int port = 0;
+  // Both 0: stopped (by `down`, or a failed start of a stopped endpoint). Nonzero
+  // but dead: crashed, and the supervisor starts it again.
   int postgres_pid = 0;
   int shim_pid = 0;
+  // A restart by the supervisor failed: it tries again after its backoff (the pids
+  // are 0 or dead then).
+  bool restart_pending = false;
 };
+
+// Whether the supervisor should start this endpoint again: it was neither stopped
+// nor taken down, and its postgres or its shim is gone.
+bool EndpointCrashed(const EndpointState& ep);
+
+// Reads every endpoints/*/endpoint.json of `data_dir` without taking the data
+// directory's lock (the CLI replaces them atomically): for the supervisor. Sorted
+// by name.
+absl::StatusOr<std::vector<EndpointState>> LoadEndpointFiles(const std::string& data_dir);
 
 // Reads a stack.json without taking the data directory's lock (its writers replace
 // it atomically): for the supervisor, which must never wait for a CLI command.

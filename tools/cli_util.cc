@@ -1,5 +1,6 @@
 #include "tools/cli_util.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -28,6 +29,13 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
   auto process = Subprocess::Start(options);
   if (!process.ok()) return process.status();
   return static_cast<int>((*process)->Release());
+}
+
+absl::StatusOr<std::string> SelfExe() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ErrnoToStatus(errno, "readlink /proc/self/exe");
+  return std::string(buf, n);
 }
 
 bool ProcessAlive(int pid) {

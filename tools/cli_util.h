@@ -33,6 +33,9 @@ bool ProcessHasArgs(int pid, const std::vector<std::string>& args);
 // `args` as consecutive arguments, e.g. {"--data-dir", "/x/pageserver"}: for
 // daemons whose pid nobody recorded. The calling process is never a match.
 absl::Status KillProcessesWithArgs(const std::vector<std::string>& args);
+// The path of this very binary (the supervisor is `cambium supervise`, and runs
+// `cambium endpoint recover`).
+absl::StatusOr<std::string> SelfExe();
 // Lazily unmounts `path`: clears the mount a dead shim leaves behind (every access
 // fails with "transport endpoint is not connected"). A no-op if nothing is mounted.
 void CleanStaleMount(const std::string& path);

@@ -5,9 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -43,6 +45,19 @@ struct Supervised {
   absl::Duration backoff;
 };
 
+// One endpoint under watch. `record` is what supervisor.json shows; the rest only
+// the running supervisor needs.
+struct WatchedEndpoint {
+  EndpointRecord record;
+  pid_t recovering = 0;  // the running `cambium endpoint recover NAME`, if any
+  bool crashed = false;  // seen crashed, not yet started again
+  std::string exit;      // what was seen dead ("postgres exited", ...)
+  absl::Time noticed = absl::InfinitePast();
+  absl::Time next_start = absl::InfinitePast();
+  absl::Time healthy_since = absl::InfinitePast();
+  absl::Duration backoff;
+};
+
 class Supervisor {
  public:
   Supervisor(std::string data_dir, const SupervisorOptions& options)
@@ -58,12 +73,22 @@ class Supervisor {
   // Starts every daemon whose restart is due; true if any started.
   bool StartDue();
   absl::Status Start(Supervised& d);
+  // Reaps finished `endpoint recover` children, notices crashed endpoints and starts
+  // the restarts that are due; true if anything changed.
+  bool WatchEndpoints();
+  void RecoverFinished(WatchedEndpoint& w, int status);
+  void StartRecover(WatchedEndpoint& w);
+  std::string RecoverOutput(const std::string& name) const {
+    return data_dir_ + "/logs/recover-" + name + ".json";
+  }
   absl::Status Save();
 
   const std::string data_dir_;
   const SupervisorOptions options_;
   SupervisorState state_;
   std::vector<Supervised> daemons_;
+  std::map<std::string, WatchedEndpoint> endpoints_;
+  absl::Time next_endpoint_check_ = absl::InfinitePast();
 };
 
 absl::Status Supervisor::Load() {
@@ -100,6 +125,11 @@ absl::Status Supervisor::Load() {
     daemons_.push_back(std::move(d));
   }
   for (const Supervised& d : daemons_) state_.daemons.push_back(d.record);
+  if (previous.ok()) {
+    for (const EndpointRecord& r : previous->endpoints) {
+      endpoints_[r.name] = WatchedEndpoint{.record = r, .backoff = options_.initial_backoff};
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -178,8 +208,146 @@ bool Supervisor::StartDue() {
   return any;
 }
 
+void Supervisor::StartRecover(WatchedEndpoint& w) {
+  const std::string& name = w.record.name;
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir_ + "/logs", ec);
+  absl::StatusOr<std::string> self = SelfExe();
+  SubprocessOptions options;
+  options.argv = {self.ok() ? *self : "", "endpoint", "recover", "--json",
+                  "--data-dir",           data_dir_,  name};
+  // The stack's own admin token (DATA/secrets), never a token `up` ran with.
+  options.env["CAMBIUM_TOKEN"] = "";
+  // Subprocess appends: this run's answer alone.
+  std::filesystem::remove(RecoverOutput(name), ec);
+  std::filesystem::remove(RecoverOutput(name) + ".err", ec);
+  options.stdout_file = RecoverOutput(name);
+  options.stderr_file = RecoverOutput(name) + ".err";
+  absl::StatusOr<std::unique_ptr<Subprocess>> started =
+      self.ok() ? Subprocess::Start(options)
+                : absl::StatusOr<std::unique_ptr<Subprocess>>(self.status());
+  if (!started.ok()) {
+    w.record.last_error = std::string(started.status().message());
+    w.next_start = absl::Now() + w.backoff;
+    w.backoff = std::min(w.backoff * 2, options_.max_backoff);
+    LogError("endpoint_recover_not_started", {{"name", name}, {"status", started.status()}});
+    return;
+  }
+  w.recovering = static_cast<pid_t>((*started)->Release());
+  LogInfo("endpoint_recovering", {{"name", name}, {"exit", w.exit}, {"pid", w.recovering}});
+}
+
+void Supervisor::RecoverFinished(WatchedEndpoint& w, int status) {
+  const std::string& name = w.record.name;
+  w.recovering = 0;
+  const absl::Time now = absl::Now();
+  absl::StatusOr<std::string> out = ReadFileToString(RecoverOutput(name));
+  const json result = json::parse(out.ok() ? *out : "", nullptr, /*allow_exceptions=*/false);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    const bool restarted = result.is_object() && result.value("restarted", false);
+    w.crashed = false;
+    if (!restarted) {
+      // `endpoint stop`, `down` or a start by hand came first: nothing was needed.
+      LogInfo("endpoint_recover_not_needed",
+              {{"name", name}, {"reason", result.is_object() ? result.value("reason", "") : ""}});
+      return;
+    }
+    ++w.record.restarts;
+    w.record.last_restart = now;
+    w.record.last_exit = w.exit;
+    w.record.last_exit_time = w.noticed;
+    w.record.last_error.clear();
+    w.healthy_since = now;
+    LogInfo("endpoint_restarted", {{"name", name},
+                                   {"exit", w.exit},
+                                   {"restarts", w.record.restarts},
+                                   {"postgres_pid", result.value("pid", 0)}});
+    return;
+  }
+  absl::StatusOr<std::string> err = ReadFileToString(RecoverOutput(name) + ".err");
+  std::string why = err.ok() ? *err : DescribeWaitStatus(status);
+  if (why.size() > 2000) why = why.substr(0, 2000) + "...";
+  w.record.last_error = why.empty() ? DescribeWaitStatus(status) : why;
+  w.next_start = now + w.backoff;
+  LogWarning("endpoint_restart_failed", {{"name", name},
+                                         {"exit", DescribeWaitStatus(status)},
+                                         {"error", w.record.last_error},
+                                         {"retry_in_ms", absl::ToInt64Milliseconds(w.backoff)}});
+  w.backoff = std::min(w.backoff * 2, options_.max_backoff);
+}
+
+bool Supervisor::WatchEndpoints() {
+  bool changed = false;
+  for (auto& [name, w] : endpoints_) {
+    int status = 0;
+    if (w.recovering > 0 && waitpid(w.recovering, &status, WNOHANG) == w.recovering) {
+      RecoverFinished(w, status);
+      changed = true;
+    }
+  }
+  const absl::Time now = absl::Now();
+  if (now < next_endpoint_check_) return changed;
+  next_endpoint_check_ = now + options_.endpoint_poll_interval;
+  absl::StatusOr<std::vector<EndpointState>> endpoints = LoadEndpointFiles(data_dir_);
+  if (!endpoints.ok()) {
+    LogError("endpoints_not_read", {{"status", endpoints.status()}});
+    return changed;
+  }
+  for (const EndpointState& ep : *endpoints) {
+    WatchedEndpoint& w = endpoints_[ep.name];
+    if (w.record.name.empty()) {
+      w.record.name = ep.name;
+      w.backoff = options_.initial_backoff;
+    }
+    if (w.recovering > 0) continue;
+    if (!EndpointCrashed(ep)) {
+      if (w.healthy_since == absl::InfinitePast()) w.healthy_since = now;
+      w.crashed = false;
+      continue;
+    }
+    if (!w.crashed) {
+      w.crashed = true;
+      w.noticed = now;
+      w.exit = ep.restart_pending           ? "an earlier restart failed"
+               : !ProcessAlive(ep.shim_pid) ? "shim exited"
+                                            : "postgres exited";
+      // Up for a while since its last restart: a new crash, not a crash loop.
+      if (now - w.healthy_since >= options_.stable_after) w.backoff = options_.initial_backoff;
+      w.next_start = now + w.backoff;
+      w.healthy_since = absl::InfinitePast();
+      LogWarning("endpoint_exited", {{"name", ep.name},
+                                     {"exit", w.exit},
+                                     {"postgres_pid", ep.postgres_pid},
+                                     {"shim_pid", ep.shim_pid},
+                                     {"restart_in_ms", absl::ToInt64Milliseconds(w.backoff)}});
+    }
+    if (now >= w.next_start) {
+      StartRecover(w);
+      changed = true;
+    }
+  }
+  // Endpoints that are gone (stopped for good) keep their record only if they
+  // were ever restarted; nothing else is worth a line in supervisor.json.
+  for (auto it = endpoints_.begin(); it != endpoints_.end();) {
+    const bool listed = std::any_of(endpoints->begin(), endpoints->end(),
+                                    [&](const EndpointState& e) { return e.name == it->first; });
+    if (!listed && it->second.recovering == 0 && it->second.record.restarts == 0) {
+      it = endpoints_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return changed;
+}
+
 absl::Status Supervisor::Save() {
   for (size_t i = 0; i < daemons_.size(); ++i) state_.daemons[i] = daemons_[i].record;
+  state_.endpoints.clear();
+  for (const auto& [name, w] : endpoints_) {
+    if (w.record.restarts > 0 || w.crashed || !w.record.last_error.empty()) {
+      state_.endpoints.push_back(w.record);
+    }
+  }
   return SaveSupervisorState(data_dir_, state_);
 }
 
@@ -198,6 +366,7 @@ absl::Status Supervisor::Run() {
   for (;;) {
     bool changed = CollectExits();
     changed |= StartDue();
+    changed |= WatchEndpoints();
     if (changed) {
       absl::Status saved = Save();
       if (!saved.ok()) LogError("supervisor_state_not_saved", {{"status", saved}});
@@ -249,6 +418,18 @@ absl::StatusOr<SupervisorState> LoadSupervisorState(const std::string& data_dir)
       s.daemons.push_back(std::move(r));
     }
   }
+  if (j.contains("endpoints") && j["endpoints"].is_array()) {
+    for (const json& e : j["endpoints"]) {
+      EndpointRecord r;
+      r.name = e.value("name", "");
+      r.restarts = e.value("restarts", 0);
+      r.last_restart = TimeFrom(e, "last_restart_unix_micros");
+      r.last_exit = e.value("last_exit", "");
+      r.last_exit_time = TimeFrom(e, "last_exit_unix_micros");
+      r.last_error = e.value("last_error", "");
+      if (!r.name.empty()) s.endpoints.push_back(std::move(r));
+    }
+  }
   return s;
 }
 
@@ -266,6 +447,15 @@ absl::Status SaveSupervisorState(const std::string& data_dir, const SupervisorSt
                             {"last_exit", r.last_exit},
                             {"last_exit_unix_micros", TimeJson(r.last_exit_time)},
                             {"next_start_unix_micros", TimeJson(r.next_start)}});
+  }
+  j["endpoints"] = json::array();
+  for (const EndpointRecord& r : state.endpoints) {
+    j["endpoints"].push_back({{"name", r.name},
+                              {"restarts", r.restarts},
+                              {"last_restart_unix_micros", TimeJson(r.last_restart)},
+                              {"last_exit", r.last_exit},
+                              {"last_exit_unix_micros", TimeJson(r.last_exit_time)},
+                              {"last_error", r.last_error}});
   }
   return WriteFileAtomically(SupervisorStatePath(data_dir), j.dump(2) + "\n");
 }

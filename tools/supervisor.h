@@ -7,7 +7,18 @@
 // a daemon that exits, with the same command line and therefore the same port,
 // after a backoff (0.2 s doubling to 30 s; back to 0.2 s once a daemon ran for a
 // minute). Every exit and restart is logged and counted in supervisor.json, which
-// `cambium status` shows. Endpoints (shims, postgres) are not supervised.
+// `cambium status` shows.
+//
+// It also watches the endpoints (endpoints/*/endpoint.json, read without the lock):
+// one whose postgres or shim died without `endpoint stop` or `down` (kill -9, an
+// OOM kill, a postgres that gave up when crash recovery hit ENOSPC on a full disk)
+// is started again by running `cambium endpoint recover NAME` as a child, with the
+// same doubling backoff. That command takes the data directory's lock like every
+// CLI command and checks again under it, so a concurrent `endpoint stop` wins: it
+// restarts only postgres if the shim still serves the mount, and the whole endpoint
+// (taking over its writer) if the shim died. It does nothing once the supervisor
+// that asked has gone (`down` stops the supervisor first). Restarts are counted per
+// endpoint in supervisor.json; `status` and `endpoint list` show them.
 //
 // The supervisor never takes the data directory's lock: CLI commands hold it for
 // their whole run, and a supervisor waiting for it would not restart anything
@@ -42,6 +53,8 @@ struct SupervisorOptions {
   // How often adopted daemons are checked and the state file is refreshed
   // (children's exits wake the supervisor at once). Default: 100 ms.
   absl::Duration poll_interval = absl::Milliseconds(100);
+  // How often the endpoints' state files are read. Default: 1 s.
+  absl::Duration endpoint_poll_interval = absl::Seconds(1);
 };
 
 // One supervised daemon as supervisor.json records it.
@@ -56,10 +69,21 @@ struct DaemonRecord {
   absl::Time next_start = absl::InfinitePast();      // when pid is 0: the planned restart
 };
 
+// One endpoint the supervisor restarted at least once (or is restarting).
+struct EndpointRecord {
+  std::string name;
+  int restarts = 0;                                  // successful restarts
+  absl::Time last_restart = absl::InfinitePast();    // InfinitePast: never
+  std::string last_exit;                             // "postgres exited", "shim exited"
+  absl::Time last_exit_time = absl::InfinitePast();  // when that was noticed
+  std::string last_error;                            // why the last restart failed, if it did
+};
+
 struct SupervisorState {
   int pid = 0;  // the supervisor's pid; 0 once it stopped
   absl::Time started = absl::InfinitePast();
   std::vector<DaemonRecord> daemons;
+  std::vector<EndpointRecord> endpoints;
 };
 
 std::string SupervisorStatePath(const std::string& data_dir);

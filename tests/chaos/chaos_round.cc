@@ -96,7 +96,8 @@ std::string FaultSpec::Describe() const {
     case FaultKind::kPageserverRestartIdle:
       return s + (a ? " (SIGTERM restart)" : " (kill -9 restart)");
     case FaultKind::kDiskFull:
-      return s + absl::StrFormat(" (hold %s)", absl::FormatDuration(hold));
+      return s + absl::StrFormat(" (hold %s%s)", absl::FormatDuration(hold),
+                                 a ? ", postgres killed while full" : "");
     case FaultKind::kFlipSafekeeper:
       return s + absl::StrFormat(" (sk%d, salt %d)", a, salt % 100000);
     case FaultKind::kFlipRocksDb:
@@ -133,7 +134,7 @@ Round::Round(ChaosStack& stack, MainTarget& main, Workload& load, Reporter& repo
     f.b = (f.a + std::uniform_int_distribution<int>(1, 2)(rng_)) % 3;
     f.salt = rng_();
     if (f.kind == FaultKind::kKillShim || f.kind == FaultKind::kKillPostgres ||
-        f.kind == FaultKind::kPageserverRestartIdle) {
+        f.kind == FaultKind::kPageserverRestartIdle || f.kind == FaultKind::kDiskFull) {
       f.a = static_cast<int>(f.salt % 2);
     }
     if (f.kind == FaultKind::kSigstop) {

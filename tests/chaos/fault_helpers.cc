@@ -138,13 +138,19 @@ bool Round::ExpectWritesResume(int n) {
 }
 
 std::string Round::ArchiveCatchesUp(absl::Duration timeout) {
-  auto client = PgClient::Connect(main_.Get(), absl::Seconds(10));
-  auto lsn = client.ok() ? (*client)->QueryValue("SELECT pg_current_wal_flush_lsn()")
-                         : absl::StatusOr<std::string>(client.status());
+  const absl::Time deadline = absl::Now() + timeout;
+  // Main may be restarting (the supervisor starts a postgres that exited again).
+  absl::StatusOr<std::string> lsn = absl::UnavailableError("not asked");
+  for (;;) {
+    auto client = PgClient::Connect(main_.Get(), absl::Seconds(10));
+    lsn = client.ok() ? (*client)->QueryValue("SELECT pg_current_wal_flush_lsn()")
+                      : absl::StatusOr<std::string>(client.status());
+    if (lsn.ok() || absl::Now() > deadline) break;
+    absl::SleepFor(absl::Milliseconds(500));
+  }
   if (!lsn.ok()) return "main's flushed LSN is unknown: " + lsn.status().ToString();
   const Lsn want = Lsn::Parse(*lsn).value_or(Lsn(0));
   std::string head;
-  const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     CliResult r = stack_.Cambium({"lsn", "main"}, absl::Seconds(30));
     head = r.ok() ? r.out.value("lsn", "") : r.Describe();

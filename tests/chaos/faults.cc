@@ -252,7 +252,22 @@ void Round::DiskFull(const FaultSpec& f) {
   absl::Status filled = stack_.FillDisk();
   Log(absl::StrFormat("disk full (%s); holding %s", filled.ToString(),
                       absl::FormatDuration(f.hold)));
-  absl::SleepFor(f.hold);
+  if (f.a) {
+    // A crash while the disk is full: crash recovery cannot write, and postgres
+    // gives up (exits) until there is space; the stack must start it again by itself.
+    absl::SleepFor(f.hold / 2);
+    const EndpointInfo* ep = before->endpoint("main");
+    if (ep != nullptr && ProcessLive(ep->postgres_pid)) {
+      std::vector<pid_t> instance = ChildProcesses(ep->postgres_pid);
+      instance.push_back(ep->postgres_pid);
+      for (pid_t p : instance) kill(p, SIGKILL);
+      Log(absl::StrFormat("killed main's postgres (%d processes) while the disk is full",
+                          instance.size()));
+    }
+    absl::SleepFor(f.hold - f.hold / 2);
+  } else {
+    absl::SleepFor(f.hold);
+  }
   stack_.FreeBallast();
   auto free_bytes = stack_.FreeBytes();
   Log(absl::StrFormat("ballast removed, %d MiB free", free_bytes.ok() ? *free_bytes >> 20 : 0));

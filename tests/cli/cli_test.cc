@@ -714,6 +714,79 @@ TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
   EXPECT_FALSE(down["pageserver"]["running"].get<bool>()) << down;
 }
 
+// Issue 9 (disk full, chaos seed 100): a postgres that exits by itself (killed, or
+// giving up when crash recovery hits ENOSPC) is started again by the supervisor,
+// on the same port, with nothing lost; a dead shim brings the whole endpoint back.
+// An endpoint stopped with `endpoint stop` stays stopped.
+TEST_F(CliTest, TheSupervisorRestartsACrashedEndpoint) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "CREATE TABLE endpoint_supervised (id int)");
+  for (int i = 0; i < 10; ++i) {
+    Psql(main, absl::StrFormat("INSERT INTO endpoint_supervised VALUES (%d)", i));
+  }
+  // Waits (bounded) until main runs with other pids than `old` and answers.
+  auto back = [&](std::pair<int, int> old) {
+    for (int i = 0; i < 1200; ++i) {
+      auto now = EndpointPids("main");
+      if (now.first > 0 && now.first != old.first && ProcessAlive(now.first) &&
+          ProcessAlive(now.second) && Connects(main)) {
+        return now;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return std::pair<int, int>{0, 0};
+  };
+  // The supervisor's count of main's restarts, once it reaches `want` (the restart
+  // is recorded when its command has exited, just after main is back).
+  auto restarts = [&](int want) {
+    int n = -1;
+    for (int i = 0; i < 100 && n < want; ++i) {
+      const json status = Cambium({"status"}).out;
+      for (const auto& ep : status["endpoints"]) {
+        if (ep["name"] == "main") n = ep.value("restarts", -1);
+      }
+      if (n < want) absl::SleepFor(absl::Milliseconds(100));
+    }
+    return n;
+  };
+
+  // The postmaster alone (its backends notice and exit): the shim stays.
+  const std::pair<int, int> first = EndpointPids("main");
+  ASSERT_GT(first.first, 0);
+  kill(first.first, SIGKILL);
+  const std::pair<int, int> second = back(first);
+  ASSERT_GT(second.first, 0) << "main was not restarted after kill -9 of its postmaster";
+  EXPECT_EQ(second.second, first.second) << "the live shim was replaced";
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM endpoint_supervised"), "10");
+  EXPECT_GE(restarts(1), 1);
+  Psql(main, "INSERT INTO endpoint_supervised VALUES (10)");
+
+  // Postgres and the shim: the whole endpoint comes back (taking over its writer).
+  KillEndpoint("main");
+  const std::pair<int, int> third = back(second);
+  ASSERT_GT(third.first, 0) << "main was not restarted after kill -9 of postgres and the shim";
+  EXPECT_NE(third.second, second.second);
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM endpoint_supervised"), "11");
+  EXPECT_GE(restarts(2), 2);
+  Result text = Cambium({"endpoint", "list"}, /*json_output=*/false);
+  EXPECT_NE(text.text.find("RESTARTS"), std::string::npos) << text.text;
+
+  // `endpoint start` of the running endpoint answers with it (scripts may repeat it).
+  Result again = Cambium({"endpoint", "start", "main"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(again.out["pid"], third.first) << again.out;
+  EXPECT_TRUE(again.out.value("already_running", false)) << again.out;
+
+  // Stopped on purpose: not restarted.
+  ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
+  absl::SleepFor(absl::Seconds(3));  // the supervisor looks every second
+  EXPECT_EQ(EndpointPids("main").first, 0);
+  EXPECT_FALSE(ProcessWith(dir_->Sub("endpoints/main/")));
+  ASSERT_EQ(Cambium({"endpoint", "start", "main"}).code, 0);
+}
+
 // Issue 10 (part B, docs/security.md): nobody connects without a password; the
 // read-only role cannot write in any way; a read-only endpoint is a hot standby that
 // refuses even the superuser; a child branch's password does not open its parent;
