@@ -167,14 +167,16 @@ TEST(MethodPolicy, DataPathNeedsServiceAndManagementNamesScopes) {
   EXPECT_EQ(RequiredFor("/cambium.v1.PageService/GetPages"), Need::kService);
   EXPECT_EQ(RequiredFor("/cambium.v1.SafekeeperService/Append"), Need::kService);
   EXPECT_EQ(RequiredFor("/cambium.v1.ManagementService/ListBranches"), Need::kRead);
-  EXPECT_EQ(RequiredFor("/cambium.v1.ManagementService/CreateBranch"), Need::kDevelop);
+  // Read-only copies need read; the handler asks develop for other branches.
+  EXPECT_EQ(RequiredFor("/cambium.v1.ManagementService/CreateBranch"), Need::kRead);
+  EXPECT_EQ(RequiredFor("/cambium.v1.ManagementService/ResetBranch"), Need::kDevelop);
   EXPECT_EQ(RequiredFor("/cambium.v1.ManagementService/CreateToken"), Need::kAdmin);
   EXPECT_EQ(RequiredFor("/cambium.v1.ManagementService/NoSuchMethod"), std::nullopt);
 }
 
 TEST(Authenticator, AuthorizeNamesTheScopeNeeded) {
   Principal read{.id = "r1", .scope = Scope::kRead};
-  absl::Status s = Authenticator::Authorize(read, "/cambium.v1.ManagementService/CreateBranch");
+  absl::Status s = Authenticator::Authorize(read, "/cambium.v1.ManagementService/ResetBranch");
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(s.message(), HasSubstr("needs scope develop"));
   Principal admin{.id = "a", .scope = Scope::kAdmin};

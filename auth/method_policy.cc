@@ -15,17 +15,18 @@ const absl::flat_hash_map<std::string, Need>& Table() {
       {"/cambium.v1.ManagementService/DeleteTenant", Need::kAdmin},
       // Reads a directory on the pageserver's machine.
       {"/cambium.v1.ManagementService/ImportPgdata", Need::kAdmin},
-      {"/cambium.v1.ManagementService/CreateBranch", Need::kDevelop},
+      // Read-only copies need read; the handler asks develop for the others.
+      {"/cambium.v1.ManagementService/CreateBranch", Need::kRead},
       {"/cambium.v1.ManagementService/GetBranch", Need::kRead},
       {"/cambium.v1.ManagementService/ListBranches", Need::kRead},
-      {"/cambium.v1.ManagementService/DeleteBranch", Need::kDevelop},
+      {"/cambium.v1.ManagementService/DeleteBranch", Need::kRead},  // as CreateBranch
       {"/cambium.v1.ManagementService/ResetBranch", Need::kDevelop},
       {"/cambium.v1.ManagementService/RestoreBranch", Need::kDevelop},
       {"/cambium.v1.ManagementService/SetProtection", Need::kAdmin},
       {"/cambium.v1.ManagementService/GetLsnByTimestamp", Need::kRead},
       {"/cambium.v1.ManagementService/GetHead", Need::kRead},
-      // Endpoint stop of a read-write endpoint.
-      {"/cambium.v1.ManagementService/ReleaseWriter", Need::kDevelop},
+      // Endpoint stop: read for a read-only copy; the handler asks develop otherwise.
+      {"/cambium.v1.ManagementService/ReleaseWriter", Need::kRead},
       {"/cambium.v1.ManagementService/RunGc", Need::kAdmin},
       {"/cambium.v1.ManagementService/UndeleteBranch", Need::kDevelop},
       // Read-only credentials need read; the handler asks more for the owner's.

@@ -30,6 +30,7 @@ BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::Bra
   info.parent = b.parent();
   info.created = absl::FromUnixMicros(b.created_unix_micros());
   info.is_protected = b.protected_();
+  info.read_only_copy = b.read_only_copy();
   if (b.expires_unix_micros() != 0) info.expires = absl::FromUnixMicros(b.expires_unix_micros());
   if (b.deleted_unix_micros() != 0) {
     info.deleted = absl::FromUnixMicros(b.deleted_unix_micros());
@@ -202,11 +203,9 @@ absl::StatusOr<bool> Repository::ReleaseWriter(const std::string& tenant, const 
   return released;
 }
 
-absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
-                                                    const std::string& name,
-                                                    const std::string& parent,
-                                                    const BranchPoint& point,
-                                                    std::optional<absl::Duration> ttl) {
+absl::StatusOr<BranchInfo> Repository::CreateBranch(
+    const std::string& tenant, const std::string& name, const std::string& parent,
+    const BranchPoint& point, std::optional<absl::Duration> ttl, bool read_only_copy) {
   CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", name));
   // "Head" is the exact head (every acknowledged commit), resolved before mu_.
   BranchPoint resolved = point;
@@ -235,6 +234,7 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(const std::string& tenant,
   b.set_timeline_id(IdBytes(child->id()));
   b.set_parent(parent);
   b.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  b.set_read_only_copy(read_only_copy);
   if (ttl.has_value() && *ttl > absl::ZeroDuration()) {
     b.set_expires_unix_micros(absl::ToUnixMicros(absl::Now() + *ttl));
   }
@@ -264,6 +264,14 @@ absl::StatusOr<BranchInfo> Repository::GetBranch(const std::string& tenant,
   }
   FillSizes(&info, inputs);  // reads the store: not under mu_
   return info;
+}
+
+absl::StatusOr<BranchInfo> Repository::DescribeBranch(const std::string& tenant,
+                                                      const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  return ToInfoLocked(*t, *b);
 }
 
 absl::StatusOr<std::vector<BranchInfo>> Repository::ListBranches(const std::string& tenant) {

@@ -63,7 +63,7 @@ absl::Status ManagementServiceImpl::RequireDevelopOn(const auth::Principal& p,
         branch, p.id, absl::StrJoin(p.branches, ", ")));
   }
   if (!check_protection) return absl::OkStatus();
-  absl::StatusOr<BranchInfo> b = repo_->GetBranch(tenant, branch);
+  absl::StatusOr<BranchInfo> b = repo_->DescribeBranch(tenant, branch);
   // A missing branch is the action's own error to report.
   if (b.ok() && b->is_protected) {
     return absl::PermissionDeniedError(absl::StrFormat(
@@ -71,6 +71,27 @@ absl::Status ManagementServiceImpl::RequireDevelopOn(const auth::Principal& p,
         branch, p.id));
   }
   return absl::OkStatus();
+}
+
+absl::Status ManagementServiceImpl::RequireReadCopyOf(const auth::Principal& p,
+                                                      const std::string& parent,
+                                                      const std::string& copy) {
+  // Scope read is the Authenticator's check (method_policy); the patterns are ours.
+  if (p.MayActOnBranch(parent)) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrFormat(
+      "the read-only copy \"%s\" of branch \"%s\" needs scope read on \"%s\": token %s may "
+      "use only branches matching %s",
+      copy, parent, parent, p.id, absl::StrJoin(p.branches, ", ")));
+}
+
+absl::Status ManagementServiceImpl::ReleaseWriterAllowed(const auth::Principal& p,
+                                                         const std::string& tenant,
+                                                         const std::string& branch) {
+  absl::StatusOr<BranchInfo> b = repo_->DescribeBranch(tenant, branch);
+  if (b.ok() && b->read_only_copy) return RequireReadCopyOf(p, b->parent, branch);
+  // Releasing a dead writer changes nothing of the branch's data: develop (on the
+  // token's branches) suffices, also on a protected branch.
+  return RequireDevelopOn(p, tenant, branch, /*check_protection=*/false);
 }
 
 absl::Status ManagementServiceImpl::RequireTokens() const {

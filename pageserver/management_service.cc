@@ -9,6 +9,9 @@
 namespace cambium::pageserver {
 namespace {
 
+// The longest TTL of a read-only copy (CreateBranchRequest.read_only_copy).
+constexpr uint64_t kMaxReadOnlyCopyTtlSeconds = 24 * 3600;
+
 void ToProto(const TenantInfo& t, v1::TenantInfo* out) {
   out->set_name(t.name);
   cambium::ToProto(t.id, out->mutable_tenant_id());
@@ -46,6 +49,7 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   out->set_unique_wal_bytes(info.unique_wal_bytes);
   if (info.deleted) out->set_deleted_unix_micros(absl::ToUnixMicros(*info.deleted));
   if (info.purge_after) out->set_purge_after_unix_micros(absl::ToUnixMicros(*info.purge_after));
+  out->set_read_only_copy(info.read_only_copy);
 }
 
 grpc::Status ManagementServiceImpl::CreateTenant(grpc::ServerContext* ctx,
@@ -97,14 +101,26 @@ grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                                                  v1::BranchInfo* resp) {
   return Run(ctx, {.action = "CreateBranch", .tenant = req->tenant(), .branch = req->name()},
              [&](const auth::Principal& p, Call& call) -> absl::Status {
-               // The new branch must be one the token may work on; its parent is only read.
-               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name(),
-                                                        /*check_protection=*/false));
+               if (req->read_only_copy()) {
+                 // Reading the parent is all it takes (scope read, and the token's
+                 // branch patterns on the parent): the copy only ever serves reads.
+                 CAMBIUM_RETURN_IF_ERROR(RequireReadCopyOf(p, req->parent(), req->name()));
+                 if (req->ttl_seconds() == 0 || req->ttl_seconds() > kMaxReadOnlyCopyTtlSeconds) {
+                   return absl::InvalidArgumentError(
+                       absl::StrFormat("a read-only copy needs a TTL of at most %d s; asked %d s",
+                                       kMaxReadOnlyCopyTtlSeconds, req->ttl_seconds()));
+                 }
+               } else {
+                 // The new branch must be one the token may work on; its parent is only
+                 // read.
+                 CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name(),
+                                                          /*check_protection=*/false));
+               }
                std::optional<absl::Duration> ttl;
                if (req->ttl_seconds() > 0) ttl = absl::Seconds(req->ttl_seconds());
                CAMBIUM_ASSIGN_OR_RETURN(
                    BranchInfo b, repo_->CreateBranch(req->tenant(), req->name(), req->parent(),
-                                                     PointOf(*req), ttl));
+                                                     PointOf(*req), ttl, req->read_only_copy()));
                ToProto(b, resp);
                call.lsn = b.ancestor_lsn;
                return absl::OkStatus();
@@ -140,6 +156,12 @@ grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext* ctx,
                                                  v1::DeleteBranchResponse*) {
   return Run(ctx, {.action = "DeleteBranch", .tenant = req->tenant(), .branch = req->name()},
              [&](const auth::Principal& p, Call&) -> absl::Status {
+               // A read-only copy goes as it came: with scope read on its parent.
+               absl::StatusOr<BranchInfo> b = repo_->DescribeBranch(req->tenant(), req->name());
+               if (b.ok() && b->read_only_copy) {
+                 CAMBIUM_RETURN_IF_ERROR(RequireReadCopyOf(p, b->parent, req->name()));
+                 return repo_->DeleteBranch(req->tenant(), req->name(), req->purge());
+               }
                if (req->purge() && !p.HasScope(auth::Scope::kAdmin)) {
                  return absl::PermissionDeniedError(absl::StrFormat(
                      "purging branch \"%s\" needs scope admin; token %s has scope %s", req->name(),
@@ -169,9 +191,17 @@ grpc::Status ManagementServiceImpl::GetCredentials(grpc::ServerContext* ctx,
   return Run(ctx, {.action = "GetCredentials", .tenant = req->tenant(), .branch = req->branch()},
              [&](const auth::Principal& p, Call&) -> absl::Status {
                // Read-only credentials: scope read (checked by the Authenticator).
-               // The owner's: develop on unprotected branches, admin on any.
+               // The owner's: develop on unprotected branches, admin on any; never
+               // those of a read-only copy.
                if (!req->read_only()) {
                  CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->branch()));
+                 absl::StatusOr<BranchInfo> b = repo_->DescribeBranch(req->tenant(), req->branch());
+                 if (b.ok() && b->read_only_copy) {
+                   return absl::FailedPreconditionError(absl::StrFormat(
+                       "branch \"%s\" is a read-only copy of \"%s\": it has no read-write "
+                       "credentials",
+                       req->branch(), b->parent));
+                 }
                }
                CAMBIUM_ASSIGN_OR_RETURN(BranchCredentials creds,
                                         repo_->GetCredentials(req->tenant(), req->branch()));
@@ -283,8 +313,7 @@ grpc::Status ManagementServiceImpl::ReleaseWriter(grpc::ServerContext* ctx,
   return Run(ctx, {.action = "ReleaseWriter", .tenant = req->tenant(), .branch = req->branch()},
              [&](const auth::Principal& p, Call&) -> absl::Status {
                // Stopping an endpoint changes no data: protection does not apply.
-               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->branch(),
-                                                        /*check_protection=*/false));
+               CAMBIUM_RETURN_IF_ERROR(ReleaseWriterAllowed(p, req->tenant(), req->branch()));
                CAMBIUM_ASSIGN_OR_RETURN(
                    bool released,
                    repo_->ReleaseWriter(req->tenant(), req->branch(), req->writer()));

@@ -101,6 +101,15 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   // `check_protection`) is not protected.
   absl::Status RequireDevelopOn(const auth::Principal& p, const std::string& tenant,
                                 const std::string& branch, bool check_protection = true);
+  // PERMISSION_DENIED unless `p` may create or delete `copy`, a read-only copy of
+  // `parent` (CreateBranchRequest.read_only_copy): scope read with `parent` among
+  // the token's branch patterns.
+  absl::Status RequireReadCopyOf(const auth::Principal& p, const std::string& parent,
+                                 const std::string& copy);
+  // ReleaseWriter: scope read on a read-only copy's parent, develop on the branch
+  // (protected or not) otherwise.
+  absl::Status ReleaseWriterAllowed(const auth::Principal& p, const std::string& tenant,
+                                    const std::string& branch);
   absl::Status RequireTokens() const;
 
   Repository* const repo_;

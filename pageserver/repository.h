@@ -82,6 +82,7 @@ struct BranchInfo {
   std::optional<absl::Time> expires;
   std::optional<absl::Time> deleted;      // set for a branch in the trash
   std::optional<absl::Time> purge_after;  // in the trash: freed for good after this
+  bool read_only_copy = false;            // CreateBranch(..., read_only_copy = true)
   uint64_t logical_size = 0;
   uint64_t unique_size = 0;       // page and file versions plus WAL
   uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
@@ -151,8 +152,11 @@ class Repository {
                                                                Lsn wal_start);
   absl::StatusOr<BranchInfo> CreateBranch(const std::string& tenant, const std::string& name,
                                           const std::string& parent, const BranchPoint& point,
-                                          std::optional<absl::Duration> ttl);
+                                          std::optional<absl::Duration> ttl,
+                                          bool read_only_copy = false);
   absl::StatusOr<BranchInfo> GetBranch(const std::string& tenant, const std::string& name);
+  // GetBranch without the sizes (which read the store): for checks on every call.
+  absl::StatusOr<BranchInfo> DescribeBranch(const std::string& tenant, const std::string& name);
   absl::StatusOr<std::vector<BranchInfo>> ListBranches(const std::string& tenant);
   // The trash (undoable deletes): without `purge`, a deleted branch keeps its
   // timeline, leaves the namespace and stays undeletable for the tenant's trash

@@ -146,9 +146,12 @@ class Cli {
 
   // cli_branch.cc
   absl::StatusOr<v1::BranchInfo> GetBranch(const std::string& name);
+  // `read_only_copy`: the ephemeral copy of a read-only endpoint or a query, which
+  // scope read may create (CreateBranchRequest.read_only_copy).
   absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
                                               std::optional<std::string> lsn,
-                                              std::optional<std::string> at, absl::Duration ttl);
+                                              std::optional<std::string> at, absl::Duration ttl,
+                                              bool read_only_copy = false);
   // Frees a branch at once (not to the trash): the CLI's own ephemeral branches.
   // Without scope admin (needed to purge) it goes to the trash instead.
   absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);

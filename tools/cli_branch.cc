@@ -64,6 +64,7 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"unique_size_bytes", b.unique_size_bytes()},
       {"unique_wal_bytes", b.unique_wal_bytes()},
       {"protected", b.protected_()},
+      {"read_only_copy", b.read_only_copy()},
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)
                       : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
@@ -81,11 +82,12 @@ absl::StatusOr<v1::BranchInfo> Cli::GetBranch(const std::string& name) {
 
 absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const std::string& parent,
                                                  std::optional<std::string> lsn,
-                                                 std::optional<std::string> at,
-                                                 absl::Duration ttl) {
+                                                 std::optional<std::string> at, absl::Duration ttl,
+                                                 bool read_only_copy) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::CreateBranchRequest req;
   req.set_parent(parent);
+  req.set_read_only_copy(read_only_copy);
   CAMBIUM_RETURN_IF_ERROR(SetPoint(req, lsn, at));
   req.set_ttl_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(ttl)));
   return CallOnBranch(mgmt(), &Stub::CreateBranch, stack_.tenant, name, std::move(req));

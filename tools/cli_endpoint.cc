@@ -303,8 +303,10 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   if (args.read_only) {
     // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
     ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
-    CAMBIUM_RETURN_IF_ERROR(
-        CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt, absl::Hours(24)).status());
+    CAMBIUM_RETURN_IF_ERROR(CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt,
+                                         absl::Hours(24),
+                                         /*read_only_copy=*/true)
+                                .status());
   }
   std::optional<EndpointState> previous;  // a stopped or crashed endpoint of the branch
   if (!args.read_only) {
@@ -461,7 +463,8 @@ absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& 
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   const std::string name = absl::StrFormat("%s-q-%d", branch, absl::ToUnixMillis(absl::Now()));
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
-                           CreateBranch(name, branch, std::nullopt, at, absl::Hours(1)));
+                           CreateBranch(name, branch, std::nullopt, at, absl::Hours(1),
+                                        /*read_only_copy=*/true));
   EndpointState ep{.name = name, .branch = branch, .read_only = true};
   // A hot standby queried through the peer socket: no passwords to set.
   auto started = StartEndpoint(ep, false, /*credentials=*/false);

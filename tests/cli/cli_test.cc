@@ -566,6 +566,14 @@ TEST_F(CliTest, EachScopeCanDoExactlyItsCommands) {
       {"read", {"token", "list"}, kDenied},
       {"read", {"token", "create", "--scope", "read"}, kDenied},
       {"read", {"audit"}, kDenied},
+      // read: read-only endpoints (an ephemeral read-only copy, gone at stop),
+      // time-travel queries and read-only connection strings, never the owner's.
+      {"read", {"endpoint", "start", "scoped", "--read-only"}, kAllowed},
+      {"read", {"endpoint", "stop", "scoped"}, kAllowed},
+      {"read", {"query", "main", "--at", "-1s", "--", "SELECT 1"}, kAllowed},
+      {"read", {"connection-string", "main", "--read-only"}, kAllowed},
+      {"read", {"connection-string", "main"}, kDenied},
+      {"read", {"endpoint", "start", "scoped"}, kDenied},
       // develop: also create, reset, delete unprotected branches.
       {"develop", {"branch", "list"}, kAllowed},
       {"develop", {"branch", "create", "d1"}, kAllowed},
@@ -578,6 +586,10 @@ TEST_F(CliTest, EachScopeCanDoExactlyItsCommands) {
       {"develop", {"token", "create", "--scope", "admin"}, kDenied},
       {"develop", {"token", "list"}, kDenied},
       {"develop", {"audit"}, kDenied},
+      {"develop", {"endpoint", "start", "scoped"}, kAllowed},
+      {"develop", {"endpoint", "stop", "scoped"}, kAllowed},
+      {"develop", {"endpoint", "start", "guarded"}, kDenied},
+      {"develop", {"connection-string", "main"}, kDenied},
       // develop limited to preview-*: only those branches.
       {"preview", {"branch", "create", "preview-1"}, kAllowed},
       {"preview", {"branch", "delete", "preview-1"}, kAllowed},
@@ -607,6 +619,12 @@ TEST_F(CliTest, EachScopeCanDoExactlyItsCommands) {
     EXPECT_NE(r.err.find("needs scope"), std::string::npos) << what << ": " << r.err;
   }
   for (const char* gone : {"r1", "p1"}) EXPECT_FALSE(HasBranch(gone)) << gone;
+  // The read-only copies went with their endpoint and query.
+  for (const auto& b : Cambium({"branch", "list"}).out) {
+    const std::string name = b["name"].get<std::string>();
+    EXPECT_TRUE(name.find("-ro-") == std::string::npos && name.find("-q-") == std::string::npos)
+        << name;
+  }
 
   // Bogus, revoked and expired tokens: UNAUTHENTICATED, nothing listed.
   auto unauthenticated = [&](const std::string& t, const std::string& why) {
