@@ -306,12 +306,12 @@ std::vector<std::string> Repository::ChildBranchNamesLocked(const Tenant& tenant
 }
 
 absl::Status Repository::DeleteBranch(const std::string& tenant, const std::string& name,
-                                      bool purge) {
-  return DeleteBranchAt(tenant, name, purge, absl::Now());
+                                      bool purge, absl::Time* purge_after) {
+  return DeleteBranchAt(tenant, name, purge, absl::Now(), purge_after);
 }
 
 absl::Status Repository::DeleteBranchAt(const std::string& tenant, const std::string& name,
-                                        bool purge, absl::Time now) {
+                                        bool purge, absl::Time now, absl::Time* purge_after) {
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   if (purge && !t->branches.count(name)) {
@@ -351,6 +351,7 @@ absl::Status Repository::DeleteBranchAt(const std::string& tenant, const std::st
     batch.Put(store_->cf(Family::kMeta), TrashKey(t->id, trashed), trashed.SerializeAsString());
     CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
     t->branches.erase(name);
+    if (purge_after) *purge_after = absl::FromUnixMicros(trashed.purge_after_unix_micros());
     t->trash.push_back(std::move(trashed));
     LogInfo("branch_trashed", {{"tenant", tenant}, {"branch", name}, {"timeline", id}});
     return absl::OkStatus();

@@ -153,7 +153,7 @@ grpc::Status ManagementServiceImpl::ListBranches(grpc::ServerContext* ctx,
 
 grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext* ctx,
                                                  const v1::DeleteBranchRequest* req,
-                                                 v1::DeleteBranchResponse*) {
+                                                 v1::DeleteBranchResponse* resp) {
   return Run(ctx, {.action = "DeleteBranch", .tenant = req->tenant(), .branch = req->name()},
              [&](const auth::Principal& p, Call&) -> absl::Status {
                // A read-only copy goes as it came: with scope read on its parent.
@@ -168,7 +168,13 @@ grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext* ctx,
                      p.id, p.ScopeLabel()));
                }
                CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
-               return repo_->DeleteBranch(req->tenant(), req->name(), req->purge());
+               absl::Time purge_after = absl::InfinitePast();
+               CAMBIUM_RETURN_IF_ERROR(
+                   repo_->DeleteBranch(req->tenant(), req->name(), req->purge(), &purge_after));
+               if (purge_after != absl::InfinitePast()) {
+                 resp->set_purge_after_unix_micros(absl::ToUnixMicros(purge_after));
+               }
+               return absl::OkStatus();
              });
 }
 

@@ -163,8 +163,10 @@ class Repository {
   // retention; its name may be reused meanwhile. With `purge` (also of a name in
   // the trash) the timeline is freed at once. Refused while child branches (live or
   // trashed) read it.
-  // Protected branches and branches with a live writer are never deleted.
-  absl::Status DeleteBranch(const std::string& tenant, const std::string& name, bool purge = false);
+  // Protected branches and branches with a live writer are never deleted. A branch
+  // moved to the trash sets `*purge_after` (if given) to when it is freed for good.
+  absl::Status DeleteBranch(const std::string& tenant, const std::string& name, bool purge = false,
+                            absl::Time* purge_after = nullptr);
   // Brings back the newest trashed branch called `name`, with its data (its own
   // timeline, untouched). A TTL that passed meanwhile is cleared.
   absl::StatusOr<BranchInfo> UndeleteBranch(const std::string& tenant, const std::string& name);
@@ -235,7 +237,7 @@ class Repository {
   absl::Status DeleteTimelineLocked(const TimelineId& id);
   // DeleteBranch as of `now` (the TTL thread's clock).
   absl::Status DeleteBranchAt(const std::string& tenant, const std::string& name, bool purge,
-                              absl::Time now);
+                              absl::Time now, absl::Time* purge_after = nullptr);
   // Deletes timeline `id`, then each ancestor nothing refers to any more (no branch,
   // no trashed branch, no child, no live writer): history only `id` kept alive.
   absl::Status DeleteUnreferencedLocked(const TimelineId& id);

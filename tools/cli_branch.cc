@@ -162,19 +162,19 @@ absl::StatusOr<Output> Cli::BranchDelete(const std::string& name, bool purge) {
   // whose endpoint is running, in that order.
   v1::DeleteBranchRequest req;
   req.set_purge(purge);  // refused without scope admin: never quietly to the trash instead
-  CAMBIUM_RETURN_IF_ERROR(
-      CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)).status());
+  CAMBIUM_ASSIGN_OR_RETURN(
+      v1::DeleteBranchResponse resp,
+      CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)));
   if (purge) {
     return Output{{{"name", name}, {"deleted", true}, {"purged", true}},
                   absl::StrFormat("Deleted branch %s for good.\n", name)};
   }
   json j = {{"name", name}, {"deleted", true}, {"purged", false}, {"purge_after", nullptr}};
   std::string until;
-  if (auto trash = BranchList(/*deleted=*/true); trash.ok()) {
-    for (const json& b : trash->json) {
-      if (b["name"] == name) j["purge_after"] = b["purge_after"];  // the newest is last
-    }
-    if (j["purge_after"].is_string()) until = " until " + j["purge_after"].get<std::string>();
+  if (resp.purge_after_unix_micros() != 0) {
+    const std::string when = FormatTimestamp(absl::FromUnixMicros(resp.purge_after_unix_micros()));
+    j["purge_after"] = when;
+    until = " until " + when;
   }
   return Output{j, absl::StrFormat("Deleted branch %s: it is in the trash%s; `cambium branch "
                                    "undelete %s` brings it back.\n",

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/net.h"
+#include "common/pg_roles.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -259,17 +260,7 @@ absl::Status Cli::EnsureMainBranch() {
   SubprocessOptions initdb;
   // No trust, even in the branch's own pg_hba.conf (endpoints use the CLI's,
   // cli_access.cc): peer on the socket, SCRAM over TCP.
-  initdb.argv = {std::string(CAMBIUM_PG_BINDIR) + "/initdb",
-                 "-N",
-                 "-D",
-                 pgdata,
-                 "-U",
-                 "postgres",
-                 "-E",
-                 "UTF8",
-                 "--locale=C",
-                 "--auth-local=peer",
-                 "--auth-host=scram-sha-256"};
+  initdb.argv = InitdbArgv(std::string(CAMBIUM_PG_BINDIR) + "/initdb", pgdata);
   initdb.user = "postgres";
   auto out = CheckCommand(initdb, absl::Minutes(5));
   if (!out.ok()) {

@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "common/pg_roles.h"
 #include "common/status.h"
 #include "tests/harness/net.h"
 
@@ -16,17 +17,7 @@ absl::StatusOr<std::unique_ptr<PgCluster>> PgCluster::Create(PgClusterOptions op
   cluster->pgdata_ = cluster->dir_.Sub("pgdata");
 
   SubprocessOptions initdb;
-  initdb.argv = {PostgresBin("initdb"),
-                 "-N",
-                 "-D",
-                 cluster->pgdata_,
-                 "-U",
-                 "postgres",
-                 "-E",
-                 "UTF8",
-                 "--locale=C",
-                 "--auth-local=peer",
-                 "--auth-host=scram-sha-256"};
+  initdb.argv = InitdbArgv(PostgresBin("initdb"), cluster->pgdata_);
   initdb.user = "postgres";
   auto out = CheckCommand(initdb, absl::Minutes(2));
   if (!out.ok()) return Annotate(out.status(), "initdb");
