@@ -170,6 +170,9 @@ int main(int argc, char** argv) {
   es->add_option("--port", start.port, "Port (default: a free one)");
   es->add_flag("--read-only", start.read_only,
                "Serve an ephemeral copy as a hot standby (Postgres refuses every write)");
+  es->add_flag("--follow", start.follow,
+               "With --read-only (implied): a read replica that keeps replaying the branch's "
+               "commits, streamed from its running endpoint");
   es->callback(
       [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStart(start); }); }; });
   auto* et = endpoint->add_subcommand("stop", "Stop the endpoint of a branch");

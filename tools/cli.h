@@ -58,6 +58,9 @@ struct EndpointStartArgs {
   std::string branch;
   int port = 0;
   bool read_only = false;
+  // A read replica (implies read_only): keeps replaying the branch's new WAL,
+  // streamed from the branch's running read-write endpoint (cli_follow.cc).
+  bool follow = false;
 };
 
 struct TokenCreateArgs {
@@ -189,7 +192,21 @@ class Cli {
   bool EndpointRunning(const EndpointState& ep) const;
   nlohmann::json EndpointJson(const EndpointState& ep, Secrets secrets = Secrets::kWait);
 
+  // cli_follow.cc: read replicas (`endpoint start B --read-only --follow`).
+  // The primary_conninfo of follower `ep`: the superuser over the socket of its
+  // branch's read-write endpoint (peer authentication, replication allowed there).
+  absl::StatusOr<std::string> FollowConninfo(const EndpointState& ep);
+  // Stops (and forgets) the followers of `branch`: after a reset or restore the
+  // history they replayed is not the branch's any more. Returns their names.
+  absl::StatusOr<std::vector<std::string>> StopFollowers(const std::string& branch);
+  // replay_lsn, lag_bytes (behind the branch's read-write endpoint's flushed WAL)
+  // and replay_lag_seconds of a running follower; nulls where unknown.
+  nlohmann::json FollowerLag(const EndpointState& ep);
+
   // cli_access.cc: credentials and who may connect (docs/security.md).
+  // The first row of `sql` run as the superuser through `ep`'s peer socket.
+  absl::StatusOr<std::vector<std::optional<std::string>>> MaintenanceQuery(const EndpointState& ep,
+                                                                           const std::string& sql);
   // A fresh runtime directory for `ep` (mountpoint, socket, pg_hba.conf allowing
   // TCP only with `tcp`), owned by postgres.
   absl::Status PrepareEndpointRuntime(const EndpointState& ep, bool tcp);

@@ -45,7 +45,9 @@ namespace fs = std::filesystem;
 std::string HbaConf(bool tcp) {
   std::string conf =
       "# Written by cambium at every endpoint start (docs/security.md); edits are lost.\n"
-      "local all all peer map=cambium\n";
+      "local all all peer map=cambium\n"
+      // Followers (read replicas) stream WAL as the superuser over this socket.
+      "local replication all peer map=cambium\n";
   if (tcp) {
     conf += absl::StrFormat(
         "host all %s 127.0.0.1/32 reject\n"
@@ -229,6 +231,26 @@ absl::StatusOr<v1::Credentials> Cli::GetCredentials(const std::string& branch, b
   }();
   credentials_.emplace(key, result);
   return result;
+}
+
+absl::StatusOr<std::vector<std::optional<std::string>>> Cli::MaintenanceQuery(
+    const EndpointState& ep, const std::string& sql) {
+  CAMBIUM_ASSIGN_OR_RETURN(PgConn conn,
+                           Connect(dir_.EndpointRuntimeDir(ep.name), ep.port, kSuperuserRole, ""));
+  std::unique_ptr<PGresult, void (*)(PGresult*)> r(PQexec(conn.get(), sql.c_str()), PQclear);
+  if (!r || PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) < 1) {
+    return absl::InternalError(
+        absl::StrCat("query on endpoint ", ep.name, ": ", PQerrorMessage(conn.get())));
+  }
+  std::vector<std::optional<std::string>> row;
+  for (int i = 0; i < PQnfields(r.get()); ++i) {
+    if (PQgetisnull(r.get(), 0, i)) {
+      row.push_back(std::nullopt);
+    } else {
+      row.push_back(std::string(PQgetvalue(r.get(), 0, i)));
+    }
+  }
+  return row;
 }
 
 absl::Status Cli::SetRolePasswords(const EndpointState& ep) {

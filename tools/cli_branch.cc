@@ -218,11 +218,17 @@ absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
   // stopped for it and started again on the new state.
   CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name));
   absl::StatusOr<v1::BranchInfo> b = CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name);
+  // The followers' history is not the branch's any more: they stop before its
+  // endpoint starts again on the new state.
+  absl::StatusOr<std::vector<std::string>> followers =
+      b.ok() ? StopFollowers(name) : std::vector<std::string>{};
   absl::Status resumed = ResumeEndpoint(paused);
   CAMBIUM_RETURN_IF_ERROR(b.status());
+  CAMBIUM_RETURN_IF_ERROR(followers.status());
   CAMBIUM_RETURN_IF_ERROR(resumed);
   json j = BranchJson(*b);
   j["endpoint_restarted"] = paused.has_value();
+  j["followers_stopped"] = *followers;
   return Output{j, absl::StrFormat("Reset branch %s to %s's head (%s)%s.\n", name, b->parent(),
                                    Lsn(b->ancestor_lsn()).ToString(),
                                    paused ? "; its endpoint runs on it again" : "")};
@@ -238,13 +244,17 @@ absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional
   CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name));
   absl::StatusOr<v1::RestoreBranchResponse> resp =
       CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req));
+  absl::StatusOr<std::vector<std::string>> followers =
+      resp.ok() ? StopFollowers(name) : std::vector<std::string>{};  // as for reset
   absl::Status resumed = ResumeEndpoint(paused);
   CAMBIUM_RETURN_IF_ERROR(resp.status());
+  CAMBIUM_RETURN_IF_ERROR(followers.status());
   CAMBIUM_RETURN_IF_ERROR(resumed);
   Output out;
   out.json = {{"branch", BranchJson(resp->branch())},
               {"backup", BranchJson(resp->backup())},
-              {"endpoint_restarted", paused.has_value()}};
+              {"endpoint_restarted", paused.has_value()},
+              {"followers_stopped", *followers}};
   out.text = absl::StrFormat("Restored %s to %s; the previous head is kept as branch %s%s.\n", name,
                              Lsn(resp->branch().ancestor_lsn()).ToString(), resp->backup().name(),
                              paused ? "; its endpoint runs on it again" : "");

@@ -71,6 +71,7 @@ json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
           {"pid", ep.postgres_pid},
           {"shim_pid", ep.shim_pid},
           {"read_only", ep.read_only},
+          {"follow", ep.follow},
           {"running", EndpointRunning(ep)},
           // Restarts by the supervisor after a crash (tools/supervisor.h).
           {"restarts", restarts ? restarts->restarts : 0},
@@ -153,7 +154,9 @@ absl::Status Cli::StartPostgres(EndpointState& ep, bool credentials) {
   if (!ep.read_only) {
     // Inherited from a read-only endpoint's ephemeral branch: not this one's mode.
     fs::remove(standby_signal, ec);
-  } else if (credentials && !fs::exists(standby_signal)) {
+  } else if (credentials && !ep.follow && !fs::exists(standby_signal)) {
+    // (A follower never runs as a primary: WAL of its own would end its history's
+    // agreement with its branch's. Its roles and passwords are its branch's.)
     // The ephemeral branch's catalog holds whatever passwords its source had at the
     // branch point: one run as a primary (peer socket only) sets the source's own.
     CAMBIUM_RETURN_IF_ERROR(RunPostgres(ep));
@@ -193,10 +196,17 @@ absl::Status Cli::RunPostgres(EndpointState& ep) {
                                    "wal_sync_method=fdatasync"});
   if (ep.read_only) {
     // Not the defense (the standby is), but a clear message before the standby's.
-    // No new WAL ever arrives (no --follow yet): poll pg_wal, and log "waiting for
-    // WAL", every 5 minutes rather than every 5 s.
-    postgres.insert(postgres.end(), {"-c", "default_transaction_read_only=on", "-c",
-                                     "hot_standby=on", "-c", "wal_retrieve_retry_interval=5min"});
+    postgres.insert(postgres.end(),
+                    {"-c", "default_transaction_read_only=on", "-c", "hot_standby=on"});
+    if (ep.follow) {
+      // Streams its branch's WAL from the branch's endpoint (cli_follow.cc).
+      CAMBIUM_ASSIGN_OR_RETURN(std::string conninfo, FollowConninfo(ep));
+      postgres.insert(postgres.end(), {"-c", "primary_conninfo=" + conninfo});
+    } else {
+      // No new WAL ever arrives: poll pg_wal, and log "waiting for WAL", every 5
+      // minutes rather than every 5 s.
+      postgres.insert(postgres.end(), {"-c", "wal_retrieve_retry_interval=5min"});
+    }
   }
   CAMBIUM_ASSIGN_OR_RETURN(ep.postgres_pid,
                            StartDetached(postgres, dir + "/postgres.log", "postgres"));
@@ -294,13 +304,19 @@ absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
 
 absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  EndpointState ep{
-      .name = args.branch, .branch = args.branch, .read_only = args.read_only, .port = args.port};
+  const bool read_only = args.read_only || args.follow;
+  EndpointState ep{.name = args.branch,
+                   .branch = args.branch,
+                   .read_only = read_only,
+                   .follow = args.follow,
+                   .port = args.port};
   // A read-write endpoint needs the right to the owner's credentials (develop on an
   // unprotected branch, admin on any), checked by the pageserver before anything
   // starts: the shim itself attaches with the stack's service credential.
-  if (!args.read_only) CAMBIUM_RETURN_IF_ERROR(GetCredentials(args.branch, false).status());
-  if (args.read_only) {
+  if (!read_only) CAMBIUM_RETURN_IF_ERROR(GetCredentials(args.branch, false).status());
+  // A follower needs its branch's read-write endpoint to stream from.
+  if (args.follow) CAMBIUM_RETURN_IF_ERROR(FollowConninfo(ep).status());
+  if (read_only) {
     // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
     ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
     CAMBIUM_RETURN_IF_ERROR(CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt,
@@ -309,7 +325,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
                                 .status());
   }
   std::optional<EndpointState> previous;  // a stopped or crashed endpoint of the branch
-  if (!args.read_only) {
+  if (!read_only) {
     CAMBIUM_ASSIGN_OR_RETURN(auto existing, dir_.LoadEndpoints());
     for (const EndpointState& e : existing) {
       if (e.name != ep.name) continue;
@@ -353,7 +369,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   Output out{EndpointJson(*started), ""};
   out.json["already_running"] = false;
   out.text = absl::StrFormat("Endpoint on branch %s%s is ready: %s\n", args.branch,
-                             args.read_only ? " (read-only)" : "", Url(*started));
+                             read_only ? " (read-only)" : "", Url(*started));
   return out;
 }
 
@@ -447,6 +463,7 @@ absl::StatusOr<Output> Cli::EndpointList() {
   for (const EndpointState& ep : endpoints) {
     // Listing waits little for passwords: a sick pageserver must not hang it.
     json j = EndpointJson(ep, Secrets::kQuick);
+    if (ep.follow) j.update(FollowerLag(ep));
     out.text += absl::StrFormat("%-28s %-16s %-9s %-8s %-8d %s\n", ep.name, ep.branch,
                                 ep.read_only ? "yes" : "no",
                                 EndpointRunning(ep)   ? "running"

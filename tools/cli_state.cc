@@ -147,6 +147,7 @@ absl::StatusOr<std::vector<EndpointState>> LoadEndpointFiles(const std::string& 
     e.name = j->value("name", entry.path().filename().string());
     e.branch = j->value("branch", "");
     e.read_only = j->value("read_only", false);
+    e.follow = j->value("follow", false);
     e.port = j->value("port", 0);
     e.postgres_pid = j->value("postgres_pid", 0);
     e.shim_pid = j->value("shim_pid", 0);
@@ -166,13 +167,10 @@ bool EndpointCrashed(const EndpointState& ep) {
 absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
   std::error_code ec;
   fs::create_directories(EndpointDir(e.name), ec);
-  json j = {{"name", e.name},
-            {"branch", e.branch},
-            {"read_only", e.read_only},
-            {"port", e.port},
-            {"postgres_pid", e.postgres_pid},
-            {"shim_pid", e.shim_pid},
-            {"restart_pending", e.restart_pending}};
+  json j = {{"name", e.name},           {"branch", e.branch},
+            {"read_only", e.read_only}, {"follow", e.follow},
+            {"port", e.port},           {"postgres_pid", e.postgres_pid},
+            {"shim_pid", e.shim_pid},   {"restart_pending", e.restart_pending}};
   return WriteFileAtomically(EndpointDir(e.name) + "/endpoint.json", j.dump(2) + "\n");
 }
 

@@ -58,6 +58,7 @@ struct EndpointState {
   std::string name;
   std::string branch;  // the branch the user asked for
   bool read_only = false;
+  bool follow = false;  // a read replica of `branch` (cli_follow.cc)
   int port = 0;
   // Both 0: stopped (by `down`, or a failed start of a stopped endpoint). Nonzero
   // but dead: crashed, and the supervisor starts it again.

@@ -546,6 +546,12 @@ TEST_F(CliTest, EachScopeCanDoExactlyItsCommands) {
   ASSERT_EQ(Cambium({"branch", "create", "scoped"}).code, 0);
   ASSERT_EQ(Cambium({"branch", "create", "guarded"}).code, 0);
   ASSERT_EQ(Cambium({"branch", "protect", "guarded"}).code, 0);
+  // Main as `up` makes it (an earlier case may have unprotected it).
+  bool main_was_protected = false;
+  for (const auto& b : Cambium({"branch", "list"}).out) {
+    if (b["name"] == "main") main_was_protected = b.value("protected", false);
+  }
+  ASSERT_EQ(Cambium({"branch", "protect", "main"}).code, 0);
 
   enum Expect { kAllowed, kDenied };
   struct Row {
@@ -665,6 +671,9 @@ TEST_F(CliTest, EachScopeCanDoExactlyItsCommands) {
   EXPECT_TRUE(unauth);
   ASSERT_EQ(Cambium({"branch", "unprotect", "guarded"}).code, 0);
   for (const char* b : {"scoped", "guarded"}) EXPECT_EQ(Cambium({"branch", "delete", b}).code, 0);
+  if (!main_was_protected) {
+    EXPECT_EQ(Cambium({"branch", "unprotect", "main"}).code, 0);
+  }
 }
 
 TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
@@ -803,6 +812,60 @@ TEST_F(CliTest, TheSupervisorRestartsACrashedEndpoint) {
   EXPECT_EQ(EndpointPids("main").first, 0);
   EXPECT_FALSE(ProcessWith(dir_->Sub("endpoints/main/")));
   ASSERT_EQ(Cambium({"endpoint", "start", "main"}).code, 0);
+}
+
+// Issue 10 item 6: `endpoint start B --read-only --follow` is a read replica of B: a
+// hot standby that keeps replaying B's new WAL as it commits (a row committed on B
+// shows up within a bounded lag, reported by `endpoint list`), refuses writes, and
+// is stopped when B is reset (B's history after its start is gone).
+TEST_F(CliTest, AFollowerReplaysItsBranchAndIsStoppedByAReset) {
+  ASSERT_EQ(Cambium({"up"}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "create", "lead"}).code, 0);
+  Result lead = Cambium({"endpoint", "start", "lead"});
+  ASSERT_EQ(lead.code, 0) << lead.err;
+  const std::string primary = lead.out["connection_string"].get<std::string>();
+  Psql(primary, "CREATE TABLE followed (id int)");
+  Psql(primary, "INSERT INTO followed VALUES (1)");
+
+  Result follower = Cambium({"endpoint", "start", "lead", "--read-only", "--follow"});
+  ASSERT_EQ(follower.code, 0) << follower.err;
+  EXPECT_TRUE(follower.out.value("follow", false)) << follower.out;
+  const std::string name = follower.out["name"].get<std::string>();
+  const std::string replica = follower.out["connection_string"].get<std::string>();
+  EXPECT_EQ(Psql(replica, "SELECT count(*) FROM followed"), "1");
+
+  // Committed on the primary after the follower started: replayed.
+  Psql(primary, "INSERT INTO followed VALUES (2)");
+  std::string seen;
+  for (int i = 0; i < 600 && seen != "2"; ++i) {
+    bool ok = false;
+    seen = Psql(replica, "SELECT count(*) FROM followed", &ok);
+    if (seen != "2") absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(seen, "2") << "the follower did not replay a commit of its branch within 60 s";
+  bool wrote = true;
+  Psql(replica, "INSERT INTO followed VALUES (3)", &wrote);
+  EXPECT_FALSE(wrote) << "a follower accepted a write";
+
+  // Its replay position and lag, behind the branch's exact head.
+  json listed;
+  for (const auto& ep : Cambium({"endpoint", "list"}).out) {
+    if (ep["name"] == name) listed = ep;
+  }
+  ASSERT_TRUE(listed.is_object()) << name;
+  EXPECT_TRUE(listed.value("follow", false)) << listed;
+  EXPECT_TRUE(listed["replay_lsn"].is_string()) << listed;
+  EXPECT_TRUE(listed["lag_bytes"].is_number()) << listed;
+
+  // A reset replaces the history the follower replayed: it is stopped.
+  Result reset = Cambium({"branch", "reset", "lead"});
+  ASSERT_EQ(reset.code, 0) << reset.err;
+  ASSERT_TRUE(reset.out["followers_stopped"].is_array()) << reset.out;
+  EXPECT_EQ(reset.out["followers_stopped"].size(), 1u) << reset.out;
+  for (const auto& ep : Cambium({"endpoint", "list"}).out) EXPECT_NE(ep["name"], name) << ep;
+  EXPECT_FALSE(ProcessWith(dir_->Sub("endpoints/" + name + "/")));
+  ASSERT_EQ(Cambium({"endpoint", "stop", "lead"}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "delete", "lead"}).code, 0);
 }
 
 // Issue 10 (part B, docs/security.md): nobody connects without a password; the
