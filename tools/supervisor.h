@@ -5,8 +5,8 @@
 // install step of its own). It reads the daemons' command lines from stack.json,
 // adopts the daemons that already run, starts the others, and from then on restarts
 // a daemon that exits, with the same command line and therefore the same port,
-// after a backoff (0.2 s doubling to 30 s; back to 0.2 s once a daemon ran for a
-// minute). Every exit and restart is logged and counted in supervisor.json, which
+// after a backoff (0.2 s doubling to 30 s; back to 0.2 s once a daemon ran for
+// 10 s). Every exit and restart is logged and counted in supervisor.json, which
 // `cambium status` shows.
 //
 // It also watches the endpoints (endpoints/*/endpoint.json, read without the lock):
@@ -48,8 +48,12 @@ struct SupervisorOptions {
   // The wait doubles with every crash up to this. Default: 30 s.
   absl::Duration max_backoff = absl::Seconds(30);
   // A daemon that ran this long before it exited is restarted after
-  // initial_backoff again. Default: 60 s.
-  absl::Duration stable_after = absl::Seconds(60);
+  // initial_backoff again. Default: 10 s: a daemon that cannot start exits within
+  // a second or two (a damaged WAL segment, a taken port), while one that ran 10 s
+  // had started fine, and its next crash is a new one (chaos seed 116: a safekeeper
+  // that had crash-looped, then ran 32 s, waited 25.6 s after a kill -9, with a
+  // second safekeeper down, so writes stalled that long).
+  absl::Duration stable_after = absl::Seconds(10);
   // How often adopted daemons are checked and the state file is refreshed
   // (children's exits wake the supervisor at once). Default: 100 ms.
   absl::Duration poll_interval = absl::Milliseconds(100);

@@ -5,6 +5,10 @@
 // supervisor leaves the daemons running.
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_format.h"
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
 #include "tests/harness/temp_dir.h"
@@ -29,12 +33,13 @@ class SupervisorTest : public ::testing::Test {
   // A unique argument, so that the test finds (and kills) only its own sleepers.
   std::string SleepArg() const { return "600." + std::to_string(getpid()); }
 
-  void WriteStack(int sk0_pid) {
+  // The stand-in pageserver exits at once with code 3, or runs `pageserver` instead.
+  void WriteStack(int sk0_pid, std::vector<std::string> pageserver = {"/bin/sh", "-c", "exit 3"}) {
     StackState stack;
     stack.pageserver = {.name = "pageserver",
                         .port = 1,
                         .log = dir_->Sub("logs/pageserver.log"),
-                        .argv = {"/bin/sh", "-c", "exit 3"}};
+                        .argv = std::move(pageserver)};
     for (int i = 0; i < 2; ++i) {
       const std::string name = "sk" + std::to_string(i);
       stack.safekeepers.push_back({.name = name,
@@ -138,6 +143,37 @@ TEST_F(SupervisorTest, AdoptsARunningDaemonAndRestartsItWhenItDies) {
   EXPECT_NE(sk0.pid, adopted);
   EXPECT_TRUE(ProcessAlive(sk0.pid));
   EXPECT_NE(sk0.last_exit.find("unknown"), std::string::npos) << sk0.last_exit;
+}
+
+// Chaos seed 116: a daemon that crash-looped (its backoff grew), then started fine
+// and ran for a while, is restarted at once after its next crash, not after the
+// grown backoff.
+TEST_F(SupervisorTest, ADaemonThatRanFineIsRestartedAtOnceAfterItsNextCrash) {
+  const std::string broken = dir_->Sub("broken");
+  { std::ofstream(broken) << "x"; }
+  // Exits while `broken` exists (as a safekeeper with a damaged segment would),
+  // then sleeps like a healthy daemon.
+  WriteStack(0, {"/bin/sh", "-c",
+                 absl::StrFormat("test -e %s && exit 1; exec /bin/sleep %s", broken, SleepArg())});
+  StartSupervisor();
+  SupervisorState s = WaitFor([](const SupervisorState& s) {
+    return Record(s, "pageserver").restarts >= 3 && Record(s, "pageserver").pid == 0;
+  });
+  ASSERT_GE(Record(s, "pageserver").restarts, 3);
+  std::filesystem::remove(broken);
+  s = WaitFor([](const SupervisorState& s) { return ProcessAlive(Record(s, "pageserver").pid); });
+  const int healthy = Record(s, "pageserver").pid;
+  ASSERT_TRUE(ProcessAlive(healthy));
+  // Longer than a start that fails, shorter than the old 60 s rule.
+  absl::SleepFor(absl::Seconds(11));
+  ASSERT_EQ(kill(healthy, SIGKILL), 0);
+  s = WaitFor([&](const SupervisorState& s) {
+    const DaemonRecord& ps = Record(s, "pageserver");
+    return ps.last_exit == "signal 9 (SIGKILL)";
+  });
+  const DaemonRecord& ps = Record(s, "pageserver");
+  ASSERT_EQ(ps.last_exit, "signal 9 (SIGKILL)");
+  EXPECT_EQ(ps.next_start - ps.last_exit_time, absl::Milliseconds(200));
 }
 
 TEST(SupervisorState, DescribesExits) {
