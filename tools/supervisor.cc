@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/logging.h"
+#include "common/net.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "nlohmann/json.hpp"
@@ -41,6 +42,12 @@ struct Supervised {
   Daemon spec;
   DaemonRecord record;
   bool child = false;  // started by this supervisor: waitpid gives its exit status
+  // It came up: its port accepted a connection during this run. Its next exit is a
+  // new crash, restarted after initial_backoff, not one more failed start.
+  bool ready = false;
+  // Something else listened on the port when this run started (the daemon will
+  // fail to bind): an open port then says nothing about the daemon.
+  bool port_taken = false;
   absl::Time running_since = absl::InfinitePast();
   absl::Duration backoff;
 };
@@ -136,7 +143,7 @@ absl::Status Supervisor::Load() {
 void Supervisor::Exited(Supervised& d, const std::string& how) {
   const absl::Time now = absl::Now();
   const absl::Duration ran = now - d.running_since;
-  if (ran >= options_.stable_after) d.backoff = options_.initial_backoff;
+  if (d.ready || ran >= options_.stable_after) d.backoff = options_.initial_backoff;
   LogWarning("daemon_exited", {{"name", d.spec.name},
                                {"pid", d.record.pid},
                                {"exit", how},
@@ -148,12 +155,20 @@ void Supervisor::Exited(Supervised& d, const std::string& how) {
   d.record.next_start = now + d.backoff;
   d.backoff = std::min(d.backoff * 2, options_.max_backoff);
   d.child = false;
+  d.ready = false;
 }
 
 bool Supervisor::CollectExits() {
   bool any = false;
   for (Supervised& d : daemons_) {
     if (d.record.pid <= 0) continue;
+    if (!d.ready && !d.port_taken && d.spec.port > 0 && LoopbackPortOpen(d.spec.port)) {
+      d.ready = true;
+      LogInfo("daemon_ready",
+              {{"name", d.spec.name},
+               {"pid", d.record.pid},
+               {"after_ms", absl::ToInt64Milliseconds(absl::Now() - d.running_since)}});
+    }
     if (d.child) {
       int status = 0;
       const pid_t r = waitpid(d.record.pid, &status, WNOHANG);
@@ -170,6 +185,7 @@ bool Supervisor::CollectExits() {
 }
 
 absl::Status Supervisor::Start(Supervised& d) {
+  d.port_taken = d.spec.port > 0 && LoopbackPortOpen(d.spec.port);
   SubprocessOptions options;
   options.argv = d.spec.argv;
   options.stdout_file = d.spec.log + ".out";

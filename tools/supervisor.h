@@ -47,12 +47,11 @@ struct SupervisorOptions {
   absl::Duration initial_backoff = absl::Milliseconds(200);
   // The wait doubles with every crash up to this. Default: 30 s.
   absl::Duration max_backoff = absl::Seconds(30);
-  // A daemon that ran this long before it exited is restarted after
-  // initial_backoff again. Default: 10 s: a daemon that cannot start exits within
-  // a second or two (a damaged WAL segment, a taken port), while one that ran 10 s
-  // had started fine, and its next crash is a new one (chaos seed 116: a safekeeper
-  // that had crash-looped, then ran 32 s, waited 25.6 s after a kill -9, with a
-  // second safekeeper down, so writes stalled that long).
+  // A daemon that came up (its port accepted a connection during its run) or ran
+  // this long before it exited is restarted after initial_backoff again: only
+  // failed starts back off. Default: 10 s. (Chaos seeds 116-118: a safekeeper that
+  // had crash-looped on a damaged segment, was repaired and came up, waited 25.6 s
+  // after its next kill -9, with a second safekeeper down, so commits stalled.)
   absl::Duration stable_after = absl::Seconds(10);
   // How often adopted daemons are checked and the state file is refreshed
   // (children's exits wake the supervisor at once). Default: 100 ms.
