@@ -313,6 +313,20 @@ class Server {
     return repo().GetTimeline(tenant_, b.timeline_id);
   }
   Lsn head() const { return head_; }
+  // Archives WAL on the root (a logical message and a commit) until its head is past
+  // `lsn`: what the WAL receiver does after a writer's mutations tagged up to `lsn`,
+  // so that reads at head() see them.
+  absl::Status ExtendWal(Lsn lsn) {
+    if (lsn < head_) return absl::OkStatus();
+    CAMBIUM_ASSIGN_OR_RETURN(auto main, Main());
+    WalBuilder wal(head_);
+    wal.Add(static_cast<uint8_t>(pg::RmgrId::kLogicalMessage), 0, 1,
+            std::string(lsn.value() - head_.value() + 1024, 'w'));
+    wal.AddCommit(701, pg::TimeToPgTimestamp(absl::Now()));
+    CAMBIUM_RETURN_IF_ERROR(repo().archive().Append(*main, head_, wal.bytes(), true));
+    head_ = main->last_record_lsn();
+    return absl::OkStatus();
+  }
   v1::TimelineRef Ref(const Timeline& t) const {
     v1::TimelineRef ref;
     ToProto(tenant_, t.id(), &ref);
@@ -403,15 +417,17 @@ class DirectWriter {
 };
 
 // Writes blocks [0, n) of the relation (1 GiB segments) on the root in batches of
-// `batch_blocks`, batch i tagged kWalStart + i (all below the root's head).
+// `batch_blocks`, batch i tagged head + i, then archives WAL past the last tag (a
+// writer attaches at the archived head, issue 9).
 absl::Status LoadRelation(Server& server, uint64_t n, int batch_blocks) {
   CAMBIUM_ASSIGN_OR_RETURN(auto main, server.Main());
-  CAMBIUM_ASSIGN_OR_RETURN(DirectWriter w, DirectWriter::Attach(main.get(), kWalStart));
+  const Lsn start = server.head();
+  CAMBIUM_ASSIGN_OR_RETURN(DirectWriter w, DirectWriter::Attach(main.get(), start));
   Mutations batch;
-  *batch.Add() = MMkdir("base", kWalStart);
-  *batch.Add() = MMkdir("base/5", kWalStart);
+  *batch.Add() = MMkdir("base", start);
+  *batch.Add() = MMkdir("base/5", start);
   CAMBIUM_RETURN_IF_ERROR(w.Apply(batch));
-  Lsn tag = kWalStart;
+  Lsn tag = start;
   for (uint64_t block = 0; block < n;) {
     batch.Clear();
     tag += 1;
@@ -419,17 +435,19 @@ absl::Status LoadRelation(Server& server, uint64_t n, int batch_blocks) {
     CAMBIUM_RETURN_IF_ERROR(w.Apply(batch));
   }
   CAMBIUM_RETURN_IF_ERROR(w.Barrier());
-  return w.Detach();
+  CAMBIUM_RETURN_IF_ERROR(w.Detach());
+  return server.ExtendWal(tag);
 }
 
 // Creates n one-block files base/5/<100000 + i> on the root.
 absl::Status LoadFiles(Server& server, uint64_t n) {
   CAMBIUM_ASSIGN_OR_RETURN(auto main, server.Main());
-  CAMBIUM_ASSIGN_OR_RETURN(DirectWriter w, DirectWriter::Attach(main.get(), kWalStart));
+  const Lsn start = server.head();
+  CAMBIUM_ASSIGN_OR_RETURN(DirectWriter w, DirectWriter::Attach(main.get(), start));
   Mutations batch;
-  *batch.Add() = MMkdir("base", kWalStart);
-  *batch.Add() = MMkdir("base/5", kWalStart);
-  Lsn tag = kWalStart;
+  *batch.Add() = MMkdir("base", start);
+  *batch.Add() = MMkdir("base/5", start);
+  Lsn tag = start;
   for (uint64_t i = 0; i < n;) {
     tag += 1;
     for (int k = 0; k < 1000 && i < n; ++k, ++i) {
@@ -443,7 +461,8 @@ absl::Status LoadFiles(Server& server, uint64_t n) {
     batch.Clear();
   }
   CAMBIUM_RETURN_IF_ERROR(w.Barrier());
-  return w.Detach();
+  CAMBIUM_RETURN_IF_ERROR(w.Detach());
+  return server.ExtendWal(tag);
 }
 
 // --- 1. Branch creation vs data size ----------------------------------------------
@@ -801,14 +820,16 @@ class PutWriter {
   absl::Status Attach() {
     CAMBIUM_ASSIGN_OR_RETURN(main_, server_->Main());
     if (!grpc_) {
-      CAMBIUM_ASSIGN_OR_RETURN(DirectWriter w, DirectWriter::Attach(main_.get(), kWalStart));
+      start_ = server_->head();
+      CAMBIUM_ASSIGN_OR_RETURN(DirectWriter w, DirectWriter::Attach(main_.get(), start_));
       direct_ = std::make_unique<DirectWriter>(std::move(w));
       return absl::OkStatus();
     }
     v1::AttachWriterRequest req;
     *req.mutable_timeline() = server_->Ref(*main_);
     req.set_endpoint("bench");
-    req.set_start_lsn(kWalStart.value());
+    start_ = server_->head();
+    req.set_start_lsn(start_.value());
     v1::AttachWriterResponse resp;
     grpc::ClientContext ctx;
     grpc::Status s = server_->pages().AttachWriter(&ctx, req, &resp);
@@ -828,6 +849,7 @@ class PutWriter {
 
   Server* server_;
   const bool grpc_;
+  Lsn start_;  // the writer's start: the root's archived head at attach
   std::shared_ptr<Timeline> main_;
   std::unique_ptr<DirectWriter> direct_;
   uint64_t generation_ = 0;
@@ -838,7 +860,7 @@ class PutWriter {
 void PutWriter::NextBatch(v1::PutMutationsRequest* req) {
   Mutations* m = req->mutable_mutations();
   m->Clear();
-  const Lsn tag = kWalStart + (seq_ + 1);
+  const Lsn tag = start_ + (seq_ + 1);
   if (seq_ == 0) {
     *m->Add() = MMkdir("base", tag);
     *m->Add() = MMkdir("base/5", tag);
