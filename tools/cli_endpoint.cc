@@ -44,6 +44,14 @@ void RemoveStaleSocketLocks(const std::string& dir) {
   }
 }
 
+// BRANCH-KIND-<unix ms>, the ephemeral copy of a read-only endpoint ("ro") or a
+// query ("q"): within the 63 characters of a branch name, BRANCH shortened if need be.
+std::string EphemeralName(const std::string& branch, const std::string& kind) {
+  const std::string suffix = absl::StrFormat("-%s-%d", kind, absl::ToUnixMillis(absl::Now()));
+  constexpr size_t kMaxBranchName = 63;
+  return branch.substr(0, kMaxBranchName - std::min(kMaxBranchName, suffix.size())) + suffix;
+}
+
 }  // namespace
 
 bool Cli::EndpointRunning(const EndpointState& ep) const {
@@ -318,7 +326,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   if (args.follow) CAMBIUM_RETURN_IF_ERROR(FollowConninfo(ep).status());
   if (read_only) {
     // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
-    ep.name = absl::StrFormat("%s-ro-%d", args.branch, absl::ToUnixMillis(absl::Now()));
+    ep.name = EphemeralName(args.branch, "ro");
     CAMBIUM_RETURN_IF_ERROR(CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt,
                                          absl::Hours(24),
                                          /*read_only_copy=*/true)
@@ -478,7 +486,7 @@ absl::StatusOr<Output> Cli::EndpointList() {
 absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& at,
                                   const std::string& sql) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  const std::string name = absl::StrFormat("%s-q-%d", branch, absl::ToUnixMillis(absl::Now()));
+  const std::string name = EphemeralName(branch, "q");
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
                            CreateBranch(name, branch, std::nullopt, at, absl::Hours(1),
                                         /*read_only_copy=*/true));

@@ -79,6 +79,14 @@ std::string DataDir::RuntimeDir() const {
   return absl::StrFormat("%s/%016x", kRuntimeRoot, Checksum64(path_));
 }
 
+std::string DataDir::EndpointRuntimeDir(const std::string& name) const {
+  // sockaddr_un.sun_path holds 107 bytes and a NUL; "/.s.PGSQL.65535.lock" is 20.
+  constexpr size_t kSocketPathMax = 107;
+  const std::string base = RuntimeDir() + "/ep/";
+  if (base.size() + name.size() + 20 <= kSocketPathMax) return base + name;
+  return absl::StrFormat("%s%s-%016x", base, name.substr(0, 24), Checksum64(name));
+}
+
 absl::Status DataDir::PrepareRuntimeDir() const {
   // 0711 all the way: other users may pass through to a path they know, but list
   // nothing; each endpoint's directory is the postgres user's own, 0700.

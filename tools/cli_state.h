@@ -94,9 +94,9 @@ class DataDir {
   std::string EndpointDir(const std::string& name) const { return Sub("endpoints/" + name); }
   // /run/cambium/<16 hex digits of the path's hash>: see the top of this file.
   std::string RuntimeDir() const;
-  std::string EndpointRuntimeDir(const std::string& name) const {
-    return RuntimeDir() + "/ep/" + name;
-  }
+  // R/ep/NAME; a long NAME is shortened (its first 24 characters and a hash), so
+  // that the socket path R/ep/NAME/.s.PGSQL.PORT fits in 107 bytes.
+  std::string EndpointRuntimeDir(const std::string& name) const;
   std::string ImportDir() const { return RuntimeDir() + "/import"; }
   // Creates the runtime directory (0711) and checks that root owns it.
   absl::Status PrepareRuntimeDir() const;

@@ -279,6 +279,26 @@ TEST_F(CliTest, BranchesEndpointsPitrAndProtectionThroughTheCli) {
   EXPECT_NE(missing.err.find("preview-42"), std::string::npos) << missing.err;
 }
 
+// The longest branch name (63 characters) runs read-write and read-only endpoints:
+// its socket path fits in 107 bytes, and its read-only copy's name in 63.
+TEST_F(CliTest, TheLongestBranchNameRunsEndpoints) {
+  ASSERT_EQ(Cambium({"up"}).code, 0);
+  const std::string name(63, 'n');
+  ASSERT_EQ(Cambium({"branch", "create", name}).code, 0);
+  Result rw = Cambium({"endpoint", "start", name});
+  ASSERT_EQ(rw.code, 0) << rw.err;
+  EXPECT_TRUE(Connects(rw.out["connection_string"].get<std::string>()));
+  Result ro = Cambium({"endpoint", "start", name, "--read-only"});
+  ASSERT_EQ(ro.code, 0) << ro.err;
+  EXPECT_LE(ro.out["name"].get<std::string>().size(), 63u) << ro.out;
+  EXPECT_TRUE(Connects(ro.out["connection_string"].get<std::string>()));
+  Result q = Cambium({"query", name, "--at", "-0s", "--", "SELECT 1"});
+  EXPECT_EQ(q.code, 0) << q.err;
+  ASSERT_EQ(Cambium({"endpoint", "stop", ro.out["name"].get<std::string>()}).code, 0);
+  ASSERT_EQ(Cambium({"endpoint", "stop", name}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "delete", name}).code, 0);
+}
+
 TEST_F(CliTest, BranchAtAnLsnDeleteHumanOutputAndUsageErrors) {
   Result up = Cambium({"up"});
   ASSERT_EQ(up.code, 0) << up.err;
