@@ -11,12 +11,18 @@
 // force would each cost a disk flush); the page cache holds them across a process
 // crash, not across a power loss.
 //
+// The log is bounded: once the file passes max_file_bytes it is renamed to
+// PATH.1 (PATH.1 to PATH.2, ..., the oldest beyond keep_files removed) and a new
+// PATH is started, so at most (keep_files + 1) x max_file_bytes (plus one record)
+// stay on disk. Read goes through the kept files, oldest first.
+//
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_AUTH_AUDIT_LOG_H_
 #define CAMBIUM_AUTH_AUDIT_LOG_H_
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,9 +44,17 @@ struct AuditRecord {
   std::string message;             // for failures. Default: "".
 };
 
+struct AuditLogOptions {
+  // A file is rotated once it passes this. Default: 16 MiB.
+  uint64_t max_file_bytes = 16 << 20;
+  // Rotated files kept (PATH.1 ... PATH.N). Default: 4.
+  int keep_files = 4;
+};
+
 class AuditLog {
  public:
-  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(std::string path);
+  static absl::StatusOr<std::unique_ptr<AuditLog>> Open(std::string path,
+                                                        AuditLogOptions options = {});
   ~AuditLog();
 
   // Appends one line. A failure is logged (and returned): the call it records has
@@ -52,9 +66,16 @@ class AuditLog {
   const std::string& path() const { return path_; }
 
  private:
-  AuditLog(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  AuditLog(std::string path, AuditLogOptions options, int fd, uint64_t size)
+      : path_(std::move(path)), options_(options), fd_(fd), size_(size) {}
+  // REQUIRES: mu_ held. Renames the files one up and opens a new PATH.
+  absl::Status RotateLocked();
+
   const std::string path_;
-  const int fd_;
+  const AuditLogOptions options_;
+  mutable std::mutex mu_;
+  int fd_;         // guarded by mu_
+  uint64_t size_;  // of the current file; guarded by mu_
 };
 
 }  // namespace cambium::auth

@@ -238,5 +238,45 @@ TEST(AuditLog, AppendsJsonLinesAndReadsSinceAndLimit) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
+// The log is bounded: past max_file_bytes it rotates (audit.log.1 ... .N, the oldest
+// dropped), and Read sees the kept files oldest first.
+TEST(AuditLog, RotatesAndReadsAcrossTheKeptFiles) {
+  auto dir = *cambium::testing::TempDir::Create("auth-test-");
+  auto log = AuditLog::Open(dir.Sub("audit.log"), {.max_file_bytes = 2048, .keep_files = 3});
+  ASSERT_TRUE(log.ok()) << log.status();
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  constexpr int kRecords = 200;  // about 200 bytes each: far more than 4 files hold
+  for (int i = 0; i < kRecords; ++i) {
+    ASSERT_TRUE((*log)
+                    ->Append({.time = t0 + absl::Seconds(i),
+                              .token_id = "id" + std::to_string(i),
+                              .action = "ListBranches"})
+                    .ok());
+  }
+  uint64_t total = 0;
+  for (const char* f : {"audit.log", "audit.log.1", "audit.log.2", "audit.log.3"}) {
+    struct stat st;
+    ASSERT_EQ(stat(dir.Sub(f).c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+    EXPECT_LE(st.st_size, 2048 + 512) << f;
+    total += st.st_size;
+  }
+  struct stat gone;
+  EXPECT_NE(stat(dir.Sub("audit.log.4").c_str(), &gone), 0);
+  auto all = (*log)->Read(absl::InfinitePast(), 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_GT(all->size(), 10u);
+  ASSERT_LT(all->size(), static_cast<size_t>(kRecords));
+  // Oldest first, consecutive, ending with the last record.
+  const int first =
+      std::stoi(nlohmann::json::parse(all->front())["token_id"].get<std::string>().substr(2));
+  for (size_t k = 0; k < all->size(); ++k) {
+    EXPECT_EQ(nlohmann::json::parse((*all)[k])["token_id"],
+              "id" + std::to_string(first + static_cast<int>(k)));
+  }
+  EXPECT_EQ(nlohmann::json::parse(all->back())["token_id"], "id" + std::to_string(kRecords - 1));
+  EXPECT_GT(total, 0u);
+}
+
 }  // namespace
 }  // namespace cambium::auth
