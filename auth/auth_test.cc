@@ -253,13 +253,11 @@ TEST(AuditLog, RotatesAndReadsAcrossTheKeptFiles) {
                               .action = "ListBranches"})
                     .ok());
   }
-  uint64_t total = 0;
   for (const char* f : {"audit.log", "audit.log.1", "audit.log.2", "audit.log.3"}) {
     struct stat st;
     ASSERT_EQ(stat(dir.Sub(f).c_str(), &st), 0) << f;
     EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
     EXPECT_LE(st.st_size, 2048 + 512) << f;
-    total += st.st_size;
   }
   struct stat gone;
   EXPECT_NE(stat(dir.Sub("audit.log.4").c_str(), &gone), 0);
@@ -275,7 +273,6 @@ TEST(AuditLog, RotatesAndReadsAcrossTheKeptFiles) {
               "id" + std::to_string(first + static_cast<int>(k)));
   }
   EXPECT_EQ(nlohmann::json::parse(all->back())["token_id"], "id" + std::to_string(kRecords - 1));
-  EXPECT_GT(total, 0u);
 }
 
 }  // namespace

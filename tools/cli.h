@@ -199,9 +199,10 @@ class Cli {
   // Stops (and forgets) the followers of `branch`: after a reset or restore the
   // history they replayed is not the branch's any more. Returns their names.
   absl::StatusOr<std::vector<std::string>> StopFollowers(const std::string& branch);
-  // replay_lsn, lag_bytes (behind the branch's read-write endpoint's flushed WAL)
-  // and replay_lag_seconds of a running follower; nulls where unknown.
-  nlohmann::json FollowerLag(const EndpointState& ep);
+  // replay_lsn, lag_bytes (behind the branch's read-write endpoint's flushed WAL,
+  // found in `endpoints`) and replay_lag_seconds of a running follower; nulls where
+  // unknown.
+  nlohmann::json FollowerLag(const EndpointState& ep, const std::vector<EndpointState>& endpoints);
 
   // cli_access.cc: credentials and who may connect (docs/security.md).
   // The first row of `sql` run as the superuser through `ep`'s peer socket.

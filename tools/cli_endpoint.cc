@@ -64,10 +64,6 @@ json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
   for (const EndpointRecord& r : supervisor_.endpoints) {
     if (r.name == ep.name) restarts = &r;
   }
-  auto time_or_null = [](absl::Time t) {
-    return t == absl::InfinitePast() ? json(nullptr) : json(FormatTimestamp(t));
-  };
-  auto text_or_null = [](const std::string& s) { return s.empty() ? json(nullptr) : json(s); };
   return {{"name", ep.name},
           {"branch", ep.branch},
           {"served_branch", ep.name},
@@ -83,9 +79,9 @@ json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
           {"running", EndpointRunning(ep)},
           // Restarts by the supervisor after a crash (tools/supervisor.h).
           {"restarts", restarts ? restarts->restarts : 0},
-          {"last_restart", restarts ? time_or_null(restarts->last_restart) : json(nullptr)},
-          {"last_exit", restarts ? text_or_null(restarts->last_exit) : json(nullptr)},
-          {"restart_error", restarts ? text_or_null(restarts->last_error) : json(nullptr)},
+          {"last_restart", restarts ? TimeOrNull(restarts->last_restart) : json(nullptr)},
+          {"last_exit", restarts ? TextOrNull(restarts->last_exit) : json(nullptr)},
+          {"restart_error", restarts ? TextOrNull(restarts->last_error) : json(nullptr)},
           {"postgres_log", dir_.EndpointDir(ep.name) + "/postgres.log"},
           {"shim_log", dir_.EndpointDir(ep.name) + "/shim.log"}};
 }
@@ -471,7 +467,7 @@ absl::StatusOr<Output> Cli::EndpointList() {
   for (const EndpointState& ep : endpoints) {
     // Listing waits little for passwords: a sick pageserver must not hang it.
     json j = EndpointJson(ep, Secrets::kQuick);
-    if (ep.follow) j.update(FollowerLag(ep));
+    if (ep.follow) j.update(FollowerLag(ep, endpoints));
     out.text += absl::StrFormat("%-28s %-16s %-9s %-8s %-8d %s\n", ep.name, ep.branch,
                                 ep.read_only ? "yes" : "no",
                                 EndpointRunning(ep)   ? "running"

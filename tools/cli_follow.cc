@@ -21,8 +21,8 @@
 //
 // Not done: following a branch with no running endpoint (from the safekeepers or
 // the archive), and surviving a move of B's endpoint to another port.
-#include <limits>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -59,7 +59,7 @@ absl::StatusOr<std::vector<std::string>> Cli::StopFollowers(const std::string& b
   return stopped;
 }
 
-json Cli::FollowerLag(const EndpointState& ep) {
+json Cli::FollowerLag(const EndpointState& ep, const std::vector<EndpointState>& endpoints) {
   json lag = {{"replay_lsn", nullptr}, {"lag_bytes", nullptr}, {"replay_lag_seconds", nullptr}};
   if (!EndpointRunning(ep)) return lag;
   auto replay = MaintenanceQuery(ep,
@@ -70,9 +70,7 @@ json Cli::FollowerLag(const EndpointState& ep) {
   double seconds = 0;
   if ((*replay)[1] && absl::SimpleAtod(*(*replay)[1], &seconds))
     lag["replay_lag_seconds"] = seconds;
-  auto endpoints = dir_.LoadEndpoints();
-  if (!endpoints.ok()) return lag;
-  for (const EndpointState& primary : *endpoints) {
+  for (const EndpointState& primary : endpoints) {
     if (primary.name != ep.branch || primary.read_only || !EndpointRunning(primary)) continue;
     auto flushed = MaintenanceQuery(primary, "SELECT pg_current_wal_flush_lsn()");
     if (!flushed.ok() || !(*flushed)[0]) break;

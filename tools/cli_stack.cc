@@ -36,10 +36,6 @@ bool DaemonUp(const Daemon& d) {
 
 std::string Address(int port) { return absl::StrFormat("127.0.0.1:%d", port); }
 
-json TimeOrNull(absl::Time t) {
-  return t == absl::InfinitePast() ? json(nullptr) : json(FormatTimestamp(t));
-}
-
 const DaemonRecord* FindRecord(const SupervisorState& s, const std::string& name) {
   for (const DaemonRecord& r : s.daemons) {
     if (r.name == name) return &r;
@@ -56,7 +52,7 @@ json DaemonJson(const Daemon& d, const SupervisorState& s) {
           {"log", d.log},
           {"restarts", r ? r->restarts : 0},
           {"last_restart", r ? TimeOrNull(r->last_restart) : json(nullptr)},
-          {"last_exit", r && !r->last_exit.empty() ? json(r->last_exit) : json(nullptr)}};
+          {"last_exit", r ? TextOrNull(r->last_exit) : json(nullptr)}};
 }
 
 }  // namespace

@@ -119,4 +119,12 @@ std::string FormatTimestamp(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
 }
 
+nlohmann::json TimeOrNull(absl::Time t) {
+  return t == absl::InfinitePast() ? nlohmann::json(nullptr) : nlohmann::json(FormatTimestamp(t));
+}
+
+nlohmann::json TextOrNull(const std::string& s) {
+  return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
 }  // namespace cambium::cli

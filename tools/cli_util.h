@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/lsn.h"
+#include "nlohmann/json.hpp"
 
 namespace cambium::cli {
 
@@ -45,6 +46,9 @@ void CleanStaleMount(const std::string& path);
 // relative "-5m" / "-90s" / "-2h" (before now).
 absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text);
 std::string FormatTimestamp(absl::Time t);
+// JSON for --json output: null for InfinitePast (never) and for "" (nothing).
+nlohmann::json TimeOrNull(absl::Time t);
+nlohmann::json TextOrNull(const std::string& s);
 
 }  // namespace cambium::cli
 
