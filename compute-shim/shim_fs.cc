@@ -432,8 +432,21 @@ int ShimFs::OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi) {
   ++node->opens;
   auto* handle = new Handle{node};
   handle->sync_writes = (fi->flags & (O_SYNC | O_DSYNC)) != 0;
+  // Relation files go through the kernel's page cache: a block Postgres reads
+  // again after evicting it from shared buffers (or that a sequential scan reads
+  // ahead) is served by the kernel without a round trip to this process, as on a
+  // local file system. That is coherent because every change of the file passes
+  // through this mount (one writer; writes are write-through, never write-back,
+  // so each one still reaches us before write() returns, in order, and is tagged
+  // then). Postgres writes these files in whole blocks; Write refuses anything
+  // else (the kernel could only split a block write if the page of Postgres'
+  // buffer were evicted while being copied), so a block's version stays atomic.
+  // Every other file (WAL, the control file, SLRUs, maps: partial writes, or
+  // every byte must be seen) keeps direct_io.
+  handle->page_cached = node->versioned() && pg::IsRelationFile(node->path);
   fi->fh = reinterpret_cast<uint64_t>(handle);
-  fi->direct_io = 1;
+  fi->direct_io = handle->page_cached ? 0 : 1;
+  fi->keep_cache = handle->page_cached ? 1 : 0;
   return 0;
 }
 

@@ -66,6 +66,10 @@ struct Node {
   int opens = 0;
   uint64_t last_mutation = 0;  // number of the newest mutation that touched this node
   int local_fd = -1;           // local files: the scratch file, open from creation until Forget
+  // A relation file written through the page cache: the first part of a block
+  // whose rest the kernel sends next (WriteCached). Not a version until whole.
+  std::string partial;
+  uint32_t partial_block = 0;
   std::mutex mu;               // data and the fields above it
 
   bool versioned() const { return store == Store::kVersioned; }
@@ -127,6 +131,9 @@ class ShimFs {
     // Opened with O_SYNC or O_DSYNC: every write is durable before it returns (for
     // WAL, flushed on a safekeeper quorum), as Postgres' open_datasync expects.
     bool sync_writes = false;
+    // A relation file opened through the kernel's page cache (see OpenHandle):
+    // only whole-block writes are accepted.
+    bool page_cached = false;
   };
 
   std::shared_ptr<Node> Find(const std::string& rel) const;  // REQUIRES: tree_mu_ held
@@ -140,6 +147,10 @@ class ShimFs {
   std::string LocalPath(const Node& node) const;
   int ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off);
   int WriteVersioned(Node& node, const char* buf, size_t size, off_t off);
+  int WriteVersionedLocked(Node& node, const char* buf, size_t size, off_t off);
+  // A write through the page cache (Handle::page_cached): whole blocks only, which
+  // the kernel may hand over in consecutive parts; assembled here.
+  int WriteCached(Node& node, const char* buf, size_t size, off_t off);
   int WriteLocal(Node& node, const char* buf, size_t size, off_t off);
   // Postgres rewrites the WAL page holding the start LSN with the bytes it replayed;
   // anything else below the start means its recovery ended before the start LSN and

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
@@ -102,8 +103,56 @@ int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t o
   return -EIO;
 }
 
+int ShimFs::WriteCached(Node& node, const char* buf, size_t size, off_t off) {
+  // The kernel copies a write into its page cache page by page and sends what it
+  // copied when the copy of the next page faults, so a block of Postgres'
+  // (written whole, under the inode lock) may arrive in consecutive parts. Its
+  // version is made once the block is complete: never a torn block.
+  std::lock_guard<std::mutex> lock(node.mu);
+  uint64_t pos = static_cast<uint64_t>(off);
+  const uint64_t end = pos + size;
+  if (!node.partial.empty()) {
+    const uint64_t block_start = uint64_t{node.partial_block} * kBlockSize;
+    if (pos != block_start + node.partial.size()) {
+      // The write that began it did not complete (Postgres saw a short write and
+      // writes the block again): it never was a version.
+      node.partial.clear();
+    } else {
+      const size_t n = std::min<uint64_t>(kBlockSize - node.partial.size(), end - pos);
+      node.partial.append(buf, n);
+      pos += n;
+      if (node.partial.size() == kBlockSize) {
+        const std::string block = std::exchange(node.partial, std::string());
+        const int r = WriteVersionedLocked(node, block.data(), kBlockSize, block_start);
+        if (r < 0) return r;
+      }
+      if (pos == end) return static_cast<int>(size);
+    }
+  }
+  if (pos % kBlockSize != 0) {
+    LogError("partial_block_write_refused",
+             {{"path", node.path}, {"offset", static_cast<uint64_t>(off)}, {"size", size}});
+    return -EIO;
+  }
+  const uint64_t whole_end = pos + (end - pos) / kBlockSize * kBlockSize;
+  if (whole_end > pos) {
+    const int r = WriteVersionedLocked(node, buf + (pos - off), whole_end - pos, pos);
+    if (r < 0) return r;
+    pos = whole_end;
+  }
+  if (pos < end) {
+    node.partial.assign(buf + (pos - off), end - pos);
+    node.partial_block = static_cast<uint32_t>(pos / kBlockSize);
+  }
+  return static_cast<int>(size);
+}
+
 int ShimFs::WriteVersioned(Node& node, const char* buf, size_t size, off_t off) {
   std::lock_guard<std::mutex> lock(node.mu);
+  return WriteVersionedLocked(node, buf, size, off);
+}
+
+int ShimFs::WriteVersionedLocked(Node& node, const char* buf, size_t size, off_t off) {
   for (uint64_t pos = off; pos < static_cast<uint64_t>(off) + size;) {
     const uint32_t block = static_cast<uint32_t>(pos / kBlockSize);
     const uint64_t block_start = uint64_t{block} * kBlockSize;
@@ -207,9 +256,10 @@ int ShimFs::Write(const char* path, const char* buf, size_t size, off_t off, fus
   auto node = NodeOf(path, fi);
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
-  const int written =
-      node->versioned() ? WriteVersioned(*node, buf, size, off) : WriteLocal(*node, buf, size, off);
   const Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
+  const int written = h != nullptr && h->page_cached ? WriteCached(*node, buf, size, off)
+                      : node->versioned()            ? WriteVersioned(*node, buf, size, off)
+                                                     : WriteLocal(*node, buf, size, off);
   if (written < 0 || h == nullptr || !h->sync_writes) return written;
   // O_SYNC / O_DSYNC: durable before the write returns, like fsync after it.
   const int synced = Fsync(path, 1, fi);
@@ -226,6 +276,7 @@ int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
 
 int ShimFs::TruncateLocked(Node& node, uint64_t new_size) {
   if (!node.versioned()) return ftruncate(node.local_fd, new_size) == 0 ? 0 : -errno;
+  node.partial.clear();
   if (new_size == node.size) return 0;
   if (!node.unlinked) {
     v1::Mutation m;

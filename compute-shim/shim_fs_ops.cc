@@ -1,9 +1,10 @@
 // ShimFs: the libfuse3 high-level operation table.
 //
 // Mount-wide settings (init): inode numbers are ours (use_ino), unlinked-but-open
-// files keep working (hard_remove, nullpath_ok), every file uses direct_io (whole
-// Postgres block writes, see shim_fs.h), and the kernel may cache attributes and
-// lookups for long because this process is the only writer of the tree.
+// files keep working (hard_remove, nullpath_ok), direct_io is decided per open
+// (relation files use the page cache, every other file direct_io; see
+// ShimFs::OpenHandle), and the kernel may cache attributes, lookups and pages for
+// long because this process is the only writer of the tree.
 #include "compute-shim/shim_fs.h"
 
 namespace cambium::shim {
@@ -15,14 +16,18 @@ void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   cfg->use_ino = 1;
   cfg->hard_remove = 1;
   cfg->nullpath_ok = 1;
-  cfg->direct_io = 1;
+  cfg->direct_io = 0;  // decided per open (ShimFs::OpenHandle)
   cfg->kernel_cache = 0;
+  cfg->auto_cache = 0;
   cfg->entry_timeout = 3600;
   cfg->attr_timeout = 3600;
   cfg->negative_timeout = 3600;
   conn->max_write = 1 << 20;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Cached pages change only through this mount: the kernel must not drop a
+  // file's pages whenever its mtime moved (every write moves it).
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   return fuse_get_context()->private_data;
 }
 

@@ -40,14 +40,10 @@ bool IsLocalDirectory(std::string_view path) {
   return false;
 }
 
-bool IsTempRelationFile(std::string_view name) {
-  // t<backend>_<relfilenode>, optionally _<fork> and .<segment>
-  if (name.size() < 4 || name[0] != 't') return false;
-  size_t underscore = name.find('_', 1);
-  if (underscore == std::string_view::npos || !AllDigits(name.substr(1, underscore - 1))) {
-    return false;
-  }
-  std::string_view rest = name.substr(underscore + 1);
+namespace {
+
+// <relfilenode>[_fsm|_vm|_init][.<segment>]
+bool IsRelationFileName(std::string_view rest) {
   size_t end = 0;
   while (end < rest.size() && std::isdigit(static_cast<unsigned char>(rest[end]))) ++end;
   if (end == 0) return false;
@@ -63,6 +59,34 @@ bool IsTempRelationFile(std::string_view name) {
   return true;
 }
 
+bool InRelationDirectory(std::string_view parent) {
+  return parent == "base" || StartsWithDir(parent, "base") || parent == "global" ||
+         StartsWithDir(parent, "pg_tblspc");
+}
+
+}  // namespace
+
+bool IsTempRelationFile(std::string_view name) {
+  // t<backend>_<relfilenode>, optionally _<fork> and .<segment>
+  if (name.size() < 4 || name[0] != 't') return false;
+  size_t underscore = name.find('_', 1);
+  if (underscore == std::string_view::npos || !AllDigits(name.substr(1, underscore - 1))) {
+    return false;
+  }
+  return IsRelationFileName(name.substr(underscore + 1));
+}
+
+bool IsRelationFile(std::string_view path) {
+  const std::string_view parent = ParentPath(path);
+  // global/, base/<database>/ or pg_tblspc/<tablespace>/<version>/<database>/
+  const bool in_database =
+      parent == "global" ||
+      (ParentPath(parent) == "base" && AllDigits(BaseName(parent))) ||
+      (StartsWithDir(parent, "pg_tblspc") && AllDigits(BaseName(parent)) &&
+       ParentPath(ParentPath(ParentPath(parent))) == "pg_tblspc");
+  return in_database && IsRelationFileName(BaseName(path));
+}
+
 PathClass ClassifyPath(std::string_view path) {
   if (path == "pg_wal" || StartsWithDir(path, "pg_wal")) {
     return path == "pg_wal" ? PathClass::kVersioned : PathClass::kWal;
@@ -72,9 +96,7 @@ PathClass ClassifyPath(std::string_view path) {
   }
   std::string_view parent = ParentPath(path);
   if (!parent.empty() && IsLocalDirectory(parent)) return PathClass::kLocal;
-  if ((parent == "base" || StartsWithDir(parent, "base") || parent == "global" ||
-       StartsWithDir(parent, "pg_tblspc")) &&
-      IsTempRelationFile(BaseName(path))) {
+  if (InRelationDirectory(parent) && IsTempRelationFile(BaseName(path))) {
     return PathClass::kLocal;
   }
   return PathClass::kVersioned;

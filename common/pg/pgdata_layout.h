@@ -35,6 +35,11 @@ bool IsLocalDirectory(std::string_view path);
 // A temporary relation file: t<backend>_<relfilenode>[_fork][.segment].
 bool IsTempRelationFile(std::string_view file_name);
 
+// A versioned relation file (base/, global/ or a tablespace, named
+// <relfilenode>[_fork][.segment]): PostgreSQL reads and writes it in whole
+// BLCKSZ blocks only.
+bool IsRelationFile(std::string_view path);
+
 // INVALID_ARGUMENT unless `path` is a clean relative path: non-empty, no leading or
 // trailing '/', no empty, "." or ".." components, no NUL, at most 1024 bytes.
 absl::Status ValidateRelativePath(std::string_view path);

@@ -36,6 +36,20 @@ TEST(PgdataLayout, RecognisesTempRelationNamesOnly) {
   EXPECT_FALSE(IsTempRelationFile("t3_12.x"));
 }
 
+TEST(PgdataLayout, RecognisesRelationFiles) {
+  for (const char* p : {"base/5/16384", "base/5/16384_fsm", "base/5/16384_vm.1", "base/1/1259.12",
+                        "global/1262", "global/1262_init",
+                        "pg_tblspc/16390/PG_15_202209061/5/16391"}) {
+    EXPECT_TRUE(IsRelationFile(p)) << p;
+  }
+  for (const char* p : {"base/5/pg_filenode.map", "global/pg_control", "global/pg_filenode.map",
+                        "base/5/PG_VERSION", "base/5/t3_16384", "base/pgsql_tmp/16384",
+                        "pg_xact/0000", "pg_multixact/offsets/0000", "16384", "base/16384",
+                        "pg_wal/000000010000000000000001", "base/5/16384_foo"}) {
+    EXPECT_FALSE(IsRelationFile(p)) << p;
+  }
+}
+
 TEST(PgdataLayout, ValidatesRelativePaths) {
   EXPECT_TRUE(ValidateRelativePath("base/5/16384").ok());
   EXPECT_TRUE(ValidateRelativePath("PG_VERSION").ok());

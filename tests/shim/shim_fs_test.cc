@@ -4,7 +4,8 @@
 //  - O_SYNC/O_DSYNC writes of WAL wait for the quorum (open_datasync);
 //  - WAL written below the start LSN must be what was replayed;
 //  - open(O_TRUNC) truncates;
-//  - written blocks stay pinned in the cache until durable, not merely applied.
+//  - written blocks stay pinned in the cache until durable, not merely applied;
+//  - a block written through the page cache in parts is one whole version.
 #include "compute-shim/shim_fs.h"
 
 #include <fcntl.h>
@@ -223,6 +224,53 @@ TEST_F(ShimFsTest, AScratchFileIsNeverOpenedThroughASymbolicLink) {
   std::ifstream in(victim);
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(content, "precious");
+}
+
+// Issue 11: relation files go through the kernel's page cache, which may hand a
+// block write over in consecutive parts (it sends what it copied when the copy of
+// the next page faults). A block's version is made only once it is whole; a part
+// whose write never completed is never a version; anything else is refused.
+TEST_F(ShimFsTest, ABlockWrittenInPartsThroughThePageCacheBecomesOneWholeVersion) {
+  ASSERT_EQ(fs_->Mkdir("/base", 0700), 0);
+  ASSERT_EQ(fs_->Mkdir("/base/5", 0700), 0);
+  const std::string rel = "/base/5/16384";
+  fuse_file_info fi{};
+  fi.flags = O_RDWR | O_CREAT;
+  ASSERT_EQ(fs_->Create(rel.c_str(), 0600, &fi), 0);
+  EXPECT_EQ(fi.direct_io, 0u);
+  EXPECT_EQ(fi.keep_cache, 1u);
+  const uint64_t fh = fi.fh;
+  auto read = [&](off_t off) {
+    std::string out(8192, '\0');
+    fuse_file_info rfi{};
+    rfi.fh = fh;
+    const int n = fs_->Read(rel.c_str(), out.data(), out.size(), off, &rfi);
+    out.resize(n < 0 ? 0 : n);
+    return out;
+  };
+  const std::string block(8192, 'b');
+  ASSERT_EQ(Write(rel, fh, std::string_view(block).substr(0, 1024), 0), 1024);
+  EXPECT_EQ(read(0), "") << "a part of a block was served before the block was whole";
+  ASSERT_EQ(Write(rel, fh, std::string_view(block).substr(1024), 1024), 8192 - 1024);
+  EXPECT_EQ(read(0), block);
+  // A part whose write did not complete is dropped when the next write begins
+  // elsewhere: block 1 stays a hole, never 'p' bytes.
+  ASSERT_EQ(Write(rel, fh, std::string(3000, 'p'), 8192), 3000);
+  const std::string next(8192, 'n');
+  ASSERT_EQ(Write(rel, fh, next, 16384), 8192);
+  EXPECT_EQ(read(8192), std::string(8192, '\0'));
+  EXPECT_EQ(read(16384), next);
+  // Not the continuation of a part: refused, nothing stored.
+  EXPECT_EQ(Write(rel, fh, std::string(100, 'x'), 16384 + 100), -EIO);
+  EXPECT_EQ(read(16384), next);
+  Release(rel, fh);
+  ASSERT_TRUE(sender_->Barrier().ok());
+  // Every other file keeps direct_io (partial writes are theirs to make).
+  fuse_file_info other{};
+  other.flags = O_RDWR | O_CREAT;
+  ASSERT_EQ(fs_->Create("/base/5/pg_filenode.map", 0600, &other), 0);
+  EXPECT_EQ(other.direct_io, 1u);
+  Release("/base/5/pg_filenode.map", other.fh);
 }
 
 // Issue 9, item 8: a block is pinned until the pageserver synced it; applied is not
