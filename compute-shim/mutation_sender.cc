@@ -54,8 +54,11 @@ absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
   if (!error_.ok()) return error_;
   if (stopping_) return absl::CancelledError("the shim is shutting down");
   if (!full_.ok()) return full_;  // refuse new work until the pageserver has space
-  // Only the sender thread waits for new mutations, and it only sleeps with none pending.
-  if (pending_.empty()) send_cv_.notify_one();
+  // Only the sender thread waits for new mutations: it sleeps with none pending,
+  // or lingers until the batch is full.
+  if (pending_.empty() || pending_.size() + 1 == options_.max_batch_mutations) {
+    send_cv_.notify_one();
+  }
   const size_t bytes = mutation.ByteSizeLong();
   pending_bytes_ += bytes;
   pending_.push_back(Pending{std::move(mutation), bytes});
@@ -76,6 +79,10 @@ absl::Status MutationSender::Barrier() {
 
 absl::Status MutationSender::WaitApplied(uint64_t n) {
   std::unique_lock<std::mutex> lock(mu_);
+  if (applied_ < n && apply_wanted_ < n) {
+    apply_wanted_ = n;  // no lingering for it
+    send_cv_.notify_one();
+  }
   cv_.wait(lock, [&] { return !error_.ok() || stopping_ || applied_ >= n; });
   if (!error_.ok()) return error_;
   if (applied_ < n) return absl::CancelledError("the shim is shutting down");
@@ -197,7 +204,18 @@ void MutationSender::SendLoop() {
       }
       return false;
     }();
+    if (!pending_.empty() && !want_sync && apply_wanted_ <= batched_ && !have_unsent &&
+        pending_.size() < options_.max_batch_mutations) {
+      // Nobody waits for this batch: give it batch_linger to fill up.
+      const absl::Time now = absl::Now();
+      if (linger_until_ == absl::InfinitePast()) linger_until_ = now + options_.batch_linger;
+      if (now < linger_until_) {
+        send_cv_.wait_for(lock, absl::ToChronoNanoseconds(linger_until_ - now));
+        continue;
+      }
+    }
     if (!pending_.empty() || (want_sync && !sync_in_flight && !have_unsent)) {
+      linger_until_ = absl::InfinitePast();
       auto request = std::make_shared<v1::PutMutationsRequest>();
       request->mutable_timeline()->CopyFrom(client_->ref());
       request->set_generation(generation_);

@@ -1,7 +1,8 @@
 // MutationSender: streams a compute's tagged file mutations to the pageserver.
 //
 // Mutations are numbered in the order they are queued (their tags never decrease in
-// that order) and sent in batches on one PutMutations stream. The pageserver
+// that order) and sent in batches on one PutMutations stream. A batch that nobody
+// waits for lingers up to `batch_linger` for more mutations. The pageserver
 // acknowledges each batch once applied; a batch with `sync` is acknowledged once it
 // and everything before it is durable. Barrier() is how fsync reaches the pageserver:
 // it waits for a synced batch covering every mutation queued before the call. A sync
@@ -57,6 +58,11 @@ struct MutationSenderOptions {
   absl::Duration retry_for = absl::Seconds(60);
   // A sync is requested when something has been unsynced this long. Default: 1 s.
   absl::Duration sync_interval = absl::Seconds(1);
+  // How long a batch short of max_batch_mutations waits for more mutations when
+  // nobody waits for it (no Barrier, no WaitApplied): a bulk load sends few big
+  // batches instead of one message, one acknowledgement and one pageserver
+  // write per block. Default: 1 ms.
+  absl::Duration batch_linger = absl::Milliseconds(1);
 };
 
 class MutationSender {
@@ -119,6 +125,8 @@ class MutationSender {
   uint64_t applied_ = 0;         // GUARDED_BY(mu_): mutations applied
   uint64_t synced_ = 0;          // GUARDED_BY(mu_): mutations durable
   uint64_t sync_wanted_ = 0;     // GUARDED_BY(mu_): a sync must cover this mutation
+  uint64_t apply_wanted_ = 0;    // GUARDED_BY(mu_): WaitApplied waits for this mutation
+  absl::Time linger_until_ = absl::InfinitePast();  // GUARDED_BY(mu_): of the pending batch
   absl::Status error_;           // GUARDED_BY(mu_): sticky
   bool stopping_ = false;        // GUARDED_BY(mu_)
 
