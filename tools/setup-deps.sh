@@ -22,8 +22,8 @@ packages=(
   postgresql-15 postgresql-contrib postgresql-client-15
   # libpq for the chaos suite's clients (tests/chaos)
   libpq-dev
-  # process utilities used by tests (ps, kill, fuser, mountpoint)
-  procps psmisc util-linux
+  # process utilities used by tests (ps, kill, fuser, mountpoint); jq and bc for bench/
+  procps psmisc util-linux jq bc
 )
 
 missing=()
