@@ -17,6 +17,11 @@ namespace {
 constexpr uint64_t kReadChunk = 1 << 20;
 // How often a following reader checks for cancellation while no WAL commits.
 constexpr absl::Duration kFollowPoll = absl::Milliseconds(200);
+// Once new WAL is committed, how long a following reader lets more commits join
+// it before sending: under load the follower (the pageserver) gets one message,
+// and this thread one wakeup, per few commits instead of per commit. Head
+// resolution waits for the follower, so this bounds what it adds there.
+constexpr absl::Duration kFollowBatch = absl::Milliseconds(3);
 
 }  // namespace
 
@@ -142,6 +147,7 @@ absl::Status SafekeeperServiceImpl::DoReadWal(grpc::ServerContext* context,
     if (context->IsCancelled()) return absl::CancelledError("the reader cancelled");
     if (tl->shut_down()) return absl::UnavailableError("the safekeeper is shutting down");
     tl->WaitForVisibleChange(window.visible, kFollowPoll);
+    if (!context->IsCancelled() && !tl->shut_down()) absl::SleepFor(kFollowBatch);
   }
 }
 
