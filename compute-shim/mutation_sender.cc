@@ -153,8 +153,14 @@ void MutationSender::ReadLoop(
   std::lock_guard<std::mutex> lock(mu_);
   if (epoch != stream_epoch_ || stopping_) return;
   const bool full = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;
+  // DATA_LOSS is the pageserver's store refusing writes after it found damage
+  // (a corrupt SST in a background compaction), not a fault of the mutations:
+  // like an unreachable pageserver, wait for it to be repaired and restarted
+  // and resend what is unsynced.
+  const bool damaged = s.error_code() == grpc::StatusCode::DATA_LOSS;
   const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok() || full;
+                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok() || full ||
+                         damaged;
   if (!retryable) {
     FailLocked(FromGrpcStatus(s));
     return;

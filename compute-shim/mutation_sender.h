@@ -21,6 +21,9 @@
 // sender asks for a sync itself, and Enqueue blocks once queued and unsynced bytes
 // together pass twice that (backpressure, also while the pageserver is away).
 //
+// A pageserver whose store refuses writes after it found damage (DATA_LOSS) is
+// waited out like an unreachable one: the damage is the store's, not the mutations'.
+//
 // A refusal that cannot be retried (a newer writer fenced this one, or the pageserver
 // rejected a mutation) is sticky: every later call fails with it, so Postgres sees
 // write and fsync errors instead of silently lost writes.
