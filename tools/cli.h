@@ -173,9 +173,10 @@ class Cli {
   // first runs once as a primary to take its source branch's passwords.
   absl::StatusOr<EndpointState> StartEndpoint(EndpointState ep, bool takeover,
                                               bool credentials = true);
-  // REQUIRES: ep's shim was just started. Waits for its mount, then starts Postgres
-  // (see StartEndpoint) and waits until it accepts queries.
-  absl::Status StartPostgres(EndpointState& ep, bool credentials);
+  // REQUIRES: ep's shim is mounted or mounting. Waits for its mount, then starts
+  // Postgres (see StartEndpoint) and waits until it accepts queries. fresh_storage:
+  // the shim was just started (nothing unsynced there; see RunPostgres).
+  absl::Status StartPostgres(EndpointState& ep, bool credentials, bool fresh_storage);
   // Stops Postgres and the shim, then (with `release`, and unless the whole stack
   // is down) releases the shim's writer at the pageserver, which a killed shim
   // never detached. `forget` also removes the endpoint (and the ephemeral branch of
@@ -188,7 +189,7 @@ class Cli {
   absl::StatusOr<bool> ReleaseWriter(const std::string& name);
   // Starts Postgres on the mounted branch of `ep` and waits until it accepts
   // queries (on the peer socket at least).
-  absl::Status RunPostgres(EndpointState& ep);
+  absl::Status RunPostgres(EndpointState& ep, bool fresh_storage);
   bool EndpointRunning(const EndpointState& ep) const;
   nlohmann::json EndpointJson(const EndpointState& ep, Secrets secrets = Secrets::kWait);
 
