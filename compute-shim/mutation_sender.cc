@@ -159,8 +159,7 @@ void MutationSender::ReadLoop(
   // and resend what is unsynced.
   const bool damaged = s.error_code() == grpc::StatusCode::DATA_LOSS;
   const bool retryable = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok() || full ||
-                         damaged;
+                         s.error_code() == grpc::StatusCode::CANCELLED || s.ok() || full || damaged;
   if (!retryable) {
     FailLocked(FromGrpcStatus(s));
     return;

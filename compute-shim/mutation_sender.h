@@ -130,8 +130,8 @@ class MutationSender {
   uint64_t sync_wanted_ = 0;     // GUARDED_BY(mu_): a sync must cover this mutation
   uint64_t apply_wanted_ = 0;    // GUARDED_BY(mu_): WaitApplied waits for this mutation
   absl::Time linger_until_ = absl::InfinitePast();  // GUARDED_BY(mu_): of the pending batch
-  absl::Status error_;           // GUARDED_BY(mu_): sticky
-  bool stopping_ = false;        // GUARDED_BY(mu_)
+  absl::Status error_;                              // GUARDED_BY(mu_): sticky
+  bool stopping_ = false;                           // GUARDED_BY(mu_)
 
   std::shared_ptr<v1::PageService::Stub> stub_;  // GUARDED_BY(mu_): outlives stream_
   std::shared_ptr<grpc::ClientContext> ctx_;     // GUARDED_BY(mu_)

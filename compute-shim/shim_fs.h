@@ -70,7 +70,7 @@ struct Node {
   // whose rest the kernel sends next (WriteCached). Not a version until whole.
   std::string partial;
   uint32_t partial_block = 0;
-  std::mutex mu;               // data and the fields above it
+  std::mutex mu;  // data and the fields above it
 
   bool versioned() const { return store == Store::kVersioned; }
 };

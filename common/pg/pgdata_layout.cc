@@ -79,11 +79,10 @@ bool IsTempRelationFile(std::string_view name) {
 bool IsRelationFile(std::string_view path) {
   const std::string_view parent = ParentPath(path);
   // global/, base/<database>/ or pg_tblspc/<tablespace>/<version>/<database>/
-  const bool in_database =
-      parent == "global" ||
-      (ParentPath(parent) == "base" && AllDigits(BaseName(parent))) ||
-      (StartsWithDir(parent, "pg_tblspc") && AllDigits(BaseName(parent)) &&
-       ParentPath(ParentPath(ParentPath(parent))) == "pg_tblspc");
+  const bool in_database = parent == "global" ||
+                           (ParentPath(parent) == "base" && AllDigits(BaseName(parent))) ||
+                           (StartsWithDir(parent, "pg_tblspc") && AllDigits(BaseName(parent)) &&
+                            ParentPath(ParentPath(ParentPath(parent))) == "pg_tblspc");
   return in_database && IsRelationFileName(BaseName(path));
 }
 

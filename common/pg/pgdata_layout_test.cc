@@ -37,9 +37,9 @@ TEST(PgdataLayout, RecognisesTempRelationNamesOnly) {
 }
 
 TEST(PgdataLayout, RecognisesRelationFiles) {
-  for (const char* p : {"base/5/16384", "base/5/16384_fsm", "base/5/16384_vm.1", "base/1/1259.12",
-                        "global/1262", "global/1262_init",
-                        "pg_tblspc/16390/PG_15_202209061/5/16391"}) {
+  for (const char* p :
+       {"base/5/16384", "base/5/16384_fsm", "base/5/16384_vm.1", "base/1/1259.12", "global/1262",
+        "global/1262_init", "pg_tblspc/16390/PG_15_202209061/5/16391"}) {
     EXPECT_TRUE(IsRelationFile(p)) << p;
   }
   for (const char* p : {"base/5/pg_filenode.map", "global/pg_control", "global/pg_filenode.map",

@@ -20,10 +20,9 @@ class ScriptedPageService final : public v1::PageService::Service {
  public:
   explicit ScriptedPageService(grpc::Status first_refusal) : first_refusal_(first_refusal) {}
 
-  grpc::Status PutMutations(
-      grpc::ServerContext*,
-      grpc::ServerReaderWriter<v1::PutMutationsResponse, v1::PutMutationsRequest>* stream)
-      override {
+  grpc::Status PutMutations(grpc::ServerContext*,
+                            grpc::ServerReaderWriter<v1::PutMutationsResponse,
+                                                     v1::PutMutationsRequest>* stream) override {
     v1::PutMutationsRequest req;
     while (stream->Read(&req)) {
       v1::PutMutationsResponse resp;
