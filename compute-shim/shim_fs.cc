@@ -438,9 +438,8 @@ int ShimFs::OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi) {
   // local file system. That is coherent because every change of the file passes
   // through this mount (one writer; writes are write-through, never write-back,
   // so each one still reaches us before write() returns, in order, and is tagged
-  // then). Postgres writes these files in whole blocks; Write refuses anything
-  // else (the kernel could only split a block write if the page of Postgres'
-  // buffer were evicted while being copied), so a block's version stays atomic.
+  // then). Postgres writes these files in whole blocks, which the kernel may hand
+  // over in parts; WriteCached makes a block's version only once it is whole.
   // Every other file (WAL, the control file, SLRUs, maps: partial writes, or
   // every byte must be seen) keeps direct_io.
   handle->page_cached = node->versioned() && pg::IsRelationFile(node->path);

@@ -55,13 +55,24 @@ struct Stand {
   std::unique_ptr<grpc::Server> server;
 };
 
-v1::Mutation AWrite() {
+// Queues one block write to a stand-in pageserver whose first batch is refused
+// with `refusal`; returns what the Barrier after it says, and whether the refusal
+// was made.
+absl::Status BarrierAfterARefusal(grpc::Status refusal, bool* refused) {
+  Stand stand(refusal);
+  PageserverClient client(absl::StrFormat("127.0.0.1:%d", stand.port), TenantId::Generate(),
+                          TimelineId::Generate());
+  MutationSender sender(&client, 1, MutationSenderOptions{}, nullptr);
   v1::Mutation m;
   m.set_path("base/5/16384");
   m.set_lsn(16 << 20);
   m.mutable_write()->set_block_no(0);
   m.mutable_write()->set_data(std::string(8192, 'x'));
-  return m;
+  absl::Status status = sender.Enqueue(std::move(m)).status();
+  if (status.ok()) status = sender.Barrier();
+  sender.Stop();
+  *refused = stand.service.refused();
+  return status;
 }
 
 // Issue 11 (found by the chaos suite, CI seed 1): a corrupt SST found by a
@@ -70,26 +81,20 @@ v1::Mutation AWrite() {
 // mutation's fault: the sender keeps what is unsynced and resends it, instead of
 // failing the compute for good (Postgres then PANICked on every restart).
 TEST(MutationSenderTest, ADamagedPageserverStoreIsWaitedOutNotFatal) {
-  Stand stand(grpc::Status(grpc::StatusCode::DATA_LOSS, "page store write: Corruption"));
-  PageserverClient client(absl::StrFormat("127.0.0.1:%d", stand.port), TenantId::Generate(),
-                          TimelineId::Generate());
-  MutationSender sender(&client, 1, MutationSenderOptions{}, nullptr);
-  ASSERT_TRUE(sender.Enqueue(AWrite()).ok());
-  const absl::Status barrier = sender.Barrier();
-  EXPECT_TRUE(stand.service.refused());
+  bool refused = false;
+  const absl::Status barrier = BarrierAfterARefusal(
+      grpc::Status(grpc::StatusCode::DATA_LOSS, "page store write: Corruption"), &refused);
+  EXPECT_TRUE(refused);
   EXPECT_TRUE(barrier.ok()) << barrier;
-  sender.Stop();
 }
 
 // A refusal of the mutation itself (here: the writer was fenced) stays final.
 TEST(MutationSenderTest, AFencedWriterFailsForGood) {
-  Stand stand(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "generation 1 was fenced"));
-  PageserverClient client(absl::StrFormat("127.0.0.1:%d", stand.port), TenantId::Generate(),
-                          TimelineId::Generate());
-  MutationSender sender(&client, 1, MutationSenderOptions{}, nullptr);
-  ASSERT_TRUE(sender.Enqueue(AWrite()).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(sender.Barrier()));
-  sender.Stop();
+  bool refused = false;
+  const absl::Status barrier = BarrierAfterARefusal(
+      grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "generation 1 was fenced"), &refused);
+  EXPECT_TRUE(refused);
+  EXPECT_TRUE(absl::IsFailedPrecondition(barrier)) << barrier;
 }
 
 }  // namespace
