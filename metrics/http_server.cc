@@ -33,6 +33,16 @@ void AddHttpFlags(CLI::App& app, HttpOptions* o) {
                  "port); empty = none");
 }
 
+void Readiness::Set(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  status_ = std::move(status);
+}
+
+absl::Status Readiness::Get() const {
+  absl::MutexLock lock(&mu_);
+  return status_;
+}
+
 struct HttpServer::Impl {
   httplib::Server server;
   std::thread thread;

@@ -26,7 +26,9 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "metrics/registry.h"
 
 namespace cambium::metrics {
@@ -43,6 +45,23 @@ void AddHttpFlags(CLI::App& app, HttpOptions* options);
 
 // OK when the daemon is ready to serve; otherwise a status whose message says why not.
 using ReadinessCheck = std::function<absl::Status()>;
+
+// A daemon's readiness as its main() moves from starting to serving to stopping.
+// Thread-safe.
+class Readiness {
+ public:
+  explicit Readiness(absl::Status initial) : status_(std::move(initial)) {}
+  void Set(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status Get() const ABSL_LOCKS_EXCLUDED(mu_);
+  // A check that reads this object, which must outlive the HTTP server.
+  ReadinessCheck AsCheck() const {
+    return [this] { return Get(); };
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
 
 class HttpServer {
  public:

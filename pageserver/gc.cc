@@ -21,14 +21,17 @@
 // cutoff. Versions GC deletes are tagged below the cutoff, and no writer can write
 // there again (a writer starts at or above last_record_lsn >= C).
 #include <algorithm>
+#include <chrono>
 #include <map>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/pg/pg_control.h"
 #include "common/status.h"
 #include "common/sync_point.h"
 #include "pageserver/keys.h"
+#include "pageserver/pageserver_metrics.h"
 #include "pageserver/repository.h"
 
 namespace cambium::pageserver {
@@ -49,6 +52,8 @@ class FamilyCollector {
   absl::StatusOr<uint64_t> Run();
   // Paths with no version left (their key ranges are worth compacting).
   const std::vector<std::string>& dropped_paths() const { return dropped_; }
+  // Key and value bytes of the versions the scan removed (not the abandoned ones).
+  uint64_t removed_bytes() const { return removed_bytes_; }
 
  private:
   struct Version {
@@ -57,13 +62,14 @@ class FamilyCollector {
     bool keep = false;
     bool abandoned = false;  // invisible: deleted after a re-check under the writer's lock
     bool removal = false;    // a file version saying "does not exist"
+    size_t bytes = 0;        // key and value
   };
 
   absl::Status StartPath(std::string_view path);
   // Decides one version of the current group (newest first).
   void Decide(Version& v, uint64_t generation, std::string_view value);
   absl::Status FinishPath();
-  absl::Status Delete(const std::string& key);
+  absl::Status Delete(const std::string& key, size_t bytes);
   absl::Status Flush();
 
   PageStore* const store_;
@@ -83,6 +89,7 @@ class FamilyCollector {
   std::vector<std::string> abandoned_;
   std::vector<std::string> dropped_;
   uint64_t removed_ = 0;
+  uint64_t removed_bytes_ = 0;
 };
 
 absl::Status FamilyCollector::StartPath(std::string_view path) {
@@ -141,7 +148,7 @@ absl::Status FamilyCollector::FinishPath() {
         any_kept = true;
         continue;
       }
-      CAMBIUM_RETURN_IF_ERROR(Delete(v.key));
+      CAMBIUM_RETURN_IF_ERROR(Delete(v.key, v.bytes));
     }
     if (!path_versions_.empty() && !any_kept) dropped_.push_back(path_);
     path_versions_.clear();
@@ -151,9 +158,10 @@ absl::Status FamilyCollector::FinishPath() {
   return absl::OkStatus();
 }
 
-absl::Status FamilyCollector::Delete(const std::string& key) {
+absl::Status FamilyCollector::Delete(const std::string& key, size_t bytes) {
   delete_batch_.Delete(store_->cf(family_), key);
   ++removed_;
+  removed_bytes_ += bytes;
   if (delete_batch_.Count() >= 10000) return Flush();
   return absl::OkStatus();
 }
@@ -190,14 +198,14 @@ absl::StatusOr<uint64_t> FamilyCollector::Run() {
       claimed_.assign(keep_.size(), false);
     }
     const std::string_view value(it->value().data(), it->value().size());
-    Version v{.key = std::string(key), .tag = tag};
+    Version v{.key = std::string(key), .tag = tag, .bytes = key.size() + value.size()};
     Decide(v, StoredGeneration(value), value);
     if (family_ == Family::kFiles) {
       path_versions_.push_back(std::move(v));
     } else if (v.keep) {
       path_has_kept_ = true;
     } else if (!v.abandoned) {
-      CAMBIUM_RETURN_IF_ERROR(Delete(v.key));
+      CAMBIUM_RETURN_IF_ERROR(Delete(v.key, v.bytes));
     }
   }
   CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "scan for GC"));
@@ -244,12 +252,20 @@ absl::StatusOr<uint64_t> Repository::GcTimeline(const TimelineId& id, Lsn cutoff
   std::set<Lsn> keep_set = points;
   keep_set.insert(cutoff);
   const std::vector<Lsn> keep(keep_set.begin(), keep_set.end());
+  const PageServerMetrics& m = PageServerMetrics::Get();
+  const auto started = std::chrono::steady_clock::now();
+  absl::Cleanup timed = [&m, started] {
+    m.gc_seconds.Add(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  };
   uint64_t removed = 0;
   std::vector<std::string> dropped;
   for (Family f : {Family::kBlocks, Family::kFiles}) {
     FamilyCollector collector(store_, f, *t, cutoff, keep);
     CAMBIUM_ASSIGN_OR_RETURN(uint64_t n, collector.Run());
     removed += n;
+    m.gc_removed_versions.Increment(n);
+    m.gc_removed_bytes.Increment(collector.removed_bytes());
     if (f == Family::kBlocks) dropped = collector.dropped_paths();
   }
   // Deleted keys return their space at compaction. Files dropped entirely are where
@@ -293,6 +309,7 @@ absl::StatusOr<uint64_t> Repository::GcTimeline(const TimelineId& id, Lsn cutoff
 }
 
 absl::StatusOr<GcResult> Repository::RunGc(const std::string& tenant) {
+  PageServerMetrics::Get().gc_runs.Increment();
   std::vector<std::shared_ptr<Timeline>> timelines;
   absl::Duration window;
   {

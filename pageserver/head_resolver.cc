@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "pageserver/pageserver_metrics.h"
 #include "pageserver/wal_receiver.h"
 
 namespace cambium::pageserver {
@@ -86,6 +87,7 @@ absl::Status HeadResolver::ArchiveFromDonor(Timeline& timeline, const QuorumHead
     }
     last = archive_->Append(timeline, end, *bytes, /*sync=*/false);
     if (last.ok()) {
+      PageServerMetrics::Get().wal_received_bytes.Increment(head.safe - end);
       LogInfo("head_archived_from_safekeeper", {{"timeline", timeline.id()},
                                                 {"from", end},
                                                 {"to", head.safe},
@@ -97,6 +99,17 @@ absl::Status HeadResolver::ArchiveFromDonor(Timeline& timeline, const QuorumHead
 }
 
 absl::StatusOr<Lsn> HeadResolver::ResolveHead(const std::shared_ptr<Timeline>& timeline) {
+  const PageServerMetrics& m = PageServerMetrics::Get();
+  absl::StatusOr<Lsn> head;
+  {
+    metrics::ScopedTimer timer(m.head_wait_seconds);
+    head = WaitForHead(timeline);
+  }
+  if (!head.ok()) m.head_wait_failures.Increment();
+  return head;
+}
+
+absl::StatusOr<Lsn> HeadResolver::WaitForHead(const std::shared_ptr<Timeline>& timeline) {
   const absl::Time deadline = absl::Now() + options_.timeout;
   Lsn target;  // fixed by the first round: commits acknowledged before the call
   absl::Status why = absl::OkStatus();

@@ -75,6 +75,8 @@ class HeadResolver : public HeadSource {
   absl::StatusOr<Lsn> ResolveHead(const std::shared_ptr<Timeline>& timeline) override;
 
  private:
+  // Steps 1 to 4 (ResolveHead adds its metrics).
+  absl::StatusOr<Lsn> WaitForHead(const std::shared_ptr<Timeline>& timeline);
   // Step 4 when the head was not announced: archive [archive end, head) read from a
   // donor. Any failure is retried by the caller (the term may have moved on).
   absl::Status ArchiveFromDonor(Timeline& timeline, const QuorumHead& head);

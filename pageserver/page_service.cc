@@ -6,6 +6,7 @@
 #include "common/logging.h"
 #include "common/proto_convert.h"
 #include "common/status.h"
+#include "pageserver/pageserver_metrics.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -103,6 +104,7 @@ grpc::Status PageServiceImpl::GetManifest(grpc::ServerContext*, const v1::GetMan
 void PageServiceImpl::ReadPages(const Timeline& timeline, const v1::GetPagesRequest& req,
                                 v1::GetPagesResponse* resp) const {
   const Lsn lsn(req.lsn());
+  uint64_t errors = 0;
   // One file-state lookup per file of the batch.
   std::map<std::string, absl::StatusOr<std::optional<FileVersion>>> files;
   for (const v1::PageRef& ref : req.pages()) {
@@ -128,6 +130,7 @@ void PageServiceImpl::ReadPages(const Timeline& timeline, const v1::GetPagesRequ
       }
     }
     if (!status.ok()) {
+      ++errors;
       page->mutable_status()->set_code(static_cast<int>(status.code()));
       page->mutable_status()->set_message(std::string(status.message()));
       if (status.code() == absl::StatusCode::kDataLoss) {
@@ -138,6 +141,9 @@ void PageServiceImpl::ReadPages(const Timeline& timeline, const v1::GetPagesRequ
       }
     }
   }
+  const PageServerMetrics& m = PageServerMetrics::Get();
+  m.pages_served.Increment(req.pages_size() - errors);
+  if (errors > 0) m.page_errors.Increment(errors);
 }
 
 grpc::Status PageServiceImpl::GetPages(
@@ -162,7 +168,10 @@ grpc::Status PageServiceImpl::GetPages(
     }
     v1::GetPagesResponse resp;
     resp.set_request_id(req.request_id());
-    ReadPages(*timeline, req, &resp);
+    {
+      metrics::ScopedTimer timer(PageServerMetrics::Get().getpages_seconds);
+      ReadPages(*timeline, req, &resp);
+    }
     if (!stream->Write(resp)) break;
   }
   return grpc::Status::OK;
@@ -207,7 +216,16 @@ grpc::Status PageServiceImpl::PutMutations(
                                        options_.max_mutations_per_batch, req.mutations_size()));
       break;
     }
+    const auto started = std::chrono::steady_clock::now();
     auto applied = timeline->ApplyBatch(generation, req.seq(), req.mutations(), req.sync());
+    if (applied.ok()) {
+      const PageServerMetrics& m = PageServerMetrics::Get();
+      (req.sync() ? m.synced_mutation_batch_seconds : m.mutation_batch_seconds)
+          .Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      m.mutations.Increment(req.mutations_size());
+      m.mutation_bytes.Increment(req.ByteSizeLong());
+    }
     if (!applied.ok()) {
       LogWarning("mutations_refused", {{"timeline", timeline->id()},
                                        {"generation", generation},
@@ -229,6 +247,7 @@ grpc::Status PageServiceImpl::Barrier(grpc::ServerContext*, const v1::BarrierReq
                                       v1::BarrierResponse* resp) {
   auto timeline = Find(req->timeline());
   if (!timeline.ok()) return ToGrpcStatus(timeline.status());
+  metrics::ScopedTimer timer(PageServerMetrics::Get().barrier_seconds);
   auto durable = (*timeline)->Barrier(req->generation(), req->up_to_seq(), absl::Minutes(1));
   if (!durable.ok()) return ToGrpcStatus(durable.status());
   resp->set_durable_lsn(durable->value());

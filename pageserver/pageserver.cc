@@ -7,8 +7,50 @@
 #include "common/service.h"
 #include "common/status.h"
 #include "grpcpp/server_builder.h"
+#include "pageserver/pageserver_metrics.h"
 
 namespace cambium::pageserver {
+namespace {
+
+// A RocksDB integer property exposed as a gauge: DB-wide, or per column family
+// (label `cf`).
+struct RocksProperty {
+  const char* metric;
+  const char* help;
+  const char* property;
+  bool per_family;
+};
+
+constexpr RocksProperty kRocksProperties[] = {
+    {"cambium_pageserver_rocksdb_write_stopped",
+     "1 while RocksDB stops writes (too many memtables or L0 files, pending compaction).",
+     "rocksdb.is-write-stopped", false},
+    {"cambium_pageserver_rocksdb_delayed_write_rate_bytes_per_second",
+     "The rate RocksDB slows writes down to; 0 when writes are not delayed.",
+     "rocksdb.actual-delayed-write-rate", false},
+    {"cambium_pageserver_rocksdb_running_compactions", "Compactions running now.",
+     "rocksdb.num-running-compactions", false},
+    {"cambium_pageserver_rocksdb_compaction_pending",
+     "1 when a compaction is pending in the column family.", "rocksdb.compaction-pending", true},
+    {"cambium_pageserver_rocksdb_pending_compaction_bytes",
+     "Estimated bytes compaction must rewrite to bring the column family's levels under their "
+     "targets.",
+     "rocksdb.estimate-pending-compaction-bytes", true},
+    {"cambium_pageserver_rocksdb_sst_files_bytes",
+     "Size of all SST files of the column family (every version).", "rocksdb.total-sst-files-size",
+     true},
+    {"cambium_pageserver_rocksdb_live_data_bytes",
+     "Estimated live data in the column family (what a full compaction would keep).",
+     "rocksdb.estimate-live-data-size", true},
+};
+
+constexpr std::pair<Family, const char*> kFamilies[] = {{Family::kMeta, "meta"},
+                                                        {Family::kBlocks, "blocks"},
+                                                        {Family::kFiles, "files"},
+                                                        {Family::kWal, "wal"},
+                                                        {Family::kCommits, "commits"}};
+
+}  // namespace
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
   app.option_defaults()->always_capture_default();
@@ -97,6 +139,7 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
     return absl::UnavailableError(
         absl::StrFormat("cannot listen on %s (is another process using the port?)", config.listen));
   }
+  server->RegisterMetrics();
   if (gc_interval > absl::ZeroDuration()) {
     server->gc_thread_ = std::thread([s = server.get(), gc_interval] { s->GcLoop(gc_interval); });
   }
@@ -127,6 +170,45 @@ absl::Status PageServer::StartAuth(const PageServerConfig& config) {
   return absl::OkStatus();
 }
 
+void PageServer::RegisterMetrics() {
+  using metrics::MetricType;
+  using metrics::Sample;
+  (void)PageServerMetrics::Get();  // the hot-path series exist (at 0) from the start
+  metrics::Registry& r = metrics::DefaultRegistry();
+  Repository* repo = repo_.get();
+  metrics_.push_back(metrics::Must(
+      r.AddCallback(MetricType::kGauge, "cambium_pageserver_timelines",
+                    "Timelines held: every branch's, their ancestors' and the trash's.", {},
+                    [repo](std::vector<Sample>* out) {
+                      out->push_back({.value = static_cast<double>(repo->AllTimelines().size())});
+                    })));
+  metrics_.push_back(metrics::Must(
+      r.AddCallback(MetricType::kGauge, "cambium_pageserver_tenants", "Tenants.", {},
+                    [repo](std::vector<Sample>* out) {
+                      out->push_back({.value = static_cast<double>(repo->ListTenants().size())});
+                    })));
+  PageStore* store = store_.get();
+  for (const RocksProperty& p : kRocksProperties) {
+    std::vector<std::string> labels;
+    if (p.per_family) labels.push_back("cf");
+    metrics_.push_back(metrics::Must(r.AddCallback(
+        MetricType::kGauge, p.metric, p.help, labels, [store, p](std::vector<Sample>* out) {
+          uint64_t value = 0;
+          if (!p.per_family) {
+            if (store->db()->GetIntProperty(p.property, &value)) {
+              out->push_back({.value = static_cast<double>(value)});
+            }
+            return;
+          }
+          for (const auto& [family, name] : kFamilies) {
+            if (store->db()->GetIntProperty(store->cf(family), p.property, &value)) {
+              out->push_back({.label_values = {name}, .value = static_cast<double>(value)});
+            }
+          }
+        })));
+  }
+}
+
 void PageServer::GcLoop(absl::Duration interval) {
   std::unique_lock<std::mutex> lock(gc_mu_);
   while (!stopping_) {
@@ -143,6 +225,7 @@ void PageServer::GcLoop(absl::Duration interval) {
 
 void PageServer::Shutdown() {
   if (stopping_.exchange(true)) return;
+  metrics_.clear();  // the callbacks read the repository and the store
   {
     std::lock_guard<std::mutex> lock(gc_mu_);
     gc_cv_.notify_all();

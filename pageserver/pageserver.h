@@ -1,6 +1,11 @@
 // PageServer: the cambium-pageserver process: configuration, the page store, the
 // repository, the gRPC services, and background GC.
 //
+// Metrics (docs/metrics.md): Start registers the scrape-time gauges of the repository
+// (timelines, tenants) and of RocksDB (write stalls, compactions, sizes) in
+// metrics::DefaultRegistry; Shutdown unregisters them first. The hot-path counters
+// and histograms are PageServerMetrics (pageserver_metrics.h).
+//
 // Thread-safety: Start/Shutdown from one thread; the rest is internally synchronized.
 #ifndef CAMBIUM_PAGESERVER_PAGESERVER_H_
 #define CAMBIUM_PAGESERVER_PAGESERVER_H_
@@ -19,6 +24,7 @@
 #include "auth/authenticator.h"
 #include "auth/token_store.h"
 #include "grpcpp/server.h"
+#include "metrics/registry.h"
 #include "pageserver/head_resolver.h"
 #include "pageserver/management_service.h"
 #include "pageserver/page_service.h"
@@ -87,6 +93,8 @@ class PageServer {
   // the authenticator of every call (docs/security.md). Without one (a library test
   // in one process): none, and calls are not authenticated.
   absl::Status StartAuth(const PageServerConfig& config);
+  // The scrape-time gauges (see above).
+  void RegisterMetrics();
 
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<Repository> repo_;
@@ -105,6 +113,7 @@ class PageServer {
   std::mutex gc_mu_;
   std::condition_variable gc_cv_;
   std::thread gc_thread_;
+  std::vector<metrics::CallbackHandle> metrics_;
 };
 
 }  // namespace cambium::pageserver

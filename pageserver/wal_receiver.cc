@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
+#include "pageserver/pageserver_metrics.h"
 #include "safekeeper/safekeeper_client.h"
 
 namespace cambium::pageserver {
@@ -20,11 +21,47 @@ struct WalReceiver::Follower {
   std::atomic<bool> done{false};
   std::mutex mu;
   safekeeper::WalFollower* current = nullptr;  // GUARDED_BY(mu): to cancel on stop
+  // The highest commit LSN learned from a safekeeper: its status when the follower
+  // (re)connects, then the end of each committed chunk received.
+  std::atomic<uint64_t> known_committed{0};
 };
+
+namespace {
+
+void RaiseTo(std::atomic<uint64_t>& value, Lsn lsn) {
+  uint64_t seen = value.load(std::memory_order_relaxed);
+  while (seen < lsn.value() &&
+         !value.compare_exchange_weak(seen, lsn.value(), std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
 
 WalReceiver::WalReceiver(Repository* repo, SafekeeperSet* safekeepers, WalReceiverOptions options)
     : repo_(repo), safekeepers_(safekeepers), options_(options) {
   if (safekeepers_->size() > 0) housekeeping_ = std::thread([this] { Housekeeping(); });
+  metrics_ = metrics::Must(metrics::DefaultRegistry().AddCallback(
+      metrics::MetricType::kGauge, "cambium_pageserver_wal_archive_lag_bytes",
+      "Committed WAL a safekeeper reported (at the receiver's last status query or chunk) that "
+      "the archive does not hold yet, per followed timeline.",
+      {"tenant", "timeline"}, [this](std::vector<metrics::Sample>* out) { CollectLag(out); }));
+}
+
+void WalReceiver::CollectLag(std::vector<metrics::Sample>* out) {
+  std::vector<std::pair<std::shared_ptr<Timeline>, Lsn>> known;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, f] : followers_) {
+      known.emplace_back(f->timeline, Lsn(f->known_committed.load(std::memory_order_relaxed)));
+    }
+  }
+  for (const auto& [t, committed] : known) {
+    if (t->deleted()) continue;
+    auto end = repo_->archive().End(*t);
+    if (!end.ok()) continue;
+    out->push_back({.label_values = {t->tenant_id().ToString(), t->id().ToString()},
+                    .value = committed > *end ? static_cast<double>(committed - *end) : 0.0});
+  }
 }
 
 WalReceiver::~WalReceiver() { Stop(); }
@@ -108,6 +145,7 @@ bool WalReceiver::FollowOnce(Follower* f) {
   if (!end.ok()) return false;
   Lsn best_committed;
   const int best = PickSafekeeper(t, &best_committed);
+  RaiseTo(f->known_committed, best_committed);
   const bool writer_active = t.WriterActiveWithin(repo_->options().writer_lease);
   if (best < 0) return !writer_active;  // no safekeeper has it (or none answered)
   if (best_committed <= *end && !writer_active) return true;  // idle for good
@@ -151,6 +189,7 @@ bool WalReceiver::FollowOnce(Follower* f) {
       break;
     }
     last_data = absl::Now();
+    RaiseTo(f->known_committed, (*chunk)->start + (*chunk)->data.size());
     if ((*chunk)->start != pending_start + pending.size()) {
       // The archive may have moved on by itself (a head resolved from a safekeeper).
       auto archived = archive.End(t);
@@ -174,6 +213,7 @@ bool WalReceiver::FollowOnce(Follower* f) {
     }
     auto archived = archive.End(t);
     if (archived.ok() && *archived > pending_start) {
+      PageServerMetrics::Get().wal_received_bytes.Increment(*archived - pending_start);
       const bool skipped = *archived > pending_start + pending.size();  // a WAL switch
       pending.erase(0, std::min<uint64_t>(pending.size(), *archived - pending_start));
       pending_start = *archived;

@@ -10,6 +10,13 @@
 // gone and everything committed is archived; a writer connecting (its hello) or a
 // head being resolved starts it again.
 //
+// Metrics: cambium_pageserver_wal_received_bytes_total, and per followed timeline
+// cambium_pageserver_wal_archive_lag_bytes: committed WAL known here that the archive
+// lacks. The commit LSN is learned from a safekeeper's status when a follower
+// (re)connects and from the committed chunks streamed since (the stream does not
+// carry it), so the gauge shows the backlog a follower starts with, not WAL committed
+// but not streamed yet; the safekeepers' commit and archived LSN gauges show that.
+//
 // Housekeeping, one thread, every `report_interval`:
 //  - makes the archive durable and reports each timeline's archived LSN to every
 //    safekeeper that has not acknowledged it yet, so that every safekeeper trims
@@ -30,6 +37,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/registry.h"
 #include "pageserver/repository.h"
 #include "pageserver/safekeeper_set.h"
 
@@ -61,6 +69,8 @@ class WalReceiver {
   void Housekeeping();
   void ReportArchived();
   void DeleteOnSafekeepers();
+  // cambium_pageserver_wal_archive_lag_bytes, per followed timeline.
+  void CollectLag(std::vector<metrics::Sample>* out);
 
   Repository* const repo_;
   SafekeeperSet* const safekeepers_;
@@ -73,6 +83,8 @@ class WalReceiver {
   std::map<std::pair<TimelineId, int>, Lsn> reported_;
   std::atomic<bool> stopping_{false};
   std::thread housekeeping_;
+  // Last member: unregistered first, before what CollectLag reads goes.
+  metrics::CallbackHandle metrics_;
 };
 
 }  // namespace cambium::pageserver
