@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "common/service.h"
 #include "common/status.h"
+#include "metrics/http_server.h"
 #include "safekeeper/safekeeper.h"
 #include "safekeeper/safekeeper_service.h"
 
@@ -27,6 +28,7 @@ struct Config {
   std::string checkpoint_interval = "1s";
   LogOptions log;
   SecurityOptions security;
+  metrics::HttpOptions http;
 };
 
 int Fail(const absl::Status& status) {
@@ -53,16 +55,24 @@ int Run(const Config& config) {
   absl::StatusOr<absl::Duration> interval = ParseHumanDuration(config.checkpoint_interval);
   if (!interval.ok()) return Fail(Annotate(interval.status(), "--checkpoint-interval"));
   options.checkpoint_interval = *interval;
+  // /healthz answers while the timelines load; /readyz once they are served.
+  metrics::Readiness readiness(absl::UnavailableError("the timelines are loading"));
+  absl::StatusOr<std::unique_ptr<metrics::HttpServer>> http =
+      metrics::StartHttpServer(config.http, readiness.AsCheck());
+  if (!http.ok()) return Fail(http.status());
   absl::StatusOr<std::unique_ptr<SafekeeperServer>> server =
       SafekeeperServer::Start(options, config.listen);
   if (!server.ok()) return Fail(server.status());
+  readiness.Set(absl::OkStatus());
   LogInfo("safekeeper_started", {{"id", options.id},
                                  {"listen", config.listen},
                                  {"data_dir", options.data_dir},
                                  {"pid", static_cast<int64_t>(getpid())}});
   const int sig = WaitForTerminationSignal();
   LogInfo("safekeeper_stopping", {{"id", options.id}, {"signal", sig}});
+  readiness.Set(absl::UnavailableError("shutting down"));
   (*server)->Stop(SafekeeperServer::kDefaultStopGrace);
+  if (*http) (*http)->Stop();
   LogInfo("safekeeper_stopped", {{"id", options.id}});
   return 0;
 }
@@ -79,6 +89,7 @@ int main(int argc, char** argv) {
   app.add_option("--id", config.options.id, "This safekeeper's name in logs and errors");
   app.add_option("--checkpoint-interval", config.checkpoint_interval,
                  "How often commit LSNs are persisted and archived WAL removed (default 1s)");
+  cambium::metrics::AddHttpFlags(app, &config.http);
   cambium::AddServiceFlags(app, &config.log);
   cambium::AddSecurityFlags(app, &config.security);
   CLI11_PARSE(app, argc, argv);

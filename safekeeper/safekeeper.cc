@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "safekeeper/safekeeper_metrics.h"
 
 namespace cambium::safekeeper {
 namespace {
@@ -22,7 +23,53 @@ absl::StatusOr<std::unique_ptr<Safekeeper>> Safekeeper::Open(const SafekeeperOpt
   CAMBIUM_RETURN_IF_ERROR(opts.fs->CreateDir(opts.data_dir));
   std::unique_ptr<Safekeeper> sk(new Safekeeper(std::move(opts)));
   CAMBIUM_RETURN_IF_ERROR(sk->LoadTimelines());
+  sk->RegisterMetrics();
   return sk;
+}
+
+void Safekeeper::RegisterMetrics() {
+  using metrics::MetricType;
+  using metrics::Sample;
+  (void)SafekeeperMetrics::Get();  // the write path's series exist (at 0) from the start
+  metrics::Registry& r = metrics::DefaultRegistry();
+  metrics_.push_back(metrics::Must(
+      r.AddCallback(MetricType::kGauge, "cambium_safekeeper_timelines",
+                    "Timelines held (not deleted).", {}, [this](std::vector<Sample>* out) {
+                      absl::MutexLock lock(&mu_);
+                      out->push_back({.value = static_cast<double>(timelines_.size())});
+                    })));
+  struct Lsns {
+    const char* name;
+    const char* help;
+    Lsn Timeline::Positions::*field;
+  };
+  static constexpr Lsns kLsns[] = {
+      {"cambium_safekeeper_flush_lsn", "End of the WAL durable here, as a byte position.",
+       &Timeline::Positions::flush},
+      {"cambium_safekeeper_commit_lsn",
+       "Commit LSN learned from the writer (WAL on a quorum), as a byte position.",
+       &Timeline::Positions::commit},
+      {"cambium_safekeeper_archived_lsn",
+       "WAL archived by the pageserver up to here, as a byte position; commit minus archived "
+       "is the archive lag.",
+       &Timeline::Positions::archived},
+  };
+  for (const Lsns& l : kLsns) {
+    metrics_.push_back(metrics::Must(r.AddCallback(
+        MetricType::kGauge, l.name, l.help, {"tenant", "timeline"},
+        [this, field = l.field](std::vector<Sample>* out) {
+          std::vector<std::pair<TimelineKey, std::shared_ptr<Timeline>>> timelines;
+          {
+            absl::MutexLock lock(&mu_);
+            timelines.assign(timelines_.begin(), timelines_.end());
+          }
+          for (const auto& [key, t] : timelines) {
+            const Timeline::Positions p = t->MetricPositions();
+            out->push_back({.label_values = {key.tenant.ToString(), key.timeline.ToString()},
+                            .value = static_cast<double>((p.*field).value())});
+          }
+        })));
+  }
 }
 
 absl::Status Safekeeper::LoadTombstones(const std::string& tenant_dir, TenantId tenant) {

@@ -14,6 +14,10 @@
 // re-creating it. Open() finishes a deletion a crash interrupted (the directory
 // of a tombstoned timeline is removed, never opened).
 //
+// Metrics (docs/metrics.md): the number of timelines and, per timeline, the flush,
+// commit and archived LSNs, read at scrape time; the write path's counters are
+// SafekeeperMetrics (safekeeper_metrics.h).
+//
 // Thread-safety: thread-safe. A Timeline outlives its deletion while callers
 // still hold it (shared_ptr); its calls then fail with FAILED_PRECONDITION.
 #ifndef CAMBIUM_SAFEKEEPER_SAFEKEEPER_H_
@@ -31,6 +35,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/proto_convert.h"
+#include "metrics/registry.h"
 #include "safekeeper/file_system.h"
 #include "safekeeper/timeline.h"
 
@@ -88,6 +93,8 @@ class Safekeeper {
   absl::Status RemoveTimelineDir(const TimelineKey& key);
   absl::Status DeletedError(const TimelineKey& key) const;
   void CheckpointAll();
+  // The scrape-time gauges: timelines, and each one's flush/commit/archived LSN.
+  void RegisterMetrics();
 
   const SafekeeperOptions options_;
   absl::Mutex delete_mu_ ABSL_ACQUIRED_BEFORE(mu_);  // one deletion at a time
@@ -100,6 +107,8 @@ class Safekeeper {
   absl::Notification stop_;
   std::thread maintenance_;
   bool shut_down_ = false;
+  // Last members: unregistered first, before the timelines they read go.
+  std::vector<metrics::CallbackHandle> metrics_;
 };
 
 }  // namespace cambium::safekeeper

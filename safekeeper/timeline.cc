@@ -151,6 +151,20 @@ absl::StatusOr<TimelineStatus> Timeline::Status() {
   return status;
 }
 
+Timeline::Positions Timeline::MetricPositions() {
+  if (mu_.TryLock()) {
+    if (!deleted_) {
+      metric_flush_.store(storage_->flush_lsn().value(), std::memory_order_relaxed);
+      metric_commit_.store(acceptor_.state().commit_lsn.value(), std::memory_order_relaxed);
+      metric_archived_.store(acceptor_.state().archived_lsn.value(), std::memory_order_relaxed);
+    }
+    mu_.Unlock();
+  }
+  return Positions{.flush = Lsn(metric_flush_.load(std::memory_order_relaxed)),
+                   .commit = Lsn(metric_commit_.load(std::memory_order_relaxed)),
+                   .archived = Lsn(metric_archived_.load(std::memory_order_relaxed))};
+}
+
 absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Term term) {
   absl::MutexLock lock(&mu_);
   if (deleted_) return DeletedError();

@@ -25,6 +25,7 @@
 #ifndef CAMBIUM_SAFEKEEPER_TIMELINE_H_
 #define CAMBIUM_SAFEKEEPER_TIMELINE_H_
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -70,6 +71,14 @@ class Timeline {
   absl::StatusOr<AppendAck> AppendData(const AppendDataRequest& request);
   void ReportArchived(Lsn lsn);
   absl::StatusOr<TimelineStatus> Status();
+  // Flush, commit and archived LSNs for metrics, without waiting behind an append's
+  // fdatasync: when the mutex is busy, the values the previous call read.
+  struct Positions {
+    Lsn flush;
+    Lsn commit;
+    Lsn archived;
+  };
+  Positions MetricPositions();
 
   struct ReadWindow {
     Lsn limit;    // a read may go up to here now
@@ -142,6 +151,10 @@ class Timeline {
   Lsn committed_record_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool deleted_ ABSL_GUARDED_BY(mu_) = false;
+  // MetricPositions' last reading.
+  std::atomic<uint64_t> metric_flush_{0};
+  std::atomic<uint64_t> metric_commit_{0};
+  std::atomic<uint64_t> metric_archived_{0};
 };
 
 }  // namespace cambium::safekeeper

@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "safekeeper/safekeeper_metrics.h"
 
 namespace cambium::safekeeper {
 
@@ -114,10 +115,15 @@ absl::Status TimelineStorage::PersistState(const AcceptorState& state) {
 
 absl::Status TimelineStorage::WriteDurable(Lsn lsn, std::string_view bytes) {
   CAMBIUM_RETURN_IF_ERROR(failed_);
+  const SafekeeperMetrics& m = SafekeeperMetrics::Get();
   const Lsn end = lsn + bytes.size();
   written_end_ = std::max(written_end_, end);
-  CAMBIUM_RETURN_IF_ERROR(wal_.Write(lsn, bytes));
-  CAMBIUM_RETURN_IF_ERROR(wal_.Sync());
+  {
+    metrics::ScopedTimer timer(m.wal_append_seconds);
+    CAMBIUM_RETURN_IF_ERROR(wal_.Write(lsn, bytes));
+    CAMBIUM_RETURN_IF_ERROR(wal_.Sync());
+  }
+  m.wal_appended_bytes.Increment(bytes.size());
   flush_ = std::max(flush_, end);
   return absl::OkStatus();
 }

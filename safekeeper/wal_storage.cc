@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "common/pg/wal_decoder.h"
 #include "common/status.h"
+#include "safekeeper/safekeeper_metrics.h"
 
 namespace cambium::safekeeper {
 namespace {
@@ -145,6 +146,7 @@ absl::Status WalStorage::Sync() {
     dirty_.clear();
   }
   for (size_t k = 0; k < files.size(); ++k) {
+    SafekeeperMetrics::Get().wal_fsyncs.Increment();
     absl::Status synced = files[k].second->DataSync();
     if (synced.ok()) continue;
     // This segment and the ones after it are not durable, and after a failed
@@ -235,6 +237,7 @@ absl::Status WalStorage::Truncate(Lsn lsn, Lsn written_end) {
     if (s <= segno) continue;
     ForgetSegment(s);
     CAMBIUM_RETURN_IF_ERROR(fs_->Remove(SegmentPath(s)));
+    SafekeeperMetrics::Get().wal_removed_bytes.Increment(segment_size_);
     removed = true;
   }
   return removed ? SyncFailure(fs_->SyncDir(dir_)) : absl::OkStatus();
