@@ -20,10 +20,42 @@ absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Create(const std::string
   std::filesystem::create_directories(dir, ec);
   if (ec)
     return absl::InternalError(absl::StrFormat("create cache directory %s: %s", dir, ec.message()));
-  return std::unique_ptr<BlockCache>(new BlockCache(dir, std::max<uint64_t>(capacity_blocks, 64)));
+  std::unique_ptr<BlockCache> cache(new BlockCache(dir, std::max<uint64_t>(capacity_blocks, 64)));
+  cache->RegisterMetrics();
+  return cache;
+}
+
+void BlockCache::RegisterMetrics() {
+  struct Stat {
+    metrics::MetricType type;
+    const char* name;
+    const char* help;
+    uint64_t BlockCacheStats::*field;
+  };
+  static constexpr Stat kStats[] = {
+      {metrics::MetricType::kCounter, "cambium_shim_block_cache_hits_total",
+       "Block reads served from the local cache.", &BlockCacheStats::hits},
+      {metrics::MetricType::kCounter, "cambium_shim_block_cache_misses_total",
+       "Block reads the local cache did not have (fetched from the pageserver).",
+       &BlockCacheStats::misses},
+      {metrics::MetricType::kCounter, "cambium_shim_block_cache_evictions_total",
+       "Clean blocks evicted from the local cache.", &BlockCacheStats::evictions},
+      {metrics::MetricType::kGauge, "cambium_shim_block_cache_blocks",
+       "Blocks (8 KiB) in the local cache.", &BlockCacheStats::present},
+      {metrics::MetricType::kGauge, "cambium_shim_block_cache_dirty_blocks",
+       "Blocks in the local cache not yet durable at the pageserver (pinned).",
+       &BlockCacheStats::dirty},
+  };
+  for (const Stat& s : kStats) {
+    metrics_.push_back(metrics::Must(metrics::DefaultRegistry().AddCallback(
+        s.type, s.name, s.help, {}, [this, field = s.field](std::vector<metrics::Sample>* out) {
+          out->push_back({.value = static_cast<double>(stats().*field)});
+        })));
+  }
 }
 
 BlockCache::~BlockCache() {
+  metrics_.clear();
   for (auto& [id, f] : files_) {
     if (f.fd >= 0) close(f.fd);
   }

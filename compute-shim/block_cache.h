@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "metrics/registry.h"
 
 namespace cambium::shim {
 
@@ -57,7 +58,9 @@ class BlockCache {
   // clean.
   void MutationsDurable(uint64_t n);
 
-  // Counters for the shim's shutdown log line.
+  // Counters for the shim's shutdown log line (and its metrics, read at scrape time:
+  // cambium_shim_block_cache_{hits,misses,evictions}_total, ..._blocks,
+  // ..._dirty_blocks).
   BlockCacheStats stats() const;
 
  private:
@@ -83,6 +86,7 @@ class BlockCache {
   std::map<Key, Entry>::iterator UnindexLocked(std::map<Key, Entry>::iterator it);
   // Forgets a present block and punches its hole in the shadow file.
   void DropLocked(const Key& key, std::map<Key, Entry>::iterator it);
+  void RegisterMetrics();
 
   const std::string dir_;
   const uint64_t capacity_;
@@ -93,6 +97,7 @@ class BlockCache {
   std::multimap<uint64_t, Key> dirty_;  // GUARDED_BY(mu_): mutation -> block
   uint64_t durable_ = 0;                // GUARDED_BY(mu_)
   BlockCacheStats stats_;               // GUARDED_BY(mu_)
+  std::vector<metrics::CallbackHandle> metrics_;
 };
 
 }  // namespace cambium::shim

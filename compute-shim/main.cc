@@ -5,6 +5,7 @@
 #include "common/logging.h"
 #include "common/service.h"
 #include "compute-shim/shim.h"
+#include "metrics/http_server.h"
 
 int main(int argc, char** argv) {
   cambium::PrepareDaemonProcess();
@@ -12,7 +13,9 @@ int main(int argc, char** argv) {
   cambium::shim::ShimConfig config;
   cambium::LogOptions log;
   cambium::SecurityOptions security;
+  cambium::metrics::HttpOptions http_options;
   cambium::shim::AddShimFlags(app, &config);
+  cambium::metrics::AddHttpFlags(app, &http_options);
   cambium::AddServiceFlags(app, &log);
   cambium::AddSecurityFlags(app, &security);
   CLI11_PARSE(app, argc, argv);
@@ -25,6 +28,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cambium-shim: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  // /healthz answers during the election, WAL preparation and mount; /readyz once
+  // PGDATA is mounted.
+  cambium::metrics::Readiness readiness(absl::UnavailableError("not mounted yet"));
+  auto http = cambium::metrics::StartHttpServer(http_options, readiness.AsCheck());
+  if (!http.ok()) {
+    cambium::LogError("shim_start_failed", {{"status", http.status()}});
+    std::fprintf(stderr, "cambium-shim: %s\n", http.status().ToString().c_str());
+    return 1;
+  }
   auto shim = cambium::shim::Shim::Start(config);
   if (!shim.ok()) {
     cambium::LogError("shim_start_failed", {{"status", shim.status()}});
@@ -34,8 +46,11 @@ int main(int argc, char** argv) {
   std::printf("cambium-shim mounted %s at LSN %s\n", config.mountpoint.c_str(),
               (*shim)->start_lsn().ToString().c_str());
   std::fflush(stdout);
+  readiness.Set(absl::OkStatus());
   const int sig = cambium::WaitForTerminationSignal();
   cambium::LogInfo("shutdown_requested", {{"signal", sig}});
+  readiness.Set(absl::UnavailableError("unmounting"));
   absl::Status stopped = (*shim)->Stop();
+  if (*http) (*http)->Stop();
   return stopped.ok() ? 0 : 1;
 }

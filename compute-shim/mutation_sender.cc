@@ -3,6 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "compute-shim/shim_metrics.h"
 
 namespace cambium::shim {
 
@@ -15,6 +16,14 @@ MutationSender::MutationSender(PageserverClient* client, uint64_t generation,
       on_durable_(std::move(on_durable)),
       last_sync_sent_(absl::Now()) {
   sender_ = std::thread([this] { SendLoop(); });
+  metrics_ = metrics::Must(metrics::DefaultRegistry().AddCallback(
+      metrics::MetricType::kGauge, "cambium_shim_mutation_queue_bytes",
+      "Encoded bytes of mutations not yet durable at the pageserver (queued, or sent and "
+      "kept for resending); writes block at twice max_unsynced_bytes.",
+      {}, [this](std::vector<metrics::Sample>* out) {
+        std::lock_guard<std::mutex> lock(mu_);
+        out->push_back({.value = static_cast<double>(pending_bytes_ + unsynced_bytes_)});
+      }));
 }
 
 MutationSender::~MutationSender() { Stop(); }
@@ -66,6 +75,7 @@ absl::StatusOr<uint64_t> MutationSender::Enqueue(v1::Mutation mutation) {
 }
 
 absl::Status MutationSender::Barrier() {
+  metrics::ScopedTimer timer(ShimMetrics::Get().mutation_barrier_seconds);
   std::unique_lock<std::mutex> lock(mu_);
   const uint64_t target = queued_;
   if (synced_ >= target) return error_;
@@ -245,10 +255,17 @@ void MutationSender::SendLoop() {
     if (have_unsent) {
       const std::shared_ptr<const v1::PutMutationsRequest> request =
           unsynced_[resend_from_].request;
+      const size_t bytes = unsynced_[resend_from_].bytes;
       ++resend_from_;
       auto stream = stream_;
       lock.unlock();
       const bool ok = stream->Write(*request);
+      if (ok) {
+        const ShimMetrics& m = ShimMetrics::Get();
+        m.mutation_batches_sent.Increment();
+        m.mutations_sent.Increment(request->mutations_size());
+        m.mutation_sent_bytes.Increment(bytes);
+      }
       lock.lock();
       if (!ok && !stream_broken_) {
         // The reader will see the error; wait for it to decide.

@@ -48,6 +48,7 @@
 #include "absl/time/time.h"
 #include "cambium/v1/page_service.pb.h"
 #include "compute-shim/pageserver_client.h"
+#include "metrics/registry.h"
 
 namespace cambium::shim {
 
@@ -144,6 +145,8 @@ class MutationSender {
   absl::Time last_sync_sent_;   // GUARDED_BY(mu_)
   std::thread reader_;
   std::thread sender_;
+  // cambium_shim_mutation_queue_bytes. Last member: unregistered before the rest goes.
+  metrics::CallbackHandle metrics_;
 };
 
 }  // namespace cambium::shim

@@ -5,6 +5,7 @@
 #include "common/proto_convert.h"
 #include "common/service.h"
 #include "common/status.h"
+#include "compute-shim/shim_metrics.h"
 
 namespace cambium::shim {
 
@@ -143,6 +144,9 @@ std::vector<PageResult> PageserverClient::GetPages(Lsn lsn, const std::vector<Pa
     ref->set_block_no(p.block);
   }
   v1::GetPagesResponse resp;
+  const ShimMetrics& m = ShimMetrics::Get();
+  m.getpages_pages.Increment(pages.size());
+  metrics::ScopedTimer timer(m.getpages_seconds);
   absl::Status status = Retry("GetPages", [&] {
     {
       std::lock_guard<std::mutex> lock(mu_);

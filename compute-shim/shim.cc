@@ -15,6 +15,7 @@
 #include "compute-shim/mutation_sender.h"
 #include "compute-shim/pageserver_client.h"
 #include "compute-shim/shim_fs.h"
+#include "compute-shim/shim_metrics.h"
 #include "safekeeper/wal_proposer.h"
 
 namespace cambium::shim {
@@ -33,9 +34,11 @@ class ProposerWalTarget : public WalTarget {
       bytes.remove_prefix(start_ - lsn);
       lsn = start_;
     }
+    ShimMetrics::Get().wal_appended_bytes.Increment(bytes.size());
     return proposer_->Append(lsn, bytes);
   }
   absl::Status WaitForFlush(Lsn lsn, absl::Duration timeout) override {
+    metrics::ScopedTimer timer(ShimMetrics::Get().wal_quorum_flush_seconds);
     return proposer_->WaitForFlush(lsn, timeout);
   }
   safekeeper::WalProposer* proposer() { return proposer_.get(); }
@@ -141,6 +144,7 @@ absl::Status Shim::Impl::Mount() {
 }
 
 absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
+  (void)ShimMetrics::Get();  // every series exists (at 0) from the start
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   CAMBIUM_ASSIGN_OR_RETURN(TenantId tenant, TenantId::Parse(config.tenant));
