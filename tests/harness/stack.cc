@@ -16,6 +16,18 @@
 #include "tests/harness/security.h"
 
 namespace cambium::testing {
+namespace {
+
+// With `enabled`, adds --http-listen on a free port to `args` and returns the address.
+absl::StatusOr<std::string> AddHttpListen(bool enabled, std::vector<std::string>* args) {
+  if (!enabled) return std::string();
+  CAMBIUM_ASSIGN_OR_RETURN(int port, FreePort());
+  const std::string address = absl::StrFormat("127.0.0.1:%d", port);
+  args->insert(args->end(), {"--http-listen", address});
+  return address;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<TestStack>> TestStack::Create(StackOptions options) {
   std::unique_ptr<TestStack> stack(new TestStack());
@@ -25,11 +37,12 @@ absl::StatusOr<std::unique_ptr<TestStack>> TestStack::Create(StackOptions option
   for (int i = 0; i < options.safekeepers; ++i) {
     CAMBIUM_ASSIGN_OR_RETURN(int port, FreePort());
     const std::string name = absl::StrFormat("sk%d", i);
-    CAMBIUM_ASSIGN_OR_RETURN(
-        auto sk, ServiceProcess::Start(CAMBIUM_SAFEKEEPER_BIN,
-                                       {"--data-dir", stack->dir_->Sub(name), "--id", name}, port,
-                                       stack->dir_->Sub(name + ".log")));
+    std::vector<std::string> args = {"--data-dir", stack->dir_->Sub(name), "--id", name};
+    CAMBIUM_ASSIGN_OR_RETURN(std::string http, AddHttpListen(options.http, &args));
+    CAMBIUM_ASSIGN_OR_RETURN(auto sk, ServiceProcess::Start(CAMBIUM_SAFEKEEPER_BIN, args, port,
+                                                            stack->dir_->Sub(name + ".log")));
     stack->safekeepers_.push_back(std::move(sk));
+    stack->safekeeper_http_.push_back(http);
   }
   CAMBIUM_ASSIGN_OR_RETURN(int ps_port, FreePort());
   std::vector<std::string> ps_args = {"--data-dir",    stack->dir_->Sub("pageserver"),
@@ -37,6 +50,7 @@ absl::StatusOr<std::unique_ptr<TestStack>> TestStack::Create(StackOptions option
                                       "--gc-interval", "0",
                                       "--cache-mb",    "64"};
   ps_args.insert(ps_args.end(), options.pageserver_args.begin(), options.pageserver_args.end());
+  CAMBIUM_ASSIGN_OR_RETURN(stack->pageserver_http_, AddHttpListen(options.http, &ps_args));
   CAMBIUM_ASSIGN_OR_RETURN(stack->pageserver_,
                            ServiceProcess::Start(CAMBIUM_PAGESERVER_BIN, ps_args, ps_port,
                                                  stack->dir_->Sub("pageserver.log")));
@@ -131,6 +145,7 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
                     "--cache-mb",    std::to_string(options.cache_mb),
                     "--ready-file",  ep->dir_ + "/ready",
                     "--log-file",    ep->dir_ + "/shim.log"};
+  CAMBIUM_ASSIGN_OR_RETURN(ep->http_address_, AddHttpListen(options.http, &ep->shim_args_));
   CAMBIUM_RETURN_IF_ERROR(ep->StartShim(options.takeover));
   CAMBIUM_ASSIGN_OR_RETURN(int port, FreePort());
   std::map<std::string, std::string> settings = {

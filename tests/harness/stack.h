@@ -31,6 +31,9 @@ struct StackOptions {
   std::string tenant = "acme";
   // Extra flags of the pageserver (e.g. {"--writer-lease", "3s"}).
   std::vector<std::string> pageserver_args;
+  // Give the pageserver and every safekeeper --http-listen on a free port
+  // (/metrics, /healthz, /readyz). Default: none.
+  bool http = false;
 };
 
 struct EndpointOptions {
@@ -40,6 +43,8 @@ struct EndpointOptions {
   std::map<std::string, std::string> settings;
   // Local page cache of the shim, MiB.
   uint64_t cache_mb = 128;
+  // Give the shim --http-listen on a free port. Default: none.
+  bool http = false;
 };
 
 class Endpoint {
@@ -50,6 +55,8 @@ class Endpoint {
   const std::string& branch() const { return branch_; }
   const std::string& mountpoint() const { return mountpoint_; }
   Lsn start_lsn() const { return start_lsn_; }
+  // The shim's HTTP address (EndpointOptions::http), or "".
+  const std::string& http_address() const { return http_address_; }
   std::string ShimLogTail(size_t bytes = 3000) const;
 
   // A clean stop: Postgres fast shutdown, then the shim (barrier, detach, unmount).
@@ -75,6 +82,7 @@ class Endpoint {
   std::string mountpoint_;
   std::string scratch_;
   Lsn start_lsn_;
+  std::string http_address_;
   EndpointOptions options_;
   std::unique_ptr<Subprocess> shim_;
   std::unique_ptr<PostgresProcess> pg_;
@@ -89,7 +97,11 @@ class TestStack {
   const std::string& tenant() const { return options_.tenant; }
   ServiceProcess& pageserver() { return *pageserver_; }
   ServiceProcess& safekeeper(int i) { return *safekeepers_[i]; }
+  int safekeeper_count() const { return static_cast<int>(safekeepers_.size()); }
   std::string safekeeper_addresses() const;
+  // HTTP addresses (StackOptions::http), or "".
+  const std::string& pageserver_http() const { return pageserver_http_; }
+  const std::string& safekeeper_http(int i) const { return safekeeper_http_[i]; }
 
   absl::StatusOr<v1::BranchInfo> GetBranch(const std::string& name);
   absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
@@ -107,6 +119,8 @@ class TestStack {
   std::unique_ptr<TempDir> dir_;
   std::unique_ptr<ServiceProcess> pageserver_;
   std::vector<std::unique_ptr<ServiceProcess>> safekeepers_;
+  std::string pageserver_http_;
+  std::vector<std::string> safekeeper_http_;
   std::unique_ptr<v1::ManagementService::Stub> mgmt_;
   int endpoints_ = 0;
 };
