@@ -16,8 +16,11 @@ packages=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev
   # tokens (RAND_bytes, SHA-256, CRYPTO_memcmp) and the TLS test's certificate
   libssl-dev openssl
-  # tests and benchmarks
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  # the daemons' HTTP endpoints (/metrics, /healthz, /readyz)
+  libcpp-httplib-dev
+  # tests and benchmarks; prometheus for promtool and the scrape test (the tests run
+  # their own; under systemd the package also enables a prometheus service on :9090)
+  googletest libgtest-dev libgmock-dev libbenchmark-dev prometheus
   # the Postgres that computes run, and its tools (pg_waldump, pg_controldata, amcheck)
   postgresql-15 postgresql-contrib postgresql-client-15
   # libpq for the chaos suite's clients (tests/chaos)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -188,6 +189,8 @@ TEST(MetricsStack, EveryDaemonServesMetricsThatPrometheusScrapes) {
     absl::Status checked = testing::PromtoolCheckMetrics(body);
     EXPECT_TRUE(checked.ok()) << checked << "\n" << body;
     EXPECT_GE(SampleLines(body), 10) << body;
+    std::printf("%s %s: /metrics %zu bytes, %d samples\n", t.job.c_str(), t.address.c_str(),
+                body.size(), SampleLines(body));
     EXPECT_GT(Value(body, "process_resident_memory_bytes"), 0) << body;
     EXPECT_EQ(Value(body, "cambium_build_info{version=\"0.1.0\"}"), 1) << body;
     if (t.job == "pageserver") {
