@@ -514,11 +514,11 @@ absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
   if (b->protected_()) return Protected(name, "restored in place");
+  // NAME_old_<time>, NAME shortened so that any valid branch name can be restored.
+  const std::string suffix =
+      "_old_" + absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone());
   std::string backup =
-      backup_name.empty()
-          ? absl::StrFormat("%s_old_%s", name,
-                            absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone()))
-          : backup_name;
+      backup_name.empty() ? name.substr(0, kMaxNameLength - suffix.size()) + suffix : backup_name;
   CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", backup));
   if (t->branches.count(backup)) {
     return absl::AlreadyExistsError(absl::StrFormat("branch \"%s\" already exists", backup));

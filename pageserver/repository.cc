@@ -12,15 +12,16 @@
 namespace cambium::pageserver {
 
 absl::Status ValidateName(const std::string& what, const std::string& name) {
-  bool ok = !name.empty() && name.size() <= 63 && std::isalnum(static_cast<unsigned char>(name[0]));
+  bool ok = !name.empty() && name.size() <= kMaxNameLength &&
+            std::isalnum(static_cast<unsigned char>(name[0]));
   for (char c : name) {
     ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
   }
   if (!ok) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "invalid %s name \"%s\": use 1-63 letters, digits, '-', '_' or '.', starting with a "
+        "invalid %s name \"%s\": use 1-%d letters, digits, '-', '_' or '.', starting with a "
         "letter or digit",
-        what, name));
+        what, name, kMaxNameLength));
   }
   return absl::OkStatus();
 }

@@ -308,6 +308,24 @@ TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Issue 13: a branch of the longest valid name can be restored with the default
+// backup name (NAME_old_<time> would be 84 characters: NAME is shortened).
+TEST_F(RepositoryTest, TheLongestBranchNameRestoresWithADefaultBackupName) {
+  wal_->Add(kMessage, 0, 1, "x");
+  Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
+  WriteBlock(*main_, "f", e1, '1');
+  Lsn e2 = (wal_->AddCommit(2, PgT(200)), wal_->end());
+  WriteBlock(*main_, "f", e2, '2');
+  ArchiveMainWal();
+  const std::string name(kMaxNameLength, 'n');
+  ASSERT_TRUE(repo_->CreateBranch("acme", name, "main", {}, std::nullopt).ok());
+  auto r = repo_->RestoreBranch("acme", name, {.lsn = e1}, "");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_LE(r->second.name.size(), kMaxNameLength) << r->second.name;
+  EXPECT_NE(r->second.name.find("_old_"), std::string::npos) << r->second.name;
+  EXPECT_EQ(Byte(*Of(name), "f"), '1');
+}
+
 // Issue 10: every branch has its own Postgres passwords, made once and kept across
 // a restart; a restore's backup gets its own.
 TEST_F(RepositoryTest, EachBranchHasItsOwnDurablePasswords) {
