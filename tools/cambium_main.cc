@@ -1,7 +1,7 @@
 // cambium: the command line of a local Cambium stack. Every command takes --json
-// (one JSON document on stdout), --data-dir (or $CAMBIUM_DATA_DIR, default
-// ./.cambium) and --tenant; it never prompts. Errors go to stderr with exit code 1
-// (2 for a usage error).
+// (one JSON document on stdout), --data-dir (found as LocateDataDir in
+// tools/cli_state.h says) and --tenant; it never prompts. Errors go to stderr with
+// exit code 1 (2 for a usage error; tools/cli_usage.h), as JSON with --json.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,7 +12,10 @@
 
 #include "CLI/CLI.hpp"
 #include "common/logging.h"
+#include "common/status.h"
 #include "tools/cli.h"
+#include "tools/cli_ops.h"
+#include "tools/cli_usage.h"
 #include "tools/supervisor.h"
 
 namespace {
@@ -23,16 +26,20 @@ struct Globals {
   bool json = false;
 };
 
-int Run(const Globals& g,
-        const std::function<absl::StatusOr<cambium::cli::Output>(cambium::cli::Cli&)>& fn) {
-  auto cli = cambium::cli::Cli::Open(g.data_dir, g.tenant);
-  absl::StatusOr<cambium::cli::Output> out = cli.ok() ? fn(**cli) : cli.status();
+// Whether a command may create the data directory: only `up` starts a stack.
+enum class DataDirUse { kExisting, kCreate };
+
+absl::StatusOr<std::unique_ptr<cambium::cli::Cli>> OpenCli(const Globals& g, DataDirUse use) {
+  CAMBIUM_ASSIGN_OR_RETURN(cambium::cli::DataDirLocation where,
+                           cambium::cli::LocateDataDir(g.data_dir));
+  return cambium::cli::Cli::Open(where.path, g.tenant, use == DataDirUse::kCreate);
+}
+
+// Prints a command's result (or error) and returns the exit code.
+int Report(const Globals& g, const absl::StatusOr<cambium::cli::Output>& out) {
   if (!out.ok()) {
     if (g.json) {
-      nlohmann::json err = {{"error",
-                             {{"code", absl::StatusCodeToString(out.status().code())},
-                              {"message", std::string(out.status().message())}}}};
-      std::cerr << err.dump() << "\n";
+      std::cerr << cambium::cli::ErrorJson(out.status()).dump() << "\n";
     } else {
       std::cerr << "cambium: " << out.status().message() << "\n";
     }
@@ -43,12 +50,42 @@ int Run(const Globals& g,
   } else {
     std::cout << out->text;
   }
-  return 0;
+  return out->exit_code;
+}
+
+int Run(const Globals& g,
+        const std::function<absl::StatusOr<cambium::cli::Output>(cambium::cli::Cli&)>& fn,
+        DataDirUse use = DataDirUse::kExisting) {
+  absl::StatusOr<std::unique_ptr<cambium::cli::Cli>> cli = OpenCli(g, use);
+  return Report(g, cli.ok() ? fn(**cli) : absl::StatusOr<cambium::cli::Output>(cli.status()));
+}
+
+// `cambium logs`: the files are found under the data directory's lock, printed
+// (and followed) without it (tools/cli_ops.h).
+int Logs(const Globals& g, const std::string& target, int lines, bool follow) {
+  absl::StatusOr<std::vector<cambium::cli::LogFile>> files;
+  {
+    absl::StatusOr<std::unique_ptr<cambium::cli::Cli>> cli = OpenCli(g, DataDirUse::kExisting);
+    files = cli.ok() ? (*cli)->LogFiles(target) : cli.status();
+  }
+  if (!files.ok()) return Report(g, files.status());
+  return cambium::cli::PrintLogs(*files, lines, follow, g.json);
+}
+
+int Doctor(const Globals& g) {
+  absl::StatusOr<cambium::cli::DataDirLocation> where = cambium::cli::LocateDataDir(g.data_dir);
+  if (!where.ok()) return Report(g, where.status());
+  return Report(g, cambium::cli::Doctor(*where));
 }
 
 int Supervise(const Globals& g) {
+  absl::StatusOr<cambium::cli::DataDirLocation> where = cambium::cli::LocateDataDir(g.data_dir);
+  if (!where.ok()) {
+    std::cerr << "cambium supervise: " << where.status().message() << "\n";
+    return 1;
+  }
   std::error_code ec;
-  const std::string dir = std::filesystem::canonical(g.data_dir, ec).string();
+  const std::string dir = std::filesystem::canonical(where->path, ec).string();
   if (ec) {
     std::cerr << "cambium supervise: " << g.data_dir << ": " << ec.message() << "\n";
     return 1;
@@ -66,25 +103,51 @@ int main(int argc, char** argv) {
   // Daemon logs go to files; the CLI itself only reports results.
   (void)cambium::InitLogging({.level = cambium::LogLevel::kError});
   Globals g;
-  const char* env_dir = std::getenv("CAMBIUM_DATA_DIR");
-  g.data_dir = env_dir && *env_dir ? env_dir : "./.cambium";
   CLI::App app{"cambium: copy-on-write branching storage for stock PostgreSQL"};
   app.require_subcommand(1);
   app.fallthrough();
   app.add_option("--data-dir", g.data_dir,
-                 "Stack directory (default $CAMBIUM_DATA_DIR or ./.cambium)");
+                 "Stack directory (default: $CAMBIUM_DATA_DIR, data_dir in "
+                 "/etc/cambium/cambium.toml, ./.cambium if it exists, /var/lib/cambium)");
+  bool version = false;  // answered before parsing (tools/cli_usage.h)
+  app.add_flag("--version", version, "Print the version");
   app.add_option("--tenant", g.tenant, "Tenant (default: default)");
   app.add_flag("--json", g.json, "Print one JSON document");
   std::function<int()> action;
 
   app.add_subcommand("up", "Start the pageserver, 3 safekeepers and an endpoint on main")
-      ->callback([&] { action = [&] { return Run(g, [](auto& c) { return c.Up(); }); }; });
+      ->callback([&] {
+        action = [&] {
+          return Run(
+              g, [](auto& c) { return c.Up(); }, DataDirUse::kCreate);
+        };
+      });
   app.add_subcommand("down", "Stop endpoints and daemons (state is kept)")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.Down(); }); };
   });
   app.add_subcommand("status", "Daemons, endpoints and where they log")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.Status(); }); };
   });
+
+  std::string log_target;
+  int log_lines = 100;
+  bool log_follow = false;
+  auto* logs = app.add_subcommand(
+      "logs",
+      "Logs of the daemons, one daemon (pageserver, sk0, safekeepers, supervisor) or "
+      "an endpoint (its postgres and shim)");
+  logs->add_option("target", log_target, "A daemon or an endpoint's name (default: every daemon)");
+  logs->add_option("-n,--lines", log_lines, "How many of the last lines (default 100)")
+      ->check(CLI::NonNegativeNumber);
+  logs->add_flag("-f,--follow", log_follow, "Keep printing what is appended");
+  logs->callback([&] { action = [&] { return Logs(g, log_target, log_lines, log_follow); }; });
+  app.add_subcommand("doctor",
+                     "Check FUSE, permissions, Postgres, programs, disk space and ports; say "
+                     "what to fix")
+      ->callback([&] { action = [&] { return Doctor(g); }; });
+
+  // Answered before parsing (tools/cli_usage.h); registered to be listed.
+  app.add_subcommand("help", "The usage of a command: cambium help branch create")->allow_extras();
 
   // Hidden: what `up` runs detached (tools/supervisor.h). It takes no lock.
   app.add_subcommand("supervise", "Restart crashed daemons of the stack (started by up)")
@@ -111,11 +174,13 @@ int main(int argc, char** argv) {
     if (!ttl.empty()) create.ttl = ttl;
     action = [&] { return Run(g, [&](auto& c) { return c.BranchCreate(create); }); };
   });
-  bool deleted = false;
+  bool deleted = false, all = false;
   auto* bl = branch->add_subcommand("list", "List branches");
   bl->add_flag("--deleted", deleted, "List the trash: deleted branches that can be undeleted");
-  bl->callback(
-      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchList(deleted); }); }; });
+  bl->add_flag("--all", all, "Also the internal copies that read-only endpoints and queries serve");
+  bl->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.BranchList(deleted, all); }); };
+  });
   std::string name;
   bool purge = false;
   auto* bd = branch->add_subcommand(
@@ -131,21 +196,38 @@ int main(int argc, char** argv) {
   bu->add_option("name", name)->required();
   bu->callback(
       [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchUndelete(name); }); }; });
-  auto* br =
-      branch->add_subcommand("reset", "Point a branch at its parent's head (refused if protected)");
+  bool no_restart = false;
+  const char* kNoRestart =
+      "Refuse while the branch's endpoint runs, instead of restarting it on the new state";
+  auto* br = branch->add_subcommand(
+      "reset",
+      "Point a branch at its parent's head (refused if protected); its running endpoint "
+      "restarts on it with the same port and credentials");
   br->add_option("name", name)->required();
-  br->callback(
-      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchReset(name); }); }; });
-  auto* bs = branch->add_subcommand("restore", "Restore a branch in place; the old head is kept");
+  br->add_flag("--no-restart", no_restart, kNoRestart);
+  br->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.BranchReset(name, !no_restart); }); };
+  });
+  std::string backup_name;
+  auto* bs = branch->add_subcommand(
+      "restore",
+      "Restore a branch in place; the old head is kept; its running endpoint restarts on it "
+      "with the same port and credentials");
   bs->add_option("name", name)->required();
   auto* rs_at = bs->add_option("--at", at, "Restore to this time");
   auto* rs_lsn = bs->add_option("--lsn", lsn, "Restore to this LSN");
   rs_at->excludes(rs_lsn);
+  bs->add_option("--backup-name", backup_name,
+                 "Name of the branch that keeps the old head (default NAME_old_<time>)");
+  bs->add_flag("--no-restart", no_restart, kNoRestart);
   bs->callback([&] {
     action = [&] {
       return Run(g, [&](auto& c) {
-        return c.BranchRestore(name, at.empty() ? std::nullopt : std::optional<std::string>(at),
-                               lsn.empty() ? std::nullopt : std::optional<std::string>(lsn));
+        return c.BranchRestore(name,
+                               {.at = at.empty() ? std::nullopt : std::optional<std::string>(at),
+                                .lsn = lsn.empty() ? std::nullopt : std::optional<std::string>(lsn),
+                                .backup_name = backup_name,
+                                .restart = !no_restart});
       });
     };
   });
@@ -167,7 +249,9 @@ int main(int argc, char** argv) {
   auto* es =
       endpoint->add_subcommand("start", "Start Postgres on a branch; prints the connection string");
   es->add_option("branch", start.branch)->required();
-  es->add_option("--port", start.port, "Port (default: a free one)");
+  es->add_option("--port", start.port,
+                 "Port (default: the endpoint's port of its last start, or a free one); the "
+                 "start fails if it is taken");
   es->add_flag("--read-only", start.read_only,
                "Serve an ephemeral copy as a hot standby (Postgres refuses every write)");
   es->add_flag("--follow", start.follow,
@@ -175,10 +259,14 @@ int main(int argc, char** argv) {
                "commits, streamed from its running endpoint");
   es->callback(
       [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStart(start); }); }; });
-  auto* et = endpoint->add_subcommand("stop", "Stop the endpoint of a branch");
+  auto* et = endpoint->add_subcommand(
+      "stop",
+      "Stop the endpoint of a branch (or a read-only endpoint by its name); it keeps "
+      "its port for the next start. A stopped endpoint: nothing to do, exit 0");
   et->add_option("branch", name)->required();
+  et->add_flag("--all", all, "Also the branch's read-only endpoints");
   et->callback(
-      [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStop(name); }); }; });
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.EndpointStop(name, all); }); }; });
   endpoint->add_subcommand("list", "List endpoints")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.EndpointList(); }); };
   });
@@ -257,11 +345,18 @@ int main(int argc, char** argv) {
     };
   });
 
+  // --version, help and unknown commands; then CLI11's own usage errors, as JSON
+  // too with --json (tools/cli_usage.h).
+  const std::vector<std::string> words = cambium::cli::CommandWords(argc, argv);
+  const bool json = cambium::cli::HasFlag(words, "--json");
+  if (std::optional<int> code =
+          cambium::cli::HandleBeforeParse(app, words, {"--data-dir", "--tenant"}, json)) {
+    return *code;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    return cambium::cli::ReportParseError(app, e, json);
   }
   return action ? action() : 2;
 }

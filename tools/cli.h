@@ -44,6 +44,8 @@ enum class Secrets {
 struct Output {
   nlohmann::json json;
   std::string text;
+  // A result that is not an error but still fails (doctor's failed checks).
+  int exit_code = 0;
 };
 
 struct BranchCreateArgs {
@@ -63,6 +65,19 @@ struct EndpointStartArgs {
   bool follow = false;
 };
 
+// A log of the stack (`cambium logs`, tools/cli_ops.h).
+struct LogFile {
+  std::string name;  // "pageserver", "sk0", "main/postgres", ...
+  std::string path;
+};
+
+struct RestoreArgs {
+  std::optional<std::string> at;   // a time, or
+  std::optional<std::string> lsn;  // an LSN
+  std::string backup_name;         // "" = NAME_old_<time>
+  bool restart = true;             // see BranchReset
+};
+
 struct TokenCreateArgs {
   std::string scope;                  // read, develop or admin
   std::vector<std::string> branches;  // glob patterns; empty = every branch
@@ -72,8 +87,10 @@ struct TokenCreateArgs {
 
 class Cli {
  public:
+  // `create`: make the data directory if it holds no stack (`up`); otherwise a
+  // directory without a stack is NOT_FOUND (DataDir::Open).
   static absl::StatusOr<std::unique_ptr<Cli>> Open(const std::string& data_dir,
-                                                   const std::string& tenant);
+                                                   const std::string& tenant, bool create);
 
   // Stack.
   absl::StatusOr<Output> Up();
@@ -82,20 +99,30 @@ class Cli {
 
   // Branches.
   absl::StatusOr<Output> BranchCreate(const BranchCreateArgs& args);
-  // `deleted`: the trash instead of the live branches.
-  absl::StatusOr<Output> BranchList(bool deleted = false);
+  // `deleted`: the trash instead of the live branches. `all`: also the internal
+  // copies read-only endpoints and queries serve (read_only_copy), hidden otherwise.
+  absl::StatusOr<Output> BranchList(bool deleted = false, bool all = false);
   // To the trash, or (`purge`) freed at once.
   absl::StatusOr<Output> BranchDelete(const std::string& name, bool purge = false);
   absl::StatusOr<Output> BranchUndelete(const std::string& name);
-  absl::StatusOr<Output> BranchReset(const std::string& name);
-  absl::StatusOr<Output> BranchRestore(const std::string& name, std::optional<std::string> at,
-                                       std::optional<std::string> lsn);
+  // With `restart`, the branch's running read-write endpoint is stopped for the call
+  // and started again on the new state, on the same port with the same credentials
+  // (open connections drop); without, the pageserver refuses while it runs.
+  absl::StatusOr<Output> BranchReset(const std::string& name, bool restart = true);
+  absl::StatusOr<Output> BranchRestore(const std::string& name, const RestoreArgs& args);
   absl::StatusOr<Output> BranchProtect(const std::string& name, bool is_protected);
   absl::StatusOr<Output> ShowLsn(const std::string& branch, std::optional<std::string> at);
 
+  // `cambium logs TARGET`: the log files of TARGET (LogFilesOf in cli_ops.h).
+  absl::StatusOr<std::vector<LogFile>> LogFiles(const std::string& target);
+
   // Endpoints.
   absl::StatusOr<Output> EndpointStart(const EndpointStartArgs& args);
-  absl::StatusOr<Output> EndpointStop(const std::string& branch);
+  // Stops the endpoint named `branch` (the branch's read-write endpoint, or a
+  // read-only endpoint by its own name) and, with `all` or when no endpoint has that
+  // name, the branch's read-only endpoints. A read-write endpoint's record stays (its
+  // port is the next start's); nothing to stop on an existing branch is success.
+  absl::StatusOr<Output> EndpointStop(const std::string& branch, bool all = false);
   absl::StatusOr<Output> EndpointList();
   // The supervisor's restart of a crashed endpoint (hidden `endpoint recover NAME`;
   // tools/supervisor.h): checks again under the lock, restarts postgres (or the whole
@@ -162,7 +189,9 @@ class Cli {
   // Reset and restore act only without a live writer: the branch's own running
   // read-write endpoint (if the call can succeed) is stopped, and started again
   // afterwards on whatever the branch then points to.
-  absl::StatusOr<std::optional<EndpointState>> PauseEndpoint(const std::string& name);
+  // Without `restart`, nothing is stopped (the pageserver refuses the call while the
+  // endpoint's writer is attached).
+  absl::StatusOr<std::optional<EndpointState>> PauseEndpoint(const std::string& name, bool restart);
   absl::Status ResumeEndpoint(const std::optional<EndpointState>& paused);
 
   // cli_endpoint.cc

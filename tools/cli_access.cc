@@ -34,6 +34,7 @@
 #include "common/subprocess.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
+#include "tools/pg_client.h"
 
 namespace cambium::cli {
 namespace {
@@ -107,29 +108,6 @@ DO $$ DECLARE f regprocedure; BEGIN
 END $$;
 )sql",
       kOwnerRole, kReaderRole, kSuperuserRole);
-}
-
-struct PgConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
-
-absl::StatusOr<PgConn> Connect(const std::string& host, int port, const std::string& user,
-                               const std::string& password) {
-  const std::string port_text = std::to_string(port);
-  const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", nullptr};
-  const char* values[] = {
-      host.c_str(), port_text.c_str(), user.c_str(), password.c_str(), "postgres", "10", nullptr};
-  PgConn conn(PQconnectdbParams(keys, values, 0));
-  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-    return absl::UnavailableError(
-        absl::StrFormat("connect to postgres at %s port %d as %s: %s", host, port, user,
-                        conn ? PQerrorMessage(conn.get()) : "out of memory"));
-  }
-  // Notices ("already a member of role") are not the user's business.
-  PQsetNoticeProcessor(
-      conn.get(), [](void*, const char*) {}, nullptr);
-  return conn;
 }
 
 absl::Status Exec(PGconn* conn, const std::string& sql) {

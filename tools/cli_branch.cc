@@ -118,7 +118,7 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
   return out;
 }
 
-absl::StatusOr<Output> Cli::BranchList(bool deleted) {
+absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::ListBranchesRequest req;
   req.set_tenant(stack_.tenant);
@@ -144,6 +144,7 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted) {
   out.text = absl::StrFormat("%-28s %-16s %-12s %-21s %10s %-9s %s\n", "NAME", "PARENT",
                              "BRANCH LSN", "CREATED", "UNIQUE", "PROTECTED", "EXPIRES");
   for (const v1::BranchInfo& b : resp.branches()) {
+    if (b.read_only_copy() && !all) continue;
     json j = BranchJson(b);
     out.json.push_back(j);
     out.text += absl::StrFormat(
@@ -165,6 +166,14 @@ absl::StatusOr<Output> Cli::BranchDelete(const std::string& name, bool purge) {
   CAMBIUM_ASSIGN_OR_RETURN(
       v1::DeleteBranchResponse resp,
       CallOnBranch(mgmt(), &Stub::DeleteBranch, stack_.tenant, name, std::move(req)));
+  // The branch's stopped endpoint (the pageserver refuses while one runs) goes with
+  // it: an undeleted branch starts a new one.
+  CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
+  for (EndpointState& ep : endpoints) {
+    if (ep.name == name && !ep.read_only) {
+      CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/true, /*release=*/false));
+    }
+  }
   if (purge) {
     return Output{{{"name", name}, {"deleted", true}, {"purged", true}},
                   absl::StrFormat("Deleted branch %s for good.\n", name)};
@@ -188,7 +197,9 @@ absl::StatusOr<Output> Cli::BranchUndelete(const std::string& name) {
   return Output{BranchJson(b), absl::StrFormat("Branch %s is back.\n", name)};
 }
 
-absl::StatusOr<std::optional<EndpointState>> Cli::PauseEndpoint(const std::string& name) {
+absl::StatusOr<std::optional<EndpointState>> Cli::PauseEndpoint(const std::string& name,
+                                                                bool restart) {
+  if (!restart) return std::nullopt;
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   for (EndpointState& ep : endpoints) {
     if (ep.name != name || ep.read_only || !EndpointRunning(ep)) continue;
@@ -212,11 +223,11 @@ absl::Status Cli::ResumeEndpoint(const std::optional<EndpointState>& paused) {
                                       paused->name, started.message(), paused->name));
 }
 
-absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
+absl::StatusOr<Output> Cli::BranchReset(const std::string& name, bool restart) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   // The pageserver refuses a reset under a live writer: the branch's own endpoint is
   // stopped for it and started again on the new state.
-  CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name));
+  CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name, restart));
   absl::StatusOr<v1::BranchInfo> b = CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name);
   // The followers' history is not the branch's any more: they stop before its
   // endpoint starts again on the new state.
@@ -234,14 +245,16 @@ absl::StatusOr<Output> Cli::BranchReset(const std::string& name) {
                                    paused ? "; its endpoint runs on it again" : "")};
 }
 
-absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, std::optional<std::string> at,
-                                          std::optional<std::string> lsn) {
+absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, const RestoreArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  if (!at && !lsn) return absl::InvalidArgumentError("give --at or --lsn: the point to restore to");
+  if (!args.at && !args.lsn) {
+    return absl::InvalidArgumentError("give --at or --lsn: the point to restore to");
+  }
   v1::RestoreBranchRequest req;
-  CAMBIUM_RETURN_IF_ERROR(SetPoint(req, lsn, at));
+  CAMBIUM_RETURN_IF_ERROR(SetPoint(req, args.lsn, args.at));
+  req.set_backup_name(args.backup_name);
   // As for reset: the branch's own endpoint is stopped for it and started again.
-  CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name));
+  CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name, args.restart));
   absl::StatusOr<v1::RestoreBranchResponse> resp =
       CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req));
   absl::StatusOr<std::vector<std::string>> followers =

@@ -13,12 +13,14 @@
 #include "common/files.h"
 #include "common/logging.h"
 #include "common/net.h"
+#include "common/pg_roles.h"
 #include "common/proto_convert.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
+#include "tools/pg_client.h"
 
 namespace cambium::cli {
 namespace {
@@ -91,6 +93,9 @@ json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
           {"read_only", ep.read_only},
           {"follow", ep.follow},
           {"running", EndpointRunning(ep)},
+          {"state", EndpointRunning(ep)   ? "running"
+                    : EndpointCrashed(ep) ? "crashed"
+                                          : "stopped"},
           // Restarts by the supervisor after a crash (tools/supervisor.h).
           {"restarts", restarts ? restarts->restarts : 0},
           {"last_restart", restarts ? TimeOrNull(restarts->last_restart) : json(nullptr)},
@@ -119,7 +124,7 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   // user never reaches it (docs/security.md).
   fs::create_directories(dir + "/scratch", ec);
   CAMBIUM_RETURN_IF_ERROR(PrepareEndpointRuntime(ep, /*tcp=*/false));
-  std::vector<std::string> shim = {CAMBIUM_SHIM_BIN,
+  std::vector<std::string> shim = {ProgramPath("cambium-shim"),
                                    "--pageserver",
                                    absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port),
                                    "--safekeepers",
@@ -164,8 +169,15 @@ absl::Status Cli::StartPostgres(EndpointState& ep, bool credentials, bool fresh_
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
-  if (ep.port == 0 || LoopbackPortOpen(ep.port)) {
+  // An endpoint keeps its port (given with --port, or chosen at its first start):
+  // scripts hold its connection string. Never silently another one.
+  if (ep.port == 0) {
     CAMBIUM_ASSIGN_OR_RETURN(ep.port, FreeLoopbackPort());
+  } else if (LoopbackPortOpen(ep.port)) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "port %d of endpoint %s is taken by another program; free it, or start the endpoint "
+        "with --port N",
+        ep.port, ep.name));
   }
   const std::string standby_signal = pgdata + "/standby.signal";
   std::error_code ec;
@@ -402,33 +414,54 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
   return out;
 }
 
-absl::StatusOr<Output> Cli::EndpointStop(const std::string& branch) {
+absl::StatusOr<Output> Cli::EndpointStop(const std::string& branch, bool all) {
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   json stopped = json::array();
-  // The endpoint named `branch` (its read-write endpoint, or a read-only one by its
-  // name); failing that, the read-only endpoints of that branch.
+  bool recorded = false;
+  // The endpoint named `branch`; with --all, or when there is none, the read-only
+  // endpoints of the branch `branch` too.
   bool exact = false;
   for (const EndpointState& ep : endpoints) exact |= ep.name == branch;
   for (EndpointState& ep : endpoints) {
-    if (exact ? ep.name != branch : !(ep.read_only && ep.branch == branch)) continue;
-    CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/true));
-    stopped.push_back(ep.name);
+    const bool named = ep.name == branch;
+    if (!named && !((all || !exact) && ep.read_only && ep.branch == branch)) continue;
+    recorded = true;
+    const bool live = ep.postgres_pid > 0 || ep.shim_pid > 0 || ep.restart_pending;
+    if (ep.read_only) {
+      // A read-only endpoint's branch is its own ephemeral copy: both go.
+      CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/true));
+      stopped.push_back(ep.name);
+      continue;
+    }
+    // Kept, stopped, with its port: the next start serves the same connection
+    // string. (StopEndpoint also releases a writer a crashed shim left behind.)
+    ep.stopped = true;
+    CAMBIUM_RETURN_IF_ERROR(StopEndpoint(ep, /*forget=*/false, /*release=*/live));
+    if (live) stopped.push_back(ep.name);
   }
-  if (stopped.empty()) {
+  json out = {{"stopped", stopped}, {"already_stopped", stopped.empty()}};
+  if (!stopped.empty()) {
+    return Output{out, absl::StrFormat("Stopped %d endpoint(s) of %s.\n", stopped.size(), branch)};
+  }
+  if (!recorded && StackUp()) {
     // No endpoint recorded, but a writer of that name may be left behind (a start
     // interrupted before it recorded the endpoint, a stop while the stack was
     // down): it is dead, since no endpoint of this stack runs as `branch`.
-    absl::StatusOr<bool> released = StackUp() ? ReleaseWriter(branch) : absl::StatusOr<bool>(false);
+    absl::StatusOr<bool> released = ReleaseWriter(branch);
+    // A token that may not write the branch has no writer of it to release.
+    if (!released.ok() && !absl::IsPermissionDenied(released.status())) {
+      return released.status();
+    }
     if (released.ok() && *released) {
+      out["released_writer"] = branch;
       return Output{
-          {{"stopped", stopped}, {"released_writer", branch}},
+          out,
           absl::StrFormat("Released the writer of branch %s (its endpoint was gone).\n", branch)};
     }
-    return absl::NotFoundError(absl::StrFormat(
-        "no endpoint runs on branch %s; `cambium endpoint list` shows the endpoints", branch));
+    // Stopping what does not run is done, on a branch that exists.
+    CAMBIUM_RETURN_IF_ERROR(GetBranch(branch).status());
   }
-  return Output{{{"stopped", stopped}},
-                absl::StrFormat("Stopped %d endpoint(s) of %s.\n", stopped.size(), branch)};
+  return Output{out, absl::StrFormat("No endpoint of %s is running.\n", branch)};
 }
 
 absl::StatusOr<Output> Cli::EndpointRecover(const std::string& name) {
@@ -514,21 +547,25 @@ absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& 
   EndpointState ep{.name = name, .branch = branch, .read_only = true};
   // A hot standby queried through the peer socket: no passwords to set.
   auto started = StartEndpoint(ep, false, /*credentials=*/false);
-  absl::StatusOr<std::string> result = absl::UnknownError("not run");
+  absl::StatusOr<json> result = absl::UnknownError("not run");
   if (!started.ok()) {
     result = started.status();
   } else {
     ep = *started;
-    result = CheckCommand({.argv = {std::string(CAMBIUM_PG_BINDIR) + "/psql", "-X", "-w", "-v",
-                                    "ON_ERROR_STOP=1", "-d", MaintenanceUrl(ep), "-c", sql}},
-                          absl::Minutes(10));
+    // The superuser through the endpoint's socket, on a hot standby: Postgres refuses
+    // every write. Rows come back typed (tools/pg_client.h).
+    absl::StatusOr<PgConn> conn =
+        Connect(dir_.EndpointRuntimeDir(ep.name), ep.port, kSuperuserRole, "");
+    result = conn.ok() ? QueryJson(conn->get(), sql) : absl::StatusOr<json>(conn.status());
   }
   // Stops whatever runs and deletes the ephemeral branch `name` with the endpoint.
   (void)StopEndpoint(ep, /*forget=*/true);
   if (!result.ok()) return result.status();
-  return Output{
-      {{"branch", branch}, {"lsn", Lsn(b.ancestor_lsn()).ToString()}, {"output", *result}},
-      *result};
+  json out = *std::move(result);
+  out["branch"] = branch;
+  out["at"] = at;
+  out["lsn"] = Lsn(b.ancestor_lsn()).ToString();
+  return Output{out, FormatTable(out)};
 }
 
 }  // namespace cambium::cli

@@ -58,8 +58,8 @@ json DaemonJson(const Daemon& d, const SupervisorState& s) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
-                                               const std::string& tenant) {
-  CAMBIUM_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open(data_dir));
+                                               const std::string& tenant, bool create) {
+  CAMBIUM_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open(data_dir, create));
   std::unique_ptr<Cli> cli(new Cli(std::move(dir)));
   if (cli->dir_.HasStack()) {
     CAMBIUM_ASSIGN_OR_RETURN(cli->stack_, cli->dir_.LoadStack());
@@ -137,14 +137,14 @@ absl::Status Cli::PrepareDaemons() {
   for (int i = 0; i < kSafekeepers; ++i) {
     Daemon& sk = stack_.safekeepers[i];
     sk.name = absl::StrFormat("sk%d", i);
-    CAMBIUM_RETURN_IF_ERROR(
-        prepare(sk, {CAMBIUM_SAFEKEEPER_BIN, "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
+    CAMBIUM_RETURN_IF_ERROR(prepare(
+        sk, {ProgramPath("cambium-safekeeper"), "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
   }
   stack_.pageserver.name = "pageserver";
-  CAMBIUM_RETURN_IF_ERROR(
-      prepare(stack_.pageserver, {CAMBIUM_PAGESERVER_BIN, "--data-dir", dir_.Sub("pageserver"),
-                                  "--safekeepers", SafekeeperAddresses(), "--admin-token-file",
-                                  AdminTokenFile(), "--import-dir", dir_.ImportDir()}));
+  CAMBIUM_RETURN_IF_ERROR(prepare(
+      stack_.pageserver, {ProgramPath("cambium-pageserver"), "--data-dir", dir_.Sub("pageserver"),
+                          "--safekeepers", SafekeeperAddresses(), "--admin-token-file",
+                          AdminTokenFile(), "--import-dir", dir_.ImportDir()}));
   // The supervisor reads the command lines (and the pids to adopt) from here.
   return dir_.SaveStack(stack_);
 }
@@ -285,12 +285,28 @@ absl::StatusOr<Output> Cli::Up() {
   CAMBIUM_RETURN_IF_ERROR(EnsureMainBranch());
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   bool have_main = false;
-  for (EndpointState& ep : endpoints) {
+  for (auto it = endpoints.begin(); it != endpoints.end();) {
+    EndpointState& ep = *it;
+    // What `down` stopped starts again; what `endpoint stop` stopped stays stopped,
+    // except main's endpoint, which `up` always serves.
+    if (EndpointRunning(ep) || (ep.stopped && ep.name != "main")) {
+      have_main |= ep.name == "main";
+      ++it;
+      continue;
+    }
+    // The record of an endpoint whose branch is gone (deleted behind this stack's
+    // back, or by an older version that kept such records) is dropped, never fatal.
+    if (absl::IsNotFound(GetBranch(ep.name).status())) {
+      (void)StopEndpoint(ep, /*forget=*/true, /*release=*/false);
+      it = endpoints.erase(it);
+      continue;
+    }
     have_main |= ep.name == "main";
-    if (EndpointRunning(ep)) continue;
+    ep.stopped = false;
     auto started = StartEndpoint(ep, /*takeover=*/true);
     if (!started.ok()) return Annotate(started.status(), "restarting endpoint " + ep.name);
     ep = *std::move(started);
+    ++it;
   }
   if (!have_main) {
     CAMBIUM_ASSIGN_OR_RETURN(EndpointState main,
@@ -398,16 +414,21 @@ absl::StatusOr<Output> Cli::Status() {
       }
       restarts += ")";
     }
-    text += absl::StrFormat("  %-11s %-8s %-16s %s  log %s\n", d["name"].get<std::string>(),
-                            d["running"].get<bool>() ? "running" : "stopped",
-                            d["address"].get<std::string>(), restarts, d["log"].get<std::string>());
+    text += absl::StrFormat(
+        "  %-11s %-8s %-16s %-10s %s  log %s\n", d["name"].get<std::string>(),
+        d["running"].get<bool>() ? "running" : "stopped", d["address"].get<std::string>(),
+        d["pid"].get<int>() > 0 ? absl::StrFormat("pid %d", d["pid"].get<int>()) : "-", restarts,
+        d["log"].get<std::string>());
   };
   line(out.json["pageserver"]);
   for (const auto& sk : out.json["safekeepers"]) line(sk);
   for (const auto& ep : out.json["endpoints"]) {
-    text += absl::StrFormat("  endpoint %-20s %-8s %s\n", ep["name"].get<std::string>(),
-                            ep["running"].get<bool>() ? "running" : "stopped",
-                            ep["connection_string"].get<std::string>());
+    text += absl::StrFormat(
+        "  endpoint %-20s %-8s %-10s %s\n           logs %s, %s\n", ep["name"].get<std::string>(),
+        ep["state"].get<std::string>(),
+        ep["pid"].get<int>() > 0 ? absl::StrFormat("pid %d", ep["pid"].get<int>()) : "-",
+        ep["connection_string"].get<std::string>(), ep["postgres_log"].get<std::string>(),
+        ep["shim_log"].get<std::string>());
   }
   out.text = text;
   return out;

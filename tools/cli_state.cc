@@ -5,14 +5,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_format.h"
 #include "common/checksum.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "toml++/toml.h"
 #include "tools/cli_util.h"
 
 namespace cambium::cli {
@@ -39,6 +42,20 @@ Daemon DaemonFrom(const json& j) {
   return d;
 }
 
+// The data_dir key of a TOML config file, if it has one.
+absl::StatusOr<std::optional<std::string>> ReadConfigDataDir(const std::string& path) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("config %s: %s", path, std::string(e.description())));
+  }
+  std::optional<std::string> d = table["data_dir"].value<std::string>();
+  if (d && d->empty()) d.reset();
+  return d;
+}
+
 absl::StatusOr<json> ReadJson(const std::string& path) {
   CAMBIUM_ASSIGN_OR_RETURN(const std::string text, ReadFileToString(path));
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -51,8 +68,50 @@ absl::StatusOr<json> ReadJson(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<DataDir> DataDir::Open(const std::string& path) {
+absl::StatusOr<DataDirLocation> LocateDataDir(const std::string& flag) {
+  if (!flag.empty()) return DataDirLocation{flag, "--data-dir"};
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v != nullptr ? v : "");
+  };
+  if (std::string d = env("CAMBIUM_DATA_DIR"); !d.empty()) {
+    return DataDirLocation{d, "$CAMBIUM_DATA_DIR"};
+  }
+  const std::string home = env("HOME");
+  std::vector<std::string> configs;
+  const std::string explicit_config = env("CAMBIUM_CONFIG");
+  if (!explicit_config.empty()) {
+    configs.push_back(explicit_config);
+  } else {
+    const std::string xdg = env("XDG_CONFIG_HOME");
+    if (!xdg.empty()) {
+      configs.push_back(xdg + "/cambium/cambium.toml");
+    } else if (!home.empty()) {
+      configs.push_back(home + "/.config/cambium/cambium.toml");
+    }
+    configs.push_back("/etc/cambium/cambium.toml");
+  }
+  for (const std::string& config : configs) {
+    std::error_code ec;
+    if (config != explicit_config && !fs::exists(config, ec)) continue;
+    CAMBIUM_ASSIGN_OR_RETURN(std::optional<std::string> d, ReadConfigDataDir(config));
+    if (d) return DataDirLocation{*d, "config " + config};
+  }
   std::error_code ec;
+  if (fs::is_directory("./.cambium", ec)) return DataDirLocation{"./.cambium", "./.cambium"};
+  if (geteuid() == 0) return DataDirLocation{"/var/lib/cambium", "default"};
+  const std::string data = env("XDG_DATA_HOME");
+  return DataDirLocation{(data.empty() ? home + "/.local/share" : data) + "/cambium", "default"};
+}
+
+absl::StatusOr<DataDir> DataDir::Open(const std::string& path, bool create) {
+  std::error_code ec;
+  if (!create && !fs::exists(path + "/stack.json", ec)) {
+    return absl::NotFoundError(absl::StrFormat(
+        "no Cambium stack in %s; `cambium up` starts one there (or give --data-dir, "
+        "$CAMBIUM_DATA_DIR or data_dir in /etc/cambium/cambium.toml)",
+        path));
+  }
   fs::create_directories(path, ec);
   if (ec)
     return absl::PermissionDeniedError(absl::StrFormat("cannot create %s: %s", path, ec.message()));
@@ -160,6 +219,7 @@ absl::StatusOr<std::vector<EndpointState>> LoadEndpointFiles(const std::string& 
     e.postgres_pid = j->value("postgres_pid", 0);
     e.shim_pid = j->value("shim_pid", 0);
     e.restart_pending = j->value("restart_pending", false);
+    e.stopped = j->value("stopped", false);
     out.push_back(e);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
@@ -178,7 +238,8 @@ absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
   json j = {{"name", e.name},           {"branch", e.branch},
             {"read_only", e.read_only}, {"follow", e.follow},
             {"port", e.port},           {"postgres_pid", e.postgres_pid},
-            {"shim_pid", e.shim_pid},   {"restart_pending", e.restart_pending}};
+            {"shim_pid", e.shim_pid},   {"restart_pending", e.restart_pending},
+            {"stopped", e.stopped}};
   return WriteFileAtomically(EndpointDir(e.name) + "/endpoint.json", j.dump(2) + "\n");
 }
 

@@ -1,5 +1,5 @@
 // The state of a local Cambium stack, as the `cambium` CLI keeps it in its data
-// directory (--data-dir, $CAMBIUM_DATA_DIR, default ./.cambium):
+// directory (where it is: LocateDataDir):
 //
 //   stack.json              daemons: command lines, ports and pids; the tenant
 //   supervisor.json         the supervisor's pid, the daemons' pids and restarts
@@ -67,6 +67,9 @@ struct EndpointState {
   // A restart by the supervisor failed: it tries again after its backoff (the pids
   // are 0 or dead then).
   bool restart_pending = false;
+  // Stopped by `endpoint stop` (pids 0): kept for its port, but `up` does not start
+  // it again (an endpoint that `down` stopped, it does).
+  bool stopped = false;
 };
 
 // Whether the supervisor should start this endpoint again: it was neither stopped
@@ -82,10 +85,28 @@ absl::StatusOr<std::vector<EndpointState>> LoadEndpointFiles(const std::string& 
 // it atomically): for the supervisor, which must never wait for a CLI command.
 absl::StatusOr<StackState> LoadStackFile(const std::string& path);
 
+// Where a command finds the stack's data directory, the same from any working
+// directory, first match wins:
+//   1. --data-dir (the `flag` argument, if not empty);
+//   2. $CAMBIUM_DATA_DIR;
+//   3. `data_dir = "..."` in a config file: $CAMBIUM_CONFIG (an error if it cannot be
+//      read), else $XDG_CONFIG_HOME/cambium/cambium.toml (~/.config/...), else
+//      /etc/cambium/cambium.toml;
+//   4. ./.cambium, only if it exists (where older versions kept it);
+//   5. the default: /var/lib/cambium for root, else $XDG_DATA_HOME/cambium
+//      (~/.local/share/cambium).
+struct DataDirLocation {
+  std::string path;
+  std::string source;  // "--data-dir", "$CAMBIUM_DATA_DIR", "config FILE", "./.cambium", "default"
+};
+absl::StatusOr<DataDirLocation> LocateDataDir(const std::string& flag);
+
 class DataDir {
  public:
-  // Resolves the directory (creating it) and takes its lock.
-  static absl::StatusOr<DataDir> Open(const std::string& path);
+  // Resolves the directory and takes its lock. With `create` the directory is made
+  // if missing (`up`); without, a directory that holds no stack is NOT_FOUND, so
+  // that `status` or `down` somewhere else never leaves an empty stack behind.
+  static absl::StatusOr<DataDir> Open(const std::string& path, bool create = true);
   DataDir(DataDir&&) noexcept;
   ~DataDir();
 

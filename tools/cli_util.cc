@@ -31,6 +31,35 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
   return static_cast<int>((*process)->Release());
 }
 
+absl::StatusOr<std::string> FindProgram(const std::string& name) {
+  CAMBIUM_ASSIGN_OR_RETURN(const std::string self, SelfExe());
+  const std::string dir = std::filesystem::path(self).parent_path().string();
+  // The build tree's directory of each program (CMake's layout of this repository).
+  const std::map<std::string, std::string> build_dirs = {{"cambium-pageserver", "pageserver"},
+                                                         {"cambium-safekeeper", "safekeeper"},
+                                                         {"cambium-shim", "compute-shim"}};
+  std::vector<std::string> candidates = {dir + "/" + name, dir + "/../lib/cambium/" + name};
+  if (auto it = build_dirs.find(name); it != build_dirs.end()) {
+    candidates.push_back(dir + "/../" + it->second + "/" + name);
+  }
+  for (const std::string& c : candidates) {
+    if (access(c.c_str(), X_OK) == 0) {
+      std::error_code ec;
+      const std::string canonical = std::filesystem::canonical(c, ec).string();
+      return ec ? c : canonical;
+    }
+  }
+  std::string looked;
+  for (const std::string& c : candidates) looked += (looked.empty() ? "" : ", ") + c;
+  return absl::NotFoundError(absl::StrFormat(
+      "%s is not installed next to %s (looked at %s); reinstall Cambium", name, self, looked));
+}
+
+std::string ProgramPath(const std::string& name) {
+  absl::StatusOr<std::string> path = FindProgram(name);
+  return path.ok() ? *path : name;
+}
+
 absl::StatusOr<std::string> SelfExe() {
   char buf[PATH_MAX];
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);

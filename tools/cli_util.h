@@ -37,6 +37,15 @@ absl::Status KillProcessesWithArgs(const std::vector<std::string>& args);
 // The path of this very binary (the supervisor is `cambium supervise`, and runs
 // `cambium endpoint recover`).
 absl::StatusOr<std::string> SelfExe();
+// The path of Cambium program `name` ("cambium-pageserver", "cambium-safekeeper",
+// "cambium-shim"), found relative to this binary, never by a path compiled in: next
+// to it (installed: /usr/bin), in ../lib/cambium (a libexec layout), or where the
+// build tree puts it (tools/cambium -> ../pageserver/cambium-pageserver). NOT_FOUND
+// names every place it looked.
+absl::StatusOr<std::string> FindProgram(const std::string& name);
+// FindProgram, or the name itself (a command line that fails to start, saying so).
+std::string ProgramPath(const std::string& name);
+
 // Lazily unmounts `path`: clears the mount a dead shim leaves behind (every access
 // fails with "transport endpoint is not connected"). A no-op if nothing is mounted.
 void CleanStaleMount(const std::string& path);

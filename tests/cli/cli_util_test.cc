@@ -2,6 +2,7 @@
 // documents (--at of branch create, branch restore, lsn and query), and garbage.
 #include "tools/cli_util.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace cambium::cli {
@@ -37,7 +38,7 @@ TEST(ParseTimestamp, ReadsWhatPostgresPrints) {
 }
 
 TEST(ParseTimestamp, ReadsUnixSeconds) {
-  EXPECT_EQ(Parse("@" + std::to_string(absl::ToUnixSeconds(Reference()))), Reference());
+  EXPECT_EQ(Parse(absl::StrCat("@", absl::ToUnixSeconds(Reference()))), Reference());
   EXPECT_EQ(Parse("@0"), absl::UnixEpoch());
   EXPECT_EQ(Parse("@1700000000.25"), absl::FromUnixMillis(1700000000250));
 }

@@ -1,0 +1,8 @@
+#include "tests/cli/cli_fixture.h"
+
+namespace cambium::testing {
+
+testing::TempDir* CliStackTest::dir_ = nullptr;
+testing::ExitGuard* CliStackTest::guard_ = nullptr;
+
+}  // namespace cambium::testing
