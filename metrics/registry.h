@@ -62,7 +62,6 @@ class Counter {
   double Value() const;
 
  private:
-  friend class Registry;
   std::atomic<uint64_t> whole_{0};
   std::atomic<double> fraction_{0};
 };
