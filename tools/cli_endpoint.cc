@@ -90,6 +90,7 @@ json Cli::EndpointJson(const EndpointState& ep, Secrets secrets) {
           {"port", ep.port},
           {"pid", ep.postgres_pid},
           {"shim_pid", ep.shim_pid},
+          {"metrics_url", MetricsUrl(ep.http_port)},
           {"read_only", ep.read_only},
           {"follow", ep.follow},
           {"running", EndpointRunning(ep)},
@@ -124,6 +125,10 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   // user never reaches it (docs/security.md).
   fs::create_directories(dir + "/scratch", ec);
   CAMBIUM_RETURN_IF_ERROR(PrepareEndpointRuntime(ep, /*tcp=*/false));
+  // The shim's /metrics (its port may move: only monitoring reads it, from status).
+  if (ep.http_port == 0 || LoopbackPortOpen(ep.http_port)) {
+    CAMBIUM_ASSIGN_OR_RETURN(ep.http_port, FreeLoopbackPort());
+  }
   std::vector<std::string> shim = {ProgramPath("cambium-shim"),
                                    "--pageserver",
                                    absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port),
@@ -144,7 +149,9 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
                                    "--log-file",
                                    dir + "/shim.log",
                                    "--service-token-file",
-                                   ServiceTokenFile()};
+                                   ServiceTokenFile(),
+                                   "--http-listen",
+                                   absl::StrFormat("127.0.0.1:%d", ep.http_port)};
   if (takeover) shim.push_back("--takeover");
   CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
   // Only this copy of `ep` knows the new pids: a failed start stops what it started
@@ -487,6 +494,7 @@ absl::StatusOr<Output> Cli::EndpointRecover(const std::string& name) {
   LogInfo("endpoint_recover", {{"name", ep.name},
                                {"postgres_pid", ep.postgres_pid},
                                {"shim_pid", ep.shim_pid},
+                               {"metrics_url", MetricsUrl(ep.http_port)},
                                {"only_postgres", shim_serves}});
   absl::StatusOr<EndpointState> started = absl::UnknownError("not started");
   if (shim_serves) {

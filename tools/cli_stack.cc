@@ -47,6 +47,7 @@ json DaemonJson(const Daemon& d, const SupervisorState& s) {
   const DaemonRecord* r = FindRecord(s, d.name);
   return {{"name", d.name},
           {"address", Address(d.port)},
+          {"metrics_url", MetricsUrl(d.http_port)},
           {"pid", d.pid},
           {"running", DaemonUp(d)},
           {"log", d.log},
@@ -121,10 +122,16 @@ absl::Status Cli::PrepareDaemons() {
       if (d.port == 0 || LoopbackPortOpen(d.port)) {
         CAMBIUM_ASSIGN_OR_RETURN(d.port, FreeLoopbackPort());
       }
+      if (d.http_port == 0 || LoopbackPortOpen(d.http_port)) {
+        CAMBIUM_ASSIGN_OR_RETURN(d.http_port, FreeLoopbackPort());
+      }
     }
     d.log = dir_.Sub("logs/" + d.name + ".log");
     argv.insert(argv.end(), {"--listen", Address(d.port), "--log-file", d.log,
                              "--service-token-file", ServiceTokenFile()});
+    // /metrics, /healthz and /readyz (docs/metrics.md). A daemon adopted from an
+    // older stack has none until it is restarted.
+    if (d.http_port > 0) argv.insert(argv.end(), {"--http-listen", Address(d.http_port)});
     // A running daemon started with other arguments (a safekeeper moved to a new
     // port) is restarted with the new ones.
     if (d.pid > 0 && !d.argv.empty() && d.argv != argv) {

@@ -25,13 +25,15 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 json ToJson(const Daemon& d) {
-  return {{"name", d.name}, {"port", d.port}, {"pid", d.pid}, {"log", d.log}, {"argv", d.argv}};
+  return {{"name", d.name}, {"port", d.port}, {"http_port", d.http_port},
+          {"pid", d.pid},   {"log", d.log},   {"argv", d.argv}};
 }
 
 Daemon DaemonFrom(const json& j) {
   Daemon d;
   d.name = j.value("name", "");
   d.port = j.value("port", 0);
+  d.http_port = j.value("http_port", 0);
   d.pid = j.value("pid", 0);
   d.log = j.value("log", "");
   if (j.contains("argv") && j["argv"].is_array()) {
@@ -218,6 +220,7 @@ absl::StatusOr<std::vector<EndpointState>> LoadEndpointFiles(const std::string& 
     e.port = j->value("port", 0);
     e.postgres_pid = j->value("postgres_pid", 0);
     e.shim_pid = j->value("shim_pid", 0);
+    e.http_port = j->value("http_port", 0);
     e.restart_pending = j->value("restart_pending", false);
     e.stopped = j->value("stopped", false);
     out.push_back(e);
@@ -235,11 +238,11 @@ bool EndpointCrashed(const EndpointState& ep) {
 absl::Status DataDir::SaveEndpoint(const EndpointState& e) const {
   std::error_code ec;
   fs::create_directories(EndpointDir(e.name), ec);
-  json j = {{"name", e.name},           {"branch", e.branch},
-            {"read_only", e.read_only}, {"follow", e.follow},
-            {"port", e.port},           {"postgres_pid", e.postgres_pid},
-            {"shim_pid", e.shim_pid},   {"restart_pending", e.restart_pending},
-            {"stopped", e.stopped}};
+  json j = {
+      {"name", e.name},         {"branch", e.branch},       {"read_only", e.read_only},
+      {"follow", e.follow},     {"port", e.port},           {"postgres_pid", e.postgres_pid},
+      {"shim_pid", e.shim_pid}, {"http_port", e.http_port}, {"restart_pending", e.restart_pending},
+      {"stopped", e.stopped}};
   return WriteFileAtomically(EndpointDir(e.name) + "/endpoint.json", j.dump(2) + "\n");
 }
 

@@ -39,6 +39,8 @@ inline constexpr char kRuntimeRoot[] = "/run/cambium";
 struct Daemon {
   std::string name;  // "pageserver", "sk0", ...
   int port = 0;
+  // Its HTTP server (/metrics, /healthz, /readyz; metrics/http_server.h); 0 = none.
+  int http_port = 0;
   int pid = 0;
   std::string log;
   // The whole command line (binary, --listen 127.0.0.1:port, --log-file log, ...):
@@ -64,6 +66,8 @@ struct EndpointState {
   // but dead: crashed, and the supervisor starts it again.
   int postgres_pid = 0;
   int shim_pid = 0;
+  // The shim's HTTP server (/metrics, /healthz, /readyz); 0 = none.
+  int http_port = 0;
   // A restart by the supervisor failed: it tries again after its backoff (the pids
   // are 0 or dead then).
   bool restart_pending = false;

@@ -31,6 +31,11 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
   return static_cast<int>((*process)->Release());
 }
 
+nlohmann::json MetricsUrl(int http_port) {
+  if (http_port <= 0) return nullptr;
+  return absl::StrFormat("http://127.0.0.1:%d/metrics", http_port);
+}
+
 absl::StatusOr<std::string> FindProgram(const std::string& name) {
   CAMBIUM_ASSIGN_OR_RETURN(const std::string self, SelfExe());
   const std::string dir = std::filesystem::path(self).parent_path().string();

@@ -50,6 +50,9 @@ std::string ProgramPath(const std::string& name);
 // fails with "transport endpoint is not connected"). A no-op if nothing is mounted.
 void CleanStaleMount(const std::string& path);
 
+// http://127.0.0.1:PORT/metrics of a daemon's or shim's HTTP server; null if port 0.
+nlohmann::json MetricsUrl(int http_port);
+
 // Parses a point in time: RFC 3339 ("2026-11-21T19:30:00Z", "+02:00" offsets),
 // Postgres' text form ("2026-11-21 19:30:00.123456+00"), "@UNIX_SECONDS", or a
 // relative "-5m" / "-90s" / "-2h" (before now).

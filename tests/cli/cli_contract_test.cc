@@ -14,7 +14,9 @@
 #include <map>
 
 #include "common/files.h"
+#include "httplib.h"
 #include "tests/cli/cli_fixture.h"
+#include "tests/harness/promtool.h"
 
 namespace cambium {
 namespace {
@@ -348,6 +350,38 @@ TEST_F(CliContractTest, QueryReturnsTypedRowsAndSqlErrorsWithTheirSqlstate) {
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_NE(text.text.find("answer"), std::string::npos) << text.text;
   EXPECT_NE(text.text.find("(1 row)"), std::string::npos) << text.text;
+}
+
+// Issue 13 item 1: status --json gives every daemon's and every running endpoint's
+// shim's metrics_url; each serves a Prometheus exposition promtool accepts.
+TEST_F(CliContractTest, StatusGivesEachDaemonsAndShimsMetricsUrl) {
+  ASSERT_EQ(Cambium({"up"}).code, 0);
+  Result status = Cambium({"status"});
+  ASSERT_EQ(status.code, 0) << status.err;
+  std::vector<json> parts = {status.out["pageserver"]};
+  for (const auto& sk : status.out["safekeepers"]) parts.push_back(sk);
+  for (const auto& ep : status.out["endpoints"]) {
+    if (ep["running"].get<bool>()) parts.push_back(ep);
+  }
+  ASSERT_GE(parts.size(), 5u) << status.out;
+  for (const json& part : parts) {
+    ASSERT_TRUE(part["metrics_url"].is_string()) << part;
+    const std::string url = part["metrics_url"];
+    const std::string prefix = "http://127.0.0.1:";
+    ASSERT_EQ(url.rfind(prefix, 0), 0u) << url;
+    const int port = std::stoi(url.substr(prefix.size()));
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(10);
+    auto metrics = client.Get("/metrics");
+    ASSERT_TRUE(metrics) << url;
+    EXPECT_EQ(metrics->status, 200) << url;
+    if (testing::HavePromtool()) {
+      EXPECT_TRUE(testing::PromtoolCheckMetrics(metrics->body).ok()) << url;
+    }
+    auto ready = client.Get("/readyz");
+    ASSERT_TRUE(ready) << url;
+    EXPECT_EQ(ready->status, 200) << url << ": " << ready->body;
+  }
 }
 
 TEST_F(CliContractTest, LogsShowAndFollowEachDaemonAndEndpoint) {
