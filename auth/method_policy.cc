@@ -25,6 +25,8 @@ const absl::flat_hash_map<std::string, Need>& Table() {
       {"/cambium.v1.ManagementService/SetProtection", Need::kAdmin},
       {"/cambium.v1.ManagementService/GetLsnByTimestamp", Need::kRead},
       {"/cambium.v1.ManagementService/GetHead", Need::kRead},
+      // Commit counts and LSNs of a branch's history (the console's chart).
+      {"/cambium.v1.ManagementService/GetCommitHistory", Need::kRead},
       // Endpoint stop: read for a read-only copy; the handler asks develop otherwise.
       {"/cambium.v1.ManagementService/ReleaseWriter", Need::kRead},
       {"/cambium.v1.ManagementService/RunGc", Need::kAdmin},

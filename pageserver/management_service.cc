@@ -313,6 +313,45 @@ grpc::Status ManagementServiceImpl::GetHead(grpc::ServerContext* ctx, const v1::
              });
 }
 
+grpc::Status ManagementServiceImpl::GetCommitHistory(grpc::ServerContext* ctx,
+                                                     const v1::GetCommitHistoryRequest* req,
+                                                     v1::GetCommitHistoryResponse* resp) {
+  return Run(ctx, {.action = "GetCommitHistory", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               CommitHistoryQuery query{.bucket = absl::Seconds(req->bucket_seconds())};
+               if (req->from_unix_micros() != 0) {
+                 query.from = absl::FromUnixMicros(req->from_unix_micros());
+               }
+               if (req->to_unix_micros() != 0)
+                 query.to = absl::FromUnixMicros(req->to_unix_micros());
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   BranchHistory h, repo_->GetCommitHistory(req->tenant(), req->branch(), query));
+               for (const CommitBucket& b : h.commits.buckets) {
+                 v1::CommitBucket* out = resp->add_buckets();
+                 out->set_start_unix_micros(absl::ToUnixMicros(b.start));
+                 out->set_commits(b.commits);
+                 out->set_first_lsn(b.first.end.value());
+                 out->set_last_lsn(b.last.end.value());
+                 out->set_last_commit_unix_micros(absl::ToUnixMicros(b.last.time));
+               }
+               resp->set_from_unix_micros(absl::ToUnixMicros(h.from));
+               resp->set_to_unix_micros(absl::ToUnixMicros(h.to));
+               resp->set_truncated(h.commits.truncated);
+               resp->set_counted_to_unix_micros(absl::ToUnixMicros(h.commits.counted_to));
+               const RestorableRange& r = h.restorable;
+               resp->set_earliest_lsn(r.earliest_lsn.value());
+               if (r.earliest_time)
+                 resp->set_earliest_unix_micros(absl::ToUnixMicros(*r.earliest_time));
+               resp->set_latest_lsn(r.latest_lsn.value());
+               if (r.latest_commit_time) {
+                 resp->set_latest_commit_unix_micros(absl::ToUnixMicros(*r.latest_commit_time));
+               }
+               resp->set_pitr_window_seconds(absl::ToInt64Seconds(h.pitr_window));
+               call.lsn = r.latest_lsn;
+               return absl::OkStatus();
+             });
+}
+
 grpc::Status ManagementServiceImpl::ReleaseWriter(grpc::ServerContext* ctx,
                                                   const v1::ReleaseWriterRequest* req,
                                                   v1::ReleaseWriterResponse* resp) {

@@ -70,6 +70,8 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   grpc::Status RunGc(grpc::ServerContext*, const v1::RunGcRequest*, v1::RunGcResponse*) override;
   grpc::Status GetHead(grpc::ServerContext*, const v1::GetHeadRequest*,
                        v1::GetHeadResponse*) override;
+  grpc::Status GetCommitHistory(grpc::ServerContext*, const v1::GetCommitHistoryRequest*,
+                                v1::GetCommitHistoryResponse*) override;
   grpc::Status ReleaseWriter(grpc::ServerContext*, const v1::ReleaseWriterRequest*,
                              v1::ReleaseWriterResponse*) override;
   grpc::Status GetCredentials(grpc::ServerContext*, const v1::GetCredentialsRequest*,

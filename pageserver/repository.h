@@ -7,7 +7,7 @@
 //
 // Implementation is split by concern: repository.cc (loading, tenants, lookups, TTL
 // reaper), branches.cc (branch operations), credentials.cc (Postgres passwords),
-// sizes.cc, gc.cc, import.cc.
+// sizes.cc, gc.cc, import.cc, commit_history.cc (commits per time bucket).
 //
 // Thread-safety: thread-safe. mu_ guards the maps; it is held across the (short,
 // synced) metadata writes of an operation so operations on a tenant are serialized.
@@ -106,6 +106,39 @@ struct GcResult {
   Lsn cutoff;
 };
 
+// GetCommitHistory's question (commit_history.cc).
+struct CommitHistoryQuery {
+  std::optional<absl::Time> from;  // default: the earliest restorable time (else now - PITR)
+  std::optional<absl::Time> to;    // default: now
+  absl::Duration bucket = absl::Minutes(1);
+  // Commits counted at most; past them the history is truncated. Default: 1,000,000.
+  uint64_t max_commits = 1'000'000;
+};
+
+// The points of a branch's history that a restore, a branch at a time or a
+// time-travel query can start from now: [earliest_lsn, latest_lsn].
+struct RestorableRange {
+  // The GC cutoff (inside the PITR window), or below it the branch point or the
+  // root's import, as ResolvePointLocked decides.
+  Lsn earliest_lsn;
+  // The earliest time that resolves to a point at or above earliest_lsn; none if no
+  // time does (every commit above it is gone, or there is none).
+  std::optional<absl::Time> earliest_time;
+  Lsn latest_lsn;                                // the archive's end (last_record_lsn)
+  std::optional<absl::Time> latest_commit_time;  // the last commit at or below it
+};
+
+struct BranchHistory {
+  absl::Time from;  // the query's range, defaults resolved
+  absl::Time to;
+  CommitHistory commits;
+  RestorableRange restorable;
+  absl::Duration pitr_window;  // the tenant's
+};
+
+// The most buckets one GetCommitHistory may ask for.
+inline constexpr int64_t kMaxHistoryBuckets = 100'000;
+
 class Repository {
  public:
   static absl::StatusOr<std::unique_ptr<Repository>> Open(PageStore* store,
@@ -182,6 +215,12 @@ class Repository {
                                            bool is_protected);
   absl::StatusOr<LsnLookup> LsnByTimestamp(const std::string& tenant, const std::string& branch,
                                            absl::Time time);
+  // The commits of the branch's history in [from, to) per bucket, and its restorable
+  // range (commit_history.cc). INVALID_ARGUMENT for an empty or reversed range, a
+  // bucket under 1 s, or more than kMaxHistoryBuckets buckets.
+  absl::StatusOr<BranchHistory> GetCommitHistory(const std::string& tenant,
+                                                 const std::string& branch,
+                                                 const CommitHistoryQuery& query);
   // The branch's passwords, made (and stored, synced) on first use (credentials.cc).
   absl::StatusOr<BranchCredentials> GetCredentials(const std::string& tenant,
                                                    const std::string& branch);
@@ -222,6 +261,9 @@ class Repository {
   std::vector<std::shared_ptr<Timeline>> ChildrenLocked(const TimelineId& id) const;
   bool WriterLiveLocked(const Timeline& timeline) const;
   absl::StatusOr<Lsn> ResolvePointLocked(const Timeline& timeline, const BranchPoint& point);
+  // commit_history.cc: the range ResolvePointLocked accepts on `timeline` now.
+  absl::StatusOr<RestorableRange> RestorableRangeOf(const Timeline& timeline);
+  absl::StatusOr<Lsn> EarliestRestorableLsn(const Timeline& timeline);
   // The LSNs at which descendants of `id` read it (each child's branch point, and the
   // points of deeper descendants clipped to it): GC keeps the newest version at or
   // below each.

@@ -1,6 +1,8 @@
 #include "pageserver/wal_archive.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "absl/strings/str_format.h"
 #include "common/bytes.h"
@@ -20,6 +22,24 @@ std::string EncodeChunk(std::string_view key, std::string_view bytes) {
   AppendLittleEndian<uint64_t>(&value, Checksum64Parts({key, bytes}));
   value.append(bytes.data(), bytes.size());
   return value;
+}
+
+// One timeline of a history and the highest LSN of it that the history reads.
+struct HistoryLevel {
+  const Timeline* timeline;
+  Lsn bound;
+};
+
+// The timelines of `timeline`'s history, oldest (the root) first.
+std::vector<HistoryLevel> HistoryLevels(const Timeline& timeline) {
+  std::vector<HistoryLevel> levels;
+  Lsn bound = Lsn::Max();
+  for (const Timeline* t = &timeline; t != nullptr; t = t->ancestor().get()) {
+    levels.push_back({t, bound});
+    if (t->ancestor()) bound = std::min(bound, t->ancestor_lsn());
+  }
+  std::reverse(levels.begin(), levels.end());
+  return levels;
 }
 
 }  // namespace
@@ -377,6 +397,94 @@ absl::StatusOr<Lsn> WalArchive::RoundDownToRecordBoundary(const Timeline& timeli
   auto rounded = pg::LastRecordEndAtOrBelow(from, bytes, lsn);
   if (absl::IsNotFound(rounded.status())) return from;
   return rounded;
+}
+
+absl::StatusOr<CommitHistory> WalArchive::History(const Timeline& timeline, absl::Time from,
+                                                  absl::Time to, absl::Duration width,
+                                                  uint64_t max_commits) {
+  if (width <= absl::ZeroDuration()) return absl::InvalidArgumentError("bucket width must be > 0");
+  CommitHistory out;
+  out.counted_to = to;
+  if (to <= from) return out;
+  const int64_t from_pg = pg::TimeToPgTimestamp(from);
+  const int64_t to_pg = pg::TimeToPgTimestamp(to);
+  const int64_t width_us = std::max<int64_t>(1, absl::ToInt64Microseconds(width));
+  std::map<int64_t, CommitBucket> buckets;  // by index from `from`
+  uint64_t counted = 0;
+  // Oldest timeline first: commits come in LSN order, so a bucket's first and last
+  // are the first and last seen.
+  for (const HistoryLevel& level : HistoryLevels(timeline)) {
+    const TimelineId& id = level.timeline->id();
+    std::string prefix = keys::TimelinePrefix(id);
+    prefix.push_back('T');
+    auto it = store_->NewBoundedIterator(Family::kCommits, prefix, keys::PrefixEnd(prefix));
+    for (it->Seek(keys::CommitKey(id, from_pg, Lsn())); it->Valid(); it->Next()) {
+      TimelineId key_id;
+      int64_t max_time;
+      Lsn end;
+      if (!keys::ParseCommitKey(std::string_view(it->key().data(), it->key().size()), &key_id,
+                                &max_time, &end)) {
+        return absl::DataLossError(
+            absl::StrFormat("malformed commit index key of timeline %s", id.ToString()));
+      }
+      // The index is ordered by (max time, end) and the max is monotonic in LSN: the
+      // first commit past the range or past the branch point ends this timeline's part.
+      if (max_time >= to_pg || end > level.bound) break;
+      const CommitPoint point{end, pg::PgTimestampToTime(max_time)};
+      if (counted == max_commits) {
+        out.truncated = true;
+        out.counted_to = point.time;
+        break;
+      }
+      ++counted;
+      const int64_t index = (max_time - from_pg) / width_us;
+      CommitBucket& b = buckets[index];
+      if (b.commits++ == 0) {
+        b.start = from + absl::Microseconds(index * width_us);
+        b.first = point;
+      }
+      b.last = point;
+    }
+    CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "read commit index"));
+    if (out.truncated) break;
+  }
+  out.buckets.reserve(buckets.size());
+  for (auto& [index, b] : buckets) out.buckets.push_back(b);
+  return out;
+}
+
+absl::StatusOr<std::optional<CommitPoint>> WalArchive::CommitAtOrBelow(const Timeline& timeline,
+                                                                       Lsn lsn) {
+  std::vector<HistoryLevel> levels = HistoryLevels(timeline);
+  // Youngest first: a timeline's own commits all end above its branch point.
+  for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+    CAMBIUM_ASSIGN_OR_RETURN(auto last,
+                             LastCommitAtOrBelow(*level->timeline, std::min(lsn, level->bound)));
+    if (last.has_value()) {
+      return std::optional<CommitPoint>(
+          CommitPoint{last->first, pg::PgTimestampToTime(last->second)});
+    }
+  }
+  return std::optional<CommitPoint>();
+}
+
+absl::StatusOr<std::optional<CommitPoint>> WalArchive::CommitAtOrAbove(const Timeline& timeline,
+                                                                       Lsn lsn) {
+  for (const HistoryLevel& level : HistoryLevels(timeline)) {
+    if (level.bound < lsn) continue;
+    const TimelineId& id = level.timeline->id();
+    std::string prefix = keys::TimelinePrefix(id);
+    prefix.push_back('L');
+    auto it = store_->NewBoundedIterator(Family::kCommits, prefix, keys::PrefixEnd(prefix));
+    it->Seek(keys::CommitLsnKey(id, lsn));
+    CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), "read commit index"));
+    if (!it->Valid() || it->value().size() != 8) continue;
+    const Lsn end(keys::LoadBigEndian64(it->key().data() + prefix.size()));
+    if (end > level.bound) continue;
+    return std::optional<CommitPoint>(
+        CommitPoint{end, pg::PgTimestampToTime(LoadLittleEndian<int64_t>(it->value().data()))});
+  }
+  return std::optional<CommitPoint>();
 }
 
 absl::Status WalArchive::Prune(const Timeline& timeline, Lsn before) {

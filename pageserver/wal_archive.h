@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -37,6 +38,28 @@ enum class LsnLookupKind { kPresent, kBeforeRetention, kFuture, kNoData };
 struct LsnLookup {
   LsnLookupKind kind = LsnLookupKind::kNoData;
   Lsn lsn;
+};
+
+// A commit in a timeline's history: the end of its record and its time (the
+// running maximum of commit timestamps up to it, which time lookups compare with).
+struct CommitPoint {
+  Lsn end;
+  absl::Time time;
+};
+
+// The commits of one bucket of a history, [start, start + width).
+struct CommitBucket {
+  absl::Time start;
+  uint64_t commits = 0;
+  CommitPoint first;  // the bucket's first commit
+  CommitPoint last;   // and its last: LsnByTimestamp(last.time) is last.end
+};
+
+struct CommitHistory {
+  std::vector<CommitBucket> buckets;  // non-empty buckets, oldest first
+  // Stopped after `max_commits`: the buckets cover [from, counted_to) only.
+  bool truncated = false;
+  absl::Time counted_to;
 };
 
 class WalArchive {
@@ -74,6 +97,18 @@ class WalArchive {
 
   // The end of the last complete record at or below `lsn` in the timeline's history.
   absl::StatusOr<Lsn> RoundDownToRecordBoundary(const Timeline& timeline, Lsn lsn);
+
+  // The commits of the timeline's history (ancestors below its branch point
+  // included) whose time is in [from, to), counted in buckets of `width` aligned to
+  // `from`. Cost: one seek of the commit index per timeline of the history plus one
+  // step per commit in the range, up to `max_commits` (then `truncated`).
+  // REQUIRES: width > 0.
+  absl::StatusOr<CommitHistory> History(const Timeline& timeline, absl::Time from, absl::Time to,
+                                        absl::Duration width, uint64_t max_commits);
+  // The last commit at or below `lsn`, and the first at or above it, in the
+  // timeline's history; nullopt if there is none.
+  absl::StatusOr<std::optional<CommitPoint>> CommitAtOrBelow(const Timeline& timeline, Lsn lsn);
+  absl::StatusOr<std::optional<CommitPoint>> CommitAtOrAbove(const Timeline& timeline, Lsn lsn);
 
   // Deletes the timeline's own WAL chunks entirely below `before` (GC).
   absl::Status Prune(const Timeline& timeline, Lsn before);
