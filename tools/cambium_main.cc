@@ -16,6 +16,8 @@
 #include "tools/cli.h"
 #include "tools/cli_ops.h"
 #include "tools/cli_usage.h"
+#include "tools/cli_util.h"
+#include "tools/console/console_server.h"
 #include "tools/supervisor.h"
 
 namespace {
@@ -92,6 +94,22 @@ int Supervise(const Globals& g) {
   }
   (void)cambium::InitLogging({.file = dir + "/logs/supervisor.log"});
   return cambium::cli::RunSupervisor(dir).ok() ? 0 : 1;
+}
+
+// `cambium console`: serves the read-only web page until SIGINT or SIGTERM
+// (tools/console/console_server.h); the data directory is locked per API call only.
+int Console(const Globals& g, const std::string& listen) {
+  absl::StatusOr<cambium::cli::DataDirLocation> where = cambium::cli::LocateDataDir(g.data_dir);
+  if (!where.ok()) return Report(g, where.status());
+  // The commands the page shows must reach this stack from any shell.
+  std::vector<std::string> options;
+  if (where->source != "default") {
+    options = {"--data-dir", std::filesystem::absolute(where->path).lexically_normal().string()};
+  }
+  if (!g.tenant.empty()) options.insert(options.end(), {"--tenant", g.tenant});
+  return cambium::console::RunConsole(
+      {.listen = listen, .data_dir = where->path, .tenant = g.tenant, .command_options = options},
+      [&g](const absl::StatusOr<cambium::cli::Output>& out) { return Report(g, out); });
 }
 
 }  // namespace
@@ -345,6 +363,15 @@ int main(int argc, char** argv) {
     };
   });
 
+  std::string console_listen = "127.0.0.1:7480";
+  auto* console = app.add_subcommand(
+      "console",
+      "A read-only web page on 127.0.0.1: branch tree, commit history with the commands to "
+      "query or restore at a time, table previews, endpoints");
+  console->add_option("--listen", console_listen,
+                      "Address, 127.0.0.1:PORT (port 0: any free port; default 127.0.0.1:7480)");
+  console->callback([&] { action = [&] { return Console(g, console_listen); }; });
+
   // --version, help and unknown commands; then CLI11's own usage errors, as JSON
   // too with --json (tools/cli_usage.h).
   const std::vector<std::string> words = cambium::cli::CommandWords(argc, argv);
@@ -358,5 +385,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return cambium::cli::ReportParseError(app, e, json);
   }
+  cambium::cli::SetProgressMode(json                    ? cambium::cli::ProgressMode::kJson
+                                : isatty(STDERR_FILENO) ? cambium::cli::ProgressMode::kTerminal
+                                                        : cambium::cli::ProgressMode::kNone);
   return action ? action() : 2;
 }

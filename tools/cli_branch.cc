@@ -215,6 +215,8 @@ absl::StatusOr<std::optional<EndpointState>> Cli::PauseEndpoint(const std::strin
 
 absl::Status Cli::ResumeEndpoint(const std::optional<EndpointState>& paused) {
   if (!paused) return absl::OkStatus();
+  ReportProgress("endpoint", "restarting the endpoint of branch " + paused->name +
+                                 " on its new state (same port and credentials)");
   absl::Status started = StartEndpoint(*paused, /*takeover=*/false).status();
   if (started.ok()) return started;
   return absl::Status(started.code(),
@@ -255,6 +257,7 @@ absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, const Restore
   req.set_backup_name(args.backup_name);
   // As for reset: the branch's own endpoint is stopped for it and started again.
   CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name, args.restart));
+  ReportProgress("restore", "restoring branch " + name + " in place");
   absl::StatusOr<v1::RestoreBranchResponse> resp =
       CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req));
   absl::StatusOr<std::vector<std::string>> followers =

@@ -153,6 +153,7 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
                                    "--http-listen",
                                    absl::StrFormat("127.0.0.1:%d", ep.http_port)};
   if (takeover) shim.push_back("--takeover");
+  ReportProgress("mount", "mounting branch " + ep.name);
   CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
   // Only this copy of `ep` knows the new pids: a failed start stops what it started
   // (and records the endpoint as stopped) rather than leave it to the caller.
@@ -255,6 +256,9 @@ absl::Status Cli::RunPostgres(EndpointState& ep, bool fresh_storage) {
       postgres.insert(postgres.end(), {"-c", "wal_retrieve_retry_interval=5min"});
     }
   }
+  ReportProgress("postgres", absl::StrFormat("starting postgres on branch %s (port %d); it "
+                                             "replays the WAL since its last checkpoint",
+                                             ep.name, ep.port));
   CAMBIUM_ASSIGN_OR_RETURN(ep.postgres_pid,
                            StartDetached(postgres, dir + "/postgres.log", "postgres"));
   CAMBIUM_RETURN_IF_ERROR(dir_.SaveEndpoint(ep));

@@ -210,6 +210,7 @@ absl::Status Cli::WaitForDaemons(absl::Time since) {
 absl::Status Cli::EnsureDaemons() {
   const absl::Time since = absl::Now();
   if (!SupervisorRunning()) {
+    ReportProgress("daemons", "starting the pageserver and 3 safekeepers");
     CAMBIUM_RETURN_IF_ERROR(PrepareDaemons());
     CAMBIUM_RETURN_IF_ERROR(StartSupervisor());
   }
@@ -265,11 +266,13 @@ absl::Status Cli::EnsureMainBranch() {
   // cli_access.cc): peer on the socket, SCRAM over TCP.
   initdb.argv = InitdbArgv(std::string(CAMBIUM_PG_BINDIR) + "/initdb", pgdata);
   initdb.user = "postgres";
+  ReportProgress("initdb", "creating branch main: initdb");
   auto out = CheckCommand(initdb, absl::Minutes(5));
   if (!out.ok()) {
     fs::remove_all(import_dir, ec);
     return Annotate(out.status(), "initdb");
   }
+  ReportProgress("import", "importing the new cluster into the pageserver as branch main");
   v1::ImportPgdataRequest imp;
   imp.set_tenant(stack_.tenant);
   imp.set_branch("main");
@@ -310,12 +313,14 @@ absl::StatusOr<Output> Cli::Up() {
     }
     have_main |= ep.name == "main";
     ep.stopped = false;
+    ReportProgress("endpoint", "restarting endpoint " + ep.name);
     auto started = StartEndpoint(ep, /*takeover=*/true);
     if (!started.ok()) return Annotate(started.status(), "restarting endpoint " + ep.name);
     ep = *std::move(started);
     ++it;
   }
   if (!have_main) {
+    ReportProgress("endpoint", "starting the endpoint of branch main");
     CAMBIUM_ASSIGN_OR_RETURN(EndpointState main,
                              StartEndpoint(EndpointState{.name = "main", .branch = "main"}, false));
     // Where LoadEndpoints would list it: sorted by name.
@@ -350,6 +355,7 @@ absl::Status Cli::StopSupervisor() {
 
 absl::StatusOr<Output> Cli::Down() {
   // Everything is stopped even if one piece fails; the first failure is reported.
+  ReportProgress("down", "stopping the supervisor, endpoints and daemons");
   absl::Status first = StopSupervisor();
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   for (EndpointState& ep : endpoints) {

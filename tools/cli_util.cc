@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -29,6 +30,37 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
   auto process = Subprocess::Start(options);
   if (!process.ok()) return process.status();
   return static_cast<int>((*process)->Release());
+}
+
+namespace {
+ProgressMode progress_mode = ProgressMode::kNone;
+absl::Time progress_start = absl::Now();
+}  // namespace
+
+void SetProgressMode(ProgressMode mode) {
+  progress_mode = mode;
+  progress_start = absl::Now();
+}
+
+void ReportProgress(const std::string& stage, const std::string& message) {
+  switch (progress_mode) {
+    case ProgressMode::kNone:
+      return;
+    case ProgressMode::kTerminal:
+      std::fprintf(stderr, "cambium: %s\n", message.c_str());
+      break;
+    case ProgressMode::kJson:
+      std::fprintf(
+          stderr, "%s\n",
+          nlohmann::json({{"event", "progress"},
+                          {"stage", stage},
+                          {"message", message},
+                          {"elapsed_ms", absl::ToInt64Milliseconds(absl::Now() - progress_start)}})
+              .dump()
+              .c_str());
+      break;
+  }
+  std::fflush(stderr);
 }
 
 nlohmann::json MetricsUrl(int http_port) {

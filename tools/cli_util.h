@@ -53,6 +53,15 @@ void CleanStaleMount(const std::string& path);
 // http://127.0.0.1:PORT/metrics of a daemon's or shim's HTTP server; null if port 0.
 nlohmann::json MetricsUrl(int http_port);
 
+// Progress of long commands (`up` on a first run, imports, restores, endpoint
+// starts), on stderr so that stdout stays one JSON document: on a terminal one line
+// per step ("cambium: starting postgres on main..."); with --json, NDJSON events
+// {"event": "progress", "stage", "message", "elapsed_ms"}; otherwise nothing.
+// Process-wide; set once by main().
+enum class ProgressMode { kNone, kTerminal, kJson };
+void SetProgressMode(ProgressMode mode);
+void ReportProgress(const std::string& stage, const std::string& message);
+
 // Parses a point in time: RFC 3339 ("2026-11-21T19:30:00Z", "+02:00" offsets),
 // Postgres' text form ("2026-11-21 19:30:00.123456+00"), "@UNIX_SECONDS", or a
 // relative "-5m" / "-90s" / "-2h" (before now).

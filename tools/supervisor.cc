@@ -281,7 +281,15 @@ void Supervisor::RecoverFinished(WatchedEndpoint& w, int status) {
     return;
   }
   absl::StatusOr<std::string> err = ReadFileToString(RecoverOutput(name) + ".err");
+  // Its last line is the error (progress events come before it): with --json, an
+  // {"error": {"message"}} object.
   std::string why = err.ok() ? *err : DescribeWaitStatus(status);
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  if (const size_t nl = why.rfind('\n'); nl != std::string::npos) why = why.substr(nl + 1);
+  if (const json e = json::parse(why, nullptr, /*allow_exceptions=*/false);
+      e.is_object() && e.contains("error") && e["error"].is_object()) {
+    why = e["error"].value("message", why);
+  }
   if (why.size() > 2000) why = why.substr(0, 2000) + "...";
   w.record.last_error = why.empty() ? DescribeWaitStatus(status) : why;
   w.next_start = now + w.backoff;

@@ -12,7 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
+#include "absl/strings/str_split.h"
 #include "common/files.h"
 #include "httplib.h"
 #include "tests/cli/cli_fixture.h"
@@ -337,9 +339,10 @@ TEST_F(CliContractTest, QueryReturnsTypedRowsAndSqlErrorsWithTheirSqlstate) {
   ASSERT_FALSE(err.is_discarded()) << bad.err;
   EXPECT_EQ(err["error"]["sqlstate"], "42703") << err;
   EXPECT_EQ(err["error"]["position"], 8) << err;
-  EXPECT_EQ(bad.err.find("127.0.0.1"), std::string::npos) << bad.err;
-  EXPECT_EQ(bad.err.find("psql"), std::string::npos) << bad.err;
-  EXPECT_EQ(bad.err.find("port"), std::string::npos) << bad.err;
+  const std::string error_line = err.dump();  // (progress events come before it)
+  EXPECT_EQ(error_line.find("127.0.0.1"), std::string::npos) << error_line;
+  EXPECT_EQ(error_line.find("psql"), std::string::npos) << error_line;
+  EXPECT_EQ(error_line.find("port"), std::string::npos) << error_line;
   // A write on the time-travel copy: refused by Postgres (read-only transaction).
   Result write = Cambium({"query", "main", "--at", "-0s", "--", "CREATE TABLE nope (x int)"});
   EXPECT_EQ(write.code, 1);
@@ -382,6 +385,33 @@ TEST_F(CliContractTest, StatusGivesEachDaemonsAndShimsMetricsUrl) {
     ASSERT_TRUE(ready) << url;
     EXPECT_EQ(ready->status, 200) << url << ": " << ready->body;
   }
+}
+
+// Long commands report progress on stderr: NDJSON events with --json (stdout stays
+// one document), nothing when stderr is not a terminal.
+TEST_F(CliContractTest, LongCommandsReportProgressAsNdjsonOnStderr) {
+  ASSERT_EQ(Cambium({"up"}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "create", "progress"}).code, 0);
+  Result start = Cambium({"endpoint", "start", "progress"});
+  ASSERT_EQ(start.code, 0) << start.err;
+  EXPECT_TRUE(start.out.is_object()) << start.text;  // stdout: one JSON document
+  std::set<std::string> stages;
+  for (absl::string_view line : absl::StrSplit(start.err, '\n', absl::SkipEmpty())) {
+    json event = json::parse(line.begin(), line.end(), nullptr, false);
+    ASSERT_FALSE(event.is_discarded()) << line;
+    EXPECT_EQ(event["event"], "progress") << line;
+    EXPECT_TRUE(event["message"].is_string()) << line;
+    EXPECT_TRUE(event["elapsed_ms"].is_number()) << line;
+    stages.insert(event["stage"].get<std::string>());
+  }
+  EXPECT_TRUE(stages.count("mount")) << start.err;
+  EXPECT_TRUE(stages.count("postgres")) << start.err;
+  ASSERT_EQ(Cambium({"endpoint", "stop", "progress"}).code, 0);
+  Result quiet = Cambium({"endpoint", "start", "progress"}, /*json_output=*/false);
+  ASSERT_EQ(quiet.code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  ASSERT_EQ(Cambium({"endpoint", "stop", "progress"}).code, 0);
+  ASSERT_EQ(Cambium({"branch", "delete", "progress", "--purge"}).code, 0);
 }
 
 TEST_F(CliContractTest, LogsShowAndFollowEachDaemonAndEndpoint) {
