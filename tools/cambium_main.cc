@@ -200,6 +200,11 @@ int main(int argc, char** argv) {
     action = [&] { return Run(g, [&](auto& c) { return c.BranchList(deleted, all); }); };
   });
   std::string name;
+  auto* bsh = branch->add_subcommand(
+      "show", "One branch: parent, sizes, protection, TTL and its restorable range (PITR window)");
+  bsh->add_option("name", name)->required();
+  bsh->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.BranchShow(name); }); }; });
   bool purge = false;
   auto* bd = branch->add_subcommand(
       "delete",

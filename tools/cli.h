@@ -105,6 +105,8 @@ class Cli {
   // To the trash, or (`purge`) freed at once.
   absl::StatusOr<Output> BranchDelete(const std::string& name, bool purge = false);
   absl::StatusOr<Output> BranchUndelete(const std::string& name);
+  // One branch, with its restorable range (RestorableRange).
+  absl::StatusOr<Output> BranchShow(const std::string& name);
   // With `restart`, the branch's running read-write endpoint is stopped for the call
   // and started again on the new state, on the same port with the same credentials
   // (open connections drop); without, the pageserver refuses while it runs.
@@ -186,6 +188,10 @@ class Cli {
   // Without scope admin (needed to purge) it goes to the trash instead.
   absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);
   nlohmann::json BranchJson(const v1::BranchInfo& b) const;
+  // {"earliest_lsn", "earliest_time", "latest_lsn", "latest_time",
+  // "pitr_window_seconds"}: the points a restore or a time-travel query of the
+  // branch can reach now (GetCommitHistory's range; times null where unknown).
+  absl::StatusOr<nlohmann::json> RestorableRange(const std::string& name);
   // Reset and restore act only without a live writer: the branch's own running
   // read-write endpoint (if the call can succeed) is stopped, and started again
   // afterwards on whatever the branch then points to.

@@ -118,6 +118,53 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
   return out;
 }
 
+absl::StatusOr<json> Cli::RestorableRange(const std::string& name) {
+  // A one-second history: the range comes with it, at the cost of a seek.
+  v1::GetCommitHistoryRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_branch(name);
+  const int64_t now = absl::ToUnixMicros(absl::Now());
+  req.set_from_unix_micros(now - 1'000'000);
+  req.set_to_unix_micros(now);
+  req.set_bucket_seconds(1);
+  v1::GetCommitHistoryResponse resp;
+  grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetCommitHistory(&ctx, req, &resp)));
+  auto time = [](int64_t micros) {
+    return micros == 0 ? json(nullptr) : json(FormatTimestamp(absl::FromUnixMicros(micros)));
+  };
+  return json{{"earliest_lsn", Lsn(resp.earliest_lsn()).ToString()},
+              {"earliest_time", time(resp.earliest_unix_micros())},
+              {"latest_lsn", Lsn(resp.latest_lsn()).ToString()},
+              {"latest_time", time(resp.latest_commit_unix_micros())},
+              {"pitr_window_seconds", resp.pitr_window_seconds()}};
+}
+
+absl::StatusOr<Output> Cli::BranchShow(const std::string& name) {
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(name));
+  json j = BranchJson(b);
+  CAMBIUM_ASSIGN_OR_RETURN(j["restorable"], RestorableRange(name));
+  const json& r = j["restorable"];
+  auto text_of = [](const json& v) {
+    return v.is_null() ? std::string("-") : v.get<std::string>();
+  };
+  std::string text = absl::StrFormat("branch       %s\n", b.name());
+  text += absl::StrFormat("parent       %s\n", b.parent().empty() ? "-" : b.parent());
+  text += absl::StrFormat("branch LSN   %s\n", text_of(j["branch_lsn"]));
+  text += absl::StrFormat("head         %s\n", text_of(j["last_record_lsn"]));
+  text += absl::StrFormat("created      %s\n", text_of(j["created"]));
+  text += absl::StrFormat("size         %s logical, %s unique\n", Bytes(b.logical_size_bytes()),
+                          Bytes(b.unique_size_bytes()));
+  text += absl::StrFormat("protected    %s\n", b.protected_() ? "yes" : "no");
+  text += absl::StrFormat("expires      %s\n", text_of(j["expires"]));
+  text += absl::StrFormat(
+      "restorable   %s (%s) .. %s (%s); PITR window %s\n", text_of(r["earliest_lsn"]),
+      text_of(r["earliest_time"]), text_of(r["latest_lsn"]), text_of(r["latest_time"]),
+      absl::FormatDuration(absl::Seconds(r["pitr_window_seconds"].get<int64_t>())));
+  return Output{j, text};
+}
+
 absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::ListBranchesRequest req;
@@ -146,6 +193,10 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
   for (const v1::BranchInfo& b : resp.branches()) {
     if (b.read_only_copy() && !all) continue;
     json j = BranchJson(b);
+    // What a restore or time-travel query can reach; null if the pageserver cannot
+    // say (an older one), never a failed list.
+    absl::StatusOr<json> range = RestorableRange(b.name());
+    j["restorable"] = range.ok() ? *range : json(nullptr);
     out.json.push_back(j);
     out.text += absl::StrFormat(
         "%-28s %-16s %-12s %-21s %10s %-9s %s\n", b.name(), b.parent().empty() ? "-" : b.parent(),

@@ -16,6 +16,7 @@
 
 #include "absl/strings/str_split.h"
 #include "common/files.h"
+#include "common/lsn.h"
 #include "httplib.h"
 #include "tests/cli/cli_fixture.h"
 #include "tests/harness/promtool.h"
@@ -412,6 +413,34 @@ TEST_F(CliContractTest, LongCommandsReportProgressAsNdjsonOnStderr) {
   EXPECT_EQ(quiet.err, "");
   ASSERT_EQ(Cambium({"endpoint", "stop", "progress"}).code, 0);
   ASSERT_EQ(Cambium({"branch", "delete", "progress", "--purge"}).code, 0);
+}
+
+// The restorable range of a branch and the PITR window, in branch show and list.
+TEST_F(CliContractTest, BranchShowAndListGiveTheRestorableRange) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  Psql(up.out["connection_string"], "CREATE TABLE IF NOT EXISTS ranged (x int)");
+  Psql(up.out["connection_string"], "INSERT INTO ranged VALUES (1)");
+  const Lsn head = Lsn::Parse(Cambium({"lsn", "main"}).out["lsn"].get<std::string>()).value();
+  Result show = Cambium({"branch", "show", "main"});
+  ASSERT_EQ(show.code, 0) << show.err;
+  const json& r = show.out["restorable"];
+  EXPECT_EQ(show.out["name"], "main");
+  EXPECT_EQ(r["pitr_window_seconds"], 7 * 24 * 3600) << r;
+  const Lsn earliest = Lsn::Parse(r["earliest_lsn"].get<std::string>()).value();
+  const Lsn latest = Lsn::Parse(r["latest_lsn"].get<std::string>()).value();
+  EXPECT_LE(earliest, latest) << r;
+  EXPECT_GE(latest, head) << r;
+  ASSERT_TRUE(r["latest_time"].is_string()) << r;
+  EXPECT_TRUE(r["earliest_time"].is_string()) << r;
+  bool listed = false;
+  for (const auto& b : Cambium({"branch", "list"}).out) {
+    if (b["name"] == "main") listed = b["restorable"]["latest_lsn"].is_string();
+  }
+  EXPECT_TRUE(listed);
+  Result text = Cambium({"branch", "show", "main"}, /*json_output=*/false);
+  EXPECT_NE(text.text.find("restorable"), std::string::npos) << text.text;
+  EXPECT_EQ(Cambium({"branch", "show", "no-such-branch"}).code, 1);
 }
 
 TEST_F(CliContractTest, LogsShowAndFollowEachDaemonAndEndpoint) {
