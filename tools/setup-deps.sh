@@ -27,6 +27,7 @@ packages=(
   libpq-dev
   # process utilities used by tests (ps, kill, fuser, mountpoint); jq and bc for bench/
   procps psmisc util-linux jq bc
+  chromium chromium-driver  # the console's browser test (tests/console), through WebDriver
 )
 
 missing=()
