@@ -18,8 +18,10 @@ namespace cambium::auth {
 namespace {
 
 absl::Status FsyncDirectoryOf(const std::string& path) {
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
+  // Initialised once: GCC 12 at -O3 reports a false -Wrestrict for assigning "."
+  // to a std::string (GCC bug 105651).
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  const std::string dir = parent.empty() ? std::string(".") : parent.string();
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, "open directory " + dir);
   const int rc = fsync(fd);
