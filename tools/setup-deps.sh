@@ -6,9 +6,12 @@
 # root (CI) or through sudo.
 set -euo pipefail
 
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
 packages=(
-  # build
-  build-essential cmake ninja-build ccache pkg-config git
+  # build; dpkg-dev for dpkg-shlibdeps (the Debian package's library dependencies)
+  build-essential cmake ninja-build ccache pkg-config git dpkg-dev
   # storage, rpc, libraries
   librocksdb-dev liburing-dev libxxhash-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
@@ -30,6 +33,27 @@ packages=(
   chromium chromium-driver  # the console's browser test (tests/console), through WebDriver
 )
 
+# apt-get, waiting up to 10 minutes for another apt or dpkg (unattended-upgrades,
+# cloud-init, a second setup-deps) instead of failing. DPkg::Lock::Timeout makes apt
+# wait for dpkg's lock; apt 2.6 does not apply it to the package lists' lock that
+# `update` takes, so a refusal naming a lock is retried here.
+apt_get() {
+  local deadline=$((SECONDS + 600)) err
+  err=$(mktemp)
+  while ! $SUDO apt-get -o DPkg::Lock::Timeout=600 "$@" 2>"$err"; do
+    if grep -q 'Could not get lock' "$err" && ((SECONDS < deadline)); then
+      echo "setup-deps: another apt or dpkg holds its lock; waiting" >&2
+      sleep 5
+      continue
+    fi
+    cat "$err" >&2
+    rm -f "$err"
+    return 1
+  done
+  cat "$err" >&2
+  rm -f "$err"
+}
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -41,17 +65,15 @@ if ((${#missing[@]} == 0)); then
   echo "setup-deps: all ${#packages[@]} packages present"
 else
   echo "setup-deps: installing ${missing[*]}"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
+  apt_get update -qq
   # The Debian postgresql package creates and starts a default cluster; we never
   # use it (tests create their own), so do not let it start one.
   if [[ ! -e /etc/postgresql-common/createcluster.conf ]] || ! grep -q '^create_main_cluster = false' /etc/postgresql-common/createcluster.conf 2>/dev/null; then
     $SUDO mkdir -p /etc/postgresql-common
     echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
   fi
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt_get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # FUSE: root mounts with allow_other for the postgres user; fuse.conf must allow it
