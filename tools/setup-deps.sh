@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# Installs every build and test dependency of Cambium from Debian 12 packages.
+# Installs the build and test dependencies of Cambium from Debian 12 packages.
+#
+#   tools/setup-deps.sh            everything tools/test.sh needs
+#   tools/setup-deps.sh --product  only what building and running the product needs
+#                                  (tools/up.sh): no test, benchmark or browser
+#                                  packages, about half the download on a fresh machine
 #
 # Idempotent: asks dpkg which packages are missing and installs only those, so a
 # second run on a prepared machine does nothing and needs no network. Runs as
@@ -9,7 +14,7 @@ set -euo pipefail
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
-packages=(
+product_packages=(
   # build; dpkg-dev for dpkg-shlibdeps (the Debian package's library dependencies)
   build-essential cmake ninja-build ccache pkg-config git dpkg-dev
   # storage, rpc, libraries
@@ -17,21 +22,34 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libfuse3-dev fuse3
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev
-  # tokens (RAND_bytes, SHA-256, CRYPTO_memcmp) and the TLS test's certificate
-  libssl-dev openssl
+  # tokens (RAND_bytes, SHA-256, CRYPTO_memcmp)
+  libssl-dev
   # the daemons' HTTP endpoints (/metrics, /healthz, /readyz)
   libcpp-httplib-dev
+  # the Postgres that computes run, psql, and libpq for the CLI (and tests/chaos)
+  postgresql-15 postgresql-client-15 libpq-dev
+  procps util-linux
+)
+test_packages=(
+  # the TLS test's certificate
+  openssl
   # tests and benchmarks; prometheus for promtool and the scrape test (the tests run
   # their own; under systemd the package also enables a prometheus service on :9090)
   googletest libgtest-dev libgmock-dev libbenchmark-dev prometheus
-  # the Postgres that computes run, and its tools (pg_waldump, pg_controldata, amcheck)
-  postgresql-15 postgresql-contrib postgresql-client-15
-  # libpq for the chaos suite's clients (tests/chaos)
-  libpq-dev
-  # process utilities used by tests (ps, kill, fuser, mountpoint); jq and bc for bench/
-  procps psmisc util-linux jq bc
+  # Postgres tools the tests use (pg_waldump, pg_controldata, amcheck)
+  postgresql-contrib
+  # process utilities used by tests (fuser); jq and bc for bench/
+  psmisc jq bc
   chromium chromium-driver  # the console's browser test (tests/console), through WebDriver
 )
+case "${1:-}" in
+  "") packages=("${product_packages[@]}" "${test_packages[@]}") ;;
+  --product) packages=("${product_packages[@]}") ;;
+  *)
+    echo "usage: $0 [--product]" >&2
+    exit 2
+    ;;
+esac
 
 # apt-get, waiting up to 10 minutes for another apt or dpkg (unattended-upgrades,
 # cloud-init, a second setup-deps) instead of failing. DPkg::Lock::Timeout makes apt
