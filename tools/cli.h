@@ -256,12 +256,12 @@ class Cli {
   // GetCredentials of the pageserver, cached for this command.
   absl::StatusOr<v1::Credentials> GetCredentials(const std::string& branch, bool read_only,
                                                  Secrets secrets = Secrets::kWait);
-  // REQUIRES: Postgres of `ep` runs as a primary. Creates the roles if missing and
-  // sets the passwords of `ep.branch` in the catalog, through the peer socket.
-  absl::Status SetRolePasswords(const EndpointState& ep);
-  // Lets clients in over TCP (pg_hba.conf, reload) and waits until the read-only
-  // role's password works there.
-  absl::Status OpenTcp(const EndpointState& ep);
+  // Through one superuser session on the peer socket: with `passwords`
+  // (REQUIRES: Postgres of `ep` runs as a primary), creates the roles if missing
+  // and sets the passwords of `ep.branch` in the catalog, in one transaction; then,
+  // with `tcp`, lets clients in over TCP (pg_hba.conf, reload) and waits until the
+  // read-only role's password works there.
+  absl::Status SetUpAccess(const EndpointState& ep, bool passwords, bool tcp);
   // postgresql://USER:PASSWORD@127.0.0.1:PORT/postgres (the read-only role's with
   // `read_only`, and always on a read-only endpoint); without the password if the
   // pageserver refuses it.

@@ -121,8 +121,9 @@ absl::Status Exec(PGconn* conn, const std::string& sql) {
 }
 
 // ALTER ROLE ... PASSWORD with a verifier computed here, or PASSWORD NULL.
-absl::Status SetPassword(PGconn* conn, const std::string& role, const std::string& password) {
-  if (password.empty()) return Exec(conn, absl::StrFormat("ALTER ROLE %s PASSWORD NULL", role));
+absl::StatusOr<std::string> SetPasswordSql(PGconn* conn, const std::string& role,
+                                           const std::string& password) {
+  if (password.empty()) return absl::StrFormat("ALTER ROLE %s PASSWORD NULL;\n", role);
   char* verifier = PQencryptPasswordConn(conn, password.c_str(), role.c_str(), "scram-sha-256");
   if (verifier == nullptr) {
     return absl::InternalError(absl::StrCat("computing a SCRAM verifier: ", PQerrorMessage(conn)));
@@ -130,9 +131,9 @@ absl::Status SetPassword(PGconn* conn, const std::string& role, const std::strin
   char* literal = PQescapeLiteral(conn, verifier, strlen(verifier));
   PQfreemem(verifier);
   if (literal == nullptr) return absl::InternalError(PQerrorMessage(conn));
-  absl::Status s = Exec(conn, absl::StrFormat("ALTER ROLE %s PASSWORD %s", role, literal));
+  std::string sql = absl::StrFormat("ALTER ROLE %s PASSWORD %s;\n", role, literal);
   PQfreemem(literal);
-  return s;
+  return sql;
 }
 
 }  // namespace
@@ -231,32 +232,40 @@ absl::StatusOr<std::vector<std::optional<std::string>>> Cli::MaintenanceQuery(
   return row;
 }
 
-absl::Status Cli::SetRolePasswords(const EndpointState& ep) {
-  // Whose passwords: the branch's. A read-only endpoint's ephemeral copy takes its
-  // source branch's, so the source's credentials open it. Without the right to the
-  // owner's password (a read-only token), the owner cannot log in there at all.
-  CAMBIUM_ASSIGN_OR_RETURN(v1::Credentials reader, GetCredentials(ep.branch, true));
-  absl::StatusOr<v1::Credentials> owner = GetCredentials(ep.branch, false);
-  if (!owner.ok() && !(ep.read_only && absl::IsPermissionDenied(owner.status()))) {
-    return owner.status();
-  }
+absl::Status Cli::SetUpAccess(const EndpointState& ep, bool passwords, bool tcp) {
+  if (!passwords && !tcp) return absl::OkStatus();
+  // One superuser session through the peer socket for both steps: on a new branch
+  // its first connection builds the relation cache through the mount.
   CAMBIUM_ASSIGN_OR_RETURN(PgConn conn,
                            Connect(dir_.EndpointRuntimeDir(ep.name), ep.port, kSuperuserRole, ""));
-  // A read-only endpoint's first run has read-only transactions by default.
-  CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "SET default_transaction_read_only = off"));
-  CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), RolesSql()));
-  CAMBIUM_RETURN_IF_ERROR(SetPassword(conn.get(), kReaderRole, reader.password()));
-  return SetPassword(conn.get(), kOwnerRole, owner.ok() ? owner->password() : "");
-}
-
-absl::Status Cli::OpenTcp(const EndpointState& ep) {
-  CAMBIUM_RETURN_IF_ERROR(WriteHba(ep, /*tcp=*/true));
-  {
-    // A hot standby runs pg_reload_conf() too.
+  if (passwords) {
+    // Whose passwords: the branch's. A read-only endpoint's ephemeral copy takes
+    // its source branch's, so the source's credentials open it. Without the right
+    // to the owner's password (a read-only token), the owner cannot log in there.
+    CAMBIUM_ASSIGN_OR_RETURN(v1::Credentials reader, GetCredentials(ep.branch, true));
+    absl::StatusOr<v1::Credentials> owner = GetCredentials(ep.branch, false);
+    if (!owner.ok() && !(ep.read_only && absl::IsPermissionDenied(owner.status()))) {
+      return owner.status();
+    }
+    // A read-only endpoint's first run has read-only transactions by default.
+    CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "SET default_transaction_read_only = off"));
+    // The roles and both passwords in one implicit transaction: one commit (one
+    // quorum flush) instead of three.
+    std::string sql = RolesSql();
+    CAMBIUM_ASSIGN_OR_RETURN(std::string reader_sql,
+                             SetPasswordSql(conn.get(), kReaderRole, reader.password()));
     CAMBIUM_ASSIGN_OR_RETURN(
-        PgConn conn, Connect(dir_.EndpointRuntimeDir(ep.name), ep.port, kSuperuserRole, ""));
-    CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "SELECT pg_reload_conf()"));
+        std::string owner_sql,
+        SetPasswordSql(conn.get(), kOwnerRole, owner.ok() ? owner->password() : ""));
+    absl::StrAppend(&sql, reader_sql, owner_sql);
+    CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), sql));
   }
+  if (!tcp) return absl::OkStatus();
+  // Only once the branch's passwords are committed: until the reload, TCP is
+  // refused, so the source's passwords never open this branch.
+  CAMBIUM_RETURN_IF_ERROR(WriteHba(ep, /*tcp=*/true));
+  // (A hot standby runs pg_reload_conf() too.)
+  CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "SELECT pg_reload_conf()"));
   // The reload is asynchronous: done once the password works over TCP.
   CAMBIUM_ASSIGN_OR_RETURN(v1::Credentials creds, GetCredentials(ep.branch, true));
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -264,7 +273,7 @@ absl::Status Cli::OpenTcp(const EndpointState& ep) {
     absl::StatusOr<PgConn> c = Connect("127.0.0.1", ep.port, creds.user(), creds.password());
     if (c.ok()) return absl::OkStatus();
     if (absl::Now() > deadline) return Annotate(c.status(), "the endpoint's credentials");
-    absl::SleepFor(absl::Milliseconds(20));
+    absl::SleepFor(absl::Milliseconds(5));
   }
 }
 

@@ -149,7 +149,10 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
   CAMBIUM_RETURN_IF_ERROR(ep->StartShim(options.takeover));
   CAMBIUM_ASSIGN_OR_RETURN(int port, FreePort());
   std::map<std::string, std::string> settings = {
-      {"checkpoint_timeout", "30s"}, {"max_wal_size", "256MB"}, {"shared_buffers", "64MB"}};
+      {"checkpoint_timeout", "30s"},
+      {"max_wal_size", "256MB"},
+      {"shared_buffers", "64MB"},
+      {"recovery_prefetch", "off"}};  // as the CLI runs it (tools/cli_endpoint.cc)
   for (const auto& [k, v] : options.settings) settings[k] = v;
   // Pinned as the CLI pins them (issue 9): the command line beats ALTER SYSTEM.
   settings["full_page_writes"] = "on";
