@@ -12,7 +12,7 @@ namespace cambium::pageserver {
 namespace {
 
 constexpr int kManifestChunk = 1000;
-constexpr size_t kWalChunk = 256 * 1024;
+constexpr size_t kWalChunk = 1024 * 1024;
 
 v1::FileKind ToProto(FileKind kind) {
   return kind == FileKind::kDirectory ? v1::FILE_KIND_DIRECTORY : v1::FILE_KIND_REGULAR;
