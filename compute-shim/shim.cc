@@ -126,31 +126,18 @@ absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn arch
   }
   // The archive has WAL up to its end; anything newer is on the safekeepers only.
   const Lsn split = std::min(start, std::max(archive_end, from));
-  auto fetch = [&](Lsn a, Lsn b) -> absl::StatusOr<std::string> {
-    std::string wal;
-    if (std::min(b, split) > a) {
-      CAMBIUM_ASSIGN_OR_RETURN(wal, GetArchivedWal(a, std::min(b, split)));
-    }
-    if (b > std::max(a, split)) {
-      CAMBIUM_ASSIGN_OR_RETURN(std::string tail,
-                               this->wal->proposer()->ReadWal(std::max(a, split), b));
-      wal += tail;
-    }
-    return wal;
-  };
-  // Recovery reads the first page of the redo point's segment (its long header
-  // names the segment) and then the WAL from the redo point on, nothing in
-  // between: those bytes stay zero instead of being fetched (on average half a
-  // segment, 8 MiB, per start; issue 11).
-  const Lsn redo_page = control.redo().PageStart();
+  // The whole segment of the redo point, not only from the redo point on: a
+  // follower's walreceiver streams from the start of its replay point's segment,
+  // which the walsender reads from this pg_wal (a trial that left the bytes before
+  // the redo page zero made such a follower's start fail; issue 11).
   std::string wal;
-  if (redo_page > from) {
-    CAMBIUM_ASSIGN_OR_RETURN(wal, fetch(from, from + kWalPageSize));
-    wal.resize(redo_page - from, '\0');
+  if (split > from) {
+    CAMBIUM_ASSIGN_OR_RETURN(wal, GetArchivedWal(from, split));
   }
-  CAMBIUM_ASSIGN_OR_RETURN(std::string rest, fetch(redo_page, start));
-  const uint64_t fetched = rest.size() + (redo_page > from ? kWalPageSize : 0);
-  wal += rest;
+  if (start > split) {
+    CAMBIUM_ASSIGN_OR_RETURN(std::string tail, this->wal->proposer()->ReadWal(split, start));
+    wal += tail;
+  }
   for (uint64_t segno = from.SegmentNo(); segno <= (start - 1).SegmentNo(); ++segno) {
     const Lsn seg_start = SegmentStartLsn(segno);
     const uint64_t end = std::min(start, seg_start + kDefaultWalSegmentSize) - from;
@@ -162,7 +149,6 @@ absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn arch
   LogInfo("wal_prepared", {{"redo", control.redo()},
                            {"from", from},
                            {"to", start},
-                           {"fetched_bytes", fetched},
                            {"from_safekeepers", start - split}});
   return absl::OkStatus();
 }
