@@ -255,14 +255,18 @@ absl::StatusOr<BranchInfo> Repository::GetBranch(const std::string& tenant,
                                                  const std::string& name) {
   BranchInfo info;
   SizeInputs inputs;
+  absl::Duration pitr_window;
   {
     std::lock_guard<std::mutex> lock(mu_);
     CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
     CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
     info = ToInfoLocked(*t, *b);
     inputs = SizeInputsLocked(info.timeline_id);
+    pitr_window = absl::Seconds(t->record.pitr_window_seconds());
   }
-  FillSizes(&info, inputs);  // reads the store: not under mu_
+  // Both read the store: not under mu_.
+  FillSizes(&info, inputs);
+  FillRestorable(&info, inputs.timeline.get(), pitr_window);
   return info;
 }
 
@@ -277,15 +281,20 @@ absl::StatusOr<BranchInfo> Repository::DescribeBranch(const std::string& tenant,
 absl::StatusOr<std::vector<BranchInfo>> Repository::ListBranches(const std::string& tenant) {
   std::vector<BranchInfo> out;
   std::vector<SizeInputs> inputs;
+  absl::Duration pitr_window;
   {
     std::lock_guard<std::mutex> lock(mu_);
     CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+    pitr_window = absl::Seconds(t->record.pitr_window_seconds());
     for (const auto& [name, b] : t->branches) {
       out.push_back(ToInfoLocked(*t, b));
       inputs.push_back(SizeInputsLocked(out.back().timeline_id));
     }
   }
-  for (size_t i = 0; i < out.size(); ++i) FillSizes(&out[i], inputs[i]);
+  for (size_t i = 0; i < out.size(); ++i) {
+    FillSizes(&out[i], inputs[i]);
+    FillRestorable(&out[i], inputs[i].timeline.get(), pitr_window);
+  }
   return out;
 }
 

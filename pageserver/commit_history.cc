@@ -24,20 +24,20 @@ absl::StatusOr<BranchHistory> Repository::GetCommitHistory(const std::string& te
     return absl::InvalidArgumentError("a history bucket must be at least 1 second wide");
   }
   std::shared_ptr<Timeline> timeline;
+  absl::Duration pitr_window;
   BranchHistory out;
   {
     std::lock_guard<std::mutex> lock(mu_);
     CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
     CAMBIUM_ASSIGN_OR_RETURN(timeline, BranchTimelineLocked(*t, branch));
-    out.pitr_window = absl::Seconds(t->record.pitr_window_seconds());
+    pitr_window = absl::Seconds(t->record.pitr_window_seconds());
   }
   // The timeline is held: a concurrent delete leaves its records readable until the
   // reads below finish, or they fail with the store's error.
-  CAMBIUM_ASSIGN_OR_RETURN(out.restorable, RestorableRangeOf(*timeline));
+  CAMBIUM_ASSIGN_OR_RETURN(out.restorable, RestorableRangeOf(*timeline, pitr_window));
   const absl::Time now = absl::Now();
   out.to = query.to.value_or(now);
-  out.from =
-      query.from ? *query.from : out.restorable.earliest_time.value_or(now - out.pitr_window);
+  out.from = query.from ? *query.from : out.restorable.earliest_time.value_or(now - pitr_window);
   if (out.to <= out.from) {
     return absl::InvalidArgumentError(
         absl::StrFormat("the history range is empty: from %s is not before to %s",
@@ -55,8 +55,10 @@ absl::StatusOr<BranchHistory> Repository::GetCommitHistory(const std::string& te
   return out;
 }
 
-absl::StatusOr<RestorableRange> Repository::RestorableRangeOf(const Timeline& timeline) {
+absl::StatusOr<RestorableRange> Repository::RestorableRangeOf(const Timeline& timeline,
+                                                              absl::Duration pitr_window) {
   RestorableRange r;
+  r.pitr_window = pitr_window;
   r.latest_lsn = timeline.last_record_lsn();
   CAMBIUM_ASSIGN_OR_RETURN(std::optional<CommitPoint> latest,
                            archive_.CommitAtOrBelow(timeline, r.latest_lsn));
@@ -76,6 +78,13 @@ absl::StatusOr<RestorableRange> Repository::RestorableRangeOf(const Timeline& ti
     if (first) r.earliest_time = first->time;
   }
   return r;
+}
+
+void Repository::FillRestorable(BranchInfo* info, const Timeline* timeline,
+                                absl::Duration pitr_window) {
+  if (timeline == nullptr) return;
+  absl::StatusOr<RestorableRange> r = RestorableRangeOf(*timeline, pitr_window);
+  if (r.ok()) info->restorable = *std::move(r);
 }
 
 absl::StatusOr<Lsn> Repository::EarliestRestorableLsn(const Timeline& timeline) {

@@ -139,7 +139,7 @@ TEST_F(CommitHistoryTest, TheRestorableRangeIsWhatARestoreAccepts) {
             absl::FromUnixMicros(main_->record().created_unix_micros()));
   EXPECT_EQ(h.restorable.latest_lsn, wal_->end());
   EXPECT_EQ(h.restorable.latest_commit_time, T(30));
-  EXPECT_EQ(h.pitr_window, absl::Hours(24));
+  EXPECT_EQ(h.restorable.pitr_window, absl::Hours(24));
 
   ASSERT_TRUE(repo_->CreateBranch("acme", "old", "main", {.lsn = e20}, std::nullopt).ok());
   ASSERT_TRUE(repo_->GcTimeline(main_->id(), e30).ok());
@@ -166,6 +166,33 @@ TEST_F(CommitHistoryTest, TheRestorableRangeIsWhatARestoreAccepts) {
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->from, T(30));
   EXPECT_EQ(Counts(*defaults), (Counted{{30, 1}}));
+}
+
+// GetBranch and ListBranches carry the same range (`branch list` and `branch show`
+// read it from there: no history call per branch).
+TEST_F(CommitHistoryTest, GetBranchAndListBranchesCarryTheRestorableRange) {
+  Commit(10);
+  const Lsn e20 = Commit(20);
+  ArchiveMain();
+  ASSERT_TRUE(repo_->CreateBranch("acme", "child", "main", {.lsn = e20}, std::nullopt).ok());
+  for (const std::string branch : {"main", "child"}) {
+    const RestorableRange want = History(branch, 0, 100, 10).restorable;
+    auto got = repo_->GetBranch("acme", branch);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(got->restorable.has_value()) << branch;
+    EXPECT_EQ(got->restorable->earliest_lsn, want.earliest_lsn) << branch;
+    EXPECT_EQ(got->restorable->earliest_time, want.earliest_time) << branch;
+    EXPECT_EQ(got->restorable->latest_lsn, want.latest_lsn) << branch;
+    EXPECT_EQ(got->restorable->latest_commit_time, want.latest_commit_time) << branch;
+    EXPECT_EQ(got->restorable->pitr_window, absl::Hours(24)) << branch;
+  }
+  auto listed = repo_->ListBranches("acme");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  for (const BranchInfo& b : *listed) {
+    ASSERT_TRUE(b.restorable.has_value()) << b.name;
+    EXPECT_EQ(b.restorable->latest_commit_time, T(20)) << b.name;
+  }
 }
 
 TEST_F(CommitHistoryTest, StopsAfterMaxCommitsAndSaysWhere) {
@@ -215,10 +242,10 @@ TEST_F(CommitHistoryTest, TheRpcCarriesBucketsAndTheRange) {
   EXPECT_EQ(resp.buckets(0).first_lsn(), e10.value());
   EXPECT_EQ(resp.buckets(0).last_lsn(), e12.value());
   EXPECT_EQ(resp.buckets(0).last_commit_unix_micros(), absl::ToUnixMicros(T(12)));
-  EXPECT_EQ(resp.earliest_lsn(), kSeg1.value());
-  EXPECT_EQ(resp.latest_lsn(), wal_->end().value());
-  EXPECT_EQ(resp.latest_commit_unix_micros(), absl::ToUnixMicros(T(12)));
-  EXPECT_EQ(resp.pitr_window_seconds(), 24u * 3600);
+  EXPECT_EQ(resp.restorable().earliest_lsn(), kSeg1.value());
+  EXPECT_EQ(resp.restorable().latest_lsn(), wal_->end().value());
+  EXPECT_EQ(resp.restorable().latest_commit_unix_micros(), absl::ToUnixMicros(T(12)));
+  EXPECT_EQ(resp.restorable().pitr_window_seconds(), 24u * 3600);
   req.set_bucket_seconds(0);
   EXPECT_EQ(service.GetCommitHistory(&ctx, &req, &resp).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);

@@ -30,6 +30,16 @@ BranchPoint PointOf(const Request& req) {
 
 }  // namespace
 
+void ToProto(const RestorableRange& r, v1::RestorableRange* out) {
+  out->set_earliest_lsn(r.earliest_lsn.value());
+  if (r.earliest_time) out->set_earliest_unix_micros(absl::ToUnixMicros(*r.earliest_time));
+  out->set_latest_lsn(r.latest_lsn.value());
+  if (r.latest_commit_time) {
+    out->set_latest_commit_unix_micros(absl::ToUnixMicros(*r.latest_commit_time));
+  }
+  out->set_pitr_window_seconds(absl::ToInt64Seconds(r.pitr_window));
+}
+
 void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   out->set_tenant(info.tenant);
   out->set_name(info.name);
@@ -50,6 +60,7 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   if (info.deleted) out->set_deleted_unix_micros(absl::ToUnixMicros(*info.deleted));
   if (info.purge_after) out->set_purge_after_unix_micros(absl::ToUnixMicros(*info.purge_after));
   out->set_read_only_copy(info.read_only_copy);
+  if (info.restorable) ToProto(*info.restorable, out->mutable_restorable());
 }
 
 grpc::Status ManagementServiceImpl::CreateTenant(grpc::ServerContext* ctx,
@@ -338,16 +349,8 @@ grpc::Status ManagementServiceImpl::GetCommitHistory(grpc::ServerContext* ctx,
                resp->set_to_unix_micros(absl::ToUnixMicros(h.to));
                resp->set_truncated(h.commits.truncated);
                resp->set_counted_to_unix_micros(absl::ToUnixMicros(h.commits.counted_to));
-               const RestorableRange& r = h.restorable;
-               resp->set_earliest_lsn(r.earliest_lsn.value());
-               if (r.earliest_time)
-                 resp->set_earliest_unix_micros(absl::ToUnixMicros(*r.earliest_time));
-               resp->set_latest_lsn(r.latest_lsn.value());
-               if (r.latest_commit_time) {
-                 resp->set_latest_commit_unix_micros(absl::ToUnixMicros(*r.latest_commit_time));
-               }
-               resp->set_pitr_window_seconds(absl::ToInt64Seconds(h.pitr_window));
-               call.lsn = r.latest_lsn;
+               ToProto(h.restorable, resp->mutable_restorable());
+               call.lsn = h.restorable.latest_lsn;
                return absl::OkStatus();
              });
 }

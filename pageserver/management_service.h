@@ -120,6 +120,7 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
 };
 
 // Fills the wire form of a branch.
+void ToProto(const RestorableRange& r, v1::RestorableRange* out);
 void ToProto(const BranchInfo& info, v1::BranchInfo* out);
 
 }  // namespace cambium::pageserver

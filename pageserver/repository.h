@@ -68,6 +68,20 @@ struct TenantInfo {
   absl::Duration trash_retention;
 };
 
+// The points of a branch's history that a restore, a branch at a time or a
+// time-travel query can start from now: [earliest_lsn, latest_lsn].
+struct RestorableRange {
+  // The GC cutoff (inside the PITR window), or below it the branch point or the
+  // root's import, as ResolvePointLocked decides.
+  Lsn earliest_lsn;
+  // The earliest time that resolves to a point at or above earliest_lsn; none if no
+  // time does (every commit above it is gone, or there is none).
+  std::optional<absl::Time> earliest_time;
+  Lsn latest_lsn;                                // the archive's end (last_record_lsn)
+  std::optional<absl::Time> latest_commit_time;  // the last commit at or below it
+  absl::Duration pitr_window;                    // the tenant's
+};
+
 struct BranchInfo {
   std::string tenant;
   TenantId tenant_id;
@@ -86,6 +100,8 @@ struct BranchInfo {
   uint64_t logical_size = 0;
   uint64_t unique_size = 0;       // page and file versions plus WAL
   uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
+  // GetBranch and ListBranches only; none if it could not be read.
+  std::optional<RestorableRange> restorable;
 };
 
 // The Postgres passwords of a branch (credentials.cc). Secrets: never logged.
@@ -115,25 +131,11 @@ struct CommitHistoryQuery {
   uint64_t max_commits = 1'000'000;
 };
 
-// The points of a branch's history that a restore, a branch at a time or a
-// time-travel query can start from now: [earliest_lsn, latest_lsn].
-struct RestorableRange {
-  // The GC cutoff (inside the PITR window), or below it the branch point or the
-  // root's import, as ResolvePointLocked decides.
-  Lsn earliest_lsn;
-  // The earliest time that resolves to a point at or above earliest_lsn; none if no
-  // time does (every commit above it is gone, or there is none).
-  std::optional<absl::Time> earliest_time;
-  Lsn latest_lsn;                                // the archive's end (last_record_lsn)
-  std::optional<absl::Time> latest_commit_time;  // the last commit at or below it
-};
-
 struct BranchHistory {
   absl::Time from;  // the query's range, defaults resolved
   absl::Time to;
   CommitHistory commits;
   RestorableRange restorable;
-  absl::Duration pitr_window;  // the tenant's
 };
 
 // The most buckets one GetCommitHistory may ask for.
@@ -262,7 +264,11 @@ class Repository {
   bool WriterLiveLocked(const Timeline& timeline) const;
   absl::StatusOr<Lsn> ResolvePointLocked(const Timeline& timeline, const BranchPoint& point);
   // commit_history.cc: the range ResolvePointLocked accepts on `timeline` now.
-  absl::StatusOr<RestorableRange> RestorableRangeOf(const Timeline& timeline);
+  absl::StatusOr<RestorableRange> RestorableRangeOf(const Timeline& timeline,
+                                                    absl::Duration pitr_window);
+  // Sets info->restorable (read from the store: not under mu_); left out if it
+  // cannot be read, so that a listing never fails for it.
+  void FillRestorable(BranchInfo* info, const Timeline* timeline, absl::Duration pitr_window);
   absl::StatusOr<Lsn> EarliestRestorableLsn(const Timeline& timeline);
   // The LSNs at which descendants of `id` read it (each child's branch point, and the
   // points of deeper descendants clipped to it): GC keeps the newest version at or

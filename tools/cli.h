@@ -105,8 +105,12 @@ class Cli {
   // To the trash, or (`purge`) freed at once.
   absl::StatusOr<Output> BranchDelete(const std::string& name, bool purge = false);
   absl::StatusOr<Output> BranchUndelete(const std::string& name);
-  // One branch, with its restorable range (RestorableRange).
+  // One branch, with its restorable range.
   absl::StatusOr<Output> BranchShow(const std::string& name);
+  // The branch as the pageserver describes it (restorable range included).
+  absl::StatusOr<v1::BranchInfo> GetBranch(const std::string& name);
+  // GetCommitHistory on this stack's tenant (the console's chart).
+  absl::StatusOr<v1::GetCommitHistoryResponse> CommitHistory(v1::GetCommitHistoryRequest req);
   // With `restart`, the branch's running read-write endpoint is stopped for the call
   // and started again on the new state, on the same port with the same credentials
   // (open connections drop); without, the pageserver refuses while it runs.
@@ -177,7 +181,6 @@ class Cli {
   std::string AdminTokenFile() const { return dir_.Sub("secrets/admin.token"); }
 
   // cli_branch.cc
-  absl::StatusOr<v1::BranchInfo> GetBranch(const std::string& name);
   // `read_only_copy`: the ephemeral copy of a read-only endpoint or a query, which
   // scope read may create (CreateBranchRequest.read_only_copy).
   absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
@@ -187,11 +190,10 @@ class Cli {
   // Frees a branch at once (not to the trash): the CLI's own ephemeral branches.
   // Without scope admin (needed to purge) it goes to the trash instead.
   absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);
+  // The branch as --json prints it; "restorable": {"earliest_lsn", "earliest_time",
+  // "latest_lsn", "latest_time", "pitr_window_seconds"}, the points a restore or a
+  // time-travel query can reach now (null where the pageserver did not say).
   nlohmann::json BranchJson(const v1::BranchInfo& b) const;
-  // {"earliest_lsn", "earliest_time", "latest_lsn", "latest_time",
-  // "pitr_window_seconds"}: the points a restore or a time-travel query of the
-  // branch can reach now (GetCommitHistory's range; times null where unknown).
-  absl::StatusOr<nlohmann::json> RestorableRange(const std::string& name);
   // Reset and restore act only without a live writer: the branch's own running
   // read-write endpoint (if the call can succeed) is stopped, and started again
   // afterwards on whatever the branch then points to.

@@ -68,6 +68,17 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)
                       : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
+  // What a restore or time-travel query can reach; null where the pageserver could
+  // not say, never a failed command.
+  j["restorable"] = nullptr;
+  if (b.has_restorable()) {
+    const v1::RestorableRange& r = b.restorable();
+    j["restorable"] = {{"earliest_lsn", Lsn(r.earliest_lsn()).ToString()},
+                       {"earliest_time", MicrosOrNull(r.earliest_unix_micros())},
+                       {"latest_lsn", Lsn(r.latest_lsn()).ToString()},
+                       {"latest_time", MicrosOrNull(r.latest_commit_unix_micros())},
+                       {"pitr_window_seconds", r.pitr_window_seconds()}};
+  }
   if (b.deleted_unix_micros() != 0) {
     j["deleted"] = FormatTimestamp(absl::FromUnixMicros(b.deleted_unix_micros()));
     j["purge_after"] = FormatTimestamp(absl::FromUnixMicros(b.purge_after_unix_micros()));
@@ -118,33 +129,23 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
   return out;
 }
 
-absl::StatusOr<json> Cli::RestorableRange(const std::string& name) {
-  // A one-second history: the range comes with it, at the cost of a seek.
-  v1::GetCommitHistoryRequest req;
+absl::StatusOr<v1::GetCommitHistoryResponse> Cli::CommitHistory(v1::GetCommitHistoryRequest req) {
+  CAMBIUM_RETURN_IF_ERROR(RequireStack());
   req.set_tenant(stack_.tenant);
-  req.set_branch(name);
-  const int64_t now = absl::ToUnixMicros(absl::Now());
-  req.set_from_unix_micros(now - 1'000'000);
-  req.set_to_unix_micros(now);
-  req.set_bucket_seconds(1);
   v1::GetCommitHistoryResponse resp;
   grpc::ClientContext ctx;
   PrepareControlCall(ctx, kControlCallTimeout);
   CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetCommitHistory(&ctx, req, &resp)));
-  auto time = [](int64_t micros) {
-    return micros == 0 ? json(nullptr) : json(FormatTimestamp(absl::FromUnixMicros(micros)));
-  };
-  return json{{"earliest_lsn", Lsn(resp.earliest_lsn()).ToString()},
-              {"earliest_time", time(resp.earliest_unix_micros())},
-              {"latest_lsn", Lsn(resp.latest_lsn()).ToString()},
-              {"latest_time", time(resp.latest_commit_unix_micros())},
-              {"pitr_window_seconds", resp.pitr_window_seconds()}};
+  return resp;
 }
 
 absl::StatusOr<Output> Cli::BranchShow(const std::string& name) {
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(name));
   json j = BranchJson(b);
-  CAMBIUM_ASSIGN_OR_RETURN(j["restorable"], RestorableRange(name));
+  if (!b.has_restorable()) {
+    return absl::UnavailableError(absl::StrFormat(
+        "the pageserver did not say what branch %s can be restored to; retry", name));
+  }
   const json& r = j["restorable"];
   auto text_of = [](const json& v) {
     return v.is_null() ? std::string("-") : v.get<std::string>();
@@ -193,10 +194,6 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
   for (const v1::BranchInfo& b : resp.branches()) {
     if (b.read_only_copy() && !all) continue;
     json j = BranchJson(b);
-    // What a restore or time-travel query can reach; null if the pageserver cannot
-    // say (an older one), never a failed list.
-    absl::StatusOr<json> range = RestorableRange(b.name());
-    j["restorable"] = range.ok() ? *range : json(nullptr);
     out.json.push_back(j);
     out.text += absl::StrFormat(
         "%-28s %-16s %-12s %-21s %10s %-9s %s\n", b.name(), b.parent().empty() ? "-" : b.parent(),

@@ -189,6 +189,11 @@ nlohmann::json TimeOrNull(absl::Time t) {
   return t == absl::InfinitePast() ? nlohmann::json(nullptr) : nlohmann::json(FormatTimestamp(t));
 }
 
+nlohmann::json MicrosOrNull(int64_t unix_micros) {
+  return unix_micros == 0 ? nlohmann::json(nullptr)
+                          : nlohmann::json(FormatTimestamp(absl::FromUnixMicros(unix_micros)));
+}
+
 nlohmann::json TextOrNull(const std::string& s) {
   return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
 }

@@ -69,6 +69,8 @@ absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text);
 std::string FormatTimestamp(absl::Time t);
 // JSON for --json output: null for InfinitePast (never) and for "" (nothing).
 nlohmann::json TimeOrNull(absl::Time t);
+// The same for a time in Unix microseconds, where 0 means none.
+nlohmann::json MicrosOrNull(int64_t unix_micros);
 nlohmann::json TextOrNull(const std::string& s);
 
 }  // namespace cambium::cli

@@ -53,10 +53,6 @@ std::string TimeJson(int64_t unix_micros) {
   return cli::FormatTimestamp(absl::FromUnixMicros(unix_micros));
 }
 
-json OrNullTime(int64_t unix_micros) {
-  return unix_micros == 0 ? json(nullptr) : json(TimeJson(unix_micros));
-}
-
 absl::Status CheckTime(const std::string& at) { return cli::ParseTimestamp(at).status(); }
 
 }  // namespace
@@ -91,16 +87,8 @@ absl::Status CheckBranchName(std::string_view name) {
 ConsoleApi::ConsoleApi(std::string data_dir, std::string tenant)
     : data_dir_(std::move(data_dir)), tenant_(std::move(tenant)) {}
 
-absl::StatusOr<json> ConsoleApi::WithCli(const std::function<absl::StatusOr<json>(cli::Cli&)>& fn) {
-  std::lock_guard<std::mutex> lock(cli_mu_);
-  CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<cli::Cli> c,
-                           cli::Cli::Open(data_dir_, tenant_, /*create=*/false));
-  checked_ = true;  // Open set the process's token
-  return fn(*c);
-}
-
 absl::Status ConsoleApi::Check() {
-  return WithCli([](cli::Cli&) -> absl::StatusOr<json> { return json(); }).status();
+  return WithCli([](cli::Cli&) { return absl::OkStatus(); });
 }
 
 absl::StatusOr<json> ConsoleApi::Branches() {
@@ -126,65 +114,42 @@ absl::StatusOr<json> ConsoleApi::Endpoints() {
   return json{{"endpoints", endpoints}};
 }
 
-absl::StatusOr<v1::GetCommitHistoryResponse> ConsoleApi::CommitHistory(
-    v1::GetCommitHistoryRequest req) {
-  CAMBIUM_ASSIGN_OR_RETURN(cli::StackState stack, cli::LoadStackFile(data_dir_ + "/stack.json"));
-  if (stack.pageserver.port == 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the stack in %s has no pageserver; start it with `cambium up`", data_dir_));
-  }
-  req.set_tenant(tenant_.empty() ? stack.tenant : tenant_);
-  // The call needs the process's token, which opening a Cli sets.
-  if (!checked_) CAMBIUM_RETURN_IF_ERROR(Check());
-  v1::ManagementService::Stub* stub;
-  {
-    std::lock_guard<std::mutex> lock(stub_mu_);
-    if (stub_ == nullptr || stub_port_ != stack.pageserver.port) {
-      stub_port_ = stack.pageserver.port;
-      stub_ = v1::ManagementService::NewStub(
-          MakeChannel(absl::StrFormat("127.0.0.1:%d", stack.pageserver.port)));
-    }
-    stub = stub_.get();  // replaced only when the port changes (down, then up)
-  }
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, absl::Seconds(30));
-  v1::GetCommitHistoryResponse resp;
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(stub->GetCommitHistory(&ctx, req, &resp)));
-  return resp;
-}
-
 absl::StatusOr<json> ConsoleApi::History(const std::string& branch, int buckets) {
   CAMBIUM_RETURN_IF_ERROR(CheckBranchName(branch));
   buckets = std::clamp(buckets, 10, 1000);
   const absl::Time now = absl::Now();
-  // A probe over the last second: the restorable range and the PITR window.
-  v1::GetCommitHistoryRequest req;
-  req.set_branch(branch);
-  req.set_from_unix_micros(absl::ToUnixMicros(now - absl::Seconds(1)));
-  req.set_to_unix_micros(absl::ToUnixMicros(now));
-  req.set_bucket_seconds(1);
-  CAMBIUM_ASSIGN_OR_RETURN(v1::GetCommitHistoryResponse probe, CommitHistory(req));
-  // The window: what can still be restored, at most the PITR window, at least 10 s;
-  // whole seconds, so that bucket edges fall on seconds.
-  absl::Time from = now - absl::Seconds(probe.pitr_window_seconds());
-  if (probe.earliest_unix_micros() != 0) {
-    from = std::max(from, absl::FromUnixMicros(probe.earliest_unix_micros()));
-  }
-  from = std::min(from, now - absl::Seconds(10));
-  from = absl::FromUnixSeconds(absl::ToUnixSeconds(from));
-  const int64_t span = absl::ToInt64Seconds(now - from) + 1;
-  const int64_t width = std::max<int64_t>(1, (span + buckets - 1) / buckets);
-  const absl::Time to = from + absl::Seconds(width * ((span + width - 1) / width));
-  req.set_from_unix_micros(absl::ToUnixMicros(from));
-  req.set_to_unix_micros(absl::ToUnixMicros(to));
-  req.set_bucket_seconds(static_cast<uint32_t>(width));
-  CAMBIUM_ASSIGN_OR_RETURN(v1::GetCommitHistoryResponse h, CommitHistory(req));
+  int64_t width = 1;
+  CAMBIUM_ASSIGN_OR_RETURN(
+      v1::GetCommitHistoryResponse h,
+      WithCli([&](cli::Cli& c) -> absl::StatusOr<v1::GetCommitHistoryResponse> {
+        // The restorable range and the PITR window come with the branch.
+        CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo info, c.GetBranch(branch));
+        const v1::RestorableRange& range = info.restorable();
+        // The window: what can still be restored, at most the PITR window, at least
+        // 10 s; whole seconds, so that bucket edges fall on seconds.
+        absl::Time from = now - absl::Seconds(range.pitr_window_seconds());
+        if (range.earliest_unix_micros() != 0) {
+          from = std::max(from, absl::FromUnixMicros(range.earliest_unix_micros()));
+        }
+        from = std::min(from, now - absl::Seconds(10));
+        from = absl::FromUnixSeconds(absl::ToUnixSeconds(from));
+        const int64_t span = absl::ToInt64Seconds(now - from) + 1;
+        width = std::max<int64_t>(1, (span + buckets - 1) / buckets);
+        const absl::Time to = from + absl::Seconds(width * ((span + width - 1) / width));
+        v1::GetCommitHistoryRequest req;
+        req.set_branch(branch);
+        req.set_from_unix_micros(absl::ToUnixMicros(from));
+        req.set_to_unix_micros(absl::ToUnixMicros(to));
+        req.set_bucket_seconds(static_cast<uint32_t>(width));
+        return c.CommitHistory(req);
+      }));
+  const v1::RestorableRange& r = h.restorable();
 
   json out_buckets = json::array();
   for (const v1::CommitBucket& b : h.buckets()) {
     // A bucket whose last commit is below the earliest point cannot be restored to.
-    const bool restorable = b.last_lsn() >= h.earliest_lsn() && h.earliest_unix_micros() != 0 &&
-                            b.last_commit_unix_micros() >= h.earliest_unix_micros();
+    const bool restorable = b.last_lsn() >= r.earliest_lsn() && r.earliest_unix_micros() != 0 &&
+                            b.last_commit_unix_micros() >= r.earliest_unix_micros();
     out_buckets.push_back({{"start", TimeJson(b.start_unix_micros())},
                            {"start_unix_micros", b.start_unix_micros()},
                            {"commits", b.commits()},
@@ -203,14 +168,14 @@ absl::StatusOr<json> ConsoleApi::History(const std::string& branch, int buckets)
               {"bucket_seconds", width},
               {"buckets", out_buckets},
               {"truncated", h.truncated()},
-              {"counted_to", OrNullTime(h.truncated() ? h.counted_to_unix_micros() : 0)},
-              {"pitr_window_seconds", h.pitr_window_seconds()},
+              {"counted_to", cli::MicrosOrNull(h.truncated() ? h.counted_to_unix_micros() : 0)},
+              {"pitr_window_seconds", r.pitr_window_seconds()},
               {"restorable",
-               {{"earliest_lsn", Lsn(h.earliest_lsn()).ToString()},
-                {"earliest", OrNullTime(h.earliest_unix_micros())},
-                {"earliest_unix_micros", h.earliest_unix_micros()},
-                {"latest_lsn", Lsn(h.latest_lsn()).ToString()},
-                {"latest_commit", OrNullTime(h.latest_commit_unix_micros())}}}};
+               {{"earliest_lsn", Lsn(r.earliest_lsn()).ToString()},
+                {"earliest", cli::MicrosOrNull(r.earliest_unix_micros())},
+                {"earliest_unix_micros", r.earliest_unix_micros()},
+                {"latest_lsn", Lsn(r.latest_lsn()).ToString()},
+                {"latest_commit", cli::MicrosOrNull(r.latest_commit_unix_micros())}}}};
 }
 
 absl::StatusOr<json> ConsoleApi::Tables(const std::string& branch, const std::string& at) {

@@ -69,18 +69,20 @@ class ConsoleApi {
                                          const std::string& table, int limit);
 
  private:
-  // Runs `fn` on a Cli opened for it; the lock is released when it returns.
-  absl::StatusOr<nlohmann::json> WithCli(
-      const std::function<absl::StatusOr<nlohmann::json>(cli::Cli&)>& fn);
-  absl::StatusOr<v1::GetCommitHistoryResponse> CommitHistory(v1::GetCommitHistoryRequest req);
+  // Runs `fn` (returning a Status or StatusOr) on a Cli opened for it (which also
+  // sets the token this process calls with); its lock is released when it returns.
+  template <typename Fn>
+  auto WithCli(Fn fn) -> decltype(fn(std::declval<cli::Cli&>())) {
+    std::lock_guard<std::mutex> lock(cli_mu_);
+    absl::StatusOr<std::unique_ptr<cli::Cli>> c =
+        cli::Cli::Open(data_dir_, tenant_, /*create=*/false);
+    if (!c.ok()) return c.status();
+    return fn(**c);
+  }
 
   const std::string data_dir_;
   const std::string tenant_;
   std::mutex cli_mu_;  // one Cli at a time: they share the process's token
-  std::mutex stub_mu_;
-  int stub_port_ = 0;                                  // GUARDED_BY(stub_mu_)
-  std::unique_ptr<v1::ManagementService::Stub> stub_;  // GUARDED_BY(stub_mu_)
-  std::atomic<bool> checked_{false};  // a Cli was opened: the process has its token
 };
 
 }  // namespace cambium::console

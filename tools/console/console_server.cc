@@ -84,13 +84,6 @@ void AddSecurityHeaders(httplib::Response& res) {
                  "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
 }
 
-bool SameSecret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 }  // namespace
 
 bool HostAllowed(std::string_view host, int port) {
@@ -146,7 +139,8 @@ void ConsoleServer::Impl::Route() {
                       kJsonType);
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (req.path.starts_with("/api/") && !SameSecret(req.get_header_value(kTokenHeader), token)) {
+    if (req.path.starts_with("/api/") &&
+        !auth::HashesEqual(req.get_header_value(kTokenHeader), token)) {
       Deny(res, 403, "an API call needs the console page's token (open the page itself)");
       return httplib::Server::HandlerResponse::Handled;
     }
