@@ -16,7 +16,8 @@
 namespace cambium::metrics {
 namespace {
 
-// Scrapers, probes and a person with curl: a few connections at a time.
+// Scrapers, probes, a console page and a person with curl: a few connections at a
+// time.
 constexpr int kThreads = 4;
 // A kept-alive connection holds a thread until it is idle this long; Stop() waits
 // for it.
@@ -59,30 +60,37 @@ std::string HttpServer::address() const { return absl::StrFormat("127.0.0.1:%d",
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& listen,
                                                               ReadinessCheck ready,
                                                               Registry* registry) {
+  return StartWithRoutes(listen, [&](httplib::Server& s) {
+    s.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
+      res.set_content(registry->Exposition(), kExpositionType);
+    });
+    s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok\n", kTextType);
+    });
+    s.Get("/readyz", [ready](const httplib::Request&, httplib::Response& res) {
+      const absl::Status status = ready ? ready() : absl::OkStatus();
+      if (status.ok()) {
+        res.set_content("ready\n", kTextType);
+      } else {
+        res.status = 503;
+        res.set_content(absl::StrFormat("not ready: %s\n", status.message()), kTextType);
+      }
+    });
+    s.Get(".*", [](const httplib::Request& req, httplib::Response& res) {
+      res.status = 404;
+      res.set_content("not found; try /metrics, /healthz or /readyz\n", kTextType);
+    });
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartWithRoutes(
+    const std::string& listen, const std::function<void(httplib::Server&)>& routes) {
   CAMBIUM_RETURN_IF_ERROR(CheckLoopbackAddress(listen));
   int port = 0;
   (void)absl::SimpleAtoi(listen.substr(listen.rfind(':') + 1), &port);
   auto impl = std::make_unique<Impl>();
   httplib::Server& s = impl->server;
-  s.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
-    res.set_content(registry->Exposition(), kExpositionType);
-  });
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", kTextType);
-  });
-  s.Get("/readyz", [ready](const httplib::Request&, httplib::Response& res) {
-    const absl::Status status = ready ? ready() : absl::OkStatus();
-    if (status.ok()) {
-      res.set_content("ready\n", kTextType);
-    } else {
-      res.status = 503;
-      res.set_content(absl::StrFormat("not ready: %s\n", status.message()), kTextType);
-    }
-  });
-  s.Get(".*", [](const httplib::Request& req, httplib::Response& res) {
-    res.status = 404;
-    res.set_content("not found; try /metrics, /healthz or /readyz\n", kTextType);
-  });
+  routes(s);
   // httplib's default also sets SO_REUSEPORT, which would let a second server bind a
   // port in use (and share its connections) instead of failing.
   s.set_socket_options([](socket_t sock) {
@@ -96,7 +104,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
   const int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
   if (bound <= 0) {
     return absl::UnavailableError(absl::StrFormat(
-        "cannot listen on %s for HTTP (is another process using the port?)", listen));
+        "cannot listen on %s for HTTP (is another process using the port? port 0 picks a "
+        "free one)",
+        listen));
   }
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] {

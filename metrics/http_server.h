@@ -31,6 +31,10 @@
 #include "absl/synchronization/mutex.h"
 #include "metrics/registry.h"
 
+namespace httplib {
+class Server;
+}  // namespace httplib
+
 namespace cambium::metrics {
 
 // A field of every daemon's configuration (STYLE.md habit 7).
@@ -71,6 +75,11 @@ class HttpServer {
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& listen,
                                                            ReadinessCheck ready,
                                                            Registry* registry = &DefaultRegistry());
+  // The same server (loopback only, a small thread pool, no SO_REUSEPORT, clear
+  // errors, Stop joins) with other routes: `routes` installs them on the server
+  // before it listens (`cambium console`, tools/console/).
+  static absl::StatusOr<std::unique_ptr<HttpServer>> StartWithRoutes(
+      const std::string& listen, const std::function<void(httplib::Server&)>& routes);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

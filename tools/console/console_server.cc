@@ -1,22 +1,19 @@
 #include "tools/console/console_server.h"
 
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <iostream>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "absl/time/clock.h"
 #include "auth/token.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "httplib.h"
+#include "metrics/http_server.h"
 #include "tools/cli_usage.h"
 #include "tools/console/assets.h"
 #include "tools/console/console_api.h"
@@ -26,9 +23,6 @@ namespace {
 
 using nlohmann::json;
 
-// A person's browser: a few connections, one of them possibly waiting for a preview.
-constexpr int kThreads = 4;
-constexpr int kKeepAliveSeconds = 5;
 constexpr char kJsonType[] = "application/json; charset=utf-8";
 // Where index.html takes the per-process token.
 constexpr char kTokenPlaceholder[] = "__CAMBIUM_CONSOLE_TOKEN__";
@@ -103,33 +97,30 @@ struct ConsoleServer::Impl {
   Impl(const ConsoleOptions& options, std::string token)
       : options(options), token(std::move(token)), api(options.data_dir, options.tenant) {}
 
-  void Route();
-  // The API's routes; `params` are the query's.
+  // Installs the console's routes on `server` (before it listens).
+  void Route(httplib::Server& server);
+  // The API's routes.
   void Api(const httplib::Request& req, httplib::Response& res);
 
   const ConsoleOptions options;
   const std::string token;
   ConsoleApi api;
-  std::string index_html;  // index.html with the token
-  httplib::Server server;
-  std::thread thread;
-  std::atomic<bool> exited{false};
-  int port = 0;
-  bool stopped = false;
+  std::unique_ptr<metrics::HttpServer> http;
 };
 
-void ConsoleServer::Impl::Route() {
+void ConsoleServer::Impl::Route(httplib::Server& server) {
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     AddSecurityHeaders(res);
     if (!LoopbackPeer(req.remote_addr)) {
       Deny(res, 403, "the console answers loopback clients only");
       return httplib::Server::HandlerResponse::Handled;
     }
-    if (!HostAllowed(req.get_header_value("Host"), port)) {
+    if (!HostAllowed(req.get_header_value("Host"), req.local_port)) {
       Deny(res, 403,
            absl::StrFormat("this is the Cambium console at http://127.0.0.1:%d/; a request for "
                            "host \"%s\" is refused",
-                           port, absl::CHexEscape(req.get_header_value("Host").substr(0, 100))));
+                           req.local_port,
+                           absl::CHexEscape(req.get_header_value("Host").substr(0, 100))));
       return httplib::Server::HandlerResponse::Handled;
     }
     if (req.method != "GET" && req.method != "HEAD") {
@@ -146,13 +137,18 @@ void ConsoleServer::Impl::Route() {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  for (const char* path : {"/", "/index.html"}) {
-    server.Get(path, [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(index_html, "text/html; charset=utf-8");
-    });
-  }
   for (const Asset& asset : Assets()) {
-    if (asset.path == "/index.html") continue;
+    if (asset.path == "/index.html") {
+      // The page carries the token its API calls need.
+      const std::string page =
+          absl::StrReplaceAll(std::string(asset.body), {{kTokenPlaceholder, token}});
+      for (const char* path : {"/", "/index.html"}) {
+        server.Get(path, [page](const httplib::Request&, httplib::Response& res) {
+          res.set_content(page, "text/html; charset=utf-8");
+        });
+      }
+      continue;
+    }
     server.Get(std::string(asset.path), [asset](const httplib::Request&, httplib::Response& res) {
       res.set_content(asset.body.data(), asset.body.size(),
                       std::string(asset.content_type).c_str());
@@ -201,66 +197,23 @@ ConsoleServer::ConsoleServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)
 
 ConsoleServer::~ConsoleServer() { Stop(); }
 
-int ConsoleServer::port() const { return impl_->port; }
+int ConsoleServer::port() const { return impl_->http->port(); }
 
 std::string ConsoleServer::url() const { return absl::StrFormat("http://127.0.0.1:%d/", port()); }
 
 const std::string& ConsoleServer::token() const { return impl_->token; }
 
 absl::StatusOr<std::unique_ptr<ConsoleServer>> ConsoleServer::Start(const ConsoleOptions& options) {
-  CAMBIUM_RETURN_IF_ERROR(CheckLoopbackAddress(options.listen));
-  int port = 0;
-  (void)absl::SimpleAtoi(options.listen.substr(options.listen.rfind(':') + 1), &port);
   CAMBIUM_ASSIGN_OR_RETURN(std::string token, auth::RandomHex(16));
   auto impl = std::make_unique<Impl>(options, std::move(token));
-  for (const Asset& asset : Assets()) {
-    if (asset.path == "/index.html") {
-      impl->index_html =
-          absl::StrReplaceAll(std::string(asset.body), {{kTokenPlaceholder, impl->token}});
-    }
-  }
-  impl->Route();
-  httplib::Server& s = impl->server;
-  // httplib's default also sets SO_REUSEPORT, which would let a second console bind
-  // the same port instead of failing.
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  s.set_keep_alive_timeout(kKeepAliveSeconds);
-  s.new_task_queue = [] { return new httplib::ThreadPool(kThreads); };
-  // Always the IPv4 loopback ("localhost" could resolve to ::1).
-  const std::string host = "127.0.0.1";
-  const int bound = port == 0 ? s.bind_to_any_port(host) : (s.bind_to_port(host, port) ? port : -1);
-  if (bound <= 0) {
-    return absl::UnavailableError(absl::StrFormat(
-        "cannot listen on %s (is another console or program using the port? --listen "
-        "127.0.0.1:0 picks a free one)",
-        options.listen));
-  }
-  impl->port = bound;
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] {
-    raw->server.listen_after_bind();
-    raw->exited = true;
-  });
-  // stop() does nothing until the accept loop runs: wait for it.
-  while (!raw->server.is_running() && !raw->exited) absl::SleepFor(absl::Milliseconds(1));
-  std::unique_ptr<ConsoleServer> server(new ConsoleServer(std::move(impl)));
-  if (raw->exited) {
-    server->Stop();
-    return absl::UnavailableError(
-        absl::StrFormat("the console's HTTP server on %s stopped at once", options.listen));
-  }
-  return server;
+  CAMBIUM_ASSIGN_OR_RETURN(impl->http,
+                           metrics::HttpServer::StartWithRoutes(
+                               options.listen, [raw](httplib::Server& s) { raw->Route(s); }));
+  return std::unique_ptr<ConsoleServer>(new ConsoleServer(std::move(impl)));
 }
 
-void ConsoleServer::Stop() {
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  impl_->server.stop();
-  if (impl_->thread.joinable()) impl_->thread.join();
-}
+void ConsoleServer::Stop() { impl_->http->Stop(); }
 
 int RunConsole(const ConsoleOptions& options,
                const std::function<int(const absl::StatusOr<cli::Output>&)>& report) {

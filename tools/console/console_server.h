@@ -19,7 +19,8 @@
 // token) but offers reads only: it shows commands to run instead of running them.
 //
 // Thread-safety: Start and Stop from one thread; requests are served by a small
-// pool of threads (ConsoleApi is thread-safe).
+// pool of threads (metrics::HttpServer, the daemons' HTTP server with these
+// routes; ConsoleApi is thread-safe).
 #ifndef CAMBIUM_TOOLS_CONSOLE_CONSOLE_SERVER_H_
 #define CAMBIUM_TOOLS_CONSOLE_CONSOLE_SERVER_H_
 
