@@ -43,13 +43,6 @@ absl::Status SetPoint(Request& req, const std::optional<std::string>& lsn,
   return absl::OkStatus();
 }
 
-std::string Bytes(uint64_t n) {
-  if (n >= (1ull << 30)) return absl::StrFormat("%.1f GiB", n / double(1ull << 30));
-  if (n >= (1ull << 20)) return absl::StrFormat("%.1f MiB", n / double(1ull << 20));
-  if (n >= (1ull << 10)) return absl::StrFormat("%.1f KiB", n / double(1ull << 10));
-  return absl::StrFormat("%u B", n);
-}
-
 }  // namespace
 
 json Cli::BranchJson(const v1::BranchInfo& b) const {
@@ -155,8 +148,8 @@ absl::StatusOr<Output> Cli::BranchShow(const std::string& name) {
   text += absl::StrFormat("branch LSN   %s\n", text_of(j["branch_lsn"]));
   text += absl::StrFormat("head         %s\n", text_of(j["last_record_lsn"]));
   text += absl::StrFormat("created      %s\n", text_of(j["created"]));
-  text += absl::StrFormat("size         %s logical, %s unique\n", Bytes(b.logical_size_bytes()),
-                          Bytes(b.unique_size_bytes()));
+  text += absl::StrFormat("size         %s logical, %s unique\n",
+                          FormatBytes(b.logical_size_bytes()), FormatBytes(b.unique_size_bytes()));
   text += absl::StrFormat("protected    %s\n", b.protected_() ? "yes" : "no");
   text += absl::StrFormat("expires      %s\n", text_of(j["expires"]));
   text += absl::StrFormat(
@@ -182,10 +175,11 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
     for (const v1::BranchInfo& b : resp.branches()) {
       json j = BranchJson(b);
       out.json.push_back(j);
-      out.text += absl::StrFormat(
-          "%-28s %-16s %-21s %-21s %10s\n", b.name(), b.parent().empty() ? "-" : b.parent(),
-          j["deleted"].get<std::string>().substr(0, 19) + "Z",
-          j["purge_after"].get<std::string>().substr(0, 19) + "Z", Bytes(b.unique_size_bytes()));
+      out.text += absl::StrFormat("%-28s %-16s %-21s %-21s %10s\n", b.name(),
+                                  b.parent().empty() ? "-" : b.parent(),
+                                  j["deleted"].get<std::string>().substr(0, 19) + "Z",
+                                  j["purge_after"].get<std::string>().substr(0, 19) + "Z",
+                                  FormatBytes(b.unique_size_bytes()));
     }
     return out;
   }
@@ -198,7 +192,7 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
     out.text += absl::StrFormat(
         "%-28s %-16s %-12s %-21s %10s %-9s %s\n", b.name(), b.parent().empty() ? "-" : b.parent(),
         j["branch_lsn"].is_null() ? "-" : j["branch_lsn"].get<std::string>(),
-        j["created"].get<std::string>().substr(0, 19) + "Z", Bytes(b.unique_size_bytes()),
+        j["created"].get<std::string>().substr(0, 19) + "Z", FormatBytes(b.unique_size_bytes()),
         b.protected_() ? "yes" : "no",
         j["expires"].is_null() ? "-" : j["expires"].get<std::string>());
   }

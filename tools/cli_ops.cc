@@ -78,11 +78,6 @@ std::string ExistingAncestor(std::string path) {
   return p.string();
 }
 
-std::string HumanBytes(uint64_t n) {
-  if (n >= (1ull << 30)) return absl::StrFormat("%.1f GiB", n / double(1ull << 30));
-  return absl::StrFormat("%.0f MiB", n / double(1ull << 20));
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<LogFile>> LogFilesOf(const std::string& data_dir,
@@ -222,7 +217,7 @@ Output Doctor(const DataDirLocation& where) {
     const bool enough = free_bytes >= (2ull << 30);
     checks.push_back(
         {"disk_space", free_bytes < (256ull << 20) ? "error" : (enough ? "ok" : "warning"),
-         absl::StrFormat("%s free on the file system of %s", HumanBytes(free_bytes), base),
+         absl::StrFormat("%s free on the file system of %s", FormatBytes(free_bytes), base),
          enough ? ""
                 : "free disk space: the pageserver and safekeepers refuse writes on a full "
                   "disk"});

@@ -189,6 +189,13 @@ nlohmann::json TimeOrNull(absl::Time t) {
   return t == absl::InfinitePast() ? nlohmann::json(nullptr) : nlohmann::json(FormatTimestamp(t));
 }
 
+std::string FormatBytes(uint64_t n) {
+  if (n >= (1ull << 30)) return absl::StrFormat("%.1f GiB", n / double(1ull << 30));
+  if (n >= (1ull << 20)) return absl::StrFormat("%.1f MiB", n / double(1ull << 20));
+  if (n >= (1ull << 10)) return absl::StrFormat("%.1f KiB", n / double(1ull << 10));
+  return absl::StrFormat("%u B", n);
+}
+
 nlohmann::json MicrosOrNull(int64_t unix_micros) {
   return unix_micros == 0 ? nlohmann::json(nullptr)
                           : nlohmann::json(FormatTimestamp(absl::FromUnixMicros(unix_micros)));

@@ -69,7 +69,9 @@ absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text);
 std::string FormatTimestamp(absl::Time t);
 // JSON for --json output: null for InfinitePast (never) and for "" (nothing).
 nlohmann::json TimeOrNull(absl::Time t);
-// The same for a time in Unix microseconds, where 0 means none.
+// "1.5 GiB", "12.0 MiB", "3.2 KiB", "512 B".
+std::string FormatBytes(uint64_t n);
+// TimeOrNull for a time in Unix microseconds, where 0 means none.
 nlohmann::json MicrosOrNull(int64_t unix_micros);
 nlohmann::json TextOrNull(const std::string& s);
 
