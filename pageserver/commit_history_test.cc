@@ -6,20 +6,16 @@
 #include "gtest/gtest.h"
 #include "pageserver/management_service.h"
 #include "pageserver/repository.h"
+#include "pageserver/test_util.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/wal_builder.h"
 
 namespace cambium::pageserver {
 namespace {
 
+using namespace ::cambium::pageserver::testing;  // NOLINT
 using ::cambium::testing::TempDir;
 using ::cambium::testing::WalBuilder;
-
-constexpr Lsn kSeg1(0x1000000);
-constexpr uint8_t kMessage = static_cast<uint8_t>(pg::RmgrId::kLogicalMessage);
-
-absl::Time T(int seconds) { return absl::FromUnixSeconds(1700000000 + seconds); }
-int64_t PgT(int seconds) { return pg::TimeToPgTimestamp(T(seconds)); }
 
 class CommitHistoryTest : public ::testing::Test {
  protected:

@@ -16,12 +16,6 @@ using namespace ::cambium::pageserver::testing;  // NOLINT
 using ::cambium::testing::TempDir;
 using ::cambium::testing::WalBuilder;
 
-constexpr Lsn kSeg1(0x1000000);
-constexpr uint8_t kMessage = static_cast<uint8_t>(pg::RmgrId::kLogicalMessage);
-
-absl::Time T(int seconds) { return absl::FromUnixSeconds(1700000000 + seconds); }
-int64_t PgT(int seconds) { return pg::TimeToPgTimestamp(T(seconds)); }
-
 class RepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -79,6 +73,18 @@ class RepositoryTest : public ::testing::Test {
     }
     auto r = t.ApplyBatch(gen, ++seqs_[&t], batch, false);
     ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  // Main's history for point-in-time tests: commits at T(100) and T(200), each
+  // writing block 0 of `path` ('1', then '2'), archived. Returns their ends.
+  std::pair<Lsn, Lsn> TwoCommits(const std::string& path) {
+    wal_->Add(kMessage, 0, 1, "x");
+    const Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
+    WriteBlock(*main_, path, e1, '1');
+    const Lsn e2 = (wal_->AddCommit(2, PgT(200)), wal_->end());
+    WriteBlock(*main_, path, e2, '2');
+    ArchiveMainWal();
+    return {e1, e2};
   }
 
   char Byte(const Timeline& t, const std::string& path, Lsn lsn = Lsn::Max()) {
@@ -183,12 +189,7 @@ TEST_F(RepositoryTest, BranchPointsAreRoundedAndValidated) {
 }
 
 TEST_F(RepositoryTest, BranchAtATimeSeesExactlyThatState) {
-  wal_->Add(kMessage, 0, 1, "x");
-  Lsn e1 = (wal_->AddCommit(801, PgT(100)), wal_->end());
-  WriteBlock(*main_, "data", e1, '1');
-  Lsn e2 = (wal_->AddCommit(802, PgT(200)), wal_->end());
-  WriteBlock(*main_, "data", e2, '2');
-  ArchiveMainWal();
+  const auto [e1, e2] = TwoCommits("data");
   auto b = repo_->CreateBranch("acme", "pitr", "main", {.time = T(150)}, std::nullopt);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->ancestor_lsn, e1);
@@ -285,12 +286,7 @@ TEST_F(RepositoryTest, ResetMovesTheBranchToItsParentsHead) {
 }
 
 TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
-  wal_->Add(kMessage, 0, 1, "x");
-  Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
-  WriteBlock(*main_, "f", e1, '1');
-  Lsn e2 = (wal_->AddCommit(2, PgT(200)), wal_->end());
-  WriteBlock(*main_, "f", e2, '2');
-  ArchiveMainWal();
+  const auto [e1, e2] = TwoCommits("f");
   (void)main_->Detach(gens_[main_.get()]);
   auto r = repo_->RestoreBranch("acme", "main", {.time = T(150)}, "");
   ASSERT_TRUE(r.ok()) << r.status();
@@ -311,12 +307,7 @@ TEST_F(RepositoryTest, RestoreInPlaceKeepsTheOldHeadAsABackup) {
 // Issue 13: a branch of the longest valid name can be restored with the default
 // backup name (NAME_old_<time> would be 84 characters: NAME is shortened).
 TEST_F(RepositoryTest, TheLongestBranchNameRestoresWithADefaultBackupName) {
-  wal_->Add(kMessage, 0, 1, "x");
-  Lsn e1 = (wal_->AddCommit(1, PgT(100)), wal_->end());
-  WriteBlock(*main_, "f", e1, '1');
-  Lsn e2 = (wal_->AddCommit(2, PgT(200)), wal_->end());
-  WriteBlock(*main_, "f", e2, '2');
-  ArchiveMainWal();
+  const auto [e1, e2] = TwoCommits("f");
   const std::string name(kMaxNameLength, 'n');
   ASSERT_TRUE(repo_->CreateBranch("acme", name, "main", {}, std::nullopt).ok());
   auto r = repo_->RestoreBranch("acme", name, {.lsn = e1}, "");

@@ -6,14 +6,25 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
 #include "cambium/v1/page_service.pb.h"
 #include "common/ids.h"
 #include "common/lsn.h"
+#include "common/pg/wal_format.h"
+#include "common/pg/wal_records.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "pageserver/page_store.h"
 #include "pageserver/timeline.h"
 
 namespace cambium::pageserver::testing {
+
+// Where test timelines' WAL starts: the start of segment 1.
+inline constexpr Lsn kSeg1(0x1000000);
+// A WAL record that is no commit (a logical message), for WalBuilder::Add.
+inline constexpr uint8_t kMessage = static_cast<uint8_t>(pg::RmgrId::kLogicalMessage);
+// Test times: `seconds` after a fixed epoch, and the same as a Postgres timestamp.
+inline absl::Time T(int seconds) { return absl::FromUnixSeconds(1700000000 + seconds); }
+inline int64_t PgT(int seconds) { return pg::TimeToPgTimestamp(T(seconds)); }
 
 inline std::string Fill(char c, size_t n = kBlockSize) { return std::string(n, c); }
 

@@ -329,8 +329,11 @@ absl::StatusOr<LsnLookup> WalArchive::LsnByTimestamp(const Timeline& timeline, a
   }
   const int64_t target = pg::TimeToPgTimestamp(time);
   bool saw_commit = false;
-  Lsn bound = Lsn::Max();
-  for (const Timeline* t = &timeline; t != nullptr; t = t->ancestor().get()) {
+  const std::vector<HistoryLevel> levels = HistoryLevels(timeline);
+  // Youngest first: a timeline's own commits all end above its branch point.
+  for (auto level = levels.rbegin(); level != levels.rend(); ++level) {
+    const Timeline* t = level->timeline;
+    const Lsn bound = level->bound;
     // The last commit within the bound whose running max time is <= target.
     std::string prefix = keys::TimelinePrefix(t->id());
     prefix.push_back('T');
@@ -358,13 +361,9 @@ absl::StatusOr<LsnLookup> WalArchive::LsnByTimestamp(const Timeline& timeline, a
       auto any = LastCommitAtOrBelow(*t, bound);
       if (any.ok() && any->has_value()) saw_commit = true;
     }
-    if (!t->ancestor()) break;
-    bound = std::min(bound, t->ancestor_lsn());
   }
   if (!saw_commit) return LsnLookup{LsnLookupKind::kNoData, timeline.last_record_lsn()};
-  const Timeline* root = &timeline;
-  while (root->ancestor()) root = root->ancestor().get();
-  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(*root));
+  CAMBIUM_ASSIGN_OR_RETURN(std::shared_ptr<State> s, LoadState(*levels.front().timeline));
   std::lock_guard<std::mutex> lock(s->mu);
   return LsnLookup{LsnLookupKind::kBeforeRetention, s->first_boundary};
 }
