@@ -1,5 +1,7 @@
 #include "common/ids.h"
 
+#include <cctype>
+
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -66,5 +68,20 @@ Id128<Tag> Id128<Tag>::FromBytes(const char* bytes) {
 
 template class Id128<TenantIdTag>;
 template class Id128<TimelineIdTag>;
+
+absl::Status ValidateName(std::string_view what, std::string_view name) {
+  bool ok = !name.empty() && name.size() <= kMaxNameLength &&
+            std::isalnum(static_cast<unsigned char>(name[0]));
+  for (char c : name) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "invalid %s name \"%s\": use 1-%d letters, digits, '-', '_' or '.', starting with a "
+        "letter or digit",
+        what, name, kMaxNameLength));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace cambium

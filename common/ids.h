@@ -1,4 +1,5 @@
-// TenantId and TimelineId: 128-bit identifiers, printed as 32 lowercase hex digits.
+// TenantId and TimelineId: 128-bit identifiers, printed as 32 lowercase hex digits;
+// and the rule for the names of tenants and branches (ValidateName).
 //
 // Ids are generated randomly (Generate) by the pageserver when a tenant or timeline
 // is created and never reused. They are distinct types so that a timeline id can
@@ -55,6 +56,14 @@ struct TenantIdTag {};
 struct TimelineIdTag {};
 using TenantId = Id128<TenantIdTag>;
 using TimelineId = Id128<TimelineIdTag>;
+
+// Branch and tenant names: 1-kMaxNameLength characters of [A-Za-z0-9._-], starting
+// with a letter or digit (they become role, directory and socket names). Every name
+// Cambium derives from a branch name (a restore's NAME_old_<time>, a read-only
+// endpoint's NAME-ro-<ms>) is shortened to fit too.
+inline constexpr size_t kMaxNameLength = 63;
+// INVALID_ARGUMENT naming `what` ("branch", "tenant") unless `name` is such a name.
+absl::Status ValidateName(std::string_view what, std::string_view name);
 
 }  // namespace cambium
 

@@ -11,21 +11,6 @@
 
 namespace cambium::pageserver {
 
-absl::Status ValidateName(const std::string& what, const std::string& name) {
-  bool ok = !name.empty() && name.size() <= kMaxNameLength &&
-            std::isalnum(static_cast<unsigned char>(name[0]));
-  for (char c : name) {
-    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
-  }
-  if (!ok) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "invalid %s name \"%s\": use 1-%d letters, digits, '-', '_' or '.', starting with a "
-        "letter or digit",
-        what, name, kMaxNameLength));
-  }
-  return absl::OkStatus();
-}
-
 std::string Repository::TenantKey(const TenantId& tenant) {
   std::string key = "t|";
   tenant.AppendBytes(&key);

@@ -345,12 +345,6 @@ class Repository {
   std::thread ttl_thread_;
 };
 
-// Branch and tenant names: 1-kMaxNameLength characters of [A-Za-z0-9._-], starting
-// with a letter or digit. Every name Cambium derives from a branch name (a restore's
-// NAME_old_<time>, a read-only endpoint's NAME-ro-<ms>) is shortened to fit too.
-inline constexpr size_t kMaxNameLength = 63;
-absl::Status ValidateName(const std::string& what, const std::string& name);
-
 }  // namespace cambium::pageserver
 
 #endif  // CAMBIUM_PAGESERVER_REPOSITORY_H_

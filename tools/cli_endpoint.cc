@@ -64,8 +64,7 @@ void RemoveStaleSocketLocks(const std::string& dir) {
 // query ("q"): within the 63 characters of a branch name, BRANCH shortened if need be.
 std::string EphemeralName(const std::string& branch, const std::string& kind) {
   const std::string suffix = absl::StrFormat("-%s-%d", kind, absl::ToUnixMillis(absl::Now()));
-  constexpr size_t kMaxBranchName = 63;
-  return branch.substr(0, kMaxBranchName - std::min(kMaxBranchName, suffix.size())) + suffix;
+  return branch.substr(0, kMaxNameLength - std::min(kMaxNameLength, suffix.size())) + suffix;
 }
 
 }  // namespace

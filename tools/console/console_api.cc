@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "common/ids.h"
 #include "common/lsn.h"
 #include "common/service.h"
 #include "common/status.h"
@@ -74,16 +75,6 @@ absl::StatusOr<std::string> QuoteTableName(std::string_view table) {
   return absl::StrFormat("\"%s\".\"%s\"", schema, name);
 }
 
-absl::Status CheckBranchName(std::string_view name) {
-  bool ok = !name.empty() && name.size() <= 63 && std::isalnum(static_cast<unsigned char>(name[0]));
-  for (unsigned char c : name) {
-    ok = ok && c < 0x80 && (std::isalnum(c) || c == '.' || c == '_' || c == '-');
-  }
-  if (ok) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrFormat(
-      "\"%s\" is not a branch name", absl::CHexEscape(std::string(name.substr(0, 200)))));
-}
-
 ConsoleApi::ConsoleApi(std::string data_dir, std::string tenant)
     : data_dir_(std::move(data_dir)), tenant_(std::move(tenant)) {}
 
@@ -115,7 +106,7 @@ absl::StatusOr<json> ConsoleApi::Endpoints() {
 }
 
 absl::StatusOr<json> ConsoleApi::History(const std::string& branch, int buckets) {
-  CAMBIUM_RETURN_IF_ERROR(CheckBranchName(branch));
+  CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", branch));
   buckets = std::clamp(buckets, 10, 1000);
   const absl::Time now = absl::Now();
   int64_t width = 1;
@@ -179,7 +170,7 @@ absl::StatusOr<json> ConsoleApi::History(const std::string& branch, int buckets)
 }
 
 absl::StatusOr<json> ConsoleApi::Tables(const std::string& branch, const std::string& at) {
-  CAMBIUM_RETURN_IF_ERROR(CheckBranchName(branch));
+  CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", branch));
   CAMBIUM_RETURN_IF_ERROR(CheckTime(at));
   CAMBIUM_ASSIGN_OR_RETURN(json result, WithCli([&](cli::Cli& c) -> absl::StatusOr<json> {
                              CAMBIUM_ASSIGN_OR_RETURN(cli::Output out,
@@ -195,7 +186,7 @@ absl::StatusOr<json> ConsoleApi::Tables(const std::string& branch, const std::st
 
 absl::StatusOr<json> ConsoleApi::Preview(const std::string& branch, const std::string& at,
                                          const std::string& table, int limit) {
-  CAMBIUM_RETURN_IF_ERROR(CheckBranchName(branch));
+  CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", branch));
   CAMBIUM_RETURN_IF_ERROR(CheckTime(at));
   CAMBIUM_ASSIGN_OR_RETURN(std::string quoted, QuoteTableName(table));
   if (limit < 1 || limit > kMaxPreviewRows) {

@@ -48,10 +48,6 @@ inline constexpr int kMaxPreviewRows = 100;
 // characters) is INVALID_ARGUMENT.
 absl::StatusOr<std::string> QuoteTableName(std::string_view table);
 
-// A branch name as the pageserver accepts it (1-63 of [A-Za-z0-9._-], starting with
-// a letter or digit), else INVALID_ARGUMENT.
-absl::Status CheckBranchName(std::string_view name);
-
 class ConsoleApi {
  public:
   // `data_dir`: the stack's directory; `tenant`: "" = the stack's own.

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "common/ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
@@ -31,10 +32,10 @@ TEST(ConsoleQuoting, TableNamesBecomeQuotedIdentifiersOrAreRefused) {
 }
 
 TEST(ConsoleQuoting, BranchNamesFollowThePageserversRule) {
-  EXPECT_TRUE(CheckBranchName("main").ok());
-  EXPECT_TRUE(CheckBranchName("preview-42_old.1").ok());
+  EXPECT_TRUE(cambium::ValidateName("branch", "main").ok());
+  EXPECT_TRUE(cambium::ValidateName("branch", "preview-42_old.1").ok());
   for (const char* bad : {"", "-x", ".x", "a/b", "a b", "a\"b"}) {
-    EXPECT_FALSE(CheckBranchName(bad).ok()) << bad;
+    EXPECT_FALSE(cambium::ValidateName("branch", bad).ok()) << bad;
   }
 }
 
