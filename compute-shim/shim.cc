@@ -141,9 +141,9 @@ absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn arch
   for (uint64_t segno = from.SegmentNo(); segno <= (start - 1).SegmentNo(); ++segno) {
     const Lsn seg_start = SegmentStartLsn(segno);
     const uint64_t end = std::min(start, seg_start + kDefaultWalSegmentSize) - from;
-    CAMBIUM_RETURN_IF_ERROR(
-        fs->AddWalSegment(WalSegmentFileName(control.timeline_id(), segno),
-                          wal.substr(seg_start - from, end - (seg_start - from))));
+    CAMBIUM_RETURN_IF_ERROR(fs->AddWalSegment(
+        WalSegmentFileName(control.timeline_id(), segno),
+        std::string_view(wal).substr(seg_start - from, end - (seg_start - from))));
   }
   fs->AddLocalDirectory("pg_wal/archive_status", 0700);
   LogInfo("wal_prepared", {{"redo", control.redo()},

@@ -152,7 +152,7 @@ void ShimFs::AddLocalDirectory(const std::string& path, uint32_t mode) {
   nodes_[path] = node;
 }
 
-absl::Status ShimFs::AddWalSegment(const std::string& name, const std::string& bytes) {
+absl::Status ShimFs::AddWalSegment(const std::string& name, std::string_view bytes) {
   std::unique_lock<std::shared_mutex> lock(tree_mu_);
   const std::string rel = "pg_wal/" + name;
   auto node = NewNode(rel, false, 0600);

@@ -96,7 +96,7 @@ class ShimFs {
   // Builds the tree from the manifest at the start LSN.
   absl::Status LoadManifest(const std::vector<v1::FileMeta>& files);
   // Adds a WAL segment file prepared on scratch (the WAL a starting compute replays).
-  absl::Status AddWalSegment(const std::string& name, const std::string& bytes);
+  absl::Status AddWalSegment(const std::string& name, std::string_view bytes);
   // Adds a local directory (e.g. pg_wal/archive_status).
   void AddLocalDirectory(const std::string& path, uint32_t mode);
 
