@@ -14,9 +14,15 @@ std::string IdBytes(const TimelineId& id) {
   return b;
 }
 
-absl::Status Protected(const std::string& name, const std::string& action) {
+absl::Status Protected(const storage::v1::BranchRecord& b, const std::string& action) {
+  if (b.snapshot()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("\"%s\" is a snapshot: it is immutable and cannot be %s; make a branch "
+                        "from it instead",
+                        b.name(), action));
+  }
   return absl::FailedPreconditionError(absl::StrFormat(
-      "branch \"%s\" is protected and cannot be %s; unprotect it first", name, action));
+      "branch \"%s\" is protected and cannot be %s; unprotect it first", b.name(), action));
 }
 
 }  // namespace
@@ -31,6 +37,7 @@ BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::Bra
   info.created = absl::FromUnixMicros(b.created_unix_micros());
   info.is_protected = b.protected_();
   info.read_only_copy = b.read_only_copy();
+  info.snapshot = b.snapshot();
   if (b.expires_unix_micros() != 0) info.expires = absl::FromUnixMicros(b.expires_unix_micros());
   if (b.deleted_unix_micros() != 0) {
     info.deleted = absl::FromUnixMicros(b.deleted_unix_micros());
@@ -205,7 +212,7 @@ absl::StatusOr<bool> Repository::ReleaseWriter(const std::string& tenant, const 
 
 absl::StatusOr<BranchInfo> Repository::CreateBranch(
     const std::string& tenant, const std::string& name, const std::string& parent,
-    const BranchPoint& point, std::optional<absl::Duration> ttl, bool read_only_copy) {
+    const BranchPoint& point, std::optional<absl::Duration> ttl, BranchKind kind) {
   CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", name));
   // "Head" is the exact head (every acknowledged commit), resolved before mu_.
   BranchPoint resolved = point;
@@ -234,7 +241,11 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(
   b.set_timeline_id(IdBytes(child->id()));
   b.set_parent(parent);
   b.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
-  b.set_read_only_copy(read_only_copy);
+  b.set_read_only_copy(kind == BranchKind::kReadOnlyCopy);
+  // A snapshot is protected from its first write on: nothing may reset, restore or
+  // delete it as a branch, and SetProtection keeps it so.
+  b.set_snapshot(kind == BranchKind::kSnapshot);
+  b.set_protected_(kind == BranchKind::kSnapshot);
   if (ttl.has_value() && *ttl > absl::ZeroDuration()) {
     b.set_expires_unix_micros(absl::ToUnixMicros(absl::Now() + *ttl));
   }
@@ -319,15 +330,36 @@ absl::Status Repository::DeleteBranch(const std::string& tenant, const std::stri
   return DeleteBranchAt(tenant, name, purge, absl::Now(), purge_after);
 }
 
+absl::Status Repository::DeleteSnapshot(const std::string& tenant, const std::string& name,
+                                        bool purge, absl::Time* purge_after) {
+  return DeleteBranchAt(tenant, name, purge, absl::Now(), purge_after, /*snapshot=*/true);
+}
+
+bool Repository::IsSnapshotTimeline(const TimelineId& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string bytes;
+  id.AppendBytes(&bytes);
+  for (const auto& [tid, t] : tenants_) {
+    for (const auto& [name, b] : t.branches) {
+      if (b.snapshot() && b.timeline_id() == bytes) return true;
+    }
+    for (const auto& b : t.trash) {
+      if (b.snapshot() && b.timeline_id() == bytes) return true;
+    }
+  }
+  return false;
+}
+
 absl::Status Repository::DeleteBranchAt(const std::string& tenant, const std::string& name,
-                                        bool purge, absl::Time now, absl::Time* purge_after) {
+                                        bool purge, absl::Time now, absl::Time* purge_after,
+                                        bool snapshot) {
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   if (purge && !t->branches.count(name)) {
     // Purging from the trash: every trashed branch of that name.
     bool found = false;
     for (size_t i = t->trash.size(); i-- > 0;) {
-      if (t->trash[i].name() != name) continue;
+      if (t->trash[i].name() != name || t->trash[i].snapshot() != snapshot) continue;
       found = true;
       CAMBIUM_RETURN_IF_ERROR(PurgeTrashEntryLocked(*t, i));
     }
@@ -335,7 +367,14 @@ absl::Status Repository::DeleteBranchAt(const std::string& tenant, const std::st
     return found ? absl::OkStatus() : FindBranchLocked(*t, name).status();
   }
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
-  if (b->protected_()) return Protected(name, "deleted");
+  if (b->snapshot() && !snapshot) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "\"%s\" is a snapshot; delete it as one (cambium snapshot delete %s)", name, name));
+  }
+  if (!b->snapshot() && snapshot) {
+    return absl::NotFoundError(absl::StrFormat("\"%s\" is a branch, not a snapshot", name));
+  }
+  if (b->protected_() && !snapshot) return Protected(*b, "deleted");
   const TimelineId id = TimelineId::FromBytes(b->timeline_id().data());
   // Children read the branch's timeline: they go first (also to the trash), so a
   // trashed branch never has children and always purges.
@@ -487,7 +526,7 @@ absl::StatusOr<BranchInfo> Repository::ResetBranch(const std::string& tenant,
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
-  if (b->protected_()) return Protected(name, "reset");
+  if (b->protected_()) return Protected(*b, "reset");
   const TimelineId old_id = TimelineId::FromBytes(b->timeline_id().data());
   auto old = timelines_.find(old_id);
   if (old != timelines_.end() && WriterLiveLocked(*old->second)) {
@@ -516,13 +555,13 @@ absl::StatusOr<BranchInfo> Repository::ResetBranch(const std::string& tenant,
 absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
     const std::string& tenant, const std::string& name, const BranchPoint& point,
     const std::string& backup_name) {
-  if (!point.lsn.has_value() && !point.time.has_value()) {
-    return absl::InvalidArgumentError("restore needs an LSN or a time");
+  if (!point.lsn.has_value() && !point.time.has_value() && !point.snapshot.has_value()) {
+    return absl::InvalidArgumentError("restore needs an LSN, a time or a snapshot");
   }
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
-  if (b->protected_()) return Protected(name, "restored in place");
+  if (b->protected_()) return Protected(*b, "restored in place");
   // NAME_old_<time>, NAME shortened so that any valid branch name can be restored.
   const std::string suffix =
       "_old_" + absl::FormatTime("%Y%m%dT%H%M%SZ", absl::Now(), absl::UTCTimeZone());
@@ -539,10 +578,25 @@ absl::StatusOr<std::pair<BranchInfo, BranchInfo>> Repository::RestoreBranch(
     return absl::FailedPreconditionError(
         absl::StrFormat("branch \"%s\" has a running endpoint; stop it first", name));
   }
-  CAMBIUM_ASSIGN_OR_RETURN(Lsn lsn, ResolvePointLocked(*current->second, point));
+  std::shared_ptr<Timeline> base = current->second;
+  Lsn lsn;
+  if (point.snapshot.has_value()) {
+    // The snapshot's state: its timeline never takes a write, so it is its branch
+    // point on its ancestor, which is where the restored timeline starts.
+    CAMBIUM_ASSIGN_OR_RETURN(auto* snap, FindBranchLocked(*t, *point.snapshot));
+    if (!snap->snapshot() || snap->parent() != name) {
+      return absl::FailedPreconditionError(
+          absl::StrFormat("\"%s\" is not a snapshot of branch \"%s\"", *point.snapshot, name));
+    }
+    CAMBIUM_ASSIGN_OR_RETURN(auto snap_timeline, BranchTimelineLocked(*t, *point.snapshot));
+    if (!snap_timeline->ancestor()) return absl::InternalError("a snapshot without an ancestor");
+    base = snap_timeline->ancestor();
+    lsn = snap_timeline->ancestor_lsn();
+  } else {
+    CAMBIUM_ASSIGN_OR_RETURN(lsn, ResolvePointLocked(*current->second, point));
+  }
   // Below the branch's own start, the history is its ancestor's: branch from there so
   // the backup does not have to stay for the restored branch's sake.
-  std::shared_ptr<Timeline> base = current->second;
   while (base->ancestor() && lsn < base->ancestor_lsn()) base = base->ancestor();
   rocksdb::WriteBatch batch;
   CAMBIUM_ASSIGN_OR_RETURN(auto restored, NewChildTimelineLocked(base, lsn, &batch));
@@ -571,6 +625,10 @@ absl::StatusOr<BranchInfo> Repository::SetProtection(const std::string& tenant,
   std::lock_guard<std::mutex> lock(mu_);
   CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
   CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  if (b->snapshot() && !is_protected) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "\"%s\" is a snapshot: always protected (delete it with cambium snapshot delete)", name));
+  }
   storage::v1::BranchRecord updated = *b;
   updated.set_protected_(is_protected);
   rocksdb::WriteBatch batch;

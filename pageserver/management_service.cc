@@ -1,5 +1,7 @@
 #include "pageserver/management_service.h"
 
+#include <type_traits>
+
 #include "absl/strings/str_format.h"
 #include "common/pg_roles.h"
 #include "common/proto_convert.h"
@@ -25,6 +27,9 @@ BranchPoint PointOf(const Request& req) {
   if (req.point_case() == Request::kLsn) point.lsn = Lsn(req.lsn());
   if (req.point_case() == Request::kAtUnixMicros)
     point.time = absl::FromUnixMicros(req.at_unix_micros());
+  if constexpr (std::is_same_v<Request, v1::RestoreBranchRequest>) {
+    if (req.point_case() == Request::kSnapshot) point.snapshot = req.snapshot();
+  }
   return point;
 }
 
@@ -60,6 +65,7 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   if (info.deleted) out->set_deleted_unix_micros(absl::ToUnixMicros(*info.deleted));
   if (info.purge_after) out->set_purge_after_unix_micros(absl::ToUnixMicros(*info.purge_after));
   out->set_read_only_copy(info.read_only_copy);
+  out->set_snapshot(info.snapshot);
   if (info.restorable) ToProto(*info.restorable, out->mutable_restorable());
 }
 
@@ -112,7 +118,17 @@ grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                                                  v1::BranchInfo* resp) {
   return Run(ctx, {.action = "CreateBranch", .tenant = req->tenant(), .branch = req->name()},
              [&](const auth::Principal& p, Call& call) -> absl::Status {
-               if (req->read_only_copy()) {
+               if (req->read_only_copy() && req->snapshot()) {
+                 return absl::InvalidArgumentError("a branch is a read-only copy or a snapshot");
+               }
+               if (req->snapshot()) {
+                 // Nothing of the parent changes: develop on it (protected or not).
+                 CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->parent(),
+                                                          /*check_protection=*/false));
+                 if (req->ttl_seconds() != 0) {
+                   return absl::InvalidArgumentError("a snapshot has no TTL; delete it instead");
+                 }
+               } else if (req->read_only_copy()) {
                  // Reading the parent is all it takes (scope read, and the token's
                  // branch patterns on the parent): the copy only ever serves reads.
                  CAMBIUM_RETURN_IF_ERROR(RequireReadCopyOf(p, req->parent(), req->name()));
@@ -130,8 +146,11 @@ grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                std::optional<absl::Duration> ttl;
                if (req->ttl_seconds() > 0) ttl = absl::Seconds(req->ttl_seconds());
                CAMBIUM_ASSIGN_OR_RETURN(
-                   BranchInfo b, repo_->CreateBranch(req->tenant(), req->name(), req->parent(),
-                                                     PointOf(*req), ttl, req->read_only_copy()));
+                   BranchInfo b, repo_->CreateBranch(
+                                     req->tenant(), req->name(), req->parent(), PointOf(*req), ttl,
+                                     req->snapshot()         ? BranchKind::kSnapshot
+                                     : req->read_only_copy() ? BranchKind::kReadOnlyCopy
+                                                             : BranchKind::kBranch));
                ToProto(b, resp);
                call.lsn = b.ancestor_lsn;
                return absl::OkStatus();
@@ -172,6 +191,15 @@ grpc::Status ManagementServiceImpl::DeleteBranch(grpc::ServerContext* ctx,
                if (b.ok() && b->read_only_copy) {
                  CAMBIUM_RETURN_IF_ERROR(RequireReadCopyOf(p, b->parent, req->name()));
                  return repo_->DeleteBranch(req->tenant(), req->name(), req->purge());
+               }
+               if (req->snapshot()) {
+                 // A snapshot is protected: deleting it is an admin's decision.
+                 if (!p.HasScope(auth::Scope::kAdmin)) {
+                   return absl::PermissionDeniedError(absl::StrFormat(
+                       "deleting snapshot \"%s\" needs scope admin; token %s has scope %s",
+                       req->name(), p.id, p.ScopeLabel()));
+                 }
+                 return repo_->DeleteSnapshot(req->tenant(), req->name(), req->purge());
                }
                if (req->purge() && !p.HasScope(auth::Scope::kAdmin)) {
                  return absl::PermissionDeniedError(absl::StrFormat(
@@ -351,6 +379,54 @@ grpc::Status ManagementServiceImpl::GetCommitHistory(grpc::ServerContext* ctx,
                resp->set_counted_to_unix_micros(absl::ToUnixMicros(h.commits.counted_to));
                ToProto(h.restorable, resp->mutable_restorable());
                call.lsn = h.restorable.latest_lsn;
+               return absl::OkStatus();
+             });
+}
+
+grpc::Status ManagementServiceImpl::ListChanges(grpc::ServerContext* ctx,
+                                                const v1::ListChangesRequest* req,
+                                                v1::ListChangesResponse* resp) {
+  return Run(ctx, {.action = "ListChanges", .tenant = req->tenant(), .branch = req->branch()},
+             [&](const auth::Principal&, Call& call) -> absl::Status {
+               BranchPoint since, until;
+               if (req->since_case() == v1::ListChangesRequest::kSinceLsn) {
+                 since.lsn = Lsn(req->since_lsn());
+               } else if (req->since_case() == v1::ListChangesRequest::kSinceUnixMicros) {
+                 since.time = absl::FromUnixMicros(req->since_unix_micros());
+               }
+               if (req->until_case() == v1::ListChangesRequest::kUntilLsn) {
+                 until.lsn = Lsn(req->until_lsn());
+               } else if (req->until_case() == v1::ListChangesRequest::kUntilUnixMicros) {
+                 until.time = absl::FromUnixMicros(req->until_unix_micros());
+               }
+               CAMBIUM_ASSIGN_OR_RETURN(
+                   ChangeSet c, repo_->ListChanges(req->tenant(), req->branch(), since, until));
+               auto micros = [](const std::optional<absl::Time>& t) {
+                 return t ? absl::ToUnixMicros(*t) : 0;
+               };
+               resp->set_since_lsn(c.since.value());
+               resp->set_until_lsn(c.until.value());
+               resp->set_since_commit_unix_micros(micros(c.since_commit));
+               resp->set_until_commit_unix_micros(micros(c.until_commit));
+               resp->set_wal_bytes_read(c.wal_bytes_read);
+               resp->set_records_read(c.records_read);
+               for (const RelationChange& r : c.changes) {
+                 v1::RelationChange* out = resp->add_changes();
+                 out->set_spc_oid(r.node.spc);
+                 out->set_db_oid(r.node.db);
+                 out->set_relfilenode(r.node.rel);
+                 out->set_fork(r.fork);
+                 out->set_blocks_changed(r.blocks_changed);
+                 out->set_records(r.records);
+                 out->set_first_lsn(r.first_lsn.value());
+                 out->set_last_lsn(r.last_lsn.value());
+                 out->set_first_commit_unix_micros(micros(r.first_commit));
+                 out->set_last_commit_unix_micros(micros(r.last_commit));
+                 out->set_created(r.created);
+                 out->set_dropped(r.dropped);
+                 out->set_truncated(r.truncated);
+               }
+               call.lsn = c.until;
                return absl::OkStatus();
              });
 }

@@ -29,6 +29,7 @@
 #include "cambium/storage/v1/pageserver_meta.pb.h"
 #include "common/ids.h"
 #include "common/lsn.h"
+#include "common/pg/wal_records.h"
 #include "pageserver/page_store.h"
 #include "pageserver/timeline.h"
 #include "pageserver/wal_archive.h"
@@ -96,7 +97,8 @@ struct BranchInfo {
   std::optional<absl::Time> expires;
   std::optional<absl::Time> deleted;      // set for a branch in the trash
   std::optional<absl::Time> purge_after;  // in the trash: freed for good after this
-  bool read_only_copy = false;            // CreateBranch(..., read_only_copy = true)
+  bool read_only_copy = false;            // CreateBranch(..., BranchKind::kReadOnlyCopy)
+  bool snapshot = false;                  // CreateBranch(..., BranchKind::kSnapshot)
   uint64_t logical_size = 0;
   uint64_t unique_size = 0;       // page and file versions plus WAL
   uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
@@ -110,11 +112,23 @@ struct BranchCredentials {
   std::string reader_password;
 };
 
+// What CreateBranch makes.
+enum class BranchKind {
+  kBranch,
+  // The ephemeral copy of a read-only endpoint or a time-travel query.
+  kReadOnlyCopy,
+  // A named, immutable point: always protected, never a writer (IsSnapshotTimeline),
+  // deleted only by DeleteSnapshot.
+  kSnapshot,
+};
+
 // Where a branch or restore starts: an LSN (rounded down to a record boundary), a
 // time (the end of the last commit at or before it), or the parent's head.
 struct BranchPoint {
   std::optional<Lsn> lsn;
   std::optional<absl::Time> time;
+  // RestoreBranch only: the state of this snapshot of the branch.
+  std::optional<std::string> snapshot;
 };
 
 struct GcResult {
@@ -136,6 +150,31 @@ struct BranchHistory {
   absl::Time to;
   CommitHistory commits;
   RestorableRange restorable;
+};
+
+// One relation fork's changes in a range of a branch's history (ListChanges).
+struct RelationChange {
+  pg::RelFileNode node;
+  uint32_t fork = 0;
+  uint64_t blocks_changed = 0;  // distinct blocks
+  uint64_t records = 0;
+  Lsn first_lsn;                           // start of the first record that touched it
+  Lsn last_lsn;                            // and of the last
+  std::optional<absl::Time> first_commit;  // the first commit at or after first_lsn
+  std::optional<absl::Time> last_commit;   // and after last_lsn
+  bool created = false;
+  bool dropped = false;
+  bool truncated = false;
+};
+
+struct ChangeSet {
+  Lsn since;  // the range (since, until]
+  Lsn until;
+  std::optional<absl::Time> since_commit;  // the last commit at or below each end
+  std::optional<absl::Time> until_commit;
+  std::vector<RelationChange> changes;  // by (node, fork)
+  uint64_t wal_bytes_read = 0;
+  uint64_t records_read = 0;
 };
 
 // The most buckets one GetCommitHistory may ask for.
@@ -188,7 +227,7 @@ class Repository {
   absl::StatusOr<BranchInfo> CreateBranch(const std::string& tenant, const std::string& name,
                                           const std::string& parent, const BranchPoint& point,
                                           std::optional<absl::Duration> ttl,
-                                          bool read_only_copy = false);
+                                          BranchKind kind = BranchKind::kBranch);
   absl::StatusOr<BranchInfo> GetBranch(const std::string& tenant, const std::string& name);
   // GetBranch without the sizes (which read the store): for checks on every call.
   absl::StatusOr<BranchInfo> DescribeBranch(const std::string& tenant, const std::string& name);
@@ -200,8 +239,15 @@ class Repository {
   // trashed) read it.
   // Protected branches and branches with a live writer are never deleted. A branch
   // moved to the trash sets `*purge_after` (if given) to when it is freed for good.
+  // DeleteBranch refuses a snapshot; DeleteSnapshot deletes only snapshots (which
+  // are protected, and that protection is what it overrides).
   absl::Status DeleteBranch(const std::string& tenant, const std::string& name, bool purge = false,
                             absl::Time* purge_after = nullptr);
+  absl::Status DeleteSnapshot(const std::string& tenant, const std::string& name,
+                              bool purge = false, absl::Time* purge_after = nullptr);
+  // Whether a snapshot (live or in the trash) points at the timeline: no writer
+  // may attach to it.
+  bool IsSnapshotTimeline(const TimelineId& id) const;
   // Brings back the newest trashed branch called `name`, with its data (its own
   // timeline, untouched). A TTL that passed meanwhile is cleared.
   absl::StatusOr<BranchInfo> UndeleteBranch(const std::string& tenant, const std::string& name);
@@ -223,6 +269,14 @@ class Repository {
   absl::StatusOr<BranchHistory> GetCommitHistory(const std::string& tenant,
                                                  const std::string& branch,
                                                  const CommitHistoryQuery& query);
+  // The relations changed in (since, until] of the branch's history (changes.cc):
+  // the block references, relation creations and truncations and the relations
+  // dropped by transactions, read from the WAL archive between the two points.
+  // `until` without a point is the exact head. Maintenance that changes no row
+  // (hint-bit images, pruning, vacuum, freezing, the visibility map) is not a
+  // change. Cost: the WAL in the range, decoded once; no page data is read.
+  absl::StatusOr<ChangeSet> ListChanges(const std::string& tenant, const std::string& branch,
+                                        const BranchPoint& since, const BranchPoint& until);
   // The branch's passwords, made (and stored, synced) on first use (credentials.cc).
   absl::StatusOr<BranchCredentials> GetCredentials(const std::string& tenant,
                                                    const std::string& branch);
@@ -284,8 +338,10 @@ class Repository {
       const std::string& tenant, const std::string& branch);
   absl::Status DeleteTimelineLocked(const TimelineId& id);
   // DeleteBranch as of `now` (the TTL thread's clock).
+  // `snapshot`: the caller deletes a snapshot (DeleteSnapshot).
   absl::Status DeleteBranchAt(const std::string& tenant, const std::string& name, bool purge,
-                              absl::Time now, absl::Time* purge_after = nullptr);
+                              absl::Time now, absl::Time* purge_after = nullptr,
+                              bool snapshot = false);
   // Deletes timeline `id`, then each ancestor nothing refers to any more (no branch,
   // no trashed branch, no child, no live writer): history only `id` kept alive.
   absl::Status DeleteUnreferencedLocked(const TimelineId& id);

@@ -89,6 +89,22 @@ inline constexpr uint8_t kXlogXactPrepare = 0x10;
 inline constexpr uint8_t kXlogXactAbort = 0x20;
 inline constexpr uint8_t kXlogXactCommitPrepared = 0x30;
 inline constexpr uint8_t kXlogXactAbortPrepared = 0x40;
+inline constexpr uint8_t kXlogXactHasInfo = 0x80;
+// xl_xact_xinfo.xinfo bits (access/xact.h).
+inline constexpr uint32_t kXactXinfoHasDbInfo = 1u << 0;
+inline constexpr uint32_t kXactXinfoHasSubxacts = 1u << 1;
+inline constexpr uint32_t kXactXinfoHasRelfilenodes = 1u << 2;
+
+// Storage rmgr record types (catalog/storage_xlog.h).
+inline constexpr uint8_t kXlogSmgrCreate = 0x10;
+inline constexpr uint8_t kXlogSmgrTruncate = 0x20;
+// Heap2 record types that only maintain pages (pruning, vacuum, freezing, the
+// visibility map), and the XLOG full-page image written for a hint-bit change.
+inline constexpr uint8_t kXlogHeap2Prune = 0x10;
+inline constexpr uint8_t kXlogHeap2Vacuum = 0x20;
+inline constexpr uint8_t kXlogHeap2FreezePage = 0x30;
+inline constexpr uint8_t kXlogHeap2Visible = 0x40;
+inline constexpr uint8_t kXlogFpiForHint = 0xC0;
 
 // Block reference headers inside a record (xlogrecord.h).
 inline constexpr uint8_t kXlrMaxBlockId = 32;

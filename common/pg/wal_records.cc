@@ -32,10 +32,6 @@ absl::Status BadRecord(const WalRecord& r, std::string_view what) {
       absl::StrFormat("WAL record at %s is malformed: %s", r.start.ToString(), what));
 }
 
-struct RelFileNode {
-  uint32_t spc = 0, db = 0, rel = 0;
-};
-
 // Reads one XLogRecordBlockHeader (after its id byte); `last_rel` is the relation of
 // the last block that named one, which BKPBLOCK_SAME_REL refers to.
 absl::Status ReadBlockHeader(const WalRecord& r, FieldReader* in, WalBlockRef* blk,
@@ -186,8 +182,68 @@ absl::StatusOr<std::optional<XactRecord>> DecodeXact(const WalRecord& record) {
   std::string_view main = record.main_data();
   if (main.size() < sizeof(int64_t))
     return BadRecord(record, "transaction record without xact_time");
-  x.xact_time = Load<int64_t>(reinterpret_cast<const uint8_t*>(main.data()));
-  return std::optional<XactRecord>(x);
+  const auto* p = reinterpret_cast<const uint8_t*>(main.data());
+  x.xact_time = Load<int64_t>(p);
+  // What follows xact_time (ParseCommitRecord / ParseAbortRecord): xl_xact_xinfo if
+  // XLOG_XACT_HAS_INFO, then in this order dbinfo, subxacts, relfilenodes, ...
+  if ((record.info & kXlogXactHasInfo) == 0) return std::optional<XactRecord>(x);
+  size_t at = sizeof(int64_t);
+  auto need = [&](size_t n) { return main.size() >= at + n; };
+  if (!need(4)) return BadRecord(record, "transaction record without its xinfo");
+  const uint32_t xinfo = Load<uint32_t>(p + at);
+  at += 4;
+  if (xinfo & kXactXinfoHasDbInfo) {
+    if (!need(8)) return BadRecord(record, "transaction record cut in its dbinfo");
+    at += 8;
+  }
+  if (xinfo & kXactXinfoHasSubxacts) {
+    if (!need(4)) return BadRecord(record, "transaction record cut in its subxacts");
+    const int32_t n = Load<int32_t>(p + at);
+    if (n < 0 || !need(4 + 4 * static_cast<size_t>(n))) {
+      return BadRecord(record, "transaction record with an impossible subxact count");
+    }
+    at += 4 + 4 * static_cast<size_t>(n);
+  }
+  if (xinfo & kXactXinfoHasRelfilenodes) {
+    if (!need(4)) return BadRecord(record, "transaction record cut in its relfilenodes");
+    const int32_t n = Load<int32_t>(p + at);
+    if (n < 0 || !need(4 + 12 * static_cast<size_t>(n))) {
+      return BadRecord(record, "transaction record with an impossible relfilenode count");
+    }
+    at += 4;
+    for (int32_t i = 0; i < n; ++i, at += 12) {
+      x.dropped.push_back(RelFileNode{.spc = Load<uint32_t>(p + at),
+                                      .db = Load<uint32_t>(p + at + 4),
+                                      .rel = Load<uint32_t>(p + at + 8)});
+    }
+  }
+  return std::optional<XactRecord>(std::move(x));
+}
+
+absl::StatusOr<std::optional<SmgrRecord>> DecodeSmgr(const WalRecord& record) {
+  if (record.rmid != static_cast<uint8_t>(RmgrId::kStorage)) return std::nullopt;
+  std::string_view main = record.main_data();
+  const auto* p = reinterpret_cast<const uint8_t*>(main.data());
+  SmgrRecord r;
+  switch (record.rmgr_info()) {
+    case kXlogSmgrCreate:  // RelFileNode rnode; ForkNumber forkNum
+      if (main.size() < 16) return BadRecord(record, "short smgr create record");
+      r.kind = SmgrRecord::Kind::kCreate;
+      r.node = {
+          .spc = Load<uint32_t>(p), .db = Load<uint32_t>(p + 4), .rel = Load<uint32_t>(p + 8)};
+      r.fork = Load<uint32_t>(p + 12);
+      return std::optional<SmgrRecord>(r);
+    case kXlogSmgrTruncate:  // BlockNumber blkno; RelFileNode rnode; int flags
+      if (main.size() < 20) return BadRecord(record, "short smgr truncate record");
+      r.kind = SmgrRecord::Kind::kTruncate;
+      r.truncate_to = Load<uint32_t>(p);
+      r.node = {
+          .spc = Load<uint32_t>(p + 4), .db = Load<uint32_t>(p + 8), .rel = Load<uint32_t>(p + 12)};
+      r.truncate_flags = Load<uint32_t>(p + 16);
+      return std::optional<SmgrRecord>(r);
+    default:
+      return std::nullopt;
+  }
 }
 
 CheckPoint ParseCheckPoint(std::string_view data) {

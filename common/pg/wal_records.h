@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -30,16 +31,40 @@ int64_t TimeToPgTimestamp(absl::Time time);
 // "2026-11-21 19:31:29.123456 UTC", as pg_waldump prints it with TZ=UTC.
 std::string FormatPgTimestampUtc(int64_t pg_micros);
 
+// A relation's files (Postgres' RelFileNode): tablespace, database, relfilenode.
+struct RelFileNode {
+  uint32_t spc = 0;
+  uint32_t db = 0;
+  uint32_t rel = 0;
+  auto operator<=>(const RelFileNode&) const = default;
+};
+
 enum class XactKind { kCommit, kAbort, kCommitPrepared, kAbortPrepared };
 
 struct XactRecord {
   XactKind kind = XactKind::kCommit;
   int64_t xact_time = 0;  // TimestampTz
+  // The relations whose files the transaction drops: those it dropped (commit),
+  // or those it created (abort). From xl_xact_relfilenodes.
+  std::vector<RelFileNode> dropped;
 };
 
-// A commit or abort record (Transaction rmgr) and its xact_time; std::nullopt for
-// any other record. DATA_LOSS if it is one but its main data is too short.
+// A commit or abort record (Transaction rmgr), its xact_time and dropped relations;
+// std::nullopt for any other record. DATA_LOSS if it is one but its main data is
+// too short for what its xinfo says it holds.
 absl::StatusOr<std::optional<XactRecord>> DecodeXact(const WalRecord& record);
+
+// A Storage rmgr record: a relation fork's file created (xl_smgr_create) or a
+// relation truncated (xl_smgr_truncate).
+struct SmgrRecord {
+  enum class Kind { kCreate, kTruncate };
+  Kind kind = Kind::kCreate;
+  RelFileNode node;
+  uint32_t fork = 0;            // kCreate: the fork created
+  uint32_t truncate_to = 0;     // kTruncate: the new length in blocks
+  uint32_t truncate_flags = 0;  // kTruncate: SMGR_TRUNCATE_HEAP 1 | VM 2 | FSM 4
+};
+absl::StatusOr<std::optional<SmgrRecord>> DecodeSmgr(const WalRecord& record);
 
 // CheckPoint (catalog/pg_control.h), the main data of a checkpoint record and the
 // checkPointCopy in pg_control.
