@@ -326,6 +326,22 @@ TEST_F(WorkflowsPostgresTest, PerStatementFailureSaysWhatCommitted) {
   EXPECT_EQ(*Sql("SELECT to_regclass('public.ps_x') IS NOT NULL", "m"), "t");
 }
 
+TEST_F(WorkflowsPostgresTest, CopyFromStdinFailsAndLeavesTheConnectionUsable) {
+  ASSERT_TRUE(Sql("CREATE TABLE cp (x int)", "m").ok());
+  auto statements = SplitSql("INSERT INTO cp VALUES (1);\nCOPY cp FROM STDIN;");
+  ASSERT_TRUE(statements.ok());
+  PgConn conn = Connect("m");
+  auto report = RunMigration(conn.get(), *statements, {});
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(report->failed.has_value());
+  EXPECT_EQ(report->failed->index, 1);
+  EXPECT_THAT(report->failed->message, HasSubstr("not supported in a migration file"));
+  EXPECT_EQ(*Sql("SELECT count(*) FROM cp", "m"), "0");
+  PGresult* res = PQexec(conn.get(), "SELECT 1");
+  EXPECT_EQ(PQresultStatus(res), PGRES_TUPLES_OK);
+  PQclear(res);
+}
+
 TEST_F(WorkflowsPostgresTest, TimeoutFailsWith57014) {
   auto statements = SplitSql("SELECT 1;\nSELECT pg_sleep(30);");
   ASSERT_TRUE(statements.ok());

@@ -218,6 +218,22 @@ class Runner {
     return f;
   }
 
+  // A migration file has no data to feed COPY FROM STDIN: the COPY is ended with an
+  // error. COPY TO STDOUT output is discarded. Returns the statement's final result.
+  PgResult FinishCopy(PgResult res) {
+    const ExecStatusType st = PQresultStatus(res.get());
+    if (st != PGRES_COPY_IN && st != PGRES_COPY_OUT) return res;
+    if (st == PGRES_COPY_IN) {
+      PQputCopyEnd(conn_, "COPY FROM STDIN is not supported in a migration file");
+    } else {
+      char* row = nullptr;
+      while (PQgetCopyData(conn_, &row, 0) > 0) PQfreemem(row);
+    }
+    PgResult last;
+    while (PGresult* next = PQgetResult(conn_)) last.reset(next);
+    return last;
+  }
+
   // Runs statement `index`; fills `out` or returns the failure.
   std::optional<MigrationFailure> Execute(int index, StatementReport& out) {
     const SqlStatement& s = statements_[index];
@@ -225,7 +241,7 @@ class Runner {
     out.line = s.line;
     out.summary = Summary(s.text);
     const absl::Time start = absl::Now();
-    PgResult res(PQexec(conn_, s.text.c_str()));
+    PgResult res = FinishCopy(PgResult(PQexec(conn_, s.text.c_str())));
     out.duration_ms = absl::ToDoubleMilliseconds(absl::Now() - start);
     const ExecStatusType st = PQresultStatus(res.get());
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) {
