@@ -10,6 +10,7 @@
 // Not a change (so that reading a table never lists it): full-page images written
 // for hint bits, and Heap2 pruning, vacuum, freezing and visibility-map records,
 // which rewrite pages without changing a row.
+#include <algorithm>
 #include <map>
 
 #include "absl/container/flat_hash_set.h"
@@ -92,7 +93,8 @@ absl::Status Account(const pg::WalRecord& r, ChangeMap& map) {
 absl::StatusOr<ChangeSet> Repository::ListChanges(const std::string& tenant,
                                                   const std::string& branch,
                                                   const BranchPoint& since,
-                                                  const BranchPoint& until) {
+                                                  const BranchPoint& until,
+                                                  std::optional<BlocksOf> blocks_of) {
   if (!since.lsn.has_value() && !since.time.has_value()) {
     return absl::InvalidArgumentError("changes need a starting point: a time or an LSN");
   }
@@ -156,6 +158,15 @@ absl::StatusOr<ChangeSet> Repository::ListChanges(const std::string& tenant,
   };
   for (auto& [key, a] : map) {
     a.change.blocks_changed = a.blocks.size();
+    if (blocks_of && key.second == 0 && key.first.db == blocks_of->db &&
+        key.first.rel == blocks_of->rel) {
+      if (a.blocks.size() > kMaxListedBlocks) {
+        a.change.blocks_truncated = true;
+      } else {
+        a.change.blocks.assign(a.blocks.begin(), a.blocks.end());
+        std::sort(a.change.blocks.begin(), a.change.blocks.end());
+      }
+    }
     CAMBIUM_ASSIGN_OR_RETURN(a.change.first_commit, commit_time(a.change.first_lsn));
     CAMBIUM_ASSIGN_OR_RETURN(a.change.last_commit, commit_time(a.change.last_lsn));
     out.changes.push_back(a.change);

@@ -111,6 +111,18 @@ TEST_F(ChangesTest, ListsExactlyTheRelationsChangedInTheRange) {
   EXPECT_EQ(created->blocks_changed, 1u);
   EXPECT_EQ(Find(c, 16500), nullptr);
 
+  // The blocks of one relation, on request.
+  auto listed = repo_->ListChanges("acme", "main", {.lsn = before}, {.lsn = middle},
+                                   BlocksOf{.db = 5, .rel = 16384});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  for (const RelationChange& r : listed->changes) {
+    if (r.node.rel == 16384) {
+      EXPECT_EQ(r.blocks, (std::vector<uint32_t>{1, 2}));
+    } else {
+      EXPECT_TRUE(r.blocks.empty());
+    }
+  }
+
   // To the head: the later insert and the drop too.
   ChangeSet all = Changes(middle);
   ASSERT_NE(Find(all, 16500), nullptr);

@@ -400,7 +400,13 @@ grpc::Status ManagementServiceImpl::ListChanges(grpc::ServerContext* ctx,
                  until.time = absl::FromUnixMicros(req->until_unix_micros());
                }
                CAMBIUM_ASSIGN_OR_RETURN(
-                   ChangeSet c, repo_->ListChanges(req->tenant(), req->branch(), since, until));
+                   ChangeSet c,
+                   repo_->ListChanges(req->tenant(), req->branch(), since, until,
+                                      req->blocks_of_relfilenode() == 0
+                                          ? std::nullopt
+                                          : std::optional<BlocksOf>(
+                                                BlocksOf{.db = req->blocks_of_db_oid(),
+                                                         .rel = req->blocks_of_relfilenode()})));
                auto micros = [](const std::optional<absl::Time>& t) {
                  return t ? absl::ToUnixMicros(*t) : 0;
                };
@@ -425,6 +431,8 @@ grpc::Status ManagementServiceImpl::ListChanges(grpc::ServerContext* ctx,
                  out->set_created(r.created);
                  out->set_dropped(r.dropped);
                  out->set_truncated(r.truncated);
+                 out->mutable_blocks()->Add(r.blocks.begin(), r.blocks.end());
+                 out->set_blocks_truncated(r.blocks_truncated);
                }
                call.lsn = c.until;
                return absl::OkStatus();

@@ -165,6 +165,19 @@ struct RelationChange {
   bool created = false;
   bool dropped = false;
   bool truncated = false;
+  // ListChanges' `blocks_of` relation (main fork): the changed blocks, ascending;
+  // empty with blocks_truncated past kMaxListedBlocks.
+  std::vector<uint32_t> blocks;
+  bool blocks_truncated = false;
+};
+
+// The most blocks ListChanges lists for one relation (4 bytes each on the wire).
+inline constexpr size_t kMaxListedBlocks = 500'000;
+
+// A relation file (database, relfilenode) whose changed blocks ListChanges lists.
+struct BlocksOf {
+  uint32_t db = 0;
+  uint32_t rel = 0;
 };
 
 struct ChangeSet {
@@ -276,7 +289,8 @@ class Repository {
   // (hint-bit images, pruning, vacuum, freezing, the visibility map) is not a
   // change. Cost: the WAL in the range, decoded once; no page data is read.
   absl::StatusOr<ChangeSet> ListChanges(const std::string& tenant, const std::string& branch,
-                                        const BranchPoint& since, const BranchPoint& until);
+                                        const BranchPoint& since, const BranchPoint& until,
+                                        std::optional<BlocksOf> blocks_of = std::nullopt);
   // The branch's passwords, made (and stored, synced) on first use (credentials.cc).
   absl::StatusOr<BranchCredentials> GetCredentials(const std::string& tenant,
                                                    const std::string& branch);
