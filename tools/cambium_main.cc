@@ -12,6 +12,7 @@
 
 #include "CLI/CLI.hpp"
 #include "common/logging.h"
+#include "common/service.h"
 #include "common/status.h"
 #include "tools/cli.h"
 #include "tools/cli_ops.h"
@@ -47,7 +48,9 @@ int Report(const Globals& g, const absl::StatusOr<cambium::cli::Output>& out) {
     }
     return 1;
   }
-  if (g.json) {
+  if (g.json && out->ndjson && out->json.is_array()) {
+    for (const auto& line : out->json) std::cout << line.dump() << "\n";
+  } else if (g.json) {
     std::cout << out->json.dump(2) << "\n";
   } else {
     std::cout << out->text;
@@ -186,7 +189,12 @@ int main(int argc, char** argv) {
       bc->add_option("--at", at, "Branch at this time (RFC 3339, or -5m for 5 minutes ago)");
   lsn_opt->excludes(at_opt);
   bc->add_option("--ttl", ttl, "Delete the branch after this long (e.g. 2h, 7d)");
+  std::string from_snapshot;
+  auto* fs_opt = bc->add_option("--from-snapshot", from_snapshot,
+                                "Start at this snapshot's state (instead of --parent)");
+  fs_opt->excludes(lsn_opt)->excludes(at_opt);
   bc->callback([&] {
+    if (!from_snapshot.empty()) create.from_snapshot = from_snapshot;
     if (!lsn.empty()) create.lsn = lsn;
     if (!at.empty()) create.at = at;
     if (!ttl.empty()) create.ttl = ttl;
@@ -240,17 +248,24 @@ int main(int argc, char** argv) {
   auto* rs_at = bs->add_option("--at", at, "Restore to this time");
   auto* rs_lsn = bs->add_option("--lsn", lsn, "Restore to this LSN");
   rs_at->excludes(rs_lsn);
+  std::string restore_snapshot;
+  bs->add_option("--snapshot", restore_snapshot, "Restore to this snapshot of the branch")
+      ->excludes(rs_at)
+      ->excludes(rs_lsn);
   bs->add_option("--backup-name", backup_name,
                  "Name of the branch that keeps the old head (default NAME_old_<time>)");
   bs->add_flag("--no-restart", no_restart, kNoRestart);
   bs->callback([&] {
     action = [&] {
       return Run(g, [&](auto& c) {
-        return c.BranchRestore(name,
-                               {.at = at.empty() ? std::nullopt : std::optional<std::string>(at),
-                                .lsn = lsn.empty() ? std::nullopt : std::optional<std::string>(lsn),
-                                .backup_name = backup_name,
-                                .restart = !no_restart});
+        return c.BranchRestore(
+            name,
+            {.at = at.empty() ? std::nullopt : std::optional<std::string>(at),
+             .lsn = lsn.empty() ? std::nullopt : std::optional<std::string>(lsn),
+             .snapshot = restore_snapshot.empty() ? std::nullopt
+                                                  : std::optional<std::string>(restore_snapshot),
+             .backup_name = backup_name,
+             .restart = !no_restart});
       });
     };
   });
@@ -331,6 +346,104 @@ int main(int argc, char** argv) {
       for (const auto& part : sql) text += (text.empty() ? "" : " ") + part;
       return Run(g, [&](auto& c) { return c.Query(name, at, text); });
     };
+  });
+
+  auto* snapshot = app.add_subcommand(
+      "snapshot", "Named, immutable, protected points of a branch (no compute, no copy)");
+  snapshot->require_subcommand(1);
+  cambium::cli::SnapshotCreateArgs snap;
+  auto* sc = snapshot->add_subcommand("create", "Take a snapshot of a branch (default: its head)");
+  sc->add_option("branch", snap.branch)->required();
+  sc->add_option("--name", snap.name, "Snapshot name (default BRANCH-snap-<time>)");
+  auto* sc_at = sc->add_option("--at", at, "At this time");
+  auto* sc_lsn = sc->add_option("--lsn", lsn, "At this LSN");
+  sc_at->excludes(sc_lsn);
+  sc->callback([&] {
+    if (!at.empty()) snap.at = at;
+    if (!lsn.empty()) snap.lsn = lsn;
+    action = [&] { return Run(g, [&](auto& c) { return c.SnapshotCreate(snap); }); };
+  });
+  snapshot->add_subcommand("list", "List snapshots")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.SnapshotList(); }); };
+  });
+  auto* sd = snapshot->add_subcommand(
+      "delete", "Delete a snapshot to the trash (scope admin; undo with branch undelete)");
+  sd->add_option("name", name)->required();
+  sd->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.SnapshotDelete(name); }); }; });
+
+  auto* diff = app.add_subcommand("diff", "Compare two points of history");
+  diff->require_subcommand(1);
+  std::string diff_a, diff_b;
+  auto* ds = diff->add_subcommand(
+      "schema",
+      "Object-level schema difference of A and B (BRANCH, BRANCH@TIME or BRANCH@LSN); exit 0 "
+      "when equal, 1 when different");
+  ds->add_option("a", diff_a)->required();
+  ds->add_option("b", diff_b)->required();
+  ds->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.DiffSchema(diff_a, diff_b); }); };
+  });
+
+  cambium::cli::ChangesArgs changes;
+  std::string until;
+  auto* ch = app.add_subcommand(
+      "changes", "Which relations changed between two points (from the WAL, no table scan)");
+  ch->add_option("branch", changes.branch)->required();
+  ch->add_option("--since", changes.since, "From this time or LSN")->required();
+  ch->add_option("--until", until, "Up to this time or LSN (default: the head)");
+  ch->add_flag("--system", changes.system, "Also system catalogs");
+  std::string rows_table;
+  ch->add_option("--rows", rows_table,
+                 "Instead: the rows of this table inserted, deleted and updated, by primary key");
+  ch->add_option("--limit", changes.limit, "With --rows: at most this many rows (default 1000)")
+      ->check(CLI::PositiveNumber);
+  ch->add_option("--offset", changes.offset, "With --rows: skip this many rows first")
+      ->check(CLI::NonNegativeNumber);
+  ch->callback([&] {
+    if (!until.empty()) changes.until = until;
+    if (!rows_table.empty()) changes.rows = rows_table;
+    action = [&] { return Run(g, [&](auto& c) { return c.Changes(changes); }); };
+  });
+
+  auto* migrate = app.add_subcommand(
+      "migrate", "Rehearse a migration on a temporary branch, then apply it with a snapshot");
+  migrate->require_subcommand(1);
+  cambium::cli::MigratePrepareArgs prep;
+  std::string timeout;
+  auto* mp = migrate->add_subcommand(
+      "prepare",
+      "Apply FILE to a temporary branch of BRANCH's head and report locks, rewrites, the "
+      "schema diff and destructive changes; prints the migration id");
+  mp->add_option("branch", prep.branch)->required();
+  mp->add_option("--file", prep.file, "The SQL file")->required();
+  mp->add_option("--timeout", timeout, "Give up after this long (default 10m)");
+  mp->callback([&] {
+    action = [&] {
+      return Run(g, [&](auto& c) -> absl::StatusOr<cambium::cli::Output> {
+        if (!timeout.empty()) {
+          CAMBIUM_ASSIGN_OR_RETURN(prep.timeout, cambium::ParseHumanDuration(timeout));
+        }
+        return c.MigratePrepare(prep);
+      });
+    };
+  });
+  bool force = false;
+  auto* mc = migrate->add_subcommand(
+      "complete",
+      "Snapshot BRANCH, apply the rehearsed file to it, check the schema equals the "
+      "rehearsal's, remove the temporary branch");
+  mc->add_option("id", name)->required();
+  mc->add_flag("--force", force, "Apply even if the branch changed since prepare");
+  mc->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.MigrateComplete(name, force); }); };
+  });
+  auto* ma = migrate->add_subcommand("abandon", "Remove a prepared migration's temporary branch");
+  ma->add_option("id", name)->required();
+  ma->callback(
+      [&] { action = [&] { return Run(g, [&](auto& c) { return c.MigrateAbandon(name); }); }; });
+  migrate->add_subcommand("list", "Prepared migrations")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.MigrateList(); }); };
   });
 
   auto* token = app.add_subcommand("token", "Create, list and revoke API tokens (scope admin)");

@@ -14,6 +14,7 @@
 #ifndef CAMBIUM_TOOLS_CLI_H_
 #define CAMBIUM_TOOLS_CLI_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -26,6 +27,11 @@
 #include "nlohmann/json.hpp"
 #include "tools/cli_state.h"
 #include "tools/supervisor.h"
+
+namespace cambium::workflows {
+struct SchemaObject;     // tools/workflows/schema_catalog.h
+struct MigrationReport;  // tools/workflows/migration_runner.h
+}  // namespace cambium::workflows
 
 namespace cambium::cli {
 
@@ -46,11 +52,15 @@ struct Output {
   std::string text;
   // A result that is not an error but still fails (doctor's failed checks).
   int exit_code = 0;
+  // With --json, `json` (an array) is printed as NDJSON: one element per line.
+  bool ndjson = false;
 };
 
 struct BranchCreateArgs {
   std::string name;
   std::string parent = "main";
+  // Start at this snapshot's point instead (its state; --parent is not used).
+  std::optional<std::string> from_snapshot;
   std::optional<std::string> lsn;
   std::optional<std::string> at;
   std::optional<std::string> ttl;
@@ -72,10 +82,53 @@ struct LogFile {
 };
 
 struct RestoreArgs {
-  std::optional<std::string> at;   // a time, or
-  std::optional<std::string> lsn;  // an LSN
-  std::string backup_name;         // "" = NAME_old_<time>
-  bool restart = true;             // see BranchReset
+  std::optional<std::string> at;        // a time, or
+  std::optional<std::string> lsn;       // an LSN, or
+  std::optional<std::string> snapshot;  // a snapshot of the branch
+  std::string backup_name;              // "" = NAME_old_<time>
+  bool restart = true;                  // see BranchReset
+};
+
+// A point of a branch's history to read (`diff schema A B`): BRANCH (its head),
+// BRANCH@TIME or BRANCH@LSN (ParseViewSpec in cli_views.cc).
+struct ViewSpec {
+  std::string branch;
+  std::optional<std::string> at;
+  std::optional<std::string> lsn;
+  std::string Label() const;
+};
+absl::StatusOr<ViewSpec> ParseViewSpec(const std::string& text);
+
+// A Postgres session's address on a view (WithView): the superuser through a
+// socket, read-only unless it is the branch's own running endpoint.
+struct ViewSession {
+  std::string socket_dir;
+  int port = 0;
+  std::string lsn;  // the point read ("" for a running endpoint's head)
+};
+
+struct SnapshotCreateArgs {
+  std::string branch;
+  std::string name;  // "" = BRANCH-snap-<time>
+  std::optional<std::string> at;
+  std::optional<std::string> lsn;
+};
+
+struct ChangesArgs {
+  std::string branch;
+  std::string since;  // a time or an LSN
+  std::optional<std::string> until;
+  bool system = false;  // also system catalogs
+  // A row-level diff of this table by primary key instead (cli_rows.cc), paged.
+  std::optional<std::string> rows;
+  int64_t limit = 1000;
+  int64_t offset = 0;
+};
+
+struct MigratePrepareArgs {
+  std::string branch;
+  std::string file;
+  absl::Duration timeout = absl::Minutes(10);
 };
 
 struct TokenCreateArgs {
@@ -140,6 +193,20 @@ class Cli {
   absl::StatusOr<Output> Query(const std::string& branch, const std::string& at,
                                const std::string& sql);
 
+  // Snapshots (cli_snapshot.cc): named, immutable, protected points.
+  absl::StatusOr<Output> SnapshotCreate(const SnapshotCreateArgs& args);
+  absl::StatusOr<Output> SnapshotList();
+  absl::StatusOr<Output> SnapshotDelete(const std::string& name);
+
+  // Workflows over points of history (cli_diff.cc, cli_migrate.cc; docs/workflows.md).
+  // Exit code 0 when equal, 1 when different.
+  absl::StatusOr<Output> DiffSchema(const std::string& a, const std::string& b);
+  absl::StatusOr<Output> Changes(const ChangesArgs& args);
+  absl::StatusOr<Output> MigratePrepare(const MigratePrepareArgs& args);
+  absl::StatusOr<Output> MigrateComplete(const std::string& id, bool force);
+  absl::StatusOr<Output> MigrateAbandon(const std::string& id);
+  absl::StatusOr<Output> MigrateList();
+
   // API tokens and the audit log (cli_auth.cc; docs/security.md).
   absl::StatusOr<Output> TokenCreate(const TokenCreateArgs& args);
   absl::StatusOr<Output> TokenList();
@@ -201,6 +268,52 @@ class Cli {
   // endpoint's writer is attached).
   absl::StatusOr<std::optional<EndpointState>> PauseEndpoint(const std::string& name, bool restart);
   absl::Status ResumeEndpoint(const std::optional<EndpointState>& paused);
+
+  // cli_views.cc
+  // Runs `fn` on a Postgres session at `spec`: the branch's running read-write
+  // endpoint for its head, else an ephemeral read-only endpoint at the point, which
+  // is stopped and deleted afterwards (also when `fn` fails).
+  absl::Status WithView(const ViewSpec& spec,
+                        const std::function<absl::Status(const ViewSession&)>& fn);
+  // The running read-write endpoint of `branch`, if any.
+  absl::StatusOr<std::optional<EndpointState>> RunningEndpoint(const std::string& branch);
+
+  // cli_diff.cc: the user objects of database postgres at `spec`; `*lsn` (if given)
+  // the point read ("" for a running endpoint's head).
+  absl::StatusOr<std::vector<workflows::SchemaObject>> ReadSchemaAt(const ViewSpec& spec,
+                                                                    std::string* lsn = nullptr);
+
+  // cli_rows.cc: `changes --rows TABLE` over the range ListChanges resolved.
+  absl::StatusOr<Output> ChangedRows(const ChangesArgs& args, const v1::ListChangesResponse& range);
+
+  // cli_migrate.cc: the state of migration `id` (DATA/migrations/ID.json).
+  std::string MigrationFile(const std::string& id) const;
+  absl::StatusOr<nlohmann::json> LoadMigration(const std::string& id);
+  absl::Status SaveMigration(const nlohmann::json& state);
+  // Runs `sql` on the running endpoint `ep` as its branch's owner role.
+  absl::StatusOr<workflows::MigrationReport> ApplyMigration(const EndpointState& ep,
+                                                            const std::string& sql,
+                                                            absl::Duration timeout);
+  // What changed on `branch` since `base_lsn`: user relations written, and schema
+  // objects that differ from `schema_before` (empty: nothing).
+  absl::StatusOr<std::vector<std::string>> ChangedSince(const std::string& branch,
+                                                        const std::string& base_lsn,
+                                                        const nlohmann::json& schema_before);
+
+  // cli_snapshot.cc
+  // Takes a snapshot of `branch`'s exact head before a destructive `operation`
+  // (restore, reset, migrate): BRANCH-pre-OPERATION-<time>. Returns its name, or ""
+  // for a protected branch (which the operation itself refuses) unless
+  // `even_if_protected` (an operation a protected branch allows, given the scope).
+  absl::StatusOr<std::string> TakeSafetySnapshot(const std::string& branch,
+                                                 const std::string& operation,
+                                                 bool even_if_protected = false);
+  // Purges the safety snapshot of an operation that failed (best effort; "" = none).
+  void DropSafetySnapshot(const std::string& name);
+  absl::StatusOr<v1::BranchInfo> CreateSnapshot(const std::string& name, const std::string& branch,
+                                                std::optional<std::string> lsn,
+                                                std::optional<std::string> at);
+  nlohmann::json SnapshotJson(const v1::BranchInfo& b) const;
 
   // cli_endpoint.cc
   // Starts the shim and Postgres of `ep`; on failure stops whatever it started and

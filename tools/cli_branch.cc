@@ -58,6 +58,7 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"unique_wal_bytes", b.unique_wal_bytes()},
       {"protected", b.protected_()},
       {"read_only_copy", b.read_only_copy()},
+      {"snapshot", b.snapshot()},
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)
                       : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
@@ -115,8 +116,20 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
   if (args.ttl) {
     CAMBIUM_ASSIGN_OR_RETURN(ttl, ParseHumanDuration(*args.ttl));
   }
+  std::string parent = args.parent;
+  if (args.from_snapshot) {
+    if (args.lsn || args.at) {
+      return absl::InvalidArgumentError("--from-snapshot is a point already: no --lsn or --at");
+    }
+    CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo snap, GetBranch(*args.from_snapshot));
+    if (!snap.snapshot()) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "\"%s\" is a branch, not a snapshot (cambium snapshot list)", *args.from_snapshot));
+    }
+    parent = *args.from_snapshot;  // its head is its point: it never takes a write
+  }
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
-                           CreateBranch(args.name, args.parent, args.lsn, args.at, ttl));
+                           CreateBranch(args.name, parent, args.lsn, args.at, ttl));
   Output out{BranchJson(b), absl::StrFormat("Created branch %s from %s at %s.\n", b.name(),
                                             b.parent(), Lsn(b.ancestor_lsn()).ToString())};
   return out;
@@ -186,7 +199,7 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
   out.text = absl::StrFormat("%-28s %-16s %-12s %-21s %10s %-9s %s\n", "NAME", "PARENT",
                              "BRANCH LSN", "CREATED", "UNIQUE", "PROTECTED", "EXPIRES");
   for (const v1::BranchInfo& b : resp.branches()) {
-    if (b.read_only_copy() && !all) continue;
+    if ((b.read_only_copy() || b.snapshot()) && !all) continue;
     json j = BranchJson(b);
     out.json.push_back(j);
     out.text += absl::StrFormat(
@@ -272,9 +285,14 @@ absl::StatusOr<Output> Cli::BranchReset(const std::string& name, bool restart) {
   // The pageserver refuses a reset under a live writer: the branch's own endpoint is
   // stopped for it and started again on the new state.
   CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name, restart));
-  absl::StatusOr<v1::BranchInfo> b = CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name);
+  // The head it leaves, with every commit (its writer is stopped now), is kept.
+  absl::StatusOr<std::string> snapshot = TakeSafetySnapshot(name, "reset");
+  absl::StatusOr<v1::BranchInfo> b =
+      snapshot.ok() ? CallOnBranch(mgmt(), &Stub::ResetBranch, stack_.tenant, name)
+                    : absl::StatusOr<v1::BranchInfo>(snapshot.status());
   // The followers' history is not the branch's any more: they stop before its
   // endpoint starts again on the new state.
+  if (!b.ok() && snapshot.ok()) DropSafetySnapshot(*snapshot);
   absl::StatusOr<std::vector<std::string>> followers =
       b.ok() ? StopFollowers(name) : std::vector<std::string>{};
   absl::Status resumed = ResumeEndpoint(paused);
@@ -284,24 +302,34 @@ absl::StatusOr<Output> Cli::BranchReset(const std::string& name, bool restart) {
   json j = BranchJson(*b);
   j["endpoint_restarted"] = paused.has_value();
   j["followers_stopped"] = *followers;
-  return Output{j, absl::StrFormat("Reset branch %s to %s's head (%s)%s.\n", name, b->parent(),
-                                   Lsn(b->ancestor_lsn()).ToString(),
-                                   paused ? "; its endpoint runs on it again" : "")};
+  j["safety_snapshot"] = TextOrNull(*snapshot);
+  return Output{j, absl::StrFormat("Reset branch %s to %s's head (%s)%s. The old head is "
+                                   "snapshot %s.\n",
+                                   name, b->parent(), Lsn(b->ancestor_lsn()).ToString(),
+                                   paused ? "; its endpoint runs on it again" : "", *snapshot)};
 }
 
 absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, const RestoreArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  if (!args.at && !args.lsn) {
-    return absl::InvalidArgumentError("give --at or --lsn: the point to restore to");
+  if (!args.at && !args.lsn && !args.snapshot) {
+    return absl::InvalidArgumentError("give --at, --lsn or --snapshot: the point to restore to");
   }
   v1::RestoreBranchRequest req;
+  if (args.snapshot) {
+    if (args.at || args.lsn) return absl::InvalidArgumentError("--snapshot is the point already");
+    req.set_snapshot(*args.snapshot);
+  }
   CAMBIUM_RETURN_IF_ERROR(SetPoint(req, args.lsn, args.at));
   req.set_backup_name(args.backup_name);
   // As for reset: the branch's own endpoint is stopped for it and started again.
   CAMBIUM_ASSIGN_OR_RETURN(std::optional<EndpointState> paused, PauseEndpoint(name, args.restart));
+  absl::StatusOr<std::string> snapshot = TakeSafetySnapshot(name, "restore");
   ReportProgress("restore", "restoring branch " + name + " in place");
   absl::StatusOr<v1::RestoreBranchResponse> resp =
-      CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req));
+      snapshot.ok()
+          ? CallOnBranch(mgmt(), &Stub::RestoreBranch, stack_.tenant, name, std::move(req))
+          : absl::StatusOr<v1::RestoreBranchResponse>(snapshot.status());
+  if (!resp.ok() && snapshot.ok()) DropSafetySnapshot(*snapshot);
   absl::StatusOr<std::vector<std::string>> followers =
       resp.ok() ? StopFollowers(name) : std::vector<std::string>{};  // as for reset
   absl::Status resumed = ResumeEndpoint(paused);
@@ -312,10 +340,12 @@ absl::StatusOr<Output> Cli::BranchRestore(const std::string& name, const Restore
   out.json = {{"branch", BranchJson(resp->branch())},
               {"backup", BranchJson(resp->backup())},
               {"endpoint_restarted", paused.has_value()},
-              {"followers_stopped", *followers}};
-  out.text = absl::StrFormat("Restored %s to %s; the previous head is kept as branch %s%s.\n", name,
-                             Lsn(resp->branch().ancestor_lsn()).ToString(), resp->backup().name(),
-                             paused ? "; its endpoint runs on it again" : "");
+              {"followers_stopped", *followers},
+              {"safety_snapshot", TextOrNull(*snapshot)}};
+  out.text = absl::StrFormat(
+      "Restored %s to %s; the previous head is kept as branch %s and snapshot %s%s.\n", name,
+      Lsn(resp->branch().ancestor_lsn()).ToString(), resp->backup().name(), *snapshot,
+      paused ? "; its endpoint runs on it again" : "");
   return out;
 }
 

@@ -78,11 +78,12 @@ absl::Status SqlError(PGconn* conn, const PGresult* r) {
 }  // namespace
 
 absl::StatusOr<PgConn> Connect(const std::string& host, int port, const std::string& user,
-                               const std::string& password) {
+                               const std::string& password, const std::string& dbname) {
   const std::string port_text = std::to_string(port);
   const char* keys[] = {"host", "port", "user", "password", "dbname", "connect_timeout", nullptr};
-  const char* values[] = {
-      host.c_str(), port_text.c_str(), user.c_str(), password.c_str(), "postgres", "10", nullptr};
+  const char* values[] = {host.c_str(),     port_text.c_str(), user.c_str(),
+                          password.c_str(), dbname.c_str(),    "10",
+                          nullptr};
   PgConn conn(PQconnectdbParams(keys, values, 0));
   if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
     return absl::UnavailableError(

@@ -35,10 +35,10 @@ struct PgConnDeleter {
 };
 using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
 
-// Connects to database postgres at `host` (a socket directory or an address) and
+// Connects to database `dbname` at `host` (a socket directory or an address) and
 // `port`; notices are dropped.
 absl::StatusOr<PgConn> Connect(const std::string& host, int port, const std::string& user,
-                               const std::string& password);
+                               const std::string& password, const std::string& dbname = "postgres");
 
 // Runs `sql` (one or more statements; the last one's result) and returns it as JSON.
 absl::StatusOr<nlohmann::json> QueryJson(PGconn* conn, const std::string& sql);

@@ -267,7 +267,10 @@ class Runner {
   static std::vector<LockTaken> NewLocks(const LockMap& before, const LockMap& after,
                                          const RelationMap& names_before,
                                          const RelationMap& names_after) {
-    std::vector<LockTaken> taken;
+    // By name, the strongest mode: a rewrite locks the old and the new relation of
+    // one name (an index rebuilt, a TOAST table swapped in). A relation named neither
+    // before nor after the statement is its own scratch (a rewrite's transient heap).
+    std::map<std::string, int> strongest_by_name;
     for (const auto& [oid, ranks] : after) {
       auto held = before.find(oid);
       int strongest = -1;
@@ -275,13 +278,15 @@ class Runner {
         if (held == before.end() || !held->second.contains(rank)) strongest = rank;
       }
       if (strongest < 0) continue;
-      std::string name = absl::StrCat(oid);
+      std::string name;
       if (auto it = names_after.find(oid); it != names_after.end()) name = it->second.name;
       if (auto it = names_before.find(oid); it != names_before.end()) name = it->second.name;
-      taken.push_back({name, kLockModes[strongest]});
+      if (name.empty()) continue;
+      int& rank = strongest_by_name.try_emplace(name, strongest).first->second;
+      rank = std::max(rank, strongest);
     }
-    std::sort(taken.begin(), taken.end(),
-              [](const LockTaken& a, const LockTaken& b) { return a.relation < b.relation; });
+    std::vector<LockTaken> taken;
+    for (const auto& [name, rank] : strongest_by_name) taken.push_back({name, kLockModes[rank]});
     return taken;
   }
 
