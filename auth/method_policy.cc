@@ -28,6 +28,7 @@ const absl::flat_hash_map<std::string, Need>& Table() {
       // Commit counts and LSNs of a branch's history (the console's chart).
       {"/cambium.v1.ManagementService/GetCommitHistory", Need::kRead},
       {"/cambium.v1.ManagementService/ListChanges", Need::kRead},
+      {"/cambium.v1.ManagementService/CompleteMasking", Need::kDevelop},
       // Endpoint stop: read for a read-only copy; the handler asks develop otherwise.
       {"/cambium.v1.ManagementService/ReleaseWriter", Need::kRead},
       {"/cambium.v1.ManagementService/RunGc", Need::kAdmin},

@@ -38,6 +38,7 @@ BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::Bra
   info.is_protected = b.protected_();
   info.read_only_copy = b.read_only_copy();
   info.snapshot = b.snapshot();
+  info.masking = b.masking();
   if (b.expires_unix_micros() != 0) info.expires = absl::FromUnixMicros(b.expires_unix_micros());
   if (b.deleted_unix_micros() != 0) {
     info.deleted = absl::FromUnixMicros(b.deleted_unix_micros());
@@ -49,6 +50,7 @@ BranchInfo Repository::ToInfoLocked(const Tenant& tenant, const storage::v1::Bra
     if (t.ancestor()) info.ancestor_timeline = t.ancestor()->id();
     info.ancestor_lsn = t.ancestor_lsn();
     info.last_record_lsn = t.last_record_lsn();
+    info.history_floor = t.history_floor_lsn();
   }
   return info;
 }
@@ -65,6 +67,8 @@ absl::StatusOr<std::shared_ptr<Timeline>> Repository::NewChildTimelineLocked(
   r.set_last_record_lsn(lsn.value());
   r.set_wal_start_lsn(lsn.value());
   r.set_created_unix_micros(absl::ToUnixMicros(absl::Now()));
+  // A masked past stays unreadable through every descendant.
+  r.set_history_floor_lsn(parent->history_floor_lsn().value());
   CAMBIUM_ASSIGN_OR_RETURN(auto child, Timeline::Load(store_, r, parent, options_.timeline));
   batch->Put(store_->cf(Family::kMeta), Timeline::RecordKey(child->tenant_id(), child->id()),
              r.SerializeAsString());
@@ -133,6 +137,14 @@ absl::StatusOr<Lsn> Repository::ResolvePointLocked(const Timeline& timeline,
                           point.lsn->ToString(), timeline.last_record_lsn().ToString()));
     }
     CAMBIUM_ASSIGN_OR_RETURN(lsn, archive_.RoundDownToRecordBoundary(timeline, *point.lsn));
+  }
+  if (lsn < timeline.history_floor_lsn()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s is before this branch's history begins at %s (its data was masked there; "
+        "nothing earlier is readable through it)",
+        point.time ? absl::FormatTime(absl::RFC3339_full, *point.time, absl::UTCTimeZone())
+                   : lsn.ToString(),
+        timeline.history_floor_lsn().ToString()));
   }
   // The LSN lies in the history of the first timeline of the chain whose own WAL
   // starts at or below it; that timeline's GC cutoff applies.
@@ -228,6 +240,11 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(
     return absl::AlreadyExistsError(
         absl::StrFormat("branch \"%s\" already exists in tenant \"%s\"", name, tenant));
   }
+  CAMBIUM_ASSIGN_OR_RETURN(auto* parent_record, FindBranchLocked(*t, parent));
+  if (parent_record->masking()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "branch \"%s\" is being masked: nothing is branched from it until that is done", parent));
+  }
   CAMBIUM_ASSIGN_OR_RETURN(auto parent_timeline, BranchTimelineLocked(*t, parent));
   if (resolved_on && resolved_on != parent_timeline) {
     return absl::AbortedError(absl::StrFormat(
@@ -246,6 +263,7 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(
   // delete it as a branch, and SetProtection keeps it so.
   b.set_snapshot(kind == BranchKind::kSnapshot);
   b.set_protected_(kind == BranchKind::kSnapshot);
+  b.set_masking(kind == BranchKind::kMasked);
   if (ttl.has_value() && *ttl > absl::ZeroDuration()) {
     b.set_expires_unix_micros(absl::ToUnixMicros(absl::Now() + *ttl));
   }
@@ -333,6 +351,45 @@ absl::Status Repository::DeleteBranch(const std::string& tenant, const std::stri
 absl::Status Repository::DeleteSnapshot(const std::string& tenant, const std::string& name,
                                         bool purge, absl::Time* purge_after) {
   return DeleteBranchAt(tenant, name, purge, absl::Now(), purge_after, /*snapshot=*/true);
+}
+
+absl::Status Repository::RequireNotMasking(const std::string& tenant, const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  if (b->masking()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "branch \"%s\" is being masked: its credentials come once that is done", name));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BranchInfo> Repository::CompleteMasking(const std::string& tenant,
+                                                       const std::string& name) {
+  // The exact head (every acknowledged write of the masking session), without mu_.
+  CAMBIUM_ASSIGN_OR_RETURN(auto head, ResolveBranchHead(tenant, name));
+  std::lock_guard<std::mutex> lock(mu_);
+  CAMBIUM_ASSIGN_OR_RETURN(Tenant * t, FindTenantLocked(tenant));
+  CAMBIUM_ASSIGN_OR_RETURN(auto* b, FindBranchLocked(*t, name));
+  if (!b->masking()) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("branch \"%s\" is not being masked", name));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(auto timeline, BranchTimelineLocked(*t, name));
+  if (timeline != head.first) {
+    return absl::AbortedError(absl::StrFormat("branch \"%s\" moved while masked; retry", name));
+  }
+  // The floor first: should the mark's write fail, the branch stays unusable (and
+  // is deleted), never readable below its masking.
+  CAMBIUM_RETURN_IF_ERROR(timeline->SetHistoryFloor(head.second));
+  storage::v1::BranchRecord updated = *b;
+  updated.set_masking(false);
+  rocksdb::WriteBatch batch;
+  batch.Put(store_->cf(Family::kMeta), BranchKey(t->id, name), updated.SerializeAsString());
+  CAMBIUM_RETURN_IF_ERROR(store_->Write(&batch, true));
+  *b = updated;
+  LogInfo("branch_masked", {{"tenant", tenant}, {"branch", name}, {"floor", head.second}});
+  return ToInfoLocked(*t, *b);
 }
 
 bool Repository::IsSnapshotTimeline(const TimelineId& id) const {

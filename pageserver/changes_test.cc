@@ -229,5 +229,40 @@ TEST_F(ChangesTest, ABranchRestoresToItsSnapshotsExactPoint) {
   EXPECT_EQ(r->second.name, "main_before");
 }
 
+TEST_F(ChangesTest, AMaskedBranchHidesItsPastUntilAndAfterMasking) {
+  const Lsn before = Commit(1);
+  Archive();
+  auto m = repo_->CreateBranch("acme", "masked", "main", {}, std::nullopt, BranchKind::kMasked);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->masking);
+  EXPECT_EQ(repo_->RequireNotMasking("acme", "masked").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(repo_->CreateBranch("acme", "peek", "masked", {}, std::nullopt).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  auto done = repo_->CompleteMasking("acme", "masked");
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_FALSE(done->masking);
+  EXPECT_EQ(done->history_floor, done->last_record_lsn);
+  EXPECT_TRUE(repo_->RequireNotMasking("acme", "masked").ok());
+  EXPECT_EQ(repo_->CompleteMasking("acme", "masked").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  // Nothing below the floor through it or its children; at the floor, fine.
+  EXPECT_EQ(
+      repo_->CreateBranch("acme", "old", "masked", {.lsn = kSeg1}, std::nullopt).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  auto child = repo_->CreateBranch("acme", "child", "masked", {}, std::nullopt);
+  ASSERT_TRUE(child.ok()) << child.status();
+  EXPECT_EQ(child->history_floor, done->history_floor);
+  EXPECT_FALSE(repo_->ListChanges("acme", "child", {.lsn = kSeg1}, {}).ok());
+  EXPECT_FALSE(repo_->RestoreBranch("acme", "masked", {.lsn = kSeg1}, "").ok());
+  auto info = repo_->GetBranch("acme", "masked");
+  ASSERT_TRUE(info.ok() && info->restorable.has_value());
+  EXPECT_EQ(info->restorable->earliest_lsn, done->history_floor);
+  // main itself is untouched by its child's floor.
+  EXPECT_TRUE(repo_->CreateBranch("acme", "m2", "main", {.lsn = before}, std::nullopt).ok());
+}
+
 }  // namespace
 }  // namespace cambium::pageserver

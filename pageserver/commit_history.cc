@@ -88,6 +88,12 @@ void Repository::FillRestorable(BranchInfo* info, const Timeline* timeline,
 }
 
 absl::StatusOr<Lsn> Repository::EarliestRestorableLsn(const Timeline& timeline) {
+  CAMBIUM_ASSIGN_OR_RETURN(Lsn earliest, EarliestKeptLsn(timeline));
+  // A masked past is not restorable either (ResolvePointLocked refuses it).
+  return std::max(earliest, timeline.history_floor_lsn());
+}
+
+absl::StatusOr<Lsn> Repository::EarliestKeptLsn(const Timeline& timeline) {
   if (!timeline.ancestor()) {
     CAMBIUM_ASSIGN_OR_RETURN(Lsn imported, archive_.FirstBoundary(timeline));
     return std::max(imported, timeline.gc_cutoff_lsn());
@@ -96,7 +102,7 @@ absl::StatusOr<Lsn> Repository::EarliestRestorableLsn(const Timeline& timeline) 
   if (timeline.gc_cutoff_lsn() >= timeline.ancestor_lsn()) return timeline.gc_cutoff_lsn();
   // Below the branch point the ancestor's own rules apply; the branch point itself
   // is always a valid start (GC keeps a child's read point).
-  CAMBIUM_ASSIGN_OR_RETURN(Lsn below, EarliestRestorableLsn(*timeline.ancestor()));
+  CAMBIUM_ASSIGN_OR_RETURN(Lsn below, EarliestKeptLsn(*timeline.ancestor()));
   return std::min(below, timeline.ancestor_lsn());
 }
 

@@ -66,6 +66,8 @@ void ToProto(const BranchInfo& info, v1::BranchInfo* out) {
   if (info.purge_after) out->set_purge_after_unix_micros(absl::ToUnixMicros(*info.purge_after));
   out->set_read_only_copy(info.read_only_copy);
   out->set_snapshot(info.snapshot);
+  out->set_masking(info.masking);
+  out->set_history_floor_lsn(info.history_floor.value());
   if (info.restorable) ToProto(*info.restorable, out->mutable_restorable());
 }
 
@@ -118,8 +120,9 @@ grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                                                  v1::BranchInfo* resp) {
   return Run(ctx, {.action = "CreateBranch", .tenant = req->tenant(), .branch = req->name()},
              [&](const auth::Principal& p, Call& call) -> absl::Status {
-               if (req->read_only_copy() && req->snapshot()) {
-                 return absl::InvalidArgumentError("a branch is a read-only copy or a snapshot");
+               if (req->read_only_copy() + req->snapshot() + req->masked() > 1) {
+                 return absl::InvalidArgumentError(
+                     "a branch is one of: a read-only copy, a snapshot, masked");
                }
                if (req->snapshot()) {
                  // Nothing of the parent changes: develop on it (protected or not).
@@ -150,6 +153,7 @@ grpc::Status ManagementServiceImpl::CreateBranch(grpc::ServerContext* ctx,
                                      req->tenant(), req->name(), req->parent(), PointOf(*req), ttl,
                                      req->snapshot()         ? BranchKind::kSnapshot
                                      : req->read_only_copy() ? BranchKind::kReadOnlyCopy
+                                     : req->masked()         ? BranchKind::kMasked
                                                              : BranchKind::kBranch));
                ToProto(b, resp);
                call.lsn = b.ancestor_lsn;
@@ -248,6 +252,8 @@ grpc::Status ManagementServiceImpl::GetCredentials(grpc::ServerContext* ctx,
                        req->branch(), b->parent));
                  }
                }
+               // A branch being masked still holds the original data: nobody's yet.
+               CAMBIUM_RETURN_IF_ERROR(repo_->RequireNotMasking(req->tenant(), req->branch()));
                CAMBIUM_ASSIGN_OR_RETURN(BranchCredentials creds,
                                         repo_->GetCredentials(req->tenant(), req->branch()));
                resp->set_user(req->read_only() ? kReaderRole : kOwnerRole);
@@ -435,6 +441,20 @@ grpc::Status ManagementServiceImpl::ListChanges(grpc::ServerContext* ctx,
                  out->set_blocks_truncated(r.blocks_truncated);
                }
                call.lsn = c.until;
+               return absl::OkStatus();
+             });
+}
+
+grpc::Status ManagementServiceImpl::CompleteMasking(grpc::ServerContext* ctx,
+                                                    const v1::CompleteMaskingRequest* req,
+                                                    v1::BranchInfo* resp) {
+  return Run(ctx, {.action = "CompleteMasking", .tenant = req->tenant(), .branch = req->name()},
+             [&](const auth::Principal& p, Call& call) -> absl::Status {
+               CAMBIUM_RETURN_IF_ERROR(RequireDevelopOn(p, req->tenant(), req->name()));
+               CAMBIUM_ASSIGN_OR_RETURN(BranchInfo b,
+                                        repo_->CompleteMasking(req->tenant(), req->name()));
+               ToProto(b, resp);
+               call.lsn = b.history_floor;
                return absl::OkStatus();
              });
 }

@@ -74,6 +74,8 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
                                 v1::GetCommitHistoryResponse*) override;
   grpc::Status ListChanges(grpc::ServerContext*, const v1::ListChangesRequest*,
                            v1::ListChangesResponse*) override;
+  grpc::Status CompleteMasking(grpc::ServerContext*, const v1::CompleteMaskingRequest*,
+                               v1::BranchInfo*) override;
   grpc::Status ReleaseWriter(grpc::ServerContext*, const v1::ReleaseWriterRequest*,
                              v1::ReleaseWriterResponse*) override;
   grpc::Status GetCredentials(grpc::ServerContext*, const v1::GetCredentialsRequest*,

@@ -99,6 +99,8 @@ struct BranchInfo {
   std::optional<absl::Time> purge_after;  // in the trash: freed for good after this
   bool read_only_copy = false;            // CreateBranch(..., BranchKind::kReadOnlyCopy)
   bool snapshot = false;                  // CreateBranch(..., BranchKind::kSnapshot)
+  bool masking = false;                   // BranchKind::kMasked, not completed yet
+  Lsn history_floor;                      // Timeline::history_floor_lsn()
   uint64_t logical_size = 0;
   uint64_t unique_size = 0;       // page and file versions plus WAL
   uint64_t unique_wal_bytes = 0;  // the WAL part of unique_size
@@ -120,6 +122,9 @@ enum class BranchKind {
   // A named, immutable point: always protected, never a writer (IsSnapshotTimeline),
   // deleted only by DeleteSnapshot.
   kSnapshot,
+  // A branch to be masked: no credentials, children or history reads until
+  // CompleteMasking.
+  kMasked,
 };
 
 // Where a branch or restore starts: an LSN (rounded down to a record boundary), a
@@ -258,6 +263,12 @@ class Repository {
                             absl::Time* purge_after = nullptr);
   absl::Status DeleteSnapshot(const std::string& tenant, const std::string& name,
                               bool purge = false, absl::Time* purge_after = nullptr);
+  // Ends the masking of a branch created BranchKind::kMasked: its timeline's history
+  // floor becomes its exact head, and the masking mark goes. FAILED_PRECONDITION if
+  // it is not being masked.
+  absl::StatusOr<BranchInfo> CompleteMasking(const std::string& tenant, const std::string& name);
+  // FAILED_PRECONDITION while `name` is being masked (GetCredentials refuses it).
+  absl::Status RequireNotMasking(const std::string& tenant, const std::string& name);
   // Whether a snapshot (live or in the trash) points at the timeline: no writer
   // may attach to it.
   bool IsSnapshotTimeline(const TimelineId& id) const;
@@ -338,6 +349,8 @@ class Repository {
   // cannot be read, so that a listing never fails for it.
   void FillRestorable(BranchInfo* info, const Timeline* timeline, absl::Duration pitr_window);
   absl::StatusOr<Lsn> EarliestRestorableLsn(const Timeline& timeline);
+  // EarliestRestorableLsn without the history floor: what GC and imports keep.
+  absl::StatusOr<Lsn> EarliestKeptLsn(const Timeline& timeline);
   // The LSNs at which descendants of `id` read it (each child's branch point, and the
   // points of deeper descendants clipped to it): GC keeps the newest version at or
   // below each.

@@ -86,6 +86,19 @@ storage::v1::TimelineRecord Timeline::record() const {
 
 Lsn Timeline::seal_lsn() const { return Lsn(seal_.load()); }
 
+Lsn Timeline::history_floor_lsn() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Lsn(record_.history_floor_lsn());
+}
+
+absl::Status Timeline::SetHistoryFloor(Lsn floor) {
+  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (floor.value() <= record_.history_floor_lsn()) return absl::OkStatus();
+  record_.set_history_floor_lsn(floor.value());
+  return PersistRecordLocked(/*sync=*/true);
+}
+
 Lsn Timeline::gc_cutoff_lsn() const {
   std::lock_guard<std::mutex> lock(mu_);
   return Lsn(record_.gc_cutoff_lsn());

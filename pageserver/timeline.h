@@ -79,6 +79,9 @@ class Timeline {
   // persists it; see RaiseLastRecordLsn).
   Lsn last_record_lsn() const { return Lsn(last_record_lsn_.load()); }
   Lsn gc_cutoff_lsn() const;
+  // Nothing below it may be read or branched from through this timeline (a masked
+  // branch's past); Lsn() if none. Children inherit it.
+  Lsn history_floor_lsn() const;
   uint64_t generation() const;
   // The highest branch point of a child of this timeline (Lsn() if none).
   Lsn seal_lsn() const;
@@ -153,6 +156,8 @@ class Timeline {
   // end in its own state, which is the source of truth after a restart.
   void RaiseLastRecordLsn(Lsn lsn);
   absl::Status SetGcCutoff(Lsn cutoff);
+  // Raises the history floor (persisted, synced); never lowers it.
+  absl::Status SetHistoryFloor(Lsn floor);
   // Writes `batch` (the records of a new child branched at `at`) durably together
   // with this timeline's seal at `at`, atomically with respect to ApplyBatch: from
   // then on every mutation tagged <= `at` is stored at seal + 1.

@@ -193,7 +193,12 @@ int main(int argc, char** argv) {
   auto* fs_opt = bc->add_option("--from-snapshot", from_snapshot,
                                 "Start at this snapshot's state (instead of --parent)");
   fs_opt->excludes(lsn_opt)->excludes(at_opt);
+  std::string mask;
+  bc->add_option("--mask", mask,
+                 "Rewrite the new branch's data by these rules (TOML) before anyone gets "
+                 "credentials to it");
   bc->callback([&] {
+    if (!mask.empty()) create.mask = mask;
     if (!from_snapshot.empty()) create.from_snapshot = from_snapshot;
     if (!lsn.empty()) create.lsn = lsn;
     if (!at.empty()) create.at = at;

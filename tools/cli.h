@@ -61,6 +61,9 @@ struct BranchCreateArgs {
   std::string parent = "main";
   // Start at this snapshot's point instead (its state; --parent is not used).
   std::optional<std::string> from_snapshot;
+  // Mask the new branch's data by these rules before handing out credentials
+  // (cli_mask.cc).
+  std::optional<std::string> mask;
   std::optional<std::string> lsn;
   std::optional<std::string> at;
   std::optional<std::string> ttl;
@@ -282,6 +285,10 @@ class Cli {
   // the point read ("" for a running endpoint's head).
   absl::StatusOr<std::vector<workflows::SchemaObject>> ReadSchemaAt(const ViewSpec& spec,
                                                                     std::string* lsn = nullptr);
+
+  // cli_mask.cc: `branch create --mask RULES` from `parent` (resolved).
+  absl::StatusOr<Output> MaskedBranchCreate(const BranchCreateArgs& args, const std::string& parent,
+                                            absl::Duration ttl);
 
   // cli_rows.cc: `changes --rows TABLE` over the range ListChanges resolved.
   absl::StatusOr<Output> ChangedRows(const ChangesArgs& args, const v1::ListChangesResponse& range);

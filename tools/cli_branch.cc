@@ -59,6 +59,9 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"protected", b.protected_()},
       {"read_only_copy", b.read_only_copy()},
       {"snapshot", b.snapshot()},
+      {"masking", b.masking()},
+      {"history_floor_lsn",
+       b.history_floor_lsn() == 0 ? json(nullptr) : json(Lsn(b.history_floor_lsn()).ToString())},
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)
                       : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
@@ -128,6 +131,7 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
     }
     parent = *args.from_snapshot;  // its head is its point: it never takes a write
   }
+  if (args.mask) return MaskedBranchCreate(args, parent, ttl);
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
                            CreateBranch(args.name, parent, args.lsn, args.at, ttl));
   Output out{BranchJson(b), absl::StrFormat("Created branch %s from %s at %s.\n", b.name(),

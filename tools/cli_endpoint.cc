@@ -207,7 +207,9 @@ absl::Status Cli::StartPostgres(EndpointState& ep, bool credentials, bool fresh_
     CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(standby_signal, ""));
   }
   CAMBIUM_RETURN_IF_ERROR(RunPostgres(ep, fresh_storage));
-  return SetUpAccess(ep, /*passwords=*/!ep.read_only, /*tcp=*/credentials);
+  // Without credentials (a time-travel query, a branch being masked) only the peer
+  // socket serves: no passwords are set and no TCP client gets in.
+  return SetUpAccess(ep, /*passwords=*/!ep.read_only && credentials, /*tcp=*/credentials);
 }
 
 absl::Status Cli::RunPostgres(EndpointState& ep, bool fresh_storage) {

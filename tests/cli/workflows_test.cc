@@ -240,6 +240,103 @@ TEST_F(WorkflowsTest, RowsOfATableMatchADirectComparisonOfTheTwoPoints) {
   EXPECT_NE(nopk.err.find("primary key"), std::string::npos) << nopk.err;
 }
 
+TEST_F(WorkflowsTest, AMaskedBranchNeverShowsTheOriginalValues) {
+  const std::string main = MainUrl();
+  Psql(main,
+       "CREATE TABLE people (id int PRIMARY KEY, email text UNIQUE, name text, phone text, "
+       "  ssn varchar(11), notes text, age int);"
+       "INSERT INTO people SELECT g, 'secret' || g || '@corp.example', 'Secretname ' || g, "
+       "  '+1 (555) 010-' || lpad(g::text, 4, '0'), '123-45-' || lpad(g::text, 4, '0'), "
+       "  repeat('SECRETNOTE', 1000), g FROM generate_series(1, 300) g;"
+       "CREATE INDEX people_name ON people (name); ANALYZE people");
+  absl::SleepFor(absl::Milliseconds(1200));
+  const std::string before = Now();
+  absl::SleepFor(absl::Milliseconds(1200));
+  auto write_rules = [&](const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+  };
+  const std::string rules = write_rules(dir_->Sub("rules.toml"), R"(salt = "pepper"
+[[rule]]
+table = "people"
+column = "email"
+function = "fake_email"
+[[rule]]
+table = "public.people"
+column = "name"
+function = "fake_name"
+[[rule]]
+table = "people"
+column = "phone"
+function = "keep_format"
+[[rule]]
+table = "people"
+column = "ssn"
+function = "hash"
+[[rule]]
+table = "people"
+column = "notes"
+function = "null"
+[[rule]]
+table = "people"
+column = "age"
+function = "value"
+value = "42"
+)");
+  // Bad rules fail before anything is created.
+  const std::string unknown =
+      write_rules(dir_->Sub("unknown.toml"),
+                  "[[rule]]\ntable = \"people\"\ncolumn = \"email\"\nfunction = \"scramble\"\n");
+  Result bad = Cambium({"branch", "create", "preview-bad", "--mask", unknown});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("unknown mask function"), std::string::npos) << bad.err;
+  const std::string missing =
+      write_rules(dir_->Sub("missing.toml"),
+                  "[[rule]]\ntable = \"people\"\ncolumn = \"nosuch\"\nfunction = \"null\"\n");
+  bad = Cambium({"branch", "create", "preview-bad", "--mask", missing});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("nosuch"), std::string::npos) << bad.err;
+  EXPECT_FALSE(HasBranch("preview-bad"));
+
+  Result created = Cambium({"branch", "create", "preview-7", "--mask", rules});
+  ASSERT_EQ(created.code, 0) << created.err;
+  EXPECT_EQ(created.out["masked"]["rows"], 300) << created.out;
+  Result ep = Cambium({"endpoint", "start", "preview-7"});
+  ASSERT_EQ(ep.code, 0) << ep.err;
+  const std::string url = ep.out["connection_string"];
+  // Nothing original through the heap, an index, TOAST or the statistics.
+  EXPECT_EQ(Psql(url,
+                 "SELECT count(*) FROM people WHERE email LIKE 'secret%' OR name LIKE "
+                 "'Secretname%' OR ssn LIKE '123-45-%' OR phone LIKE '+1 (555) 010-%' OR "
+                 "notes IS NOT NULL OR age <> 42"),
+            "0");
+  EXPECT_EQ(Psql(url,
+                 "SET enable_seqscan = off; SELECT count(*) FROM people WHERE email = "
+                 "'secret7@corp.example' OR name = 'Secretname 7'"),
+            "0");
+  EXPECT_EQ(Psql(url,
+                 "SET enable_seqscan = off; SELECT count(*) FROM people WHERE name >= "
+                 "'Secretname' AND name < 'Secretnamf'"),
+            "0");
+  EXPECT_EQ(Psql(url,
+                 "SELECT count(*) FROM pg_stats WHERE tablename = 'people' AND "
+                 "concat(most_common_vals, histogram_bounds) ~ '(?i)secret|123-45'"),
+            "0");
+  EXPECT_EQ(Psql(url,
+                 "SELECT count(*) FROM people WHERE email ~ '^user_[0-9a-f]{12}@example.com$' "
+                 "AND phone ~ '^\\+[0-9] \\([0-9]{3}\\) [0-9]{3}-[0-9]{4}$'"),
+            "300");
+  // Deterministic, distinct: the unique index still holds.
+  EXPECT_EQ(Psql(url, "SELECT count(DISTINCT email) FROM people"), "300");
+  // Its past is not reachable: no time travel, no branch before its masking.
+  EXPECT_NE(Cambium({"query", "preview-7", "--at", before, "--", "SELECT 1"}).code, 0);
+  EXPECT_NE(Cambium({"branch", "create", "peek", "--parent", "preview-7", "--at", before}).code, 0);
+  EXPECT_NE(Cambium({"branch", "restore", "preview-7", "--at", before}).code, 0);
+  // main keeps its data.
+  EXPECT_EQ(Psql(main, "SELECT count(*) FROM people WHERE email LIKE 'secret%'"), "300");
+  ASSERT_EQ(Cambium({"endpoint", "stop", "preview-7"}).code, 0);
+}
+
 TEST_F(WorkflowsTest, DiffSchemaBetweenBranchesAndPointsInTime) {
   const std::string main = MainUrl();
   Psql(main, "CREATE TABLE orders (id int PRIMARY KEY, amount numeric)");
