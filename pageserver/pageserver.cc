@@ -187,6 +187,28 @@ void PageServer::RegisterMetrics() {
                     [repo](std::vector<Sample>* out) {
                       out->push_back({.value = static_cast<double>(repo->ListTenants().size())});
                     })));
+  // Per branch (read-only copies aside): the head's logical size, and the bytes only
+  // it holds (what deleting it frees) as a listing last computed them: a scrape never
+  // scans a timeline's versions (Repository::BranchSizesForMetrics).
+  auto branch_sizes = [repo](bool unique) {
+    return [repo, unique](std::vector<Sample>* out) {
+      for (const Repository::BranchSizeSample& b : repo->BranchSizesForMetrics()) {
+        if (unique && !b.unique_size) continue;
+        out->push_back({.label_values = {b.tenant.ToString(), b.timeline.ToString(), b.branch},
+                        .value = static_cast<double>(unique ? *b.unique_size : b.logical_size)});
+      }
+    };
+  };
+  metrics_.push_back(metrics::Must(
+      r.AddCallback(MetricType::kGauge, "cambium_pageserver_branch_logical_size_bytes",
+                    "Logical size of each branch at its head: the bytes of its data directory.",
+                    {"tenant", "timeline", "branch"}, branch_sizes(false))));
+  metrics_.push_back(metrics::Must(r.AddCallback(
+      MetricType::kGauge, "cambium_pageserver_branch_unique_size_bytes",
+      "Bytes only this branch holds (page versions and WAL no other branch reads): what "
+      "deleting it frees, as of the last branch listing (at most 30 s old for an active "
+      "branch listed since).",
+      {"tenant", "timeline", "branch"}, branch_sizes(true))));
   PageStore* store = store_.get();
   for (const RocksProperty& p : kRocksProperties) {
     std::vector<std::string> labels;

@@ -250,6 +250,17 @@ class Repository {
   // GetBranch without the sizes (which read the store): for checks on every call.
   absl::StatusOr<BranchInfo> DescribeBranch(const std::string& tenant, const std::string& name);
   absl::StatusOr<std::vector<BranchInfo>> ListBranches(const std::string& tenant);
+  // For metrics, cheap at every scrape: each live branch's logical size (the file
+  // sizes at its head, cached per write), and its unique bytes as last computed by
+  // a listing (they scan the timeline's versions; none before the first listing).
+  struct BranchSizeSample {
+    TenantId tenant;
+    TimelineId timeline;
+    std::string branch;
+    uint64_t logical_size = 0;
+    std::optional<uint64_t> unique_size;
+  };
+  std::vector<BranchSizeSample> BranchSizesForMetrics();
   // The trash (undoable deletes): without `purge`, a deleted branch keeps its
   // timeline, leaves the namespace and stays undeletable for the tenant's trash
   // retention; its name may be reused meanwhile. With `purge` (also of a name in

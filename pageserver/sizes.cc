@@ -109,6 +109,35 @@ uint64_t Repository::UniqueVersionBytes(const SizeInputs& in) {
   return entry.bytes;
 }
 
+std::vector<Repository::BranchSizeSample> Repository::BranchSizesForMetrics() {
+  std::vector<BranchSizeSample> out;
+  std::vector<SizeInputs> inputs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, t] : tenants_) {
+      for (const auto& [name, b] : t.branches) {
+        if (b.read_only_copy()) continue;
+        const TimelineId timeline = TimelineId::FromBytes(b.timeline_id().data());
+        out.push_back({.tenant = id, .timeline = timeline, .branch = name});
+        inputs.push_back(SizeInputsLocked(timeline));
+      }
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const SizeInputs& in = inputs[i];
+    if (!in.timeline) continue;
+    out[i].logical_size = LogicalSizeAt(*in.timeline, Lsn::Max());
+    if (!in.timeline->has_own_versions()) {
+      out[i].unique_size = UniqueWalBytes(in);
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(sizes_mu_);
+    auto it = unique_sizes_.find(in.timeline->id());
+    if (it != unique_sizes_.end()) out[i].unique_size = it->second.bytes + UniqueWalBytes(in);
+  }
+  return out;
+}
+
 void Repository::ForgetSizes(const TimelineId& id) {
   std::lock_guard<std::mutex> lock(sizes_mu_);
   unique_sizes_.erase(id);

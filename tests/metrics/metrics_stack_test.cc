@@ -200,6 +200,13 @@ TEST(MetricsStack, EveryDaemonServesMetricsThatPrometheusScrapes) {
       EXPECT_GT(Value(body, "cambium_pageserver_mutation_batch_seconds_count{sync=\"true\"}"), 0)
           << body;
       EXPECT_GE(Value(body, "cambium_pageserver_timelines"), 1) << body;
+      const std::string branch =
+          absl::StrFormat("{tenant=\"%s\",timeline=\"%s\",branch=\"main\"}",
+                          IdHex(main->tenant_id()), IdHex(main->timeline_id()));
+      EXPECT_GT(Value(body, "cambium_pageserver_branch_logical_size_bytes" + branch), 1 << 20)
+          << body;
+      // Sized by a listing first (a scrape never scans versions).
+      EXPECT_GT(Value(body, "cambium_pageserver_branch_unique_size_bytes" + branch), 0) << body;
       EXPECT_GE(Value(body, "cambium_pageserver_rocksdb_sst_files_bytes{cf=\"blocks\"}"), 0)
           << body;
       EXPECT_EQ(Value(body, "cambium_pageserver_rocksdb_write_stopped"), 0) << body;
