@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -100,6 +101,16 @@ absl::Status AddProcessMetrics(Registry& r) {
   CAMBIUM_RETURN_IF_ERROR(AddStat(r, MetricType::kGauge, "process_start_time_seconds",
                                   "Start time of the process since unix epoch in seconds.",
                                   &ProcessStats::start_time_seconds));
+  if (const char* env = std::getenv(kRestartsEnv); env != nullptr) {
+    int restarts = 0;
+    if (absl::SimpleAtoi(env, &restarts) && restarts >= 0) {
+      auto family = r.AddGauge("cambium_supervisor_restarts",
+                               "Restarts of this daemon by the stack's supervisor after an exit, "
+                               "this start included (0: its first start).");
+      if (!family.ok()) return family.status();
+      (*family)->Get().Set(restarts);
+    }
+  }
   auto info =
       r.AddGauge("cambium_build_info",
                  "Always 1; the version label is the Cambium version of this binary.", {"version"});

@@ -8,6 +8,10 @@
 //   process_max_fds                  the open-files limit (RLIMIT_NOFILE)
 //   process_start_time_seconds       start time, seconds since the Unix epoch
 //   cambium_build_info{version}      1, labelled with the Cambium version
+//   cambium_supervisor_restarts      how often the stack's supervisor restarted this
+//                                    daemon after an exit, this start included (from
+//                                    $CAMBIUM_SUPERVISOR_RESTARTS, which the supervisor
+//                                    sets; absent for a process it did not start)
 //
 // DefaultRegistry() registers them itself; other registries (tests) may call
 // AddProcessMetrics.
@@ -22,6 +26,9 @@
 #include "metrics/registry.h"
 
 namespace cambium::metrics {
+
+// The environment variable the supervisor (tools/supervisor.h) passes.
+inline constexpr char kRestartsEnv[] = "CAMBIUM_SUPERVISOR_RESTARTS";
 
 // Registers the metrics above on `registry`; their callbacks stay registered for the
 // registry's lifetime.

@@ -1,5 +1,7 @@
 #include "metrics/registry.h"
 
+#include <cstdlib>
+
 #include <thread>
 #include <vector>
 
@@ -207,6 +209,21 @@ TEST(ProcessMetrics, DefaultRegistryHasThemAndTheBuildInfo) {
 }
 
 // A body like a daemon's: process metrics, a labelled histogram, callbacks, escaping.
+TEST(ProcessMetrics, ReportTheSupervisorsRestartCountWhenItSetOne) {
+  {
+    Registry r;
+    unsetenv(kRestartsEnv);
+    ASSERT_TRUE(AddProcessMetrics(r).ok());
+    EXPECT_EQ(r.Exposition().find("cambium_supervisor_restarts"), std::string::npos);
+  }
+  Registry r;
+  setenv(kRestartsEnv, "3", 1);
+  ASSERT_TRUE(AddProcessMetrics(r).ok());
+  unsetenv(kRestartsEnv);
+  EXPECT_NE(r.Exposition().find("\ncambium_supervisor_restarts 3\n"), std::string::npos)
+      << r.Exposition();
+}
+
 TEST(Registry, ExpositionPassesPromtool) {
   if (!testing::HavePromtool()) GTEST_SKIP() << "promtool is not installed";
   Registry r;

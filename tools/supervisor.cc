@@ -18,6 +18,7 @@
 #include "common/net.h"
 #include "common/status.h"
 #include "common/subprocess.h"
+#include "metrics/process_metrics.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli_state.h"
 #include "tools/cli_util.h"
@@ -79,7 +80,8 @@ class Supervisor {
   void Exited(Supervised& d, const std::string& how);
   // Starts every daemon whose restart is due; true if any started.
   bool StartDue();
-  absl::Status Start(Supervised& d);
+  // `restarts`: the daemon's restarts including this start (its environment says so).
+  absl::Status Start(Supervised& d, int restarts);
   // Reaps finished `endpoint recover` children, notices crashed endpoints and starts
   // the restarts that are due; true if anything changed.
   bool WatchEndpoints();
@@ -184,10 +186,12 @@ bool Supervisor::CollectExits() {
   return any;
 }
 
-absl::Status Supervisor::Start(Supervised& d) {
+absl::Status Supervisor::Start(Supervised& d, int restarts) {
   d.port_taken = d.spec.port > 0 && LoopbackPortOpen(d.spec.port);
   SubprocessOptions options;
   options.argv = d.spec.argv;
+  // The daemon reports it as cambium_supervisor_restarts (metrics/process_metrics.h).
+  options.env[metrics::kRestartsEnv] = std::to_string(restarts);
   options.stdout_file = d.spec.log + ".out";
   options.stderr_file = d.spec.log + ".out";
   CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<Subprocess> process, Subprocess::Start(options));
@@ -205,7 +209,7 @@ bool Supervisor::StartDue() {
     if (d.record.pid > 0 || d.record.next_start > now) continue;
     // A first start (nothing ran yet under this supervisor) is not a restart.
     const bool restart = d.record.last_exit_time > state_.started;
-    absl::Status started = Start(d);
+    absl::Status started = Start(d, d.record.restarts + (restart ? 1 : 0));
     any = true;
     if (!started.ok()) {
       // Cannot even fork/exec: try again after the backoff, like a crash.

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "absl/strings/str_format.h"
+#include "common/files.h"
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
 #include "tests/harness/temp_dir.h"
@@ -93,7 +94,11 @@ class SupervisorTest : public ::testing::Test {
 };
 
 TEST_F(SupervisorTest, RestartsACrashingDaemonWithADoublingBackoff) {
-  WriteStack(0);
+  // Each start of the crashing daemon notes the restart count it was given (which
+  // its /metrics reports as cambium_supervisor_restarts).
+  const std::string starts = dir_->Sub("starts");
+  WriteStack(0, {"/bin/sh", "-c",
+                 absl::StrFormat("echo \"$CAMBIUM_SUPERVISOR_RESTARTS\" >> %s; exit 3", starts)});
   StartSupervisor();
   // Waiting for its next restart, after its third exit: restarted twice so far.
   SupervisorState s = WaitFor([](const SupervisorState& s) {
@@ -107,6 +112,9 @@ TEST_F(SupervisorTest, RestartsACrashingDaemonWithADoublingBackoff) {
   EXPECT_NE(ps.last_restart, absl::InfinitePast());
   // 0.2 s after the first exit, then 0.4 s, 0.8 s, ...
   EXPECT_EQ(ps.next_start - ps.last_exit_time, absl::Milliseconds(200) * (1 << ps.restarts));
+  absl::StatusOr<std::string> noted = ReadFileToString(starts);
+  ASSERT_TRUE(noted.ok()) << noted.status();
+  EXPECT_EQ(noted->substr(0, 6), "0\n1\n2\n") << *noted;
   // The sleepers were started once and never exited.
   for (const char* sk : {"sk0", "sk1"}) {
     EXPECT_EQ(Record(s, sk).restarts, 0) << sk;
