@@ -264,6 +264,7 @@ absl::StatusOr<BranchInfo> Repository::CreateBranch(
   b.set_snapshot(kind == BranchKind::kSnapshot);
   b.set_protected_(kind == BranchKind::kSnapshot);
   b.set_masking(kind == BranchKind::kMasked);
+  if (kind == BranchKind::kSnapshot) child->Freeze();
   if (ttl.has_value() && *ttl > absl::ZeroDuration()) {
     b.set_expires_unix_micros(absl::ToUnixMicros(absl::Now() + *ttl));
   }
@@ -390,21 +391,6 @@ absl::StatusOr<BranchInfo> Repository::CompleteMasking(const std::string& tenant
   *b = updated;
   LogInfo("branch_masked", {{"tenant", tenant}, {"branch", name}, {"floor", head.second}});
   return ToInfoLocked(*t, *b);
-}
-
-bool Repository::IsSnapshotTimeline(const TimelineId& id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  std::string bytes;
-  id.AppendBytes(&bytes);
-  for (const auto& [tid, t] : tenants_) {
-    for (const auto& [name, b] : t.branches) {
-      if (b.snapshot() && b.timeline_id() == bytes) return true;
-    }
-    for (const auto& b : t.trash) {
-      if (b.snapshot() && b.timeline_id() == bytes) return true;
-    }
-  }
-  return false;
 }
 
 absl::Status Repository::DeleteBranchAt(const std::string& tenant, const std::string& name,

@@ -52,8 +52,9 @@ struct Accumulator {
 using ChangeMap = std::map<std::pair<pg::RelFileNode, uint32_t>, Accumulator>;
 
 Accumulator& Touch(ChangeMap& map, const pg::RelFileNode& node, uint32_t fork, Lsn at) {
-  Accumulator& a = map[{node, fork}];
-  if (a.change.records == 0 && !a.change.created && !a.change.dropped && !a.change.truncated) {
+  auto [it, first] = map.try_emplace({node, fork});
+  Accumulator& a = it->second;
+  if (first) {
     a.change.node = node;
     a.change.fork = fork;
     a.change.first_lsn = at;

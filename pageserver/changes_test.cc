@@ -4,6 +4,7 @@
 #include "common/pg/wal_format.h"
 #include "common/pg/wal_records.h"
 #include "gtest/gtest.h"
+#include "pageserver/archive_test_fixture.h"
 #include "pageserver/repository.h"
 #include "pageserver/test_util.h"
 #include "tests/harness/temp_dir.h"
@@ -13,7 +14,6 @@ namespace cambium::pageserver {
 namespace {
 
 using namespace ::cambium::pageserver::testing;  // NOLINT
-using ::cambium::testing::TempDir;
 using ::cambium::testing::WalBuilder;
 
 constexpr uint8_t kHeap = static_cast<uint8_t>(pg::RmgrId::kHeap);
@@ -30,19 +30,8 @@ std::string Node(uint32_t rel) {
   return out;
 }
 
-class ChangesTest : public ::testing::Test {
+class ChangesTest : public ArchiveTest {
  protected:
-  void SetUp() override {
-    dir_ = std::make_unique<TempDir>(TempDir::Create("cambium-changes-").value());
-    store_ = PageStore::Open(dir_->Sub("db"), PageStoreOptions{.cache_bytes = 16 << 20}).value();
-    repo_ = Repository::Open(store_.get(), RepositoryOptions{.ttl_check_interval = absl::Hours(1)})
-                .value();
-    ASSERT_TRUE(repo_->CreateTenant("acme", absl::Hours(24)).ok());
-    main_ = repo_->CreateRootTimeline("acme", "main", kSeg1).value();
-    wal_ = std::make_unique<WalBuilder>(kSeg1);
-    wal_->Add(kMessage, 0, 1, "x");
-  }
-
   // A heap insert into `rel` touching `blocks`.
   void Insert(uint32_t rel, std::vector<uint32_t> blocks) {
     std::vector<WalBuilder::Block> refs;
@@ -62,7 +51,6 @@ class ChangesTest : public ::testing::Test {
     }
     return wal_->end();
   }
-  void Archive() { ASSERT_TRUE(repo_->archive().Append(*main_, kSeg1, wal_->bytes(), false).ok()); }
   ChangeSet Changes(Lsn since, std::optional<Lsn> until = std::nullopt) {
     auto c = repo_->ListChanges("acme", "main", {.lsn = since}, {.lsn = until});
     EXPECT_TRUE(c.ok()) << c.status();
@@ -74,12 +62,6 @@ class ChangesTest : public ::testing::Test {
     }
     return nullptr;
   }
-
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<PageStore> store_;
-  std::unique_ptr<Repository> repo_;
-  std::shared_ptr<Timeline> main_;
-  std::unique_ptr<WalBuilder> wal_;
 };
 
 TEST_F(ChangesTest, ListsExactlyTheRelationsChangedInTheRange) {
@@ -92,7 +74,7 @@ TEST_F(ChangesTest, ListsExactlyTheRelationsChangedInTheRange) {
   const Lsn middle = Commit(2);
   Insert(16500, {3});
   Commit(3, /*dropped=*/{16390});
-  Archive();
+  ArchiveMain();
 
   ChangeSet c = Changes(before, middle);
   EXPECT_EQ(c.since, before);
@@ -140,7 +122,7 @@ TEST_F(ChangesTest, MaintenanceThatChangesNoRowIsNoChange) {
   wal_->Add(kHeap2, pg::kXlogHeap2Visible, 0, "v",
             {{.rel_oid = 16384, .block_no = 2, .data = "v"}});
   Commit(2);
-  Archive();
+  ArchiveMain();
   EXPECT_TRUE(Changes(before).changes.empty());
 }
 
@@ -150,7 +132,7 @@ TEST_F(ChangesTest, ABranchSeesItsParentsChangesBelowItsBranchPoint) {
   const Lsn point = Commit(2);
   Insert(16385, {0});  // after the branch point: not the branch's
   Commit(3);
-  Archive();
+  ArchiveMain();
   ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {.lsn = point}, std::nullopt).ok());
   auto c = repo_->ListChanges("acme", "dev", {.lsn = start}, {});
   ASSERT_TRUE(c.ok()) << c.status();
@@ -163,7 +145,7 @@ TEST_F(ChangesTest, RefusesAMissingOrReversedRange) {
   const Lsn a = Commit(1);
   Insert(16384, {0});
   const Lsn b = Commit(2);
-  Archive();
+  ArchiveMain();
   EXPECT_EQ(repo_->ListChanges("acme", "main", {}, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(repo_->ListChanges("acme", "main", {.lsn = b}, {.lsn = a}).status().code(),
@@ -175,14 +157,27 @@ TEST_F(ChangesTest, RefusesAMissingOrReversedRange) {
 
 TEST_F(ChangesTest, ASnapshotIsProtectedImmutableAndDeletedOnlyAsOne) {
   const Lsn point = Commit(1);
-  Archive();
+  ArchiveMain();
   auto s = repo_->CreateBranch("acme", "before", "main", {}, std::nullopt, BranchKind::kSnapshot);
   ASSERT_TRUE(s.ok()) << s.status();
   EXPECT_TRUE(s->snapshot);
   EXPECT_TRUE(s->is_protected);
   EXPECT_EQ(s->ancestor_lsn, point);
-  EXPECT_TRUE(repo_->IsSnapshotTimeline(s->timeline_id));
-  EXPECT_FALSE(repo_->IsSnapshotTimeline(main_->id()));
+  // No writer attaches to it, also after a restart of the repository.
+  auto frozen = [&] {
+    auto t = repo_->GetTimeline(repo_->GetTenant("acme")->id, s->timeline_id).value();
+    return t->Attach("w", point, /*takeover=*/true, absl::Seconds(10)).status().code();
+  };
+  EXPECT_EQ(frozen(), absl::StatusCode::kFailedPrecondition);
+  main_.reset();
+  repo_.reset();
+  repo_ = Repository::Open(store_.get(), RepositoryOptions{.ttl_check_interval = absl::Hours(1)})
+              .value();
+  main_ =
+      repo_
+          ->GetTimeline(repo_->GetTenant("acme")->id, repo_->GetBranch("acme", "main")->timeline_id)
+          .value();
+  EXPECT_EQ(frozen(), absl::StatusCode::kFailedPrecondition);
 
   EXPECT_EQ(repo_->SetProtection("acme", "before", false).status().code(),
             absl::StatusCode::kFailedPrecondition);
@@ -212,13 +207,13 @@ TEST_F(ChangesTest, ASnapshotIsProtectedImmutableAndDeletedOnlyAsOne) {
 
 TEST_F(ChangesTest, ABranchRestoresToItsSnapshotsExactPoint) {
   const Lsn point = Commit(1);
-  Archive();
+  ArchiveMain();
   ASSERT_TRUE(
       repo_->CreateBranch("acme", "before", "main", {}, std::nullopt, BranchKind::kSnapshot).ok());
   ASSERT_TRUE(repo_->CreateBranch("acme", "dev", "main", {}, std::nullopt).ok());
   Insert(16384, {0});
   Commit(2);
-  Archive();
+  ArchiveMain();
   EXPECT_EQ(repo_->RestoreBranch("acme", "dev", {.snapshot = "before"}, "").status().code(),
             absl::StatusCode::kFailedPrecondition);  // a snapshot of main, not of dev
   EXPECT_FALSE(repo_->RestoreBranch("acme", "main", {.snapshot = "dev"}, "").ok());
@@ -231,7 +226,7 @@ TEST_F(ChangesTest, ABranchRestoresToItsSnapshotsExactPoint) {
 
 TEST_F(ChangesTest, AMaskedBranchHidesItsPastUntilAndAfterMasking) {
   const Lsn before = Commit(1);
-  Archive();
+  ArchiveMain();
   auto m = repo_->CreateBranch("acme", "masked", "main", {}, std::nullopt, BranchKind::kMasked);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->masking);

@@ -4,6 +4,7 @@
 #include "common/pg/wal_format.h"
 #include "common/pg/wal_records.h"
 #include "gtest/gtest.h"
+#include "pageserver/archive_test_fixture.h"
 #include "pageserver/management_service.h"
 #include "pageserver/repository.h"
 #include "pageserver/test_util.h"
@@ -14,29 +15,14 @@ namespace cambium::pageserver {
 namespace {
 
 using namespace ::cambium::pageserver::testing;  // NOLINT
-using ::cambium::testing::TempDir;
 using ::cambium::testing::WalBuilder;
 
-class CommitHistoryTest : public ::testing::Test {
+class CommitHistoryTest : public ArchiveTest {
  protected:
-  void SetUp() override {
-    dir_ = std::make_unique<TempDir>(TempDir::Create("cambium-history-").value());
-    store_ = PageStore::Open(dir_->Sub("db"), PageStoreOptions{.cache_bytes = 16 << 20}).value();
-    repo_ = Repository::Open(store_.get(), RepositoryOptions{.ttl_check_interval = absl::Hours(1)})
-                .value();
-    ASSERT_TRUE(repo_->CreateTenant("acme", absl::Hours(24)).ok());
-    main_ = repo_->CreateRootTimeline("acme", "main", kSeg1).value();
-    wal_ = std::make_unique<WalBuilder>(kSeg1);
-    wal_->Add(kMessage, 0, 1, "x");
-  }
-
   // A commit at T(seconds) on main's WAL; returns its end.
   Lsn Commit(int seconds) {
     wal_->AddCommit(static_cast<uint32_t>(100 + seconds), PgT(seconds));
     return wal_->end();
-  }
-  void ArchiveMain() {
-    ASSERT_TRUE(repo_->archive().Append(*main_, kSeg1, wal_->bytes(), false).ok());
   }
   std::shared_ptr<Timeline> Of(const std::string& branch) {
     auto b = repo_->GetBranch("acme", branch);
@@ -57,12 +43,6 @@ class CommitHistoryTest : public ::testing::Test {
     }
     return out;
   }
-
-  std::unique_ptr<TempDir> dir_;
-  std::unique_ptr<PageStore> store_;
-  std::unique_ptr<Repository> repo_;
-  std::shared_ptr<Timeline> main_;
-  std::unique_ptr<WalBuilder> wal_;
 };
 
 using Counted = std::vector<std::pair<int64_t, uint64_t>>;

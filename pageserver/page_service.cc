@@ -54,12 +54,6 @@ grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::Attac
                                            v1::AttachWriterResponse* resp) {
   auto timeline = Find(req->timeline());
   if (!timeline.ok()) return ToGrpcStatus(timeline.status());
-  if (repo_->IsSnapshotTimeline((*timeline)->id())) {
-    return ToGrpcStatus(absl::FailedPreconditionError(
-        absl::StrFormat("timeline %s is a snapshot's: it is immutable and takes no writer; "
-                        "start the endpoint on a branch made from the snapshot",
-                        (*timeline)->id().ToString())));
-  }
   auto generation = (*timeline)->Attach(req->endpoint(), Lsn(req->start_lsn()), req->takeover(),
                                         repo_->options().writer_lease);
   if (!generation.ok()) return ToGrpcStatus(generation.status());

@@ -136,6 +136,15 @@ absl::Status Repository::Load() {
     if (loaded == before)
       return absl::DataLossError("timeline records reference missing ancestors");
   }
+  // Snapshots' timelines (live or in the trash) take no writer.
+  for (const auto& [id, t] : tenants_) {
+    auto freeze = [&](const storage::v1::BranchRecord& b) {
+      auto tl = timelines_.find(TimelineId::FromBytes(b.timeline_id().data()));
+      if (b.snapshot() && tl != timelines_.end()) tl->second->Freeze();
+    };
+    for (const auto& [name, b] : t.branches) freeze(b);
+    for (const auto& b : t.trash) freeze(b);
+  }
   // Finish deletions a crash interrupted.
   std::vector<TimelineId> deleting;
   for (const auto& [id, t] : timelines_) {

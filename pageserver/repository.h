@@ -119,7 +119,7 @@ enum class BranchKind {
   kBranch,
   // The ephemeral copy of a read-only endpoint or a time-travel query.
   kReadOnlyCopy,
-  // A named, immutable point: always protected, never a writer (IsSnapshotTimeline),
+  // A named, immutable point: always protected, never a writer (Timeline::Freeze),
   // deleted only by DeleteSnapshot.
   kSnapshot,
   // A branch to be masked: no credentials, children or history reads until
@@ -280,9 +280,6 @@ class Repository {
   absl::StatusOr<BranchInfo> CompleteMasking(const std::string& tenant, const std::string& name);
   // FAILED_PRECONDITION while `name` is being masked (GetCredentials refuses it).
   absl::Status RequireNotMasking(const std::string& tenant, const std::string& name);
-  // Whether a snapshot (live or in the trash) points at the timeline: no writer
-  // may attach to it.
-  bool IsSnapshotTimeline(const TimelineId& id) const;
   // Brings back the newest trashed branch called `name`, with its data (its own
   // timeline, untouched). A TTL that passed meanwhile is cleared.
   absl::StatusOr<BranchInfo> UndeleteBranch(const std::string& tenant, const std::string& name);

@@ -92,10 +92,17 @@ Lsn Timeline::history_floor_lsn() const {
 }
 
 absl::Status Timeline::SetHistoryFloor(Lsn floor) {
+  return RaiseRecordLsn(floor, &storage::v1::TimelineRecord::history_floor_lsn,
+                        &storage::v1::TimelineRecord::set_history_floor_lsn);
+}
+
+absl::Status Timeline::RaiseRecordLsn(Lsn value,
+                                      uint64_t (storage::v1::TimelineRecord::*get)() const,
+                                      void (storage::v1::TimelineRecord::*set)(uint64_t)) {
   CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::lock_guard<std::mutex> lock(mu_);
-  if (floor.value() <= record_.history_floor_lsn()) return absl::OkStatus();
-  record_.set_history_floor_lsn(floor.value());
+  if (value.value() <= (record_.*get)()) return absl::OkStatus();
+  (record_.*set)(value.value());
   return PersistRecordLocked(/*sync=*/true);
 }
 
@@ -187,11 +194,8 @@ absl::StatusOr<Timeline::WriteGuard> Timeline::GuardWrite() const {
 }
 
 absl::Status Timeline::SetGcCutoff(Lsn cutoff) {
-  CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
-  std::lock_guard<std::mutex> lock(mu_);
-  if (cutoff.value() <= record_.gc_cutoff_lsn()) return absl::OkStatus();
-  record_.set_gc_cutoff_lsn(cutoff.value());
-  return PersistRecordLocked(/*sync=*/true);
+  return RaiseRecordLsn(cutoff, &storage::v1::TimelineRecord::gc_cutoff_lsn,
+                        &storage::v1::TimelineRecord::set_gc_cutoff_lsn);
 }
 
 }  // namespace cambium::pageserver

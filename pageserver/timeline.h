@@ -88,6 +88,10 @@ class Timeline {
   // False while the timeline has no versions of its own (a branch nobody wrote to):
   // reads then go straight to its ancestor.
   bool has_own_versions() const { return own_versions_.load(); }
+  // A snapshot's timeline: Attach refuses every writer. Set by the repository when it
+  // creates or loads the snapshot's branch record (not persisted here).
+  void Freeze() { frozen_ = true; }
+  bool frozen() const { return frozen_.load(); }
   // Increases with every applied batch and attach (size caches key on it).
   uint64_t write_version() const { return write_version_.load(); }
 
@@ -191,6 +195,10 @@ class Timeline {
            std::shared_ptr<Timeline> ancestor, TimelineOptions options);
 
   absl::Status PersistRecordLocked(bool sync) const;
+  // Raises one LSN field of the record (get/set) to `value` and persists it, synced;
+  // never lowers it.
+  absl::Status RaiseRecordLsn(Lsn value, uint64_t (storage::v1::TimelineRecord::*get)() const,
+                              void (storage::v1::TimelineRecord::*set)(uint64_t));
   // The stored write state for the current writer. REQUIRES: write_mu_ held.
   std::string EncodeWriteStateLocked() const;
   std::shared_ptr<const Visibility> visibility() const;
@@ -240,6 +248,7 @@ class Timeline {
   std::atomic<uint64_t> seal_{0};
   std::atomic<uint64_t> write_version_{0};
   std::atomic<bool> own_versions_{false};
+  std::atomic<bool> frozen_{false};
   bool head_loaded_ = false;               // GUARDED_BY(write_mu_)
   std::map<std::string, FileState> head_;  // GUARDED_BY(write_mu_): paths existing at the head
 };

@@ -92,6 +92,12 @@ absl::Status Timeline::LoadHeadLocked(Lsn lsn) {
 
 absl::StatusOr<uint64_t> Timeline::Attach(const std::string& writer, Lsn start_lsn, bool takeover,
                                           absl::Duration lease) {
+  if (frozen()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "timeline %s is a snapshot's: it is immutable and takes no writer; start the "
+        "endpoint on a branch made from the snapshot",
+        id_.ToString()));
+  }
   CAMBIUM_ASSIGN_OR_RETURN(WriteGuard guard, GuardWrite());
   std::lock_guard<std::mutex> write_lock(write_mu_);
   if (start_lsn < ancestor_lsn_) {
