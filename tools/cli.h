@@ -24,8 +24,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "cambium/v1/management_service.grpc.pb.h"
+#include "common/service.h"
+#include "common/status.h"
 #include "nlohmann/json.hpp"
 #include "tools/cli_state.h"
+#include "tools/cli_util.h"
 #include "tools/supervisor.h"
 
 namespace cambium::workflows {
@@ -38,6 +41,20 @@ namespace cambium::cli {
 // The deadline of one control call (the pageserver's own waits, such as the exact
 // head's, are shorter).
 inline constexpr absl::Duration kControlCallTimeout = absl::Minutes(2);
+
+// One control call: `rpc` with `req` on `stub`, waiting for the pageserver (see the
+// top of this file) up to kControlCallTimeout.
+template <typename Request, typename Response>
+absl::StatusOr<Response> ControlCall(v1::ManagementService::Stub& stub,
+                                     grpc::Status (v1::ManagementService::Stub::*rpc)(
+                                         grpc::ClientContext*, const Request&, Response*),
+                                     const Request& req) {
+  Response resp;
+  grpc::ClientContext ctx;
+  PrepareControlCall(ctx, kControlCallTimeout);
+  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus((stub.*rpc)(&ctx, req, &resp)));
+  return resp;
+}
 
 // How long a command waits for an endpoint's passwords (GetCredentials).
 enum class Secrets {
@@ -251,12 +268,19 @@ class Cli {
   std::string AdminTokenFile() const { return dir_.Sub("secrets/admin.token"); }
 
   // cli_branch.cc
-  // `read_only_copy`: the ephemeral copy of a read-only endpoint or a query, which
-  // scope read may create (CreateBranchRequest.read_only_copy).
+  // What CreateBranch makes (CreateBranchRequest's kinds).
+  enum class BranchKind {
+    kBranch,
+    kReadOnlyCopy,  // a read-only endpoint's or a view's copy: scope read may create it
+    kSnapshot,      // immutable, protected (cli_snapshot.cc)
+    kMasked,        // no credentials until CompleteMasking (cli_mask.cc)
+  };
   absl::StatusOr<v1::BranchInfo> CreateBranch(const std::string& name, const std::string& parent,
                                               std::optional<std::string> lsn,
                                               std::optional<std::string> at, absl::Duration ttl,
-                                              bool read_only_copy = false);
+                                              BranchKind kind = BranchKind::kBranch);
+  // The branch's exact head (GetHead): every commit acknowledged before the call.
+  absl::StatusOr<v1::GetHeadResponse> ExactHead(const std::string& branch);
   // Frees a branch at once (not to the trash): the CLI's own ephemeral branches.
   // Without scope admin (needed to purge) it goes to the trash instead.
   absl::Status DeleteBranchRpc(const std::string& name, bool purge = true);
@@ -290,8 +314,15 @@ class Cli {
   absl::StatusOr<Output> MaskedBranchCreate(const BranchCreateArgs& args, const std::string& parent,
                                             absl::Duration ttl);
 
-  // cli_rows.cc: `changes --rows TABLE` over the range ListChanges resolved.
-  absl::StatusOr<Output> ChangedRows(const ChangesArgs& args, const v1::ListChangesResponse& range);
+  // cli_changes.cc: ListChanges of `branch` in (since, until] (until: the exact
+  // head if none); with `blocks_of` (database, relfilenode), also that relation
+  // file's changed blocks.
+  absl::StatusOr<v1::ListChangesResponse> ListChangesRpc(
+      const std::string& branch, const PointText& since, const std::optional<PointText>& until,
+      std::optional<std::pair<uint32_t, uint32_t>> blocks_of = std::nullopt);
+  // cli_rows.cc: `changes --rows TABLE`.
+  absl::StatusOr<Output> ChangedRows(const ChangesArgs& args, const PointText& since,
+                                     const std::optional<PointText>& until);
 
   // cli_migrate.cc: the state of migration `id` (DATA/migrations/ID.json).
   std::string MigrationFile(const std::string& id) const;
@@ -317,9 +348,8 @@ class Cli {
                                                  bool even_if_protected = false);
   // Purges the safety snapshot of an operation that failed (best effort; "" = none).
   void DropSafetySnapshot(const std::string& name);
-  absl::StatusOr<v1::BranchInfo> CreateSnapshot(const std::string& name, const std::string& branch,
-                                                std::optional<std::string> lsn,
-                                                std::optional<std::string> at);
+  // DeleteBranch of snapshot `name` (to the trash, or `purge`d).
+  absl::StatusOr<v1::DeleteBranchResponse> DeleteSnapshotRpc(const std::string& name, bool purge);
   nlohmann::json SnapshotJson(const v1::BranchInfo& b) const;
 
   // cli_endpoint.cc

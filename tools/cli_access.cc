@@ -35,6 +35,7 @@
 #include "tools/cli.h"
 #include "tools/cli_util.h"
 #include "tools/pg_client.h"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::cli {
 namespace {
@@ -110,14 +111,9 @@ END $$;
       kOwnerRole, kReaderRole, kSuperuserRole);
 }
 
+// The message, never the statement: it may carry a password verifier.
 absl::Status Exec(PGconn* conn, const std::string& sql) {
-  std::unique_ptr<PGresult, void (*)(PGresult*)> r(PQexec(conn, sql.c_str()), PQclear);
-  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    // The message, never the statement: it may carry a password verifier.
-    return absl::InternalError(absl::StrCat("setting up roles: ", PQerrorMessage(conn)));
-  }
-  return absl::OkStatus();
+  return workflows::ExecCommand(conn, sql, "setting up roles");
 }
 
 // ALTER ROLE ... PASSWORD with a verifier computed here, or PASSWORD NULL.

@@ -106,10 +106,8 @@ absl::StatusOr<Output> Cli::TokenCreate(const TokenCreateArgs& args) {
     req.set_ttl_seconds(absl::ToInt64Seconds(ttl));
   }
   req.set_description(args.description);
-  v1::CreateTokenResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateToken(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::CreateTokenResponse resp,
+                           ControlCall(mgmt(), &v1::ManagementService::Stub::CreateToken, req));
   Output out;
   out.json = TokenJson(resp.info());
   out.json["token"] = resp.token();
@@ -122,10 +120,9 @@ absl::StatusOr<Output> Cli::TokenCreate(const TokenCreateArgs& args) {
 
 absl::StatusOr<Output> Cli::TokenList() {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  v1::ListTokensResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListTokens(&ctx, v1::ListTokensRequest(), &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(
+      v1::ListTokensResponse resp,
+      ControlCall(mgmt(), &v1::ManagementService::Stub::ListTokens, v1::ListTokensRequest()));
   Output out;
   out.json = {{"tokens", json::array()}};
   out.text = absl::StrFormat("%-14s %-8s %-20s %-32s %s\n", "ID", "SCOPE", "BRANCHES", "STATE",
@@ -141,10 +138,8 @@ absl::StatusOr<Output> Cli::TokenRevoke(const std::string& id) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::RevokeTokenRequest req;
   req.set_id(id);
-  v1::TokenInfo resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().RevokeToken(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::TokenInfo resp,
+                           ControlCall(mgmt(), &v1::ManagementService::Stub::RevokeToken, req));
   Output out;
   out.json = TokenJson(resp);
   out.text = absl::StrFormat("Token %s is revoked: every call with it is refused from now on.\n",
@@ -159,10 +154,8 @@ absl::StatusOr<Output> Cli::Audit(std::optional<std::string> since) {
     CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*since));
     req.set_since_unix_micros(absl::ToUnixMicros(t));
   }
-  v1::ReadAuditResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ReadAudit(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ReadAuditResponse resp,
+                           ControlCall(mgmt(), &v1::ManagementService::Stub::ReadAudit, req));
   Output out;
   out.json = {{"records", json::array()}};
   for (const std::string& r : resp.records()) {

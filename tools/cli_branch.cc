@@ -20,27 +20,7 @@ absl::StatusOr<Response> CallOnBranch(
     const std::string& tenant, const std::string& name, Request req = {}) {
   req.set_tenant(tenant);
   req.set_name(name);
-  Response resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus((stub.*rpc)(&ctx, req, &resp)));
-  return resp;
-}
-
-// Sets the point of a branch or restore on `req`: an LSN or a time, at most one.
-template <typename Request>
-absl::Status SetPoint(Request& req, const std::optional<std::string>& lsn,
-                      const std::optional<std::string>& at) {
-  if (lsn && at) return absl::InvalidArgumentError("give --lsn or --at, not both");
-  if (lsn) {
-    CAMBIUM_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(*lsn));
-    req.set_lsn(l.value());
-  }
-  if (at) {
-    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
-    req.set_at_unix_micros(absl::ToUnixMicros(t));
-  }
-  return absl::OkStatus();
+  return ControlCall(stub, rpc, req);
 }
 
 }  // namespace
@@ -91,11 +71,13 @@ absl::StatusOr<v1::BranchInfo> Cli::GetBranch(const std::string& name) {
 absl::StatusOr<v1::BranchInfo> Cli::CreateBranch(const std::string& name, const std::string& parent,
                                                  std::optional<std::string> lsn,
                                                  std::optional<std::string> at, absl::Duration ttl,
-                                                 bool read_only_copy) {
+                                                 BranchKind kind) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::CreateBranchRequest req;
   req.set_parent(parent);
-  req.set_read_only_copy(read_only_copy);
+  req.set_read_only_copy(kind == BranchKind::kReadOnlyCopy);
+  req.set_snapshot(kind == BranchKind::kSnapshot);
+  req.set_masked(kind == BranchKind::kMasked);
   CAMBIUM_RETURN_IF_ERROR(SetPoint(req, lsn, at));
   req.set_ttl_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(ttl)));
   return CallOnBranch(mgmt(), &Stub::CreateBranch, stack_.tenant, name, std::move(req));
@@ -142,11 +124,7 @@ absl::StatusOr<Output> Cli::BranchCreate(const BranchCreateArgs& args) {
 absl::StatusOr<v1::GetCommitHistoryResponse> Cli::CommitHistory(v1::GetCommitHistoryRequest req) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   req.set_tenant(stack_.tenant);
-  v1::GetCommitHistoryResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetCommitHistory(&ctx, req, &resp)));
-  return resp;
+  return ControlCall(mgmt(), &Stub::GetCommitHistory, req);
 }
 
 absl::StatusOr<Output> Cli::BranchShow(const std::string& name) {
@@ -181,10 +159,8 @@ absl::StatusOr<Output> Cli::BranchList(bool deleted, bool all) {
   v1::ListBranchesRequest req;
   req.set_tenant(stack_.tenant);
   req.set_deleted(deleted);
-  v1::ListBranchesResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListBranches(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ListBranchesResponse resp,
+                           ControlCall(mgmt(), &Stub::ListBranches, req));
   Output out{json::array(), ""};
   if (deleted) {
     out.text = absl::StrFormat("%-28s %-16s %-21s %-21s %10s\n", "NAME", "PARENT", "DELETED",
@@ -363,18 +339,19 @@ absl::StatusOr<Output> Cli::BranchProtect(const std::string& name, bool is_prote
                                                is_protected ? "protected" : "no longer protected")};
 }
 
+absl::StatusOr<v1::GetHeadResponse> Cli::ExactHead(const std::string& branch) {
+  // The safekeepers' quorum commit LSN once the archive holds it, not the archive's
+  // last_record_lsn, which trails acknowledged commits.
+  v1::GetHeadRequest req;
+  req.set_tenant(stack_.tenant);
+  req.set_branch(branch);
+  return ControlCall(mgmt(), &Stub::GetHead, req);
+}
+
 absl::StatusOr<Output> Cli::ShowLsn(const std::string& branch, std::optional<std::string> at) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   if (!at) {
-    // The exact head: the safekeepers' quorum commit LSN once the archive holds it,
-    // not the archive's last_record_lsn, which trails acknowledged commits.
-    v1::GetHeadRequest req;
-    req.set_tenant(stack_.tenant);
-    req.set_branch(branch);
-    v1::GetHeadResponse resp;
-    grpc::ClientContext ctx;
-    PrepareControlCall(ctx, kControlCallTimeout);
-    CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetHead(&ctx, req, &resp)));
+    CAMBIUM_ASSIGN_OR_RETURN(v1::GetHeadResponse resp, ExactHead(branch));
     const std::string lsn = cambium::Lsn(resp.lsn()).ToString();
     return Output{{{"branch", branch},
                    {"lsn", lsn},
@@ -386,10 +363,8 @@ absl::StatusOr<Output> Cli::ShowLsn(const std::string& branch, std::optional<std
   req.set_tenant(stack_.tenant);
   req.set_branch(branch);
   req.set_at_unix_micros(absl::ToUnixMicros(t));
-  v1::GetLsnByTimestampResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetLsnByTimestamp(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::GetLsnByTimestampResponse resp,
+                           ControlCall(mgmt(), &Stub::GetLsnByTimestamp, req));
   const char* kind = "present";
   switch (resp.kind()) {
     case v1::LSN_LOOKUP_KIND_BEFORE_RETENTION:

@@ -14,7 +14,6 @@
 // dropped / truncated. System catalogs only with --system. --json: NDJSON, a
 // "range" line first, then one "relation" line each.
 #include <map>
-#include <regex>
 #include <set>
 
 #include "absl/strings/str_format.h"
@@ -43,20 +42,6 @@ struct RelationName {
 };
 
 using FileKey = std::pair<uint32_t, uint32_t>;  // (database, relfilenode)
-
-// Sets an LSN or a time on a oneof of ListChangesRequest.
-absl::Status SetPoint(const std::string& text, const std::function<void(uint64_t)>& set_lsn,
-                      const std::function<void(int64_t)>& set_time) {
-  static const std::regex kLsn("^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$");
-  if (std::regex_match(text, kLsn)) {
-    CAMBIUM_ASSIGN_OR_RETURN(Lsn lsn, Lsn::Parse(text));
-    set_lsn(lsn.value());
-    return absl::OkStatus();
-  }
-  CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(text));
-  set_time(absl::ToUnixMicros(t));
-  return absl::OkStatus();
-}
 
 std::string KindOf(const std::string& relkind) {
   if (relkind == "r" || relkind == "p") return "table";
@@ -117,24 +102,34 @@ absl::Status ResolveNames(const ViewSession& view, const std::set<FileKey>& want
 
 }  // namespace
 
-absl::StatusOr<Output> Cli::Changes(const ChangesArgs& args) {
+absl::StatusOr<v1::ListChangesResponse> Cli::ListChangesRpc(const std::string& branch,
+                                                            const PointText& since,
+                                                            const std::optional<PointText>& until,
+                                                            std::optional<FileKey> blocks_of) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::ListChangesRequest req;
   req.set_tenant(stack_.tenant);
-  req.set_branch(args.branch);
-  CAMBIUM_RETURN_IF_ERROR(SetPoint(
-      args.since, [&](uint64_t l) { req.set_since_lsn(l); },
-      [&](int64_t t) { req.set_since_unix_micros(t); }));
-  if (args.until) {
-    CAMBIUM_RETURN_IF_ERROR(SetPoint(
-        *args.until, [&](uint64_t l) { req.set_until_lsn(l); },
-        [&](int64_t t) { req.set_until_unix_micros(t); }));
+  req.set_branch(branch);
+  if (since.lsn) req.set_since_lsn(since.lsn->value());
+  if (since.time) req.set_since_unix_micros(absl::ToUnixMicros(*since.time));
+  if (until && until->lsn) req.set_until_lsn(until->lsn->value());
+  if (until && until->time) req.set_until_unix_micros(absl::ToUnixMicros(*until->time));
+  if (blocks_of) {
+    req.set_blocks_of_db_oid(blocks_of->first);
+    req.set_blocks_of_relfilenode(blocks_of->second);
   }
-  v1::ListChangesResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListChanges(&ctx, req, &resp)));
-  if (args.rows) return ChangedRows(args, resp);
+  return ControlCall(mgmt(), &v1::ManagementService::Stub::ListChanges, req);
+}
+
+absl::StatusOr<Output> Cli::Changes(const ChangesArgs& args) {
+  CAMBIUM_ASSIGN_OR_RETURN(PointText since, ParsePoint(args.since));
+  std::optional<PointText> until_point;
+  if (args.until) {
+    CAMBIUM_ASSIGN_OR_RETURN(until_point, ParsePoint(*args.until));
+  }
+  if (args.rows) return ChangedRows(args, since, until_point);
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ListChangesResponse resp,
+                           ListChangesRpc(args.branch, since, until_point));
 
   // One entry per relation: its main fork's blocks, every fork's flags.
   struct Entry {

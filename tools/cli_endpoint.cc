@@ -60,13 +60,6 @@ void RemoveStaleSocketLocks(const std::string& dir) {
   }
 }
 
-// BRANCH-KIND-<unix ms>, the ephemeral copy of a read-only endpoint ("ro") or a
-// query ("q"): within the 63 characters of a branch name, BRANCH shortened if need be.
-std::string EphemeralName(const std::string& branch, const std::string& kind) {
-  const std::string suffix = absl::StrFormat("-%s-%d", kind, absl::ToUnixMillis(absl::Now()));
-  return branch.substr(0, kMaxNameLength - std::min(kMaxNameLength, suffix.size())) + suffix;
-}
-
 }  // namespace
 
 bool Cli::EndpointRunning(const EndpointState& ep) const {
@@ -305,10 +298,9 @@ absl::StatusOr<bool> Cli::ReleaseWriter(const std::string& name) {
   req.set_tenant(stack_.tenant);
   req.set_branch(name);
   req.set_writer(name);
-  v1::ReleaseWriterResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  absl::Status released = FromGrpcStatus(mgmt().ReleaseWriter(&ctx, req, &resp));
+  absl::StatusOr<v1::ReleaseWriterResponse> resp =
+      ControlCall(mgmt(), &v1::ManagementService::Stub::ReleaseWriter, req);
+  absl::Status released = resp.status();
   // Another writer holds the branch (it took over), or the branch is gone: nothing
   // of this endpoint's is left to release. A pageserver older than ReleaseWriter
   // lets the lease expire instead.
@@ -317,7 +309,7 @@ absl::StatusOr<bool> Cli::ReleaseWriter(const std::string& name) {
     return false;
   }
   CAMBIUM_RETURN_IF_ERROR(released);
-  return resp.released();
+  return resp->released();
 }
 
 absl::Status Cli::StopEndpoint(EndpointState& ep, bool forget, bool release) {
@@ -383,8 +375,7 @@ absl::StatusOr<Output> Cli::EndpointStart(const EndpointStartArgs& args) {
     // Read-only endpoints serve an ephemeral branch: nothing they do reaches `branch`.
     ep.name = EphemeralName(args.branch, "ro");
     CAMBIUM_RETURN_IF_ERROR(CreateBranch(ep.name, args.branch, std::nullopt, std::nullopt,
-                                         absl::Hours(24),
-                                         /*read_only_copy=*/true)
+                                         absl::Hours(24), BranchKind::kReadOnlyCopy)
                                 .status());
   }
   std::optional<EndpointState> previous;  // a stopped or crashed endpoint of the branch
@@ -562,32 +553,19 @@ absl::StatusOr<Output> Cli::EndpointList() {
 
 absl::StatusOr<Output> Cli::Query(const std::string& branch, const std::string& at,
                                   const std::string& sql) {
-  CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  const std::string name = EphemeralName(branch, "q");
-  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
-                           CreateBranch(name, branch, std::nullopt, at, absl::Hours(1),
-                                        /*read_only_copy=*/true));
-  EndpointState ep{.name = name, .branch = branch, .read_only = true};
-  // A hot standby queried through the peer socket: no passwords to set.
-  auto started = StartEndpoint(ep, false, /*credentials=*/false);
-  absl::StatusOr<json> result = absl::UnknownError("not run");
-  if (!started.ok()) {
-    result = started.status();
-  } else {
-    ep = *started;
-    // The superuser through the endpoint's socket, on a hot standby: Postgres refuses
-    // every write. Rows come back typed (tools/pg_client.h).
-    absl::StatusOr<PgConn> conn =
-        Connect(dir_.EndpointRuntimeDir(ep.name), ep.port, kSuperuserRole, "");
-    result = conn.ok() ? QueryJson(conn->get(), sql) : absl::StatusOr<json>(conn.status());
-  }
-  // Stops whatever runs and deletes the ephemeral branch `name` with the endpoint.
-  (void)StopEndpoint(ep, /*forget=*/true);
-  if (!result.ok()) return result.status();
-  json out = *std::move(result);
+  // A hot standby at the time, queried as the superuser through its socket: Postgres
+  // refuses every write. Rows come back typed (tools/pg_client.h).
+  json out;
+  CAMBIUM_RETURN_IF_ERROR(
+      WithView({.branch = branch, .at = at}, [&](const ViewSession& view) -> absl::Status {
+        CAMBIUM_ASSIGN_OR_RETURN(PgConn conn,
+                                 Connect(view.socket_dir, view.port, kSuperuserRole, ""));
+        CAMBIUM_ASSIGN_OR_RETURN(out, QueryJson(conn.get(), sql));
+        out["lsn"] = view.lsn;
+        return absl::OkStatus();
+      }));
   out["branch"] = branch;
   out["at"] = at;
-  out["lsn"] = Lsn(b.ancestor_lsn()).ToString();
   return Output{out, FormatTable(out)};
 }
 

@@ -23,6 +23,7 @@
 #include "tools/cli.h"
 #include "tools/cli_util.h"
 #include "tools/pg_client.h"
+#include "tools/workflows/libpq.h"
 #include "tools/workflows/masking.h"
 
 namespace cambium::cli {
@@ -31,13 +32,7 @@ namespace {
 using nlohmann::json;
 
 absl::Status Exec(PGconn* conn, const std::string& sql, int64_t* rows = nullptr) {
-  std::unique_ptr<PGresult, void (*)(PGresult*)> r(PQexec(conn, sql.c_str()), PQclear);
-  const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-    return absl::InternalError(absl::StrFormat("masking: %s", PQerrorMessage(conn)));
-  }
-  if (rows) *rows += std::atoll(PQcmdTuples(r.get()));
-  return absl::OkStatus();
+  return workflows::ExecCommand(conn, sql, "masking", rows);
 }
 
 }  // namespace
@@ -57,26 +52,8 @@ absl::StatusOr<Output> Cli::MaskedBranchCreate(const BranchCreateArgs& args,
         return workflows::PlanMasking(conn.get(), rules).status();
       }));
   // 2. The branch, masked: no credentials, no children until completed.
-  v1::CreateBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(args.name);
-  req.set_parent(parent);
-  req.set_masked(true);
-  req.set_ttl_seconds(static_cast<uint64_t>(absl::ToInt64Seconds(ttl)));
-  if (args.lsn) {
-    CAMBIUM_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(*args.lsn));
-    req.set_lsn(l.value());
-  }
-  if (args.at) {
-    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*args.at));
-    req.set_at_unix_micros(absl::ToUnixMicros(t));
-  }
-  v1::BranchInfo created;
-  {
-    grpc::ClientContext ctx;
-    PrepareControlCall(ctx, kControlCallTimeout);
-    CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateBranch(&ctx, req, &created)));
-  }
+  CAMBIUM_RETURN_IF_ERROR(
+      CreateBranch(args.name, parent, args.lsn, args.at, ttl, BranchKind::kMasked).status());
   // 3. Rewrite through the peer socket only.
   ReportProgress("mask", "masking branch " + args.name);
   EndpointState ep{.name = args.name, .branch = args.name};
@@ -107,19 +84,12 @@ absl::StatusOr<Output> Cli::MaskedBranchCreate(const BranchCreateArgs& args,
   absl::Status stopped = StopEndpoint(ep, /*forget=*/true);
   if (masked.ok()) masked = stopped;
   // 4. The history floor at the head; credentials from now on.
-  absl::StatusOr<v1::BranchInfo> done = absl::UnknownError("not masked");
-  if (!masked.ok()) {
-    done = masked;
-  } else {
-    v1::CompleteMaskingRequest complete;
-    complete.set_tenant(stack_.tenant);
-    complete.set_name(args.name);
-    v1::BranchInfo info;
-    grpc::ClientContext ctx;
-    PrepareControlCall(ctx, kControlCallTimeout);
-    absl::Status s = FromGrpcStatus(mgmt().CompleteMasking(&ctx, complete, &info));
-    done = s.ok() ? absl::StatusOr<v1::BranchInfo>(info) : s;
-  }
+  v1::CompleteMaskingRequest complete;
+  complete.set_tenant(stack_.tenant);
+  complete.set_name(args.name);
+  absl::StatusOr<v1::BranchInfo> done =
+      masked.ok() ? ControlCall(mgmt(), &v1::ManagementService::Stub::CompleteMasking, complete)
+                  : absl::StatusOr<v1::BranchInfo>(masked);
   if (!done.ok()) {
     (void)DeleteBranchRpc(args.name, /*purge=*/true);
     return absl::Status(done.status().code(),

@@ -127,18 +127,9 @@ absl::StatusOr<Output> Cli::MigratePrepare(const MigratePrepareArgs& args) {
     return absl::InvalidArgumentError(absl::StrFormat("%s holds no SQL statement", args.file));
   }
   const std::string id = NewId();
-  const std::string temp =
-      args.branch.substr(0, kMaxNameLength - std::min(kMaxNameLength, id.size() + 1)) + "-" + id;
+  const std::string temp = NameWithSuffix(args.branch, "-" + id);
   // The exact head: every commit acknowledged before this command.
-  v1::GetHeadRequest head_req;
-  head_req.set_tenant(stack_.tenant);
-  head_req.set_branch(args.branch);
-  v1::GetHeadResponse head;
-  {
-    grpc::ClientContext ctx;
-    PrepareControlCall(ctx, kControlCallTimeout);
-    CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().GetHead(&ctx, head_req, &head)));
-  }
+  CAMBIUM_ASSIGN_OR_RETURN(v1::GetHeadResponse head, ExactHead(args.branch));
   const std::string base_lsn = Lsn(head.lsn()).ToString();
   ReportProgress("migrate", "rehearsing on temporary branch " + temp + " of " + args.branch +
                                 " at " + base_lsn);

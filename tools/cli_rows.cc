@@ -22,6 +22,7 @@
 #include "tools/cli.h"
 #include "tools/cli_util.h"
 #include "tools/pg_client.h"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::cli {
 namespace {
@@ -43,13 +44,6 @@ struct TableAt {
 // key (JSON array text) -> row (JSON object text)
 using Rows = std::map<std::string, std::string>;
 
-std::string Literal(PGconn* conn, const std::string& s) {
-  char* quoted = PQescapeLiteral(conn, s.c_str(), s.size());
-  std::string out = quoted ? quoted : "''";
-  PQfreemem(quoted);
-  return out;
-}
-
 absl::StatusOr<TableAt> DescribeTable(PGconn* conn, const std::string& table) {
   const std::string sql = absl::StrFormat(
       "SELECT c.oid IS NOT NULL AS found, "
@@ -63,7 +57,7 @@ absl::StatusOr<TableAt> DescribeTable(PGconn* conn, const std::string& table) {
       "FROM (SELECT to_regclass(%s) AS oid) r "
       "LEFT JOIN pg_class c ON c.oid = r.oid AND c.relkind IN ('r', 'p', 'm') "
       "LEFT JOIN pg_namespace n ON n.oid = c.relnamespace",
-      Literal(conn, table));
+      workflows::QuoteLiteral(conn, table));
   CAMBIUM_ASSIGN_OR_RETURN(json r, QueryJson(conn, sql));
   TableAt t;
   const json& row = r["rows"][0];
@@ -98,9 +92,7 @@ absl::StatusOr<Rows> FetchRows(PGconn* conn, const TableAt& t,
   if (!t.exists) return rows;
   std::vector<std::string> key_cols;
   for (const std::string& k : t.key) {
-    char* id = PQescapeIdentifier(conn, k.c_str(), k.size());
-    key_cols.push_back(absl::StrFormat("r.%s", id ? id : "\"\""));
-    PQfreemem(id);
+    key_cols.push_back("r." + workflows::QuoteIdent(conn, k));
   }
   const std::string select =
       absl::StrFormat("SELECT json_build_array(%s)::text AS k, row_to_json(r)::text AS v FROM %s r",
@@ -131,9 +123,26 @@ json KeyObject(const TableAt& t, const std::string& key_text) {
 
 }  // namespace
 
-absl::StatusOr<Output> Cli::ChangedRows(const ChangesArgs& args,
-                                        const v1::ListChangesResponse& range) {
-  const Lsn since(range.since_lsn()), until(range.until_lsn());
+absl::StatusOr<Output> Cli::ChangedRows(const ChangesArgs& args, const PointText& since_point,
+                                        const std::optional<PointText>& until_point) {
+  // The two points resolved as ListChanges resolves them, by empty ranges (nothing
+  // decoded): the WAL is read once, below, for the table's blocks.
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ListChangesResponse from,
+                           ListChangesRpc(args.branch, since_point, since_point));
+  PointText head;
+  if (!until_point) {
+    CAMBIUM_ASSIGN_OR_RETURN(v1::GetHeadResponse h, ExactHead(args.branch));
+    head.lsn = Lsn(h.lsn());
+  }
+  const PointText& until_text = until_point ? *until_point : head;
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ListChangesResponse to,
+                           ListChangesRpc(args.branch, until_text, until_text));
+  const Lsn since(from.since_lsn()), until(to.until_lsn());
+  if (since > until) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("the range is reversed: since resolves to %s, after until at %s",
+                        since.ToString(), until.ToString()));
+  }
   ViewSpec later{.branch = args.branch};
   if (args.until) later.lsn = until.ToString();
   const ViewSpec earlier{.branch = args.branch, .lsn = since.ToString()};
@@ -160,17 +169,10 @@ absl::StatusOr<Output> Cli::ChangedRows(const ChangesArgs& args,
       }
       std::optional<std::vector<uint32_t>> blocks;
       if (before.exists && after.exists && before.file == after.file) {
-        v1::ListChangesRequest req;
-        req.set_tenant(stack_.tenant);
-        req.set_branch(args.branch);
-        req.set_since_lsn(since.value());
-        req.set_until_lsn(until.value());
-        req.set_blocks_of_db_oid(after.db);
-        req.set_blocks_of_relfilenode(after.file);
-        v1::ListChangesResponse resp;
-        grpc::ClientContext ctx;
-        PrepareControlCall(ctx, kControlCallTimeout);
-        CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListChanges(&ctx, req, &resp)));
+        CAMBIUM_ASSIGN_OR_RETURN(
+            v1::ListChangesResponse resp,
+            ListChangesRpc(args.branch, {.lsn = since}, PointText{.lsn = until},
+                           std::make_pair(after.db, after.file)));
         blocks.emplace();
         bool truncated = false;
         for (const v1::RelationChange& c : resp.changes()) {
@@ -227,8 +229,8 @@ absl::StatusOr<Output> Cli::ChangedRows(const ChangesArgs& args,
                       {"table", t.name},
                       {"since_lsn", since.ToString()},
                       {"until_lsn", until.ToString()},
-                      {"since_time", MicrosOrNull(range.since_commit_unix_micros())},
-                      {"until_time", MicrosOrNull(range.until_commit_unix_micros())},
+                      {"since_time", MicrosOrNull(from.since_commit_unix_micros())},
+                      {"until_time", MicrosOrNull(to.until_commit_unix_micros())},
                       {"compared", compared},
                       {"blocks_read", blocks_read},
                       {"rows_read", rows_before.size() + rows_after.size()},

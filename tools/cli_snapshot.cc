@@ -24,11 +24,6 @@ std::string TimeSuffix() {
   return absl::FormatTime("%Y%m%dT%H%M%S", absl::Now(), absl::UTCTimeZone());
 }
 
-// BRANCH (shortened as needed) + suffix: a valid name for any valid branch name.
-std::string NameFor(const std::string& branch, const std::string& suffix) {
-  return branch.substr(0, kMaxNameLength - std::min(kMaxNameLength, suffix.size())) + suffix;
-}
-
 }  // namespace
 
 json Cli::SnapshotJson(const v1::BranchInfo& b) const {
@@ -39,30 +34,15 @@ json Cli::SnapshotJson(const v1::BranchInfo& b) const {
           {"unique_size_bytes", b.unique_size_bytes()}};
 }
 
-absl::StatusOr<v1::BranchInfo> Cli::CreateSnapshot(const std::string& name,
-                                                   const std::string& branch,
-                                                   std::optional<std::string> lsn,
-                                                   std::optional<std::string> at) {
+absl::StatusOr<v1::DeleteBranchResponse> Cli::DeleteSnapshotRpc(const std::string& name,
+                                                                bool purge) {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  if (lsn && at) return absl::InvalidArgumentError("give --lsn or --at, not both");
-  v1::CreateBranchRequest req;
+  v1::DeleteBranchRequest req;
   req.set_tenant(stack_.tenant);
   req.set_name(name);
-  req.set_parent(branch);
   req.set_snapshot(true);
-  if (lsn) {
-    CAMBIUM_ASSIGN_OR_RETURN(Lsn l, Lsn::Parse(*lsn));
-    req.set_lsn(l.value());
-  }
-  if (at) {
-    CAMBIUM_ASSIGN_OR_RETURN(absl::Time t, ParseTimestamp(*at));
-    req.set_at_unix_micros(absl::ToUnixMicros(t));
-  }
-  v1::BranchInfo resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateBranch(&ctx, req, &resp)));
-  return resp;
+  req.set_purge(purge);
+  return ControlCall(mgmt(), &v1::ManagementService::Stub::DeleteBranch, req);
 }
 
 absl::StatusOr<std::string> Cli::TakeSafetySnapshot(const std::string& branch,
@@ -71,8 +51,9 @@ absl::StatusOr<std::string> Cli::TakeSafetySnapshot(const std::string& branch,
   // A protected branch refuses the operation itself: no snapshot to leave behind.
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, GetBranch(branch));
   if (b.protected_() && !even_if_protected) return std::string();
-  const std::string name = NameFor(branch, "-pre-" + operation + "-" + TimeSuffix());
-  absl::StatusOr<v1::BranchInfo> s = CreateSnapshot(name, branch, std::nullopt, std::nullopt);
+  const std::string name = NameWithSuffix(branch, "-pre-" + operation + "-" + TimeSuffix());
+  absl::StatusOr<v1::BranchInfo> s = CreateBranch(name, branch, std::nullopt, std::nullopt,
+                                                  absl::ZeroDuration(), BranchKind::kSnapshot);
   if (!s.ok()) {
     return absl::Status(s.status().code(),
                         absl::StrFormat("nothing was changed: the safety snapshot of %s before "
@@ -85,23 +66,16 @@ absl::StatusOr<std::string> Cli::TakeSafetySnapshot(const std::string& branch,
 }
 
 void Cli::DropSafetySnapshot(const std::string& name) {
-  if (name.empty()) return;
-  v1::DeleteBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
-  req.set_snapshot(true);
-  req.set_purge(true);
-  v1::DeleteBranchResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
   // Needs scope admin: with a lesser token the snapshot stays (snapshot list shows it).
-  (void)mgmt().DeleteBranch(&ctx, req, &resp);
+  if (!name.empty()) (void)DeleteSnapshotRpc(name, /*purge=*/true);
 }
 
 absl::StatusOr<Output> Cli::SnapshotCreate(const SnapshotCreateArgs& args) {
   const std::string name =
-      args.name.empty() ? NameFor(args.branch, "-snap-" + TimeSuffix()) : args.name;
-  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b, CreateSnapshot(name, args.branch, args.lsn, args.at));
+      args.name.empty() ? NameWithSuffix(args.branch, "-snap-" + TimeSuffix()) : args.name;
+  CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
+                           CreateBranch(name, args.branch, args.lsn, args.at, absl::ZeroDuration(),
+                                        BranchKind::kSnapshot));
   return Output{SnapshotJson(b), absl::StrFormat("Snapshot %s of %s at %s.\n", name, args.branch,
                                                  Lsn(b.ancestor_lsn()).ToString())};
 }
@@ -110,10 +84,8 @@ absl::StatusOr<Output> Cli::SnapshotList() {
   CAMBIUM_RETURN_IF_ERROR(RequireStack());
   v1::ListBranchesRequest req;
   req.set_tenant(stack_.tenant);
-  v1::ListBranchesResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().ListBranches(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ListBranchesResponse resp,
+                           ControlCall(mgmt(), &v1::ManagementService::Stub::ListBranches, req));
   Output out{json::array(), absl::StrFormat("%-40s %-20s %-14s %-21s %10s\n", "NAME", "BRANCH",
                                             "LSN", "CREATED", "UNIQUE")};
   for (const v1::BranchInfo& b : resp.branches()) {
@@ -128,15 +100,7 @@ absl::StatusOr<Output> Cli::SnapshotList() {
 }
 
 absl::StatusOr<Output> Cli::SnapshotDelete(const std::string& name) {
-  CAMBIUM_RETURN_IF_ERROR(RequireStack());
-  v1::DeleteBranchRequest req;
-  req.set_tenant(stack_.tenant);
-  req.set_name(name);
-  req.set_snapshot(true);
-  v1::DeleteBranchResponse resp;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().DeleteBranch(&ctx, req, &resp)));
+  CAMBIUM_ASSIGN_OR_RETURN(v1::DeleteBranchResponse resp, DeleteSnapshotRpc(name, /*purge=*/false));
   json j = {{"name", name}, {"deleted", true}, {"purge_after", nullptr}};
   if (resp.purge_after_unix_micros() != 0) {
     j["purge_after"] = FormatTimestamp(absl::FromUnixMicros(resp.purge_after_unix_micros()));

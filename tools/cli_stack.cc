@@ -221,20 +221,16 @@ absl::Status Cli::EnsureDaemons() {
 }
 
 absl::Status Cli::EnsureMainBranch() {
-  v1::ListTenantsResponse tenants;
-  grpc::ClientContext ctx;
-  PrepareControlCall(ctx, kControlCallTimeout);
-  CAMBIUM_RETURN_IF_ERROR(
-      FromGrpcStatus(mgmt().ListTenants(&ctx, v1::ListTenantsRequest(), &tenants)));
+  CAMBIUM_ASSIGN_OR_RETURN(
+      v1::ListTenantsResponse tenants,
+      ControlCall(mgmt(), &v1::ManagementService::Stub::ListTenants, v1::ListTenantsRequest()));
   bool exists = false;
   for (const auto& t : tenants.tenants()) exists |= t.name() == stack_.tenant;
   if (!exists) {
     v1::CreateTenantRequest req;
     req.set_name(stack_.tenant);
-    v1::TenantInfo info;
-    grpc::ClientContext c;
-    PrepareControlCall(c, kControlCallTimeout);
-    CAMBIUM_RETURN_IF_ERROR(FromGrpcStatus(mgmt().CreateTenant(&c, req, &info)));
+    CAMBIUM_RETURN_IF_ERROR(
+        ControlCall(mgmt(), &v1::ManagementService::Stub::CreateTenant, req).status());
   }
   if (GetBranch("main").ok()) return absl::OkStatus();
   // A deleted main is brought back with undelete, never replaced by an empty one.

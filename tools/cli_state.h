@@ -56,7 +56,8 @@ struct StackState {
 
 struct EndpointState {
   // The branch mounted, and the directory name: the branch the user asked for, or for
-  // a read-only endpoint its ephemeral branch BRANCH-ro-N (or BRANCH-q-N for `query`).
+  // a read-only endpoint its ephemeral branch BRANCH-ro-N (or BRANCH-q-N for `query` and
+  // the views of diff, changes and migrate: cli_views.cc).
   std::string name;
   std::string branch;  // the branch the user asked for
   bool read_only = false;

@@ -12,6 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "common/ids.h"
 #include "common/service.h"
 #include "common/status.h"
 #include "common/subprocess.h"
@@ -203,6 +204,24 @@ nlohmann::json MicrosOrNull(int64_t unix_micros) {
 
 nlohmann::json TextOrNull(const std::string& s) {
   return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+}
+
+absl::StatusOr<PointText> ParsePoint(const std::string& text) {
+  if (absl::StatusOr<Lsn> lsn = Lsn::Parse(text); lsn.ok()) return PointText{.lsn = *lsn};
+  absl::StatusOr<absl::Time> t = ParseTimestamp(text);
+  if (!t.ok()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "\"%s\" is neither an LSN (0/16B3748) nor a time (RFC 3339, -5m, @UNIX_SECONDS)", text));
+  }
+  return PointText{.time = *t};
+}
+
+std::string NameWithSuffix(const std::string& base, const std::string& suffix) {
+  return base.substr(0, kMaxNameLength - std::min(kMaxNameLength, suffix.size())) + suffix;
+}
+
+std::string EphemeralName(const std::string& branch, const std::string& kind) {
+  return NameWithSuffix(branch, absl::StrFormat("-%s-%d", kind, absl::ToUnixMillis(absl::Now())));
 }
 
 }  // namespace cambium::cli

@@ -6,6 +6,7 @@
 #define CAMBIUM_TOOLS_CLI_UTIL_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,40 @@ void ReportProgress(const std::string& stage, const std::string& message);
 // Postgres' text form ("2026-11-21 19:30:00.123456+00"), "@UNIX_SECONDS", or a
 // relative "-5m" / "-90s" / "-2h" (before now).
 absl::StatusOr<absl::Time> ParseTimestamp(const std::string& text);
+
+// A point of history as users type it: an LSN ("0/16B3748") or a time
+// (ParseTimestamp).
+struct PointText {
+  std::optional<Lsn> lsn;
+  std::optional<absl::Time> time;
+};
+absl::StatusOr<PointText> ParsePoint(const std::string& text);
+
+// Sets the point of a branch, snapshot or restore request: an LSN or a time (at
+// most one; neither leaves the request's default, the head).
+template <typename Request>
+absl::Status SetPoint(Request& req, const std::optional<std::string>& lsn,
+                      const std::optional<std::string>& at) {
+  if (lsn && at) return absl::InvalidArgumentError("give --lsn or --at, not both");
+  if (lsn) {
+    absl::StatusOr<Lsn> l = Lsn::Parse(*lsn);
+    if (!l.ok()) return l.status();
+    req.set_lsn(l->value());
+  }
+  if (at) {
+    absl::StatusOr<absl::Time> t = ParseTimestamp(*at);
+    if (!t.ok()) return t.status();
+    req.set_at_unix_micros(absl::ToUnixMicros(*t));
+  }
+  return absl::OkStatus();
+}
+
+// `base` shortened so that base + suffix is at most kMaxNameLength (common/ids.h)
+// long: a valid name derived from any valid branch name.
+std::string NameWithSuffix(const std::string& base, const std::string& suffix);
+// BRANCH-KIND-<unix millis>: the name of an ephemeral branch of the CLI's own (a
+// read-only endpoint's copy, a view for a query or a workflow).
+std::string EphemeralName(const std::string& branch, const std::string& kind);
 std::string FormatTimestamp(absl::Time t);
 // JSON for --json output: null for InfinitePast (never) and for "" (nothing).
 nlohmann::json TimeOrNull(absl::Time t);

@@ -4,8 +4,6 @@
 // A view of a branch's head is its running read-write endpoint when there is one
 // (nothing to start); every other view is an ephemeral read-only copy at the point
 // (a hot standby, as `cambium query --at` uses), stopped and deleted afterwards.
-#include <regex>
-
 #include "absl/strings/str_format.h"
 #include "common/ids.h"
 #include "common/pg_roles.h"
@@ -28,17 +26,12 @@ absl::StatusOr<ViewSpec> ParseViewSpec(const std::string& text) {
   CAMBIUM_RETURN_IF_ERROR(ValidateName("branch", spec.branch));
   if (at == std::string::npos) return spec;
   const std::string point = text.substr(at + 1);
-  static const std::regex kLsn("^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$");
-  if (std::regex_match(point, kLsn)) {
-    spec.lsn = point;
-    return spec;
-  }
-  absl::StatusOr<absl::Time> t = ParseTimestamp(point);
-  if (!t.ok()) {
+  absl::StatusOr<PointText> parsed = ParsePoint(point);
+  if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "\"%s\": after '@' give a time (RFC 3339, or -5m) or an LSN (0/16B3748)", text));
   }
-  spec.at = point;
+  (parsed->lsn ? spec.lsn : spec.at) = point;
   return spec;
 }
 
@@ -60,13 +53,12 @@ absl::Status Cli::WithView(const ViewSpec& spec,
           ViewSession{.socket_dir = dir_.EndpointRuntimeDir(running->name), .port = running->port});
     }
   }
-  const std::string suffix = absl::StrFormat("-v-%d", absl::ToUnixMillis(absl::Now()));
-  const std::string name =
-      spec.branch.substr(0, kMaxNameLength - std::min(kMaxNameLength, suffix.size())) + suffix;
+  // "-q-": like a query's copy, never served by `connection-string --read-only`.
+  const std::string name = EphemeralName(spec.branch, "q");
   ReportProgress("view", "starting a read-only endpoint on " + spec.Label());
   CAMBIUM_ASSIGN_OR_RETURN(v1::BranchInfo b,
                            CreateBranch(name, spec.branch, spec.lsn, spec.at, absl::Hours(1),
-                                        /*read_only_copy=*/true));
+                                        BranchKind::kReadOnlyCopy));
   EndpointState ep{.name = name, .branch = spec.branch, .read_only = true};
   absl::StatusOr<EndpointState> started = StartEndpoint(ep, false, /*credentials=*/false);
   absl::Status result = started.status();

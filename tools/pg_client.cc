@@ -9,12 +9,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "tools/cli_usage.h"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::cli {
 namespace {
 
 using nlohmann::json;
-using PgResult = std::unique_ptr<PGresult, void (*)(PGresult*)>;
+using workflows::PgResult;
 
 // Built-in type OIDs (PostgreSQL's pg_type.dat); others are asked of the catalog.
 const std::map<Oid, std::string>& BuiltinTypes() {
@@ -97,7 +98,7 @@ absl::StatusOr<PgConn> Connect(const std::string& host, int port, const std::str
 }
 
 absl::StatusOr<json> QueryJson(PGconn* conn, const std::string& sql) {
-  PgResult r(PQexec(conn, sql.c_str()), PQclear);
+  PgResult r(PQexec(conn, sql.c_str()));
   const ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY) {
     return SqlError(conn, r.get());
@@ -113,7 +114,7 @@ absl::StatusOr<json> QueryJson(PGconn* conn, const std::string& sql) {
     const std::string q =
         absl::StrCat("SELECT oid, format_type(oid, NULL) FROM pg_type WHERE oid IN (",
                      absl::StrJoin(unknown, ","), ")");
-    PgResult t(PQexec(conn, q.c_str()), PQclear);
+    PgResult t(PQexec(conn, q.c_str()));
     if (t && PQresultStatus(t.get()) == PGRES_TUPLES_OK) {
       for (int row = 0; row < PQntuples(t.get()); ++row) {
         uint32_t oid = 0;

@@ -9,29 +9,14 @@
 #include "absl/strings/str_join.h"
 #include "common/status.h"
 #include "toml++/toml.h"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::workflows {
 namespace {
 
-using PgResult = std::unique_ptr<PGresult, void (*)(PGresult*)>;
-
 bool KnownFunction(const std::string& f) {
   return std::find_if(std::begin(kMaskFunctions), std::end(kMaskFunctions),
                       [&](const char* k) { return f == k; }) != std::end(kMaskFunctions);
-}
-
-std::string Literal(PGconn* conn, const std::string& s) {
-  char* q = PQescapeLiteral(conn, s.c_str(), s.size());
-  std::string out = q ? q : "''";
-  PQfreemem(q);
-  return out;
-}
-
-std::string Ident(PGconn* conn, const std::string& s) {
-  char* q = PQescapeIdentifier(conn, s.c_str(), s.size());
-  std::string out = q ? q : "\"\"";
-  PQfreemem(q);
-  return out;
 }
 
 // A column as the catalog describes it.
@@ -55,8 +40,8 @@ absl::StatusOr<std::optional<Column>> DescribeColumn(PGconn* conn, const MaskRul
       "JOIN pg_attribute a ON a.attrelid = c.oid AND NOT a.attisdropped AND a.attnum > 0 "
       "JOIN pg_type t ON t.oid = a.atttypid "
       "WHERE c.oid = to_regclass(%s) AND c.relkind IN ('r', 'p') AND a.attname = %s",
-      Literal(conn, table), Literal(conn, rule.column));
-  PgResult r(PQexec(conn, sql.c_str()), PQclear);
+      QuoteLiteral(conn, table), QuoteLiteral(conn, rule.column));
+  PgResult r(PQexec(conn, sql.c_str()));
   if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) {
     return absl::UnavailableError(absl::StrFormat("reading the catalog for %s.%s: %s", table,
                                                   rule.column, PQresultErrorMessage(r.get())));
@@ -78,11 +63,11 @@ std::string Expression(PGconn* conn, const MaskRule& rule, const Column& c, cons
                        const std::string& salt) {
   // The hash every generator draws from: SHA-256 of salt || value.
   const std::string h =
-      absl::StrFormat("sha256(convert_to(%s || %s::text, 'UTF8'))", Literal(conn, salt), col);
+      absl::StrFormat("sha256(convert_to(%s || %s::text, 'UTF8'))", QuoteLiteral(conn, salt), col);
   std::string e;
   if (rule.function == "null") return "NULL";
   if (rule.function == "value")
-    return absl::StrFormat("%s::%s", Literal(conn, *rule.value), c.type);
+    return absl::StrFormat("%s::%s", QuoteLiteral(conn, *rule.value), c.type);
   if (rule.function == "hash") {
     e = absl::StrFormat("encode(%s, 'hex')", h);
   } else if (rule.function == "fake_email") {
@@ -177,7 +162,7 @@ absl::StatusOr<MaskPlan> PlanMasking(PGconn* conn, const MaskRules& rules) {
                                          what, c->type, rule.function));
       continue;
     }
-    const std::string col = Ident(conn, rule.column);
+    const std::string col = QuoteIdent(conn, rule.column);
     sets[c->table].push_back(
         absl::StrFormat("%s = %s", col, Expression(conn, rule, *c, col, rules.salt)));
   }

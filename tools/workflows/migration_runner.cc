@@ -13,14 +13,10 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/status.h"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::workflows {
 namespace {
-
-struct PgResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
 // Postgres' table-level lock modes, weakest first.
 constexpr const char* kLockModes[] = {

@@ -8,14 +8,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::workflows {
 namespace {
-
-struct PgResultDeleter {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
 
 struct CatalogQuery {
   const char* kind;
