@@ -27,13 +27,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
+#include "tools/workflows/libpq.h"
 
 namespace cambium::cli {
 
-struct PgConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
+using workflows::PgConn;
 
 // Connects to database `dbname` at `host` (a socket directory or an address) and
 // `port`; notices are dropped.

@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/harness/pg_cluster.h"
+#include "tools/workflows/libpq.h"
 #include "tools/workflows/migration_runner.h"
 #include "tools/workflows/schema_catalog.h"
 #include "tools/workflows/schema_diff.h"
@@ -24,11 +25,6 @@ namespace {
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
-
-struct PgConnDeleter {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
 
 // In every database.
 constexpr char kBase[] =

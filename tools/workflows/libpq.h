@@ -1,4 +1,4 @@
-// Small libpq helpers shared by the workflows and the CLI: an owning PGresult,
+// Small libpq helpers shared by the workflows and the CLI: owning PGconn and PGresult,
 // quoting through the connection's own rules, and a command run whose error never
 // repeats the statement (it may carry a password verifier or user data).
 //
@@ -21,6 +21,10 @@ struct PgResultDeleter {
   void operator()(PGresult* r) const { PQclear(r); }
 };
 using PgResult = std::unique_ptr<PGresult, PgResultDeleter>;
+struct PgConnDeleter {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnDeleter>;
 
 // 'text' and "name" quoted as the server expects (PQescapeLiteral /
 // PQescapeIdentifier); '' and "" if libpq cannot (out of memory, bad encoding).
