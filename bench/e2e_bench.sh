@@ -27,6 +27,8 @@
 #   WARMUP (select-only warm-up seconds, default 5)   CLIENTS (default 4)
 #   BRANCHES (branch creations per size, default 30)   RUNS (first-query runs, default 5)
 #   WRITE_SECONDS (TPC-B seconds since the checkpoint before a first query, default 10)
+#   PARTS (comma-separated part functions to run, e.g. part_small_pgbench,part_bulk;
+#   default all; parts that need the large database need part_large_init too)
 set -Eeuo pipefail
 shopt -s inherit_errexit  # a failure inside $(...) fails the assignment
 BUILD=${1:-build}
@@ -422,6 +424,7 @@ FAILED=()
 part() {  # title, function
   local title=$1 rc
   shift
+  if [[ -n ${PARTS:-} && ",$PARTS," != *",$1,"* ]]; then return 0; fi
   echo "== $title ==   (load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores)"
   trap - ERR
   set +e

@@ -182,29 +182,49 @@ std::vector<PageResult> PageserverClient::GetPages(Lsn lsn, const std::vector<Pa
 }
 
 absl::StatusOr<std::string> PageserverClient::GetWal(Lsn from, Lsn to) {
-  v1::GetWalRequest req;
-  *req.mutable_timeline() = ref_;
-  req.set_start_lsn(from.value());
-  req.set_end_lsn(to.value());
   std::string wal;
-  CAMBIUM_RETURN_IF_ERROR(Retry("GetWal", [&] {
-    wal.clear();
+  wal.reserve(to - from);
+  CAMBIUM_RETURN_IF_ERROR(GetWal(from, to, [&wal](Lsn, std::string_view bytes) {
+    wal.append(bytes);
+    return absl::OkStatus();
+  }));
+  return wal;
+}
+
+absl::Status PageserverClient::GetWal(Lsn from, Lsn to, const WalSink& sink) {
+  uint64_t received = 0;
+  absl::Status sunk;
+  absl::Status s = Retry("GetWal", [&] {
+    v1::GetWalRequest req;
+    *req.mutable_timeline() = ref_;
+    req.set_start_lsn((from + received).value());
+    req.set_end_lsn(to.value());
     grpc::ClientContext ctx;
     auto reader = CurrentStub()->GetWal(&ctx, req);
     v1::WalChunk chunk;
     while (reader->Read(&chunk)) {
-      if (Lsn(chunk.start_lsn()) != from + wal.size()) {
+      if (Lsn(chunk.start_lsn()) != from + received) {
+        ctx.TryCancel();
+        (void)reader->Finish();
         return grpc::Status(grpc::StatusCode::DATA_LOSS, "WAL chunks are not contiguous");
       }
-      wal += chunk.data();
+      sunk = sink(from + received, chunk.data());
+      if (!sunk.ok()) {
+        ctx.TryCancel();
+        (void)reader->Finish();
+        return grpc::Status(grpc::StatusCode::ABORTED, "the WAL sink failed");
+      }
+      received += chunk.data().size();
     }
     return reader->Finish();
-  }));
-  if (wal.size() != to - from) {
+  });
+  if (!sunk.ok()) return sunk;
+  CAMBIUM_RETURN_IF_ERROR(s);
+  if (received != to - from) {
     return absl::DataLossError(absl::StrFormat("pageserver returned %u bytes of WAL for %s..%s",
-                                               wal.size(), from.ToString(), to.ToString()));
+                                               received, from.ToString(), to.ToString()));
   }
-  return wal;
+  return absl::OkStatus();
 }
 
 }  // namespace cambium::shim

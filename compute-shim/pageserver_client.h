@@ -9,6 +9,7 @@
 #ifndef CAMBIUM_COMPUTE_SHIM_PAGESERVER_CLIENT_H_
 #define CAMBIUM_COMPUTE_SHIM_PAGESERVER_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -53,6 +54,11 @@ class PageserverClient {
   // One result per request, in order. A failed RPC fails every result.
   std::vector<PageResult> GetPages(Lsn lsn, const std::vector<PageRequest>& pages);
   absl::StatusOr<std::string> GetWal(Lsn from, Lsn to);
+  // The archive's WAL in [from, to), handed to `sink` in order as it arrives (a
+  // retried stream resumes after the last byte sunk). A sink's error ends the call
+  // and is returned.
+  using WalSink = std::function<absl::Status(Lsn at, std::string_view bytes)>;
+  absl::Status GetWal(Lsn from, Lsn to, const WalSink& sink);
 
  private:
   struct PageStream;

@@ -3,7 +3,8 @@
 #include <pwd.h>
 #include <sys/mount.h>
 
-#include <future>
+#include <atomic>
+#include <mutex>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
@@ -65,9 +66,22 @@ struct Shim::Impl {
   std::thread loop;
   bool stopped = false;
 
+  // The WAL Postgres replays: [wal_from, start) in pg_wal, the archive's part
+  // below wal_split and the safekeepers' above (PrepareWal). It is fetched by
+  // wal_fetch while Postgres already replays (FetchWal).
+  Lsn wal_from;
+  Lsn wal_split;
+  std::thread wal_fetch;
+  std::atomic<bool> stopping{false};
+
+  ~Impl() {
+    stopping = true;
+    if (wal_fetch.joinable()) wal_fetch.join();
+  }
+
   absl::Status PrepareWal(const std::string& pg_control, Lsn archive_end);
-  // The archive's WAL in [from, to), from the pageserver.
-  absl::StatusOr<std::string> GetArchivedWal(Lsn from, Lsn to);
+  // Fetches the WAL PrepareWal announced into pg_wal.
+  absl::Status FetchWal();
   absl::Status Mount();
 };
 
@@ -87,36 +101,6 @@ void AddShimFlags(CLI::App& app, ShimConfig* c) {
   app.add_option("--ready-file", c->ready_file, "Written with the start LSN once mounted");
 }
 
-absl::StatusOr<std::string> Shim::Impl::GetArchivedWal(Lsn from, Lsn to) {
-  // A stream of GetWal runs at 120-190 MB/s here, bound by one thread on each
-  // side (the pageserver's archive read, the copies into messages); a branch
-  // started after heavy writes fetches up to max_wal_size. Segments are fetched
-  // by a few streams at once and joined in order (issue 11).
-  constexpr int kStreams = 3;
-  std::vector<std::pair<Lsn, Lsn>> pieces;
-  for (Lsn a = from; a < to;) {
-    const Lsn b = std::min(to, a.SegmentStart() + kDefaultWalSegmentSize);
-    pieces.emplace_back(a, b);
-    a = b;
-  }
-  std::string wal;
-  wal.reserve(to - from);
-  for (size_t i = 0; i < pieces.size(); i += kStreams) {
-    std::vector<std::future<absl::StatusOr<std::string>>> wave;
-    for (size_t j = i; j < std::min(pieces.size(), i + kStreams); ++j) {
-      wave.push_back(std::async(std::launch::async, [this, piece = pieces[j]] {
-        return pageserver->GetWal(piece.first, piece.second);
-      }));
-    }
-    for (auto& f : wave) {
-      absl::StatusOr<std::string> part = f.get();
-      if (!part.ok()) return part.status();
-      wal += *part;
-    }
-  }
-  return wal;
-}
-
 absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn archive_end) {
   CAMBIUM_ASSIGN_OR_RETURN(pg::PgControl control, pg::ParsePgControl(pg_control_page));
   const Lsn from = control.redo().SegmentStart();
@@ -125,31 +109,71 @@ absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn arch
                                                start.ToString(), control.redo().ToString()));
   }
   // The archive has WAL up to its end; anything newer is on the safekeepers only.
-  const Lsn split = std::min(start, std::max(archive_end, from));
+  wal_from = from;
+  wal_split = std::min(start, std::max(archive_end, from));
   // The whole segment of the redo point, not only from the redo point on: a
   // follower's walreceiver streams from the start of its replay point's segment,
   // which the walsender reads from this pg_wal (a trial that left the bytes before
   // the redo page zero made such a follower's start fail; issue 11).
-  std::string wal;
-  if (split > from) {
-    CAMBIUM_ASSIGN_OR_RETURN(wal, GetArchivedWal(from, split));
-  }
-  if (start > split) {
-    CAMBIUM_ASSIGN_OR_RETURN(std::string tail, this->wal->proposer()->ReadWal(split, start));
-    wal += tail;
-  }
   for (uint64_t segno = from.SegmentNo(); segno <= (start - 1).SegmentNo(); ++segno) {
     const Lsn seg_start = SegmentStartLsn(segno);
-    const uint64_t end = std::min(start, seg_start + kDefaultWalSegmentSize) - from;
-    CAMBIUM_RETURN_IF_ERROR(fs->AddWalSegment(
-        WalSegmentFileName(control.timeline_id(), segno),
-        std::string_view(wal).substr(seg_start - from, end - (seg_start - from))));
+    const uint64_t end = std::min(start, seg_start + kDefaultWalSegmentSize) - seg_start;
+    CAMBIUM_RETURN_IF_ERROR(
+        fs->AddWalSegmentFilledLater(WalSegmentFileName(control.timeline_id(), segno), end));
   }
   fs->AddLocalDirectory("pg_wal/archive_status", 0700);
-  LogInfo("wal_prepared", {{"redo", control.redo()},
-                           {"from", from},
-                           {"to", start},
-                           {"from_safekeepers", start - split}});
+  LogInfo("wal_announced", {{"redo", control.redo()},
+                            {"from", from},
+                            {"to", start},
+                            {"from_safekeepers", start - wal_split}});
+  return absl::OkStatus();
+}
+
+absl::Status Shim::Impl::FetchWal() {
+  // A stream of GetWal runs at 120-190 MB/s here, bound by one thread on each side
+  // (the pageserver's archive read, the copies into messages); a branch started
+  // after heavy writes fetches up to max_wal_size. A few streams fetch one segment
+  // each, the next segment in LSN order going to the first stream free, so the
+  // segment the replay reads next is the one being filled (issue 11).
+  constexpr int kStreams = 3;
+  std::vector<std::pair<Lsn, Lsn>> pieces;
+  for (Lsn a = wal_from; a < wal_split;) {
+    const Lsn b = std::min(wal_split, a.SegmentStart() + kDefaultWalSegmentSize);
+    pieces.emplace_back(a, b);
+    a = b;
+  }
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  absl::Status failed;  // GUARDED_BY(mu): the first failure stops every stream
+  auto sink = [&](Lsn at, std::string_view bytes) -> absl::Status {
+    if (stopping.load()) return absl::CancelledError("the shim is stopping");
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!failed.ok()) return absl::AbortedError("another WAL stream failed");
+    }
+    return fs->FillWal(at, bytes);
+  };
+  auto stream = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < pieces.size();) {
+      absl::Status s = pageserver->GetWal(pieces[i].first, pieces[i].second, sink);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (failed.ok()) failed = s;
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> streams;
+  for (int i = 1; i < kStreams && i < static_cast<int>(pieces.size()); ++i) {
+    streams.emplace_back(stream);
+  }
+  stream();
+  for (auto& t : streams) t.join();
+  CAMBIUM_RETURN_IF_ERROR(failed);
+  if (start > wal_split) {
+    CAMBIUM_ASSIGN_OR_RETURN(std::string tail, wal->proposer()->ReadWal(wal_split, start));
+    CAMBIUM_RETURN_IF_ERROR(fs->FillWal(wal_split, tail));
+  }
   return absl::OkStatus();
 }
 
@@ -243,6 +267,21 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   CAMBIUM_RETURN_IF_ERROR(control[0].status);
   CAMBIUM_RETURN_IF_ERROR(impl->PrepareWal(control[0].data, Lsn(info.wal_archive_end())));
   CAMBIUM_RETURN_IF_ERROR(impl->Mount());
+  // Postgres may start now: its recovery reads the WAL as the fetch brings it.
+  impl->wal_fetch = std::thread([raw = impl.get()] {
+    const absl::Time began = absl::Now();
+    absl::Status fetched = raw->FetchWal();
+    raw->fs->EndWalFill(fetched);
+    if (fetched.ok()) {
+      LogInfo("wal_prepared", {{"from", raw->wal_from},
+                               {"to", raw->start},
+                               {"from_safekeepers", raw->start - raw->wal_split},
+                               {"took", absl::FormatDuration(absl::Now() - began)}});
+    } else {
+      LogError("wal_fetch_failed",
+               {{"from", raw->wal_from}, {"to", raw->start}, {"status", fetched}});
+    }
+  });
   if (!config.ready_file.empty()) {
     // Atomic: whoever polls for the file must never read it half written.
     CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(config.ready_file, impl->start.ToString() + "\n"));
@@ -263,6 +302,8 @@ Lsn Shim::start_lsn() const { return impl_->start; }
 absl::Status Shim::Stop() {
   if (impl_->stopped) return absl::OkStatus();
   impl_->stopped = true;
+  impl_->stopping = true;
+  if (impl_->wal_fetch.joinable()) impl_->wal_fetch.join();
   absl::Status barrier = impl_->sender->Barrier();
   if (impl_->fuse_handle != nullptr) {
     fuse_exit(impl_->fuse_handle);

@@ -5,7 +5,8 @@
 // Starting at X (ARCHITECTURE.md section 2): the file state at X is mounted, pg_wal
 // holds the WAL from the segment of the checkpoint's redo point up to X (zeros after),
 // W starts at X. Postgres then performs ordinary crash recovery to X and continues the
-// timeline from there.
+// timeline from there. The WAL is fetched after the mount, while Postgres already
+// replays: a read of pg_wal waits for the bytes it covers (ShimFs::FillWal).
 //
 // Thread-safety: Start, Wait and Stop from one thread.
 #ifndef CAMBIUM_COMPUTE_SHIM_SHIM_H_

@@ -14,6 +14,7 @@
 #include "common/logging.h"
 #include "common/pg/pgdata_layout.h"
 #include "common/status.h"
+#include "common/sync_point.h"
 
 namespace cambium::shim {
 namespace {
@@ -164,6 +165,90 @@ absl::Status ShimFs::AddWalSegment(const std::string& name, std::string_view byt
   CAMBIUM_RETURN_IF_ERROR(PwriteAll(node->local_fd, bytes, 0, "WAL segment " + rel));
   nodes_[rel] = node;
   return absl::OkStatus();
+}
+
+absl::Status ShimFs::AddWalSegmentFilledLater(const std::string& name, uint64_t fill_end) {
+  if (fill_end > kDefaultWalSegmentSize) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%u bytes do not fit in a segment", fill_end));
+  }
+  CAMBIUM_RETURN_IF_ERROR(AddWalSegment(name, {}));
+  std::shared_ptr<Node> node;
+  {
+    std::shared_lock<std::shared_mutex> lock(tree_mu_);
+    node = Find("pg_wal/" + name);
+  }
+  std::lock_guard<std::mutex> lock(wal_fill_mu_);
+  node->wal_filling = true;
+  node->wal_fill_end = fill_end;
+  filling_[node->wal_segment_start.SegmentNo()] = node;
+  return absl::OkStatus();
+}
+
+absl::Status ShimFs::FillWal(Lsn lsn, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const uint64_t offset = lsn - lsn.SegmentStart();
+    const size_t n = std::min<uint64_t>(bytes.size(), kDefaultWalSegmentSize - offset);
+    std::shared_ptr<Node> node;
+    {
+      std::lock_guard<std::mutex> lock(wal_fill_mu_);
+      auto it = filling_.find(lsn.SegmentNo());
+      if (it == filling_.end() || !it->second->wal_filling) {
+        return absl::FailedPreconditionError(
+            absl::StrFormat("WAL at %s is not awaited in pg_wal", lsn.ToString()));
+      }
+      node = it->second;
+      if (offset != node->wal_filled || offset + n > node->wal_fill_end) {
+        return absl::InternalError(
+            absl::StrFormat("WAL at %s (%u bytes) does not continue %s (filled to %u of %u)",
+                            lsn.ToString(), n, node->path, node->wal_filled, node->wal_fill_end));
+      }
+    }
+    // Only this filler writes the bytes past wal_filled; readers wait for them.
+    CAMBIUM_RETURN_IF_ERROR(
+        PwriteAll(node->local_fd, bytes.substr(0, n), offset, "WAL segment " + node->path));
+    {
+      std::lock_guard<std::mutex> lock(wal_fill_mu_);
+      node->wal_filled = offset + n;
+    }
+    wal_filled_cv_.notify_all();
+    lsn = lsn + n;
+    bytes.remove_prefix(n);
+  }
+  return absl::OkStatus();
+}
+
+void ShimFs::EndWalFill(absl::Status status) {
+  {
+    std::lock_guard<std::mutex> lock(wal_fill_mu_);
+    wal_fill_status_ = status;
+    for (auto& [segno, node] : filling_) {
+      if (status.ok()) node->wal_filling = false;
+    }
+    if (status.ok()) filling_.clear();
+  }
+  wal_filled_cv_.notify_all();
+}
+
+absl::Status ShimFs::WaitWalFilled(const Node& node, uint64_t end) {
+  if (!node.wal) return absl::OkStatus();
+  std::unique_lock<std::mutex> lock(wal_fill_mu_);
+  for (bool waited = false;; waited = true) {
+    if (!node.wal_filling || node.wal_filled >= std::min(end, node.wal_fill_end)) {
+      return absl::OkStatus();
+    }
+    if (!wal_fill_status_.ok()) {
+      return Annotate(wal_fill_status_,
+                      absl::StrFormat("the WAL of %s could not be fetched", node.path));
+    }
+    if (!waited) {
+      lock.unlock();
+      CAMBIUM_SYNC_POINT("ShimFs::WaitWalFilled:Waits");
+      lock.lock();
+      continue;
+    }
+    wal_filled_cv_.wait(lock);
+  }
 }
 
 int ShimFs::GetAttr(const char* path, struct stat* st, fuse_file_info* fi) {

@@ -22,7 +22,7 @@
 //
 // Thread-safety: FUSE calls arrive on many threads. tree_mu_ guards the tree; each
 // node's mu guards its data; lock order: tree_mu_, then node->mu, then
-// record_ends_mu_ or tag_mu_ (never both).
+// record_ends_mu_ or tag_mu_ (never both). wal_fill_mu_ is taken alone.
 #ifndef CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
 #define CAMBIUM_COMPUTE_SHIM_SHIM_FS_H_
 
@@ -30,6 +30,7 @@
 #include <fuse3/fuse.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,6 +72,12 @@ struct Node {
   std::string partial;
   uint32_t partial_block = 0;
   std::mutex mu;  // data and the fields above it
+  // A WAL segment whose bytes [0, wal_fill_end) are still being fetched at the start
+  // (ShimFs::AddWalSegmentFilledLater); [0, wal_filled) are there. GUARDED_BY the
+  // file system's wal_fill_mu_.
+  bool wal_filling = false;
+  uint64_t wal_filled = 0;
+  uint64_t wal_fill_end = 0;
 
   bool versioned() const { return store == Store::kVersioned; }
 };
@@ -97,6 +104,17 @@ class ShimFs {
   absl::Status LoadManifest(const std::vector<v1::FileMeta>& files);
   // Adds a WAL segment file prepared on scratch (the WAL a starting compute replays).
   absl::Status AddWalSegment(const std::string& name, std::string_view bytes);
+  // Adds a WAL segment whose first `fill_end` bytes arrive later, through FillWal,
+  // while Postgres may already replay: a read waits for the bytes it covers (zeros
+  // after fill_end), a write for the whole fill. Postgres reads its WAL in order, so
+  // the replay follows the fetch instead of waiting for all of it.
+  absl::Status AddWalSegmentFilledLater(const std::string& name, uint64_t fill_end);
+  // WAL bytes at `lsn` for segments added by AddWalSegmentFilledLater, in order
+  // within each segment (a segment's bytes may come from several calls).
+  absl::Status FillWal(Lsn lsn, std::string_view bytes);
+  // The fetch is over: waiting reads proceed, or with a failed `status` every read
+  // of bytes that never came fails (EIO; Postgres stops its recovery).
+  void EndWalFill(absl::Status status);
   // Adds a local directory (e.g. pg_wal/archive_status).
   void AddLocalDirectory(const std::string& path, uint32_t mode);
 
@@ -156,6 +174,9 @@ class ShimFs {
   // anything else below the start means its recovery ended before the start LSN and
   // it is writing a different history. REQUIRES: node.mu held, node.wal.
   absl::Status CheckRewriteBelowStart(Node& node, const char* buf, size_t size, Lsn at);
+  // Waits until bytes [0, end) of a WAL segment being filled are there (no wait
+  // for any other file). Takes wal_fill_mu_ only.
+  absl::Status WaitWalFilled(const Node& node, uint64_t end);
   // Open and create: O_TRUNC (kernels with atomic_o_trunc pass it to open), O_SYNC.
   int OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi);
   int TruncateLocked(Node& node, uint64_t new_size);  // REQUIRES: node.mu held
@@ -178,6 +199,11 @@ class ShimFs {
   std::atomic<uint64_t> wal_appended_{0};  // end of WAL appended to the safekeepers
   std::mutex tag_mu_;                      // tagging + queueing is atomic
   std::atomic<uint64_t> next_id_{2};       // 1 is the root
+
+  std::mutex wal_fill_mu_;  // the wal_fill* fields of nodes, and the two below
+  std::condition_variable wal_filled_cv_;
+  std::map<uint64_t, std::shared_ptr<Node>> filling_;  // by segment number
+  absl::Status wal_fill_status_;
 
   mutable std::shared_mutex tree_mu_;
   std::map<std::string, std::shared_ptr<Node>> nodes_;  // GUARDED_BY(tree_mu_)

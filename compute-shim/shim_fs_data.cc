@@ -248,6 +248,9 @@ int ShimFs::Read(const char* path, char* buf, size_t size, off_t off, fuse_file_
   if (node->dir) return -EISDIR;
   Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
   if (node->versioned()) return ReadVersioned(*node, h, buf, size, off);
+  // A WAL segment still being fetched at the start: wait for the bytes read.
+  absl::Status filled = WaitWalFilled(*node, static_cast<uint64_t>(off) + size);
+  if (!filled.ok()) return ToErrno(filled);
   std::lock_guard<std::mutex> lock(node->mu);
   return FromErrno(pread(node->local_fd, buf, size, off));
 }
@@ -257,6 +260,9 @@ int ShimFs::Write(const char* path, const char* buf, size_t size, off_t off, fus
   if (!node) return -ENOENT;
   if (node->dir) return -EISDIR;
   const Handle* h = fi ? reinterpret_cast<Handle*>(fi->fh) : nullptr;
+  // Nothing writes WAL before its recovery read it all; should it, it waits.
+  absl::Status filled = WaitWalFilled(*node, kDefaultWalSegmentSize);
+  if (!filled.ok()) return ToErrno(filled);
   const int written = h != nullptr && h->page_cached ? WriteCached(*node, buf, size, off)
                       : node->versioned()            ? WriteVersioned(*node, buf, size, off)
                                                      : WriteLocal(*node, buf, size, off);

@@ -5,7 +5,8 @@
 //  - WAL written below the start LSN must be what was replayed;
 //  - open(O_TRUNC) truncates;
 //  - written blocks stay pinned in the cache until durable, not merely applied;
-//  - a block written through the page cache in parts is one whole version.
+//  - a block written through the page cache in parts is one whole version;
+//  - WAL fetched while Postgres already replays: a read waits for its bytes (issue 11).
 #include "compute-shim/shim_fs.h"
 
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 #include <mutex>
 
 #include "absl/strings/str_format.h"
+#include "common/sync_point.h"
 #include "compute-shim/block_cache.h"
 #include "compute-shim/mutation_sender.h"
 #include "compute-shim/pageserver_client.h"
@@ -120,6 +122,14 @@ class ShimFsTest : public ::testing::Test {
     EXPECT_EQ(fs_->Open(path.c_str(), &fi), 0) << path;
     return fi.fh;
   }
+  std::string Read(const std::string& path, uint64_t fh, size_t size, off_t off, int* result) {
+    std::string buf(size, '\0');
+    fuse_file_info fi{};
+    fi.fh = fh;
+    *result = fs_->Read(path.c_str(), buf.data(), size, off, &fi);
+    buf.resize(std::max(*result, 0));
+    return buf;
+  }
   int Write(const std::string& path, uint64_t fh, std::string_view data, off_t off) {
     fuse_file_info fi{};
     fi.fh = fh;
@@ -177,6 +187,57 @@ TEST_F(ShimFsTest, WalBelowTheStartMustBeWhatWasReplayed) {
   EXPECT_EQ(Write(wal_path_, fh, forked, page), -EIO);
   EXPECT_EQ(wal_.appends(), appends);  // nothing of the fork went to the safekeepers
   Release(wal_path_, fh);
+}
+
+// Issue 11: a new endpoint's WAL is fetched while Postgres already replays it. A read
+// of bytes not there yet waits for them (here the "fetch" arrives while the reader
+// waits, from the sync point); bytes past the fetched end read as zeros at once.
+TEST_F(ShimFsTest, AReadOfWalStillBeingFetchedWaitsForItsBytes) {
+  const std::string name = "000000010000000000000002";
+  const std::string path = "/pg_wal/" + name;
+  const Lsn segment(uint64_t{2} << 24);
+  ASSERT_TRUE(fs_->AddWalSegmentFilledLater(name, 3 * 8192).ok());
+  std::string wal(3 * 8192, '\0');
+  for (size_t i = 0; i < wal.size(); ++i) wal[i] = static_cast<char>(i * 13 + 1);
+  ASSERT_TRUE(fs_->FillWal(segment, std::string_view(wal).substr(0, 8192)).ok());
+  int waits = 0;
+  SyncPoints::Set("ShimFs::WaitWalFilled:Waits", [&] {
+    ++waits;
+    ASSERT_TRUE(fs_->FillWal(segment + 8192, std::string_view(wal).substr(8192)).ok());
+  });
+  uint64_t fh = Open(path, O_RDONLY);
+  int r = 0;
+  EXPECT_EQ(Read(path, fh, 8192, 0, &r), wal.substr(0, 8192));  // there: no wait
+  EXPECT_EQ(waits, 0);
+  EXPECT_EQ(Read(path, fh, 16384, 8192, &r), wal.substr(8192));  // waited for the rest
+  EXPECT_EQ(waits, 1);
+  EXPECT_EQ(Read(path, fh, 8192, 3 * 8192, &r), std::string(8192, '\0'));  // past the end
+  EXPECT_EQ(waits, 1);
+  SyncPoints::ClearAll();
+  // Bytes must come in order within a segment.
+  EXPECT_FALSE(fs_->FillWal(segment + 100, "x").ok());
+  fs_->EndWalFill(absl::OkStatus());
+  EXPECT_EQ(Read(path, fh, 100, 0, &r), wal.substr(0, 100));
+  Release(path, fh);
+}
+
+// Issue 11: a fetch that fails makes every read of the bytes it did not bring fail
+// (Postgres' recovery then stops with an error) instead of serving zeros as WAL.
+TEST_F(ShimFsTest, AFailedWalFetchFailsReadsOfTheMissingBytes) {
+  const std::string name = "000000010000000000000002";
+  const std::string path = "/pg_wal/" + name;
+  const Lsn segment(uint64_t{2} << 24);
+  ASSERT_TRUE(fs_->AddWalSegmentFilledLater(name, 2 * 8192).ok());
+  const std::string first(8192, 'w');
+  ASSERT_TRUE(fs_->FillWal(segment, first).ok());
+  fs_->EndWalFill(absl::UnavailableError("pageserver went away"));
+  uint64_t fh = Open(path, O_RDONLY);
+  int r = 0;
+  EXPECT_EQ(Read(path, fh, 8192, 0, &r), first);
+  EXPECT_EQ(r, 8192);
+  Read(path, fh, 8192, 8192, &r);
+  EXPECT_EQ(r, -EIO);
+  Release(path, fh);
 }
 
 // Issue 9, item 10: `printf ab > file` on an existing file.
