@@ -1,26 +1,13 @@
 #include "compute-shim/block_cache.h"
 
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <unistd.h>
+#include <cstring>
 
-#include <filesystem>
-
-#include "absl/strings/str_format.h"
-#include "common/files.h"
 #include "common/lsn.h"
-#include "common/status.h"
 
 namespace cambium::shim {
 
-absl::StatusOr<std::unique_ptr<BlockCache>> BlockCache::Create(const std::string& dir,
-                                                               uint64_t capacity_blocks) {
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
-  std::filesystem::create_directories(dir, ec);
-  if (ec)
-    return absl::InternalError(absl::StrFormat("create cache directory %s: %s", dir, ec.message()));
-  std::unique_ptr<BlockCache> cache(new BlockCache(dir, std::max<uint64_t>(capacity_blocks, 64)));
+std::unique_ptr<BlockCache> BlockCache::Create(uint64_t capacity_blocks) {
+  std::unique_ptr<BlockCache> cache(new BlockCache(std::max<uint64_t>(capacity_blocks, 64)));
   cache->RegisterMetrics();
   return cache;
 }
@@ -54,28 +41,24 @@ void BlockCache::RegisterMetrics() {
   }
 }
 
-BlockCache::~BlockCache() {
-  metrics_.clear();
-  for (auto& [id, f] : files_) {
-    if (f.fd >= 0) close(f.fd);
+BlockCache::~BlockCache() { metrics_.clear(); }
+
+std::map<BlockCache::Key, BlockCache::Entry>::iterator BlockCache::StoreLocked(const Key& key,
+                                                                               const char* data,
+                                                                               bool* inserted) {
+  auto [it, added] = entries_.try_emplace(key);
+  *inserted = added;
+  if (added) {
+    if (free_slots_.empty()) {
+      const uint32_t first = static_cast<uint32_t>(chunks_.size()) * kSlotsPerChunk;
+      chunks_.push_back(std::make_unique<char[]>(size_t{kSlotsPerChunk} * kBlockSize));
+      for (uint32_t i = kSlotsPerChunk; i > 0; --i) free_slots_.push_back(first + i - 1);
+    }
+    it->second.slot = free_slots_.back();
+    free_slots_.pop_back();
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir_, ec);
-}
-
-absl::StatusOr<int> BlockCache::FdLocked(uint64_t file) {
-  File& f = files_[file];
-  if (f.fd >= 0) return f.fd;
-  const std::string path = absl::StrFormat("%s/%u", dir_, file);
-  f.fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (f.fd < 0) return ErrnoToStatus(errno, "open cache file " + path);
-  return f.fd;
-}
-
-absl::Status BlockCache::StoreLocked(uint64_t file, uint32_t block, const char* data) {
-  CAMBIUM_ASSIGN_OR_RETURN(int fd, FdLocked(file));
-  return PwriteAll(fd, std::string_view(data, kBlockSize), uint64_t{block} * kBlockSize,
-                   "cache file");
+  std::memcpy(SlotLocked(it->second.slot), data, kBlockSize);
+  return it;
 }
 
 absl::StatusOr<bool> BlockCache::Read(uint64_t file, uint32_t block, char* out) {
@@ -87,11 +70,7 @@ absl::StatusOr<bool> BlockCache::Read(uint64_t file, uint32_t block, char* out) 
   }
   ++stats_.hits;
   if (it->second.mutation == 0) lru_.splice(lru_.end(), lru_, it->second.lru);
-  CAMBIUM_ASSIGN_OR_RETURN(int fd, FdLocked(file));
-  CAMBIUM_ASSIGN_OR_RETURN(
-      const size_t done,
-      PreadFull(fd, out, kBlockSize, uint64_t{block} * kBlockSize, "cache file"));
-  std::memset(out + done, 0, kBlockSize - done);  // a hole at the end: zeros
+  std::memcpy(out, SlotLocked(it->second.slot), kBlockSize);
   return true;
 }
 
@@ -102,9 +81,9 @@ void BlockCache::MakeCleanLocked(const Key& key, Entry& e) {
 
 absl::Status BlockCache::Write(uint64_t file, uint32_t block, const char* data, uint64_t mutation) {
   std::lock_guard<std::mutex> lock(mu_);
-  CAMBIUM_RETURN_IF_ERROR(StoreLocked(file, block, data));
   const Key key{file, block};
-  auto [it, inserted] = entries_.try_emplace(key);
+  bool inserted = false;
+  auto it = StoreLocked(key, data, &inserted);
   Entry& e = it->second;
   if (!inserted && e.mutation == 0) lru_.erase(e.lru);
   if (mutation <= durable_) {
@@ -122,8 +101,8 @@ absl::Status BlockCache::Fill(uint64_t file, uint32_t block, const char* data) {
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{file, block};
   if (entries_.contains(key)) return absl::OkStatus();
-  CAMBIUM_RETURN_IF_ERROR(StoreLocked(file, block, data));
-  MakeCleanLocked(key, entries_.try_emplace(key).first->second);
+  bool inserted = false;
+  MakeCleanLocked(key, StoreLocked(key, data, &inserted)->second);
   EvictLocked();
   return absl::OkStatus();
 }
@@ -135,22 +114,13 @@ std::map<BlockCache::Key, BlockCache::Entry>::iterator BlockCache::UnindexLocked
   } else {
     --stats_.dirty;
   }
+  free_slots_.push_back(it->second.slot);
   return entries_.erase(it);
-}
-
-void BlockCache::DropLocked(const Key& key, std::map<Key, Entry>::iterator it) {
-  UnindexLocked(it);
-  auto f = files_.find(key.file);
-  if (f != files_.end() && f->second.fd >= 0) {
-    fallocate(f->second.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-              static_cast<off_t>(key.block) * kBlockSize, kBlockSize);
-  }
 }
 
 void BlockCache::EvictLocked() {
   while (entries_.size() > capacity_ && !lru_.empty()) {
-    const Key key = lru_.front();
-    DropLocked(key, entries_.find(key));
+    UnindexLocked(entries_.find(lru_.front()));
     ++stats_.evictions;
   }
 }
@@ -158,29 +128,10 @@ void BlockCache::EvictLocked() {
 void BlockCache::Truncate(uint64_t file, uint32_t nblocks) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.lower_bound({file, nblocks});
-  while (it != entries_.end() && it->first.file == file) {
-    const Key key = it->first;
-    auto next = std::next(it);
-    DropLocked(key, it);
-    it = next;
-  }
-  auto f = files_.find(file);
-  if (f != files_.end() && f->second.fd >= 0) {
-    (void)ftruncate(f->second.fd, static_cast<off_t>(nblocks) * kBlockSize);
-  }
+  while (it != entries_.end() && it->first.file == file) it = UnindexLocked(it);
 }
 
-void BlockCache::Remove(uint64_t file) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = entries_.lower_bound({file, 0});
-  while (it != entries_.end() && it->first.file == file) it = UnindexLocked(it);
-  auto f = files_.find(file);
-  if (f != files_.end()) {
-    if (f->second.fd >= 0) close(f->second.fd);
-    files_.erase(f);
-  }
-  unlink(absl::StrFormat("%s/%u", dir_, file).c_str());
-}
+void BlockCache::Remove(uint64_t file) { Truncate(file, 0); }
 
 void BlockCache::MutationsDurable(uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);

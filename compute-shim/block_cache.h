@@ -1,15 +1,22 @@
-// BlockCache: the compute shim's bounded local copy of versioned file blocks, kept in
-// sparse shadow files on local scratch (one per file, named by the file's id).
+// BlockCache: the compute shim's bounded local copy of versioned file blocks, in the
+// shim's memory (8 KiB slots, reused; no file, no system call per block).
 //
 // A block is absent, clean (its newest content is durable at the pageserver, so it
 // can be evicted and fetched again) or dirty (written by the compute, not yet
 // durable: pinned). Applied is not enough: a pageserver host crash loses what was
-// applied but not synced, and the shim resends it; until then only the cache has it. Eviction
-// punches holes in the shadow files, least recently used first, when more than `capacity_blocks`
-// are present. The shim therefore always serves the newest content it has written, even before the
-// pageserver has it.
+// applied but not synced, and the shim resends it; until then only the cache has it.
+// Clean blocks are evicted least recently used first when more than `capacity_blocks`
+// are present. The shim therefore always serves the newest content it has written,
+// even before the pageserver has it. Memory: one slot per present block, at most
+// capacity_blocks plus the dirty ones (the mutation sender bounds those, see
+// mutation_sender.h), kept for reuse once allocated.
 //
-// Thread-safety: thread-safe (one mutex; block I/O is small and hits the OS cache).
+// (The slots were sparse shadow files on local scratch until issue 11: every block
+// written or read was a pwrite or pread through ext4 on the shim's FUSE threads, 9%
+// of the machine's CPU during a bulk load, and their dirty pages were written back to
+// a disk that never needed them: a restarted shim starts with an empty cache.)
+//
+// Thread-safety: thread-safe (one mutex; a block copy is a memcpy).
 #ifndef CAMBIUM_COMPUTE_SHIM_BLOCK_CACHE_H_
 #define CAMBIUM_COMPUTE_SHIM_BLOCK_CACHE_H_
 
@@ -22,6 +29,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/lsn.h"
 #include "metrics/registry.h"
 
 namespace cambium::shim {
@@ -36,10 +44,8 @@ struct BlockCacheStats {
 
 class BlockCache {
  public:
-  // Shadow files live in `dir` (created, emptied). capacity_blocks bounds the clean
-  // blocks kept; dirty blocks are never evicted.
-  static absl::StatusOr<std::unique_ptr<BlockCache>> Create(const std::string& dir,
-                                                            uint64_t capacity_blocks);
+  // capacity_blocks bounds the clean blocks kept; dirty blocks are never evicted.
+  static std::unique_ptr<BlockCache> Create(uint64_t capacity_blocks);
   ~BlockCache();
 
   // Copies a present block into `out` (kBlockSize bytes); false if absent.
@@ -52,7 +58,7 @@ class BlockCache {
   // Drops blocks at or after `nblocks` (truncation). Dirty ones too: the truncation
   // mutation supersedes them.
   void Truncate(uint64_t file, uint32_t nblocks);
-  // Forgets a file and deletes its shadow file.
+  // Forgets every block of a file.
   void Remove(uint64_t file);
   // Every mutation numbered <= n is durable at the pageserver: their blocks become
   // clean.
@@ -72,31 +78,33 @@ class BlockCache {
   struct Entry {
     uint64_t mutation = 0;         // dirty until durable >= this; 0 = clean
     std::list<Key>::iterator lru;  // valid when clean
+    uint32_t slot = 0;             // where its bytes are
   };
-  struct File {
-    int fd = -1;
-  };
+  static constexpr uint32_t kSlotsPerChunk = 128;  // 1 MiB allocations
 
-  BlockCache(std::string dir, uint64_t capacity) : dir_(std::move(dir)), capacity_(capacity) {}
-  absl::StatusOr<int> FdLocked(uint64_t file);
-  absl::Status StoreLocked(uint64_t file, uint32_t block, const char* data);
+  explicit BlockCache(uint64_t capacity) : capacity_(capacity) {}
+  // The entry of a block, with a slot (new entries are dirty-less and clean-less:
+  // the caller files them). Sets *inserted.
+  std::map<Key, Entry>::iterator StoreLocked(const Key& key, const char* data, bool* inserted);
+  char* SlotLocked(uint32_t slot) {
+    return chunks_[slot / kSlotsPerChunk].get() + size_t{slot % kSlotsPerChunk} * kBlockSize;
+  }
   void MakeCleanLocked(const Key& key, Entry& e);
   void EvictLocked();
-  // Forgets a present block (LRU and dirty bookkeeping); returns the next entry.
+  // Forgets a present block (LRU and dirty bookkeeping, its slot); returns the next
+  // entry.
   std::map<Key, Entry>::iterator UnindexLocked(std::map<Key, Entry>::iterator it);
-  // Forgets a present block and punches its hole in the shadow file.
-  void DropLocked(const Key& key, std::map<Key, Entry>::iterator it);
   void RegisterMetrics();
 
-  const std::string dir_;
   const uint64_t capacity_;
   mutable std::mutex mu_;
-  std::map<uint64_t, File> files_;      // GUARDED_BY(mu_)
-  std::map<Key, Entry> entries_;        // GUARDED_BY(mu_): present blocks
-  std::list<Key> lru_;                  // GUARDED_BY(mu_): clean blocks, oldest first
-  std::multimap<uint64_t, Key> dirty_;  // GUARDED_BY(mu_): mutation -> block
-  uint64_t durable_ = 0;                // GUARDED_BY(mu_)
-  BlockCacheStats stats_;               // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<char[]>> chunks_;  // GUARDED_BY(mu_)
+  std::vector<uint32_t> free_slots_;             // GUARDED_BY(mu_)
+  std::map<Key, Entry> entries_;                 // GUARDED_BY(mu_): present blocks
+  std::list<Key> lru_;                           // GUARDED_BY(mu_): clean blocks, oldest first
+  std::multimap<uint64_t, Key> dirty_;           // GUARDED_BY(mu_): mutation -> block
+  uint64_t durable_ = 0;                         // GUARDED_BY(mu_)
+  BlockCacheStats stats_;                        // GUARDED_BY(mu_)
   std::vector<metrics::CallbackHandle> metrics_;
 };
 

@@ -252,8 +252,7 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
     LogWarning("start_failed_writer_detached", {{"generation", generation}, {"detach", s}});
   };
 
-  CAMBIUM_ASSIGN_OR_RETURN(impl->cache,
-                           BlockCache::Create(config.scratch + "/cache", config.cache_mb * 128));
+  impl->cache = BlockCache::Create(config.cache_mb * 128);
   BlockCache* cache = impl->cache.get();
   impl->sender = std::make_unique<MutationSender>(
       impl->pageserver.get(), impl->generation, MutationSenderOptions{},

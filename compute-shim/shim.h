@@ -40,7 +40,8 @@ struct ShimConfig {
   std::string endpoint = "endpoint";
   // Replace a writer that still looks alive (it is known to be dead). Default: false.
   bool takeover = false;
-  // Local page cache size in MiB. Default: 256.
+  // Clean blocks kept in the shim's memory, in MiB (compute-shim/block_cache.h).
+  // Default: 256.
   uint64_t cache_mb = 256;
   // The user Postgres runs as; every file is reported as theirs. Default: postgres.
   std::string pg_user = "postgres";

@@ -84,7 +84,7 @@ class ShimFsTest : public ::testing::Test {
                                                  timeline_->tenant_id(), timeline_->id());
     auto attached = client_->AttachWriter("test", kStart, false);
     ASSERT_TRUE(attached.ok()) << attached.status();
-    cache_ = BlockCache::Create(dir_->Sub("cache"), 1024).value();
+    cache_ = BlockCache::Create(1024);
     BlockCache* cache = cache_.get();
     sender_ = std::make_unique<MutationSender>(
         client_.get(), attached->generation(),
