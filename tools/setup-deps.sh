@@ -26,6 +26,8 @@ product_packages=(
   libssl-dev
   # the daemons' HTTP endpoints (/metrics, /healthz, /readyz)
   libcpp-httplib-dev
+  # the object store client (S3 over HTTP(S); its XML answers)
+  libcurl4-openssl-dev libxml2-dev
   # the Postgres that computes run, psql, and libpq for the CLI (and tests/chaos)
   postgresql-15 postgresql-client-15 libpq-dev
   procps util-linux
@@ -41,6 +43,8 @@ test_packages=(
   # process utilities used by tests (fuser); jq and bc for bench/
   psmisc jq bc
   chromium chromium-driver  # the console's browser test (tests/console), through WebDriver
+  # tools/object-store.sh: a real S3 endpoint on loopback (Ceph RADOS Gateway), s3cmd client
+  ceph-mon ceph-osd radosgw ceph-common s3cmd
 )
 case "${1:-}" in
   "") packages=("${product_packages[@]}" "${test_packages[@]}") ;;
