@@ -27,8 +27,6 @@ std::string FileTail(const std::string& path, size_t bytes) {
   return s->size() > bytes ? s->substr(s->size() - bytes) : *std::move(s);
 }
 
-namespace {
-
 absl::Status SyncDirectoryOf(const std::string& path) {
   const size_t slash = path.rfind('/');
   const std::string dir =
@@ -40,8 +38,6 @@ absl::Status SyncDirectoryOf(const std::string& path) {
   close(fd);
   return rc == 0 ? absl::OkStatus() : ErrnoToStatus(err, "fsync " + dir);
 }
-
-}  // namespace
 
 absl::Status PwriteAll(int fd, std::string_view data, uint64_t offset, std::string_view what) {
   while (!data.empty()) {

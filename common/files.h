@@ -27,6 +27,9 @@ std::string FileTail(const std::string& path, size_t bytes);
 // renames it over `path` and fsyncs the directory.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view content);
 
+// fsyncs the directory holding `path`, so that a rename or create in it is durable.
+absl::Status SyncDirectoryOf(const std::string& path);
+
 // Writes all of `data` at `offset` of `fd`. `what` names the file in an error.
 absl::Status PwriteAll(int fd, std::string_view data, uint64_t offset, std::string_view what);
 

@@ -22,23 +22,6 @@ namespace fs = std::filesystem;
 
 constexpr char kTempMarker[] = ".tmp-";
 
-absl::Status ErrnoError(std::string_view what, const std::string& path, int err) {
-  std::string message = absl::StrCat(std::string(what), " ", path, ": ", std::strerror(err));
-  if (err == ENOENT) return absl::NotFoundError(message);
-  if (err == EACCES || err == EPERM) return absl::PermissionDeniedError(message);
-  if (err == ENOSPC || err == EDQUOT) return absl::ResourceExhaustedError(message);
-  return absl::InternalError(message);
-}
-
-absl::Status SyncDirectory(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("open", dir, errno);
-  int rc = ::fsync(fd);
-  int err = errno;
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : ErrnoError("fsync", dir, err);
-}
-
 // Creates the directories of `path` below `root` (fsyncing each parent it extends,
 // so a durable object's directory entry chain is durable too).
 absl::Status MakeParents(const std::string& root, const fs::path& path) {
@@ -48,8 +31,9 @@ absl::Status MakeParents(const std::string& root, const fs::path& path) {
     missing.push_back(p);
   }
   for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
-    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir", *it, errno);
-    CAMBIUM_RETURN_IF_ERROR(SyncDirectory(it->parent_path()));
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoToStatus(errno, absl::StrCat("mkdir ", it->string()));
+    CAMBIUM_RETURN_IF_ERROR(SyncDirectoryOf(it->string()));
   }
   return absl::OkStatus();
 }
@@ -70,14 +54,14 @@ absl::StatusOr<std::unique_ptr<LocalObjectStore>> LocalObjectStore::Open(const s
   while (normalized.size() > 1 && normalized.back() == '/') normalized.pop_back();
   struct stat st;
   if (::stat(normalized.c_str(), &st) != 0) {
-    return ErrnoError("object store directory", normalized, errno);
+    return ErrnoToStatus(errno, absl::StrCat("object store directory ", normalized));
   }
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(
         absl::StrCat("object store ", normalized, " is not a directory"));
   }
   if (::access(normalized.c_str(), R_OK | W_OK | X_OK) != 0) {
-    return ErrnoError("object store directory", normalized, errno);
+    return ErrnoToStatus(errno, absl::StrCat("object store directory ", normalized));
   }
   return std::unique_ptr<LocalObjectStore>(new LocalObjectStore(normalized));
 }
@@ -88,17 +72,17 @@ absl::Status LocalObjectStore::Put(std::string_view key, std::string_view bytes)
   CAMBIUM_RETURN_IF_ERROR(MakeParents(root_, path));
   std::string tmp = path.string() + RandomSuffix();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return ErrnoError("create", tmp, errno);
+  if (fd < 0) return ErrnoToStatus(errno, absl::StrCat("create ", tmp));
   absl::Status status = PwriteAll(fd, bytes, 0, tmp);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("fsync", tmp, errno);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoToStatus(errno, absl::StrCat("fsync ", tmp));
   ::close(fd);
   if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
-    status = ErrnoError("rename", tmp, errno);
+    status = ErrnoToStatus(errno, absl::StrCat("rename ", tmp));
   if (!status.ok()) {
     ::unlink(tmp.c_str());
     return status;
   }
-  return SyncDirectory(path.parent_path());
+  return SyncDirectoryOf(path.string());
 }
 
 absl::StatusOr<std::string> LocalObjectStore::Get(std::string_view key) {
@@ -126,7 +110,7 @@ absl::StatusOr<std::vector<ObjectInfo>> LocalObjectStore::List(std::string_view 
     if (!key.starts_with(prefix) || key.find(kTempMarker) != std::string::npos) continue;
     out.push_back(ObjectInfo{key, static_cast<uint64_t>(it->file_size(ec))});
   }
-  if (ec) return ErrnoError("list", start.string(), ec.value());
+  if (ec) return ErrnoToStatus(ec.value(), absl::StrCat("list ", start.string()));
   std::sort(out.begin(), out.end(),
             [](const ObjectInfo& a, const ObjectInfo& b) { return a.key < b.key; });
   return out;
@@ -137,9 +121,9 @@ absl::Status LocalObjectStore::Delete(std::string_view key) {
   fs::path path = fs::path(root_) / std::string(key);
   if (::unlink(path.c_str()) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
-    return ErrnoError("delete", path.string(), errno);
+    return ErrnoToStatus(errno, absl::StrCat("delete ", path.string()));
   }
-  return SyncDirectory(path.parent_path());
+  return SyncDirectoryOf(path.string());
 }
 
 }  // namespace cambium::objstore

@@ -159,24 +159,27 @@ ensure_running() {
   for d in "$@"; do daemon_alive "$d" || launch "$d"; done
 }
 
+# wait_gone PID TENTHS: waits up to TENTHS tenths of a second for PID to be gone.
+wait_gone() {
+  local pid=$1 i
+  for ((i = 0; i < $2; i++)); do
+    pid_alive "$pid" || return 0
+    sleep 0.1
+  done
+}
+
 # stop_daemon DAEMON: SIGTERM, wait up to 30 s, then SIGKILL and wait again.
 stop_daemon() {
-  local d=$1 pid i
+  local d=$1 pid
   pid=$(daemon_pid "$d")
   if pid_alive "$pid"; then
     log "stopping $(ceph_name "$d") (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 300; i++)); do
-      pid_alive "$pid" || break
-      sleep 0.1
-    done
+    wait_gone "$pid" 300
     if pid_alive "$pid"; then
       log "$(ceph_name "$d") ignored SIGTERM for 30 s; sending SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 100; i++)); do
-        pid_alive "$pid" || break
-        sleep 0.1
-      done
+      wait_gone "$pid" 100
       pid_alive "$pid" && fail "$(ceph_name "$d") (pid $pid) survived SIGKILL"
     fi
   fi
