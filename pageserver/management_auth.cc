@@ -1,5 +1,9 @@
 // ManagementServiceImpl: the audit record of every call, the branch-aware scope
 // checks, and the token and audit RPCs (docs/security.md).
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "auth/authenticator.h"
@@ -22,6 +26,20 @@ void ToProto(const auth::TokenRecord& r, v1::TokenInfo* out) {
 
 }  // namespace
 
+namespace {
+
+// The calls that change what a lost disk would lose (the rest only read, or, like
+// ReleaseWriter and RunGc, change what is safe to redo or lose).
+bool ChangesMetadata(std::string_view action) {
+  constexpr std::string_view kChanging[] = {"CreateTenant",    "DeleteTenant",  "ImportPgdata",
+                                            "CreateBranch",    "DeleteBranch",  "UndeleteBranch",
+                                            "ResetBranch",     "RestoreBranch", "SetProtection",
+                                            "CompleteMasking", "CreateToken",   "RevokeToken"};
+  return std::find(std::begin(kChanging), std::end(kChanging), action) != std::end(kChanging);
+}
+
+}  // namespace
+
 grpc::Status ManagementServiceImpl::Run(grpc::ServerContext* context, Call call, const Body& body) {
   std::optional<auth::Principal> principal = auth::PrincipalOf(*context);
   absl::Status status;
@@ -31,6 +49,7 @@ grpc::Status ManagementServiceImpl::Run(grpc::ServerContext* context, Call call,
     // Without an authenticator (one test process) the caller is the stack itself.
     if (!principal) principal = auth::Principal{.id = "local", .service = true};
     status = body(*principal, call);
+    if (status.ok() && durable_ && ChangesMetadata(call.action)) status = durable_();
   }
   if (auth_.audit != nullptr) {
     auth::AuditRecord record{.token_id = principal ? principal->id : "",

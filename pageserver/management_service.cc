@@ -168,6 +168,7 @@ grpc::Status ManagementServiceImpl::GetBranch(grpc::ServerContext* ctx,
              [&](const auth::Principal&, Call&) -> absl::Status {
                CAMBIUM_ASSIGN_OR_RETURN(BranchInfo b, repo_->GetBranch(req->tenant(), req->name()));
                ToProto(b, resp);
+               if (uploaded_) resp->set_uploaded_lsn(uploaded_(b.timeline_id).value());
                return absl::OkStatus();
              });
 }
@@ -180,7 +181,11 @@ grpc::Status ManagementServiceImpl::ListBranches(grpc::ServerContext* ctx,
                CAMBIUM_ASSIGN_OR_RETURN(auto branches,
                                         req->deleted() ? repo_->ListDeletedBranches(req->tenant())
                                                        : repo_->ListBranches(req->tenant()));
-               for (const BranchInfo& b : branches) ToProto(b, resp->add_branches());
+               for (const BranchInfo& b : branches) {
+                 v1::BranchInfo* out = resp->add_branches();
+                 ToProto(b, out);
+                 if (uploaded_) out->set_uploaded_lsn(uploaded_(b.timeline_id).value());
+               }
                return absl::OkStatus();
              });
 }

@@ -41,6 +41,15 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
                                  std::string import_dir = "")
       : repo_(repo), auth_(auth), import_dir_(std::move(import_dir)) {}
 
+  // Called after every call that changed metadata (tenants, branches, tokens) and
+  // succeeded; the call answers with its status. With an object store it is
+  // RemoteHistory::WaitForUpload: a change is acknowledged once off this disk.
+  void SetDurabilityHook(std::function<absl::Status()> hook) { durable_ = std::move(hook); }
+  // With an object store: a timeline's uploaded archive end (BranchInfo.uploaded_lsn).
+  void SetUploadedSource(std::function<Lsn(const TimelineId&)> source) {
+    uploaded_ = std::move(source);
+  }
+
   grpc::Status CreateTenant(grpc::ServerContext*, const v1::CreateTenantRequest*,
                             v1::TenantInfo*) override;
   grpc::Status ListTenants(grpc::ServerContext*, const v1::ListTenantsRequest*,
@@ -119,6 +128,8 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   absl::Status RequireTokens() const;
 
   Repository* const repo_;
+  std::function<absl::Status()> durable_;           // set before serving
+  std::function<Lsn(const TimelineId&)> uploaded_;  // set before serving
   const ManagementAuth auth_;
   const std::string import_dir_;
 };

@@ -74,6 +74,14 @@ void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
                  "Most pages per GetPages request");
   app.add_option("--max-mutations-per-batch", c->max_mutations_per_batch,
                  "Most mutations per PutMutations batch");
+  app.add_option("--object-store", c->object_store,
+                 "Keep the page store in this object store too: file:///PATH or "
+                 "s3://BUCKET/PREFIX?endpoint=URL&region=R; an empty --data-dir restores from it");
+  app.add_option("--object-store-credentials", c->object_store_credentials,
+                 "File (0600) with AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines "
+                 "(default: those environment variables)");
+  app.add_option("--upload-interval", c->upload_interval,
+                 "How often the page store goes up to the object store");
   app.add_option("--admin-token-file", c->admin_token_file,
                  "File (0600) with the admin token (cambium up writes DATA/secrets/admin.token)");
 }
@@ -87,6 +95,16 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
     CAMBIUM_ASSIGN_OR_RETURN(gc_interval, ParseHumanDuration(config.gc_interval));
   }
   std::unique_ptr<PageServer> server(new PageServer());
+  if (!config.object_store.empty()) {
+    CAMBIUM_ASSIGN_OR_RETURN(absl::Duration interval, ParseHumanDuration(config.upload_interval));
+    CAMBIUM_ASSIGN_OR_RETURN(
+        auto objects,
+        objstore::OpenObjectStore(config.object_store, config.object_store_credentials));
+    CAMBIUM_ASSIGN_OR_RETURN(server->remote_,
+                             RemoteHistory::Open(std::move(objects), config.data_dir,
+                                                 RemoteHistoryOptions{.interval = interval}));
+    CAMBIUM_RETURN_IF_ERROR(server->remote_->RestoreIfEmpty().status());
+  }
   CAMBIUM_ASSIGN_OR_RETURN(
       server->store_,
       PageStore::Open(config.data_dir, PageStoreOptions{.cache_bytes = config.cache_mb << 20,
@@ -101,8 +119,16 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
                             .timeline = {.max_file_bytes = config.max_file_mb << 20}}));
   server->safekeepers_ = std::make_unique<SafekeeperSet>(
       std::vector<std::string>(absl::StrSplit(config.safekeepers, ',', absl::SkipEmpty())));
-  server->receiver_ =
-      std::make_unique<WalReceiver>(server->repo_.get(), server->safekeepers_.get());
+  WalReceiverOptions receiver_options;
+  if (RemoteHistory* remote = server->remote_.get()) {
+    remote->Start(server->store_.get(), server->repo_.get());
+    receiver_options.uploaded_end = [remote](const TimelineId& t) {
+      return remote->UploadedArchiveEnd(t);
+    };
+    receiver_options.before_safekeeper_delete = [remote] { return remote->WaitForUpload(); };
+  }
+  server->receiver_ = std::make_unique<WalReceiver>(server->repo_.get(), server->safekeepers_.get(),
+                                                    receiver_options);
   WalReceiver* receiver = server->receiver_.get();
   if (server->safekeepers_->size() > 0) {
     server->head_resolver_ =
@@ -125,6 +151,11 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
                      .audit = server->audit_.get(),
                      .required = server->authenticator_ != nullptr},
       config.import_dir);
+  if (RemoteHistory* remote = server->remote_.get()) {
+    server->management_service_->SetDurabilityHook([remote] { return remote->WaitForUpload(); });
+    server->management_service_->SetUploadedSource(
+        [remote](const TimelineId& t) { return remote->UploadedArchiveEnd(t); });
+  }
   grpc::ServerBuilder builder;
   CAMBIUM_RETURN_IF_ERROR(
       ConfigureServer(builder, config.listen, &server->port_, server->authenticator_));
@@ -258,6 +289,7 @@ void PageServer::Shutdown() {
   // clients resend unacknowledged work after a restart anyway.
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (receiver_) receiver_->Stop();
+  if (remote_) remote_->Stop();  // it reads the repository and the store
   if (repo_) repo_->SetHeadSource(nullptr);
   head_resolver_.reset();
   receiver_.reset();

@@ -29,6 +29,7 @@
 #include "pageserver/management_service.h"
 #include "pageserver/page_service.h"
 #include "pageserver/page_store.h"
+#include "pageserver/remote_history.h"
 #include "pageserver/repository.h"
 #include "pageserver/safekeeper_set.h"
 #include "pageserver/wal_receiver.h"
@@ -72,6 +73,15 @@ struct PageServerConfig {
   // through a symbolic link (docs/security.md); empty allows any directory (tests
   // and tools that run their own pageserver). Default: empty.
   std::string import_dir;
+  // Where the page store is kept off this disk (docs/pageserver.md "Remote history"):
+  // file:///PATH or s3://BUCKET/PREFIX?endpoint=...&region=... A start with an empty
+  // --data-dir restores from it. Default: none (one disk holds everything).
+  std::string object_store;
+  // File (0600) with AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines for an s3://
+  // store; without it, those environment variables. Default: none.
+  std::string object_store_credentials;
+  // How often the page store goes up to the object store. Default: 10s.
+  std::string upload_interval = "10s";
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
@@ -96,6 +106,7 @@ class PageServer {
   // The scrape-time gauges (see above).
   void RegisterMetrics();
 
+  std::unique_ptr<RemoteHistory> remote_;
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<SafekeeperSet> safekeepers_;

@@ -248,7 +248,10 @@ void WalReceiver::ReportArchived() {
   for (const auto& t : repo_->AllTimelines()) {
     if (t->deleted() || t->generation() == 0) continue;  // never written through safekeepers
     auto end = repo_->archive().End(*t);
-    if (end.ok()) ends.emplace_back(t, *end);
+    if (!end.ok()) continue;
+    Lsn report = *end;
+    if (options_.uploaded_end) report = std::min(report, options_.uploaded_end(t->id()));
+    if (report.valid()) ends.emplace_back(t, report);
   }
   bool synced = false;
   for (const auto& [t, end] : ends) {
@@ -273,7 +276,15 @@ void WalReceiver::ReportArchived() {
 }
 
 void WalReceiver::DeleteOnSafekeepers() {
-  for (const auto& [tenant, timeline] : repo_->PendingSafekeeperDeletions()) {
+  const auto pending = repo_->PendingSafekeeperDeletions();
+  if (pending.empty()) return;
+  if (options_.before_safekeeper_delete) {
+    if (absl::Status s = options_.before_safekeeper_delete(); !s.ok()) {
+      LogDebug("safekeeper_delete_deferred", {{"status", s}});
+      return;
+    }
+  }
+  for (const auto& [tenant, timeline] : pending) {
     bool all = true;
     for (int i = 0; i < safekeepers_->size(); ++i) {
       absl::Status s = safekeepers_->DeleteTimeline(i, tenant, timeline);

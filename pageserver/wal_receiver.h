@@ -21,6 +21,7 @@
 //  - makes the archive durable and reports each timeline's archived LSN to every
 //    safekeeper that has not acknowledged it yet, so that every safekeeper trims
 //    (ARCHITECTURE.md section 7), including one that was down when WAL was archived;
+//    with an object store, the smaller of that and the uploaded archive end;
 //  - deletes, on every safekeeper, the timelines the repository deleted (a durable
 //    queue in the repository: a safekeeper that is down is retried later).
 //
@@ -30,6 +31,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,6 +50,13 @@ struct WalReceiverOptions {
   absl::Duration report_interval = absl::Seconds(1);
   // How long a safekeeper that served damaged WAL is not followed. Default: 30 s.
   absl::Duration avoid_damaged_for = absl::Seconds(30);
+  // With an object store (RemoteHistory): the archive end of a timeline that is off
+  // this disk. The safekeepers are told min(archived, uploaded), so they trim only
+  // what a lost disk cannot lose. Default: none (the archive on this disk counts).
+  std::function<Lsn(const TimelineId&)> uploaded_end;
+  // With an object store: called before timelines are deleted on the safekeepers, so
+  // a deletion a lost disk would forget has not already removed their WAL. Default: none.
+  std::function<absl::Status()> before_safekeeper_delete;
 };
 
 class WalReceiver {

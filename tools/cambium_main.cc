@@ -136,13 +136,29 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "Print one JSON document");
   std::function<int()> action;
 
-  app.add_subcommand("up", "Start the pageserver, 3 safekeepers and an endpoint on main")
-      ->callback([&] {
-        action = [&] {
-          return Run(
-              g, [](auto& c) { return c.Up(); }, DataDirUse::kCreate);
-        };
-      });
+  cambium::cli::UpArgs up_args;
+  auto* up =
+      app.add_subcommand("up", "Start the pageserver, 3 safekeepers and an endpoint on main");
+  up->add_option("--object-store", up_args.object_store,
+                 "Keep the pageserver's history in this object store too: "
+                 "s3://BUCKET/PREFIX?endpoint=URL&region=R or file:///PATH");
+  up->add_option("--object-store-credentials", up_args.object_store_credentials,
+                 "File (0600) with AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines "
+                 "(default: those environment variables)");
+  up->callback([&] {
+    action = [&] {
+      return Run(
+          g, [&](auto& c) { return c.Up(up_args); }, DataDirUse::kCreate);
+    };
+  });
+  auto* pageserver = app.add_subcommand("pageserver", "Operate the pageserver");
+  pageserver->require_subcommand(1);
+  pageserver
+      ->add_subcommand("rebuild",
+                       "Replace the pageserver's data with what the object store holds (after a "
+                       "lost disk); endpoints restart on their ports")
+      ->callback(
+          [&] { action = [&] { return Run(g, [](auto& c) { return c.PageserverRebuild(); }); }; });
   app.add_subcommand("down", "Stop endpoints and daemons (state is kept)")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.Down(); }); };
   });

@@ -86,6 +86,16 @@ struct BranchCreateArgs {
   std::optional<std::string> ttl;
 };
 
+// `up` (cli_stack.cc; the object store: cli_remote.cc).
+struct UpArgs {
+  // --object-store URL: file:///PATH or s3://BUCKET/PREFIX?endpoint=URL&region=R
+  // (docs/pageserver.md "Remote history"). "" keeps what the stack has.
+  std::string object_store;
+  // --object-store-credentials FILE (0600); "" = AWS_ACCESS_KEY_ID and
+  // AWS_SECRET_ACCESS_KEY of the environment.
+  std::string object_store_credentials;
+};
+
 struct EndpointStartArgs {
   std::string branch;
   int port = 0;
@@ -166,7 +176,10 @@ class Cli {
                                                    const std::string& tenant, bool create);
 
   // Stack.
-  absl::StatusOr<Output> Up();
+  absl::StatusOr<Output> Up(const UpArgs& args = {});
+  // `pageserver rebuild` (cli_remote.cc): stops the stack, deletes the pageserver's
+  // data, and starts it again restored from the object store; endpoints restart.
+  absl::StatusOr<Output> PageserverRebuild();
   absl::StatusOr<Output> Down();
   absl::StatusOr<Output> Status();
 
@@ -266,6 +279,12 @@ class Cli {
   void UseApiToken();
   std::string ServiceTokenFile() const { return dir_.Sub("secrets/service.token"); }
   std::string AdminTokenFile() const { return dir_.Sub("secrets/admin.token"); }
+  // The s3:// credentials `up --object-store` saved for the pageserver (0600).
+  std::string ObjectStoreCredentialsFile() const {
+    return dir_.Sub("secrets/object-store.credentials");
+  }
+  // `up --object-store`: checks the store and records it (cli_remote.cc).
+  absl::Status ConfigureObjectStore(const UpArgs& args);
 
   // cli_branch.cc
   // What CreateBranch makes (CreateBranchRequest's kinds).

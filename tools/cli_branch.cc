@@ -45,6 +45,13 @@ json Cli::BranchJson(const v1::BranchInfo& b) const {
       {"expires", b.expires_unix_micros() == 0
                       ? json(nullptr)
                       : json(FormatTimestamp(absl::FromUnixMicros(b.expires_unix_micros())))}};
+  // With an object store: how much of the branch's archived WAL no upload holds yet
+  // (what a lost pageserver disk would need from the safekeepers).
+  if (b.has_uploaded_lsn()) {
+    j["uploaded_lsn"] = Lsn(b.uploaded_lsn()).ToString();
+    j["remote_lag_bytes"] =
+        b.last_record_lsn() > b.uploaded_lsn() ? b.last_record_lsn() - b.uploaded_lsn() : 0;
+  }
   // What a restore or time-travel query can reach; null where the pageserver could
   // not say, never a failed command.
   j["restorable"] = nullptr;

@@ -148,10 +148,24 @@ absl::Status Cli::PrepareDaemons() {
         sk, {ProgramPath("cambium-safekeeper"), "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
   }
   stack_.pageserver.name = "pageserver";
-  CAMBIUM_RETURN_IF_ERROR(prepare(
-      stack_.pageserver, {ProgramPath("cambium-pageserver"), "--data-dir", dir_.Sub("pageserver"),
-                          "--safekeepers", SafekeeperAddresses(), "--admin-token-file",
-                          AdminTokenFile(), "--import-dir", dir_.ImportDir()}));
+  std::vector<std::string> pageserver = {ProgramPath("cambium-pageserver"),
+                                         "--data-dir",
+                                         dir_.Sub("pageserver"),
+                                         "--safekeepers",
+                                         SafekeeperAddresses(),
+                                         "--admin-token-file",
+                                         AdminTokenFile(),
+                                         "--import-dir",
+                                         dir_.ImportDir()};
+  if (!stack_.object_store.empty()) {
+    // Secrets are read from a file, never passed on a command line.
+    pageserver.insert(pageserver.end(), {"--object-store", stack_.object_store});
+    if (fs::exists(ObjectStoreCredentialsFile())) {
+      pageserver.insert(pageserver.end(),
+                        {"--object-store-credentials", ObjectStoreCredentialsFile()});
+    }
+  }
+  CAMBIUM_RETURN_IF_ERROR(prepare(stack_.pageserver, std::move(pageserver)));
   // The supervisor reads the command lines (and the pids to adopt) from here.
   return dir_.SaveStack(stack_);
 }
@@ -284,9 +298,10 @@ absl::Status Cli::EnsureMainBranch() {
   return BranchProtect("main", true).status();
 }
 
-absl::StatusOr<Output> Cli::Up() {
+absl::StatusOr<Output> Cli::Up(const UpArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(EnsureSecrets());
   UseApiToken();
+  CAMBIUM_RETURN_IF_ERROR(ConfigureObjectStore(args));
   CAMBIUM_RETURN_IF_ERROR(EnsureDaemons());
   CAMBIUM_RETURN_IF_ERROR(EnsureMainBranch());
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
@@ -398,6 +413,25 @@ absl::StatusOr<Output> Cli::Status() {
       {"started", supervised ? TimeOrNull(supervisor_.started) : json(nullptr)},
       {"log", dir_.Sub("logs/supervisor.log")}};
   out.json["pageserver"] = DaemonJson(stack_.pageserver, supervisor_);
+  out.json["object_store"] =
+      stack_.object_store.empty() ? json(nullptr) : json(stack_.object_store);
+  // Per branch, the archived WAL no upload holds yet; null when the pageserver does
+  // not answer at once (status never waits for it).
+  out.json["remote_lag_bytes"] = nullptr;
+  if (!stack_.object_store.empty() && DaemonUp(stack_.pageserver)) {
+    v1::ListBranchesRequest req;
+    req.set_tenant(stack_.tenant);
+    v1::ListBranchesResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    if (mgmt().ListBranches(&ctx, req, &resp).ok()) {
+      json lag = json::object();
+      for (const v1::BranchInfo& b : resp.branches()) {
+        if (b.has_uploaded_lsn()) lag[b.name()] = BranchJson(b)["remote_lag_bytes"];
+      }
+      out.json["remote_lag_bytes"] = std::move(lag);
+    }
+  }
   out.json["safekeepers"] = json::array();
   for (const Daemon& sk : stack_.safekeepers) {
     out.json["safekeepers"].push_back(DaemonJson(sk, supervisor_));
@@ -430,6 +464,15 @@ absl::StatusOr<Output> Cli::Status() {
         d["log"].get<std::string>());
   };
   line(out.json["pageserver"]);
+  if (!stack_.object_store.empty()) {
+    text += absl::StrFormat("  %-11s %s\n", "objects", stack_.object_store);
+    if (out.json["remote_lag_bytes"].is_object()) {
+      for (const auto& [branch, lag] : out.json["remote_lag_bytes"].items()) {
+        text += absl::StrFormat("              branch %s: %d bytes of WAL not uploaded yet\n",
+                                branch, lag.get<uint64_t>());
+      }
+    }
+  }
   for (const auto& sk : out.json["safekeepers"]) line(sk);
   for (const auto& ep : out.json["endpoints"]) {
     text += absl::StrFormat(

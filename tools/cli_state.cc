@@ -183,6 +183,7 @@ absl::StatusOr<StackState> LoadStackFile(const std::string& path) {
   if (!j.ok()) return j.status();
   StackState s;
   s.tenant = j->value("tenant", "default");
+  s.object_store = j->value("object_store", "");
   if (j->contains("pageserver")) s.pageserver = DaemonFrom((*j)["pageserver"]);
   if (j->contains("safekeepers")) {
     for (const auto& sk : (*j)["safekeepers"]) s.safekeepers.push_back(DaemonFrom(sk));
@@ -193,6 +194,7 @@ absl::StatusOr<StackState> LoadStackFile(const std::string& path) {
 absl::Status DataDir::SaveStack(const StackState& s) const {
   json j = {{"version", 1},
             {"tenant", s.tenant},
+            {"object_store", s.object_store},
             {"pageserver", ToJson(s.pageserver)},
             {"safekeepers", json::array()}};
   for (const Daemon& sk : s.safekeepers) j["safekeepers"].push_back(ToJson(sk));

@@ -50,6 +50,8 @@ struct Daemon {
 
 struct StackState {
   std::string tenant = "default";
+  // The pageserver's object store URL (`up --object-store`, never a secret); "" = none.
+  std::string object_store;
   Daemon pageserver;
   std::vector<Daemon> safekeepers;
 };

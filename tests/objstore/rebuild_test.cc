@@ -1,0 +1,130 @@
+// The pageserver's history in a real S3 service (Ceph's RADOS Gateway started by
+// tools/object-store.sh on loopback) and `cambium pageserver rebuild` with a real
+// Postgres: after the pageserver's data is deleted, every acknowledged commit and
+// every branch comes back from the object store and the safekeepers
+// (docs/pageserver.md "Remote history"). Skips when Ceph is not installed.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "tests/cli/cli_fixture.h"
+
+namespace cambium::testing {
+namespace {
+
+class RebuildTest : public CliStackTest {
+ protected:
+  static void SetUpTestSuite() {
+    CliStackTest::SetUpTestSuite();
+    const std::string rgw = dir_->Sub("rgw");
+    rgw_guard_ = new ExitGuard(
+        ExitGuard::Start(absl::StrFormat("CAMBIUM_OBJECT_STORE_DIR=%s %s stop --purge",
+                                         ShellQuote(rgw), ShellQuote(Script())))
+            .value());
+    SubprocessOptions start{.argv = {Script(), "start"},
+                            .env = {{"CAMBIUM_OBJECT_STORE_DIR", rgw},
+                                    {"CAMBIUM_OBJECT_STORE_BUCKET", "cambium-rebuild"}}};
+    auto result = RunCommand(start, absl::Minutes(3));
+    ASSERT_TRUE(result.ok()) << result.status();
+    if (result->exit_code == 77) GTEST_SKIP() << "no Ceph: " << result->err;
+    ASSERT_EQ(result->exit_code, 0) << result->err;
+    std::string key, secret;
+    for (absl::string_view line : absl::StrSplit(result->out, '\n', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+      if (kv.first == "AWS_ACCESS_KEY_ID") key = kv.second;
+      if (kv.first == "AWS_SECRET_ACCESS_KEY") secret = kv.second;
+      if (kv.first == "CAMBIUM_OBJECT_STORE") {
+        // Printed shell-quoted: CAMBIUM_OBJECT_STORE='s3://...'.
+        url_ = kv.second;
+        if (url_.size() >= 2 && url_.front() == '\'') url_ = url_.substr(1, url_.size() - 2);
+      }
+    }
+    ASSERT_FALSE(url_.empty()) << result->out;
+    credentials_ = dir_->Sub("s3.credentials");
+    std::ofstream(credentials_) << "AWS_ACCESS_KEY_ID=" << key
+                                << "\nAWS_SECRET_ACCESS_KEY=" << secret << "\n";
+    ASSERT_EQ(chmod(credentials_.c_str(), 0600), 0);
+    started_ = true;
+  }
+
+  static void TearDownTestSuite() {
+    CliStackTest::TearDownTestSuite();
+    if (started_) {
+      SubprocessOptions stop{.argv = {Script(), "stop", "--purge"},
+                             .env = {{"CAMBIUM_OBJECT_STORE_DIR", dir_ ? dir_->Sub("rgw") : ""}}};
+      (void)RunCommand(stop, absl::Minutes(1));
+    }
+    delete rgw_guard_;
+  }
+
+  void SetUp() override {
+    if (!started_) GTEST_SKIP() << "object store not started";
+  }
+
+  static std::string Script() { return std::string(CAMBIUM_SOURCE_DIR) + "/tools/object-store.sh"; }
+
+  static int64_t Number(const std::string& conn, const std::string& sql) {
+    int64_t n = -1;
+    EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(Psql(conn, sql)), &n)) << sql;
+    return n;
+  }
+
+  static inline ExitGuard* rgw_guard_ = nullptr;
+  static inline bool started_ = false;
+  static inline std::string url_;
+  static inline std::string credentials_;
+};
+
+TEST_F(RebuildTest, ARebuiltPageserverKeepsEveryAcknowledgedCommitAndBranch) {
+  // Without an object store there is nothing to rebuild from: refused, nothing deleted.
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  Result refused = Cambium({"pageserver", "rebuild"});
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE((refused.text + refused.err).find("no object store"), std::string::npos)
+      << refused.text << refused.err;
+  ASSERT_EQ(Cambium({"down"}).code, 0);
+
+  up = Cambium({"up", "--object-store", url_, "--object-store-credentials", credentials_});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"];
+  Result status = Cambium({"status"});
+  EXPECT_EQ(status.out["object_store"], url_);
+  EXPECT_TRUE(status.out["remote_lag_bytes"].contains("main")) << status.text;
+  Psql(main,
+       "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g;"
+       "CREATE TABLE acks(id int PRIMARY KEY)");
+  Result before = Cambium({"branch", "create", "before", "--parent", "main"});
+  ASSERT_EQ(before.code, 0) << before.err;
+  const std::string before_sum = Psql(main, "SELECT sum(length(v)) + sum(id) FROM t");
+  // Commits acknowledged one by one, some of them after the last upload.
+  for (int i = 1; i <= 300; ++i) Psql(main, absl::StrFormat("INSERT INTO acks VALUES (%d)", i));
+  Psql(main, "UPDATE t SET v = 'changed' WHERE id <= 1000");
+
+  Result rebuilt = Cambium({"pageserver", "rebuild"});
+  ASSERT_EQ(rebuilt.code, 0) << rebuilt.err << rebuilt.text;
+  EXPECT_EQ(rebuilt.out["rebuilt"], true);
+  EXPECT_TRUE(absl::StartsWith(rebuilt.out.value("restored_index", ""), "index/")) << rebuilt.text;
+  EXPECT_EQ(rebuilt.out["connection_string"], main);  // same port and credentials
+
+  EXPECT_EQ(Number(main, "SELECT count(*) FROM acks"), 300);
+  EXPECT_EQ(Number(main, "SELECT count(*) FROM t WHERE v = 'changed'"), 1000);
+  Result b = Cambium({"endpoint", "start", "before"});
+  ASSERT_EQ(b.code, 0) << b.err << b.text;
+  const std::string before_url = b.out["connection_string"];
+  EXPECT_EQ(Psql(before_url, "SELECT sum(length(v)) + sum(id) FROM t"), before_sum);
+  EXPECT_EQ(Number(before_url, "SELECT count(*) FROM t WHERE v = 'changed'"), 0);
+  // The stack goes on: writes, a new branch, and a second rebuild.
+  Psql(main, "INSERT INTO acks VALUES (301)");
+  ASSERT_EQ(Cambium({"branch", "create", "after", "--parent", "main"}).code, 0);
+  rebuilt = Cambium({"pageserver", "rebuild"});
+  ASSERT_EQ(rebuilt.code, 0) << rebuilt.err << rebuilt.text;
+  EXPECT_EQ(Number(main, "SELECT count(*) FROM acks"), 301);
+  EXPECT_TRUE(HasBranch("after"));
+}
+
+}  // namespace
+}  // namespace cambium::testing

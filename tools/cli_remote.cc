@@ -1,0 +1,105 @@
+// Cli: the object store of the stack (`up --object-store`) and `pageserver rebuild`
+// (docs/pageserver.md "Remote history", docs/operations.md).
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/files.h"
+#include "common/status.h"
+#include "objstore/object_store.h"
+#include "tools/cli.h"
+#include "tools/cli_util.h"
+
+namespace cambium::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Where RemoteHistory puts its indexes (pageserver/remote_history.h).
+constexpr char kIndexPrefix[] = "index/";
+
+}  // namespace
+
+absl::Status Cli::ConfigureObjectStore(const UpArgs& args) {
+  if (args.object_store.empty()) {
+    if (!args.object_store_credentials.empty()) {
+      return absl::InvalidArgumentError("--object-store-credentials needs --object-store");
+    }
+    return absl::OkStatus();
+  }
+  if (args.object_store == stack_.object_store && args.object_store_credentials.empty()) {
+    return absl::OkStatus();
+  }
+  if (!stack_.object_store.empty() && stack_.object_store != args.object_store) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "this stack keeps its pageserver's history in %s; it cannot move to %s (start a new "
+        "stack in another data directory for that)",
+        stack_.object_store, args.object_store));
+  }
+  if (SupervisorRunning() || StackUp()) {
+    return absl::FailedPreconditionError(
+        "the stack is running: `cambium down` first, then `cambium up --object-store URL`");
+  }
+  std::string credentials_file;
+  if (absl::StartsWith(args.object_store, "s3://")) {
+    // The pageserver reads them from a 0600 file of the stack: never from a command
+    // line, and still there when `up` runs again from a shell without them.
+    CAMBIUM_ASSIGN_OR_RETURN(objstore::S3Credentials creds,
+                             objstore::LoadS3Credentials(args.object_store_credentials));
+    CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(
+        ObjectStoreCredentialsFile(),
+        absl::StrCat("AWS_ACCESS_KEY_ID=", creds.access_key_id,
+                     "\nAWS_SECRET_ACCESS_KEY=", creds.secret_access_key, "\n")));
+    credentials_file = ObjectStoreCredentialsFile();
+  }
+  // A wrong URL, bucket or key fails here, before any daemon starts.
+  ReportProgress("object-store", "checking the object store " + args.object_store);
+  CAMBIUM_RETURN_IF_ERROR(objstore::OpenObjectStore(args.object_store, credentials_file).status());
+  stack_.object_store = args.object_store;
+  return dir_.SaveStack(stack_);
+}
+
+absl::StatusOr<Output> Cli::PageserverRebuild() {
+  if (stack_.object_store.empty()) {
+    return absl::FailedPreconditionError(
+        "this stack has no object store, so the pageserver's disk holds the only copy of its "
+        "history and there is nothing to rebuild from; `cambium down` and `cambium up "
+        "--object-store URL` keep it in one");
+  }
+  const absl::Time start = absl::Now();
+  const std::string credentials =
+      fs::exists(ObjectStoreCredentialsFile()) ? ObjectStoreCredentialsFile() : "";
+  // Nothing is stopped or deleted unless the store answers and holds an upload.
+  CAMBIUM_ASSIGN_OR_RETURN(auto store, objstore::OpenObjectStore(stack_.object_store, credentials));
+  CAMBIUM_ASSIGN_OR_RETURN(auto indexes, store->List(kIndexPrefix));
+  if (indexes.empty()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s holds no upload of this stack's pageserver yet; its data is left as it is",
+        store->Describe()));
+  }
+  ReportProgress("rebuild", "stopping endpoints and daemons");
+  CAMBIUM_RETURN_IF_ERROR(Annotate(Down().status(), "stopping the stack"));
+  const std::string data = dir_.Sub("pageserver");
+  ReportProgress("rebuild", "deleting the pageserver's data " + data);
+  std::error_code ec;
+  fs::remove_all(data, ec);
+  if (ec) return absl::InternalError(absl::StrCat("deleting ", data, ": ", ec.message()));
+  ReportProgress("rebuild", "starting a pageserver restored from " + store->Describe());
+  absl::StatusOr<Output> up = Up();
+  if (!up.ok()) return Annotate(up.status(), "starting the rebuilt pageserver");
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  Output out;
+  out.json = up->json;
+  out.json["rebuilt"] = true;
+  out.json["object_store"] = store->Describe();
+  out.json["restored_index"] = indexes.back().key;
+  out.json["seconds"] = seconds;
+  out.text = absl::StrFormat(
+      "The pageserver was rebuilt from %s (%s) in %.1f s; endpoints were restarted on their "
+      "ports.\n%s",
+      store->Describe(), indexes.back().key, seconds, up->text);
+  return out;
+}
+
+}  // namespace cambium::cli
