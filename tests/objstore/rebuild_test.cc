@@ -51,13 +51,18 @@ class RebuildTest : public CliStackTest {
   }
 
   static void TearDownTestSuite() {
-    CliStackTest::TearDownTestSuite();
+    // The stack first (its pageserver uploads to the gateway), then the gateway, then
+    // the directory both live in.
     if (started_) {
+      (void)RunCommand({.argv = {CAMBIUM_CLI_BIN, "down", "--data-dir", dir_->path()}},
+                       absl::Minutes(3));
       SubprocessOptions stop{.argv = {Script(), "stop", "--purge"},
-                             .env = {{"CAMBIUM_OBJECT_STORE_DIR", dir_ ? dir_->Sub("rgw") : ""}}};
+                             .env = {{"CAMBIUM_OBJECT_STORE_DIR", dir_->Sub("rgw")}}};
       (void)RunCommand(stop, absl::Minutes(1));
     }
     delete rgw_guard_;
+    rgw_guard_ = nullptr;
+    CliStackTest::TearDownTestSuite();
   }
 
   void SetUp() override {
