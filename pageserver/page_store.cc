@@ -134,6 +134,9 @@ absl::StatusOr<std::unique_ptr<PageStore>> PageStore::Open(const std::string& di
   db_options.max_background_jobs = 4;
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = 1ull << 30;
+  // The MANIFEST goes up whole with every upload to an object store
+  // (remote_history.h): rolled over at 64 MiB instead of RocksDB's 1 GiB.
+  db_options.max_manifest_file_size = 64ull << 20;
   db_options.paranoid_checks = true;
   db_options.info_log = std::make_shared<RocksInfoLogger>();
   std::vector<rocksdb::ColumnFamilyDescriptor> families;

@@ -36,7 +36,11 @@
 //    as the object generations/G. It writes only keys of its own generation, and
 //    before every upload and every delete checks that no higher generation exists; a
 //    stale pageserver (another one attached the same history) stops uploading and
-//    deleting, so it can never remove or shadow what the newer one uses.
+//    deleting, so it can never remove or shadow what the newer one uses. The claim
+//    itself is a list then a put, not atomic: two pageservers started on the same
+//    history at the same moment could claim the same generation. One stack runs one
+//    pageserver, so this needs two stacks on one prefix; docs/scale-out.md moves
+//    generations to etcd, which makes the claim a compare-and-set.
 //
 // Layout under the store's prefix (G and S are 16 hex digits):
 //   generations/G                 sealed marker of a claimed generation

@@ -3,6 +3,7 @@
 // Postgres: after the pageserver's data is deleted, every acknowledged commit and
 // every branch comes back from the object store and the safekeepers
 // (docs/pageserver.md "Remote history"). Skips when Ceph is not installed.
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -10,6 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "common/lsn.h"
+#include "httplib.h"
 #include "tests/cli/cli_fixture.h"
 
 namespace cambium::testing {
@@ -77,6 +80,26 @@ class RebuildTest : public CliStackTest {
     return n;
   }
 
+  // cambium_safekeeper_archived_lsn of `timeline` at a safekeeper's /metrics; -1 if
+  // absent.
+  static double ArchivedLsnOn(const std::string& metrics_url, const std::string& timeline) {
+    const size_t path = metrics_url.find('/', metrics_url.find("://") + 3);
+    httplib::Client http(metrics_url.substr(0, path));
+    auto res = http.Get(metrics_url.substr(path));
+    EXPECT_TRUE(res && res->status == 200) << metrics_url;
+    if (!res) return -1;
+    for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+      if (!absl::StartsWith(line, "cambium_safekeeper_archived_lsn{") ||
+          !absl::StrContains(line, "timeline=\"" + timeline + "\"")) {
+        continue;
+      }
+      double v = -1;
+      EXPECT_TRUE(absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) << line;
+      return v;
+    }
+    return -1;
+  }
+
   static inline ExitGuard* rgw_guard_ = nullptr;
   static inline bool started_ = false;
   static inline std::string url_;
@@ -129,6 +152,71 @@ TEST_F(RebuildTest, ARebuiltPageserverKeepsEveryAcknowledgedCommitAndBranch) {
   ASSERT_EQ(rebuilt.code, 0) << rebuilt.err << rebuilt.text;
   EXPECT_EQ(Number(main, "SELECT count(*) FROM acks"), 301);
   EXPECT_TRUE(HasBranch("after"));
+}
+
+// Runs on the stack the first case leaves up with its object store.
+TEST_F(RebuildTest, AnObjectStoreOutageUnderLoadLosesNothingAndTheLagRecovers) {
+  Result status = Cambium({"status"});
+  ASSERT_EQ(status.out["object_store"], url_) << "needs the first case's stack";
+  Result cs = Cambium({"connection-string", "main"});
+  ASSERT_EQ(cs.code, 0) << cs.err;
+  const std::string main = cs.out["connection_string"];
+  Psql(main, "CREATE TABLE outage(id int PRIMARY KEY)");
+  std::ifstream pid_file(dir_->Sub("rgw/run/rgw.pid"));
+  int rgw = 0;
+  pid_file >> rgw;
+  ASSERT_GT(rgw, 0);
+  auto lag = [&] {
+    Result s = Cambium({"status"});
+    return s.out["remote_lag_bytes"].is_object() ? s.out["remote_lag_bytes"].value("main", -1)
+                                                 : int64_t{-1};
+  };
+  // The gateway stops answering (its connections stay open: uploads stall, as with a
+  // slow or partitioned service) for 30 s while commits go on.
+  ASSERT_EQ(kill(rgw, SIGSTOP), 0);
+  int acked = 0;
+  const absl::Time until = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < until) {
+    bool ok = false;
+    Psql(main, absl::StrFormat("INSERT INTO outage VALUES (%d)", acked + 1), &ok);
+    if (!ok) break;
+    ++acked;
+  }
+  // Tens of MB of WAL no upload holds: the safekeepers must keep all of it, however
+  // much the pageserver archived (they trim whole 16 MB segments).
+  Psql(main,
+       "CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 16) AS v "
+       "FROM generate_series(1, 100000) g");
+  absl::SleepFor(absl::Seconds(3));  // the archive reports once a second
+  Result show = Cambium({"branch", "show", "main"});
+  const Lsn uploaded = Lsn::Parse(show.out.value("uploaded_lsn", "")).value_or(Lsn());
+  const Lsn archived = Lsn::Parse(show.out.value("last_record_lsn", "")).value_or(Lsn());
+  EXPECT_GT(archived.value(), uploaded.value() + (32u << 20)) << show.text;
+  const Result stack = Cambium({"status"});
+  ASSERT_EQ(stack.out["safekeepers"].size(), 3u) << stack.text;
+  for (const auto& sk : stack.out["safekeepers"]) {
+    const double told = ArchivedLsnOn(sk["metrics_url"], show.out["timeline_id"]);
+    EXPECT_GE(told, 0) << sk["name"] << " shows no archived LSN for main";
+    EXPECT_LE(told, static_cast<double>(uploaded.value()))
+        << sk["name"] << " was told WAL is archived that no upload holds";
+  }
+  const int64_t lag_during = lag();
+  ASSERT_EQ(kill(rgw, SIGCONT), 0);
+  EXPECT_GT(acked, 0);
+  EXPECT_GT(lag_during, 0) << "the outage did not hold uploads back";
+  // Uploads catch up.
+  int64_t lag_after = lag_during;
+  for (absl::Time deadline = absl::Now() + absl::Minutes(4);
+       absl::Now() < deadline && (lag_after < 0 || lag_after >= lag_during);) {
+    absl::SleepFor(absl::Seconds(2));
+    lag_after = lag();
+  }
+  EXPECT_GE(lag_after, 0);
+  EXPECT_LT(lag_after, lag_during);
+  // And nothing acknowledged during the outage depends on the lost disk.
+  Result rebuilt = Cambium({"pageserver", "rebuild"});
+  ASSERT_EQ(rebuilt.code, 0) << rebuilt.err << rebuilt.text;
+  EXPECT_EQ(Number(main, "SELECT count(*) FROM outage"), acked);
 }
 
 }  // namespace
