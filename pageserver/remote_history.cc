@@ -139,7 +139,14 @@ absl::StatusOr<std::unique_ptr<RemoteHistory>> RemoteHistory::Open(
   std::unique_ptr<RemoteHistory> h(
       new RemoteHistory(std::move(store), std::move(data_dir), options));
   CAMBIUM_RETURN_IF_ERROR(h->ClaimGeneration());
-  CAMBIUM_RETURN_IF_ERROR(h->LoadNewestIndex());
+  if (absl::Status loaded = h->LoadNewestIndex(); !loaded.ok()) {
+    // With a store on this disk, the newest index only says what is up already: a
+    // damaged one is replaced by the next upload (everything goes up again). Without
+    // one, it is what a restore needs, and its damage is the answer.
+    std::error_code ec;
+    if (!fs::exists(h->data_dir_ + "/CURRENT", ec)) return loaded;
+    LogWarning("remote_index_unreadable", {{"status", loaded}, {"action", "uploading anew"}});
+  }
   LogInfo("remote_history_opened", {{"store", h->store_->Describe()},
                                     {"generation", h->generation_},
                                     {"newest_index", h->newest_index_}});

@@ -204,6 +204,30 @@ TEST_F(RemoteHistoryTest, ADamagedObjectFailsTheRestoreWithDataLoss) {
   EXPECT_FALSE(fs::exists(dir_->Sub("disk2/CURRENT")));  // never a half-restored store
 }
 
+TEST_F(RemoteHistoryTest, ADamagedIndexIsReplacedWhenTheDiskStillHoldsTheStore) {
+  Open(dir_->Sub("disk1"));
+  MakeHistory();
+  ASSERT_TRUE(remote_->WaitForUpload().ok());
+  Close();
+  for (const std::string& key : Keys("index")) {
+    std::ofstream(StoreRoot() + "/" + key, std::ios::trunc) << "garbage";
+  }
+  // Nothing to restore from: the damage is the answer.
+  auto remote = RemoteHistory::Open(objstore::OpenObjectStore("file://" + StoreRoot()).value(),
+                                    dir_->Sub("disk2"));
+  ASSERT_FALSE(remote.ok());
+  EXPECT_EQ(remote.status().code(), absl::StatusCode::kDataLoss) << remote.status();
+  // The store on disk1 is the truth: it starts and uploads everything anew.
+  Open(dir_->Sub("disk1"));
+  ASSERT_TRUE(remote_->WaitForUpload().ok());
+  Close();
+  bool restored = false;
+  Open(dir_->Sub("disk3"), {}, /*restore=*/true, &restored);
+  EXPECT_TRUE(restored);
+  EXPECT_EQ(Byte("main"), 'b');
+  EXPECT_EQ(Byte("dev"), 'a');
+}
+
 TEST_F(RemoteHistoryTest, AStalePageserverNeitherUploadsNorDeletes) {
   Open(dir_->Sub("disk1"), RemoteHistoryOptions{.keep_indexes = 1});
   MakeHistory();

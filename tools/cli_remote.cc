@@ -80,14 +80,33 @@ absl::StatusOr<Output> Cli::PageserverRebuild() {
   }
   ReportProgress("rebuild", "stopping endpoints and daemons");
   CAMBIUM_RETURN_IF_ERROR(Annotate(Down().status(), "stopping the stack"));
+  // The old data is moved aside, not deleted, until the restored pageserver runs: a
+  // store that turns out damaged must not cost a disk that was still readable.
   const std::string data = dir_.Sub("pageserver");
-  ReportProgress("rebuild", "deleting the pageserver's data " + data);
+  const std::string aside = dir_.Sub("pageserver.before-rebuild");
   std::error_code ec;
-  fs::remove_all(data, ec);
-  if (ec) return absl::InternalError(absl::StrCat("deleting ", data, ": ", ec.message()));
+  fs::remove_all(aside, ec);
+  ReportProgress("rebuild", "moving the pageserver's data aside to " + aside);
+  fs::rename(data, aside, ec);
+  if (ec && fs::exists(data)) {
+    // An unreadable disk may refuse even that: then the data goes.
+    ReportProgress("rebuild", "cannot move it (" + ec.message() + "); deleting " + data);
+    ec.clear();
+    fs::remove_all(data, ec);
+    if (ec) return absl::InternalError(absl::StrCat("deleting ", data, ": ", ec.message()));
+  }
   ReportProgress("rebuild", "starting a pageserver restored from " + store->Describe());
   absl::StatusOr<Output> up = Up();
-  if (!up.ok()) return Annotate(up.status(), "starting the rebuilt pageserver");
+  if (!up.ok()) {
+    // Not left restarting a pageserver that cannot restore.
+    (void)Down();
+    return Annotate(
+        up.status(),
+        absl::StrFormat("restoring the pageserver from %s (the stack is down; the replaced data "
+                        "is in %s: `mv %s %s` and `cambium up` return to it)",
+                        store->Describe(), aside, aside, data));
+  }
+  fs::remove_all(aside, ec);
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   Output out;
   out.json = up->json;

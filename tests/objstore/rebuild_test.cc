@@ -46,6 +46,8 @@ class RebuildTest : public CliStackTest {
       }
     }
     ASSERT_FALSE(url_.empty()) << result->out;
+    key_ = key;
+    secret_ = secret;
     credentials_ = dir_->Sub("s3.credentials");
     std::ofstream(credentials_) << "AWS_ACCESS_KEY_ID=" << key
                                 << "\nAWS_SECRET_ACCESS_KEY=" << secret << "\n";
@@ -104,6 +106,7 @@ class RebuildTest : public CliStackTest {
   static inline bool started_ = false;
   static inline std::string url_;
   static inline std::string credentials_;
+  static inline std::string key_, secret_;
 };
 
 TEST_F(RebuildTest, ARebuiltPageserverKeepsEveryAcknowledgedCommitAndBranch) {
@@ -217,6 +220,45 @@ TEST_F(RebuildTest, AnObjectStoreOutageUnderLoadLosesNothingAndTheLagRecovers) {
   Result rebuilt = Cambium({"pageserver", "rebuild"});
   ASSERT_EQ(rebuilt.code, 0) << rebuilt.err << rebuilt.text;
   EXPECT_EQ(Number(main, "SELECT count(*) FROM outage"), acked);
+}
+
+// s3cmd against the gateway, in the bucket of url_.
+TEST_F(RebuildTest, ADamagedUploadFailsTheRebuildAndKeepsTheOldData) {
+  Result cs = Cambium({"connection-string", "main"});
+  ASSERT_EQ(cs.code, 0) << cs.err;
+  const std::string main = cs.out["connection_string"];
+  Psql(main, "CREATE TABLE kept AS SELECT 42 AS x");
+  ASSERT_EQ(Cambium({"down"}).code, 0);  // no upload after the damage below
+  // s3://BUCKET/PREFIX?endpoint=http://HOST:PORT&...
+  const std::string bucket_prefix = url_.substr(5, url_.find('?') - 5);
+  const size_t at = url_.find("endpoint=http://") + 16;
+  const std::string host = url_.substr(at, url_.find('&', at) - at);
+  auto s3cmd = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"s3cmd",    "--host=" + host,       "--host-bucket=",
+                                     "--no-ssl", "--access_key=" + key_, "--secret_key=" + secret_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand({.argv = argv}, absl::Minutes(1));
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << (r.ok() ? r->err : r.status().ToString());
+    return r.ok() ? r->out : "";
+  };
+  // The newest index: the last line of the listing ("DATE TIME SIZE s3://...").
+  const std::string listing = s3cmd({"ls", "s3://" + bucket_prefix + "/index/"});
+  std::vector<std::string> lines = absl::StrSplit(listing, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(lines.empty()) << listing;
+  const std::string newest = lines.back().substr(lines.back().find("s3://"));
+  const std::string garbage = dir_->Sub("garbage");
+  std::ofstream(garbage) << "not an index";
+  s3cmd({"put", garbage, newest});
+
+  Result rebuilt = Cambium({"pageserver", "rebuild"});
+  EXPECT_NE(rebuilt.code, 0);
+  EXPECT_NE(rebuilt.err.find("pageserver.before-rebuild"), std::string::npos) << rebuilt.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_->Sub("pageserver.before-rebuild")));
+  // The operator returns to the old data; nothing was lost.
+  std::filesystem::rename(dir_->Sub("pageserver.before-rebuild"), dir_->Sub("pageserver"));
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err << up.text;
+  EXPECT_EQ(Number(main, "SELECT x FROM kept"), 42);
 }
 
 }  // namespace
