@@ -124,6 +124,14 @@ TEST_F(RebuildTest, ARebuiltPageserverKeepsEveryAcknowledgedCommitAndBranch) {
   const std::string main = up.out["connection_string"];
   Result status = Cambium({"status"});
   EXPECT_EQ(status.out["object_store"], url_);
+  bool doctor_checked = false;
+  const Result doctor = Cambium({"doctor"});
+  for (const auto& check : doctor.out["checks"]) {
+    if (check["name"] != "object_store") continue;
+    doctor_checked = true;
+    EXPECT_EQ(check["status"], "ok") << check;
+  }
+  EXPECT_TRUE(doctor_checked);
   EXPECT_TRUE(status.out["remote_lag_bytes"].contains("main")) << status.text;
   Psql(main,
        "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100000) g;"
