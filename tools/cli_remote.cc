@@ -55,7 +55,18 @@ absl::Status Cli::ConfigureObjectStore(const UpArgs& args) {
   }
   // A wrong URL, bucket or key fails here, before any daemon starts.
   ReportProgress("object-store", "checking the object store " + args.object_store);
-  CAMBIUM_RETURN_IF_ERROR(objstore::OpenObjectStore(args.object_store, credentials_file).status());
+  CAMBIUM_ASSIGN_OR_RETURN(auto store,
+                           objstore::OpenObjectStore(args.object_store, credentials_file));
+  // A pageserver with an empty disk restores what the store holds: a new stack (or
+  // one that never had a store) must not adopt another stack's history, nor mix its
+  // own into it.
+  CAMBIUM_ASSIGN_OR_RETURN(auto indexes, store->List(kIndexPrefix));
+  if (!indexes.empty()) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "%s already holds a pageserver's history (newest upload %s), not this stack's: give "
+        "this stack a prefix of its own (s3://BUCKET/ANOTHER-PREFIX?...), or empty that one",
+        store->Describe(), indexes.back().key));
+  }
   stack_.object_store = args.object_store;
   return dir_.SaveStack(stack_);
 }

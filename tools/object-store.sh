@@ -19,7 +19,9 @@
 #   nothing is written to /etc/ceph, /var/lib/ceph, /var/log/ceph or /var/run/ceph.
 # - stdout carries only NAME=value lines that bash can source (values needing it are
 #   single-quoted); progress and errors go to stderr:
-#     CAMBIUM_OBJECT_STORE='s3://BUCKET/cambium?endpoint=http://127.0.0.1:PORT&region=default'
+#     CAMBIUM_OBJECT_STORE='s3://BUCKET/PREFIX?endpoint=http://127.0.0.1:PORT&region=default'
+#   PREFIX is new at every start that starts the gateway (cambium-TIME-RANDOM), the
+#   same for env and for a start of a running instance.
 #     AWS_ACCESS_KEY_ID=...
 #     AWS_SECRET_ACCESS_KEY=...
 #     AWS_ENDPOINT_URL=http://127.0.0.1:PORT
@@ -54,7 +56,9 @@ readonly MARKER=$DIR/.cambium-object-store
 readonly INITIALIZED=$DIR/initialized
 readonly TIMEOUT=${CAMBIUM_OBJECT_STORE_TIMEOUT:-120}
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || { echo "object-store: CAMBIUM_OBJECT_STORE_TIMEOUT must be seconds" >&2; exit 2; }
-readonly PREFIX=cambium
+# The key prefix handed out (CAMBIUM_OBJECT_STORE): a new one whenever start starts
+# the gateway, recorded in instance.env for env and an idempotent start.
+PREFIX=""
 readonly S3_USER=cambium
 readonly BLOCK_SIZE=$((10 * 1024 * 1024 * 1024)) # sparse; real use grows with data
 readonly PORT_MIN=20000 PORT_MAX=32000            # below the kernel's ephemeral range
@@ -64,7 +68,7 @@ PY=/usr/bin/python3
 [[ -x $PY ]] || PY=python3
 
 # Instance state, loaded from $STATE and $KEYS.
-FSID="" OSD_UUID="" MON_PORT="" RGW_PORT="" BUCKET=""
+FSID="" OSD_UUID="" MON_PORT="" RGW_PORT="" BUCKET="" PREFIX=""
 ACCESS_KEY="" SECRET_KEY=""
 WANT_BUCKET=""
 STARTED=() # daemons this invocation launched; stopped again if start fails
@@ -258,8 +262,8 @@ load_state() {
 
 save_state() {
   local tmp=$STATE.tmp
-  printf 'FSID=%s\nOSD_UUID=%s\nMON_PORT=%s\nRGW_PORT=%s\nBUCKET=%s\n' \
-    "$FSID" "$OSD_UUID" "$MON_PORT" "$RGW_PORT" "$BUCKET" >"$tmp"
+  printf 'FSID=%s\nOSD_UUID=%s\nMON_PORT=%s\nRGW_PORT=%s\nBUCKET=%s\nPREFIX=%s\n' \
+    "$FSID" "$OSD_UUID" "$MON_PORT" "$RGW_PORT" "$BUCKET" "$PREFIX" >"$tmp"
   mv "$tmp" "$STATE"
 }
 
@@ -386,7 +390,7 @@ EOF
 }
 
 print_env() {
-  echo "CAMBIUM_OBJECT_STORE='s3://$BUCKET/$PREFIX?endpoint=http://127.0.0.1:$RGW_PORT&region=default'"
+  echo "CAMBIUM_OBJECT_STORE='s3://$BUCKET/${PREFIX:-cambium}?endpoint=http://127.0.0.1:$RGW_PORT&region=default'"
   echo "AWS_ACCESS_KEY_ID=$ACCESS_KEY"
   echo "AWS_SECRET_ACCESS_KEY=$SECRET_KEY"
   echo "AWS_ENDPOINT_URL=http://127.0.0.1:$RGW_PORT"
@@ -532,6 +536,10 @@ cmd_start() {
   ensure_keys
   touch "$DIR/keyring"
   [[ -f $INITIALIZED ]] || stop_daemons "${DAEMONS[@]}"
+  # A new prefix per start of the gateway: a new stack never meets an older stack's
+  # history (`cambium up --object-store` refuses a prefix that holds one), while a
+  # stack keeps the URL it recorded, and the data stays.
+  PREFIX="cambium-$(date -u +%Y%m%d%H%M%S)-$(od -An -N2 -tx2 /dev/urandom | tr -d ' ')"
   choose_ports
   if [[ ! -f $INITIALIZED ]]; then
     rm -f "$DIR/bucket-created"

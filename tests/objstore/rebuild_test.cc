@@ -139,6 +139,20 @@ TEST_F(RebuildTest, ARebuiltPageserverKeepsEveryAcknowledgedCommitAndBranch) {
   Result before = Cambium({"branch", "create", "before", "--parent", "main"});
   ASSERT_EQ(before.code, 0) << before.err;
   const std::string before_sum = Psql(main, "SELECT sum(length(v)) + sum(id) FROM t");
+  // Another stack on the same prefix would adopt this history (its empty pageserver
+  // restores it): refused before anything starts.
+  {
+    auto other = RunCommand(
+        {.argv = {CAMBIUM_CLI_BIN, "up", "--json", "--data-dir", dir_->Sub("other-stack"),
+                  "--object-store", url_, "--object-store-credentials", credentials_}},
+        absl::Minutes(2));
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_EQ(other->exit_code, 1) << other->out << other->err;
+    EXPECT_NE(other->err.find("already holds a pageserver's history"), std::string::npos)
+        << other->err;
+    EXPECT_FALSE(ProcessWith(dir_->Sub("other-stack")));
+    std::filesystem::remove_all(dir_->Sub("other-stack"));
+  }
   // Commits acknowledged one by one, some of them after the last upload.
   for (int i = 1; i <= 300; ++i) Psql(main, absl::StrFormat("INSERT INTO acks VALUES (%d)", i));
   Psql(main, "UPDATE t SET v = 'changed' WHERE id <= 1000");
