@@ -71,9 +71,9 @@ absl::StatusOr<std::string> MakeToken(std::string_view id) {
   return "cmb_" + std::string(id) + "_" + *secret;
 }
 
-std::string HashSecret(std::string_view secret) {
+std::string Sha256Hex(std::string_view bytes) {
   unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), digest);
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
   return absl::BytesToHexString(
       absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }

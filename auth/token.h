@@ -65,8 +65,10 @@ absl::StatusOr<std::string> RandomHex(size_t bytes);
 // A new token "cmb_<id>_<secret>" with a fresh secret.
 absl::StatusOr<std::string> MakeToken(std::string_view id);
 
+// SHA-256 of `bytes`, in lowercase hex (also the S3 payload hash, objstore/sigv4.h).
+std::string Sha256Hex(std::string_view bytes);
 // SHA-256 of `secret`, in hex.
-std::string HashSecret(std::string_view secret);
+inline std::string HashSecret(std::string_view secret) { return Sha256Hex(secret); }
 // Constant-time comparison of two hex hashes (of equal length; unequal lengths differ).
 bool HashesEqual(std::string_view a, std::string_view b);
 

@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "auth/token.h"
 #include "gtest/gtest.h"
 #include "objstore/local_store.h"
 #include "objstore/object_key.h"
@@ -19,7 +20,7 @@ TEST(SigV4, SignsAwsPublishedExampleExactly) {
   SigV4Request request;
   request.method = "GET";
   request.encoded_path = "/test.txt";
-  request.payload_sha256_hex = Sha256Hex("");
+  request.payload_sha256_hex = auth::Sha256Hex("");
   request.headers = {{"Host", "examplebucket.s3.amazonaws.com"},
                      {"Range", "bytes=0-9"},
                      {"x-amz-content-sha256", request.payload_sha256_hex},

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "auth/token.h"
 #include "common/status.h"
 #include "objstore/object_key.h"
 #include "objstore/sigv4.h"
@@ -224,7 +225,7 @@ absl::StatusOr<S3ObjectStore::Response> S3ObjectStore::SendOnce(const Request& r
   if (!curl) return absl::ResourceExhaustedError("curl_easy_init failed");
   curl_easy_reset(curl);
   std::string amz_date = AmzDate(absl::Now());
-  std::string payload_hash = Sha256Hex(request.body);
+  std::string payload_hash = auth::Sha256Hex(request.body);
   SigV4Request signing{request.method, request.encoded_path, request.query, request.headers,
                        payload_hash};
   signing.headers.emplace_back("host", host_);

@@ -2,7 +2,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cctype>
@@ -11,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "auth/token.h"
 
 namespace cambium::objstore {
 namespace {
@@ -24,13 +24,6 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
 }
 
 }  // namespace
-
-std::string Sha256Hex(std::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return absl::BytesToHexString(
-      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
-}
 
 std::string UriEncode(std::string_view text, bool keep_slash) {
   std::string out;
@@ -80,7 +73,7 @@ std::string SignV4(const SigV4Request& request, const S3Credentials& credentials
   std::string date(amz_date.substr(0, 8));
   std::string scope = absl::StrCat(date, "/", std::string(region), "/s3/aws4_request");
   std::string string_to_sign = absl::StrCat("AWS4-HMAC-SHA256\n", std::string(amz_date), "\n",
-                                            scope, "\n", Sha256Hex(canonical_request));
+                                            scope, "\n", auth::Sha256Hex(canonical_request));
   std::string key = HmacSha256(absl::StrCat("AWS4", credentials.secret_access_key), date);
   key = HmacSha256(key, region);
   key = HmacSha256(key, "s3");

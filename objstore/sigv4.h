@@ -27,11 +27,8 @@ struct SigV4Request {
   std::vector<std::pair<std::string, std::string>> query;
   // Headers to sign, names in any case; must include host and x-amz-date.
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string payload_sha256_hex;
+  std::string payload_sha256_hex;  // auth::Sha256Hex of the body
 };
-
-// Lower-case hex SHA-256 of `bytes`.
-std::string Sha256Hex(std::string_view bytes);
 
 // RFC 3986 encoding as SigV4 requires: unreserved characters stay, everything else
 // is %XX (upper case); '/' stays when `keep_slash`.
