@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/files.h"
@@ -43,12 +44,10 @@ std::string FileStamp(const std::string& path) {
 
 // The generation of "index/G-S" or "generations/G"; 0 if the key is not one.
 uint64_t GenerationOfKey(std::string_view key, std::string_view prefix) {
-  if (!key.starts_with(prefix) || key.size() < prefix.size() + 16) return 0;
   uint64_t g = 0;
-  for (char c : key.substr(prefix.size(), 16)) {
-    int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-    if (d < 0) return 0;
-    g = g << 4 | static_cast<uint64_t>(d);
+  if (!key.starts_with(prefix) || key.size() < prefix.size() + 16 ||
+      !absl::SimpleHexAtoi(absl::string_view(key.data() + prefix.size(), 16), &g)) {
+    return 0;
   }
   return g;
 }
@@ -74,6 +73,16 @@ struct Index {
   std::vector<File> files;
   std::map<TimelineId, Lsn> archive_ends;
 };
+
+// The immutable files `index` names, by local name: what later uploads name again
+// instead of putting them anew.
+template <typename Map>
+void RememberLayers(const Index& index, Map* layers) {
+  layers->clear();
+  for (const Index::File& f : index.files) {
+    if (IsImmutableFile(f.name)) (*layers)[f.name] = {.key = f.key, .size = f.size};
+  }
+}
 
 std::string EncodeIndex(const Index& index) {
   json j = {{"format", kIndexFormat}, {"generation", index.generation}};
@@ -182,9 +191,7 @@ absl::Status RemoteHistory::LoadNewestIndex() {
   // A local SST of the same name and size as one the index names is that file: file
   // numbers are never reused once a synced MANIFEST names them, and an index names
   // only files of a checkpoint, which are in the synced MANIFEST.
-  for (const Index::File& f : index.files) {
-    if (IsImmutableFile(f.name)) sst_[f.name] = {.key = f.key, .size = f.size};
-  }
+  RememberLayers(index, &sst_);
   return absl::OkStatus();
 }
 
@@ -382,55 +389,48 @@ absl::Status RemoteHistory::UploadOnce() {
   }
   const std::string name = absl::StrCat(Hex16(generation_), "-", Hex16(next_seq_));
   const std::string files_prefix = absl::StrCat(kIndexFiles, name, "/");
-  std::map<std::string, RemoteFile> sst;
-  absl::Status status;
-  auto put = [&](const std::string& key, const std::string& data) {
+  // Reads `path`, puts it sealed under `key`, and names it `name` in the index.
+  auto upload = [&](const std::string& path, const std::string& name,
+                    const std::string& key) -> absl::Status {
+    CAMBIUM_ASSIGN_OR_RETURN(std::string data, ReadFileToString(path));
     std::string sealed = objstore::Seal(data, generation_);
-    absl::Status s = store_->Put(key, sealed);
-    if (s.ok()) uploaded_bytes_ += sealed.size();
-    return s;
+    CAMBIUM_RETURN_IF_ERROR(store_->Put(key, sealed));
+    uploaded_bytes_ += sealed.size();
+    index.files.push_back({.name = name, .key = key, .size = data.size()});
+    return absl::OkStatus();
   };
+  absl::Status status;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (!status.ok()) break;
     const std::string file = entry.path().filename().string();
-    const uint64_t size = entry.file_size(ec);
-    if (IsImmutableFile(file)) {
-      auto known = sst_.find(file);
-      if (known != sst_.end() && known->second.size == size) {
-        sst[file] = known->second;
-        index.files.push_back({.name = file, .key = known->second.key, .size = size});
-        continue;
-      }
-      const std::string key = absl::StrCat(kLayers, Hex16(generation_), "/", file);
-      absl::StatusOr<std::string> data = ReadFileToString(entry.path().string());
-      status = data.ok() ? put(key, *data) : data.status();
-      sst[file] = {.key = key, .size = data.ok() ? data->size() : 0};
-      if (data.ok()) index.files.push_back({.name = file, .key = key, .size = data->size()});
+    if (!IsImmutableFile(file)) {
+      status = upload(entry.path().string(), file, files_prefix + file);
       continue;
     }
-    absl::StatusOr<std::string> data = ReadFileToString(entry.path().string());
-    const std::string key = files_prefix + file;
-    status = data.ok() ? put(key, *data) : data.status();
-    if (data.ok()) index.files.push_back({.name = file, .key = key, .size = data->size()});
+    auto known = sst_.find(file);
+    if (known != sst_.end() && known->second.size == entry.file_size(ec)) {
+      index.files.push_back({.name = file, .key = known->second.key, .size = known->second.size});
+      continue;
+    }
+    status =
+        upload(entry.path().string(), file, absl::StrCat(kLayers, Hex16(generation_), "/", file));
   }
   if (ec && status.ok()) status = absl::InternalError("listing " + dir + ": " + ec.message());
   for (const char* side : kSideFiles) {
     if (!status.ok()) break;
     const std::string path = data_dir_ + "/" + side;
-    if (!fs::exists(path, ec)) continue;
-    absl::StatusOr<std::string> data = ReadFileToString(path);
-    const std::string key = files_prefix + side;
-    status = data.ok() ? put(key, *data) : data.status();
-    if (data.ok()) index.files.push_back({.name = side, .key = key, .size = data->size()});
+    if (fs::exists(path, ec)) status = upload(path, side, files_prefix + side);
   }
   fs::remove_all(dir, ec);
   CAMBIUM_RETURN_IF_ERROR(status);
   // Last: the index makes the upload visible, and only once everything it names is in.
   const std::string index_key = absl::StrCat(kIndex, name);
   CAMBIUM_RETURN_IF_ERROR(CheckNotStale());
-  CAMBIUM_RETURN_IF_ERROR(put(index_key, EncodeIndex(index)));
+  const std::string sealed_index = objstore::Seal(EncodeIndex(index), generation_);
+  CAMBIUM_RETURN_IF_ERROR(store_->Put(index_key, sealed_index));
+  uploaded_bytes_ += sealed_index.size();
   ++next_seq_;
-  sst_ = std::move(sst);
+  RememberLayers(index, &sst_);
   uploaded_sequence_ = sequence;
   uploaded_tokens_ = tokens;
   {
