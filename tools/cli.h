@@ -27,6 +27,7 @@
 #include "common/service.h"
 #include "common/status.h"
 #include "nlohmann/json.hpp"
+#include "objstore/object_store.h"
 #include "tools/cli_state.h"
 #include "tools/cli_util.h"
 #include "tools/supervisor.h"
@@ -95,6 +96,18 @@ struct UpArgs {
   // AWS_SECRET_ACCESS_KEY of the environment.
   std::string object_store_credentials;
 };
+
+// What a stack's object store holds of its pageserver (cli_remote.cc).
+struct StackUploads {
+  std::string store;                          // the store's URL without secrets
+  std::vector<objstore::ObjectInfo> indexes;  // the pageserver's uploads, oldest first
+};
+// Opens the store at `url` with `credentials_file` ("" = the environment's keys) and
+// lists the pageserver's uploads (the indexes of pageserver/remote_history.h).
+absl::StatusOr<StackUploads> ListStackUploads(const std::string& url,
+                                              const std::string& credentials_file);
+// The key file `up --object-store` saved in stack directory `data_dir`, or "" if none.
+std::string StackCredentialsFile(const std::string& data_dir);
 
 struct EndpointStartArgs {
   std::string branch;
@@ -279,10 +292,6 @@ class Cli {
   void UseApiToken();
   std::string ServiceTokenFile() const { return dir_.Sub("secrets/service.token"); }
   std::string AdminTokenFile() const { return dir_.Sub("secrets/admin.token"); }
-  // The s3:// credentials `up --object-store` saved for the pageserver (0600).
-  std::string ObjectStoreCredentialsFile() const {
-    return dir_.Sub("secrets/object-store.credentials");
-  }
   // `up --object-store`: checks the store and records it (cli_remote.cc).
   absl::Status ConfigureObjectStore(const UpArgs& args);
 

@@ -19,7 +19,6 @@
 #include "absl/time/clock.h"
 #include "common/net.h"
 #include "common/subprocess.h"
-#include "objstore/object_store.h"
 #include "tools/cli_usage.h"
 #include "tools/cli_util.h"
 #include "tools/supervisor.h"
@@ -263,21 +262,19 @@ Output Doctor(const DataDirLocation& where) {
     // The object store the pageserver keeps its history in: reachable with the
     // stack's key, and holding uploads (docs/operations.md).
     if (stack.ok() && !stack->object_store.empty()) {
-      const std::string credentials = where.path + "/secrets/object-store.credentials";
-      absl::StatusOr<std::unique_ptr<objstore::ObjectStore>> store = objstore::OpenObjectStore(
-          stack->object_store, fs::exists(credentials, ec) ? credentials : "");
-      absl::StatusOr<std::vector<objstore::ObjectInfo>> indexes =
-          store.ok() ? (*store)->List("index/") : store.status();
-      if (!indexes.ok()) {
-        add("object_store", false, std::string(indexes.status().message()),
-            "check the URL's endpoint and bucket, and the key in " + credentials +
-                "; until the store answers, nothing written is off this disk");
+      const std::string credentials = StackCredentialsFile(where.path);
+      absl::StatusOr<StackUploads> uploads = ListStackUploads(stack->object_store, credentials);
+      if (!uploads.ok()) {
+        add("object_store", false, std::string(uploads.status().message()),
+            "check the URL's endpoint and bucket, and the stack's key (" +
+                (credentials.empty() ? "the environment's AWS_* variables" : credentials) +
+                "); until the store answers, nothing written is off this disk");
       } else {
-        add("object_store", !indexes->empty(),
-            indexes->empty()
-                ? stack->object_store + " answers but holds no upload yet"
-                : absl::StrFormat("%s: %d uploads kept, newest %s", (*store)->Describe(),
-                                  indexes->size(), indexes->back().key),
+        add("object_store", !uploads->indexes.empty(),
+            uploads->indexes.empty()
+                ? uploads->store + " answers but holds no upload yet"
+                : absl::StrFormat("%s: %d uploads kept, newest %s", uploads->store,
+                                  uploads->indexes.size(), uploads->indexes.back().key),
             "see `cambium logs pageserver` (remote_upload_failed)", /*warning_only=*/true);
       }
     }

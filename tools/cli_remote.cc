@@ -18,8 +18,23 @@ namespace fs = std::filesystem;
 
 // Where RemoteHistory puts its indexes (pageserver/remote_history.h).
 constexpr char kIndexPrefix[] = "index/";
+constexpr char kCredentialsFile[] = "secrets/object-store.credentials";
 
 }  // namespace
+
+absl::StatusOr<StackUploads> ListStackUploads(const std::string& url,
+                                              const std::string& credentials_file) {
+  CAMBIUM_ASSIGN_OR_RETURN(auto store, objstore::OpenObjectStore(url, credentials_file));
+  StackUploads out{.store = store->Describe()};
+  CAMBIUM_ASSIGN_OR_RETURN(out.indexes, store->List(kIndexPrefix));
+  return out;
+}
+
+std::string StackCredentialsFile(const std::string& data_dir) {
+  const std::string path = data_dir + "/" + kCredentialsFile;
+  std::error_code ec;
+  return fs::exists(path, ec) ? path : "";
+}
 
 absl::Status Cli::ConfigureObjectStore(const UpArgs& args) {
   if (args.object_store.empty()) {
@@ -48,24 +63,23 @@ absl::Status Cli::ConfigureObjectStore(const UpArgs& args) {
     CAMBIUM_ASSIGN_OR_RETURN(objstore::S3Credentials creds,
                              objstore::LoadS3Credentials(args.object_store_credentials));
     CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(
-        ObjectStoreCredentialsFile(),
+        dir_.Sub(kCredentialsFile),
         absl::StrCat("AWS_ACCESS_KEY_ID=", creds.access_key_id,
                      "\nAWS_SECRET_ACCESS_KEY=", creds.secret_access_key, "\n")));
-    credentials_file = ObjectStoreCredentialsFile();
+    credentials_file = dir_.Sub(kCredentialsFile);
   }
   // A wrong URL, bucket or key fails here, before any daemon starts.
   ReportProgress("object-store", "checking the object store " + args.object_store);
-  CAMBIUM_ASSIGN_OR_RETURN(auto store,
-                           objstore::OpenObjectStore(args.object_store, credentials_file));
+  CAMBIUM_ASSIGN_OR_RETURN(StackUploads uploads,
+                           ListStackUploads(args.object_store, credentials_file));
   // A pageserver with an empty disk restores what the store holds: a new stack (or
   // one that never had a store) must not adopt another stack's history, nor mix its
   // own into it.
-  CAMBIUM_ASSIGN_OR_RETURN(auto indexes, store->List(kIndexPrefix));
-  if (!indexes.empty()) {
+  if (!uploads.indexes.empty()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s already holds a pageserver's history (newest upload %s), not this stack's: give "
         "this stack a prefix of its own (s3://BUCKET/ANOTHER-PREFIX?...), or empty that one",
-        store->Describe(), indexes.back().key));
+        uploads.store, uploads.indexes.back().key));
   }
   stack_.object_store = args.object_store;
   return dir_.SaveStack(stack_);
@@ -79,15 +93,14 @@ absl::StatusOr<Output> Cli::PageserverRebuild() {
         "--object-store URL` keep it in one");
   }
   const absl::Time start = absl::Now();
-  const std::string credentials =
-      fs::exists(ObjectStoreCredentialsFile()) ? ObjectStoreCredentialsFile() : "";
   // Nothing is stopped or deleted unless the store answers and holds an upload.
-  CAMBIUM_ASSIGN_OR_RETURN(auto store, objstore::OpenObjectStore(stack_.object_store, credentials));
-  CAMBIUM_ASSIGN_OR_RETURN(auto indexes, store->List(kIndexPrefix));
-  if (indexes.empty()) {
+  CAMBIUM_ASSIGN_OR_RETURN(
+      StackUploads uploads,
+      ListStackUploads(stack_.object_store, StackCredentialsFile(dir_.path())));
+  if (uploads.indexes.empty()) {
     return absl::FailedPreconditionError(absl::StrFormat(
         "%s holds no upload of this stack's pageserver yet; its data is left as it is",
-        store->Describe()));
+        uploads.store));
   }
   ReportProgress("rebuild", "stopping endpoints and daemons");
   CAMBIUM_RETURN_IF_ERROR(Annotate(Down().status(), "stopping the stack"));
@@ -106,7 +119,7 @@ absl::StatusOr<Output> Cli::PageserverRebuild() {
     fs::remove_all(data, ec);
     if (ec) return absl::InternalError(absl::StrCat("deleting ", data, ": ", ec.message()));
   }
-  ReportProgress("rebuild", "starting a pageserver restored from " + store->Describe());
+  ReportProgress("rebuild", "starting a pageserver restored from " + uploads.store);
   absl::StatusOr<Output> up = Up();
   if (!up.ok()) {
     // Not left restarting a pageserver that cannot restore.
@@ -115,20 +128,20 @@ absl::StatusOr<Output> Cli::PageserverRebuild() {
         up.status(),
         absl::StrFormat("restoring the pageserver from %s (the stack is down; the replaced data "
                         "is in %s: `mv %s %s` and `cambium up` return to it)",
-                        store->Describe(), aside, aside, data));
+                        uploads.store, aside, aside, data));
   }
   fs::remove_all(aside, ec);
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   Output out;
   out.json = up->json;
   out.json["rebuilt"] = true;
-  out.json["object_store"] = store->Describe();
-  out.json["restored_index"] = indexes.back().key;
+  out.json["object_store"] = uploads.store;
+  out.json["restored_index"] = uploads.indexes.back().key;
   out.json["seconds"] = seconds;
   out.text = absl::StrFormat(
       "The pageserver was rebuilt from %s (%s) in %.1f s; endpoints were restarted on their "
       "ports.\n%s",
-      store->Describe(), indexes.back().key, seconds, up->text);
+      uploads.store, uploads.indexes.back().key, seconds, up->text);
   return out;
 }
 

@@ -160,9 +160,8 @@ absl::Status Cli::PrepareDaemons() {
   if (!stack_.object_store.empty()) {
     // Secrets are read from a file, never passed on a command line.
     pageserver.insert(pageserver.end(), {"--object-store", stack_.object_store});
-    if (fs::exists(ObjectStoreCredentialsFile())) {
-      pageserver.insert(pageserver.end(),
-                        {"--object-store-credentials", ObjectStoreCredentialsFile()});
+    if (const std::string key = StackCredentialsFile(dir_.path()); !key.empty()) {
+      pageserver.insert(pageserver.end(), {"--object-store-credentials", key});
     }
   }
   CAMBIUM_RETURN_IF_ERROR(prepare(stack_.pageserver, std::move(pageserver)));
