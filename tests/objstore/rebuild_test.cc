@@ -14,6 +14,7 @@
 #include "common/lsn.h"
 #include "httplib.h"
 #include "tests/cli/cli_fixture.h"
+#include "tests/harness/object_store.h"
 
 namespace cambium::testing {
 namespace {
@@ -25,32 +26,17 @@ class RebuildTest : public CliStackTest {
     const std::string rgw = dir_->Sub("rgw");
     rgw_guard_ = new ExitGuard(
         ExitGuard::Start(absl::StrFormat("CAMBIUM_OBJECT_STORE_DIR=%s %s stop --purge",
-                                         ShellQuote(rgw), ShellQuote(Script())))
+                                         ShellQuote(rgw), ShellQuote(ObjectStoreScript())))
             .value());
-    SubprocessOptions start{.argv = {Script(), "start"},
-                            .env = {{"CAMBIUM_OBJECT_STORE_DIR", rgw},
-                                    {"CAMBIUM_OBJECT_STORE_BUCKET", "cambium-rebuild"}}};
-    auto result = RunCommand(start, absl::Minutes(3));
-    ASSERT_TRUE(result.ok()) << result.status();
-    if (result->exit_code == 77) GTEST_SKIP() << "no Ceph: " << result->err;
-    ASSERT_EQ(result->exit_code, 0) << result->err;
-    std::string key, secret;
-    for (absl::string_view line : absl::StrSplit(result->out, '\n', absl::SkipEmpty())) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-      if (kv.first == "AWS_ACCESS_KEY_ID") key = kv.second;
-      if (kv.first == "AWS_SECRET_ACCESS_KEY") secret = kv.second;
-      if (kv.first == "CAMBIUM_OBJECT_STORE") {
-        // Printed shell-quoted: CAMBIUM_OBJECT_STORE='s3://...'.
-        url_ = kv.second;
-        if (url_.size() >= 2 && url_.front() == '\'') url_ = url_.substr(1, url_.size() - 2);
-      }
-    }
-    ASSERT_FALSE(url_.empty()) << result->out;
-    key_ = key;
-    secret_ = secret;
+    auto instance = StartObjectStore(rgw, "cambium-rebuild");
+    ASSERT_TRUE(instance.ok()) << instance.status();
+    if (!instance->available) GTEST_SKIP() << "no Ceph: " << instance->why;
+    url_ = instance->url;
+    key_ = instance->access_key_id;
+    secret_ = instance->secret_access_key;
     credentials_ = dir_->Sub("s3.credentials");
-    std::ofstream(credentials_) << "AWS_ACCESS_KEY_ID=" << key
-                                << "\nAWS_SECRET_ACCESS_KEY=" << secret << "\n";
+    std::ofstream(credentials_) << "AWS_ACCESS_KEY_ID=" << key_
+                                << "\nAWS_SECRET_ACCESS_KEY=" << secret_ << "\n";
     ASSERT_EQ(chmod(credentials_.c_str(), 0600), 0);
     started_ = true;
   }
@@ -61,9 +47,7 @@ class RebuildTest : public CliStackTest {
     if (started_) {
       (void)RunCommand({.argv = {CAMBIUM_CLI_BIN, "down", "--data-dir", dir_->path()}},
                        absl::Minutes(3));
-      SubprocessOptions stop{.argv = {Script(), "stop", "--purge"},
-                             .env = {{"CAMBIUM_OBJECT_STORE_DIR", dir_->Sub("rgw")}}};
-      (void)RunCommand(stop, absl::Minutes(1));
+      StopObjectStore(dir_->Sub("rgw"));
     }
     delete rgw_guard_;
     rgw_guard_ = nullptr;
@@ -73,8 +57,6 @@ class RebuildTest : public CliStackTest {
   void SetUp() override {
     if (!started_) GTEST_SKIP() << "object store not started";
   }
-
-  static std::string Script() { return std::string(CAMBIUM_SOURCE_DIR) + "/tools/object-store.sh"; }
 
   static int64_t Number(const std::string& conn, const std::string& sql) {
     int64_t n = -1;

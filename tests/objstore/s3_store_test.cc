@@ -8,6 +8,7 @@
 #include "common/subprocess.h"
 #include "gtest/gtest.h"
 #include "objstore/s3_store.h"
+#include "tests/harness/object_store.h"
 #include "tests/harness/temp_dir.h"
 
 namespace cambium::objstore {
@@ -19,36 +20,23 @@ class S3StoreTest : public ::testing::Test {
     auto dir = testing::TempDir::Create("cambium-rgw-");
     ASSERT_TRUE(dir.ok());
     dir_ = new testing::TempDir(std::move(*dir));
-    SubprocessOptions start{.argv = {Script(), "start"},
-                            .env = {{"CAMBIUM_OBJECT_STORE_DIR", dir_->Sub("rgw")},
-                                    {"CAMBIUM_OBJECT_STORE_BUCKET", "cambium-test"}}};
-    auto result = RunCommand(start, absl::Minutes(3));
-    ASSERT_TRUE(result.ok()) << result.status();
-    if (result->exit_code == 77) GTEST_SKIP() << "no Ceph: " << result->err;
-    ASSERT_EQ(result->exit_code, 0) << result->err;
-    for (absl::string_view line : absl::StrSplit(result->out, '\n', absl::SkipEmpty())) {
-      std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
-      if (kv.first == "AWS_ACCESS_KEY_ID") credentials_.access_key_id = kv.second;
-      if (kv.first == "AWS_SECRET_ACCESS_KEY") credentials_.secret_access_key = kv.second;
-      if (kv.first == "AWS_ENDPOINT_URL") endpoint_ = kv.second;
-    }
+    auto instance = testing::StartObjectStore(dir_->Sub("rgw"), "cambium-test");
+    ASSERT_TRUE(instance.ok()) << instance.status();
+    if (!instance->available) GTEST_SKIP() << "no Ceph: " << instance->why;
+    credentials_ = {.access_key_id = instance->access_key_id,
+                    .secret_access_key = instance->secret_access_key};
+    endpoint_ = instance->endpoint;
     started_ = true;
   }
 
   static void TearDownTestSuite() {
-    if (started_) {
-      SubprocessOptions stop{.argv = {Script(), "stop", "--purge"},
-                             .env = {{"CAMBIUM_OBJECT_STORE_DIR", dir_->Sub("rgw")}}};
-      (void)RunCommand(stop, absl::Minutes(1));
-    }
+    if (started_) testing::StopObjectStore(dir_->Sub("rgw"));
     delete dir_;
   }
 
   void SetUp() override {
     if (!started_) GTEST_SKIP() << "object store not started";
   }
-
-  static std::string Script() { return std::string(CAMBIUM_SOURCE_DIR) + "/tools/object-store.sh"; }
 
   static S3Options Options(const std::string& prefix) {
     S3Options options;
