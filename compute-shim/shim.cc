@@ -22,7 +22,6 @@
 #include "safekeeper/wal_proposer.h"
 
 namespace cambium::shim {
-namespace {
 
 // Adapts the safekeeper proposer to the shim's WalTarget. WAL below where this
 // timeline's safekeeper WAL starts (the parent's part of the page holding a branch
@@ -50,8 +49,6 @@ class ProposerWalTarget : public WalTarget {
   std::unique_ptr<safekeeper::WalProposer> proposer_;
   const Lsn start_;
 };
-
-}  // namespace
 
 struct Shim::Impl {
   ShimConfig config;

@@ -112,7 +112,7 @@ END $$;
 }
 
 // The message, never the statement: it may carry a password verifier.
-absl::Status Exec(PGconn* conn, const std::string& sql) {
+absl::Status ExecRoleSetup(PGconn* conn, const std::string& sql) {
   return workflows::ExecCommand(conn, sql, "setting up roles");
 }
 
@@ -244,7 +244,7 @@ absl::Status Cli::SetUpAccess(const EndpointState& ep, bool passwords, bool tcp)
       return owner.status();
     }
     // A read-only endpoint's first run has read-only transactions by default.
-    CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "SET default_transaction_read_only = off"));
+    CAMBIUM_RETURN_IF_ERROR(ExecRoleSetup(conn.get(), "SET default_transaction_read_only = off"));
     // The roles and both passwords in one implicit transaction: one commit (one
     // quorum flush) instead of three.
     std::string sql = RolesSql();
@@ -254,14 +254,14 @@ absl::Status Cli::SetUpAccess(const EndpointState& ep, bool passwords, bool tcp)
         std::string owner_sql,
         SetPasswordSql(conn.get(), kOwnerRole, owner.ok() ? owner->password() : ""));
     absl::StrAppend(&sql, reader_sql, owner_sql);
-    CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), sql));
+    CAMBIUM_RETURN_IF_ERROR(ExecRoleSetup(conn.get(), sql));
   }
   if (!tcp) return absl::OkStatus();
   // Only once the branch's passwords are committed: until the reload, TCP is
   // refused, so the source's passwords never open this branch.
   CAMBIUM_RETURN_IF_ERROR(WriteHba(ep, /*tcp=*/true));
   // (A hot standby runs pg_reload_conf() too.)
-  CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "SELECT pg_reload_conf()"));
+  CAMBIUM_RETURN_IF_ERROR(ExecRoleSetup(conn.get(), "SELECT pg_reload_conf()"));
   // The reload is asynchronous: done once the password works over TCP.
   CAMBIUM_ASSIGN_OR_RETURN(v1::Credentials creds, GetCredentials(ep.branch, true));
   const absl::Time deadline = absl::Now() + absl::Seconds(30);

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "auth/private_file.h"
@@ -48,11 +49,11 @@ json TokenJson(const v1::TokenInfo& t) {
 std::string TokenLine(const json& t) {
   std::string branches = t["branches"].empty() ? "*" : "";
   for (const auto& b : t["branches"]) {
-    branches += (branches.empty() ? "" : ",") + b.get<std::string>();
+    absl::StrAppend(&branches, branches.empty() ? "" : ",", b.get<std::string>());
   }
   std::string state = t["revoked"].get<bool>() ? "revoked"
                       : t["expires"].is_null() ? "no expiry"
-                                               : "expires " + t["expires"].get<std::string>();
+                                               : absl::StrCat("expires ", t["expires"].get<std::string>());
   return absl::StrFormat("%-14s %-8s %-20s %-32s %s\n", t["id"].get<std::string>(),
                          t["scope"].get<std::string>(), branches, state,
                          t["description"].get<std::string>());

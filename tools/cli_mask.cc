@@ -31,7 +31,7 @@ namespace {
 
 using nlohmann::json;
 
-absl::Status Exec(PGconn* conn, const std::string& sql, int64_t* rows = nullptr) {
+absl::Status ExecMasking(PGconn* conn, const std::string& sql, int64_t* rows = nullptr) {
   return workflows::ExecCommand(conn, sql, "masking", rows);
 }
 
@@ -69,15 +69,15 @@ absl::StatusOr<Output> Cli::MaskedBranchCreate(const BranchCreateArgs& args,
       // The plan again, on the branch itself (the catalog of the same point).
       CAMBIUM_ASSIGN_OR_RETURN(plan, workflows::PlanMasking(conn.get(), rules));
       CAMBIUM_RETURN_IF_ERROR(
-          Exec(conn.get(), "BEGIN; SET LOCAL session_replication_role = replica"));
+          ExecMasking(conn.get(), "BEGIN; SET LOCAL session_replication_role = replica"));
       for (const std::string& update : plan.updates) {
-        CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), update, &rows));
+        CAMBIUM_RETURN_IF_ERROR(ExecMasking(conn.get(), update, &rows));
       }
-      CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "COMMIT"));
+      CAMBIUM_RETURN_IF_ERROR(ExecMasking(conn.get(), "COMMIT"));
       for (const std::string& table : plan.tables) {
-        CAMBIUM_RETURN_IF_ERROR(Exec(conn.get(), "VACUUM (FULL, ANALYZE) " + table));
+        CAMBIUM_RETURN_IF_ERROR(ExecMasking(conn.get(), "VACUUM (FULL, ANALYZE) " + table));
       }
-      return Exec(conn.get(), "CHECKPOINT");
+      return ExecMasking(conn.get(), "CHECKPOINT");
     }();
   }
   // Stopped in any case (a clean shutdown: its last checkpoint is after the masking).

@@ -30,7 +30,7 @@ using testing::TestWal;
 
 const TenantId kTenant(0x1111, 0x2222);
 const TimelineId kTimeline(0x3333, 0x4444);
-const Lsn kStart(0x1000000);  // segment 1
+const Lsn kStorageStart(0x1000000);  // segment 1
 
 // Overwrites `n` bytes at `offset` of a file.
 void Scribble(const std::string& path, uint64_t offset, const std::string& bytes) {
@@ -45,12 +45,12 @@ TEST(SafekeeperControlFile, RoundTripsEveryField) {
   data.tenant = kTenant;
   data.timeline = kTimeline;
   data.acceptor.term = 7;
-  data.acceptor.history = TermHistory({{2, kStart}, {7, kStart + 800}});
-  data.acceptor.timeline_start = kStart;
-  data.acceptor.commit_lsn = kStart + 500;
-  data.acceptor.archived_lsn = kStart + 100;
-  data.wal_start = kStart;
-  data.flush_lsn = kStart + 900;
+  data.acceptor.history = TermHistory({{2, kStorageStart}, {7, kStorageStart + 800}});
+  data.acceptor.timeline_start = kStorageStart;
+  data.acceptor.commit_lsn = kStorageStart + 500;
+  data.acceptor.archived_lsn = kStorageStart + 100;
+  data.wal_start = kStorageStart;
+  data.flush_lsn = kStorageStart + 900;
   auto decoded = DecodeControlFile(EncodeControlFile(data), "x");
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(*decoded, data);
@@ -63,12 +63,12 @@ TEST(SafekeeperControlFile, EncodingIsStable) {
   data.tenant = TenantId(0x0102030405060708, 0x1112131415161718);
   data.timeline = TimelineId(0x2122232425262728, 0x3132333435363738);
   data.acceptor.term = 0x0A0B0C0D0E0F1011;
-  data.acceptor.history = TermHistory({{2, kStart}, {7, kStart + 0x320}});
-  data.acceptor.timeline_start = kStart;
-  data.acceptor.commit_lsn = kStart + 0x200;
-  data.acceptor.archived_lsn = kStart + 0x100;
-  data.wal_start = kStart;
-  data.flush_lsn = kStart + 0x400;
+  data.acceptor.history = TermHistory({{2, kStorageStart}, {7, kStorageStart + 0x320}});
+  data.acceptor.timeline_start = kStorageStart;
+  data.acceptor.commit_lsn = kStorageStart + 0x200;
+  data.acceptor.archived_lsn = kStorageStart + 0x100;
+  data.wal_start = kStorageStart;
+  data.flush_lsn = kStorageStart + 0x400;
   EXPECT_EQ(absl::BytesToHexString(EncodeControlFile(data)),
             "434d42534b43544c0100000074000000"  // magic, version 1, payload length
             "01020304050607081112131415161718"  // tenant
@@ -112,7 +112,7 @@ class SafekeeperTimelineTest : public ::testing::Test {
     dir_ = std::make_unique<TempDir>(std::move(*dir));
     tl_dir_ = TimelineDir(dir_->path(), kTenant, kTimeline);
     ASSERT_TRUE(fs_.CreateDir(dir_->path() + "/" + kTenant.ToString()).ok());
-    auto tl = Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStart, SegmentSize());
+    auto tl = Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStorageStart, SegmentSize());
     ASSERT_TRUE(tl.ok()) << tl.status();
     tl_ = std::move(*tl);
   }
@@ -125,9 +125,9 @@ class SafekeeperTimelineTest : public ::testing::Test {
   }
   // Elects `term` and starts a stream at `start`; returns the stream token.
   uint64_t Start(Term term, TermHistory history = {}) {
-    if (history.empty()) history = TermHistory({{term, kStart}});
-    EXPECT_TRUE(tl_->Vote({term, kStart}).ok());
-    auto ack = tl_->AppendStart({term, history, history.back().start, kStart});
+    if (history.empty()) history = TermHistory({{term, kStorageStart}});
+    EXPECT_TRUE(tl_->Vote({term, kStorageStart}).ok());
+    auto ack = tl_->AppendStart({term, history, history.back().start, kStorageStart});
     EXPECT_TRUE(ack.ok()) << ack.status();
     return ack.ok() ? ack->stream : 0;
   }
@@ -164,7 +164,7 @@ class SafekeeperTimelineTest : public ::testing::Test {
 };
 
 TEST_F(SafekeeperTimelineTest, RecoversTheEndOfWalByDecodingAfterARestart) {
-  const TestWal wal = MakeTestWal(kStart, 60, 1);
+  const TestWal wal = MakeTestWal(kStorageStart, 60, 1);
   const uint64_t s = Start(1);
   WriteAll(1, s, wal);
   auto before = tl_->Status();
@@ -176,33 +176,33 @@ TEST_F(SafekeeperTimelineTest, RecoversTheEndOfWalByDecodingAfterARestart) {
   // The zero padding of the last page is not WAL: the end is the last record's.
   EXPECT_EQ(after->flush_lsn, wal.end());
   EXPECT_EQ(after->term, 1u);
-  EXPECT_EQ(after->history, TermHistory({{1, kStart}}));
-  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+  EXPECT_EQ(after->history, TermHistory({{1, kStorageStart}}));
+  EXPECT_EQ(ReadStored(kStorageStart, wal.end()), wal.bytes);
 }
 
 TEST_F(SafekeeperTimelineTest, CutsATornTailAtStartup) {
-  const TestWal wal = MakeTestWal(kStart, 30, 2);
+  const TestWal wal = MakeTestWal(kStorageStart, 30, 2);
   const uint64_t s = Start(1);
   WriteAll(1, s, wal);
   // An unacknowledged write that only partly reached the disk: half a record.
-  TestWal longer = MakeTestWal(kStart, 31, 2);
+  TestWal longer = MakeTestWal(kStorageStart, 31, 2);
   const std::string torn = longer.bytes.substr(wal.bytes.size(), 20);
   Scribble(SegmentPath(1), wal.end().SegmentOffset(), torn + std::string(5, 'x'));
   ASSERT_TRUE(Reopen().ok());
   auto status = tl_->Status();
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(status->flush_lsn, wal.end());
-  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+  EXPECT_EQ(ReadStored(kStorageStart, wal.end()), wal.bytes);
   EXPECT_EQ(ReadStored(wal.end(), wal.end() + 25), std::string(25, '\0')) << "tail zeroed";
 }
 
 TEST_F(SafekeeperTimelineTest, DamageBelowTheCommitLsnRefusesToStartNamingTheSegment) {
-  const TestWal wal = MakeTestWal(kStart, 40, 3);
+  const TestWal wal = MakeTestWal(kStorageStart, 40, 3);
   const uint64_t s = Start(1);
   WriteAll(1, s, wal, wal.end());
   ASSERT_TRUE(tl_->Checkpoint().ok());  // persists the commit LSN
   tl_.reset();
-  Scribble(SegmentPath(1), (wal.record_ends[10] - kStart) + 40, "garbage");
+  Scribble(SegmentPath(1), (wal.record_ends[10] - kStorageStart) + 40, "garbage");
   absl::Status reopened = Reopen();
   EXPECT_TRUE(absl::IsDataLoss(reopened)) << reopened;
   EXPECT_THAT(reopened.message(), HasSubstr(SegmentPath(1)));
@@ -227,7 +227,7 @@ TEST_F(SafekeeperTimelineTest, ACorruptControlFileRefusesToStartNamingTheFile) {
 }
 
 TEST_F(SafekeeperTimelineTest, AFailedFsyncIsNeverAcknowledged) {
-  const TestWal wal = MakeTestWal(kStart, 20, 4);
+  const TestWal wal = MakeTestWal(kStorageStart, 20, 4);
   const uint64_t s = Start(1);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
   ASSERT_GT(writes.size(), 3u);
@@ -241,15 +241,15 @@ TEST_F(SafekeeperTimelineTest, AFailedFsyncIsNeverAcknowledged) {
   // Nothing more is accepted until a restart recovers from what is on disk.
   auto refused = tl_->AppendData({1, s, writes[2].lsn, writes[2].bytes, Lsn()});
   EXPECT_TRUE(absl::IsUnavailable(refused.status())) << refused.status();
-  EXPECT_FALSE(tl_->Vote({2, kStart}).ok());
+  EXPECT_FALSE(tl_->Vote({2, kStorageStart}).ok());
   ASSERT_TRUE(Reopen().ok());
   EXPECT_GE(tl_->Status()->flush_lsn, wal.record_ends[1]);
-  EXPECT_EQ(ReadStored(kStart, wal.record_ends[1]),
-            wal.bytes.substr(0, wal.record_ends[1] - kStart));
+  EXPECT_EQ(ReadStored(kStorageStart, wal.record_ends[1]),
+            wal.bytes.substr(0, wal.record_ends[1] - kStorageStart));
 }
 
 TEST_F(SafekeeperTimelineTest, AFullDiskOrATornWriteIsNeverAcknowledged) {
-  const TestWal wal = MakeTestWal(kStart, 20, 5);
+  const TestWal wal = MakeTestWal(kStorageStart, 20, 5);
   const uint64_t s = Start(1);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
   ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
@@ -257,10 +257,10 @@ TEST_F(SafekeeperTimelineTest, AFullDiskOrATornWriteIsNeverAcknowledged) {
   EXPECT_FALSE(tl_->AppendData({1, s, writes[1].lsn, writes[1].bytes, Lsn()}).ok());
   EXPECT_EQ(tl_->Status()->flush_lsn, writes[0].end());
   ASSERT_TRUE(Reopen().ok());
-  EXPECT_EQ(ReadStored(kStart, wal.record_ends[0]),
-            wal.bytes.substr(0, wal.record_ends[0] - kStart));
+  EXPECT_EQ(ReadStored(kStorageStart, wal.record_ends[0]),
+            wal.bytes.substr(0, wal.record_ends[0] - kStorageStart));
 
-  const uint64_t s2 = Start(2, TermHistory({{2, kStart}}));
+  const uint64_t s2 = Start(2, TermHistory({{2, kStorageStart}}));
   fs_.FailNextWriteNoSpace(WalSegmentFileName(1, 1));
   auto full = tl_->AppendData({2, s2, writes[0].lsn, writes[0].bytes, Lsn()});
   EXPECT_TRUE(absl::IsResourceExhausted(full.status())) << full.status();
@@ -269,7 +269,7 @@ TEST_F(SafekeeperTimelineTest, AFullDiskOrATornWriteIsNeverAcknowledged) {
 // A failed fdatasync stops the timeline even when its errno is ENOSPC: unlike a
 // refused write, it leaves a page cache that no longer says what is on disk.
 TEST_F(SafekeeperTimelineTest, AFailedFsyncStopsTheTimelineEvenWhenItSaysTheDiskIsFull) {
-  const TestWal wal = MakeTestWal(kStart, 20, 8);
+  const TestWal wal = MakeTestWal(kStorageStart, 20, 8);
   const uint64_t s = Start(1);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
   ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
@@ -285,12 +285,12 @@ TEST_F(SafekeeperTimelineTest, AFailedFsyncStopsTheTimelineEvenWhenItSaysTheDisk
 // A vote needs a control file rewrite: on a full disk it is refused, nothing is
 // promised, and the timeline goes on in its current term.
 TEST_F(SafekeeperTimelineTest, AFullDiskDuringAVoteGrantsNothingAndKeepsTheTimelineUsable) {
-  const TestWal wal = MakeTestWal(kStart, 20, 10);
+  const TestWal wal = MakeTestWal(kStorageStart, 20, 10);
   const uint64_t s = Start(1);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
   ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
   fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
-  auto vote = tl_->Vote({2, kStart});
+  auto vote = tl_->Vote({2, kStorageStart});
   EXPECT_TRUE(absl::IsResourceExhausted(vote.status())) << vote.status();
   EXPECT_THAT(vote.status().message(), HasSubstr("sk1"));
   EXPECT_THAT(vote.status().message(), HasSubstr(tl_dir_));
@@ -305,7 +305,7 @@ TEST_F(SafekeeperTimelineTest, AFullDiskDuringAVoteGrantsNothingAndKeepsTheTimel
   EXPECT_EQ(tl_->Status()->term, 1u) << "the refused vote left no promise on disk";
   EXPECT_EQ(tl_->Status()->flush_lsn, wal.end());
   fs_.SetDiskFull(testing::DiskFull::kNo);
-  auto granted = tl_->Vote({2, kStart});
+  auto granted = tl_->Vote({2, kStorageStart});
   ASSERT_TRUE(granted.ok()) << granted.status();
   EXPECT_TRUE(granted->granted);
 }
@@ -321,15 +321,15 @@ class SafekeeperSmallSegmentTest : public SafekeeperTimelineTest {
 // segment is refused (RESOURCE_EXHAUSTED, nothing acknowledged, the timeline not
 // stopped) until space is freed, then it and the rest go through with no restart.
 TEST_F(SafekeeperSmallSegmentTest, AFullDiskRefusesTheAppendThatNeedsANewSegmentUntilFreed) {
-  const TestWal wal = MakeTestWal(kStart, 1500, 17, kSeg);
-  ASSERT_GT(wal.end(), kStart + kSeg + kSeg / 4);
+  const TestWal wal = MakeTestWal(kStorageStart, 1500, 17, kSeg);
+  ASSERT_GT(wal.end(), kStorageStart + kSeg + kSeg / 4);
   std::vector<Lsn> flushes;
   for (size_t i = 4; i < wal.record_ends.size(); i += 5) flushes.push_back(wal.record_ends[i]);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, flushes);
   const uint64_t s = Start(1);
   ASSERT_TRUE(tl_->AppendData({1, s, writes[0].lsn, writes[0].bytes, Lsn()}).ok());
   fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
-  const Lsn next_segment = kStart + kSeg;
+  const Lsn next_segment = kStorageStart + kSeg;
   size_t i = 1;
   for (; writes[i].end() <= next_segment; ++i) {
     auto ack = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, writes[i - 1].end()});
@@ -356,33 +356,33 @@ TEST_F(SafekeeperSmallSegmentTest, AFullDiskRefusesTheAppendThatNeedsANewSegment
     auto ack = tl_->AppendData({1, s, writes[i].lsn, writes[i].bytes, writes[i - 1].end()});
     ASSERT_TRUE(ack.ok()) << ack.status();
   }
-  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+  EXPECT_EQ(ReadStored(kStorageStart, wal.end()), wal.bytes);
   ASSERT_TRUE(Reopen().ok());
   EXPECT_EQ(tl_->Status()->flush_lsn, wal.end());
-  EXPECT_EQ(ReadStored(kStart, wal.end()), wal.bytes);
+  EXPECT_EQ(ReadStored(kStorageStart, wal.end()), wal.bytes);
 }
 
 // A refused write may leave complete records above the flush LSN (the part that
 // fit in the allocated segment). A new term whose history continues at the flush
 // LSN must not inherit them: after a restart they would be read as its WAL.
 TEST_F(SafekeeperSmallSegmentTest, ARefusedWriteLeavesNothingANewTermCouldInherit) {
-  const TestWal wal = MakeTestWal(kStart, 1500, 21, kSeg);
-  const Lsn boundary = kStart + kSeg;
+  const TestWal wal = MakeTestWal(kStorageStart, 1500, 21, kSeg);
+  const Lsn boundary = kStorageStart + kSeg;
   size_t k = 0;
   while (wal.record_ends[k + 3] < boundary - 1024) ++k;
   size_t j = k;
   while (wal.record_ends[j] <= boundary) ++j;
   const Lsn acked = wal.record_ends[k];
   const uint64_t s = Start(1);
-  ASSERT_TRUE(tl_->AppendData({1, s, kStart, wal.bytes.substr(0, acked - kStart), Lsn()}).ok());
+  ASSERT_TRUE(tl_->AppendData({1, s, kStorageStart, wal.bytes.substr(0, acked - kStorageStart), Lsn()}).ok());
   fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
   auto refused = tl_->AppendData(
-      {1, s, acked, wal.bytes.substr(acked - kStart, wal.record_ends[j] - acked), Lsn()});
+      {1, s, acked, wal.bytes.substr(acked - kStorageStart, wal.record_ends[j] - acked), Lsn()});
   ASSERT_TRUE(absl::IsResourceExhausted(refused.status())) << refused.status();
   fs_.SetDiskFull(testing::DiskFull::kNo);
-  const TermHistory h2({{1, kStart}, {2, acked}});
-  ASSERT_TRUE(tl_->Vote({2, kStart}).ok());
-  ASSERT_TRUE(tl_->AppendStart({2, h2, acked, kStart}).ok());
+  const TermHistory h2({{1, kStorageStart}, {2, acked}});
+  ASSERT_TRUE(tl_->Vote({2, kStorageStart}).ok());
+  ASSERT_TRUE(tl_->AppendStart({2, h2, acked, kStorageStart}).ok());
   ASSERT_TRUE(Reopen().ok());
   EXPECT_EQ(tl_->Status()->flush_lsn, acked);
   EXPECT_EQ(tl_->Status()->history, h2);
@@ -393,21 +393,21 @@ TEST_F(SafekeeperSmallSegmentTest, ARefusedWriteLeavesNothingANewTermCouldInheri
 // it drops its WAL and stores from a record boundary at or below the commit LSN,
 // exactly like one that removed its archived segments; a restart recovers it.
 TEST_F(SafekeeperSmallSegmentTest, SkipsAheadToARecordBoundaryBelowTheCommitLsn) {
-  const TestWal wal = MakeTestWal(kStart, 1500, 22, kSeg);
+  const TestWal wal = MakeTestWal(kStorageStart, 1500, 22, kSeg);
   const uint64_t s = Start(1);
   const Lsn held = wal.record_ends[10];
-  ASSERT_TRUE(tl_->AppendData({1, s, kStart, wal.bytes.substr(0, held - kStart), held}).ok());
+  ASSERT_TRUE(tl_->AppendData({1, s, kStorageStart, wal.bytes.substr(0, held - kStorageStart), held}).ok());
   size_t k = 0;
-  while (wal.record_ends[k] <= kStart + kSeg) ++k;
+  while (wal.record_ends[k] <= kStorageStart + kSeg) ++k;
   const Lsn skip = wal.record_ends[k];
-  const std::string rest = wal.bytes.substr(skip - kStart);
+  const std::string rest = wal.bytes.substr(skip - kStorageStart);
   // Only to a committed point.
   auto refused = tl_->AppendData({1, s, skip, rest, skip - 8, /*skip_to_start=*/true});
   EXPECT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
   auto skipped = tl_->AppendData({1, s, skip, rest, wal.end(), /*skip_to_start=*/true});
   ASSERT_TRUE(skipped.ok()) << skipped.status();
   EXPECT_EQ(skipped->flush_lsn, wal.end());
-  EXPECT_FALSE(fs_.Exists(SegmentPath(kStart.SegmentNo(kSeg)))) << "the WAL below is dropped";
+  EXPECT_FALSE(fs_.Exists(SegmentPath(kStorageStart.SegmentNo(kSeg)))) << "the WAL below is dropped";
   EXPECT_TRUE(absl::IsOutOfRange(tl_->ReadLimit(held, Lsn(), 0).status()));
   EXPECT_EQ(ReadStored(skip, wal.end()), rest);
   ASSERT_TRUE(Reopen().ok());
@@ -422,7 +422,7 @@ TEST_F(SafekeeperSmallSegmentTest, SkipsAheadToARecordBoundaryBelowTheCommitLsn)
 // The control file cannot be rewritten on a full disk; the lazily persisted
 // commit LSN waits, appends go on, and it is persisted once space is back.
 TEST_F(SafekeeperSmallSegmentTest, AFullDiskDelaysTheLazyControlFileWriteWithoutStoppingAppends) {
-  const TestWal wal = MakeTestWal(kStart, 60, 18, kSeg);
+  const TestWal wal = MakeTestWal(kStorageStart, 60, 18, kSeg);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, wal.record_ends);
   const uint64_t s = Start(1);
   fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
@@ -437,20 +437,20 @@ TEST_F(SafekeeperSmallSegmentTest, AFullDiskDelaysTheLazyControlFileWriteWithout
   }
   EXPECT_TRUE(absl::IsResourceExhausted(tl_->Checkpoint()));
   EXPECT_TRUE(TemporaryFiles().empty());
-  EXPECT_EQ(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStart);
+  EXPECT_EQ(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStorageStart);
   fs_.SetDiskFull(testing::DiskFull::kNo);
   ASSERT_TRUE(tl_->Checkpoint().ok());
-  EXPECT_GT(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStart);
+  EXPECT_GT(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStorageStart);
 }
 
 TEST_F(SafekeeperTimelineTest, ElectionTruncatesDivergentWalDurably) {
-  const TestWal wal = MakeTestWal(kStart, 30, 6);
+  const TestWal wal = MakeTestWal(kStorageStart, 30, 6);
   const uint64_t s = Start(1);
   WriteAll(1, s, wal);
   const Lsn cut = wal.record_ends[9];
-  const TermHistory h3({{1, kStart}, {3, cut}});
-  ASSERT_TRUE(tl_->Vote({3, kStart}).ok());
-  auto ack = tl_->AppendStart({3, h3, cut, kStart});
+  const TermHistory h3({{1, kStorageStart}, {3, cut}});
+  ASSERT_TRUE(tl_->Vote({3, kStorageStart}).ok());
+  auto ack = tl_->AppendStart({3, h3, cut, kStorageStart});
   ASSERT_TRUE(ack.ok()) << ack.status();
   EXPECT_EQ(ack->flush_lsn, cut);
   ASSERT_TRUE(Reopen().ok());
@@ -462,19 +462,19 @@ TEST_F(SafekeeperTimelineTest, ElectionTruncatesDivergentWalDurably) {
 }
 
 TEST_F(SafekeeperTimelineTest, ServesOnlyCompleteCommittedRecordsWithoutATerm) {
-  const TestWal wal = MakeTestWal(kStart, 10, 7);
+  const TestWal wal = MakeTestWal(kStorageStart, 10, 7);
   const uint64_t s = Start(1);
   // Commit LSN in the middle of record 6: readers get records 0..5.
   const Lsn commit = wal.record_ends[5] + 10;
   WriteAll(1, s, wal, commit);
-  auto window = tl_->ReadLimit(kStart, Lsn(), 0);
+  auto window = tl_->ReadLimit(kStorageStart, Lsn(), 0);
   ASSERT_TRUE(window.ok());
   EXPECT_EQ(window->limit, wal.record_ends[5]);
   // A proposer of the current term may read up to the flush LSN.
-  auto recovery = tl_->ReadLimit(kStart, wal.end(), 1);
+  auto recovery = tl_->ReadLimit(kStorageStart, wal.end(), 1);
   ASSERT_TRUE(recovery.ok());
   EXPECT_EQ(recovery->limit, wal.end());
-  EXPECT_EQ(tl_->ReadLimit(kStart, wal.end(), 7)->limit, wal.record_ends[5]);
+  EXPECT_EQ(tl_->ReadLimit(kStorageStart, wal.end(), 7)->limit, wal.record_ends[5]);
 }
 
 // Postgres rewrites its last partial page: the zeros after the last record become
@@ -482,7 +482,7 @@ TEST_F(SafekeeperTimelineTest, ServesOnlyCompleteCommittedRecordsWithoutATerm) {
 // value. Readers must then get the new records, not a result cached for the old
 // bytes (a follower once waited forever for them).
 TEST_F(SafekeeperTimelineTest, ARewrittenTailPageBecomesReadableAtTheSameCommitLsn) {
-  const TestWal wal = MakeTestWal(kStart, 40, 9);
+  const TestWal wal = MakeTestWal(kStorageStart, 40, 9);
   size_t i = 0;
   while (i + 1 < wal.record_ends.size() &&
          (wal.record_ends[i].IsPageBoundary() ||
@@ -497,20 +497,20 @@ TEST_F(SafekeeperTimelineTest, ARewrittenTailPageBecomesReadableAtTheSameCommitL
   for (const auto& w : PostgresLikeWrites(wal.start, wal.bytes, {first})) {
     ASSERT_TRUE(tl_->AppendData({1, s, w.lsn, w.bytes, page_end}).ok());
   }
-  ASSERT_EQ(tl_->ReadLimit(kStart, Lsn(), 0)->limit, first);
+  ASSERT_EQ(tl_->ReadLimit(kStorageStart, Lsn(), 0)->limit, first);
   // The page again, now with one more record; the commit LSN is the page end again.
   const auto rewrite = PostgresLikeWrites(wal.start, wal.bytes, {first, second}).back();
   ASSERT_EQ(rewrite.lsn, first.PageStart());
   ASSERT_TRUE(tl_->AppendData({1, s, rewrite.lsn, rewrite.bytes, page_end}).ok());
   EXPECT_EQ(tl_->Status()->commit_lsn, page_end);
-  EXPECT_EQ(tl_->ReadLimit(kStart, Lsn(), 0)->limit, second);
+  EXPECT_EQ(tl_->ReadLimit(kStorageStart, Lsn(), 0)->limit, second);
   EXPECT_EQ(tl_->Status()->committed_record_lsn, second);
 }
 
 // A single flipped bit in a committed record is found at startup and refuses it,
 // naming the segment (not cut as if it were a torn tail).
 TEST_F(SafekeeperTimelineTest, AFlippedBitBelowTheCommitLsnRefusesToStart) {
-  const TestWal wal = MakeTestWal(kStart, 40, 19);
+  const TestWal wal = MakeTestWal(kStorageStart, 40, 19);
   const uint64_t s = Start(1);
   WriteAll(1, s, wal, wal.end());
   ASSERT_TRUE(tl_->Checkpoint().ok());
@@ -541,13 +541,13 @@ TEST(SafekeeperDeletion, ACrashPartWayIsFinishedAtStartupAndTheTimelineStaysDele
   {
     auto sk = Safekeeper::Open(options);
     ASSERT_TRUE(sk.ok()) << sk.status();
-    auto tl = (*sk)->GetOrCreate(key, kStart);
+    auto tl = (*sk)->GetOrCreate(key, kStorageStart);
     ASSERT_TRUE(tl.ok()) << tl.status();
-    const TestWal wal = MakeTestWal(kStart, 50, 20);
-    ASSERT_TRUE((*tl)->Vote({1, kStart}).ok());
-    auto ack = (*tl)->AppendStart({1, TermHistory({{1, kStart}}), kStart, kStart});
+    const TestWal wal = MakeTestWal(kStorageStart, 50, 20);
+    ASSERT_TRUE((*tl)->Vote({1, kStorageStart}).ok());
+    auto ack = (*tl)->AppendStart({1, TermHistory({{1, kStorageStart}}), kStorageStart, kStorageStart});
     ASSERT_TRUE(ack.ok());
-    ASSERT_TRUE((*tl)->AppendData({1, ack->stream, kStart, wal.bytes, wal.end()}).ok());
+    ASSERT_TRUE((*tl)->AppendData({1, ack->stream, kStorageStart, wal.bytes, wal.end()}).ok());
     ASSERT_TRUE((*tl)->Checkpoint().ok());
     // The segment goes, the control file stays: the crash point.
     fs.FailNextRemove(kControlFileName);
@@ -555,7 +555,7 @@ TEST(SafekeeperDeletion, ACrashPartWayIsFinishedAtStartupAndTheTimelineStaysDele
     EXPECT_FALSE(deleted.ok());
     ASSERT_TRUE(fs.Exists(tl_dir + "/" + kControlFileName));
     // Already unusable, also through the reference a handler may still hold.
-    EXPECT_TRUE(absl::IsFailedPrecondition((*tl)->Vote({2, kStart}).status()));
+    EXPECT_TRUE(absl::IsFailedPrecondition((*tl)->Vote({2, kStorageStart}).status()));
     EXPECT_TRUE(absl::IsFailedPrecondition((*sk)->Get(key).status()));
   }
   // The WAL below the commit LSN is gone but the control file is not: opened as
@@ -564,14 +564,14 @@ TEST(SafekeeperDeletion, ACrashPartWayIsFinishedAtStartupAndTheTimelineStaysDele
   auto sk = Safekeeper::Open(options);
   ASSERT_TRUE(sk.ok()) << sk.status();
   EXPECT_FALSE(fs.Exists(tl_dir));
-  auto recreated = (*sk)->GetOrCreate(key, kStart);
+  auto recreated = (*sk)->GetOrCreate(key, kStorageStart);
   EXPECT_TRUE(absl::IsFailedPrecondition(recreated.status())) << recreated.status();
   EXPECT_THAT(recreated.status().message(), HasSubstr("was deleted"));
   EXPECT_TRUE((*sk)->DeleteTimeline(key).ok()) << "idempotent";
   // A timeline this safekeeper never saw is tombstoned too.
   const TimelineKey unseen{kTenant, TimelineId(9, 9)};
   EXPECT_TRUE((*sk)->DeleteTimeline(unseen).ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition((*sk)->GetOrCreate(unseen, kStart).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition((*sk)->GetOrCreate(unseen, kStorageStart).status()));
 }
 
 // A reader of an old segment (the pageserver catching up) while the writer keeps

@@ -60,7 +60,7 @@ class FakeWal : public WalTarget {
 // The first WAL segment of timeline 1 starts at 16 MiB; the compute starts 10000
 // bytes into it.
 constexpr Lsn kSegment(16 << 20);
-constexpr Lsn kStart = kSegment + 10000;
+constexpr Lsn kWalStart = kSegment + 10000;
 const std::string kSegmentName = "000000010000000000000001";
 
 class ShimFsTest : public ::testing::Test {
@@ -82,7 +82,7 @@ class ShimFsTest : public ::testing::Test {
     timeline_ = *root;
     client_ = std::make_unique<PageserverClient>(absl::StrFormat("127.0.0.1:%d", server_->port()),
                                                  timeline_->tenant_id(), timeline_->id());
-    auto attached = client_->AttachWriter("test", kStart, false);
+    auto attached = client_->AttachWriter("test", kWalStart, false);
     ASSERT_TRUE(attached.ok()) << attached.status();
     cache_ = BlockCache::Create(1024);
     BlockCache* cache = cache_.get();
@@ -94,7 +94,7 @@ class ShimFsTest : public ::testing::Test {
         });
     fs_ = std::make_unique<ShimFs>(
         ShimFsOptions{.scratch = dir_->Sub("scratch"), .uid = getuid(), .gid = getgid()},
-        client_.get(), sender_.get(), cache, &wal_, kStart);
+        client_.get(), sender_.get(), cache, &wal_, kWalStart);
     v1::FileMeta dir;
     dir.set_path("pg_wal");
     dir.set_kind(v1::FILE_KIND_DIRECTORY);
@@ -105,7 +105,7 @@ class ShimFsTest : public ::testing::Test {
     version.set_mode(0600);
     ASSERT_TRUE(fs_->LoadManifest({dir}).ok());
     // The WAL replayed up to the start: recognisable bytes.
-    for (size_t i = 0; i < kStart - kSegment; ++i) replayed_.push_back(static_cast<char>(i * 7));
+    for (size_t i = 0; i < kWalStart - kSegment; ++i) replayed_.push_back(static_cast<char>(i * 7));
     ASSERT_TRUE(fs_->AddWalSegment(kSegmentName, replayed_).ok());
   }
 
@@ -165,19 +165,19 @@ class ShimFsTest : public ::testing::Test {
 TEST_F(ShimFsTest, ADsyncWalWriteReturnsOnlyOnceTheQuorumHasIt) {
   const std::string record(512, 'r');
   uint64_t plain = Open(wal_path_, O_WRONLY);
-  ASSERT_EQ(Write(wal_path_, plain, record, kStart - kSegment), 512);
-  EXPECT_LT(wal_.flushed(), kStart + 512);  // a plain write waits for nothing
+  ASSERT_EQ(Write(wal_path_, plain, record, kWalStart - kSegment), 512);
+  EXPECT_LT(wal_.flushed(), kWalStart + 512);  // a plain write waits for nothing
   Release(wal_path_, plain);
   uint64_t dsync = Open(wal_path_, O_WRONLY | O_DSYNC);
-  ASSERT_EQ(Write(wal_path_, dsync, record, kStart - kSegment + 512), 512);
-  EXPECT_GE(wal_.flushed(), kStart + 1024);
+  ASSERT_EQ(Write(wal_path_, dsync, record, kWalStart - kSegment + 512), 512);
+  EXPECT_GE(wal_.flushed(), kWalStart + 1024);
   Release(wal_path_, dsync);
 }
 
 // Issue 9, item 9: Postgres rewrites the page holding the start LSN with the bytes it
 // replayed; different bytes below the start mean its recovery stopped short.
 TEST_F(ShimFsTest, WalBelowTheStartMustBeWhatWasReplayed) {
-  const off_t page = static_cast<off_t>((kStart - kSegment) / 8192 * 8192);
+  const off_t page = static_cast<off_t>((kWalStart - kSegment) / 8192 * 8192);
   std::string rewrite = replayed_.substr(page) + std::string(100, 'n');
   uint64_t fh = Open(wal_path_, O_WRONLY);
   EXPECT_EQ(Write(wal_path_, fh, rewrite, page), static_cast<int>(rewrite.size()));
