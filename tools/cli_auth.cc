@@ -52,8 +52,9 @@ std::string TokenLine(const json& t) {
     absl::StrAppend(&branches, branches.empty() ? "" : ",", b.get<std::string>());
   }
   std::string state = t["revoked"].get<bool>() ? "revoked"
-                      : t["expires"].is_null() ? "no expiry"
-                                               : absl::StrCat("expires ", t["expires"].get<std::string>());
+                      : t["expires"].is_null()
+                          ? "no expiry"
+                          : absl::StrCat("expires ", t["expires"].get<std::string>());
   return absl::StrFormat("%-14s %-8s %-20s %-32s %s\n", t["id"].get<std::string>(),
                          t["scope"].get<std::string>(), branches, state,
                          t["description"].get<std::string>());

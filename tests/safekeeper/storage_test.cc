@@ -112,7 +112,8 @@ class SafekeeperTimelineTest : public ::testing::Test {
     dir_ = std::make_unique<TempDir>(std::move(*dir));
     tl_dir_ = TimelineDir(dir_->path(), kTenant, kTimeline);
     ASSERT_TRUE(fs_.CreateDir(dir_->path() + "/" + kTenant.ToString()).ok());
-    auto tl = Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStorageStart, SegmentSize());
+    auto tl =
+        Timeline::Create(&fs_, tl_dir_, "sk1", kTenant, kTimeline, kStorageStart, SegmentSize());
     ASSERT_TRUE(tl.ok()) << tl.status();
     tl_ = std::move(*tl);
   }
@@ -374,7 +375,9 @@ TEST_F(SafekeeperSmallSegmentTest, ARefusedWriteLeavesNothingANewTermCouldInheri
   while (wal.record_ends[j] <= boundary) ++j;
   const Lsn acked = wal.record_ends[k];
   const uint64_t s = Start(1);
-  ASSERT_TRUE(tl_->AppendData({1, s, kStorageStart, wal.bytes.substr(0, acked - kStorageStart), Lsn()}).ok());
+  ASSERT_TRUE(
+      tl_->AppendData({1, s, kStorageStart, wal.bytes.substr(0, acked - kStorageStart), Lsn()})
+          .ok());
   fs_.SetDiskFull(testing::DiskFull::kNoNewSpace);
   auto refused = tl_->AppendData(
       {1, s, acked, wal.bytes.substr(acked - kStorageStart, wal.record_ends[j] - acked), Lsn()});
@@ -396,7 +399,8 @@ TEST_F(SafekeeperSmallSegmentTest, SkipsAheadToARecordBoundaryBelowTheCommitLsn)
   const TestWal wal = MakeTestWal(kStorageStart, 1500, 22, kSeg);
   const uint64_t s = Start(1);
   const Lsn held = wal.record_ends[10];
-  ASSERT_TRUE(tl_->AppendData({1, s, kStorageStart, wal.bytes.substr(0, held - kStorageStart), held}).ok());
+  ASSERT_TRUE(
+      tl_->AppendData({1, s, kStorageStart, wal.bytes.substr(0, held - kStorageStart), held}).ok());
   size_t k = 0;
   while (wal.record_ends[k] <= kStorageStart + kSeg) ++k;
   const Lsn skip = wal.record_ends[k];
@@ -407,7 +411,8 @@ TEST_F(SafekeeperSmallSegmentTest, SkipsAheadToARecordBoundaryBelowTheCommitLsn)
   auto skipped = tl_->AppendData({1, s, skip, rest, wal.end(), /*skip_to_start=*/true});
   ASSERT_TRUE(skipped.ok()) << skipped.status();
   EXPECT_EQ(skipped->flush_lsn, wal.end());
-  EXPECT_FALSE(fs_.Exists(SegmentPath(kStorageStart.SegmentNo(kSeg)))) << "the WAL below is dropped";
+  EXPECT_FALSE(fs_.Exists(SegmentPath(kStorageStart.SegmentNo(kSeg))))
+      << "the WAL below is dropped";
   EXPECT_TRUE(absl::IsOutOfRange(tl_->ReadLimit(held, Lsn(), 0).status()));
   EXPECT_EQ(ReadStored(skip, wal.end()), rest);
   ASSERT_TRUE(Reopen().ok());
@@ -437,10 +442,12 @@ TEST_F(SafekeeperSmallSegmentTest, AFullDiskDelaysTheLazyControlFileWriteWithout
   }
   EXPECT_TRUE(absl::IsResourceExhausted(tl_->Checkpoint()));
   EXPECT_TRUE(TemporaryFiles().empty());
-  EXPECT_EQ(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStorageStart);
+  EXPECT_EQ(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn,
+            kStorageStart);
   fs_.SetDiskFull(testing::DiskFull::kNo);
   ASSERT_TRUE(tl_->Checkpoint().ok());
-  EXPECT_GT(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn, kStorageStart);
+  EXPECT_GT(ReadControlFile(&fs_, tl_dir_ + "/" + kControlFileName)->acceptor.commit_lsn,
+            kStorageStart);
 }
 
 TEST_F(SafekeeperTimelineTest, ElectionTruncatesDivergentWalDurably) {
@@ -545,7 +552,8 @@ TEST(SafekeeperDeletion, ACrashPartWayIsFinishedAtStartupAndTheTimelineStaysDele
     ASSERT_TRUE(tl.ok()) << tl.status();
     const TestWal wal = MakeTestWal(kStorageStart, 50, 20);
     ASSERT_TRUE((*tl)->Vote({1, kStorageStart}).ok());
-    auto ack = (*tl)->AppendStart({1, TermHistory({{1, kStorageStart}}), kStorageStart, kStorageStart});
+    auto ack =
+        (*tl)->AppendStart({1, TermHistory({{1, kStorageStart}}), kStorageStart, kStorageStart});
     ASSERT_TRUE(ack.ok());
     ASSERT_TRUE((*tl)->AppendData({1, ack->stream, kStorageStart, wal.bytes, wal.end()}).ok());
     ASSERT_TRUE((*tl)->Checkpoint().ok());
