@@ -237,8 +237,9 @@ absl::Status ChaosStack::Up() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ChaosStack::StartEndpoint(const std::string& branch) {
-  CliResult r = Cambium({"endpoint", "start", branch});
+absl::StatusOr<std::string> ChaosStack::StartEndpoint(const std::string& branch,
+                                                      absl::Duration timeout) {
+  CliResult r = Cambium({"endpoint", "start", branch}, timeout);
   if (!r.ok()) return absl::UnavailableError("endpoint start " + branch + ": " + r.Describe());
   return Field<std::string>(r.out, "maintenance_connection_string", "");
 }

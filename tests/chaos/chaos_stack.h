@@ -89,8 +89,10 @@ class ChaosStack {
 
   // `cambium up`: starts whatever daemon or endpoint is not running.
   absl::Status Up();
-  // `cambium endpoint start NAME`; returns its connection string.
-  absl::StatusOr<std::string> StartEndpoint(const std::string& branch);
+  // `cambium endpoint start NAME`; returns its connection string. The CLI is
+  // killed after `timeout` (Postgres and the shim keep running: stop the endpoint).
+  absl::StatusOr<std::string> StartEndpoint(const std::string& branch,
+                                            absl::Duration timeout = absl::Minutes(4));
   absl::Status StopEndpoint(const std::string& branch);
   // Connection string of the running endpoint of `branch` (from status).
   absl::StatusOr<std::string> ConnectionString(const std::string& branch);

@@ -123,7 +123,12 @@ absl::StatusOr<WalByte> PickWalByte(const std::string& sk_dir, const std::string
 
 bool Round::ReadThroughDamage(const BranchPlan& plan) {
   bool detected = false;
-  auto conn = stack_.StartEndpoint(plan.name);
+  // When a background compaction found the damage first, the store refuses every
+  // write (DATA_LOSS) and the shim waits for its repair (mutation_sender.cc): the
+  // end-of-recovery checkpoint's fsync, and so the start, waits with it. A normal
+  // start takes seconds; CI's seed 1 once waited out the harness's 4 minutes here
+  // (2026-12-02), which showed nothing more than 90 s would.
+  auto conn = stack_.StartEndpoint(plan.name, absl::Seconds(90));
   if (!conn.ok()) {
     Log("endpoint on the damaged pageserver did not start: " + conn.status().ToString());
     (void)stack_.Cambium({"endpoint", "stop", plan.name});
