@@ -317,12 +317,13 @@ int ShimFs::Fsync(const char* path, int, fuse_file_info* fi) {
   const Lsn target(wal_appended_.load());
   for (absl::Time since = absl::Now();;) {
     absl::Status s = wal_->WaitForFlush(target, options_.wal_flush_timeout);
-    // Safekeepers out of disk space refuse, nothing is lost, and they resume once
-    // space is freed: the commit waits for that rather than failing (Postgres would
-    // PANIC on a failed WAL flush).
+    // Safekeepers out of disk space, or holding as much WAL as they may beyond what
+    // the pageserver archived (backpressure), refuse; nothing is lost, and they
+    // resume by themselves: the commit waits for that rather than failing
+    // (Postgres would PANIC on a failed WAL flush).
     if (!absl::IsResourceExhausted(s)) return ToErrno(s);
     LogError(
-        "wal_flush_waits_for_disk_space",
+        "wal_flush_waits_for_safekeepers",
         {{"lsn", target}, {"waited", absl::FormatDuration(absl::Now() - since)}, {"status", s}});
   }
 }

@@ -12,6 +12,8 @@ namespace {
 
 // How long a follower waits for WAL before it checks whether the writer is gone.
 constexpr absl::Duration kIdleCheck = absl::Seconds(2);
+// How often an unchanged archived LSN is reported again (wal_receiver.h, reported_).
+constexpr absl::Duration kReportRefresh = absl::Seconds(30);
 
 }  // namespace
 
@@ -256,15 +258,16 @@ void WalReceiver::ReportArchived() {
   bool synced = false;
   for (const auto& [t, end] : ends) {
     for (int i = 0; i < safekeepers_->size(); ++i) {
-      Lsn& reported = reported_[{t->id(), i}];
-      if (reported >= end) continue;
+      Reported& reported = reported_[{t->id(), i}];
+      const absl::Time now = absl::Now();
+      if (reported.end >= end && now - reported.at < kReportRefresh) continue;
       if (!synced) {
         if (!repo_->store()->Sync().ok()) return;
         synced = true;
       }
       absl::Status s = safekeepers_->client(i).ReportArchived(t->tenant_id(), t->id(), end);
       // A safekeeper that never saw the timeline has nothing to trim.
-      if (s.ok() || absl::IsNotFound(s)) reported = end;
+      if (s.ok() || absl::IsNotFound(s)) reported = {end, now};
     }
   }
   // Forget timelines that are gone.

@@ -21,7 +21,9 @@
 //  - makes the archive durable and reports each timeline's archived LSN to every
 //    safekeeper that has not acknowledged it yet, so that every safekeeper trims
 //    (ARCHITECTURE.md section 7), including one that was down when WAL was archived;
-//    with an object store, the smaller of that and the uploaded archive end;
+//    with an object store, the smaller of that and the uploaded archive end
+//    (repeated every 30 s when unchanged: the safekeepers bound the WAL they hold
+//    beyond it, and one that restarted may have lost the last report);
 //  - deletes, on every safekeeper, the timelines the repository deleted (a durable
 //    queue in the repository: a safekeeper that is down is retried later).
 //
@@ -39,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "metrics/registry.h"
 #include "pageserver/repository.h"
 #include "pageserver/safekeeper_set.h"
@@ -88,8 +91,16 @@ class WalReceiver {
   std::condition_variable stop_cv_;
   std::map<TimelineId, std::unique_ptr<Follower>> followers_;  // GUARDED_BY(mu_)
   std::map<int, absl::Time> avoid_until_;                      // GUARDED_BY(mu_)
-  // Housekeeping thread only: the archived LSN each safekeeper acknowledged.
-  std::map<std::pair<TimelineId, int>, Lsn> reported_;
+  // Housekeeping thread only: the archived LSN each safekeeper acknowledged, and
+  // when. A report is repeated after a while even when the end did not move: a
+  // safekeeper persists it lazily, and one that restarted may have lost it while
+  // its timeline is idle, or stalled by its bound on unarchived WAL (which only a
+  // report lifts).
+  struct Reported {
+    Lsn end;
+    absl::Time at;
+  };
+  std::map<std::pair<TimelineId, int>, Reported> reported_;
   std::atomic<bool> stopping_{false};
   std::thread housekeeping_;
   // Last member: unregistered first, before what CollectLag reads goes.

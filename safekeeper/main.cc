@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
   app.add_option("--id", config.options.id, "This safekeeper's name in logs and errors");
   app.add_option("--checkpoint-interval", config.checkpoint_interval,
                  "How often commit LSNs are persisted and archived WAL removed (default 1s)");
+  app.add_option("--max-unarchived-wal", config.options.max_unarchived_wal,
+                 "Most bytes of a timeline's WAL kept beyond what the pageserver archived "
+                 "(uploaded, with an object store); new WAL past it waits (default 4 GiB; 0: "
+                 "no bound)");
   cambium::metrics::AddHttpFlags(app, &config.http);
   cambium::AddServiceFlags(app, &config.log);
   cambium::AddSecurityFlags(app, &config.security);

@@ -114,6 +114,7 @@ absl::Status Safekeeper::LoadTimelines() {
       }
       CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<Timeline> tl,
                                Timeline::Open(fs, dir, options_.id, options_.segment_size));
+      tl->SetMaxUnarchivedWal(options_.max_unarchived_wal);
       timelines_[TimelineKey{*tenant, *timeline}] = std::move(tl);
     }
   }
@@ -164,6 +165,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> Safekeeper::GetOrCreate(const Timeline
   }();
   if (!created.ok()) return DiskFullError(options_.id, dir, created.status());
   std::shared_ptr<Timeline> tl = std::move(*created);
+  tl->SetMaxUnarchivedWal(options_.max_unarchived_wal);
   timelines_[key] = tl;
   return tl;
 }

@@ -53,6 +53,11 @@ struct SafekeeperOptions {
   uint64_t segment_size = kDefaultWalSegmentSize;
   // File system (tests inject faults). Default: nullptr = the POSIX one.
   FileSystem* fs = nullptr;
+  // Backpressure: most WAL of a timeline kept beyond what the pageserver reported
+  // archived (with an object store: uploaded, so never on one disk only). New WAL
+  // past it is refused with RESOURCE_EXHAUSTED until the pageserver catches up;
+  // proposers retry and commits wait. 0: no bound (the disk is). Default: 4 GiB.
+  uint64_t max_unarchived_wal = uint64_t{4} << 30;
 };
 
 class Safekeeper {

@@ -22,6 +22,11 @@ const SafekeeperMetrics& SafekeeperMetrics::Get() {
                             "Bytes of WAL segment files removed after the pageserver archived "
                             "them (or when a lagging safekeeper skipped ahead)."))
               ->Get(),
+      .wal_backpressure_refusals =
+          Must(r.AddCounter("cambium_safekeeper_wal_backpressure_refusals_total",
+                            "Appends refused because the timeline holds --max-unarchived-wal "
+                            "bytes beyond what the pageserver archived (or uploaded)."))
+              ->Get(),
   };
   return *m;
 }

@@ -22,6 +22,9 @@ struct SafekeeperMetrics {
   metrics::Counter& wal_fsyncs;
   // Segment files removed once the pageserver archived their WAL (or skipped).
   metrics::Counter& wal_removed_bytes;
+  // Appends refused because the timeline held max_unarchived_wal beyond what the
+  // pageserver archived (backpressure; the proposer retries).
+  metrics::Counter& wal_backpressure_refusals;
 };
 
 }  // namespace cambium::safekeeper

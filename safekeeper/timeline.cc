@@ -1,10 +1,12 @@
 #include "safekeeper/timeline.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "safekeeper/safekeeper_metrics.h"
 
 namespace cambium::safekeeper {
 
@@ -96,6 +98,7 @@ absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request)
   // after the last record, and the commit LSN can go X -> fill -> X within this one
   // call): scan again next time.
   if (request.start_lsn < scanned_to_) scanned_to_ = Lsn();
+  CAMBIUM_RETURN_IF_ERROR(CheckUnarchivedBound(request));
   const Lsn flush_before = storage_->flush_lsn();
   absl::StatusOr<AppendAck> ack = acceptor_.HandleAppendData(request);
   if (ack.ok() && request.skip_to_start && request.start_lsn > flush_before) {
@@ -111,6 +114,46 @@ absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request)
   }
   if (!ack.ok()) return DiskFullError(name_, dir_, ack.status());
   return ack;
+}
+
+void Timeline::SetMaxUnarchivedWal(uint64_t bytes) {
+  absl::MutexLock lock(&mu_);
+  max_unarchived_wal_ = bytes;
+}
+
+absl::Status Timeline::CheckUnarchivedBound(const AppendDataRequest& request) {
+  const Lsn end = request.start_lsn + request.data.size();
+  // Only new WAL at the head waits: bytes already stored here (Postgres rewriting
+  // its last page) and committed WAL a lagging safekeeper catches up on do not
+  // grow what the pageserver has yet to archive.
+  if (max_unarchived_wal_ == 0 || end <= storage_->flush_lsn() || end <= request.commit_lsn) {
+    return absl::OkStatus();
+  }
+  const AcceptorState& state = acceptor_.state();
+  const Lsn base = std::max({state.archived_lsn, state.timeline_start, storage_->wal_start()});
+  if (end <= base + max_unarchived_wal_) {
+    if (std::exchange(backpressured_, false)) {
+      LogInfo("wal_backpressure_ended",
+              {{"tenant", tenant_}, {"timeline", timeline_}, {"archived_lsn", base}});
+    }
+    return absl::OkStatus();
+  }
+  const absl::Status refused = absl::ResourceExhaustedError(absl::StrFormat(
+      "safekeeper %s: WAL of timeline %s/%s up to %s would be %u bytes past what the pageserver "
+      "has archived (%s; with an object store, uploaded), and WAL not archived is bounded by "
+      "--max-unarchived-wal %u: new WAL waits until the pageserver catches up (its status and "
+      "remote lag say why it lags); nothing past the commit LSN is acknowledged meanwhile",
+      name_, tenant_.ToString(), timeline_.ToString(), end.ToString(), end - base, base.ToString(),
+      max_unarchived_wal_));
+  SafekeeperMetrics::Get().wal_backpressure_refusals.Increment();
+  if (!std::exchange(backpressured_, true)) {
+    LogWarning("wal_backpressure", {{"tenant", tenant_},
+                                    {"timeline", timeline_},
+                                    {"archived_lsn", base},
+                                    {"end_lsn", end},
+                                    {"max_unarchived_wal", max_unarchived_wal_}});
+  }
+  return refused;
 }
 
 void Timeline::ReportArchived(Lsn lsn) {

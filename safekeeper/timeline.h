@@ -118,6 +118,9 @@ class Timeline {
   // The decoding start for verified reads (wal_reader.h): the highest LSN known
   // here to be a record boundary at or below `lsn`, never below the stored WAL.
   Lsn KnownBoundaryAtOrBelow(Lsn lsn);
+  // Backpressure (SafekeeperOptions::max_unarchived_wal): AppendData refuses new,
+  // uncommitted WAL ending more than `bytes` past the archived LSN. 0: no bound.
+  void SetMaxUnarchivedWal(uint64_t bytes);
   const std::string& name() const { return name_; }
   const std::string& dir() const { return dir_; }
   WalStorage* wal() const { return wal_; }
@@ -128,6 +131,9 @@ class Timeline {
   // min(commit LSN, local flush LSN): how far committed WAL may be readable here.
   Lsn VisibleLsn() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status DeletedError() const;
+  // RESOURCE_EXHAUSTED if `request` brings new WAL beyond the unarchived bound.
+  absl::Status CheckUnarchivedBound(const AppendDataRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The steps of Checkpoint that need the mutex; sets *preallocate to the next
   // segment to create, if any.
   absl::Status CheckpointLocked(std::optional<uint64_t>* preallocate)
@@ -151,6 +157,9 @@ class Timeline {
   Lsn committed_record_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool deleted_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t max_unarchived_wal_ ABSL_GUARDED_BY(mu_) = 0;
+  // Whether the last append was refused by the bound (logged once per episode).
+  bool backpressured_ ABSL_GUARDED_BY(mu_) = false;
   // MetricPositions' last reading.
   std::atomic<uint64_t> metric_flush_{0};
   std::atomic<uint64_t> metric_commit_{0};

@@ -245,8 +245,9 @@ absl::Status WalProposer::NoSpaceStatus(Lsn lsn, const std::vector<std::string>&
   if (full.empty() || healthy >= core_.quorum()) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrFormat(
       "WAL up to %s of timeline %s/%s is not flushed on a quorum (commit LSN %s): safekeepers "
-      "out of disk space: %s; unreachable: %s. Nothing after the commit LSN is acknowledged; "
-      "the proposer keeps retrying and resumes once space is freed",
+      "refusing WAL (out of disk space, or holding too much WAL the pageserver has not "
+      "archived): %s; unreachable: %s. Nothing after the commit LSN is acknowledged; the "
+      "proposer keeps retrying and resumes once they accept WAL again",
       lsn.ToString(), options_.tenant.ToString(), options_.timeline.ToString(),
       core_.commit_lsn().ToString(), absl::StrJoin(full, ", "),
       down.empty() ? "none" : absl::StrJoin(down, ", ")));

@@ -27,9 +27,9 @@
 // Errors: FAILED_PRECONDITION is permanent: a newer term fenced this proposer (a
 // second writer on the timeline), the WAL diverged, or the timeline was deleted.
 // UNAVAILABLE (no quorum reachable), RESOURCE_EXHAUSTED (safekeepers out of disk
-// space) and DEADLINE_EXCEEDED (reachable but not flushed in time) name the
-// safekeepers at fault; the proposer keeps trying and resumes when they return
-// or space is freed.
+// space, or holding as much WAL as they may beyond what the pageserver archived)
+// and DEADLINE_EXCEEDED (reachable but not flushed in time) name the safekeepers
+// at fault; the proposer keeps trying and resumes when they accept WAL again.
 //
 // Thread-safety: thread-safe. Elect must return before Append/WaitForFlush.
 #ifndef CAMBIUM_SAFEKEEPER_WAL_PROPOSER_H_
@@ -136,7 +136,7 @@ class WalProposer {
     Lsn next_send;                           // next WAL byte to send on the live stream
     Lsn announced_commit;                    // last commit LSN sent on it
     std::string last_error;                  // why the last stream or call failed
-    // The last refusal for a full disk, until WAL is acknowledged again.
+    // The last refusal (full disk, backpressure), until WAL is acknowledged again.
     std::string no_space;
     bool empty = false;      // held no WAL when the live stream started
     bool skip_next = false;  // the next message tells it to skip to next_send

@@ -308,5 +308,70 @@ TEST(SafekeeperDiskFullProcessTest, AppendsStallOnAFullDiskAndResumeOnceSpaceIsF
   EXPECT_THAT(ReadFileToString(dir->Sub("sk0.log")).value_or(""), HasSubstr("is full"));
 }
 
+// Backpressure through the real binary's flag (docs/safekeeper.md): with
+// --max-unarchived-wal 1 MiB and no pageserver reporting, commits stall with
+// RESOURCE_EXHAUSTED naming the bound once 1 MiB of WAL is unarchived, each
+// safekeeper logs wal_backpressure, and a report of the archived LSN lets the
+// same proposer go on.
+TEST(SafekeeperBackpressureProcessTest, CommitsWaitForTheArchiveBeyondTheBoundAndThenResume) {
+  auto dir = TempDir::Create("cambium-sk-bp-");
+  ASSERT_TRUE(dir.ok());
+  constexpr uint64_t kBound = 1 << 20;
+  std::unique_ptr<ServiceProcess> sks[3];
+  std::vector<std::string> addresses;
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "sk" + std::to_string(i);
+    auto sk = testing::StartSafekeeperProcess(dir->Sub(id), id, dir->Sub(id + ".log"),
+                                              {"--max-unarchived-wal", std::to_string(kBound)});
+    ASSERT_TRUE(sk.ok()) << sk.status();
+    sks[i] = std::move(*sk);
+    addresses.push_back(sks[i]->address());
+  }
+  const TimelineId timeline(0x8181, 0x8282);
+  const Lsn start(0x3000000);
+  auto p = WalProposer::Create(
+      testing::TestProposerOptions(addresses, kTenant, timeline, start, "backpressure"));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE((*p)->Elect().ok());
+  const TestWal wal = MakeTestWal(start, 4000, 41);
+  ASSERT_GT(wal.end(), start + 2 * kBound);
+  std::vector<Lsn> flushes;
+  for (size_t i = 49; i < wal.record_ends.size(); i += 50) flushes.push_back(wal.record_ends[i]);
+  flushes.push_back(wal.end());
+  const std::vector<WalWrite> writes = PostgresLikeWrites(start, wal.bytes, flushes);
+  size_t next = 0;
+  for (; writes[next].end() <= start + kBound; ++next) {
+    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    ASSERT_TRUE(flushed.ok()) << flushed;
+  }
+  ASSERT_TRUE((*p)->Append(writes[next].lsn, writes[next].bytes).ok());
+  absl::Status stalled;
+  for (int attempt = 0; attempt < 100 && !absl::IsResourceExhausted(stalled); ++attempt) {
+    stalled = (*p)->WaitForFlush(writes[next].end(), absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(absl::IsResourceExhausted(stalled)) << stalled;
+  EXPECT_THAT(stalled.message(), HasSubstr("--max-unarchived-wal " + std::to_string(kBound)));
+  EXPECT_LT((*p)->commit_lsn(), writes[next].end());
+  for (int i = 0; i < 3; ++i) {
+    auto log = ReadFileToString(dir->Sub("sk" + std::to_string(i) + ".log"));
+    ASSERT_TRUE(log.ok());
+    EXPECT_THAT(*log, HasSubstr("wal_backpressure ")) << "sk" << i;
+  }
+  // The pageserver archives everything committed, as it goes: the rest streams.
+  for (; next < writes.size(); ++next) {
+    for (const std::string& address : addresses) {
+      ASSERT_TRUE(
+          SafekeeperClient(address).ReportArchived(kTenant, timeline, (*p)->commit_lsn()).ok());
+    }
+    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    ASSERT_TRUE(flushed.ok()) << flushed;
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(testing::ExpectCommittedWal(addresses[i], kTenant, timeline, start, wal.end()) ==
+                wal.bytes)
+        << "safekeeper " << i;
+  }
+}
+
 }  // namespace
 }  // namespace cambium::safekeeper

@@ -15,6 +15,7 @@
 
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,9 +58,10 @@ class SafekeeperServiceTest : public ::testing::Test {
     }
   }
   virtual uint64_t SegmentSize() const { return kDefaultWalSegmentSize; }
+  virtual uint64_t MaxUnarchivedWal() const { return SafekeeperOptions{}.max_unarchived_wal; }
   void StartSafekeeper(int i, FileSystem* fs = nullptr) {
     auto sk = LocalSafekeeper::Start(dir_->Sub("sk" + std::to_string(i)), "sk" + std::to_string(i),
-                                     fs, SegmentSize());
+                                     fs, SegmentSize(), MaxUnarchivedWal());
     ASSERT_TRUE(sk.ok()) << sk.status();
     if (static_cast<int>(sks_.size()) <= i) sks_.resize(i + 1);
     sks_[i] = std::move(*sk);
@@ -441,6 +443,59 @@ TEST_F(SafekeeperServiceTest, AFullDiskStallsCommitsWithAClearErrorAndTheyResume
   EXPECT_TRUE(resumed.ok()) << resumed;
   for (int i = 0; i < 3; ++i) {
     EXPECT_TRUE(ReadCommitted(i, tl, kStart, wal.end()) == wal.bytes) << "safekeeper " << i;
+  }
+}
+
+// Issue 14: WAL the pageserver has not made safe (archived; with an object store,
+// uploaded) is bounded. New WAL beyond max_unarchived_wal past the archived LSN is
+// refused: commits stall with RESOURCE_EXHAUSTED naming the safekeepers and the
+// limit, nothing beyond is acknowledged, and they resume by themselves once the
+// pageserver reports progress.
+class SafekeeperBackpressureServiceTest : public SafekeeperServiceTest {
+ protected:
+  static constexpr uint64_t kLimit = 64 << 10;
+  uint64_t MaxUnarchivedWal() const override { return kLimit; }
+};
+
+TEST_F(SafekeeperBackpressureServiceTest, WalBeyondTheUnarchivedLimitWaitsForThePageserver) {
+  const TimelineId tl(1, 21);
+  Lsn start;
+  auto p = Elected(Options(tl), &start);
+  const TestWal wal = MakeTestWal(kStart, 1200, 22);
+  ASSERT_GT(wal.end(), kStart + 2 * kLimit) << "the test WAL is too short";
+  // The last record ends below half the limit, and at most the limit past the first.
+  auto last_end_below = [&](Lsn bound) {
+    Lsn end;
+    for (Lsn e : wal.record_ends) {
+      if (e <= bound) end = e;
+    }
+    return end;
+  };
+  const Lsn first = last_end_below(kStart + kLimit / 2);
+  const Lsn second = last_end_below(first + kLimit - 1);
+  ASSERT_GT(second, kStart + kLimit);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, {first, second});
+  ASSERT_TRUE(AppendAndWait(*p, writes[0]).ok());
+  ASSERT_TRUE(p->Append(writes[1].lsn, writes[1].bytes).ok());
+  absl::Status stalled;
+  ASSERT_TRUE(Eventually([&] {
+    stalled = p->WaitForFlush(writes[1].end(), absl::Milliseconds(200));
+    return absl::IsResourceExhausted(stalled);
+  })) << stalled;
+  for (int i = 0; i < 3; ++i) EXPECT_THAT(stalled.message(), HasSubstr(sks_[i]->address()));
+  EXPECT_THAT(stalled.message(), HasSubstr("not archived"));
+  EXPECT_THAT(stalled.message(), HasSubstr(absl::StrCat(kLimit)));
+  EXPECT_LT(p->commit_lsn(), writes[1].end()) << "nothing beyond the limit is acknowledged";
+  // The pageserver archives what was committed: the limit moves past the write.
+  for (int i = 0; i < 3; ++i) {
+    SafekeeperClient client(sks_[i]->address());
+    ASSERT_TRUE(client.ReportArchived(kTenant, tl, p->commit_lsn()).ok());
+  }
+  absl::Status resumed = p->WaitForFlush(writes[1].end(), absl::Seconds(20));
+  EXPECT_TRUE(resumed.ok()) << resumed;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ReadCommitted(i, tl, kStart, second), wal.bytes.substr(0, second - kStart))
+        << "safekeeper " << i;
   }
 }
 

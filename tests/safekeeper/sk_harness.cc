@@ -103,16 +103,16 @@ absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write, absl::D
                   absl::StrFormat("write [%s, %s)", write.lsn.ToString(), write.end().ToString()));
 }
 
-absl::StatusOr<std::unique_ptr<LocalSafekeeper>> LocalSafekeeper::Start(const std::string& data_dir,
-                                                                        const std::string& id,
-                                                                        FileSystem* fs,
-                                                                        uint64_t segment_size) {
+absl::StatusOr<std::unique_ptr<LocalSafekeeper>> LocalSafekeeper::Start(
+    const std::string& data_dir, const std::string& id, FileSystem* fs, uint64_t segment_size,
+    uint64_t max_unarchived_wal) {
   auto local = std::make_unique<LocalSafekeeper>();
   SafekeeperOptions options;
   options.data_dir = data_dir;
   options.id = id;
   options.fs = fs;
   options.segment_size = segment_size;
+  options.max_unarchived_wal = max_unarchived_wal;
   options.checkpoint_interval = absl::Milliseconds(100);
   CAMBIUM_ASSIGN_OR_RETURN(local->server_, SafekeeperServer::Start(options, "127.0.0.1:0"));
   local->address_ = absl::StrFormat("127.0.0.1:%d", local->server_->port());
@@ -128,11 +128,14 @@ std::string SafekeeperBinary() { return CAMBIUM_SAFEKEEPER_BINARY; }
 std::string SafekeeperLogFile(const std::string& data_dir) { return data_dir + ".log"; }
 
 absl::StatusOr<std::unique_ptr<ServiceProcess>> StartSafekeeperProcess(
-    const std::string& data_dir, const std::string& id, const std::string& log_file) {
+    const std::string& data_dir, const std::string& id, const std::string& log_file,
+    const std::vector<std::string>& extra_args) {
   CAMBIUM_ASSIGN_OR_RETURN(const int port, FreePort());
-  return ServiceProcess::Start(
-      SafekeeperBinary(), {"--data-dir", data_dir, "--id", id, "--checkpoint-interval", "200ms"},
-      port, log_file.empty() ? SafekeeperLogFile(data_dir) : log_file);
+  std::vector<std::string> args = {"--data-dir", data_dir, "--id", id, "--checkpoint-interval",
+                                   "200ms"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return ServiceProcess::Start(SafekeeperBinary(), args, port,
+                               log_file.empty() ? SafekeeperLogFile(data_dir) : log_file);
 }
 
 }  // namespace cambium::safekeeper::testing

@@ -73,7 +73,8 @@ class LocalSafekeeper {
  public:
   static absl::StatusOr<std::unique_ptr<LocalSafekeeper>> Start(
       const std::string& data_dir, const std::string& id, FileSystem* fs = nullptr,
-      uint64_t segment_size = kDefaultWalSegmentSize);
+      uint64_t segment_size = kDefaultWalSegmentSize,
+      uint64_t max_unarchived_wal = SafekeeperOptions{}.max_unarchived_wal);
   ~LocalSafekeeper() { Stop(); }
   const std::string& address() const { return address_; }
   // As on SIGTERM.
@@ -88,7 +89,8 @@ class LocalSafekeeper {
 // (default: SafekeeperLogFile(data_dir)) and checkpointing every 200 ms;
 // ServiceProcess restarts, stops and kills it.
 absl::StatusOr<std::unique_ptr<cambium::testing::ServiceProcess>> StartSafekeeperProcess(
-    const std::string& data_dir, const std::string& id, const std::string& log_file = "");
+    const std::string& data_dir, const std::string& id, const std::string& log_file = "",
+    const std::vector<std::string>& extra_args = {});
 // The log of the process StartSafekeeperProcess started on `data_dir`.
 std::string SafekeeperLogFile(const std::string& data_dir);
 
