@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/net.h"
 #include "common/pg_roles.h"
@@ -127,6 +128,13 @@ absl::Status Cli::PrepareDaemons() {
       }
     }
     d.log = dir_.Sub("logs/" + d.name + ".log");
+    // The operator's settings for this kind of daemon (D/safekeeper.toml,
+    // D/pageserver.toml; keys are the flag names). A flag the stack sets itself
+    // on the command line wins over the same key there.
+    const std::string program = std::filesystem::path(argv[0]).filename().string();
+    const std::string config =
+        dir_.Sub(std::string(absl::StripPrefix(program, "cambium-")) + ".toml");
+    if (std::filesystem::exists(config)) argv.insert(argv.end(), {"--config", config});
     argv.insert(argv.end(), {"--listen", Address(d.port), "--log-file", d.log,
                              "--service-token-file", ServiceTokenFile()});
     // /metrics, /healthz and /readyz (docs/metrics.md). A daemon adopted from an

@@ -6,8 +6,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <atomic>
+#include <filesystem>
 #include <fstream>
+#include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -67,16 +71,21 @@ class RebuildTest : public CliStackTest {
   // cambium_safekeeper_archived_lsn of `timeline` at a safekeeper's /metrics; -1 if
   // absent.
   static double ArchivedLsnOn(const std::string& metrics_url, const std::string& timeline) {
+    return SampleOn(metrics_url, "cambium_safekeeper_archived_lsn{",
+                    "timeline=\"" + timeline + "\"");
+  }
+
+  // The first sample at `metrics_url` whose line starts with `prefix` and contains
+  // `label`; -1 if there is none.
+  static double SampleOn(const std::string& metrics_url, const std::string& prefix,
+                         const std::string& label = "") {
     const size_t path = metrics_url.find('/', metrics_url.find("://") + 3);
     httplib::Client http(metrics_url.substr(0, path));
     auto res = http.Get(metrics_url.substr(path));
     EXPECT_TRUE(res && res->status == 200) << metrics_url;
     if (!res) return -1;
     for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
-      if (!absl::StartsWith(line, "cambium_safekeeper_archived_lsn{") ||
-          !absl::StrContains(line, "timeline=\"" + timeline + "\"")) {
-        continue;
-      }
+      if (!absl::StartsWith(line, prefix) || !absl::StrContains(line, label)) continue;
       double v = -1;
       EXPECT_TRUE(absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) << line;
       return v;
@@ -224,6 +233,74 @@ TEST_F(RebuildTest, AnObjectStoreOutageUnderLoadLosesNothingAndTheLagRecovers) {
   Result rebuilt = Cambium({"pageserver", "rebuild"});
   ASSERT_EQ(rebuilt.code, 0) << rebuilt.err << rebuilt.text;
   EXPECT_EQ(Number(main, "SELECT count(*) FROM outage"), acked);
+}
+
+// Issue 14: backpressure. While the object store does not answer, the safekeepers
+// keep every byte of WAL no upload covers; past --max-unarchived-wal (16 MiB here,
+// from D/safekeeper.toml) they refuse new WAL, so a bulk write waits instead of
+// filling their disks: every safekeeper counts refusals and the write does not
+// commit. Once the store answers, uploads catch up, the write commits by itself
+// and nothing is lost.
+TEST_F(RebuildTest, PastTheUnarchivedBoundCommitsWaitForTheObjectStore) {
+  Result status = Cambium({"status"});
+  ASSERT_EQ(status.out["object_store"], url_) << "needs the first case's stack";
+  const std::string config = dir_->Sub("safekeeper.toml");
+  std::ofstream(config) << "max-unarchived-wal = " << (16 << 20) << "\n";
+  // Daemon settings are read when the stack starts.
+  auto restart = [&] {
+    Result down = Cambium({"down"});
+    EXPECT_EQ(down.code, 0) << down.err;
+    Result up = Cambium({"up"});
+    EXPECT_EQ(up.code, 0) << up.err;
+    return down.code == 0 && up.code == 0;
+  };
+  absl::Cleanup restore = [&] {
+    std::filesystem::remove(config);
+    restart();
+  };
+  ASSERT_TRUE(restart());
+  status = Cambium({"status"});
+  ASSERT_EQ(status.out["safekeepers"].size(), 3u) << status.text;
+  ASSERT_TRUE(ProcessWith("--config " + config)) << "no safekeeper was given " << config;
+  Result cs = Cambium({"connection-string", "main"});
+  ASSERT_EQ(cs.code, 0) << cs.err;
+  const std::string main = cs.out["connection_string"];
+  std::ifstream pid_file(dir_->Sub("rgw/run/rgw.pid"));
+  int rgw = 0;
+  pid_file >> rgw;
+  ASSERT_GT(rgw, 0);
+  auto refusals = [&](const nlohmann::json& sk) {
+    return SampleOn(sk["metrics_url"], "cambium_safekeeper_wal_backpressure_refusals_total");
+  };
+  ASSERT_EQ(kill(rgw, SIGSTOP), 0);
+  absl::Cleanup resume = [rgw] { kill(rgw, SIGCONT); };
+  std::atomic<bool> done{false};
+  bool ok = false;
+  std::thread writer([&] {
+    Psql(main,
+         "CREATE TABLE pressed AS SELECT g AS id, repeat(md5(g::text), 16) AS v "
+         "FROM generate_series(1, 100000) g",
+         &ok);
+    done = true;
+  });
+  bool all_refused = false;
+  for (absl::Time deadline = absl::Now() + absl::Minutes(2);
+       !all_refused && !done && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Seconds(1));
+    all_refused = true;
+    for (const auto& sk : status.out["safekeepers"]) all_refused &= refusals(sk) > 0;
+  }
+  EXPECT_TRUE(all_refused) << "not every safekeeper refused WAL past the bound";
+  absl::SleepFor(absl::Seconds(3));
+  EXPECT_FALSE(done) << "the write committed while the bound held its WAL back";
+  ASSERT_EQ(kill(rgw, SIGCONT), 0);
+  for (absl::Time deadline = absl::Now() + absl::Minutes(4); !done && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Seconds(1));
+  }
+  EXPECT_TRUE(done) << "the write did not complete after the object store came back";
+  writer.join();  // psql gives up by itself after 5 minutes
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(Number(main, "SELECT count(*) FROM pressed"), 100000);
 }
 
 // s3cmd against the gateway, in the bucket of url_.
