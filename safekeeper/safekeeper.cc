@@ -70,6 +70,21 @@ void Safekeeper::RegisterMetrics() {
           }
         })));
   }
+  metrics_.push_back(metrics::Must(r.AddCallback(
+      MetricType::kGauge, "cambium_safekeeper_wal_backpressure",
+      "1 while the timeline refuses new WAL because it holds --max-unarchived-wal bytes beyond "
+      "what the pageserver archived (uploaded, with an object store); commits wait meanwhile.",
+      {"tenant", "timeline"}, [this](std::vector<Sample>* out) {
+        std::vector<std::pair<TimelineKey, std::shared_ptr<Timeline>>> timelines;
+        {
+          absl::MutexLock lock(&mu_);
+          timelines.assign(timelines_.begin(), timelines_.end());
+        }
+        for (const auto& [key, t] : timelines) {
+          out->push_back({.label_values = {key.tenant.ToString(), key.timeline.ToString()},
+                          .value = t->MetricPositions().backpressured ? 1.0 : 0.0});
+        }
+      })));
 }
 
 absl::Status Safekeeper::LoadTombstones(const std::string& tenant_dir, TenantId tenant) {

@@ -159,6 +159,9 @@ absl::Status Timeline::CheckUnarchivedBound(const AppendDataRequest& request) {
 void Timeline::ReportArchived(Lsn lsn) {
   absl::MutexLock lock(&mu_);
   acceptor_.HandleArchived(lsn);
+  // A proposer still past the bound is refused again at its next attempt (within
+  // a second); one that went away leaves no stale "backpressured" behind.
+  backpressured_ = false;
 }
 
 Lsn Timeline::VisibleLsn() const {
@@ -200,12 +203,14 @@ Timeline::Positions Timeline::MetricPositions() {
       metric_flush_.store(storage_->flush_lsn().value(), std::memory_order_relaxed);
       metric_commit_.store(acceptor_.state().commit_lsn.value(), std::memory_order_relaxed);
       metric_archived_.store(acceptor_.state().archived_lsn.value(), std::memory_order_relaxed);
+      metric_backpressured_.store(backpressured_, std::memory_order_relaxed);
     }
     mu_.Unlock();
   }
   return Positions{.flush = Lsn(metric_flush_.load(std::memory_order_relaxed)),
                    .commit = Lsn(metric_commit_.load(std::memory_order_relaxed)),
-                   .archived = Lsn(metric_archived_.load(std::memory_order_relaxed))};
+                   .archived = Lsn(metric_archived_.load(std::memory_order_relaxed)),
+                   .backpressured = metric_backpressured_.load(std::memory_order_relaxed)};
 }
 
 absl::StatusOr<Timeline::ReadWindow> Timeline::ReadLimit(Lsn start, Lsn end, Term term) {

@@ -71,12 +71,14 @@ class Timeline {
   absl::StatusOr<AppendAck> AppendData(const AppendDataRequest& request);
   void ReportArchived(Lsn lsn);
   absl::StatusOr<TimelineStatus> Status();
-  // Flush, commit and archived LSNs for metrics, without waiting behind an append's
-  // fdatasync: when the mutex is busy, the values the previous call read.
+  // Flush, commit and archived LSNs for metrics, and whether the last append was
+  // refused for the unarchived bound, without waiting behind an append's fdatasync:
+  // when the mutex is busy, the values the previous call read.
   struct Positions {
     Lsn flush;
     Lsn commit;
     Lsn archived;
+    bool backpressured = false;
   };
   Positions MetricPositions();
 
@@ -158,12 +160,14 @@ class Timeline {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool deleted_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t max_unarchived_wal_ ABSL_GUARDED_BY(mu_) = 0;
-  // Whether the last append was refused by the bound (logged once per episode).
+  // Whether the last append was refused by the bound (logged once per episode;
+  // cleared by a report of the archived LSN).
   bool backpressured_ ABSL_GUARDED_BY(mu_) = false;
   // MetricPositions' last reading.
   std::atomic<uint64_t> metric_flush_{0};
   std::atomic<uint64_t> metric_commit_{0};
   std::atomic<uint64_t> metric_archived_{0};
+  std::atomic<bool> metric_backpressured_{false};
 };
 
 }  // namespace cambium::safekeeper

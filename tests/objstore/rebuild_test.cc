@@ -291,6 +291,13 @@ TEST_F(RebuildTest, PastTheUnarchivedBoundCommitsWaitForTheObjectStore) {
     for (const auto& sk : status.out["safekeepers"]) all_refused &= refusals(sk) > 0;
   }
   EXPECT_TRUE(all_refused) << "not every safekeeper refused WAL past the bound";
+  const std::string timeline = Cambium({"branch", "show", "main"}).out.value("timeline_id", "");
+  int backpressured = 0;
+  for (const auto& sk : status.out["safekeepers"]) {
+    backpressured += SampleOn(sk["metrics_url"], "cambium_safekeeper_wal_backpressure{",
+                              "timeline=\"" + timeline + "\"") == 1;
+  }
+  EXPECT_GE(backpressured, 2) << "cambium_safekeeper_wal_backpressure does not show main waiting";
   absl::SleepFor(absl::Seconds(3));
   EXPECT_FALSE(done) << "the write committed while the bound held its WAL back";
   ASSERT_EQ(kill(rgw, SIGCONT), 0);
