@@ -38,53 +38,44 @@ void Safekeeper::RegisterMetrics() {
                       absl::MutexLock lock(&mu_);
                       out->push_back({.value = static_cast<double>(timelines_.size())});
                     })));
-  struct Lsns {
+  // Per-timeline gauges, each a value of Timeline::Positions.
+  using Value = double (*)(const Timeline::Positions&);
+  struct Gauge {
     const char* name;
     const char* help;
-    Lsn Timeline::Positions::*field;
+    Value value;
   };
-  static constexpr Lsns kLsns[] = {
+  static constexpr Gauge kGauges[] = {
       {"cambium_safekeeper_flush_lsn", "End of the WAL durable here, as a byte position.",
-       &Timeline::Positions::flush},
+       [](const Timeline::Positions& p) { return static_cast<double>(p.flush.value()); }},
       {"cambium_safekeeper_commit_lsn",
        "Commit LSN learned from the writer (WAL on a quorum), as a byte position.",
-       &Timeline::Positions::commit},
+       [](const Timeline::Positions& p) { return static_cast<double>(p.commit.value()); }},
       {"cambium_safekeeper_archived_lsn",
        "WAL archived by the pageserver up to here, as a byte position; commit minus archived "
        "is the archive lag.",
-       &Timeline::Positions::archived},
+       [](const Timeline::Positions& p) { return static_cast<double>(p.archived.value()); }},
+      {"cambium_safekeeper_wal_backpressure",
+       "1 while the timeline refuses new WAL because it holds --max-unarchived-wal bytes "
+       "beyond what the pageserver archived (uploaded, with an object store); commits wait "
+       "meanwhile.",
+       [](const Timeline::Positions& p) { return p.backpressured ? 1.0 : 0.0; }},
   };
-  for (const Lsns& l : kLsns) {
+  for (const Gauge& g : kGauges) {
     metrics_.push_back(metrics::Must(r.AddCallback(
-        MetricType::kGauge, l.name, l.help, {"tenant", "timeline"},
-        [this, field = l.field](std::vector<Sample>* out) {
+        MetricType::kGauge, g.name, g.help, {"tenant", "timeline"},
+        [this, value = g.value](std::vector<Sample>* out) {
           std::vector<std::pair<TimelineKey, std::shared_ptr<Timeline>>> timelines;
           {
             absl::MutexLock lock(&mu_);
             timelines.assign(timelines_.begin(), timelines_.end());
           }
           for (const auto& [key, t] : timelines) {
-            const Timeline::Positions p = t->MetricPositions();
             out->push_back({.label_values = {key.tenant.ToString(), key.timeline.ToString()},
-                            .value = static_cast<double>((p.*field).value())});
+                            .value = value(t->MetricPositions())});
           }
         })));
   }
-  metrics_.push_back(metrics::Must(r.AddCallback(
-      MetricType::kGauge, "cambium_safekeeper_wal_backpressure",
-      "1 while the timeline refuses new WAL because it holds --max-unarchived-wal bytes beyond "
-      "what the pageserver archived (uploaded, with an object store); commits wait meanwhile.",
-      {"tenant", "timeline"}, [this](std::vector<Sample>* out) {
-        std::vector<std::pair<TimelineKey, std::shared_ptr<Timeline>>> timelines;
-        {
-          absl::MutexLock lock(&mu_);
-          timelines.assign(timelines_.begin(), timelines_.end());
-        }
-        for (const auto& [key, t] : timelines) {
-          out->push_back({.label_values = {key.tenant.ToString(), key.timeline.ToString()},
-                          .value = t->MetricPositions().backpressured ? 1.0 : 0.0});
-        }
-      })));
 }
 
 absl::Status Safekeeper::LoadTombstones(const std::string& tenant_dir, TenantId tenant) {

@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/net.h"
 #include "common/pg_roles.h"
@@ -114,7 +113,11 @@ absl::Status Cli::RequireStack() {
 
 absl::Status Cli::PrepareDaemons() {
   stack_.safekeepers.resize(kSafekeepers);
-  auto prepare = [&](Daemon& d, std::vector<std::string> argv) -> absl::Status {
+  // `kind` names the operator's settings for this kind of daemon, D/KIND.toml
+  // (keys are the flag names), passed as --config when it exists; a flag the stack
+  // sets itself on the command line wins over the same key there.
+  auto prepare = [&](Daemon& d, const std::string& kind,
+                     std::vector<std::string> argv) -> absl::Status {
     // A recorded pid that now belongs to another program is not ours to adopt or kill.
     if (!ProcessHasArgs(d.pid, {"--data-dir", dir_.Sub(d.name)})) d.pid = 0;
     if (!DaemonUp(d)) {
@@ -128,12 +131,7 @@ absl::Status Cli::PrepareDaemons() {
       }
     }
     d.log = dir_.Sub("logs/" + d.name + ".log");
-    // The operator's settings for this kind of daemon (D/safekeeper.toml,
-    // D/pageserver.toml; keys are the flag names). A flag the stack sets itself
-    // on the command line wins over the same key there.
-    const std::string program = std::filesystem::path(argv[0]).filename().string();
-    const std::string config =
-        dir_.Sub(std::string(absl::StripPrefix(program, "cambium-")) + ".toml");
+    const std::string config = dir_.Sub(kind + ".toml");
     if (std::filesystem::exists(config)) argv.insert(argv.end(), {"--config", config});
     argv.insert(argv.end(), {"--listen", Address(d.port), "--log-file", d.log,
                              "--service-token-file", ServiceTokenFile()});
@@ -153,7 +151,8 @@ absl::Status Cli::PrepareDaemons() {
     Daemon& sk = stack_.safekeepers[i];
     sk.name = absl::StrFormat("sk%d", i);
     CAMBIUM_RETURN_IF_ERROR(prepare(
-        sk, {ProgramPath("cambium-safekeeper"), "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
+        sk, "safekeeper",
+        {ProgramPath("cambium-safekeeper"), "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
   }
   stack_.pageserver.name = "pageserver";
   std::vector<std::string> pageserver = {ProgramPath("cambium-pageserver"),
@@ -172,7 +171,7 @@ absl::Status Cli::PrepareDaemons() {
       pageserver.insert(pageserver.end(), {"--object-store-credentials", key});
     }
   }
-  CAMBIUM_RETURN_IF_ERROR(prepare(stack_.pageserver, std::move(pageserver)));
+  CAMBIUM_RETURN_IF_ERROR(prepare(stack_.pageserver, "pageserver", std::move(pageserver)));
   // The supervisor reads the command lines (and the pids to adopt) from here.
   return dir_.SaveStack(stack_);
 }

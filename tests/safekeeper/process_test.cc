@@ -33,6 +33,7 @@ namespace {
 using ::cambium::testing::ServiceProcess;
 using ::cambium::testing::TempDir;
 using testing::AppendAndWait;
+using testing::AppendRefused;
 using ::testing::HasSubstr;
 using testing::MakeTestWal;
 using testing::PostgresLikeWrites;
@@ -224,6 +225,49 @@ absl::StatusOr<uint64_t> FillDisk(const std::string& dir) {
   return written;
 }
 
+// Three cambium-safekeeper processes (data in DATA_ROOT/skN, logs in
+// LOG_DIR/skN.log, `extra_args` on each command line) and a proposer elected for a
+// new timeline that starts at kSegmentStart.
+constexpr Lsn kSegmentStart(0x3000000);
+struct ProposerOnThree {
+  std::unique_ptr<ServiceProcess> sks[3];
+  std::vector<std::string> addresses;
+  std::unique_ptr<WalProposer> proposer;
+};
+void StartProposerOnThree(const std::string& data_root, const std::string& log_dir,
+                          TimelineId timeline, const std::string& name,
+                          const std::vector<std::string>& extra_args, ProposerOnThree* out) {
+  for (int i = 0; i < 3; ++i) {
+    const std::string id = "sk" + std::to_string(i);
+    auto sk = testing::StartSafekeeperProcess(data_root + "/" + id, id, log_dir + "/" + id + ".log",
+                                              extra_args);
+    ASSERT_TRUE(sk.ok()) << sk.status();
+    out->sks[i] = std::move(*sk);
+    out->addresses.push_back(out->sks[i]->address());
+  }
+  auto p = WalProposer::Create(
+      testing::TestProposerOptions(out->addresses, kTenant, timeline, kSegmentStart, name));
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->Elect().ok());
+  out->proposer = std::move(*p);
+}
+
+// Each of the three serves exactly `wal` as committed.
+void ExpectEachHolds(const ProposerOnThree& three, TimelineId timeline, const TestWal& wal) {
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(testing::ExpectCommittedWal(three.addresses[i], kTenant, timeline, wal.start,
+                                            wal.end()) == wal.bytes)
+        << "safekeeper " << i;
+  }
+}
+
+// The writes that flush `wal` 50 records at a time; *flushes gets their flush points.
+std::vector<WalWrite> WritesEvery50Records(const TestWal& wal, std::vector<Lsn>* flushes) {
+  for (size_t i = 49; i < wal.record_ends.size(); i += 50) flushes->push_back(wal.record_ends[i]);
+  if (flushes->empty() || flushes->back() != wal.end()) flushes->push_back(wal.end());
+  return PostgresLikeWrites(wal.start, wal.bytes, *flushes);
+}
+
 // Three safekeeper processes whose data directories share a 112 MiB tmpfs: room
 // for the first 16 MiB segment of each, and 64 MiB that a filler file then
 // takes (when it is deleted, each safekeeper has room for its next segment). Appends inside the
@@ -240,70 +284,51 @@ TEST(SafekeeperDiskFullProcessTest, AppendsStallOnAFullDiskAndResumeOnceSpaceIsF
       << "mount tmpfs on " << mnt << ": " << strerror(errno);
   // Unmounted however the test ends, after the processes (declared below) stopped.
   absl::Cleanup unmount = [&mnt] { umount2(mnt.c_str(), MNT_DETACH); };
-  std::unique_ptr<ServiceProcess> sks[3];
-  std::vector<std::string> addresses;
-  for (int i = 0; i < 3; ++i) {
-    const std::string id = "sk" + std::to_string(i);
-    auto sk = testing::StartSafekeeperProcess(mnt + "/" + id, id, dir->Sub(id + ".log"));
-    ASSERT_TRUE(sk.ok()) << sk.status();
-    sks[i] = std::move(*sk);
-    addresses.push_back(sks[i]->address());
-  }
   const TimelineId timeline(0x7171, 0x7272);
-  const Lsn start(0x3000000);  // a segment start
-  auto p = WalProposer::Create(
-      testing::TestProposerOptions(addresses, kTenant, timeline, start, "full-disk"));
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE((*p)->Elect().ok());
+  ProposerOnThree three;
+  ASSERT_NO_FATAL_FAILURE(
+      StartProposerOnThree(mnt, dir->path(), timeline, "full-disk", {}, &three));
+  WalProposer& p = *three.proposer;
+  const Lsn start = kSegmentStart;
   // A little over one segment of WAL.
   const TestWal wal = MakeTestWal(start, 15000, 31);
   const Lsn next_segment = start + kDefaultWalSegmentSize;
   ASSERT_GT(wal.end(), next_segment + 65536);
   std::vector<Lsn> flushes;
-  for (size_t i = 49; i < wal.record_ends.size(); i += 50) flushes.push_back(wal.record_ends[i]);
-  flushes.push_back(wal.end());
-  const std::vector<WalWrite> writes = PostgresLikeWrites(start, wal.bytes, flushes);
+  const std::vector<WalWrite> writes = WritesEvery50Records(wal, &flushes);
   size_t next = 0;
   // The first segment of each safekeeper exists; then the disk fills up.
   for (; writes[next].end() < start + (1 << 20); ++next) {
-    ASSERT_TRUE(AppendAndWait(**p, writes[next]).ok());
+    ASSERT_TRUE(AppendAndWait(p, writes[next]).ok());
   }
   auto filled = FillDisk(mnt);
   ASSERT_TRUE(filled.ok()) << filled.status();
   // Everything that fits in the allocated segments is acknowledged.
   for (; writes[next].end() <= next_segment; ++next) {
-    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    absl::Status flushed = AppendAndWait(p, writes[next]);
     ASSERT_TRUE(flushed.ok()) << flushed;
   }
   // The write that needs the next segment is refused: nothing is acknowledged.
-  ASSERT_TRUE((*p)->Append(writes[next].lsn, writes[next].bytes).ok());
-  absl::Status stalled;
-  for (int attempt = 0; attempt < 100 && !absl::IsResourceExhausted(stalled); ++attempt) {
-    stalled = (*p)->WaitForFlush(writes[next].end(), absl::Milliseconds(200));
-  }
+  const absl::Status stalled = AppendRefused(p, writes[next]);
   EXPECT_TRUE(absl::IsResourceExhausted(stalled)) << stalled;
   EXPECT_THAT(stalled.message(), HasSubstr("disk"));
   EXPECT_THAT(stalled.message(), HasSubstr(mnt));
-  EXPECT_LT((*p)->commit_lsn(), writes[next].end());
+  EXPECT_LT(p.commit_lsn(), writes[next].end());
   // (The rewrite of the last page may pull it back to the last record's end.)
-  EXPECT_GE((*p)->commit_lsn(), flushes[next - 1]);
+  EXPECT_GE(p.commit_lsn(), flushes[next - 1]);
   // Free the space: the same processes and proposer go on.
   ASSERT_EQ(unlink((mnt + "/filler").c_str()), 0);
   for (; next < writes.size(); ++next) {
-    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    absl::Status flushed = AppendAndWait(p, writes[next]);
     ASSERT_TRUE(flushed.ok()) << flushed;
   }
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(testing::ExpectCommittedWal(addresses[i], kTenant, timeline, start, wal.end()) ==
-                wal.bytes)
-        << "safekeeper " << i;
-  }
-  p->reset();
+  ExpectEachHolds(three, timeline, wal);
+  three.proposer.reset();
   for (int i = 0; i < 3; ++i) {
     // Never restarted: the process that saw the full disk exits cleanly now.
-    absl::StatusOr<int> code = sks[i]->Stop();
+    absl::StatusOr<int> code = three.sks[i]->Stop();
     ASSERT_TRUE(code.ok()) << code.status();
-    EXPECT_EQ(*code, 0) << sks[i]->LogTail();
+    EXPECT_EQ(*code, 0) << three.sks[i]->LogTail();
   }
   EXPECT_THAT(ReadFileToString(dir->Sub("sk0.log")).value_or(""), HasSubstr("is full"));
 }
@@ -317,41 +342,26 @@ TEST(SafekeeperBackpressureProcessTest, CommitsWaitForTheArchiveBeyondTheBoundAn
   auto dir = TempDir::Create("cambium-sk-bp-");
   ASSERT_TRUE(dir.ok());
   constexpr uint64_t kBound = 1 << 20;
-  std::unique_ptr<ServiceProcess> sks[3];
-  std::vector<std::string> addresses;
-  for (int i = 0; i < 3; ++i) {
-    const std::string id = "sk" + std::to_string(i);
-    auto sk = testing::StartSafekeeperProcess(dir->Sub(id), id, dir->Sub(id + ".log"),
-                                              {"--max-unarchived-wal", std::to_string(kBound)});
-    ASSERT_TRUE(sk.ok()) << sk.status();
-    sks[i] = std::move(*sk);
-    addresses.push_back(sks[i]->address());
-  }
   const TimelineId timeline(0x8181, 0x8282);
-  const Lsn start(0x3000000);
-  auto p = WalProposer::Create(
-      testing::TestProposerOptions(addresses, kTenant, timeline, start, "backpressure"));
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE((*p)->Elect().ok());
+  ProposerOnThree three;
+  ASSERT_NO_FATAL_FAILURE(StartProposerOnThree(dir->path(), dir->path(), timeline, "backpressure",
+                                               {"--max-unarchived-wal", std::to_string(kBound)},
+                                               &three));
+  WalProposer& p = *three.proposer;
+  const Lsn start = kSegmentStart;
   const TestWal wal = MakeTestWal(start, 4000, 41);
   ASSERT_GT(wal.end(), start + 2 * kBound);
   std::vector<Lsn> flushes;
-  for (size_t i = 49; i < wal.record_ends.size(); i += 50) flushes.push_back(wal.record_ends[i]);
-  flushes.push_back(wal.end());
-  const std::vector<WalWrite> writes = PostgresLikeWrites(start, wal.bytes, flushes);
+  const std::vector<WalWrite> writes = WritesEvery50Records(wal, &flushes);
   size_t next = 0;
   for (; writes[next].end() <= start + kBound; ++next) {
-    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    absl::Status flushed = AppendAndWait(p, writes[next]);
     ASSERT_TRUE(flushed.ok()) << flushed;
   }
-  ASSERT_TRUE((*p)->Append(writes[next].lsn, writes[next].bytes).ok());
-  absl::Status stalled;
-  for (int attempt = 0; attempt < 100 && !absl::IsResourceExhausted(stalled); ++attempt) {
-    stalled = (*p)->WaitForFlush(writes[next].end(), absl::Milliseconds(200));
-  }
+  const absl::Status stalled = AppendRefused(p, writes[next]);
   ASSERT_TRUE(absl::IsResourceExhausted(stalled)) << stalled;
   EXPECT_THAT(stalled.message(), HasSubstr("--max-unarchived-wal " + std::to_string(kBound)));
-  EXPECT_LT((*p)->commit_lsn(), writes[next].end());
+  EXPECT_LT(p.commit_lsn(), writes[next].end());
   for (int i = 0; i < 3; ++i) {
     auto log = ReadFileToString(dir->Sub("sk" + std::to_string(i) + ".log"));
     ASSERT_TRUE(log.ok());
@@ -359,18 +369,13 @@ TEST(SafekeeperBackpressureProcessTest, CommitsWaitForTheArchiveBeyondTheBoundAn
   }
   // The pageserver archives everything committed, as it goes: the rest streams.
   for (; next < writes.size(); ++next) {
-    for (const std::string& address : addresses) {
-      ASSERT_TRUE(
-          SafekeeperClient(address).ReportArchived(kTenant, timeline, (*p)->commit_lsn()).ok());
+    for (const std::string& address : three.addresses) {
+      ASSERT_TRUE(SafekeeperClient(address).ReportArchived(kTenant, timeline, p.commit_lsn()).ok());
     }
-    absl::Status flushed = AppendAndWait(**p, writes[next]);
+    absl::Status flushed = AppendAndWait(p, writes[next]);
     ASSERT_TRUE(flushed.ok()) << flushed;
   }
-  for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(testing::ExpectCommittedWal(addresses[i], kTenant, timeline, start, wal.end()) ==
-                wal.bytes)
-        << "safekeeper " << i;
-  }
+  ExpectEachHolds(three, timeline, wal);
 }
 
 }  // namespace

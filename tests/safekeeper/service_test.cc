@@ -33,6 +33,7 @@ namespace {
 
 using ::cambium::testing::TempDir;
 using testing::AppendAndWait;
+using testing::AppendRefused;
 using testing::DiskFull;
 using testing::FaultFileSystem;
 using ::testing::HasSubstr;
@@ -427,12 +428,8 @@ TEST_F(SafekeeperServiceTest, AFullDiskStallsCommitsWithAClearErrorAndTheyResume
   ASSERT_TRUE(AppendAndWait(*p, writes[0]).ok());
   fs0.SetDiskFull(DiskFull::kNoWrites);
   fs1.SetDiskFull(DiskFull::kNoWrites);
-  ASSERT_TRUE(p->Append(writes[1].lsn, writes[1].bytes).ok());
-  absl::Status stalled;
-  ASSERT_TRUE(Eventually([&] {
-    stalled = p->WaitForFlush(writes[1].end(), absl::Milliseconds(200));
-    return absl::IsResourceExhausted(stalled);
-  })) << stalled;
+  const absl::Status stalled = AppendRefused(*p, writes[1]);
+  ASSERT_TRUE(absl::IsResourceExhausted(stalled)) << stalled;
   EXPECT_THAT(stalled.message(), HasSubstr(sks_[0]->address()));
   EXPECT_THAT(stalled.message(), HasSubstr(sks_[1]->address()));
   EXPECT_THAT(stalled.message(), HasSubstr("disk"));
@@ -476,12 +473,8 @@ TEST_F(SafekeeperBackpressureServiceTest, WalBeyondTheUnarchivedLimitWaitsForThe
   ASSERT_GT(second, kStart + kLimit);
   const auto writes = PostgresLikeWrites(wal.start, wal.bytes, {first, second});
   ASSERT_TRUE(AppendAndWait(*p, writes[0]).ok());
-  ASSERT_TRUE(p->Append(writes[1].lsn, writes[1].bytes).ok());
-  absl::Status stalled;
-  ASSERT_TRUE(Eventually([&] {
-    stalled = p->WaitForFlush(writes[1].end(), absl::Milliseconds(200));
-    return absl::IsResourceExhausted(stalled);
-  })) << stalled;
+  const absl::Status stalled = AppendRefused(*p, writes[1]);
+  ASSERT_TRUE(absl::IsResourceExhausted(stalled)) << stalled;
   for (int i = 0; i < 3; ++i) EXPECT_THAT(stalled.message(), HasSubstr(sks_[i]->address()));
   EXPECT_THAT(stalled.message(), HasSubstr("not archived"));
   EXPECT_THAT(stalled.message(), HasSubstr(absl::StrCat(kLimit)));

@@ -103,6 +103,16 @@ absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write, absl::D
                   absl::StrFormat("write [%s, %s)", write.lsn.ToString(), write.end().ToString()));
 }
 
+absl::Status AppendRefused(WalProposer& proposer, const WalWrite& write, absl::Duration timeout) {
+  CAMBIUM_RETURN_IF_ERROR(proposer.Append(write.lsn, write.bytes));
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status status;
+  do {
+    status = proposer.WaitForFlush(write.end(), absl::Milliseconds(200));
+  } while (!absl::IsResourceExhausted(status) && absl::Now() < deadline);
+  return status;
+}
+
 absl::StatusOr<std::unique_ptr<LocalSafekeeper>> LocalSafekeeper::Start(
     const std::string& data_dir, const std::string& id, FileSystem* fs, uint64_t segment_size,
     uint64_t max_unarchived_wal) {

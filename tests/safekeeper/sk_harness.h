@@ -66,6 +66,11 @@ ProposerOptions TestProposerOptions(std::vector<std::string> safekeepers, Tenant
 // write failed.
 absl::Status AppendAndWait(WalProposer& proposer, const WalWrite& write,
                            absl::Duration timeout = absl::Seconds(20));
+// Appends one write that the safekeepers are expected to refuse (a full disk,
+// backpressure) and waits up to `timeout` until WaitForFlush says so with
+// RESOURCE_EXHAUSTED; returns WaitForFlush's last answer.
+absl::Status AppendRefused(WalProposer& proposer, const WalWrite& write,
+                           absl::Duration timeout = absl::Seconds(20));
 
 // A Safekeeper with its gRPC server inside the test process, started and stopped
 // as cambium-safekeeper does (SafekeeperServer).
