@@ -232,36 +232,36 @@ absl::Status WalProposer::Append(Lsn lsn, std::string_view bytes) {
   return absl::OkStatus();
 }
 
-absl::Status WalProposer::NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const {
-  std::vector<std::string> full;
+absl::Status WalProposer::RefusalStatus(Lsn lsn, const std::vector<std::string>& down) const {
+  std::vector<std::string> refusing;
   int healthy = 0;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    if (!peers_[i]->no_space.empty()) {
-      full.push_back(absl::StrFormat("%s (%s)", peers_[i]->address, peers_[i]->no_space));
+    if (!peers_[i]->refusal.empty()) {
+      refusing.push_back(absl::StrFormat("%s (%s)", peers_[i]->address, peers_[i]->refusal));
     } else if (core_.streaming(static_cast<int>(i))) {
       ++healthy;
     }
   }
-  if (full.empty() || healthy >= core_.quorum()) return absl::OkStatus();
+  if (refusing.empty() || healthy >= core_.quorum()) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrFormat(
       "WAL up to %s of timeline %s/%s is not flushed on a quorum (commit LSN %s): safekeepers "
       "refusing WAL (out of disk space, or holding too much WAL the pageserver has not "
       "archived): %s; unreachable: %s. Nothing after the commit LSN is acknowledged; the "
       "proposer keeps retrying and resumes once they accept WAL again",
       lsn.ToString(), options_.tenant.ToString(), options_.timeline.ToString(),
-      core_.commit_lsn().ToString(), absl::StrJoin(full, ", "),
+      core_.commit_lsn().ToString(), absl::StrJoin(refusing, ", "),
       down.empty() ? "none" : absl::StrJoin(down, ", ")));
 }
 
 absl::Status WalProposer::WaitTimeoutStatus(Lsn lsn) const {
   std::vector<std::string> down;
   for (size_t i = 0; i < peers_.size(); ++i) {
-    if (core_.streaming(static_cast<int>(i)) || !peers_[i]->no_space.empty()) continue;
+    if (core_.streaming(static_cast<int>(i)) || !peers_[i]->refusal.empty()) continue;
     down.push_back(
         absl::StrFormat("%s (%s)", peers_[i]->address,
                         peers_[i]->last_error.empty() ? "connecting" : peers_[i]->last_error));
   }
-  CAMBIUM_RETURN_IF_ERROR(NoSpaceStatus(lsn, down));
+  CAMBIUM_RETURN_IF_ERROR(RefusalStatus(lsn, down));
   if (core_.streaming_count() < core_.quorum()) {
     return absl::UnavailableError(absl::StrFormat(
         "no quorum for timeline %s/%s: %d of %d safekeepers reachable, %d needed; unreachable: "

@@ -137,7 +137,7 @@ class WalProposer {
     Lsn announced_commit;                    // last commit LSN sent on it
     std::string last_error;                  // why the last stream or call failed
     // The last refusal (full disk, backpressure), until WAL is acknowledged again.
-    std::string no_space;
+    std::string refusal;
     bool empty = false;      // held no WAL when the live stream started
     bool skip_next = false;  // the next message tells it to skip to next_send
   };
@@ -161,8 +161,9 @@ class WalProposer {
   // record boundary at the highest of the lowest LSNs the other safekeepers of
   // this term store, if that is above `from` and at or below the commit LSN.
   absl::StatusOr<Lsn> SkipPoint(int except, Lsn from);
-  // The part of WaitTimeoutStatus about safekeepers whose disk is full.
-  absl::Status NoSpaceStatus(Lsn lsn, const std::vector<std::string>& down) const
+  // The part of WaitTimeoutStatus about safekeepers that refuse WAL (a full disk,
+  // backpressure).
+  absl::Status RefusalStatus(Lsn lsn, const std::vector<std::string>& down) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrimBuffer() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // No message to any safekeeper awaits its acknowledgement.

@@ -47,9 +47,10 @@ void WalProposer::PeerLoop(int i) {
                                             {"error", status}});
     }
     peer.last_error = status.ToString();
-    // A full disk is retried like a lost stream (space may come back), but
-    // remembered so that WaitForFlush can say why nothing is acknowledged.
-    if (absl::IsResourceExhausted(status)) peer.no_space = peer.last_error;
+    // A refusal (a full disk, backpressure) is retried like a lost stream (it
+    // passes), but remembered so that WaitForFlush can say why nothing is
+    // acknowledged.
+    if (absl::IsResourceExhausted(status)) peer.refusal = peer.last_error;
     // A stream that worked for a while starts the backoff over.
     backoff = absl::Now() - started > absl::Seconds(1)
                   ? kInitialBackoff
@@ -118,7 +119,7 @@ void WalProposer::ReaderLoop(
   v1::AppendResponse response;
   while (stream->Read(&response)) {
     absl::MutexLock lock(&mu_);
-    peers_[i]->no_space.clear();  // it acknowledges WAL again
+    peers_[i]->refusal.clear();  // it acknowledges WAL again
     core_.OnAck(i, AppendAckFromProto(response));
     TrimBuffer();
   }
