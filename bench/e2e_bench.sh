@@ -27,6 +27,7 @@
 #   WARMUP (select-only warm-up seconds, default 5)   CLIENTS (default 4)
 #   BRANCHES (branch creations per size, default 30)   RUNS (first-query runs, default 5)
 #   WRITE_SECONDS (TPC-B seconds since the checkpoint before a first query, default 10)
+#   SHIM_TOML (settings for every endpoint's shim, D/shim.toml; default none)
 #   PARTS (comma-separated part functions to run, e.g. part_small_pgbench,part_bulk;
 #   default all; parts that need the large database need part_large_init too)
 set -Eeuo pipefail
@@ -116,6 +117,12 @@ vanilla_ctl -o "$VOPTS" -w start >/dev/null
 VANILLA="postgresql://postgres@127.0.0.1:$VPORT/postgres"
 
 # --- Cambium -----------------------------------------------------------------------
+# SHIM_TOML: settings for every endpoint's shim (D/shim.toml), e.g. an A/B run with
+# SHIM_TOML='writeback-cache = false'.
+if [[ -n ${SHIM_TOML:-} ]]; then
+  mkdir -p "$DATA" && chmod 755 "$DATA" && printf '%s\n' "$SHIM_TOML" >"$DATA/shim.toml"
+  log "shim settings: $SHIM_TOML"
+fi
 MAIN=$("$CAMBIUM" up --data-dir "$DATA" --json | jq -r .connection_string)
 [[ $MAIN == postgresql://* ]] || die "cambium up printed no connection string"
 log "cambium main: $MAIN   vanilla: $VANILLA"

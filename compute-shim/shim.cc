@@ -96,6 +96,8 @@ void AddShimFlags(CLI::App& app, ShimConfig* c) {
   app.add_option("--cache-mb", c->cache_mb, "Local page cache size in MiB");
   app.add_option("--pg-user", c->pg_user, "The user Postgres runs as");
   app.add_option("--ready-file", c->ready_file, "Written with the start LSN once mounted");
+  app.add_option("--writeback-cache", c->writeback_cache,
+                 "Relation files use the kernel's writeback cache (true/false)");
 }
 
 absl::Status Shim::Impl::PrepareWal(const std::string& pg_control_page, Lsn archive_end) {
@@ -254,9 +256,12 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   impl->sender = std::make_unique<MutationSender>(
       impl->pageserver.get(), impl->generation, MutationSenderOptions{},
       [cache](uint64_t n) { cache->MutationsDurable(n); });
-  impl->fs = std::make_unique<ShimFs>(
-      ShimFsOptions{.scratch = config.scratch, .uid = pw->pw_uid, .gid = pw->pw_gid},
-      impl->pageserver.get(), impl->sender.get(), cache, impl->wal.get(), impl->start);
+  impl->fs = std::make_unique<ShimFs>(ShimFsOptions{.scratch = config.scratch,
+                                                    .uid = pw->pw_uid,
+                                                    .gid = pw->pw_gid,
+                                                    .writeback_cache = config.writeback_cache},
+                                      impl->pageserver.get(), impl->sender.get(), cache,
+                                      impl->wal.get(), impl->start);
   CAMBIUM_ASSIGN_OR_RETURN(auto manifest, impl->pageserver->GetManifest(impl->start));
   CAMBIUM_RETURN_IF_ERROR(impl->fs->LoadManifest(manifest));
   auto control = impl->pageserver->GetPages(impl->start, {{"global/pg_control", 0}});

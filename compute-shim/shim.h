@@ -47,6 +47,8 @@ struct ShimConfig {
   std::string pg_user = "postgres";
   // Written with the start LSN once the mount is ready. Default: none.
   std::string ready_file;
+  // Relation files use the kernel's writeback cache (ShimFsOptions). Default: on.
+  bool writeback_cache = true;
 };
 
 void AddShimFlags(CLI::App& app, ShimConfig* config);

@@ -521,10 +521,13 @@ int ShimFs::OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi) {
   // again after evicting it from shared buffers (or that a sequential scan reads
   // ahead) is served by the kernel without a round trip to this process, as on a
   // local file system. That is coherent because every change of the file passes
-  // through this mount (one writer; writes are write-through, never write-back,
-  // so each one still reaches us before write() returns, in order, and is tagged
-  // then). Postgres writes these files in whole blocks, which the kernel may hand
-  // over in parts; WriteCached makes a block's version only once it is whole.
+  // through this mount (one writer). With the writeback cache a write returns
+  // once copied into the page cache, and the kernel sends it later, always before
+  // an fsync of the file returns; it is tagged when it arrives, with a W at least
+  // as high as when Postgres wrote it, so WAL-before-data still holds for the tag
+  // (ARCHITECTURE.md section 2; a checkpoint is complete only after its fsyncs).
+  // Postgres writes these files in whole blocks, which the kernel hands over in
+  // pages; WriteCached makes a block's version once it is whole.
   // Every other file (WAL, the control file, SLRUs, maps: partial writes, or
   // every byte must be seen) keeps direct_io.
   handle->page_cached = node->versioned() && pg::IsRelationFile(node->path);

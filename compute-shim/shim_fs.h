@@ -16,9 +16,11 @@
 // (WalRecordEnds; the raw end of a write is page-padded). A mutation is tagged and
 // queued under tag_mu_, so tags never decrease in queue order; W itself only grows
 // (an atomic maximum), so a WAL write raises it without that lock and a commit never
-// waits behind data writes held up by the pageserver. Files are opened with
-// direct_io, so Postgres' 8 KiB block writes arrive whole and a block's new version is
-// tagged once (a torn block in some file state is impossible).
+// waits behind data writes held up by the pageserver. Relation files go through the
+// kernel's page cache (write-back by default), which hands Postgres' 8 KiB block
+// writes over in 4 KiB pages that WriteCached assembles; every other file is opened
+// with direct_io, so its writes arrive as Postgres made them. Either way a block's
+// new version is tagged once (a torn block in some file state is impossible).
 //
 // Thread-safety: FUSE calls arrive on many threads. tree_mu_ guards the tree; each
 // node's mu guards its data; lock order: tree_mu_, then node->mu, then
@@ -30,6 +32,7 @@
 #include <fuse3/fuse.h>
 
 #include <atomic>
+#include <bitset>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -67,10 +70,15 @@ struct Node {
   int opens = 0;
   uint64_t last_mutation = 0;  // number of the newest mutation that touched this node
   int local_fd = -1;           // local files: the scratch file, open from creation until Forget
-  // A relation file written through the page cache: the first part of a block
-  // whose rest the kernel sends next (WriteCached). Not a version until whole.
-  std::string partial;
-  uint32_t partial_block = 0;
+  // A relation file written through the page cache: blocks of which the kernel
+  // has sent only some bytes so far, by block number (WriteCached). Not a version
+  // until whole, or until CompletePartialLocked makes one over the block's current
+  // content.
+  struct PartialBlock {
+    std::string data = std::string(kBlockSize, '\0');
+    std::bitset<kBlockSize> received;  // which bytes of data were written
+  };
+  std::map<uint32_t, PartialBlock> partials;
   std::mutex mu;  // data and the fields above it
   // A WAL segment whose bytes [0, wal_fill_end) are still being fetched at the start
   // (ShimFs::AddWalSegmentFilledLater); [0, wal_filled) are there. GUARDED_BY the
@@ -92,6 +100,11 @@ struct ShimFsOptions {
   uint32_t readahead_blocks = 32;
   // How long an fsync of WAL may wait for a quorum. Default: 60 s.
   absl::Duration wal_flush_timeout = absl::Seconds(60);
+  // Relation files use the kernel's writeback cache: a write returns once in the
+  // page cache, and the kernel sends dirty pages later, in larger writes, and
+  // always before an fsync of the file (see WriteCached). Off: write-through, every
+  // write() is a round trip to this process. Default: on.
+  bool writeback_cache = true;
 };
 
 class ShimFs {
@@ -119,6 +132,7 @@ class ShimFs {
   void AddLocalDirectory(const std::string& path, uint32_t mode);
 
   static const fuse_operations& Operations();
+  const ShimFsOptions& options() const { return options_; }
 
   // FUSE operations (paths are absolute within the mount; fi may be null).
   int GetAttr(const char* path, struct stat* st, fuse_file_info* fi);
@@ -149,8 +163,7 @@ class ShimFs {
     // Opened with O_SYNC or O_DSYNC: every write is durable before it returns (for
     // WAL, flushed on a safekeeper quorum), as Postgres' open_datasync expects.
     bool sync_writes = false;
-    // A relation file opened through the kernel's page cache (see OpenHandle):
-    // only whole-block writes are accepted.
+    // A relation file opened through the kernel's page cache (see OpenHandle).
     bool page_cached = false;
   };
 
@@ -166,9 +179,17 @@ class ShimFs {
   int ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off);
   int WriteVersioned(Node& node, const char* buf, size_t size, off_t off);
   int WriteVersionedLocked(Node& node, const char* buf, size_t size, off_t off);
-  // A write through the page cache (Handle::page_cached): whole blocks only, which
-  // the kernel may hand over in consecutive parts; assembled here.
+  // A write through the page cache (Handle::page_cached): Postgres writes whole
+  // blocks, which the kernel may hand over in parts, in any order (see the .cc).
   int WriteCached(Node& node, const char* buf, size_t size, off_t off);
+  // Makes the version of a block of which only some bytes arrived: those bytes over
+  // the block's current content. REQUIRES: node.mu held (dropped and retaken while
+  // the content is fetched).
+  int CompletePartialLocked(Node& node, uint32_t block);
+  // Every part of block from_block on, as an fsync needs.
+  int CompletePartialsLocked(Node& node, uint32_t from_block);
+  // The parts of blocks a read covers, unless the read is of their bytes only.
+  int CompleteReadPartialsLocked(Node& node, size_t size, off_t off);
   int WriteLocal(Node& node, const char* buf, size_t size, off_t off);
   // Postgres rewrites the WAL page holding the start LSN with the bytes it replayed;
   // anything else below the start means its recovery ended before the start LSN and

@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/status.h"
 #include "compute-shim/shim_fs.h"
+#include "compute-shim/shim_metrics.h"
 
 namespace cambium::shim {
 namespace {
@@ -63,8 +64,18 @@ absl::StatusOr<std::string> ShimFs::BlockContent(Node& node, uint32_t block) {
 
 int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off) {
   std::unique_lock<std::mutex> lock(node.mu);
-  if (static_cast<uint64_t>(off) >= node.size) return 0;
-  size = std::min<uint64_t>(size, node.size - off);
+  if (size == 0) return 0;
+  const int completed = CompleteReadPartialsLocked(node, size, off);
+  if (completed < 0) return completed;
+  uint64_t readable = node.size;  // parts may reach past the versioned end
+  if (!node.partials.empty()) {
+    const auto& [block, part] = *node.partials.rbegin();
+    size_t i = kBlockSize;
+    while (i > 0 && !part.received[i - 1]) --i;
+    readable = std::max<uint64_t>(readable, uint64_t{block} * kBlockSize + i);
+  }
+  if (static_cast<uint64_t>(off) >= readable) return 0;
+  size = std::min<uint64_t>(size, readable - off);
   const uint32_t first = static_cast<uint32_t>(off / kBlockSize);
   const uint32_t last = static_cast<uint32_t>((off + size - 1) / kBlockSize);
   std::string page;  // only for blocks the request covers in part
@@ -75,6 +86,13 @@ int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t o
       const uint64_t block_start = uint64_t{b} * kBlockSize;
       const uint64_t from = std::max<uint64_t>(off, block_start);
       const uint64_t to = std::min<uint64_t>(off + size, block_start + kBlockSize);
+      if (auto part = node.partials.find(b); part != node.partials.end()) {
+        // Bytes of a part still waiting for the rest of its block (all covered:
+        // CompleteReadPartialsLocked).
+        std::memcpy(buf + (from - off), part->second.data.data() + (from - block_start), to - from);
+        copied += to - from;
+        continue;
+      }
       const bool whole = to - from == kBlockSize;
       if (!whole && page.empty()) page.resize(kBlockSize);
       auto present = cache_->Read(node.id, b, whole ? buf + (from - off) : page.data());
@@ -103,48 +121,99 @@ int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t o
   return -EIO;
 }
 
+// Relation files go through the kernel's page cache (ShimFsOptions::writeback_cache:
+// write-back; otherwise write-through). Postgres writes a relation file in whole
+// 8 KiB blocks, but the kernel hands them over in 4 KiB pages: write-back sends the
+// dirty pages of a file when it chooses (in runs of up to max_write, in page order,
+// before any fsync of the file returns), and write-through sends what it copied so
+// far when copying the next page faults. So the two pages of one block may arrive
+// together, apart, or in either order, with other blocks' writes in between.
+//
+// A block's version is made once, whole: a part is kept in node.partials until the
+// rest of the block arrives. A block may also have only one dirty page when the
+// other never changed (the kernel dropped it from its cache clean); then the rest
+// will never arrive, and the bytes the kernel holds for it are those this process
+// holds. So a part still waiting is completed over the block's current content by
+// an fsync of the file (the kernel has sent every dirty page before it sends the
+// fsync), by a truncation, and by a read of bytes the part does not cover (bytes the
+// kernel reads are not dirty in its cache). A read of bytes the part covers is
+// answered from the part. Never is a block versioned half new and half old while
+// its other new half is still to come.
 int ShimFs::WriteCached(Node& node, const char* buf, size_t size, off_t off) {
-  // The kernel copies a write into its page cache page by page and sends what it
-  // copied when the copy of the next page faults, so a block of Postgres'
-  // (written whole, under the inode lock) may arrive in consecutive parts. Its
-  // version is made once the block is complete: never a torn block.
   std::lock_guard<std::mutex> lock(node.mu);
-  uint64_t pos = static_cast<uint64_t>(off);
-  const uint64_t end = pos + size;
-  if (!node.partial.empty()) {
-    const uint64_t block_start = uint64_t{node.partial_block} * kBlockSize;
-    if (pos != block_start + node.partial.size()) {
-      // The write that began it did not complete (Postgres saw a short write and
-      // writes the block again): it never was a version.
-      node.partial.clear();
+  const uint64_t end = static_cast<uint64_t>(off) + size;
+  for (uint64_t pos = static_cast<uint64_t>(off); pos < end;) {
+    const uint32_t block = static_cast<uint32_t>(pos / kBlockSize);
+    const uint64_t block_start = uint64_t{block} * kBlockSize;
+    const uint64_t piece_end = std::min<uint64_t>(end, block_start + kBlockSize);
+    const char* piece = buf + (pos - off);
+    auto it = node.partials.find(block);
+    if (piece_end - pos == kBlockSize) {
+      // Whole: it supersedes any part of the block that came before.
+      if (it != node.partials.end()) node.partials.erase(it);
+      const int r = WriteVersionedLocked(node, piece, kBlockSize, pos);
+      if (r < 0) return r;
     } else {
-      const size_t n = std::min<uint64_t>(kBlockSize - node.partial.size(), end - pos);
-      node.partial.append(buf, n);
-      pos += n;
-      if (node.partial.size() == kBlockSize) {
-        const std::string block = std::exchange(node.partial, std::string());
-        const int r = WriteVersionedLocked(node, block.data(), kBlockSize, block_start);
+      if (it == node.partials.end()) it = node.partials.emplace(block, Node::PartialBlock{}).first;
+      Node::PartialBlock& part = it->second;
+      std::memcpy(part.data.data() + (pos - block_start), piece, piece_end - pos);
+      for (uint64_t i = pos - block_start; i < piece_end - block_start; ++i) part.received.set(i);
+      if (part.received.all()) {
+        const std::string whole = std::move(part.data);
+        node.partials.erase(it);
+        const int r = WriteVersionedLocked(node, whole.data(), kBlockSize, block_start);
         if (r < 0) return r;
       }
-      if (pos == end) return static_cast<int>(size);
     }
-  }
-  if (pos % kBlockSize != 0) {
-    LogError("partial_block_write_refused",
-             {{"path", node.path}, {"offset", static_cast<uint64_t>(off)}, {"size", size}});
-    return -EIO;
-  }
-  const uint64_t whole_end = pos + (end - pos) / kBlockSize * kBlockSize;
-  if (whole_end > pos) {
-    const int r = WriteVersionedLocked(node, buf + (pos - off), whole_end - pos, pos);
-    if (r < 0) return r;
-    pos = whole_end;
-  }
-  if (pos < end) {
-    node.partial.assign(buf + (pos - off), end - pos);
-    node.partial_block = static_cast<uint32_t>(pos / kBlockSize);
+    pos = piece_end;
   }
   return static_cast<int>(size);
+}
+
+int ShimFs::CompletePartialLocked(Node& node, uint32_t block) {
+  absl::StatusOr<std::string> content = BlockContent(node, block);  // may drop node.mu
+  if (!content.ok()) return ToErrno(content.status());
+  auto it = node.partials.find(block);
+  if (it == node.partials.end()) return 0;  // completed meanwhile
+  const Node::PartialBlock part = std::move(it->second);
+  node.partials.erase(it);
+  for (size_t i = 0; i < kBlockSize; ++i) {
+    if (part.received[i]) (*content)[i] = part.data[i];
+  }
+  ShimMetrics::Get().partial_blocks_completed.Increment();
+  const int r =
+      WriteVersionedLocked(node, content->data(), kBlockSize, uint64_t{block} * kBlockSize);
+  return r < 0 ? r : 0;
+}
+
+int ShimFs::CompleteReadPartialsLocked(Node& node, size_t size, off_t off) {
+  const uint64_t end = static_cast<uint64_t>(off) + size;
+  const uint32_t first = static_cast<uint32_t>(off / kBlockSize);
+  const uint32_t last = static_cast<uint32_t>((end - 1) / kBlockSize);
+  for (auto it = node.partials.lower_bound(first);
+       it != node.partials.end() && it->first <= last;) {
+    const uint32_t block = it->first;
+    const uint64_t block_start = uint64_t{block} * kBlockSize;
+    const uint64_t from = std::max<uint64_t>(off, block_start) - block_start;
+    const uint64_t to = std::min<uint64_t>(end, block_start + kBlockSize) - block_start;
+    bool covered = true;
+    for (uint64_t i = from; i < to && covered; ++i) covered = it->second.received[i];
+    if (!covered) {
+      const int r = CompletePartialLocked(node, block);
+      if (r < 0) return r;
+    }
+    it = node.partials.upper_bound(block);
+  }
+  return 0;
+}
+
+int ShimFs::CompletePartialsLocked(Node& node, uint32_t from_block) {
+  for (;;) {
+    auto it = node.partials.lower_bound(from_block);
+    if (it == node.partials.end()) return 0;
+    const int r = CompletePartialLocked(node, it->first);
+    if (r < 0) return r;
+  }
 }
 
 int ShimFs::WriteVersioned(Node& node, const char* buf, size_t size, off_t off) {
@@ -282,7 +351,16 @@ int ShimFs::Truncate(const char* path, off_t size, fuse_file_info* fi) {
 
 int ShimFs::TruncateLocked(Node& node, uint64_t new_size) {
   if (!node.versioned()) return ftruncate(node.local_fd, new_size) == 0 ? 0 : -errno;
-  node.partial.clear();
+  // Parts of blocks past the new end go with them; the new end cutting through a
+  // part's block keeps the block's head, so that part is completed first.
+  const uint32_t cut = static_cast<uint32_t>(new_size / kBlockSize);
+  if (new_size % kBlockSize != 0 && node.partials.contains(cut)) {
+    const int r = CompletePartialLocked(node, cut);
+    if (r < 0) return r;
+  }
+  node.partials.erase(
+      node.partials.lower_bound(static_cast<uint32_t>((new_size + kBlockSize - 1) / kBlockSize)),
+      node.partials.end());
   if (new_size == node.size) return 0;
   if (!node.unlinked) {
     v1::Mutation m;
@@ -311,6 +389,11 @@ int ShimFs::TruncateLocked(Node& node, uint64_t new_size) {
 int ShimFs::Fsync(const char* path, int, fuse_file_info* fi) {
   auto node = NodeOf(path, fi);
   if (!node) return -ENOENT;
+  if (node->versioned()) {
+    std::lock_guard<std::mutex> lock(node->mu);
+    const int r = CompletePartialsLocked(*node, 0);
+    if (r < 0) return r;
+  }
   if (node->versioned()) return ToErrno(sender_->Barrier());
   if (!node->wal) return 0;  // local-only files need no durability
   // Everything appended so far, not just this segment: Postgres' flush covers it.

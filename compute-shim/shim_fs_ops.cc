@@ -2,11 +2,13 @@
 //
 // Mount-wide settings (init): inode numbers are ours (use_ino), unlinked-but-open
 // files keep working (hard_remove, nullpath_ok), direct_io is decided per open
-// (relation files use the page cache, every other file direct_io; see
-// ShimFs::OpenHandle), and the kernel may cache attributes, lookups and pages for
-// long because this process is the only writer of the tree.
+// (relation files use the page cache, written back by default, every other file
+// direct_io; see ShimFs::OpenHandle), and the kernel may cache attributes, lookups
+// and pages for long because this process is the only writer of the tree.
 #include "compute-shim/shim_fs.h"
 
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
 #include "compute-shim/shim_metrics.h"
 
 namespace cambium::shim {
@@ -29,10 +31,21 @@ void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   cfg->negative_timeout = 3600;
   conn->max_write = 1 << 20;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
-  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  // Relation files are written back from the page cache (ShimFs::WriteCached);
+  // every other file is direct_io, which the writeback cache does not change.
+  if (Self()->options().writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) {
+    conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  } else {
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+  }
   // Cached pages change only through this mount: the kernel must not drop a
   // file's pages whenever its mtime moved (every write moves it).
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  LogInfo("fuse_init",
+          {{"protocol", absl::StrFormat("%d.%d", conn->proto_major, conn->proto_minor)},
+           {"writeback_cache", (conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0},
+           {"max_write", conn->max_write},
+           {"max_background", conn->max_background}});
   return fuse_get_context()->private_data;
 }
 

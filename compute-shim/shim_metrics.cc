@@ -45,6 +45,10 @@ ShimMetrics* Make() {
           NewLatency("cambium_shim_mutation_barrier_seconds",
                      "Time an fsync of a data file waited for every earlier mutation to be "
                      "durable at the pageserver."),
+      .partial_blocks_completed =
+          NewCounter("cambium_shim_partial_blocks_completed_total",
+                     "Relation file blocks the kernel wrote back only in part (the rest "
+                     "unchanged), versioned over their current content."),
       .fuse_operations = {},
   };
   metrics::Family<metrics::Counter>* ops = Must(metrics::DefaultRegistry().AddCounter(

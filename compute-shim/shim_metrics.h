@@ -57,6 +57,9 @@ struct ShimMetrics {
   metrics::Counter& mutation_sent_bytes;
   // fsync of a data file: every earlier mutation durable at the pageserver.
   metrics::Histogram& mutation_barrier_seconds;
+  // Relation file blocks of which only a part was written, versioned over their
+  // current content (ShimFs::WriteCached).
+  metrics::Counter& partial_blocks_completed;
   // FUSE calls by operation; indexed by FuseOp.
   metrics::Counter* fuse_operations[static_cast<size_t>(FuseOp::kCount)];
 

@@ -145,6 +145,11 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
                                    "--http-listen",
                                    absl::StrFormat("127.0.0.1:%d", ep.http_port)};
   if (takeover) shim.push_back("--takeover");
+  // The operator's settings for every shim (keys are its flag names), as for the
+  // daemons (PrepareDaemons); read at each endpoint start.
+  if (const std::string config = dir_.Sub("shim.toml"); std::filesystem::exists(config)) {
+    shim.insert(shim.end(), {"--config", config});
+  }
   ReportProgress("mount", "mounting branch " + ep.name);
   CAMBIUM_ASSIGN_OR_RETURN(ep.shim_pid, StartDetached(shim, dir + "/shim.out"));
   // Only this copy of `ep` knows the new pids: a failed start stops what it started

@@ -331,6 +331,46 @@ TEST_F(CliTest, DurabilitySettingsCannotBeTurnedOff) {
   Psql(main, "SELECT pg_reload_conf()");
 }
 
+// Issue 11: D/shim.toml sets every endpoint shim's flags (here: the kernel's
+// writeback cache for relation files, on by default), read at each endpoint start;
+// data written either way reads back after a restart.
+TEST_F(CliTest, ShimSettingsComeFromShimToml) {
+  Result up = Cambium({"up"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  auto start_main = [&](const std::string& settings) -> json {
+    const std::string config = dir_->Sub("shim.toml");
+    if (settings.empty()) {
+      std::filesystem::remove(config);
+    } else {
+      std::ofstream(config) << settings << "\n";
+    }
+    EXPECT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
+    Result started = Cambium({"endpoint", "start", "main"});
+    EXPECT_EQ(started.code, 0) << started.err;
+    return started.out;
+  };
+  auto writeback_logged = [](const json& ep) {
+    std::ifstream in(ep["shim_log"].get<std::string>());
+    std::string line, last;
+    while (std::getline(in, line)) {
+      if (line.find(" fuse_init ") != std::string::npos) last = line;
+    }
+    return last;
+  };
+  json ep = start_main("writeback-cache = false");
+  EXPECT_NE(writeback_logged(ep).find("writeback_cache=0"), std::string::npos)
+      << writeback_logged(ep);
+  auto url = [](const json& ep) { return ep["maintenance_connection_string"].get<std::string>(); };
+  Psql(url(ep), "CREATE TABLE through AS SELECT generate_series(1, 20000) AS n");
+  ep = start_main("");
+  EXPECT_NE(writeback_logged(ep).find("writeback_cache=1"), std::string::npos)
+      << writeback_logged(ep);
+  Psql(url(ep), "CREATE TABLE back AS SELECT n FROM through");
+  Psql(url(ep), "CHECKPOINT");
+  ep = start_main("");
+  EXPECT_EQ(Psql(url(ep), "SELECT count(*) || ' ' || sum(n) FROM back"), "20000 200010000");
+}
+
 // Issue 9 item 14: a control call waits for a pageserver that is slow to answer
 // (here: stopped for 1.5 s) instead of failing with "failed to connect to all
 // addresses".
