@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <type_traits>
 
 namespace cambium {
@@ -26,6 +27,12 @@ inline T LoadLittleEndian(const char* p) {
   T v;
   std::memcpy(&v, p, sizeof(T));
   return v;
+}
+
+// True if every byte of `s` is zero: the first one, and each equal to the next
+// (one memcmp, vectorised, instead of a loop).
+inline bool AllZero(std::string_view s) {
+  return s.empty() || (s[0] == '\0' && std::memcmp(s.data(), s.data() + 1, s.size() - 1) == 0);
 }
 
 }  // namespace cambium

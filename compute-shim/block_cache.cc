@@ -51,7 +51,8 @@ std::map<BlockCache::Key, BlockCache::Entry>::iterator BlockCache::StoreLocked(c
   if (added) {
     if (free_slots_.empty()) {
       const uint32_t first = static_cast<uint32_t>(chunks_.size()) * kSlotsPerChunk;
-      chunks_.push_back(std::make_unique<char[]>(size_t{kSlotsPerChunk} * kBlockSize));
+      chunks_.push_back(
+          std::make_unique_for_overwrite<char[]>(size_t{kSlotsPerChunk} * kBlockSize));
       for (uint32_t i = kSlotsPerChunk; i > 0; --i) free_slots_.push_back(first + i - 1);
     }
     it->second.slot = free_slots_.back();

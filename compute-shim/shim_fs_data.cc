@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
+#include "common/bytes.h"
 #include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
@@ -242,7 +243,11 @@ int ShimFs::WriteVersionedLocked(Node& node, const char* buf, size_t size, off_t
       v1::Mutation m;
       m.mutable_write()->set_block_no(block);
       m.mutable_write()->set_offset(static_cast<uint32_t>(pos - block_start));
-      m.mutable_write()->set_data(piece, piece_len);
+      if (piece_len == kBlockSize && AllZero(std::string_view(piece, piece_len))) {
+        m.mutable_write()->set_zeros(true);  // Postgres extending a relation
+      } else {
+        m.mutable_write()->set_data(piece, piece_len);
+      }
       absl::Status s = MutateNode(node, std::move(m));
       if (!s.ok()) return ToErrno(s);
     }

@@ -176,6 +176,29 @@ TEST_F(TimelineTest, PartialWritesMergeIntoWholeBlocks) {
               std::string("hello") + std::string(kBlockSize - 5, '\0'));
 }
 
+// Issue 11: Postgres extends a relation with zero blocks before it fills them; such
+// a write (flagged, or all zeros) is stored without a page, reads as zeros and
+// extends the file, and covers what the block held before.
+TEST_F(TimelineTest, ZeroBlockWritesExtendAndReadAsZeros) {
+  auto t = NewTimeline();
+  uint64_t g = Attach(*t, Lsn(100));
+  v1::Mutation zeros = MAt("f", Lsn(200));
+  zeros.mutable_write()->set_block_no(1);
+  zeros.mutable_write()->set_zeros(true);
+  Apply(*t, g, {MCreate("f", Lsn(100)), MWrite("f", Lsn(100), 0, Fill('a'))});
+  Apply(*t, g, {zeros, MWrite("f", Lsn(200), 0, Fill('\0'))});
+  EXPECT_EQ(t->GetFileState("f", Lsn(200)).value()->state.size, 2 * kBlockSize);
+  EXPECT_PAGE(Read(*t, "f", 0, Lsn(200)), Fill('\0'));
+  EXPECT_PAGE(Read(*t, "f", 1, Lsn(200)), Fill('\0'));
+  EXPECT_PAGE(Read(*t, "f", 0, Lsn(150)), Fill('a'));
+  // A zero-block write that also carries data is refused, whole.
+  v1::Mutation bad = zeros;
+  bad.set_lsn(Lsn(300).value());
+  bad.mutable_write()->set_data("x");
+  auto r = t->ApplyBatch(g, ++seqs_[t.get()], Batch({bad}), false);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+}
+
 TEST_F(TimelineTest, RecreatedFileDoesNotShowItsOldBlocks) {
   auto t = NewTimeline();
   uint64_t g = Attach(*t, Lsn(100));

@@ -347,6 +347,22 @@ absl::Status Timeline::BatchBuilder::Write(const std::string& path, std::optiona
                                            const v1::BlockWrite& w) {
   if (!file || file->kind != FileKind::kRegular)
     return Refuse(path, "write to a file that does not exist");
+  if (w.zeros() || (w.offset() == 0 && w.data().size() == kBlockSize && AllZero(w.data()))) {
+    // Stored as a zero block: no page in the value (Postgres extends a relation
+    // with zero blocks before it fills them).
+    if (w.zeros() && (w.offset() != 0 || !w.data().empty())) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s: a write of a zero block %u carries an offset or data", path, w.block_no()));
+    }
+    const uint64_t end = (uint64_t{w.block_no()} + 1) * kBlockSize;
+    CAMBIUM_RETURN_IF_ERROR(CheckFileSize(path, end));
+    PutZeroBlock(path, w.block_no());
+    if (end > file->size) {
+      file->size = end;
+      PutFile(path, *file);
+    }
+    return absl::OkStatus();
+  }
   if (w.offset() + w.data().size() > kBlockSize || w.data().empty()) {
     return absl::InvalidArgumentError(
         absl::StrFormat("%s: write of %u bytes at offset %u does not fit in block %u", path,
