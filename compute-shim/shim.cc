@@ -23,6 +23,11 @@
 
 namespace cambium::shim {
 
+// What ShimFs::Prefetch reads before the mount: SLRU segments are 256 KiB at most;
+// 4 MiB in all bounds the start's wait should a cluster have many such files.
+constexpr uint64_t kPrefetchMaxFileBytes = 256 << 10;
+constexpr size_t kPrefetchMaxBlocks = 512;
+
 // Adapts the safekeeper proposer to the shim's WalTarget. WAL below where this
 // timeline's safekeeper WAL starts (the parent's part of the page holding a branch
 // point, or WAL already on the safekeepers) is not sent again.
@@ -267,6 +272,18 @@ absl::StatusOr<std::unique_ptr<Shim>> Shim::Start(const ShimConfig& config) {
   auto control = impl->pageserver->GetPages(impl->start, {{"global/pg_control", 0}});
   CAMBIUM_RETURN_IF_ERROR(control[0].status);
   CAMBIUM_RETURN_IF_ERROR(impl->PrepareWal(control[0].data, Lsn(info.wal_archive_end())));
+  {
+    // Only an optimisation: a failure here is a failure of those reads later.
+    const absl::Time began = absl::Now();
+    absl::StatusOr<size_t> warmed =
+        impl->fs->Prefetch(impl->start, kPrefetchMaxFileBytes, kPrefetchMaxBlocks);
+    if (warmed.ok()) {
+      LogInfo("prefetched",
+              {{"blocks", *warmed}, {"took", absl::FormatDuration(absl::Now() - began)}});
+    } else {
+      LogWarning("prefetch_failed", {{"status", warmed.status()}});
+    }
+  }
   CAMBIUM_RETURN_IF_ERROR(impl->Mount());
   // Postgres may start now: its recovery reads the WAL as the fetch brings it.
   impl->wal_fetch = std::thread([raw = impl.get()] {

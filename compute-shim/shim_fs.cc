@@ -145,6 +145,33 @@ absl::Status ShimFs::LoadManifest(const std::vector<v1::FileMeta>& files) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<size_t> ShimFs::Prefetch(Lsn at, uint64_t max_file_bytes, size_t max_blocks) {
+  std::vector<PageRequest> requests;
+  std::vector<uint64_t> ids;
+  {
+    std::shared_lock<std::shared_mutex> lock(tree_mu_);
+    for (const auto& [path, node] : nodes_) {
+      if (node->dir || !node->versioned() || node->size == 0 || node->size > max_file_bytes ||
+          pg::IsRelationFile(path)) {
+        continue;
+      }
+      const uint64_t blocks = (node->size + kBlockSize - 1) / kBlockSize;
+      if (requests.size() + blocks > max_blocks) continue;
+      for (uint32_t b = 0; b < blocks; ++b) {
+        requests.push_back({path, b});
+        ids.push_back(node->id);
+      }
+    }
+  }
+  if (requests.empty()) return 0;
+  std::vector<PageResult> pages = pageserver_->GetPages(at, requests);
+  for (size_t i = 0; i < pages.size(); ++i) {
+    CAMBIUM_RETURN_IF_ERROR(pages[i].status);
+    CAMBIUM_RETURN_IF_ERROR(cache_->Fill(ids[i], requests[i].block, pages[i].data.data()));
+  }
+  return requests.size();
+}
+
 void ShimFs::AddLocalDirectory(const std::string& path, uint32_t mode) {
   std::unique_lock<std::shared_mutex> lock(tree_mu_);
   if (Find(path)) return;

@@ -130,6 +130,13 @@ class ShimFs {
   void EndWalFill(absl::Status status);
   // Adds a local directory (e.g. pg_wal/archive_status).
   void AddLocalDirectory(const std::string& path, uint32_t mode);
+  // Reads into the block cache, in one GetPages round trip at `at`, the small files
+  // every start reads first, one request at a time (configuration, PG_VERSION,
+  // pg_control, relation maps, SLRU segments): versioned files other than relation
+  // files, of at most max_file_bytes, up to max_blocks blocks in all. Called before
+  // the mount: once Postgres starts, each of those reads would wait behind the WAL
+  // fetch. Returns the number of blocks read.
+  absl::StatusOr<size_t> Prefetch(Lsn at, uint64_t max_file_bytes, size_t max_blocks);
 
   static const fuse_operations& Operations();
   const ShimFsOptions& options() const { return options_; }
