@@ -32,6 +32,12 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family, const PageStoreOptions
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.format_version = 5;
+  // Debian's librocksdb is built portable, without SSE 4.2: its CRC32C is the
+  // table-driven one (rocksdb::crc32c::Slow_CRC32, a few percent of the pageserver's
+  // CPU while it served WAL and pages at an endpoint start). New SST files carry
+  // XXH3 block checksums instead (vectorised; each file records its own type, so
+  // older files keep being verified with CRC32C).
+  table.checksum = rocksdb::kXXH3;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf.level_compaction_dynamic_level_bytes = true;
   // One codec for every level. (ZSTD on the bottommost level was measured: with
