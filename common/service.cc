@@ -157,6 +157,10 @@ absl::Status CheckLoopbackAddress(std::string_view address) {
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+  return MakeChannel(address, GetProcessSecurity().client_token);
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const std::string& token) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(kMaxMessageBytes);
   args.SetMaxSendMessageSize(kMaxMessageBytes);
@@ -186,13 +190,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   } else {
     creds = grpc::experimental::LocalCredentials(LOCAL_TCP);
   }
-  if (!security.client_token.empty()) {
+  if (!token.empty()) {
     // Not AccessTokenCredentials: it declares privacy and integrity as its minimum
     // security level, which LOCAL_TCP does not give (Debian's gRPC 1.51 sends it
     // anyway, newer versions refuse). Loopback plaintext is the default transport.
     creds = grpc::CompositeChannelCredentials(
         creds, grpc::experimental::MetadataCredentialsFromPlugin(
-                   std::make_unique<BearerTokenPlugin>(security.client_token), GRPC_SECURITY_NONE));
+                   std::make_unique<BearerTokenPlugin>(token), GRPC_SECURITY_NONE));
   }
   return grpc::CreateCustomChannel(address, creds, args);
 }

@@ -97,6 +97,9 @@ absl::Status CheckLoopbackAddress(std::string_view address);
 // restarted peer is found again at once.
 inline constexpr absl::Duration kMinConnectTimeout = absl::Seconds(2);
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+// The same with `token` as the bearer credential instead of the process's client
+// token (the CLI's calls to safekeepers, which take the service token only).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const std::string& token);
 
 // Prepares `context` for a control-plane call (the CLI's and other management
 // calls): the call waits for the channel to connect (through a peer's restart or

@@ -170,6 +170,7 @@ grpc::Status SafekeeperServiceImpl::Status(grpc::ServerContext* context,
   response->set_record_end_lsn(status->record_end.value());
   response->set_committed_lsn(status->committed_record_lsn.value());
   response->set_safekeeper(sk_->id());
+  response->set_backpressured(status->backpressured);
   return grpc::Status::OK;
 }
 

@@ -194,6 +194,7 @@ absl::StatusOr<TimelineStatus> Timeline::Status() {
   status.commit_lsn = state.commit_lsn;
   CAMBIUM_ASSIGN_OR_RETURN(status.committed_record_lsn, CommittedRecordLsn());
   status.archived_lsn = state.archived_lsn;
+  status.backpressured = backpressured_;
   return status;
 }
 

@@ -50,6 +50,8 @@ struct TimelineStatus {
   Lsn commit_lsn;            // as learned from the proposer
   Lsn committed_record_lsn;  // what readers get: complete records below commit_lsn
   Lsn archived_lsn;
+  // New WAL is refused: the timeline holds --max-unarchived-wal beyond archived_lsn.
+  bool backpressured = false;
 };
 
 class Timeline {

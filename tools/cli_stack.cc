@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "auth/private_file.h"
+#include "cambium/v1/safekeeper_service.grpc.pb.h"
 #include "common/files.h"
 #include "common/net.h"
 #include "common/pg_roles.h"
@@ -408,6 +410,30 @@ absl::StatusOr<Output> Cli::Down() {
   return out;
 }
 
+json Cli::WalBackpressure(const EndpointState& ep,
+                          const std::map<std::string, v1::BranchInfo>& branches) {
+  auto b = branches.find(ep.name);  // the timeline an endpoint writes is its own branch
+  if (ep.shim_pid <= 0 || b == branches.end()) return nullptr;
+  if (!service_token_) service_token_ = auth::ReadSecretFile(ServiceTokenFile());
+  if (!service_token_->ok()) return nullptr;  // not the stack's owner: unknown
+  v1::SafekeeperStatusRequest req;
+  *req.mutable_timeline()->mutable_tenant_id() = b->second.tenant_id();
+  *req.mutable_timeline()->mutable_timeline_id() = b->second.timeline_id();
+  json refusing = json::array();
+  bool answered = false;
+  for (const Daemon& sk : stack_.safekeepers) {
+    if (!DaemonUp(sk)) continue;
+    auto stub = v1::SafekeeperService::NewStub(MakeChannel(Address(sk.port), **service_token_));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    v1::SafekeeperStatusResponse resp;
+    if (!stub->Status(&ctx, req, &resp).ok()) continue;
+    answered = true;
+    if (resp.backpressured()) refusing.push_back(sk.name);
+  }
+  return answered ? refusing : json(nullptr);
+}
+
 absl::StatusOr<Output> Cli::Status() {
   Output out;
   out.json = {{"data_dir", dir_.path()}, {"tenant", stack_.tenant}};
@@ -424,7 +450,8 @@ absl::StatusOr<Output> Cli::Status() {
   // Per branch, the archived WAL no upload holds yet; null when the pageserver does
   // not answer at once (status never waits for it).
   out.json["remote_lag_bytes"] = nullptr;
-  if (!stack_.object_store.empty() && DaemonUp(stack_.pageserver)) {
+  std::map<std::string, v1::BranchInfo> branches;  // by name; empty when no answer
+  if (DaemonUp(stack_.pageserver)) {
     v1::ListBranchesRequest req;
     req.set_tenant(stack_.tenant);
     v1::ListBranchesResponse resp;
@@ -434,8 +461,9 @@ absl::StatusOr<Output> Cli::Status() {
       json lag = json::object();
       for (const v1::BranchInfo& b : resp.branches()) {
         if (b.has_uploaded_lsn()) lag[b.name()] = BranchJson(b)["remote_lag_bytes"];
+        branches[b.name()] = b;
       }
-      out.json["remote_lag_bytes"] = std::move(lag);
+      if (!stack_.object_store.empty()) out.json["remote_lag_bytes"] = std::move(lag);
     }
   }
   out.json["safekeepers"] = json::array();
@@ -446,7 +474,9 @@ absl::StatusOr<Output> Cli::Status() {
   out.json["endpoints"] = json::array();
   // No passwords: status answers whatever state the pageserver is in.
   for (const EndpointState& ep : endpoints) {
-    out.json["endpoints"].push_back(EndpointJson(ep, Secrets::kOmit));
+    json e = EndpointJson(ep, Secrets::kOmit);
+    e["wal_backpressure"] = WalBackpressure(ep, branches);
+    out.json["endpoints"].push_back(std::move(e));
   }
   std::string text =
       absl::StrFormat("data directory: %s (tenant %s)\n", dir_.path(), stack_.tenant);
@@ -487,6 +517,14 @@ absl::StatusOr<Output> Cli::Status() {
         ep["pid"].get<int>() > 0 ? absl::StrFormat("pid %d", ep["pid"].get<int>()) : "-",
         ep["connection_string"].get<std::string>(), ep["postgres_log"].get<std::string>(),
         ep["shim_log"].get<std::string>());
+    if (ep["wal_backpressure"].is_array() && !ep["wal_backpressure"].empty()) {
+      std::vector<std::string> names;
+      for (const auto& n : ep["wal_backpressure"]) names.push_back(n.get<std::string>());
+      text += absl::StrFormat(
+          "           commits wait: %s refuse new WAL until the pageserver archives more "
+          "(max-unarchived-wal; see `cambium logs pageserver`)\n",
+          absl::StrJoin(names, ", "));
+    }
   }
   out.text = text;
   return out;

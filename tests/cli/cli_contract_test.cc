@@ -365,7 +365,10 @@ TEST_F(CliContractTest, StatusGivesEachDaemonsAndShimsMetricsUrl) {
   std::vector<json> parts = {status.out["pageserver"]};
   for (const auto& sk : status.out["safekeepers"]) parts.push_back(sk);
   for (const auto& ep : status.out["endpoints"]) {
-    if (ep["running"].get<bool>()) parts.push_back(ep);
+    if (!ep["running"].get<bool>()) continue;
+    parts.push_back(ep);
+    // Issue 14: which safekeepers refuse the endpoint's new WAL (none here).
+    EXPECT_EQ(ep["wal_backpressure"], json::array()) << ep;
   }
   ASSERT_GE(parts.size(), 5u) << status.out;
   for (const json& part : parts) {

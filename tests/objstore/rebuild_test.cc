@@ -298,6 +298,16 @@ TEST_F(RebuildTest, PastTheUnarchivedBoundCommitsWaitForTheObjectStore) {
                               "timeline=\"" + timeline + "\"") == 1;
   }
   EXPECT_GE(backpressured, 2) << "cambium_safekeeper_wal_backpressure does not show main waiting";
+  // And `cambium status` names them under main's endpoint.
+  Result waiting = Cambium({"status"});
+  nlohmann::json main_ep;
+  for (const auto& ep : waiting.out["endpoints"]) {
+    if (ep["name"] == "main") main_ep = ep;
+  }
+  ASSERT_TRUE(main_ep.contains("wal_backpressure")) << waiting.out;
+  EXPECT_GE(main_ep["wal_backpressure"].size(), 2u) << main_ep;
+  EXPECT_NE(Cambium({"status"}, /*json_output=*/false).text.find("commits wait: "),
+            std::string::npos);
   absl::SleepFor(absl::Seconds(3));
   EXPECT_FALSE(done) << "the write committed while the bound held its WAL back";
   ASSERT_EQ(kill(rgw, SIGCONT), 0);
@@ -308,6 +318,10 @@ TEST_F(RebuildTest, PastTheUnarchivedBoundCommitsWaitForTheObjectStore) {
   writer.join();  // psql gives up by itself after 5 minutes
   EXPECT_TRUE(ok);
   EXPECT_EQ(Number(main, "SELECT count(*) FROM pressed"), 100000);
+  for (const auto& ep : Cambium({"status"}).out["endpoints"]) {
+    if (ep["name"] != "main") continue;
+    EXPECT_EQ(ep["wal_backpressure"], nlohmann::json::array()) << ep;
+  }
 }
 
 // s3cmd against the gateway, in the bucket of url_.
