@@ -66,8 +66,12 @@ absl::StatusOr<std::string> ShimFs::BlockContent(Node& node, uint32_t block) {
 int ShimFs::ReadVersioned(Node& node, Handle* h, char* buf, size_t size, off_t off) {
   std::unique_lock<std::mutex> lock(node.mu);
   if (size == 0) return 0;
-  const int completed = CompleteReadPartialsLocked(node, size, off);
-  if (completed < 0) return completed;
+  // Parts waiting for the rest of their block are rare (WriteCached): the common
+  // read skips all of this.
+  if (!node.partials.empty()) {
+    const int completed = CompleteReadPartialsLocked(node, size, off);
+    if (completed < 0) return completed;
+  }
   uint64_t readable = node.size;  // parts may reach past the versioned end
   if (!node.partials.empty()) {
     const auto& [block, part] = *node.partials.rbegin();
@@ -395,11 +399,13 @@ int ShimFs::Fsync(const char* path, int, fuse_file_info* fi) {
   auto node = NodeOf(path, fi);
   if (!node) return -ENOENT;
   if (node->versioned()) {
-    std::lock_guard<std::mutex> lock(node->mu);
-    const int r = CompletePartialsLocked(*node, 0);
-    if (r < 0) return r;
+    {
+      std::lock_guard<std::mutex> lock(node->mu);
+      const int r = CompletePartialsLocked(*node, 0);
+      if (r < 0) return r;
+    }
+    return ToErrno(sender_->Barrier());
   }
-  if (node->versioned()) return ToErrno(sender_->Barrier());
   if (!node->wal) return 0;  // local-only files need no durability
   // Everything appended so far, not just this segment: Postgres' flush covers it.
   const Lsn target(wal_appended_.load());

@@ -347,37 +347,29 @@ absl::Status Timeline::BatchBuilder::Write(const std::string& path, std::optiona
                                            const v1::BlockWrite& w) {
   if (!file || file->kind != FileKind::kRegular)
     return Refuse(path, "write to a file that does not exist");
-  if (w.zeros() || (w.offset() == 0 && w.data().size() == kBlockSize && AllZero(w.data()))) {
-    // Stored as a zero block: no page in the value (Postgres extends a relation
-    // with zero blocks before it fills them).
-    if (w.zeros() && (w.offset() != 0 || !w.data().empty())) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "%s: a write of a zero block %u carries an offset or data", path, w.block_no()));
-    }
-    const uint64_t end = (uint64_t{w.block_no()} + 1) * kBlockSize;
-    CAMBIUM_RETURN_IF_ERROR(CheckFileSize(path, end));
-    PutZeroBlock(path, w.block_no());
-    if (end > file->size) {
-      file->size = end;
-      PutFile(path, *file);
-    }
-    return absl::OkStatus();
+  if (w.zeros() && (w.offset() != 0 || !w.data().empty())) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: a write of a zero block %u carries an offset or data", path, w.block_no()));
   }
-  if (w.offset() + w.data().size() > kBlockSize || w.data().empty()) {
+  const uint64_t len = w.zeros() ? kBlockSize : w.data().size();
+  if (w.offset() + len > kBlockSize || len == 0) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("%s: write of %u bytes at offset %u does not fit in block %u", path,
-                        w.data().size(), w.offset(), w.block_no()));
+        absl::StrFormat("%s: write of %u bytes at offset %u does not fit in block %u", path, len,
+                        w.offset(), w.block_no()));
   }
   CAMBIUM_RETURN_IF_ERROR(CheckFileSize(path, (uint64_t{w.block_no()} + 1) * kBlockSize));
-  std::string content;
-  if (w.offset() == 0 && w.data().size() == kBlockSize) {
-    content = w.data();
+  if (w.zeros() || (len == kBlockSize && AllZero(w.data()))) {
+    // No page in the value (Postgres extends a relation with zero blocks before it
+    // fills them).
+    PutZeroBlock(path, w.block_no());
+  } else if (len == kBlockSize) {
+    PutBlock(path, w.block_no(), w.data());
   } else {
-    CAMBIUM_ASSIGN_OR_RETURN(content, CurrentBlock(path, *file, w.block_no()));
+    CAMBIUM_ASSIGN_OR_RETURN(std::string content, CurrentBlock(path, *file, w.block_no()));
     std::memcpy(content.data() + w.offset(), w.data().data(), w.data().size());
+    PutBlock(path, w.block_no(), std::move(content));
   }
-  PutBlock(path, w.block_no(), std::move(content));
-  const uint64_t end = uint64_t{w.block_no()} * kBlockSize + w.offset() + w.data().size();
+  const uint64_t end = uint64_t{w.block_no()} * kBlockSize + w.offset() + len;
   if (end > file->size) {
     file->size = end;
     PutFile(path, *file);

@@ -281,11 +281,6 @@ class Cli {
   // OK once the pageserver answers (waits while the supervisor restarts it).
   absl::Status RequireStack();
   v1::ManagementService::Stub& mgmt();
-  // For `status`: the safekeepers (by name) that refuse new WAL of the endpoint's
-  // branch (backpressure on unarchived WAL); null when unknown (no shim, the branch
-  // not listed, the service token unreadable, no safekeeper answered).
-  nlohmann::json WalBackpressure(const EndpointState& ep,
-                                 const std::map<std::string, v1::BranchInfo>& branches);
   std::string SafekeeperAddresses() const;
 
   // cli_auth.cc
@@ -459,7 +454,6 @@ class Cli {
   StackState stack_;
   SupervisorState supervisor_;
   std::unique_ptr<v1::ManagementService::Stub> mgmt_;
-  std::optional<absl::StatusOr<std::string>> service_token_;  // read once, by WalBackpressure
   std::map<std::pair<std::string, bool>, absl::StatusOr<v1::Credentials>> credentials_;
 };
 

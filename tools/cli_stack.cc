@@ -410,30 +410,6 @@ absl::StatusOr<Output> Cli::Down() {
   return out;
 }
 
-json Cli::WalBackpressure(const EndpointState& ep,
-                          const std::map<std::string, v1::BranchInfo>& branches) {
-  auto b = branches.find(ep.name);  // the timeline an endpoint writes is its own branch
-  if (ep.shim_pid <= 0 || b == branches.end()) return nullptr;
-  if (!service_token_) service_token_ = auth::ReadSecretFile(ServiceTokenFile());
-  if (!service_token_->ok()) return nullptr;  // not the stack's owner: unknown
-  v1::SafekeeperStatusRequest req;
-  *req.mutable_timeline()->mutable_tenant_id() = b->second.tenant_id();
-  *req.mutable_timeline()->mutable_timeline_id() = b->second.timeline_id();
-  json refusing = json::array();
-  bool answered = false;
-  for (const Daemon& sk : stack_.safekeepers) {
-    if (!DaemonUp(sk)) continue;
-    auto stub = v1::SafekeeperService::NewStub(MakeChannel(Address(sk.port), **service_token_));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
-    v1::SafekeeperStatusResponse resp;
-    if (!stub->Status(&ctx, req, &resp).ok()) continue;
-    answered = true;
-    if (resp.backpressured()) refusing.push_back(sk.name);
-  }
-  return answered ? refusing : json(nullptr);
-}
-
 absl::StatusOr<Output> Cli::Status() {
   Output out;
   out.json = {{"data_dir", dir_.path()}, {"tenant", stack_.tenant}};
@@ -450,7 +426,7 @@ absl::StatusOr<Output> Cli::Status() {
   // Per branch, the archived WAL no upload holds yet; null when the pageserver does
   // not answer at once (status never waits for it).
   out.json["remote_lag_bytes"] = nullptr;
-  std::map<std::string, v1::BranchInfo> branches;  // by name; empty when no answer
+  std::map<std::string, v1::TimelineRef> timelines;  // by branch; empty when no answer
   if (DaemonUp(stack_.pageserver)) {
     v1::ListBranchesRequest req;
     req.set_tenant(stack_.tenant);
@@ -461,7 +437,9 @@ absl::StatusOr<Output> Cli::Status() {
       json lag = json::object();
       for (const v1::BranchInfo& b : resp.branches()) {
         if (b.has_uploaded_lsn()) lag[b.name()] = BranchJson(b)["remote_lag_bytes"];
-        branches[b.name()] = b;
+        v1::TimelineRef& ref = timelines[b.name()];
+        *ref.mutable_tenant_id() = b.tenant_id();
+        *ref.mutable_timeline_id() = b.timeline_id();
       }
       if (!stack_.object_store.empty()) out.json["remote_lag_bytes"] = std::move(lag);
     }
@@ -472,10 +450,40 @@ absl::StatusOr<Output> Cli::Status() {
   }
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   out.json["endpoints"] = json::array();
+  // Per running endpoint, the safekeepers refusing its branch's new WAL
+  // (backpressure on unarchived WAL; docs/safekeeper.md): names, [] for none, null
+  // when unknown (the branch not listed, the service token unreadable, no
+  // safekeeper answered). Safekeepers take the stack's service token only.
+  std::vector<std::pair<std::string, std::unique_ptr<v1::SafekeeperService::Stub>>> sks;
+  if (absl::StatusOr<std::string> token = auth::ReadSecretFile(ServiceTokenFile()); token.ok()) {
+    for (const Daemon& sk : stack_.safekeepers) {
+      if (DaemonUp(sk)) {
+        sks.emplace_back(sk.name,
+                         v1::SafekeeperService::NewStub(MakeChannel(Address(sk.port), *token)));
+      }
+    }
+  }
+  auto wal_backpressure = [&](const EndpointState& ep) -> json {
+    auto t = timelines.find(ep.name);  // the timeline an endpoint writes is its branch's
+    if (ep.shim_pid <= 0 || t == timelines.end()) return nullptr;
+    v1::SafekeeperStatusRequest req;
+    *req.mutable_timeline() = t->second;
+    json refusing = json::array();
+    bool answered = false;
+    for (const auto& [name, stub] : sks) {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+      v1::SafekeeperStatusResponse resp;
+      if (!stub->Status(&ctx, req, &resp).ok()) continue;
+      answered = true;
+      if (resp.backpressured()) refusing.push_back(name);
+    }
+    return answered ? refusing : json(nullptr);
+  };
   // No passwords: status answers whatever state the pageserver is in.
   for (const EndpointState& ep : endpoints) {
     json e = EndpointJson(ep, Secrets::kOmit);
-    e["wal_backpressure"] = WalBackpressure(ep, branches);
+    e["wal_backpressure"] = wal_backpressure(ep);
     out.json["endpoints"].push_back(std::move(e));
   }
   std::string text =
