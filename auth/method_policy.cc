@@ -39,6 +39,9 @@ const absl::flat_hash_map<std::string, Need>& Table() {
       {"/cambium.v1.ManagementService/ListTokens", Need::kAdmin},
       {"/cambium.v1.ManagementService/RevokeToken", Need::kAdmin},
       {"/cambium.v1.ManagementService/ReadAudit", Need::kAdmin},
+      {"/cambium.v1.ManagementService/ExportTenant", Need::kAdmin},
+      {"/cambium.v1.ManagementService/AttachTenant", Need::kAdmin},
+      {"/cambium.v1.ManagementService/FinishTenantMove", Need::kAdmin},
       // Data path of the pageserver: shims and the stack's own daemons only.
       {"/cambium.v1.PageService/GetTimelineInfo", Need::kService},
       {"/cambium.v1.PageService/AttachWriter", Need::kService},

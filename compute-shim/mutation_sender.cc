@@ -160,6 +160,7 @@ void MutationSender::ReadLoop(
     if (durable > 0 && on_durable_) on_durable_(durable);
   }
   grpc::Status s = stream->Finish();
+  client_->FollowMove(s);  // a moved tenant: the reconnect goes to its new pageserver
   std::lock_guard<std::mutex> lock(mu_);
   if (epoch != stream_epoch_ || stopping_) return;
   const bool full = s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED;

@@ -5,6 +5,7 @@
 #include "common/proto_convert.h"
 #include "common/service.h"
 #include "common/status.h"
+#include "common/tenant_moves.h"
 #include "compute-shim/shim_metrics.h"
 
 namespace cambium::shim {
@@ -17,7 +18,7 @@ struct PageserverClient::PageStream {
 
 PageserverClient::PageserverClient(const std::string& address, TenantId tenant, TimelineId timeline,
                                    absl::Duration retry_for)
-    : address_(address), retry_for_(retry_for) {
+    : retry_for_(retry_for), address_(address) {
   ToProto(tenant, timeline, &ref_);
   stub_ = v1::PageService::NewStub(MakeChannel(address_));
 }
@@ -41,6 +42,20 @@ void PageserverClient::Reconnect() {
   stub_ = v1::PageService::NewStub(MakeChannel(address_));
 }
 
+void PageserverClient::FollowMove(const grpc::Status& status) {
+  std::optional<std::string> to = MovedToAddress(status.error_message());
+  if (!to) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (*to == address_) return;
+  LogInfo("tenant_moved_following", {{"from", address_}, {"to", *to}});
+  address_ = *to;
+}
+
+std::string PageserverClient::address() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return address_;
+}
+
 template <typename Fn>
 absl::Status PageserverClient::Retry(const char* what, Fn&& fn) {
   const absl::Time deadline = absl::Now() + retry_for_;
@@ -50,8 +65,9 @@ absl::Status PageserverClient::Retry(const char* what, Fn&& fn) {
     if (s.ok()) return absl::OkStatus();
     const bool transient = s.error_code() == grpc::StatusCode::UNAVAILABLE;
     if (!transient || absl::Now() + backoff > deadline) {
-      return Annotate(FromGrpcStatus(s), absl::StrFormat("pageserver %s (%s)", what, address_));
+      return Annotate(FromGrpcStatus(s), absl::StrFormat("pageserver %s (%s)", what, address()));
     }
+    FollowMove(s);
     LogWarning("pageserver_retry", {{"call", what}, {"status", FromGrpcStatus(s)}});
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(1));

@@ -3,7 +3,8 @@
 //
 // Reads use a small pool of persistent GetPages streams so a read costs one round
 // trip, not a stream setup. Transient failures (the pageserver restarting) are retried
-// with backoff for up to `retry_for`; reads are idempotent.
+// with backoff for up to `retry_for`; reads are idempotent. A tenant that moved to
+// another pageserver is followed there (the old one answers with the new address).
 //
 // Thread-safety: thread-safe.
 #ifndef CAMBIUM_COMPUTE_SHIM_PAGESERVER_CLIENT_H_
@@ -43,8 +44,13 @@ class PageserverClient {
   // The current stub; keep the pointer for as long as a call or stream uses it
   // (Reconnect replaces it).
   std::shared_ptr<v1::PageService::Stub> CurrentStub();
-  // A fresh stub on a new channel (after the pageserver restarted).
+  // A fresh stub on a new channel (after the pageserver restarted), to the address
+  // a moved tenant's answer named if one did (FollowMove).
   void Reconnect();
+  // After a failed call: if the pageserver answered that the tenant moved to another
+  // pageserver (common/tenant_moves.h), the next Reconnect goes there.
+  void FollowMove(const grpc::Status& status);
+  std::string address() const;
 
   absl::StatusOr<v1::TimelineInfo> GetTimelineInfo();
   absl::StatusOr<v1::AttachWriterResponse> AttachWriter(const std::string& endpoint, Lsn start,
@@ -67,10 +73,10 @@ class PageserverClient {
   template <typename Fn>
   absl::Status Retry(const char* what, Fn&& fn);
 
-  const std::string address_;
   v1::TimelineRef ref_;
   const absl::Duration retry_for_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::string address_;                                    // GUARDED_BY(mu_)
   std::shared_ptr<v1::PageService::Stub> stub_;            // GUARDED_BY(mu_) for replacement
   std::vector<std::unique_ptr<PageStream>> idle_streams_;  // GUARDED_BY(mu_)
   uint64_t next_request_id_ = 1;                           // GUARDED_BY(mu_)

@@ -34,7 +34,8 @@ bool ChangesMetadata(std::string_view action) {
   constexpr std::string_view kChanging[] = {"CreateTenant",    "DeleteTenant",  "ImportPgdata",
                                             "CreateBranch",    "DeleteBranch",  "UndeleteBranch",
                                             "ResetBranch",     "RestoreBranch", "SetProtection",
-                                            "CompleteMasking", "CreateToken",   "RevokeToken"};
+                                            "CompleteMasking", "CreateToken",   "RevokeToken",
+                                            "AttachTenant",    "FinishTenantMove"};
   return std::find(std::begin(kChanging), std::end(kChanging), action) != std::end(kChanging);
 }
 

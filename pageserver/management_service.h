@@ -13,6 +13,7 @@
 #define CAMBIUM_PAGESERVER_MANAGEMENT_SERVICE_H_
 
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -20,6 +21,7 @@
 #include "auth/token.h"
 #include "auth/token_store.h"
 #include "cambium/v1/management_service.grpc.pb.h"
+#include "objstore/object_store.h"
 #include "pageserver/repository.h"
 
 namespace cambium::pageserver {
@@ -49,6 +51,16 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   void SetUploadedSource(std::function<Lsn(const TimelineId&)> source) {
     uploaded_ = std::move(source);
   }
+  // Tenant moves: the object store transfers go through (shared by the pageservers
+  // between which tenants move), a scratch directory on the page store's file system
+  // (ingestion moves files from there), and what starts following a timeline's WAL
+  // (the WAL receiver). Without a store, moves are refused.
+  struct Transfers {
+    objstore::ObjectStore* store = nullptr;
+    std::string scratch_dir;
+    std::function<void(std::shared_ptr<Timeline>)> follow;
+  };
+  void SetTransfers(Transfers transfers) { transfers_ = std::move(transfers); }
 
   grpc::Status CreateTenant(grpc::ServerContext*, const v1::CreateTenantRequest*,
                             v1::TenantInfo*) override;
@@ -100,6 +112,14 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   grpc::Status ReadAudit(grpc::ServerContext*, const v1::ReadAuditRequest*,
                          v1::ReadAuditResponse*) override;
 
+  // Tenant moves (management_moves.cc).
+  grpc::Status ExportTenant(grpc::ServerContext*, const v1::ExportTenantRequest*,
+                            v1::ExportTenantResponse*) override;
+  grpc::Status AttachTenant(grpc::ServerContext*, const v1::AttachTenantRequest*,
+                            v1::AttachTenantResponse*) override;
+  grpc::Status FinishTenantMove(grpc::ServerContext*, const v1::FinishTenantMoveRequest*,
+                                v1::FinishTenantMoveResponse*) override;
+
  private:
   // What the audit record of a call names.
   struct Call {
@@ -126,12 +146,16 @@ class ManagementServiceImpl final : public v1::ManagementService::Service {
   absl::Status ReleaseWriterAllowed(const auth::Principal& p, const std::string& tenant,
                                     const std::string& branch);
   absl::Status RequireTokens() const;
+  // Starts following the WAL of the tenant's written timelines (Transfers::follow).
+  void FollowTenant(const TenantId& id);
 
   Repository* const repo_;
   std::function<absl::Status()> durable_;           // set before serving
   std::function<Lsn(const TimelineId&)> uploaded_;  // set before serving
   const ManagementAuth auth_;
   const std::string import_dir_;
+  Transfers transfers_;     // set before serving
+  std::mutex transfer_mu_;  // one move step at a time
 };
 
 // Fills the wire form of a branch.

@@ -25,6 +25,14 @@ absl::StatusOr<std::shared_ptr<Timeline>> PageServiceImpl::Find(const v1::Timeli
   return repo_->GetTimeline(key.tenant, key.timeline);
 }
 
+grpc::Status PageServiceImpl::Refusal(const Timeline& timeline, const absl::Status& status) const {
+  if (timeline.deleted()) {
+    absl::Status moved = repo_->MoveStatus(timeline.tenant_id());
+    if (!moved.ok()) return ToGrpcStatus(moved);
+  }
+  return ToGrpcStatus(status);
+}
+
 grpc::Status PageServiceImpl::GetTimelineInfo(grpc::ServerContext*,
                                               const v1::GetTimelineInfoRequest* req,
                                               v1::TimelineInfo* resp) {
@@ -47,7 +55,7 @@ grpc::Status PageServiceImpl::GetTimelineInfo(grpc::ServerContext*,
   resp->set_generation(record.generation());
   resp->set_writer(record.writer());
   resp->set_writer_active(t.WriterActiveWithin(repo_->options().writer_lease));
-  return grpc::Status::OK;
+  return Refusal(t, absl::OkStatus());
 }
 
 grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::AttachWriterRequest* req,
@@ -56,7 +64,7 @@ grpc::Status PageServiceImpl::AttachWriter(grpc::ServerContext*, const v1::Attac
   if (!timeline.ok()) return ToGrpcStatus(timeline.status());
   auto generation = (*timeline)->Attach(req->endpoint(), Lsn(req->start_lsn()), req->takeover(),
                                         repo_->options().writer_lease);
-  if (!generation.ok()) return ToGrpcStatus(generation.status());
+  if (!generation.ok()) return Refusal(**timeline, generation.status());
   resp->set_generation(*generation);
   resp->set_last_record_lsn((*timeline)->last_record_lsn().value());
   if (on_writer_) on_writer_(*timeline);
@@ -81,6 +89,8 @@ grpc::Status PageServiceImpl::GetManifest(grpc::ServerContext*, const v1::GetMan
   if (!timeline.ok()) return ToGrpcStatus(timeline.status());
   auto files = (*timeline)->ListFiles(Lsn(req->lsn()));
   if (!files.ok()) return ToGrpcStatus(files.status());
+  // Read while its data was being deleted (the tenant moved away): not an answer.
+  if (grpc::Status moved = Refusal(**timeline, absl::OkStatus()); !moved.ok()) return moved;
   v1::GetManifestResponse chunk;
   for (const ManifestEntry& e : *files) {
     v1::FileMeta* meta = chunk.add_files();
@@ -172,6 +182,9 @@ grpc::Status PageServiceImpl::GetPages(
       metrics::ScopedTimer timer(PageServerMetrics::Get().getpages_seconds);
       ReadPages(*timeline, req, &resp);
     }
+    // Pages read while the tenant's data was being deleted (it moved away) may be
+    // missing versions: the client asks its new pageserver instead.
+    if (grpc::Status moved = Refusal(*timeline, absl::OkStatus()); !moved.ok()) return moved;
     if (!stream->Write(resp)) break;
   }
   return grpc::Status::OK;
@@ -191,7 +204,7 @@ grpc::Status PageServiceImpl::PutMutations(
       timeline = *t;
       generation = req.generation();
       absl::Status opened = timeline->StreamOpened(generation);
-      if (!opened.ok()) return ToGrpcStatus(opened);  // fenced or detached: say so at once
+      if (!opened.ok()) return Refusal(*timeline, opened);  // fenced, detached or moved
       if (on_writer_) on_writer_(timeline);
     } else if (req.generation() != generation) {
       result =
@@ -231,7 +244,7 @@ grpc::Status PageServiceImpl::PutMutations(
                                        {"generation", generation},
                                        {"seq", req.seq()},
                                        {"status", applied.status()}});
-      result = ToGrpcStatus(applied.status());
+      result = Refusal(*timeline, applied.status());
       break;
     }
     v1::PutMutationsResponse resp;
@@ -249,7 +262,7 @@ grpc::Status PageServiceImpl::Barrier(grpc::ServerContext*, const v1::BarrierReq
   if (!timeline.ok()) return ToGrpcStatus(timeline.status());
   metrics::ScopedTimer timer(PageServerMetrics::Get().barrier_seconds);
   auto durable = (*timeline)->Barrier(req->generation(), req->up_to_seq(), absl::Minutes(1));
-  if (!durable.ok()) return ToGrpcStatus(durable.status());
+  if (!durable.ok()) return Refusal(**timeline, durable.status());
   resp->set_durable_lsn(durable->value());
   return grpc::Status::OK;
 }
@@ -268,6 +281,7 @@ grpc::Status PageServiceImpl::GetWal(grpc::ServerContext*, const v1::GetWalReque
     const Lsn to = std::min(end, at + kWalChunk);
     auto bytes = repo_->archive().Read(**timeline, at, to);
     if (!bytes.ok()) return ToGrpcStatus(bytes.status());
+    if (grpc::Status moved = Refusal(**timeline, absl::OkStatus()); !moved.ok()) return moved;
     v1::WalChunk chunk;
     chunk.set_start_lsn(at.value());
     chunk.set_data(std::move(*bytes));

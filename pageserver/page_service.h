@@ -54,6 +54,11 @@ class PageServiceImpl final : public v1::PageService::Service {
 
  private:
   absl::StatusOr<std::shared_ptr<Timeline>> Find(const v1::TimelineRef& ref) const;
+  // `status`, unless the timeline was taken out of service because its tenant moves
+  // or moved to another pageserver: then where it went (UNAVAILABLE, so the shim
+  // retries and follows it; common/tenant_moves.h). Also after a read that succeeded,
+  // which may have met the tenant's data being deleted.
+  grpc::Status Refusal(const Timeline& timeline, const absl::Status& status) const;
   void ReadPages(const Timeline& timeline, const v1::GetPagesRequest& req,
                  v1::GetPagesResponse* resp) const;
 

@@ -82,6 +82,9 @@ void AddPageServerFlags(CLI::App& app, PageServerConfig* c) {
                  "(default: those environment variables)");
   app.add_option("--upload-interval", c->upload_interval,
                  "How often the page store goes up to the object store");
+  app.add_option("--transfer-store", c->transfer_store,
+                 "Object store (URL as --object-store) through which tenants move between "
+                 "pageservers");
   app.add_option("--admin-token-file", c->admin_token_file,
                  "File (0600) with the admin token (cambium up writes DATA/secrets/admin.token)");
 }
@@ -151,6 +154,15 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(const PageServerCo
                      .audit = server->audit_.get(),
                      .required = server->authenticator_ != nullptr},
       config.import_dir);
+  if (!config.transfer_store.empty()) {
+    CAMBIUM_ASSIGN_OR_RETURN(
+        server->transfers_,
+        objstore::OpenObjectStore(config.transfer_store, config.object_store_credentials));
+    server->management_service_->SetTransfers(
+        {.store = server->transfers_.get(),
+         .scratch_dir = config.data_dir + "/transfer",
+         .follow = [receiver](std::shared_ptr<Timeline> t) { receiver->Follow(t); }});
+  }
   if (RemoteHistory* remote = server->remote_.get()) {
     server->management_service_->SetDurabilityHook([remote] { return remote->WaitForUpload(); });
     server->management_service_->SetUploadedSource(

@@ -82,6 +82,10 @@ struct PageServerConfig {
   std::string object_store_credentials;
   // How often the page store goes up to the object store. Default: 10s.
   std::string upload_interval = "10s";
+  // The object store through which tenants move between pageservers (every
+  // pageserver of a placement shares it; credentials as object_store_credentials).
+  // Default: none, and this pageserver neither exports nor attaches tenants.
+  std::string transfer_store;
 };
 
 void AddPageServerFlags(CLI::App& app, PageServerConfig* config);
@@ -107,6 +111,7 @@ class PageServer {
   void RegisterMetrics();
 
   std::unique_ptr<RemoteHistory> remote_;
+  std::unique_ptr<objstore::ObjectStore> transfers_;
   std::unique_ptr<PageStore> store_;
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<SafekeeperSet> safekeepers_;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/tenant_moves.h"
 #include "pageserver/keys.h"
 
 namespace cambium::pageserver {
@@ -79,12 +80,30 @@ Repository::~Repository() {
 
 absl::Status Repository::Load() {
   std::lock_guard<std::mutex> lock(mu_);
+  // Tenants that left (or are leaving) this pageserver are not loaded
+  // (tenant_moves.cc); a purge of one that a crash interrupted is finished.
+  CAMBIUM_RETURN_IF_ERROR(LoadMovesLocked());
+  CAMBIUM_RETURN_IF_ERROR(LoadLocked(std::nullopt));
+  for (const auto& [id, to] : moves_) {
+    if (!to.empty()) CAMBIUM_RETURN_IF_ERROR(PurgeTenantDataLocked(id));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Repository::LoadLocked(const std::optional<TenantId>& only) {
+  // Whether a record of `tenant` (its id at `offset` of the key) is loaded now.
+  const auto wanted = [&](const std::string& key, size_t offset) {
+    if (key.size() < offset + 16) return true;  // malformed: the parse below says so
+    const TenantId tenant = TenantId::FromBytes(key.data() + offset);
+    return only ? tenant == *only : !moves_.contains(tenant);
+  };
   auto it = store_->NewBoundedIterator(Family::kMeta, "", "\xff");
   std::vector<storage::v1::TimelineRecord> timelines;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string key = it->key().ToString();
     const std::string value = it->value().ToString();
     if (key.rfind("t|", 0) == 0) {
+      if (!wanted(key, 2)) continue;
       storage::v1::TenantRecord r;
       if (!r.ParseFromString(value) || r.id().size() != 16)
         return absl::DataLossError("malformed tenant record");
@@ -92,15 +111,18 @@ absl::Status Repository::Load() {
       t.id = TenantId::FromBytes(r.id().data());
       t.record = std::move(r);
     } else if (key.rfind("tl|", 0) == 0) {
+      if (!wanted(key, 3)) continue;
       storage::v1::TimelineRecord r;
       if (!r.ParseFromString(value)) return absl::DataLossError("malformed timeline record");
       timelines.push_back(std::move(r));
     } else if (key.rfind("b|", 0) == 0) {
+      if (!wanted(key, 2)) continue;
       storage::v1::BranchRecord r;
       if (!r.ParseFromString(value) || key.size() < 18)
         return absl::DataLossError("malformed branch record");
       tenants_[TenantId::FromBytes(key.data() + 2)].branches[r.name()] = std::move(r);
     } else if (key.rfind("x|", 0) == 0) {
+      if (!wanted(key, 2)) continue;
       storage::v1::BranchRecord r;
       if (!r.ParseFromString(value) || key.size() < 18 || r.deleted_unix_micros() == 0)
         return absl::DataLossError("malformed trash record");
@@ -280,6 +302,10 @@ absl::StatusOr<std::shared_ptr<Timeline>> Repository::GetTimeline(
   std::lock_guard<std::mutex> lock(mu_);
   auto it = timelines_.find(timeline);
   if (it == timelines_.end() || it->second->tenant_id() != tenant) {
+    if (auto moved = moves_.find(tenant); moved != moves_.end()) {
+      return moved->second.empty() ? TenantMovingStatus(tenant)
+                                   : TenantMovedStatus(tenant, moved->second);
+    }
     return absl::NotFoundError(absl::StrFormat("timeline %s does not exist in tenant %s",
                                                timeline.ToString(), tenant.ToString()));
   }

@@ -323,6 +323,37 @@ class Repository {
   std::vector<std::pair<TenantId, TimelineId>> PendingSafekeeperDeletions() const;
   absl::Status SafekeeperDeletionDone(const TenantId& tenant, const TimelineId& timeline);
 
+  // --- Moving a tenant to another pageserver (tenant_moves.cc) ---
+  // The tenant's keys as a transfer exports them (pageserver/tenant_transfer.h).
+  struct MovingTenant {
+    TenantId id;
+    std::string name;
+    std::vector<TimelineId> timelines;
+    std::vector<std::string> meta_prefixes;  // of its records in the meta family
+  };
+  // Takes the tenant out of service for a move: every write of its timelines (its
+  // writers, the WAL archive, GC) stops, those in progress are waited for, and every
+  // call for it is refused with UNAVAILABLE "moving" (MoveStatus) until FinishMove or
+  // AbortMove. Durable: a pageserver restarted meanwhile keeps it out of service.
+  // Its data stays for the export. Again on a tenant already moving: its keys.
+  absl::StatusOr<MovingTenant> FenceTenantForMove(const std::string& tenant);
+  // The move failed: the tenant is served here again, as it was.
+  absl::Status AbortMove(const TenantId& id);
+  // The tenant is attached at `moved_to` (a pageserver's address): its data here is
+  // deleted (not its WAL on the safekeepers: it lives on there), and calls for it
+  // are answered with where it went, durably.
+  absl::Status FinishMove(const TenantId& id, const std::string& moved_to);
+  // OK if a transfer of the tenant may be ingested here now (a forwarding address
+  // left by an earlier move away is dropped); ALREADY_EXISTS if it is served here,
+  // FAILED_PRECONDITION if it is moving away or its keys are still here.
+  absl::Status PrepareAttach(const TenantId& id);
+  // Serves a tenant whose keys a transfer ingested (AttachTenant).
+  absl::StatusOr<TenantInfo> LoadAttachedTenant(const TenantId& id);
+  // UNAVAILABLE (tenant_moves.h) if the tenant is moving away or moved away; OK otherwise.
+  absl::Status MoveStatus(const TenantId& id) const;
+  // The meta-family prefixes of every record of `id`.
+  static std::vector<std::string> TenantMetaPrefixes(const TenantId& id);
+
   // --- GC (gc.cc) ---
   absl::StatusOr<GcResult> RunGc(const std::string& tenant);
   // GC of one timeline with an explicit cutoff (RunGc derives it from the PITR window).
@@ -340,6 +371,12 @@ class Repository {
       : store_(store), options_(options), archive_(store) {}
 
   absl::Status Load();
+  // Loads the records of one tenant, or of every tenant not in moves_.
+  absl::Status LoadLocked(const std::optional<TenantId>& only);
+  // tenant_moves.cc: moves_ from the store; deleting a moved tenant's keys.
+  absl::Status LoadMovesLocked();
+  absl::Status PurgeTenantDataLocked(const TenantId& id);
+  static std::string MoveKey(const TenantId& id);
   void TtlLoop();
 
   // REQUIRES: mu_ held (for all *Locked methods).
@@ -418,6 +455,9 @@ class Repository {
   std::map<TenantId, Tenant> tenants_;                         // GUARDED_BY(mu_)
   std::map<TimelineId, std::shared_ptr<Timeline>> timelines_;  // GUARDED_BY(mu_)
   std::map<TimelineId, std::set<TimelineId>> children_;        // GUARDED_BY(mu_)
+  // Tenants moving away ("") or moved to a pageserver (its address); persisted under
+  // MoveKey. None of them is in tenants_.
+  std::map<TenantId, std::string> moves_;  // GUARDED_BY(mu_)
 
   struct UniqueSizeEntry {
     uint64_t write_version = 0;

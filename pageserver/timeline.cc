@@ -175,8 +175,14 @@ absl::StatusOr<uint64_t> Timeline::DeleteIfStillInvisible(Family family,
 }
 
 void Timeline::MarkDeleted() {
-  std::unique_lock<std::shared_mutex> lock(delete_mu_);
-  deleted_ = true;
+  {
+    std::unique_lock<std::shared_mutex> lock(delete_mu_);
+    deleted_ = true;
+  }
+  // A barrier waiting for a batch that will now never be applied stops waiting.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  barrier_abandoned_ = true;
+  applied_cv_.notify_all();
 }
 
 bool Timeline::deleted() const {

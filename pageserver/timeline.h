@@ -243,6 +243,7 @@ class Timeline {
   absl::Time last_seen_;   // GUARDED_BY(write_mu_): lease renewal
   int open_streams_ = 0;   // GUARDED_BY(write_mu_): streams of the current generation
   bool detached_ = false;  // GUARDED_BY(write_mu_): the current generation said it is done
+  bool barrier_abandoned_ = false;  // GUARDED_BY(write_mu_): set by MarkDeleted
   // Highest child branch point. Written under write_mu_ (atomic with respect to
   // batches); read by seal_lsn() without it.
   std::atomic<uint64_t> seal_{0};

@@ -591,7 +591,8 @@ absl::StatusOr<Lsn> Timeline::Barrier(uint64_t generation, uint64_t up_to_seq,
   CAMBIUM_RETURN_IF_ERROR(GuardWrite().status());  // not held while waiting
   std::unique_lock<std::mutex> lock(write_mu_);
   const auto deadline = std::chrono::steady_clock::now() + absl::ToChronoMilliseconds(timeout);
-  while (last_seq_ < up_to_seq && this->generation() == generation && !detached_) {
+  while (last_seq_ < up_to_seq && this->generation() == generation && !detached_ &&
+         !barrier_abandoned_) {
     if (applied_cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
       return absl::DeadlineExceededError(
           absl::StrFormat("barrier waited %s for batch %u, last applied is %u",
@@ -604,6 +605,10 @@ absl::StatusOr<Lsn> Timeline::Barrier(uint64_t generation, uint64_t up_to_seq,
         generation, id_.ToString()));
   }
   CAMBIUM_RETURN_IF_ERROR(RefuseDetachedLocked(generation));
+  if (last_seq_ < up_to_seq) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "timeline %s was deleted or moved before batch %u was applied", id_.ToString(), up_to_seq));
+  }
   last_seen_ = absl::Now();
   const Lsn durable = last_tag_;
   lock.unlock();
