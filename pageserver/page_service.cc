@@ -29,6 +29,14 @@ grpc::Status PageServiceImpl::Refusal(const Timeline& timeline, const absl::Stat
   if (timeline.deleted()) {
     absl::Status moved = repo_->MoveStatus(timeline.tenant_id());
     if (!moved.ok()) return ToGrpcStatus(moved);
+    // The tenant moved away and back: the caller holds the timeline of before.
+    auto now = repo_->GetTimeline(timeline.tenant_id(), timeline.id());
+    if (now.ok() && now->get() != &timeline) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrFormat("timeline %s was reloaded (its tenant moved back to "
+                                          "this pageserver); reconnect",
+                                          timeline.id().ToString()));
+    }
   }
   return ToGrpcStatus(status);
 }

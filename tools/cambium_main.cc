@@ -145,6 +145,10 @@ int main(int argc, char** argv) {
   up->add_option("--object-store-credentials", up_args.object_store_credentials,
                  "File (0600) with AWS_ACCESS_KEY_ID= and AWS_SECRET_ACCESS_KEY= lines "
                  "(default: those environment variables)");
+  up->add_option("--pageservers", up_args.pageservers,
+                 "Run this many pageservers, with tenants placed over them (etcd keeps the "
+                 "placement; default: what the stack has, 1 for a new one)")
+      ->check(CLI::Range(1, 16));
   up->callback([&] {
     action = [&] {
       return Run(
@@ -392,6 +396,29 @@ int main(int argc, char** argv) {
   sd->add_option("name", name)->required();
   sd->callback(
       [&] { action = [&] { return Run(g, [&](auto& c) { return c.SnapshotDelete(name); }); }; });
+
+  auto* tenant = app.add_subcommand(
+      "tenant", "Tenants over the stack's pageservers (placement in etcd; docs/scale-out.md)");
+  tenant->require_subcommand(1);
+  std::string tenant_name, tenant_ps;
+  auto* tnc = tenant->add_subcommand("create", "Create a tenant with branch main on a pageserver");
+  tnc->add_option("name", tenant_name)->required();
+  tnc->add_option("--pageserver", tenant_ps, "Its pageserver (default: the least loaded)");
+  tnc->callback([&] {
+    action = [&] {
+      return Run(g, [&](auto& c) { return c.TenantCreate(tenant_name, tenant_ps); });
+    };
+  });
+  tenant->add_subcommand("list", "List tenants and the pageserver serving each")->callback([&] {
+    action = [&] { return Run(g, [](auto& c) { return c.TenantList(); }); };
+  });
+  auto* tnm = tenant->add_subcommand(
+      "move", "Move a tenant to another pageserver; its endpoints keep running (scope admin)");
+  tnm->add_option("name", tenant_name)->required();
+  tnm->add_option("--to", tenant_ps, "The pageserver to move it to")->required();
+  tnm->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.TenantMove(tenant_name, tenant_ps); }); };
+  });
 
   auto* diff = app.add_subcommand("diff", "Compare two points of history");
   diff->require_subcommand(1);

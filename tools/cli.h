@@ -37,6 +37,10 @@ struct SchemaObject;     // tools/workflows/schema_catalog.h
 struct MigrationReport;  // tools/workflows/migration_runner.h
 }  // namespace cambium::workflows
 
+namespace cambium::placement {
+class PlacementStore;  // placement/placement.h
+}  // namespace cambium::placement
+
 namespace cambium::cli {
 
 // The deadline of one control call (the pageserver's own waits, such as the exact
@@ -95,7 +99,14 @@ struct UpArgs {
   // --object-store-credentials FILE (0600); "" = AWS_ACCESS_KEY_ID and
   // AWS_SECRET_ACCESS_KEY of the environment.
   std::string object_store_credentials;
+  // --pageservers N: run N pageservers (and etcd for the placement of tenants over
+  // them; cli_tenant.cc). 0 keeps what the stack has (1 for a new one). Fewer than
+  // the stack has is refused (move their tenants away first).
+  int pageservers = 0;
 };
+
+// `url` (file:///PATH or s3://BUCKET/PREFIX?...) with "/SUB" added to its path.
+std::string SubStoreUrl(const std::string& url, const std::string& sub);
 
 // What a stack's object store holds of its pageserver (cli_remote.cc).
 struct StackUploads {
@@ -187,6 +198,7 @@ class Cli {
   // directory without a stack is NOT_FOUND (DataDir::Open).
   static absl::StatusOr<std::unique_ptr<Cli>> Open(const std::string& data_dir,
                                                    const std::string& tenant, bool create);
+  ~Cli();
 
   // Stack.
   absl::StatusOr<Output> Up(const UpArgs& args = {});
@@ -253,6 +265,14 @@ class Cli {
   absl::StatusOr<Output> MigrateAbandon(const std::string& id);
   absl::StatusOr<Output> MigrateList();
 
+  // Tenants over the stack's pageservers (cli_tenant.cc; docs/scale-out.md).
+  // `pageserver` "" = the one with the fewest tenants.
+  absl::StatusOr<Output> TenantCreate(const std::string& name, const std::string& pageserver);
+  absl::StatusOr<Output> TenantList();
+  // Moves the tenant to pageserver `to` through the transfer store while its
+  // endpoints keep running (they pause for the move and follow it).
+  absl::StatusOr<Output> TenantMove(const std::string& name, const std::string& to);
+
   // API tokens and the audit log (cli_auth.cc; docs/security.md).
   absl::StatusOr<Output> TokenCreate(const TokenCreateArgs& args);
   absl::StatusOr<Output> TokenList();
@@ -260,7 +280,7 @@ class Cli {
   absl::StatusOr<Output> Audit(std::optional<std::string> since);
 
  private:
-  explicit Cli(DataDir dir) : dir_(std::move(dir)) {}
+  explicit Cli(DataDir dir);
 
   // cli_stack.cc
   // Starts the supervisor if it is not running (it adopts running daemons and starts
@@ -294,6 +314,28 @@ class Cli {
   std::string AdminTokenFile() const { return dir_.Sub("secrets/admin.token"); }
   // `up --object-store`: checks the store and records it (cli_remote.cc).
   absl::Status ConfigureObjectStore(const UpArgs& args);
+
+  // cli_tenant.cc
+  // `up --pageservers N` (0: unchanged).
+  absl::Status ConfigurePageservers(int count);
+  // etcd's command line (PrepareDaemons, with more than one pageserver).
+  absl::Status PrepareEtcd();
+  // Where tenants move between the pageservers: under the object store, or a
+  // directory of the stack.
+  std::string TransferStoreUrl() const;
+  // The placement in etcd (connected, authentication turned on at first use);
+  // FAILED_PRECONDITION on a stack with one pageserver.
+  absl::StatusOr<placement::PlacementStore*> Placement();
+  absl::StatusOr<const Daemon*> PageserverNamed(const std::string& name) const;
+  // The pageserver serving `tenant` (the first one for a tenant not placed).
+  absl::StatusOr<const Daemon*> PageserverOf(const std::string& tenant);
+  std::unique_ptr<v1::ManagementService::Stub> StubFor(const Daemon& pageserver) const;
+  // Records every pageserver's address in the placement store.
+  absl::Status RegisterPageservers();
+  // Finishes, on the other pageservers, a move of `name` to `dest` whose last step
+  // failed.
+  absl::Status FinishStaleMoves(const std::string& name, const Daemon& dest);
+  std::string EtcdPasswordFile() const { return dir_.Sub("secrets/etcd.password"); }
 
   // cli_branch.cc
   // What CreateBranch makes (CreateBranchRequest's kinds).
@@ -454,6 +496,7 @@ class Cli {
   StackState stack_;
   SupervisorState supervisor_;
   std::unique_ptr<v1::ManagementService::Stub> mgmt_;
+  std::unique_ptr<placement::PlacementStore> placement_;  // Placement()
   std::map<std::pair<std::string, bool>, absl::StatusOr<v1::Credentials>> credentials_;
 };
 

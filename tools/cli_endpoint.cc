@@ -121,9 +121,11 @@ absl::StatusOr<EndpointState> Cli::StartEndpoint(EndpointState ep, bool takeover
   if (ep.http_port == 0 || LoopbackPortOpen(ep.http_port)) {
     CAMBIUM_ASSIGN_OR_RETURN(ep.http_port, FreeLoopbackPort());
   }
+  // The pageserver serving the tenant now; after a move the shim follows it.
+  CAMBIUM_ASSIGN_OR_RETURN(const Daemon* pageserver, PageserverOf(stack_.tenant));
   std::vector<std::string> shim = {ProgramPath("cambium-shim"),
                                    "--pageserver",
-                                   absl::StrFormat("127.0.0.1:%d", stack_.pageserver.port),
+                                   Address(pageserver->port),
                                    "--safekeepers",
                                    SafekeeperAddresses(),
                                    "--tenant",

@@ -32,11 +32,6 @@ constexpr int kSafekeepers = 3;
 // supervisor is restarting (its backoff is at most 30 s).
 constexpr absl::Duration kDaemonWait = absl::Seconds(60);
 
-bool DaemonUp(const Daemon& d) {
-  return d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && LoopbackPortOpen(d.port);
-}
-
-std::string Address(int port) { return absl::StrFormat("127.0.0.1:%d", port); }
 
 const DaemonRecord* FindRecord(const SupervisorState& s, const std::string& name) {
   for (const DaemonRecord& r : s.daemons) {
@@ -74,7 +69,12 @@ absl::StatusOr<std::unique_ptr<Cli>> Cli::Open(const std::string& data_dir,
 }
 
 v1::ManagementService::Stub& Cli::mgmt() {
-  if (!mgmt_) mgmt_ = v1::ManagementService::NewStub(MakeChannel(Address(stack_.pageserver.port)));
+  if (!mgmt_) {
+    // The pageserver serving this command's tenant (cli_tenant.cc); the first one
+    // when the placement cannot be read (its calls then fail with NOT_FOUND).
+    absl::StatusOr<const Daemon*> placed = PageserverOf(stack_.tenant);
+    mgmt_ = StubFor(placed.ok() ? **placed : stack_.pageserver);
+  }
   return *mgmt_;
 }
 
@@ -88,9 +88,7 @@ void Cli::LoadSupervisor() {
   absl::StatusOr<SupervisorState> s = LoadSupervisorState(dir_.path());
   supervisor_ = s.ok() ? *std::move(s) : SupervisorState();
   // The supervisor knows the current pids: it restarts daemons behind the CLI's back.
-  std::vector<Daemon*> daemons = {&stack_.pageserver};
-  for (Daemon& sk : stack_.safekeepers) daemons.push_back(&sk);
-  for (Daemon* d : daemons) {
+  for (Daemon* d : stack_.Daemons()) {
     if (const DaemonRecord* r = FindRecord(supervisor_, d->name)) d->pid = r->pid;
   }
 }
@@ -156,24 +154,39 @@ absl::Status Cli::PrepareDaemons() {
         sk, "safekeeper",
         {ProgramPath("cambium-safekeeper"), "--data-dir", dir_.Sub(sk.name), "--id", sk.name}));
   }
+  if (!stack_.more_pageservers.empty()) CAMBIUM_RETURN_IF_ERROR(PrepareEtcd());
   stack_.pageserver.name = "pageserver";
-  std::vector<std::string> pageserver = {ProgramPath("cambium-pageserver"),
-                                         "--data-dir",
-                                         dir_.Sub("pageserver"),
-                                         "--safekeepers",
-                                         SafekeeperAddresses(),
-                                         "--admin-token-file",
-                                         AdminTokenFile(),
-                                         "--import-dir",
-                                         dir_.ImportDir()};
-  if (!stack_.object_store.empty()) {
-    // Secrets are read from a file, never passed on a command line.
-    pageserver.insert(pageserver.end(), {"--object-store", stack_.object_store});
-    if (const std::string key = StackCredentialsFile(dir_.path()); !key.empty()) {
-      pageserver.insert(pageserver.end(), {"--object-store-credentials", key});
-    }
+  for (size_t i = 0; i < stack_.more_pageservers.size(); ++i) {
+    stack_.more_pageservers[i].name = absl::StrFormat("pageserver%d", i + 1);
   }
-  CAMBIUM_RETURN_IF_ERROR(prepare(stack_.pageserver, "pageserver", std::move(pageserver)));
+  for (const Daemon* ps : stack_.Pageservers()) {
+    Daemon& d = *const_cast<Daemon*>(ps);
+    std::vector<std::string> argv = {ProgramPath("cambium-pageserver"),
+                                     "--data-dir",
+                                     dir_.Sub(d.name),
+                                     "--safekeepers",
+                                     SafekeeperAddresses(),
+                                     "--admin-token-file",
+                                     AdminTokenFile(),
+                                     "--import-dir",
+                                     dir_.ImportDir()};
+    if (!stack_.object_store.empty()) {
+      // Each pageserver's history under its own prefix; the first keeps the stack's.
+      argv.insert(argv.end(), {"--object-store", &d == &stack_.pageserver
+                                                     ? stack_.object_store
+                                                     : SubStoreUrl(stack_.object_store, d.name)});
+    }
+    if (!stack_.more_pageservers.empty()) {
+      // Tenants move between them through one shared store.
+      argv.insert(argv.end(), {"--transfer-store", TransferStoreUrl()});
+    }
+    if (const std::string key = StackCredentialsFile(dir_.path());
+        !key.empty() && !stack_.object_store.empty()) {
+      // Secrets are read from a file, never passed on a command line.
+      argv.insert(argv.end(), {"--object-store-credentials", key});
+    }
+    CAMBIUM_RETURN_IF_ERROR(prepare(d, "pageserver", std::move(argv)));
+  }
   // The supervisor reads the command lines (and the pids to adopt) from here.
   return dir_.SaveStack(stack_);
 }
@@ -201,10 +214,8 @@ absl::Status Cli::WaitForDaemons(absl::Time since) {
   const absl::Time deadline = absl::Now() + kDaemonWait;
   for (;;) {
     LoadSupervisor();
-    std::vector<Daemon*> daemons = {&stack_.pageserver};
-    for (Daemon& sk : stack_.safekeepers) daemons.push_back(&sk);
     const Daemon* down = nullptr;
-    for (const Daemon* d : daemons) {
+    for (const Daemon* d : stack_.Daemons()) {
       if (!DaemonUp(*d) && down == nullptr) down = d;
     }
     if (down == nullptr) return absl::OkStatus();
@@ -310,7 +321,9 @@ absl::StatusOr<Output> Cli::Up(const UpArgs& args) {
   CAMBIUM_RETURN_IF_ERROR(EnsureSecrets());
   UseApiToken();
   CAMBIUM_RETURN_IF_ERROR(ConfigureObjectStore(args));
+  CAMBIUM_RETURN_IF_ERROR(ConfigurePageservers(args.pageservers));
   CAMBIUM_RETURN_IF_ERROR(EnsureDaemons());
+  CAMBIUM_RETURN_IF_ERROR(RegisterPageservers());
   CAMBIUM_RETURN_IF_ERROR(EnsureMainBranch());
   CAMBIUM_ASSIGN_OR_RETURN(auto endpoints, dir_.LoadEndpoints());
   bool have_main = false;
@@ -351,7 +364,11 @@ absl::StatusOr<Output> Cli::Up(const UpArgs& args) {
   out.json = {{"data_dir", dir_.path()},
               {"tenant", stack_.tenant},
               {"pageserver", DaemonJson(stack_.pageserver, supervisor_)},
+              {"pageservers", json::array()},
               {"endpoints", json::array()}};
+  for (const Daemon* ps : stack_.Pageservers()) {
+    out.json["pageservers"].push_back(DaemonJson(*ps, supervisor_));
+  }
   std::string main_conn;
   for (const EndpointState& ep : endpoints) {
     out.json["endpoints"].push_back(EndpointJson(ep));
@@ -385,17 +402,17 @@ absl::StatusOr<Output> Cli::Down() {
     }
   }
   RemoveRuntimeDir();
-  first.Update(StopProcess(stack_.pageserver.pid, SIGTERM, absl::Seconds(30)));
-  for (Daemon& sk : stack_.safekeepers)
-    first.Update(StopProcess(sk.pid, SIGTERM, absl::Seconds(30)));
+  // Pageservers first (they follow the safekeepers), etcd last.
+  std::vector<Daemon*> daemons = stack_.Daemons();
+  std::reverse(daemons.begin(), daemons.end());
+  for (Daemon* d : daemons) first.Update(StopProcess(d->pid, SIGTERM, absl::Seconds(30)));
   // Daemons of this stack nobody recorded (a supervisor killed between a start and
   // its state write): found by their data directories.
   std::vector<std::string> strays = {dir_.Sub("pageserver")};
-  for (const Daemon& sk : stack_.safekeepers) strays.push_back(dir_.Sub(sk.name));
+  for (const Daemon* d : daemons) strays.push_back(dir_.Sub(d->name));
   for (const std::string& data : strays) first.Update(KillProcessesWithArgs({"--data-dir", data}));
   first.Update(KillProcessesWithArgs({"supervise", "--data-dir", dir_.path()}));
-  stack_.pageserver.pid = 0;
-  for (Daemon& sk : stack_.safekeepers) sk.pid = 0;
+  for (Daemon* d : daemons) d->pid = 0;
   if (!stack_.safekeepers.empty()) first.Update(dir_.SaveStack(stack_));
   if (supervisor_.started != absl::InfinitePast()) {
     supervisor_.pid = 0;
@@ -421,6 +438,11 @@ absl::StatusOr<Output> Cli::Status() {
       {"started", supervised ? TimeOrNull(supervisor_.started) : json(nullptr)},
       {"log", dir_.Sub("logs/supervisor.log")}};
   out.json["pageserver"] = DaemonJson(stack_.pageserver, supervisor_);
+  out.json["pageservers"] = json::array();
+  for (const Daemon* ps : stack_.Pageservers()) {
+    out.json["pageservers"].push_back(DaemonJson(*ps, supervisor_));
+  }
+  out.json["etcd"] = stack_.etcd.argv.empty() ? json(nullptr) : DaemonJson(stack_.etcd, supervisor_);
   out.json["object_store"] =
       stack_.object_store.empty() ? json(nullptr) : json(stack_.object_store);
   // Per branch, the archived WAL no upload holds yet; null when the pageserver does

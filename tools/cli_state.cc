@@ -188,7 +188,32 @@ absl::StatusOr<StackState> LoadStackFile(const std::string& path) {
   if (j->contains("safekeepers")) {
     for (const auto& sk : (*j)["safekeepers"]) s.safekeepers.push_back(DaemonFrom(sk));
   }
+  if (j->contains("more_pageservers")) {
+    for (const auto& ps : (*j)["more_pageservers"]) s.more_pageservers.push_back(DaemonFrom(ps));
+  }
+  if (j->contains("etcd")) s.etcd = DaemonFrom((*j)["etcd"]);
   return s;
+}
+
+std::vector<Daemon*> StackState::Daemons() {
+  std::vector<Daemon*> out;
+  for (Daemon& sk : safekeepers) out.push_back(&sk);
+  if (!etcd.argv.empty()) out.push_back(&etcd);
+  out.push_back(&pageserver);
+  for (Daemon& ps : more_pageservers) out.push_back(&ps);
+  return out;
+}
+
+std::vector<const Daemon*> StackState::Daemons() const {
+  std::vector<const Daemon*> out;
+  for (Daemon* d : const_cast<StackState*>(this)->Daemons()) out.push_back(d);
+  return out;
+}
+
+std::vector<const Daemon*> StackState::Pageservers() const {
+  std::vector<const Daemon*> out = {&pageserver};
+  for (const Daemon& ps : more_pageservers) out.push_back(&ps);
+  return out;
 }
 
 absl::Status DataDir::SaveStack(const StackState& s) const {
@@ -198,6 +223,11 @@ absl::Status DataDir::SaveStack(const StackState& s) const {
             {"pageserver", ToJson(s.pageserver)},
             {"safekeepers", json::array()}};
   for (const Daemon& sk : s.safekeepers) j["safekeepers"].push_back(ToJson(sk));
+  if (!s.more_pageservers.empty()) {
+    j["more_pageservers"] = json::array();
+    for (const Daemon& ps : s.more_pageservers) j["more_pageservers"].push_back(ToJson(ps));
+    j["etcd"] = ToJson(s.etcd);
+  }
   return WriteFileAtomically(Sub("stack.json"), j.dump(2) + "\n");
 }
 

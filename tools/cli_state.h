@@ -54,6 +54,17 @@ struct StackState {
   std::string object_store;
   Daemon pageserver;
   std::vector<Daemon> safekeepers;
+  // More pageservers (`up --pageservers N`): pageserver1, pageserver2, ... Tenants are
+  // placed over all of them, with the placement in etcd (docs/scale-out.md).
+  std::vector<Daemon> more_pageservers;
+  Daemon etcd;  // with more_pageservers only (port 0 otherwise)
+
+  // Every daemon the supervisor runs, in start order: safekeepers, etcd,
+  // pageservers (the pageservers follow the safekeepers from their start).
+  std::vector<Daemon*> Daemons();
+  std::vector<const Daemon*> Daemons() const;
+  // The pageservers: `pageserver` first.
+  std::vector<const Daemon*> Pageservers() const;
 };
 
 struct EndpointState {

@@ -15,6 +15,7 @@
 #include "common/ids.h"
 #include "common/service.h"
 #include "common/status.h"
+#include "common/net.h"
 #include "common/subprocess.h"
 
 namespace cambium::cli {
@@ -222,6 +223,12 @@ std::string NameWithSuffix(const std::string& base, const std::string& suffix) {
 
 std::string EphemeralName(const std::string& branch, const std::string& kind) {
   return NameWithSuffix(branch, absl::StrFormat("-%s-%d", kind, absl::ToUnixMillis(absl::Now())));
+}
+
+std::string Address(int port) { return absl::StrFormat("127.0.0.1:%d", port); }
+
+bool DaemonUp(const Daemon& d) {
+  return d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && LoopbackPortOpen(d.port);
 }
 
 }  // namespace cambium::cli

@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/lsn.h"
 #include "nlohmann/json.hpp"
+#include "tools/cli_state.h"
 
 namespace cambium::cli {
 
@@ -62,6 +63,11 @@ nlohmann::json MetricsUrl(int http_port);
 enum class ProgressMode { kNone, kTerminal, kJson };
 void SetProgressMode(ProgressMode mode);
 void ReportProgress(const std::string& stage, const std::string& message);
+
+// 127.0.0.1:PORT.
+std::string Address(int port);
+// The daemon's process runs and listens on its port.
+bool DaemonUp(const Daemon& d);
 
 // Parses a point in time: RFC 3339 ("2026-11-21T19:30:00Z", "+02:00" offsets),
 // Postgres' text form ("2026-11-21 19:30:00.123456+00"), "@UNIX_SECONDS", or a

@@ -30,6 +30,8 @@ product_packages=(
   libcurl4-openssl-dev libxml2-dev
   # the Postgres that computes run, psql, and libpq for the CLI (and tests/chaos)
   postgresql-15 postgresql-client-15 libpq-dev
+  # the placement of tenants over several pageservers (`up --pageservers N`)
+  etcd-server
   procps util-linux
 )
 test_packages=(

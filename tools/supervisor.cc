@@ -105,10 +105,9 @@ absl::Status Supervisor::Load() {
   absl::StatusOr<SupervisorState> previous = LoadSupervisorState(data_dir_);
   state_.pid = getpid();
   state_.started = absl::Now();
-  // Safekeepers first: the pageserver follows them from its start.
-  std::vector<Daemon> specs = stack.safekeepers;
-  specs.push_back(stack.pageserver);
-  for (const Daemon& spec : specs) {
+  // Safekeepers first: the pageservers follow them from their start.
+  for (const Daemon* daemon : stack.Daemons()) {
+    const Daemon& spec = *daemon;
     if (spec.argv.empty()) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "stack.json has no command line for %s; run `cambium up` to write one", spec.name));
