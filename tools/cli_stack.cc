@@ -530,6 +530,8 @@ absl::StatusOr<Output> Cli::Status() {
         d["log"].get<std::string>());
   };
   line(out.json["pageserver"]);
+  for (size_t i = 1; i < out.json["pageservers"].size(); ++i) line(out.json["pageservers"][i]);
+  if (out.json["etcd"].is_object()) line(out.json["etcd"]);
   if (!stack_.object_store.empty()) {
     text += absl::StrFormat("  %-11s %s\n", "objects", stack_.object_store);
     if (out.json["remote_lag_bytes"].is_object()) {

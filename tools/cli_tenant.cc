@@ -83,14 +83,15 @@ absl::Status Cli::PrepareEtcd() {
   Daemon& d = stack_.etcd;
   d.name = "etcd";
   d.log = dir_.Sub("logs/etcd.log");
-  d.http_port = 0;  // its /metrics is on the client port
   // A running etcd, or one whose port is still free, keeps its command line (its
   // member's peer address is recorded in its data).
   if (!d.argv.empty() && d.port > 0 && (DaemonUp(d) || !LoopbackPortOpen(d.port))) {
+    d.http_port = d.port;
     return absl::OkStatus();
   }
   if (d.pid > 0) d.pid = 0;
   CAMBIUM_ASSIGN_OR_RETURN(d.port, FreeLoopbackPort());
+  d.http_port = d.port;  // its /metrics is on the client port
   int peer = 0;
   do {
     CAMBIUM_ASSIGN_OR_RETURN(peer, FreeLoopbackPort());
