@@ -358,13 +358,30 @@ absl::Status RemoteHistory::CheckNotStale() {
 }
 
 absl::Status RemoteHistory::UploadOnce() {
-  // Nothing written since the last upload (no new sequence number, the same token
-  // store): that upload still is the store's state, and nothing goes up, so an idle
-  // pageserver costs the object store nothing. Read before the checkpoint, so a
-  // write racing with it is uploaded next time.
+  // Nothing written since the last upload (no new sequence number, the same set of
+  // files, the same token store): that upload still is the store's state, and nothing
+  // goes up, so an idle pageserver costs the object store nothing. The files count
+  // because an ingested one (a tenant attached from another pageserver) usually
+  // takes no sequence number; every change of them is a MANIFEST record, so the
+  // MANIFEST's name and size stand for them (compared with the one the last upload
+  // holds). Read before the checkpoint, so a change racing with it goes up next time.
   const uint64_t sequence = page_store_->db()->GetLatestSequenceNumber();
   const std::string tokens = FileStamp(data_dir_ + "/" + kSideFiles[0]);
-  if (uploaded_sequence_ && *uploaded_sequence_ == sequence && uploaded_tokens_ == tokens) {
+  std::string manifest;
+  {
+    std::vector<std::string> live;
+    uint64_t manifest_size = 0;
+    rocksdb::Status s = page_store_->db()->GetLiveFiles(live, &manifest_size,
+                                                        /*flush_memtable=*/false);
+    if (!s.ok()) return absl::InternalError("listing the page store's files: " + s.ToString());
+    for (const std::string& f : live) {
+      if (absl::StrContains(f, "MANIFEST-")) {
+        manifest = absl::StrCat(fs::path(f).filename().string(), ":", manifest_size);
+      }
+    }
+  }
+  if (uploaded_sequence_ && *uploaded_sequence_ == sequence && uploaded_tokens_ == tokens &&
+      uploaded_manifest_ == manifest) {
     return absl::OkStatus();
   }
   CAMBIUM_RETURN_IF_ERROR(CheckNotStale());
@@ -400,9 +417,14 @@ absl::Status RemoteHistory::UploadOnce() {
     return absl::OkStatus();
   };
   absl::Status status;
+  std::string checkpoint_manifest;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (!status.ok()) break;
     const std::string file = entry.path().filename().string();
+    if (absl::StartsWith(file, "MANIFEST-")) {
+      // What this upload holds (the checkpoint's copy stops at the size it took).
+      checkpoint_manifest = absl::StrCat(file, ":", entry.file_size(ec));
+    }
     if (!IsImmutableFile(file)) {
       status = upload(entry.path().string(), file, files_prefix + file);
       continue;
@@ -433,6 +455,7 @@ absl::Status RemoteHistory::UploadOnce() {
   RememberLayers(index, &sst_);
   uploaded_sequence_ = sequence;
   uploaded_tokens_ = tokens;
+  uploaded_manifest_ = checkpoint_manifest;
   {
     std::lock_guard<std::mutex> lock(mu_);
     newest_index_ = index_key;

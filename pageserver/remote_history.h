@@ -153,6 +153,8 @@ class RemoteHistory {
   // Upload thread only: the store's sequence number and token store in the last upload.
   std::optional<uint64_t> uploaded_sequence_;
   std::string uploaded_tokens_;
+  // The MANIFEST the last upload holds, "NAME:SIZE": it changes with the set of files.
+  std::string uploaded_manifest_;
   std::atomic<uint64_t> uploads_{0};
   std::atomic<uint64_t> upload_failures_{0};
   std::atomic<uint64_t> uploaded_bytes_{0};

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "rocksdb/sst_file_writer.h"
 #include "pageserver/page_store.h"
 #include "pageserver/repository.h"
 #include "pageserver/test_util.h"
@@ -181,6 +182,33 @@ TEST_F(RemoteHistoryTest, AnIdlePageserverUploadsNothing) {
   Apply(Batch({MWrite("base/1/1", e2_, 1, Fill('z'))}));
   ASSERT_TRUE(remote_->WaitForUpload().ok());
   EXPECT_EQ(Keys("index").size(), indexes + 1);
+}
+
+// An ingested SST file (a tenant attached from another pageserver) usually takes no
+// sequence number: it still is a change, and the next upload must hold it.
+TEST_F(RemoteHistoryTest, AnIngestedFileIsUploadedThoughItTakesNoSequenceNumber) {
+  Open(dir_->Sub("disk1"));
+  MakeHistory();
+  ASSERT_TRUE(remote_->WaitForUpload().ok());
+  const size_t indexes = Keys("index").size();
+  const std::string sst = dir_->Sub("ingest.sst");
+  {
+    rocksdb::SstFileWriter writer(rocksdb::EnvOptions(),
+                                  store_->db()->GetOptions(store_->cf(Family::kMeta)));
+    ASSERT_TRUE(writer.Open(sst).ok());
+    ASSERT_TRUE(writer.Put("zz-ingested", "here").ok());
+    ASSERT_TRUE(writer.Finish().ok());
+  }
+  rocksdb::IngestExternalFileOptions ingest;
+  ingest.move_files = true;
+  ASSERT_TRUE(store_->db()->IngestExternalFile(store_->cf(Family::kMeta), {sst}, ingest).ok());
+  ASSERT_TRUE(remote_->WaitForUpload().ok());
+  EXPECT_EQ(Keys("index").size(), indexes + 1);
+  Close();
+  Open(dir_->Sub("disk2"), {}, /*restore=*/true);
+  auto got = store_->GetMeta("zz-ingested");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->value_or("(missing)"), "here");
 }
 
 TEST_F(RemoteHistoryTest, ADamagedObjectFailsTheRestoreWithDataLoss) {
