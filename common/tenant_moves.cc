@@ -28,4 +28,12 @@ std::optional<std::string> MovedToAddress(absl::string_view message) {
   return std::string(rest);
 }
 
+std::string TenantMovesPrefix(const TenantId& tenant) {
+  return absl::StrFormat("tenants/%s/moves/", tenant.ToString());
+}
+
+std::string TenantMovePrefix(const TenantId& tenant, uint64_t generation) {
+  return absl::StrFormat("%s%016x/", TenantMovesPrefix(tenant), generation);
+}
+
 }  // namespace cambium

@@ -3,10 +3,15 @@
 // UNAVAILABLE, so that a client retries, and once the move is done the message
 // names the new pageserver, so that a client (the compute shim) reconnects there.
 //
+// Also where a move's objects live in the transfer store, shared by the pageserver
+// that writes them (pageserver/tenant_transfer.h) and the CLI that removes them once
+// the move is done.
+//
 // Thread-safety: pure functions.
 #ifndef CAMBIUM_COMMON_TENANT_MOVES_H_
 #define CAMBIUM_COMMON_TENANT_MOVES_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +28,11 @@ absl::Status TenantMovingStatus(const TenantId& tenant);
 absl::Status TenantMovedStatus(const TenantId& tenant, std::string_view address);
 // The address a TenantMovedStatus message names; none for any other message.
 std::optional<std::string> MovedToAddress(absl::string_view message);
+
+// The object key prefix of every move of `tenant`: "tenants/<tenant>/moves/".
+std::string TenantMovesPrefix(const TenantId& tenant);
+// The prefix of one move's objects (its files and manifest) under `generation`.
+std::string TenantMovePrefix(const TenantId& tenant, uint64_t generation);
 
 }  // namespace cambium
 

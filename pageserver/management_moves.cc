@@ -115,6 +115,21 @@ grpc::Status ManagementServiceImpl::FinishTenantMove(grpc::ServerContext* ctx,
   return Run(ctx, {.action = "FinishTenantMove", .tenant = id.ToString()},
              [&](const auth::Principal&, Call&) -> absl::Status {
                std::lock_guard<std::mutex> lock(transfer_mu_);
+               if (req->stale_copy()) {
+                 if (req->abort() || req->moved_to().empty()) {
+                   return absl::InvalidArgumentError(
+                       "retiring a stale copy needs the address that serves the tenant, and no "
+                       "abort");
+                 }
+                 // Out of service first (as for an export), then forwarded. A copy
+                 // already forwarding is re-pointed.
+                 absl::Status fenced = repo_->FenceTenantForMove(id.ToString()).status();
+                 // NOT_FOUND: no copy here at all, nothing to retire.
+                 if (!fenced.ok() && repo_->MoveStatus(id).ok()) return fenced;
+                 LogWarning("stale_tenant_copy_retired",
+                            {{"tenant", id}, {"served_by", req->moved_to()}});
+                 return repo_->FinishMove(id, req->moved_to());
+               }
                if (!req->abort()) return repo_->FinishMove(id, req->moved_to());
                CAMBIUM_RETURN_IF_ERROR(repo_->AbortMove(id));
                FollowTenant(id);

@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "common/tenant_moves.h"
 #include "nlohmann/json.hpp"
 #include "objstore/sealed_object.h"
 #include "pageserver/keys.h"
@@ -36,10 +37,6 @@ absl::StatusOr<Family> FamilyByName(const std::string& name) {
     if (name == f.name) return f.family;
   }
   return absl::DataLossError(absl::StrFormat("transfer manifest names unknown family \"%s\"", name));
-}
-
-std::string MovePrefix(const TenantId& tenant, uint64_t generation) {
-  return absl::StrFormat("tenants/%s/moves/%016x/", tenant.ToString(), generation);
 }
 
 // Writes one family's keys, in order, into SST files of at most max_file_bytes, and
@@ -170,7 +167,7 @@ uint64_t TransferManifest::entries() const {
 }
 
 std::string TransferManifestKey(const TenantId& tenant, uint64_t generation) {
-  return MovePrefix(tenant, generation) + "manifest";
+  return TenantMovePrefix(tenant, generation) + "manifest";
 }
 
 absl::StatusOr<TransferManifest> ExportTenant(PageStore& store, const TenantId& tenant,
@@ -186,7 +183,7 @@ absl::StatusOr<TransferManifest> ExportTenant(PageStore& store, const TenantId& 
   if (ec) return absl::InternalError(absl::StrFormat("mkdir %s: %s", scratch_dir, ec.message()));
   TransferManifest m{.tenant = tenant, .tenant_name = tenant_name, .generation = generation,
                      .timelines = timelines};
-  const std::string prefix = MovePrefix(tenant, generation);
+  const std::string prefix = TenantMovePrefix(tenant, generation);
   const rocksdb::Snapshot* snapshot = store.db()->GetSnapshot();
   absl::Status status = [&]() -> absl::Status {
     // Key ranges per family, in key order (SstFileWriter takes keys ascending).

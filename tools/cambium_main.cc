@@ -157,12 +157,16 @@ int main(int argc, char** argv) {
   });
   auto* pageserver = app.add_subcommand("pageserver", "Operate the pageserver");
   pageserver->require_subcommand(1);
-  pageserver
-      ->add_subcommand("rebuild",
-                       "Replace the pageserver's data with what the object store holds (after a "
-                       "lost disk); endpoints restart on their ports")
-      ->callback(
-          [&] { action = [&] { return Run(g, [](auto& c) { return c.PageserverRebuild(); }); }; });
+  std::string rebuild_name = "pageserver";
+  auto* rebuild = pageserver->add_subcommand(
+      "rebuild",
+      "Replace a pageserver's data with what the object store holds (after a lost disk); "
+      "endpoints restart on their ports");
+  rebuild->add_option("--pageserver", rebuild_name,
+                      "Which one, on a stack with several (default: pageserver)");
+  rebuild->callback([&] {
+    action = [&] { return Run(g, [&](auto& c) { return c.PageserverRebuild(rebuild_name); }); };
+  });
   app.add_subcommand("down", "Stop endpoints and daemons (state is kept)")->callback([&] {
     action = [&] { return Run(g, [](auto& c) { return c.Down(); }); };
   });

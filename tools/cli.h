@@ -107,6 +107,9 @@ struct UpArgs {
 
 // `url` (file:///PATH or s3://BUCKET/PREFIX?...) with "/SUB" added to its path.
 std::string SubStoreUrl(const std::string& url, const std::string& sub);
+// Makes the directory of a file:// store URL (a sub-store of the stack's may not exist
+// yet); nothing for other URLs.
+absl::Status EnsureLocalStore(const std::string& url);
 
 // What a stack's object store holds of its pageserver (cli_remote.cc).
 struct StackUploads {
@@ -204,7 +207,8 @@ class Cli {
   absl::StatusOr<Output> Up(const UpArgs& args = {});
   // `pageserver rebuild` (cli_remote.cc): stops the stack, deletes the pageserver's
   // data, and starts it again restored from the object store; endpoints restart.
-  absl::StatusOr<Output> PageserverRebuild();
+  // Tenants it restored that the placement puts elsewhere are retired there.
+  absl::StatusOr<Output> PageserverRebuild(const std::string& name = "pageserver");
   absl::StatusOr<Output> Down();
   absl::StatusOr<Output> Status();
 
@@ -335,6 +339,16 @@ class Cli {
   // Finishes, on the other pageservers, a move of `name` to `dest` whose last step
   // failed.
   absl::Status FinishStaleMoves(const std::string& name, const Daemon& dest);
+  // Removes the transfer store's objects of `tenant`'s moves up to `up_to_generation`
+  // (manifests first); returns how many of them are still there.
+  // Retires the copies of tenants `ps` holds that the placement puts on another
+  // pageserver (restored from an upload or a backup older than a move away): they
+  // are deleted there and forward to the pageserver that serves them. Returns their
+  // names.
+  absl::StatusOr<std::vector<std::string>> RetireStaleCopies(const Daemon& ps);
+  // Where `pageserver` keeps its history ("" without an object store).
+  std::string HistoryStoreUrl(const Daemon& pageserver) const;
+  absl::StatusOr<size_t> DeleteMoveObjects(const TenantId& tenant, uint64_t up_to_generation);
   std::string EtcdPasswordFile() const { return dir_.Sub("secrets/etcd.password"); }
 
   // cli_branch.cc

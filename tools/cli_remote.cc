@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status.h"
 #include "objstore/object_store.h"
@@ -85,32 +86,39 @@ absl::Status Cli::ConfigureObjectStore(const UpArgs& args) {
   return dir_.SaveStack(stack_);
 }
 
-absl::StatusOr<Output> Cli::PageserverRebuild() {
+std::string Cli::HistoryStoreUrl(const Daemon& pageserver) const {
+  if (stack_.object_store.empty()) return "";
+  // Each pageserver's history under its own prefix; the first keeps the stack's.
+  return &pageserver == &stack_.pageserver ? stack_.object_store
+                                           : SubStoreUrl(stack_.object_store, pageserver.name);
+}
+
+absl::StatusOr<Output> Cli::PageserverRebuild(const std::string& name) {
   if (stack_.object_store.empty()) {
     return absl::FailedPreconditionError(
         "this stack has no object store, so the pageserver's disk holds the only copy of its "
         "history and there is nothing to rebuild from; `cambium down` and `cambium up "
         "--object-store URL` keep it in one");
   }
+  CAMBIUM_ASSIGN_OR_RETURN(const Daemon* ps, PageserverNamed(name));
+  const std::string url = HistoryStoreUrl(*ps);
   const absl::Time start = absl::Now();
   // Nothing is stopped or deleted unless the store answers and holds an upload.
-  CAMBIUM_ASSIGN_OR_RETURN(
-      StackUploads uploads,
-      ListStackUploads(stack_.object_store, StackCredentialsFile(dir_.path())));
+  CAMBIUM_ASSIGN_OR_RETURN(StackUploads uploads,
+                           ListStackUploads(url, StackCredentialsFile(dir_.path())));
   if (uploads.indexes.empty()) {
     return absl::FailedPreconditionError(absl::StrFormat(
-        "%s holds no upload of this stack's pageserver yet; its data is left as it is",
-        uploads.store));
+        "%s holds no upload of %s yet; its data is left as it is", uploads.store, name));
   }
   ReportProgress("rebuild", "stopping endpoints and daemons");
   CAMBIUM_RETURN_IF_ERROR(Annotate(Down().status(), "stopping the stack"));
   // The old data is moved aside, not deleted, until the restored pageserver runs: a
   // store that turns out damaged must not cost a disk that was still readable.
-  const std::string data = dir_.Sub("pageserver");
-  const std::string aside = dir_.Sub("pageserver.before-rebuild");
+  const std::string data = dir_.Sub(name);
+  const std::string aside = dir_.Sub(name + ".before-rebuild");
   std::error_code ec;
   fs::remove_all(aside, ec);
-  ReportProgress("rebuild", "moving the pageserver's data aside to " + aside);
+  ReportProgress("rebuild", absl::StrCat("moving ", name, "'s data aside to ", aside));
   fs::rename(data, aside, ec);
   if (ec && fs::exists(data)) {
     // An unreadable disk may refuse even that: then the data goes.
@@ -119,29 +127,41 @@ absl::StatusOr<Output> Cli::PageserverRebuild() {
     fs::remove_all(data, ec);
     if (ec) return absl::InternalError(absl::StrCat("deleting ", data, ": ", ec.message()));
   }
-  ReportProgress("rebuild", "starting a pageserver restored from " + uploads.store);
+  ReportProgress("rebuild", absl::StrCat("starting ", name, " restored from ", uploads.store));
   absl::StatusOr<Output> up = Up();
   if (!up.ok()) {
     // Not left restarting a pageserver that cannot restore.
     (void)Down();
     return Annotate(
         up.status(),
-        absl::StrFormat("restoring the pageserver from %s (the stack is down; the replaced data "
-                        "is in %s: `mv %s %s` and `cambium up` return to it)",
-                        uploads.store, aside, aside, data));
+        absl::StrFormat("restoring %s from %s (the stack is down; the replaced data is in %s: "
+                        "`mv %s %s` and `cambium up` return to it)",
+                        name, uploads.store, aside, aside, data));
   }
   fs::remove_all(aside, ec);
+  // What it restored may predate a move of a tenant away from it: that copy must not
+  // be served (nor taken for the tenant by a later move back).
+  std::vector<std::string> retired;
+  if (!stack_.more_pageservers.empty()) {
+    CAMBIUM_ASSIGN_OR_RETURN(ps, PageserverNamed(name));
+    CAMBIUM_ASSIGN_OR_RETURN(retired, RetireStaleCopies(*ps));
+  }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   Output out;
   out.json = up->json;
   out.json["rebuilt"] = true;
+  out.json["pageserver_rebuilt"] = name;
   out.json["object_store"] = uploads.store;
   out.json["restored_index"] = uploads.indexes.back().key;
   out.json["seconds"] = seconds;
+  out.json["retired_stale_copies"] = retired;
   out.text = absl::StrFormat(
-      "The pageserver was rebuilt from %s (%s) in %.1f s; endpoints were restarted on their "
-      "ports.\n%s",
-      uploads.store, uploads.indexes.back().key, seconds, up->text);
+      "%s was rebuilt from %s (%s) in %.1f s; endpoints were restarted on their ports.\n%s%s",
+      name, uploads.store, uploads.indexes.back().key, seconds,
+      retired.empty() ? ""
+                      : absl::StrFormat("Stale copies of tenants served elsewhere were retired: %s.\n",
+                                        absl::StrJoin(retired, ", ")),
+      up->text);
   return out;
 }
 

@@ -171,13 +171,12 @@ absl::Status Cli::PrepareDaemons() {
                                      "--import-dir",
                                      dir_.ImportDir()};
     if (!stack_.object_store.empty()) {
-      // Each pageserver's history under its own prefix; the first keeps the stack's.
-      argv.insert(argv.end(), {"--object-store", &d == &stack_.pageserver
-                                                     ? stack_.object_store
-                                                     : SubStoreUrl(stack_.object_store, d.name)});
+      CAMBIUM_RETURN_IF_ERROR(EnsureLocalStore(HistoryStoreUrl(d)));
+      argv.insert(argv.end(), {"--object-store", HistoryStoreUrl(d)});
     }
     if (!stack_.more_pageservers.empty()) {
       // Tenants move between them through one shared store.
+      CAMBIUM_RETURN_IF_ERROR(EnsureLocalStore(TransferStoreUrl()));
       argv.insert(argv.end(), {"--transfer-store", TransferStoreUrl()});
     }
     if (const std::string key = StackCredentialsFile(dir_.path());

@@ -18,6 +18,7 @@
 // is on `pageserver`.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -29,6 +30,8 @@
 #include "common/proto_convert.h"
 #include "common/service.h"
 #include "common/status.h"
+#include "common/tenant_moves.h"
+#include "objstore/object_store.h"
 #include "placement/placement.h"
 #include "tools/cli.h"
 #include "tools/cli_util.h"
@@ -55,6 +58,19 @@ std::string SubStoreUrl(const std::string& url, const std::string& sub) {
   std::string base = url.substr(0, query);
   while (absl::EndsWith(base, "/")) base.pop_back();
   return base + "/" + sub + (query == std::string::npos ? "" : url.substr(query));
+}
+
+absl::Status EnsureLocalStore(const std::string& url) {
+  constexpr absl::string_view kFile = "file://";
+  if (!absl::StartsWith(url, kFile)) return absl::OkStatus();  // a prefix needs no making
+  const std::string path = url.substr(kFile.size());
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("making the object store directory %s: %s", path, ec.message()));
+  }
+  return absl::OkStatus();
 }
 
 std::string Cli::TransferStoreUrl() const {
@@ -96,8 +112,6 @@ absl::Status Cli::PrepareEtcd() {
   do {
     CAMBIUM_ASSIGN_OR_RETURN(peer, FreeLoopbackPort());
   } while (peer == d.port);
-  std::error_code ec;
-  std::filesystem::create_directories(dir_.Sub("transfers"), ec);
   const std::string client = absl::StrFormat("http://127.0.0.1:%d", d.port);
   const std::string peers = absl::StrFormat("http://127.0.0.1:%d", peer);
   d.argv = {"/usr/bin/etcd",
@@ -257,6 +271,58 @@ absl::StatusOr<Output> Cli::TenantList() {
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> Cli::RetireStaleCopies(const Daemon& ps) {
+  CAMBIUM_ASSIGN_OR_RETURN(placement::PlacementStore * store, Placement());
+  CAMBIUM_ASSIGN_OR_RETURN(v1::ListTenantsResponse tenants,
+                           ControlCall(*StubFor(ps), &Stub::ListTenants, v1::ListTenantsRequest()));
+  std::vector<std::string> retired;
+  for (const v1::TenantInfo& t : tenants.tenants()) {
+    CAMBIUM_ASSIGN_OR_RETURN(std::optional<placement::TenantPlacement> p, store->Get(t.name()));
+    // Unplaced (the stack's first tenant, never moved) or placed here: not stale.
+    if (!p || p->pageserver == ps.name || p->moving_to == ps.name) continue;
+    CAMBIUM_ASSIGN_OR_RETURN(const Daemon* owner, PageserverNamed(p->pageserver));
+    v1::FinishTenantMoveRequest retire;
+    *retire.mutable_tenant_id() = t.tenant_id();
+    retire.set_moved_to(Address(owner->port));
+    retire.set_stale_copy(true);
+    ReportProgress("retire", absl::StrFormat("%s holds a stale copy of tenant %s (served by %s): "
+                                             "retiring it",
+                                             ps.name, t.name(), owner->name));
+    CAMBIUM_RETURN_IF_ERROR(
+        Annotate(ControlCall(*StubFor(ps), &Stub::FinishTenantMove, retire).status(),
+                 absl::StrFormat("retiring %s's stale copy of tenant %s", ps.name, t.name())));
+    retired.push_back(t.name());
+  }
+  return retired;
+}
+
+absl::StatusOr<size_t> Cli::DeleteMoveObjects(const TenantId& tenant, uint64_t up_to_generation) {
+  CAMBIUM_ASSIGN_OR_RETURN(
+      auto objects, objstore::OpenObjectStore(TransferStoreUrl(), StackCredentialsFile(dir_.path())));
+  const std::string prefix = TenantMovesPrefix(tenant);
+  const std::string last = TenantMovePrefix(tenant, up_to_generation);
+  // Only moves up to this one's generation: a later one (another CLI's, the lock
+  // notwithstanding) is not ours to remove.
+  const auto ours = [&]() -> absl::StatusOr<std::vector<objstore::ObjectInfo>> {
+    CAMBIUM_ASSIGN_OR_RETURN(std::vector<objstore::ObjectInfo> listed, objects->List(prefix));
+    std::erase_if(listed, [&](const objstore::ObjectInfo& o) {
+      return o.key.compare(0, last.size(), last) > 0;
+    });
+    return listed;
+  };
+  CAMBIUM_ASSIGN_OR_RETURN(std::vector<objstore::ObjectInfo> listed, ours());
+  // Manifests first: a move whose manifest is gone is no longer attachable, so an
+  // interrupted cleanup never leaves a manifest naming deleted files.
+  std::stable_partition(listed.begin(), listed.end(), [](const objstore::ObjectInfo& o) {
+    return absl::EndsWith(o.key, "/manifest");
+  });
+  for (const objstore::ObjectInfo& o : listed) {
+    CAMBIUM_RETURN_IF_ERROR(Annotate(objects->Delete(o.key), "deleting move object " + o.key));
+  }
+  CAMBIUM_ASSIGN_OR_RETURN(listed, ours());
+  return listed.size();
+}
+
 absl::Status Cli::FinishStaleMoves(const std::string& name, const Daemon& dest) {
   CAMBIUM_ASSIGN_OR_RETURN(v1::ListTenantsResponse tenants,
                            ControlCall(*StubFor(dest), &Stub::ListTenants, v1::ListTenantsRequest()));
@@ -316,6 +382,9 @@ absl::StatusOr<Output> Cli::TenantMove(const std::string& name, const std::strin
   }
   CAMBIUM_ASSIGN_OR_RETURN(const Daemon* source, PageserverNamed(p.pageserver));
   if (!resuming) {
+    // A copy the destination still holds (restored from before an earlier move away)
+    // is not the tenant: it goes, so that the attach takes the tenant as it is now.
+    CAMBIUM_RETURN_IF_ERROR(RetireStaleCopies(*dest).status());
     p.moving_to = to;
     p.generation += 1;
     CAMBIUM_RETURN_IF_ERROR(store->Put(&p));
@@ -366,6 +435,11 @@ absl::StatusOr<Output> Cli::TenantMove(const std::string& name, const std::strin
                       "move again to finish",
                       name, to, source->name)));
   const int64_t pause_ms = MillisSince(start);
+  // The move's objects are a whole copy of the tenant, needed by no one now (the
+  // destination holds the tenant, and with an object store its own upload does):
+  // they go, with those of moves of the tenant that failed before. A failure here
+  // leaves objects behind, never the tenant unserved: it is reported, not fatal.
+  absl::StatusOr<size_t> left = DeleteMoveObjects(FromProto<TenantIdTag>(exported->tenant_id()), p.generation);
   Output out;
   out.json = {{"tenant", name},
               {"from", source->name},
@@ -378,12 +452,19 @@ absl::StatusOr<Output> Cli::TenantMove(const std::string& name, const std::strin
               {"timelines", exported->timelines()},
               {"export_ms", export_ms},
               {"attach_ms", attach_ms},
-              {"pause_ms", pause_ms}};
+              {"pause_ms", pause_ms},
+              {"transfer_objects_left", left.ok() ? json(*left) : json(nullptr)}};
+  if (!left.ok()) out.json["transfer_cleanup_error"] = std::string(left.status().message());
   out.text = absl::StrFormat(
       "Tenant %s moved from %s to %s (generation %d): %d timelines, %d bytes in %d files.\n"
       "Writes paused for %d ms (export %d ms, attach %d ms); endpoints follow by themselves.\n",
       name, source->name, to, p.generation, exported->timelines(), exported->bytes(),
       exported->files(), pause_ms, export_ms, attach_ms);
+  if (!left.ok()) {
+    out.text += absl::StrFormat(
+        "The move's objects in %s were not all removed (%s); the next move of %s retries.\n",
+        TransferStoreUrl(), left.status().message(), name);
+  }
   return out;
 }
 

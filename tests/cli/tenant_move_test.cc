@@ -5,11 +5,14 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "tests/cli/cli_fixture.h"
 
 namespace cambium::testing {
@@ -110,6 +113,16 @@ TEST_F(TenantMoveTest, ATenantMovesBetweenPageserversWhileItsEndpointKeepsCommit
   const int64_t acked = writer.acked;
   ASSERT_GT(acked, 0);
   EXPECT_EQ(Number(main, absl::StrCat("SELECT count(*) FROM acks WHERE id <= ", acked)), acked);
+  // A finished move leaves nothing in the transfer store (it is a whole copy of the
+  // tenant each time).
+  EXPECT_EQ(again.out["transfer_objects_left"], 0) << again.out;
+  std::vector<std::string> left;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir_->Sub("transfers"), ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file()) left.push_back(it->path().string());
+  }
+  EXPECT_TRUE(left.empty()) << absl::StrJoin(left, ", ");
 
   // A branch made before the moves reads what it read then, from the new pageserver.
   Result before = Cambium({"endpoint", "start", "before"});
@@ -157,6 +170,62 @@ TEST_F(TenantMoveTest, ATenantMovesBetweenPageserversWhileItsEndpointKeepsCommit
   EXPECT_EQ(PageserverOf("acme"), "pageserver");
   const std::string main3 = up2.out["connection_string"].get<std::string>();
   EXPECT_EQ(Number(main3, absl::StrCat("SELECT count(*) FROM acks WHERE id <= ", acked)), acked);
+}
+
+// A pageserver rebuilt from an upload made before a tenant moved away restores that
+// tenant as it was then. That copy must neither be served nor taken for the tenant
+// by a later move back: the rebuild retires it, and the move back carries the
+// tenant as it is now.
+// A stack of its own (the object store is chosen when a stack starts).
+class TenantRebuildTest : public TenantMoveTest {};
+
+TEST_F(TenantRebuildTest, ARebuiltPageserverRetiresACopyOfATenantThatMovedAway) {
+  namespace fs = std::filesystem;
+  const std::string objects = dir_->Sub("objects");
+  fs::create_directories(objects);
+  Result up = Cambium({"up", "--pageservers", "2", "--object-store", "file://" + objects});
+  ASSERT_EQ(up.code, 0) << up.err;
+  const std::string main = up.out["connection_string"].get<std::string>();
+  Psql(main, "CREATE TABLE t (v text)");
+  Psql(main, "INSERT INTO t VALUES ('before the moves')");
+  Psql(main, "CHECKPOINT");
+  Result there = Cambium({"tenant", "move", "default", "--to", "pageserver1"});
+  ASSERT_EQ(there.code, 0) << there.err;
+  // pageserver1's uploads as they are now hold the tenant (the attach waited for
+  // one): keep a copy, as an old backup of its store would be.
+  const std::string history = objects + "/pageserver1";
+  ASSERT_TRUE(fs::exists(history));
+  fs::copy(history, dir_->Sub("history-then"), fs::copy_options::recursive);
+
+  Psql(main, "INSERT INTO t VALUES ('after the first move')");
+  Result back = Cambium({"tenant", "move", "default", "--to", "pageserver"});
+  ASSERT_EQ(back.code, 0) << back.err;
+  Psql(main, "INSERT INTO t VALUES ('after the move back')");
+
+  // pageserver1's store goes back to that moment, and its disk is lost.
+  ASSERT_EQ(Cambium({"down"}).code, 0);
+  fs::remove_all(history);
+  fs::rename(dir_->Sub("history-then"), history);
+  Result rebuilt = Cambium({"pageserver", "rebuild", "--pageserver", "pageserver1"});
+  ASSERT_EQ(rebuilt.code, 0) << rebuilt.err;
+  EXPECT_EQ(rebuilt.out["pageserver_rebuilt"], "pageserver1");
+  EXPECT_EQ(rebuilt.out["retired_stale_copies"], json::array({"default"})) << rebuilt.out;
+  Result list = Cambium({"tenant", "list"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  ASSERT_EQ(list.out.size(), 1u) << list.out;
+  EXPECT_EQ(list.out[0]["pageserver"], "pageserver");
+
+  // The move there again carries every row, not the restored copy's one.
+  const std::string main2 = rebuilt.out["connection_string"].get<std::string>();
+  Result again = Cambium({"tenant", "move", "default", "--to", "pageserver1"});
+  ASSERT_EQ(again.code, 0) << again.err;
+  EXPECT_EQ(Psql(main2, "SELECT string_agg(v, ',' ORDER BY v) FROM t"),
+            "after the first move,after the move back,before the moves");
+  ASSERT_EQ(Cambium({"endpoint", "stop", "main"}).code, 0);
+  Result restarted = Cambium({"endpoint", "start", "main"});
+  ASSERT_EQ(restarted.code, 0) << restarted.err;
+  EXPECT_EQ(Psql(restarted.out["connection_string"].get<std::string>(), "SELECT count(*) FROM t"),
+            "3");
 }
 
 }  // namespace
