@@ -79,6 +79,10 @@ struct Node {
     std::bitset<kBlockSize> received;  // which bytes of data were written
   };
   std::map<uint32_t, PartialBlock> partials;
+  // A WAL segment wholly before the start LSN, announced at the mount: its bytes are
+  // final, so read-only opens may go through the page cache (ShimFs::OpenHandle).
+  // Cleared for good by an open for writing and by a rename.
+  bool wal_sealed = false;
   std::mutex mu;  // data and the fields above it
   // A WAL segment whose bytes [0, wal_fill_end) are still being fetched at the start
   // (ShimFs::AddWalSegmentFilledLater); [0, wal_filled) are there. GUARDED_BY the
@@ -170,7 +174,8 @@ class ShimFs {
     // Opened with O_SYNC or O_DSYNC: every write is durable before it returns (for
     // WAL, flushed on a safekeeper quorum), as Postgres' open_datasync expects.
     bool sync_writes = false;
-    // A relation file opened through the kernel's page cache (see OpenHandle).
+    // Opened through the kernel's page cache (see OpenHandle): a relation file, or
+    // a sealed WAL segment read by the replay.
     bool page_cached = false;
   };
 

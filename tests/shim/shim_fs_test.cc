@@ -223,6 +223,42 @@ TEST_F(ShimFsTest, AReadOfWalStillBeingFetchedWaitsForItsBytes) {
   Release(path, fh);
 }
 
+// Issue 11: a WAL segment wholly before the start LSN is final (Postgres writes no
+// WAL before its start point), so the replay reads it through the kernel's page
+// cache, a readahead window per request instead of one request per 8 KiB page. The
+// segment holding the start LSN, and any segment once opened for writing or
+// renamed (recycled), keep direct_io: their bytes change, and a reader's cached
+// page would go stale (a walsender re-reads the page being written).
+TEST_F(ShimFsTest, WalWhollyBeforeTheStartIsReadThroughThePageCache) {
+  const std::string sealed = "000000010000000000000002";
+  const std::string last = "000000010000000000000003";
+  ASSERT_TRUE(fs_->AddWalSegmentFilledLater(sealed, 16 << 20).ok());
+  ASSERT_TRUE(fs_->AddWalSegmentFilledLater(last, 3 * 8192).ok());
+  const auto open = [&](const std::string& name, int flags) {
+    fuse_file_info fi{};
+    fi.flags = flags;
+    const std::string path = "/pg_wal/" + name;
+    EXPECT_EQ(fs_->Open(path.c_str(), &fi), 0) << path;
+    Release(path, fi.fh);
+    return fi;
+  };
+  fuse_file_info fi = open(sealed, O_RDONLY);
+  EXPECT_EQ(fi.direct_io, 0u);
+  EXPECT_EQ(fi.keep_cache, 0u) << "what an earlier open cached is dropped";
+  EXPECT_EQ(open(last, O_RDONLY).direct_io, 1u);
+  // Opened for writing: direct from then on, for every open.
+  EXPECT_EQ(open(sealed, O_RDWR).direct_io, 1u);
+  EXPECT_EQ(open(sealed, O_RDONLY).direct_io, 1u);
+  // Renamed (Postgres recycles old segments under new names): direct.
+  const std::string other = "000000010000000000000004";
+  ASSERT_TRUE(fs_->AddWalSegmentFilledLater(other, 16 << 20).ok());
+  ASSERT_EQ(open(other, O_RDONLY).direct_io, 0u);
+  const std::string renamed = "/pg_wal/000000010000000000000009";
+  ASSERT_EQ(fs_->Rename(("/pg_wal/" + other).c_str(), renamed.c_str(), 0), 0);
+  EXPECT_EQ(open("000000010000000000000009", O_RDONLY).direct_io, 1u);
+  fs_->EndWalFill(absl::OkStatus());
+}
+
 // Issue 11: a fetch that fails makes every read of the bytes it did not bring fail
 // (Postgres' recovery then stops with an error) instead of serving zeros as WAL.
 TEST_F(ShimFsTest, AFailedWalFetchFailsReadsOfTheMissingBytes) {
