@@ -1,9 +1,12 @@
 #include "pageserver/tenant_transfer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
@@ -43,11 +46,12 @@ absl::StatusOr<Family> FamilyByName(const std::string& name) {
 // puts each (sealed) as it is finished.
 class FamilyExporter {
  public:
-  FamilyExporter(PageStore& store, const FamilyName& family, objstore::ObjectStore& objects,
-                 std::string key_prefix, uint64_t generation, std::string scratch_dir,
-                 uint64_t max_file_bytes, std::vector<TransferFile>* out)
+  FamilyExporter(PageStore& store, const FamilyName& family, int part,
+                 objstore::ObjectStore& objects, std::string key_prefix, uint64_t generation,
+                 std::string scratch_dir, uint64_t max_file_bytes, std::vector<TransferFile>* out)
       : store_(store),
         family_(family),
+        part_(part),
         objects_(objects),
         key_prefix_(std::move(key_prefix)),
         generation_(generation),
@@ -60,7 +64,7 @@ class FamilyExporter {
       writer_ = std::make_unique<rocksdb::SstFileWriter>(
           rocksdb::EnvOptions(), store_.db()->GetOptions(store_.cf(family_.family)),
           store_.cf(family_.family));
-      path_ = absl::StrFormat("%s/%s-%04d.sst", scratch_dir_, family_.name, next_);
+      path_ = absl::StrFormat("%s/%s-p%d-%04d.sst", scratch_dir_, family_.name, part_, next_);
       CAMBIUM_RETURN_IF_ERROR(FromRocks(writer_->Open(path_), "open " + path_));
       entries_ = 0;
       raw_bytes_ = 0;
@@ -82,7 +86,8 @@ class FamilyExporter {
     std::error_code ec;
     fs::remove(path_, ec);
     TransferFile f{.family = family_.name,
-                   .key = absl::StrFormat("%s%s-%04d.sst", key_prefix_, family_.name, next_++),
+                   .key = absl::StrFormat("%s%s-p%d-%04d.sst", key_prefix_, family_.name,
+                                          part_, next_++),
                    .size = bytes.size(),
                    .entries = entries_};
     CAMBIUM_RETURN_IF_ERROR(objects_.Put(f.key, objstore::Seal(bytes, generation_)));
@@ -93,6 +98,7 @@ class FamilyExporter {
  private:
   PageStore& store_;
   const FamilyName family_;
+  const int part_;
   objstore::ObjectStore& objects_;
   const std::string key_prefix_;
   const uint64_t generation_;
@@ -105,6 +111,91 @@ class FamilyExporter {
   uint64_t raw_bytes_ = 0;
   int next_ = 0;
 };
+
+// Runs job(0) ... job(jobs - 1) on up to `threads` threads (this one included).
+// After a failure no further job starts, and `job` may ask `stop()` to end early;
+// the first failure that is not a cancellation is returned.
+absl::Status RunJobs(size_t jobs, int threads,
+                     const std::function<absl::Status(size_t, const std::function<bool()>&)>& job) {
+  std::vector<absl::Status> results(jobs);
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  const std::function<bool()> stop = [&] { return failed.load(); };
+  const auto work = [&] {
+    for (size_t j = next++; j < jobs && !failed; j = next++) {
+      results[j] = job(j, stop);
+      if (!results[j].ok()) failed = true;
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (int i = 1; i < threads && i < static_cast<int>(jobs); ++i) helpers.emplace_back(work);
+  work();
+  for (std::thread& t : helpers) t.join();
+  for (const absl::Status& r : results) {
+    if (!r.ok() && !absl::IsCancelled(r)) return r;
+  }
+  for (const absl::Status& r : results) CAMBIUM_RETURN_IF_ERROR(r);
+  return absl::OkStatus();
+}
+
+struct KeyRange {
+  std::string lo, hi;  // [lo, hi)
+};
+
+// One thread's share of an export: key ranges of one family, in key order.
+struct ExportJob {
+  FamilyName family;
+  int part = 0;
+  std::vector<KeyRange> ranges;
+};
+
+// Cuts `ranges` (sorted, disjoint) into up to `parts` consecutive groups of about
+// the same size, sizes estimated from where the family's SST files begin (keys of
+// the memtables count for nothing: they are few).
+std::vector<std::vector<KeyRange>> SplitRanges(PageStore& store, Family family,
+                                               const std::vector<KeyRange>& ranges, int parts) {
+  std::vector<std::pair<std::string, uint64_t>> starts;  // file start in a range, file size
+  uint64_t total = 0;
+  if (parts > 1) {
+    std::vector<rocksdb::LiveFileMetaData> files;
+    store.db()->GetLiveFilesMetaData(&files);
+    const std::string cf = store.cf(family)->GetName();
+    for (const auto& f : files) {
+      if (f.column_family_name != cf) continue;
+      for (const KeyRange& r : ranges) {
+        if (f.smallestkey > r.lo && f.smallestkey < r.hi) {
+          starts.emplace_back(f.smallestkey, f.size);
+          total += f.size;
+        }
+      }
+    }
+    std::sort(starts.begin(), starts.end());
+  }
+  std::vector<std::string> cuts;  // ascending
+  uint64_t sum = 0;
+  for (const auto& [key, size] : starts) {
+    if (static_cast<int>(cuts.size()) + 1 >= parts) break;
+    // A cut where the share before it reaches its part of the total.
+    if (sum * parts >= total * (cuts.size() + 1) && (cuts.empty() || key > cuts.back())) {
+      cuts.push_back(key);
+    }
+    sum += size;
+  }
+  std::vector<std::vector<KeyRange>> out(cuts.size() + 1);
+  for (const KeyRange& r : ranges) {
+    std::string lo = r.lo;
+    for (size_t i = 0; i <= cuts.size(); ++i) {
+      // The part of [lo, hi) below cut i (all of it after the last cut) is part i's.
+      const bool last = i == cuts.size();
+      if (!last && cuts[i] <= lo) continue;
+      const std::string hi = last || cuts[i] >= r.hi ? r.hi : cuts[i];
+      if (lo < hi) out[i].push_back({lo, hi});
+      lo = hi;
+      if (lo == r.hi) break;
+    }
+  }
+  return out;
+}
 
 json ToJson(const TransferManifest& m) {
   json files = json::array();
@@ -187,22 +278,52 @@ absl::StatusOr<TransferManifest> ExportTenant(PageStore& store, const TenantId& 
   const rocksdb::Snapshot* snapshot = store.db()->GetSnapshot();
   absl::Status status = [&]() -> absl::Status {
     // Key ranges per family, in key order (SstFileWriter takes keys ascending).
-    std::vector<std::string> meta(meta_prefixes);
-    std::sort(meta.begin(), meta.end());
-    std::vector<std::string> data;
-    for (const TimelineId& t : timelines) data.push_back(keys::TimelinePrefix(t));
-    std::sort(data.begin(), data.end());
+    std::vector<KeyRange> meta, data;
+    for (const std::string& p : meta_prefixes) meta.push_back({p, keys::PrefixEnd(p)});
+    for (const TimelineId& t : timelines) {
+      const std::string p = keys::TimelinePrefix(t);
+      data.push_back({p, keys::PrefixEnd(p)});
+    }
+    const auto by_lo = [](const KeyRange& a, const KeyRange& b) { return a.lo < b.lo; };
+    std::sort(meta.begin(), meta.end(), by_lo);
+    std::sort(data.begin(), data.end(), by_lo);
+    // Each family cut into key ranges of about equal size, one job each, so that
+    // several threads compress and write at once (one thread goes at ~200 MB/s of
+    // versions, bound by the copies and LZ4, not the disk). The parts' files do not
+    // overlap, so the destination ingests them side by side.
+    const int threads = std::max(1, options.threads);
+    std::vector<ExportJob> jobs;
     for (const FamilyName& family : kFamilies) {
-      FamilyExporter out(store, family, objects, prefix, generation, scratch_dir,
-                         options.max_file_bytes, &m.files);
-      for (const std::string& p : family.family == Family::kMeta ? meta : data) {
-        auto it = store.NewBoundedIterator(family.family, p, keys::PrefixEnd(p), snapshot);
-        for (it->Seek(p); it->Valid(); it->Next()) {
-          CAMBIUM_RETURN_IF_ERROR(out.Add(it->key(), it->value()));
+      const bool is_meta = family.family == Family::kMeta;
+      std::vector<std::vector<KeyRange>> parts =
+          SplitRanges(store, family.family, is_meta ? meta : data, is_meta ? 1 : threads);
+      for (size_t i = 0; i < parts.size(); ++i) {
+        if (!parts[i].empty()) {
+          jobs.push_back({.family = family, .part = static_cast<int>(i), .ranges = parts[i]});
         }
-        CAMBIUM_RETURN_IF_ERROR(FromRocks(it->status(), std::string("read ") + family.name));
       }
-      CAMBIUM_RETURN_IF_ERROR(out.Finish());
+    }
+    std::vector<std::vector<TransferFile>> files(jobs.size());
+    CAMBIUM_RETURN_IF_ERROR(RunJobs(
+        jobs.size(), threads, [&](size_t j, const std::function<bool()>& stop) -> absl::Status {
+          const ExportJob& job = jobs[j];
+          FamilyExporter out(store, job.family, job.part, objects, prefix, generation, scratch_dir,
+                             options.max_file_bytes, &files[j]);
+          for (const KeyRange& r : job.ranges) {
+            auto it = store.NewBoundedIterator(job.family.family, r.lo, r.hi, snapshot);
+            uint64_t n = 0;
+            for (it->Seek(r.lo); it->Valid(); it->Next()) {
+              if (++n % 4096 == 0 && stop()) return absl::CancelledError("another part failed");
+              CAMBIUM_RETURN_IF_ERROR(out.Add(it->key(), it->value()));
+            }
+            CAMBIUM_RETURN_IF_ERROR(
+                FromRocks(it->status(), std::string("read ") + job.family.name));
+          }
+          return out.Finish();
+        }));
+    for (auto& f : files) {
+      m.files.insert(m.files.end(), std::make_move_iterator(f.begin()),
+                     std::make_move_iterator(f.end()));
     }
     return absl::OkStatus();
   }();
@@ -228,26 +349,35 @@ absl::StatusOr<TransferManifest> ReadTransferManifest(objstore::ObjectStore& obj
 }
 
 absl::Status IngestTenant(PageStore& store, objstore::ObjectStore& objects,
-                          const TransferManifest& manifest, const std::string& scratch_dir) {
+                          const TransferManifest& manifest, const std::string& scratch_dir,
+                          int threads) {
   std::error_code ec;
   fs::remove_all(scratch_dir, ec);
   fs::create_directories(scratch_dir, ec);
   if (ec) return absl::InternalError(absl::StrFormat("mkdir %s: %s", scratch_dir, ec.message()));
   absl::Status status = [&]() -> absl::Status {
+    // Downloaded and verified by `threads` threads at once, in manifest order per family.
+    const size_t count = manifest.files.size();
+    std::vector<std::string> paths(count);
+    CAMBIUM_RETURN_IF_ERROR(RunJobs(
+        count, std::max(1, threads), [&](size_t i, const std::function<bool()>&) -> absl::Status {
+          const TransferFile& f = manifest.files[i];
+          CAMBIUM_RETURN_IF_ERROR(FamilyByName(f.family).status());
+          CAMBIUM_ASSIGN_OR_RETURN(std::string sealed, objects.Get(f.key));
+          CAMBIUM_ASSIGN_OR_RETURN(objstore::Unsealed u, objstore::Unseal(sealed, f.key));
+          if (u.generation != manifest.generation || u.payload.size() != f.size) {
+            return absl::DataLossError(absl::StrFormat(
+                "transfer file %s: generation %d and %d bytes, the manifest says %d and %d",
+                f.key, u.generation, u.payload.size(), manifest.generation, f.size));
+          }
+          const std::string path = absl::StrFormat("%s/%04d.sst", scratch_dir, i);
+          CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(path, u.payload));
+          paths[i] = path;
+          return absl::OkStatus();
+        }));
     std::map<Family, std::vector<std::string>> files;
-    int n = 0;
-    for (const TransferFile& f : manifest.files) {
-      CAMBIUM_ASSIGN_OR_RETURN(std::string sealed, objects.Get(f.key));
-      CAMBIUM_ASSIGN_OR_RETURN(objstore::Unsealed u, objstore::Unseal(sealed, f.key));
-      if (u.generation != manifest.generation || u.payload.size() != f.size) {
-        return absl::DataLossError(absl::StrFormat(
-            "transfer file %s: generation %d and %d bytes, the manifest says %d and %d", f.key,
-            u.generation, u.payload.size(), manifest.generation, f.size));
-      }
-      const std::string path = absl::StrFormat("%s/%04d.sst", scratch_dir, n++);
-      CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(path, u.payload));
-      CAMBIUM_ASSIGN_OR_RETURN(Family family, FamilyByName(f.family));
-      files[family].push_back(path);
+    for (size_t i = 0; i < count; ++i) {
+      files[*FamilyByName(manifest.files[i].family)].push_back(paths[i]);
     }
     std::vector<rocksdb::IngestExternalFileArg> args;
     for (auto& [family, paths] : files) {

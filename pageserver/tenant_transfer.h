@@ -24,7 +24,8 @@
 //
 // Cost: a scan of the tenant's keys (they are ordered by timeline, path and block,
 // not by time), files of at most `max_file_bytes`, so memory stays bounded by two
-// files whatever the tenant's size.
+// files per thread whatever the tenant's size. `threads` parts of each family's
+// key space are exported at once.
 //
 // Thread-safety: free functions; concurrent transfers of different tenants are safe.
 #ifndef CAMBIUM_PAGESERVER_TENANT_TRANSFER_H_
@@ -63,6 +64,9 @@ struct TransferManifest {
 struct TenantTransferOptions {
   // Largest SST file of a transfer (before sealing). Default: 64 MiB.
   uint64_t max_file_bytes = 64ull << 20;
+  // Threads exporting at once, each a key range of its own (cut where the store's
+  // SST files begin, by size). Default: 2.
+  int threads = 2;
 };
 
 // The object key of the manifest of `tenant`'s move under `generation`.
@@ -84,11 +88,13 @@ absl::StatusOr<TransferManifest> ExportTenant(PageStore& store, const TenantId& 
 absl::StatusOr<TransferManifest> ReadTransferManifest(objstore::ObjectStore& objects,
                                                       const std::string& key);
 
-// Downloads and verifies every file of `manifest` into `scratch_dir`, then ingests
-// them all into `store` atomically. Nothing is ingested if any file fails its check.
+// Downloads and verifies every file of `manifest` into `scratch_dir` (`threads` at
+// once), then ingests them all into `store` atomically. Nothing is ingested if any
+// file fails its check.
 // REQUIRES: the tenant is not in `store`.
 absl::Status IngestTenant(PageStore& store, objstore::ObjectStore& objects,
-                          const TransferManifest& manifest, const std::string& scratch_dir);
+                          const TransferManifest& manifest, const std::string& scratch_dir,
+                          int threads = 2);
 
 }  // namespace cambium::pageserver
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "common/status.h"
 #include "common/tenant_moves.h"
 #include "gtest/gtest.h"
@@ -207,6 +208,37 @@ TEST_F(TenantTransferTest, WritesAfterTheFenceAreRefusedAndAnAbortServesTheTenan
   EXPECT_TRUE(
       t->ApplyBatch(gen_, seq_ + 1, Batch({MWrite("rel", e2_ + 8, 0, Fill('4'))}), false).ok());
   EXPECT_EQ(Byte(*src_.repo, "main", 0, Lsn::Max()), '4');
+}
+
+// Two threads export a family in two key ranges, cut where the store's SST files
+// begin: their files do not overlap, and the destination holds every version.
+TEST_F(TenantTransferTest, AnExportInPartsIsWholeOnTheDestination) {
+  const TenantId acme = src_.repo->GetTenant("acme")->id;
+  constexpr uint32_t kBlocks = 64;
+  Apply(*main_, {MCreate("big", e2_ + 4)});
+  for (uint32_t round = 0; round < 4; ++round) {
+    for (uint32_t b = round * kBlocks / 4; b < (round + 1) * kBlocks / 4; ++b) {
+      Apply(*main_, {MWrite("big", e2_ + 8 * (b + 1), b, Fill(static_cast<char>('A' + b % 26)))});
+    }
+    ASSERT_TRUE(src_.store->db()->Flush(rocksdb::FlushOptions(), src_.store->cf(Family::kBlocks)).ok());
+  }
+  auto fenced = src_.repo->FenceTenantForMove("acme");
+  ASSERT_TRUE(fenced.ok()) << fenced.status();
+  auto m = ExportTenant(*src_.store, fenced->id, fenced->name, fenced->meta_prefixes,
+                        fenced->timelines, *objects_, 9, dir_->Sub("src-scratch"),
+                        {.max_file_bytes = 64 << 10, .threads = 2});
+  ASSERT_TRUE(m.ok()) << m.status();
+  int parts = 0;
+  for (const TransferFile& f : m->files) parts += absl::StrContains(f.key, "blocks-p1-");
+  EXPECT_GT(parts, 0) << "the blocks family went in two parts";
+  ASSERT_TRUE(Attach(*m).ok());
+  auto moved = dst_.repo->GetTimeline(acme, main_->id()).value();
+  for (uint32_t b = 0; b < kBlocks; ++b) {
+    auto page = moved->GetPage("big", b, Lsn::Max());
+    ASSERT_TRUE(page.ok()) << b << ": " << page.status();
+    EXPECT_EQ(page->data[0], static_cast<char>('A' + b % 26)) << b;
+  }
+  EXPECT_EQ(Byte(*dst_.repo, "main", 1, Lsn::Max()), 'b');
 }
 
 TEST_F(TenantTransferTest, ADamagedTransferObjectIsRefusedAndNothingIsIngested) {

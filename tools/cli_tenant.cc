@@ -425,7 +425,13 @@ absl::StatusOr<Output> Cli::TenantMove(const std::string& name, const std::strin
   const int64_t attach_ms = MillisSince(start) - export_ms;
   p.pageserver = to;
   p.moving_to.clear();
-  CAMBIUM_RETURN_IF_ERROR(store->Put(&p));
+  // Until this is recorded the source keeps answering "moving": the endpoints wait.
+  CAMBIUM_RETURN_IF_ERROR(Annotate(
+      store->Put(&p),
+      absl::StrFormat("tenant %s is attached on %s, but its placement was not recorded (its "
+                      "endpoints wait meanwhile); run `cambium tenant move %s --to %s` again to "
+                      "finish",
+                      name, to, name, to)));
   v1::FinishTenantMoveRequest finish;
   *finish.mutable_tenant_id() = exported->tenant_id();
   finish.set_moved_to(Address(dest->port));
