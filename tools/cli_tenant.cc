@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -275,11 +276,17 @@ absl::StatusOr<std::vector<std::string>> Cli::RetireStaleCopies(const Daemon& ps
   CAMBIUM_ASSIGN_OR_RETURN(placement::PlacementStore * store, Placement());
   CAMBIUM_ASSIGN_OR_RETURN(v1::ListTenantsResponse tenants,
                            ControlCall(*StubFor(ps), &Stub::ListTenants, v1::ListTenantsRequest()));
+  // One read of every placement, not one per tenant: a pageserver holds hundreds.
+  CAMBIUM_ASSIGN_OR_RETURN(std::vector<placement::TenantPlacement> all, store->List());
+  std::map<std::string, placement::TenantPlacement> placed;
+  for (auto& p : all) placed[p.tenant] = std::move(p);
   std::vector<std::string> retired;
   for (const v1::TenantInfo& t : tenants.tenants()) {
-    CAMBIUM_ASSIGN_OR_RETURN(std::optional<placement::TenantPlacement> p, store->Get(t.name()));
+    auto found = placed.find(t.name());
     // Unplaced (the stack's first tenant, never moved) or placed here: not stale.
-    if (!p || p->pageserver == ps.name || p->moving_to == ps.name) continue;
+    if (found == placed.end()) continue;
+    const placement::TenantPlacement* p = &found->second;
+    if (p->pageserver == ps.name || p->moving_to == ps.name) continue;
     CAMBIUM_ASSIGN_OR_RETURN(const Daemon* owner, PageserverNamed(p->pageserver));
     v1::FinishTenantMoveRequest retire;
     *retire.mutable_tenant_id() = t.tenant_id();
