@@ -15,8 +15,8 @@ absl::Status TenantMovingStatus(const TenantId& tenant) {
 }
 
 absl::Status TenantMovedStatus(const TenantId& tenant, std::string_view address) {
-  return absl::UnavailableError(absl::StrFormat("tenant %s%s%s", tenant.ToString(), kMovedTo,
-                                                address));
+  return absl::UnavailableError(
+      absl::StrFormat("tenant %s%s%s", tenant.ToString(), kMovedTo, address));
 }
 
 std::optional<std::string> MovedToAddress(absl::string_view message) {

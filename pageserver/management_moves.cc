@@ -44,8 +44,8 @@ grpc::Status ManagementServiceImpl::ExportTenant(grpc::ServerContext* ctx,
                CAMBIUM_ASSIGN_OR_RETURN(Repository::MovingTenant t,
                                         repo_->FenceTenantForMove(req->tenant()));
                auto m = pageserver::ExportTenant(
-                   *repo_->store(), t.id, t.name, t.meta_prefixes, t.timelines,
-                   *transfers_.store, req->generation(),
+                   *repo_->store(), t.id, t.name, t.meta_prefixes, t.timelines, *transfers_.store,
+                   req->generation(),
                    absl::StrFormat("%s/export-%s", transfers_.scratch_dir, t.id.ToString()));
                if (!m.ok()) {
                  // Serve it here again rather than leave it out of service: a retried
@@ -77,64 +77,65 @@ grpc::Status ManagementServiceImpl::ExportTenant(grpc::ServerContext* ctx,
 grpc::Status ManagementServiceImpl::AttachTenant(grpc::ServerContext* ctx,
                                                  const v1::AttachTenantRequest* req,
                                                  v1::AttachTenantResponse* resp) {
-  return Run(ctx, {.action = "AttachTenant"}, [&](const auth::Principal&, Call& call) -> absl::Status {
-    if (transfers_.store == nullptr) {
-      return absl::FailedPreconditionError(
-          "this pageserver has no transfer store (--transfer-store): it cannot attach tenants");
-    }
-    std::lock_guard<std::mutex> lock(transfer_mu_);
-    const auto start = std::chrono::steady_clock::now();
-    CAMBIUM_ASSIGN_OR_RETURN(TransferManifest m,
-                             ReadTransferManifest(*transfers_.store, req->manifest_key()));
-    call.tenant = m.tenant_name;
-    CAMBIUM_RETURN_IF_ERROR(repo_->PrepareAttach(m.tenant));
-    CAMBIUM_RETURN_IF_ERROR(IngestTenant(
-        *repo_->store(), *transfers_.store, m,
-        absl::StrFormat("%s/attach-%s", transfers_.scratch_dir, m.tenant.ToString())));
-    CAMBIUM_ASSIGN_OR_RETURN(TenantInfo info, repo_->LoadAttachedTenant(m.tenant));
-    // WAL committed since the export is archived here from now on.
-    FollowTenant(m.tenant);
-    v1::TenantInfo* t = resp->mutable_tenant();
-    t->set_name(info.name);
-    ToProto(info.id, t->mutable_tenant_id());
-    t->set_pitr_window_seconds(absl::ToInt64Seconds(info.pitr_window));
-    t->set_trash_retention_seconds(absl::ToInt64Seconds(info.trash_retention));
-    resp->set_bytes(m.bytes());
-    LogInfo("tenant_attached_from_transfer", {{"tenant", info.name},
-                                              {"generation", m.generation},
-                                              {"bytes", m.bytes()},
-                                              {"seconds", SecondsSince(start)}});
-    return absl::OkStatus();
-  });
+  return Run(
+      ctx, {.action = "AttachTenant"}, [&](const auth::Principal&, Call& call) -> absl::Status {
+        if (transfers_.store == nullptr) {
+          return absl::FailedPreconditionError(
+              "this pageserver has no transfer store (--transfer-store): it cannot attach tenants");
+        }
+        std::lock_guard<std::mutex> lock(transfer_mu_);
+        const auto start = std::chrono::steady_clock::now();
+        CAMBIUM_ASSIGN_OR_RETURN(TransferManifest m,
+                                 ReadTransferManifest(*transfers_.store, req->manifest_key()));
+        call.tenant = m.tenant_name;
+        CAMBIUM_RETURN_IF_ERROR(repo_->PrepareAttach(m.tenant));
+        CAMBIUM_RETURN_IF_ERROR(IngestTenant(
+            *repo_->store(), *transfers_.store, m,
+            absl::StrFormat("%s/attach-%s", transfers_.scratch_dir, m.tenant.ToString())));
+        CAMBIUM_ASSIGN_OR_RETURN(TenantInfo info, repo_->LoadAttachedTenant(m.tenant));
+        // WAL committed since the export is archived here from now on.
+        FollowTenant(m.tenant);
+        v1::TenantInfo* t = resp->mutable_tenant();
+        t->set_name(info.name);
+        ToProto(info.id, t->mutable_tenant_id());
+        t->set_pitr_window_seconds(absl::ToInt64Seconds(info.pitr_window));
+        t->set_trash_retention_seconds(absl::ToInt64Seconds(info.trash_retention));
+        resp->set_bytes(m.bytes());
+        LogInfo("tenant_attached_from_transfer", {{"tenant", info.name},
+                                                  {"generation", m.generation},
+                                                  {"bytes", m.bytes()},
+                                                  {"seconds", SecondsSince(start)}});
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status ManagementServiceImpl::FinishTenantMove(grpc::ServerContext* ctx,
                                                      const v1::FinishTenantMoveRequest* req,
                                                      v1::FinishTenantMoveResponse*) {
   const TenantId id = FromProto<TenantIdTag>(req->tenant_id());
-  return Run(ctx, {.action = "FinishTenantMove", .tenant = id.ToString()},
-             [&](const auth::Principal&, Call&) -> absl::Status {
-               std::lock_guard<std::mutex> lock(transfer_mu_);
-               if (req->stale_copy()) {
-                 if (req->abort() || req->moved_to().empty()) {
-                   return absl::InvalidArgumentError(
-                       "retiring a stale copy needs the address that serves the tenant, and no "
-                       "abort");
-                 }
-                 // Out of service first (as for an export), then forwarded. A copy
-                 // already forwarding is re-pointed.
-                 absl::Status fenced = repo_->FenceTenantForMove(id.ToString()).status();
-                 // NOT_FOUND: no copy here at all, nothing to retire.
-                 if (!fenced.ok() && repo_->MoveStatus(id).ok()) return fenced;
-                 LogWarning("stale_tenant_copy_retired",
-                            {{"tenant", id}, {"served_by", req->moved_to()}});
-                 return repo_->FinishMove(id, req->moved_to());
-               }
-               if (!req->abort()) return repo_->FinishMove(id, req->moved_to());
-               CAMBIUM_RETURN_IF_ERROR(repo_->AbortMove(id));
-               FollowTenant(id);
-               return absl::OkStatus();
-             });
+  return Run(
+      ctx, {.action = "FinishTenantMove", .tenant = id.ToString()},
+      [&](const auth::Principal&, Call&) -> absl::Status {
+        std::lock_guard<std::mutex> lock(transfer_mu_);
+        if (req->stale_copy()) {
+          if (req->abort() || req->moved_to().empty()) {
+            return absl::InvalidArgumentError(
+                "retiring a stale copy needs the address that serves the tenant, and no "
+                "abort");
+          }
+          // Out of service first (as for an export), then forwarded. A copy
+          // already forwarding is re-pointed.
+          absl::Status fenced = repo_->FenceTenantForMove(id.ToString()).status();
+          // NOT_FOUND: no copy here at all, nothing to retire.
+          if (!fenced.ok() && repo_->MoveStatus(id).ok()) return fenced;
+          LogWarning("stale_tenant_copy_retired", {{"tenant", id}, {"served_by", req->moved_to()}});
+          return repo_->FinishMove(id, req->moved_to());
+        }
+        if (!req->abort()) return repo_->FinishMove(id, req->moved_to());
+        CAMBIUM_RETURN_IF_ERROR(repo_->AbortMove(id));
+        FollowTenant(id);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace cambium::pageserver

@@ -10,10 +10,10 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
-#include "rocksdb/sst_file_writer.h"
 #include "pageserver/page_store.h"
 #include "pageserver/repository.h"
 #include "pageserver/test_util.h"
+#include "rocksdb/sst_file_writer.h"
 #include "tests/harness/temp_dir.h"
 #include "tests/harness/wal_builder.h"
 

@@ -39,7 +39,8 @@ absl::StatusOr<Family> FamilyByName(const std::string& name) {
   for (const FamilyName& f : kFamilies) {
     if (name == f.name) return f.family;
   }
-  return absl::DataLossError(absl::StrFormat("transfer manifest names unknown family \"%s\"", name));
+  return absl::DataLossError(
+      absl::StrFormat("transfer manifest names unknown family \"%s\"", name));
 }
 
 // Writes one family's keys, in order, into SST files of at most max_file_bytes, and
@@ -85,11 +86,11 @@ class FamilyExporter {
     CAMBIUM_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path_));
     std::error_code ec;
     fs::remove(path_, ec);
-    TransferFile f{.family = family_.name,
-                   .key = absl::StrFormat("%s%s-p%d-%04d.sst", key_prefix_, family_.name,
-                                          part_, next_++),
-                   .size = bytes.size(),
-                   .entries = entries_};
+    TransferFile f{
+        .family = family_.name,
+        .key = absl::StrFormat("%s%s-p%d-%04d.sst", key_prefix_, family_.name, part_, next_++),
+        .size = bytes.size(),
+        .entries = entries_};
     CAMBIUM_RETURN_IF_ERROR(objects_.Put(f.key, objstore::Seal(bytes, generation_)));
     out_->push_back(std::move(f));
     return absl::OkStatus();
@@ -200,7 +201,8 @@ std::vector<std::vector<KeyRange>> SplitRanges(PageStore& store, Family family,
 json ToJson(const TransferManifest& m) {
   json files = json::array();
   for (const TransferFile& f : m.files) {
-    files.push_back({{"family", f.family}, {"key", f.key}, {"size", f.size}, {"entries", f.entries}});
+    files.push_back(
+        {{"family", f.family}, {"key", f.key}, {"size", f.size}, {"entries", f.entries}});
   }
   json timelines = json::array();
   for (const TimelineId& t : m.timelines) timelines.push_back(t.ToString());
@@ -272,7 +274,9 @@ absl::StatusOr<TransferManifest> ExportTenant(PageStore& store, const TenantId& 
   fs::remove_all(scratch_dir, ec);
   fs::create_directories(scratch_dir, ec);
   if (ec) return absl::InternalError(absl::StrFormat("mkdir %s: %s", scratch_dir, ec.message()));
-  TransferManifest m{.tenant = tenant, .tenant_name = tenant_name, .generation = generation,
+  TransferManifest m{.tenant = tenant,
+                     .tenant_name = tenant_name,
+                     .generation = generation,
                      .timelines = timelines};
   const std::string prefix = TenantMovePrefix(tenant, generation);
   const rocksdb::Snapshot* snapshot = store.db()->GetSnapshot();
@@ -367,8 +371,8 @@ absl::Status IngestTenant(PageStore& store, objstore::ObjectStore& objects,
           CAMBIUM_ASSIGN_OR_RETURN(objstore::Unsealed u, objstore::Unseal(sealed, f.key));
           if (u.generation != manifest.generation || u.payload.size() != f.size) {
             return absl::DataLossError(absl::StrFormat(
-                "transfer file %s: generation %d and %d bytes, the manifest says %d and %d",
-                f.key, u.generation, u.payload.size(), manifest.generation, f.size));
+                "transfer file %s: generation %d and %d bytes, the manifest says %d and %d", f.key,
+                u.generation, u.payload.size(), manifest.generation, f.size));
           }
           const std::string path = absl::StrFormat("%s/%04d.sst", scratch_dir, i);
           CAMBIUM_RETURN_IF_ERROR(WriteFileAtomically(path, u.payload));

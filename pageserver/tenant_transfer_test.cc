@@ -55,10 +55,12 @@ class TenantTransferTest : public ::testing::Test {
     ASSERT_TRUE(src_.repo->CreateBranch("acme", "child", "main", {.lsn = e1_}, std::nullopt).ok());
     Apply(*main_, {MWrite("rel", e2_, 0, Fill('2')), MWrite("rel", e2_, 1, Fill('b'))});
     auto other_gen = other_->Attach("ep2", kSeg1, true, absl::Seconds(30)).value();
-    ASSERT_TRUE(other_->ApplyBatch(other_gen, 1,
-                                   Batch({MCreate("o", kSeg1 + 8), MWrite("o", kSeg1 + 8, 0, Fill('o'))}),
-                                   false)
-                    .ok());
+    ASSERT_TRUE(
+        other_
+            ->ApplyBatch(other_gen, 1,
+                         Batch({MCreate("o", kSeg1 + 8), MWrite("o", kSeg1 + 8, 0, Fill('o'))}),
+                         false)
+            .ok());
   }
 
   void Open(Side& side, const std::string& name) {
@@ -66,10 +68,10 @@ class TenantTransferTest : public ::testing::Test {
     side.store.reset();
     side.store =
         PageStore::Open(dir_->Sub(name), PageStoreOptions{.cache_bytes = 16 << 20}).value();
-    side.repo = Repository::Open(side.store.get(),
-                                 RepositoryOptions{.writer_lease = absl::Seconds(30),
-                                                   .ttl_check_interval = absl::Hours(1)})
-                    .value();
+    side.repo =
+        Repository::Open(side.store.get(), RepositoryOptions{.writer_lease = absl::Seconds(30),
+                                                             .ttl_check_interval = absl::Hours(1)})
+            .value();
   }
 
   void Apply(Timeline& t, std::initializer_list<v1::Mutation> ms) {
@@ -158,8 +160,9 @@ TEST_F(TenantTransferTest, AMovedTenantIsWholeOnTheDestinationAndGoneFromTheSour
     main_.reset();
     other_.reset();
     Open(src_, "src");
-    other_ = src_.repo->GetTimeline(src_.repo->GetTenant("other")->id,
-                                    src_.repo->GetBranch("other", "main")->timeline_id)
+    other_ = src_.repo
+                 ->GetTimeline(src_.repo->GetTenant("other")->id,
+                               src_.repo->GetBranch("other", "main")->timeline_id)
                  .value();
   }
   EXPECT_EQ(other_->GetPage("o", 0, Lsn::Max())->data[0], 'o');
@@ -220,7 +223,8 @@ TEST_F(TenantTransferTest, AnExportInPartsIsWholeOnTheDestination) {
     for (uint32_t b = round * kBlocks / 4; b < (round + 1) * kBlocks / 4; ++b) {
       Apply(*main_, {MWrite("big", e2_ + 8 * (b + 1), b, Fill(static_cast<char>('A' + b % 26)))});
     }
-    ASSERT_TRUE(src_.store->db()->Flush(rocksdb::FlushOptions(), src_.store->cf(Family::kBlocks)).ok());
+    ASSERT_TRUE(
+        src_.store->db()->Flush(rocksdb::FlushOptions(), src_.store->cf(Family::kBlocks)).ok());
   }
   auto fenced = src_.repo->FenceTenantForMove("acme");
   ASSERT_TRUE(fenced.ok()) << fenced.status();
@@ -264,7 +268,8 @@ TEST_F(TenantTransferTest, ADamagedTransferObjectIsRefusedAndNothingIsIngested) 
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
   EXPECT_NE(s.message().find(blocks->key), std::string::npos) << s;
   EXPECT_FALSE(dst_.repo->GetTenant("acme").ok());
-  EXPECT_FALSE(dst_.store->HasAnyKey(Family::kMeta, Repository::TenantMetaPrefixes(m->tenant)[1]).value());
+  EXPECT_FALSE(
+      dst_.store->HasAnyKey(Family::kMeta, Repository::TenantMetaPrefixes(m->tenant)[1]).value());
   // A manifest of another tenant's id, or one sealed by another generation, is refused too.
   auto manifest = objects_->Get(TransferManifestKey(m->tenant, 7)).value();
   manifest[manifest.size() / 2] ^= 1;

@@ -156,11 +156,12 @@ absl::StatusOr<Output> Cli::PageserverRebuild(const std::string& name) {
   out.json["seconds"] = seconds;
   out.json["retired_stale_copies"] = retired;
   out.text = absl::StrFormat(
-      "%s was rebuilt from %s (%s) in %.1f s; endpoints were restarted on their ports.\n%s%s",
-      name, uploads.store, uploads.indexes.back().key, seconds,
-      retired.empty() ? ""
-                      : absl::StrFormat("Stale copies of tenants served elsewhere were retired: %s.\n",
-                                        absl::StrJoin(retired, ", ")),
+      "%s was rebuilt from %s (%s) in %.1f s; endpoints were restarted on their ports.\n%s%s", name,
+      uploads.store, uploads.indexes.back().key, seconds,
+      retired.empty()
+          ? ""
+          : absl::StrFormat("Stale copies of tenants served elsewhere were retired: %s.\n",
+                            absl::StrJoin(retired, ", ")),
       up->text);
   return out;
 }

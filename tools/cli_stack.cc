@@ -32,7 +32,6 @@ constexpr int kSafekeepers = 3;
 // supervisor is restarting (its backoff is at most 30 s).
 constexpr absl::Duration kDaemonWait = absl::Seconds(60);
 
-
 const DaemonRecord* FindRecord(const SupervisorState& s, const std::string& name) {
   for (const DaemonRecord& r : s.daemons) {
     if (r.name == name) return &r;
@@ -441,7 +440,8 @@ absl::StatusOr<Output> Cli::Status() {
   for (const Daemon* ps : stack_.Pageservers()) {
     out.json["pageservers"].push_back(DaemonJson(*ps, supervisor_));
   }
-  out.json["etcd"] = stack_.etcd.argv.empty() ? json(nullptr) : DaemonJson(stack_.etcd, supervisor_);
+  out.json["etcd"] =
+      stack_.etcd.argv.empty() ? json(nullptr) : DaemonJson(stack_.etcd, supervisor_);
   out.json["object_store"] =
       stack_.object_store.empty() ? json(nullptr) : json(stack_.object_store);
   // Per branch, the archived WAL no upload holds yet; null when the pageserver does

@@ -9,8 +9,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/cli/cli_fixture.h"
@@ -81,7 +81,8 @@ TEST_F(TenantMoveTest, ATenantMovesBetweenPageserversWhileItsEndpointKeepsCommit
   EXPECT_EQ(PageserverOf("default"), "pageserver");
 
   Psql(main, "CREATE TABLE acks (id bigint PRIMARY KEY)");
-  Psql(main, "CREATE TABLE data AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g");
+  Psql(main,
+       "CREATE TABLE data AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 200000) g");
   Psql(main, "CHECKPOINT");  // data pages at the pageserver, not only in WAL
   ASSERT_EQ(Cambium({"branch", "create", "before"}).code, 0);
   const std::string data_sum = Psql(main, "SELECT sum(hashtext(v)) FROM data");
@@ -127,9 +128,9 @@ TEST_F(TenantMoveTest, ATenantMovesBetweenPageserversWhileItsEndpointKeepsCommit
   // A branch made before the moves reads what it read then, from the new pageserver.
   Result before = Cambium({"endpoint", "start", "before"});
   ASSERT_EQ(before.code, 0) << before.err;
-  EXPECT_EQ(Psql(before.out["connection_string"].get<std::string>(),
-                 "SELECT sum(hashtext(v)) FROM data"),
-            data_sum);
+  EXPECT_EQ(
+      Psql(before.out["connection_string"].get<std::string>(), "SELECT sum(hashtext(v)) FROM data"),
+      data_sum);
   EXPECT_EQ(Psql(before.out["connection_string"].get<std::string>(), "SELECT count(*) FROM acks"),
             "0");
   // main restarted: everything acknowledged is there, served by pageserver1 alone.
