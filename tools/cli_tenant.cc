@@ -150,18 +150,20 @@ absl::StatusOr<placement::PlacementStore*> Cli::Placement() {
   // authentication turned on before anything is stored.
   const absl::Time deadline = absl::Now() + absl::Seconds(20);
   for (;;) {
-    absl::Status enabled = placement::EtcdClient::EnableAuth("127.0.0.1", stack_.etcd.port, password);
+    absl::Status enabled =
+        placement::EtcdClient::EnableAuth("127.0.0.1", stack_.etcd.port, password);
     absl::StatusOr<std::unique_ptr<placement::EtcdClient>> etcd =
-        enabled.ok() ? placement::EtcdClient::Connect("127.0.0.1", stack_.etcd.port, "root", password)
-                     : absl::StatusOr<std::unique_ptr<placement::EtcdClient>>(enabled);
+        enabled.ok()
+            ? placement::EtcdClient::Connect("127.0.0.1", stack_.etcd.port, "root", password)
+            : absl::StatusOr<std::unique_ptr<placement::EtcdClient>>(enabled);
     if (etcd.ok()) {
       placement_ = std::make_unique<placement::PlacementStore>(*std::move(etcd));
       return placement_.get();
     }
     if (absl::Now() > deadline || absl::IsUnauthenticated(etcd.status()) ||
         absl::IsPermissionDenied(etcd.status())) {
-      return Annotate(etcd.status(), "the stack's placement store (etcd; its log: " +
-                                         stack_.etcd.log + ")");
+      return Annotate(etcd.status(),
+                      "the stack's placement store (etcd; its log: " + stack_.etcd.log + ")");
     }
     absl::SleepFor(absl::Milliseconds(200));
   }
@@ -261,11 +263,9 @@ absl::StatusOr<Output> Cli::TenantList() {
                   {"moving_to", p == placed.end() || p->second.moving_to.empty()
                                     ? json(nullptr)
                                     : json(p->second.moving_to)}};
-      out.text += absl::StrFormat("%-24s %-14s generation %d%s\n", t.name(), ps->name,
-                                  row["generation"].get<uint64_t>(),
-                                  row["moving_to"].is_null()
-                                      ? ""
-                                      : " (moving to " + p->second.moving_to + ")");
+      out.text += absl::StrFormat(
+          "%-24s %-14s generation %d%s\n", t.name(), ps->name, row["generation"].get<uint64_t>(),
+          row["moving_to"].is_null() ? "" : " (moving to " + p->second.moving_to + ")");
       out.json.push_back(std::move(row));
     }
   }
@@ -305,7 +305,8 @@ absl::StatusOr<std::vector<std::string>> Cli::RetireStaleCopies(const Daemon& ps
 
 absl::StatusOr<size_t> Cli::DeleteMoveObjects(const TenantId& tenant, uint64_t up_to_generation) {
   CAMBIUM_ASSIGN_OR_RETURN(
-      auto objects, objstore::OpenObjectStore(TransferStoreUrl(), StackCredentialsFile(dir_.path())));
+      auto objects,
+      objstore::OpenObjectStore(TransferStoreUrl(), StackCredentialsFile(dir_.path())));
   const std::string prefix = TenantMovesPrefix(tenant);
   const std::string last = TenantMovePrefix(tenant, up_to_generation);
   // Only moves up to this one's generation: a later one (another CLI's, the lock
@@ -331,8 +332,9 @@ absl::StatusOr<size_t> Cli::DeleteMoveObjects(const TenantId& tenant, uint64_t u
 }
 
 absl::Status Cli::FinishStaleMoves(const std::string& name, const Daemon& dest) {
-  CAMBIUM_ASSIGN_OR_RETURN(v1::ListTenantsResponse tenants,
-                           ControlCall(*StubFor(dest), &Stub::ListTenants, v1::ListTenantsRequest()));
+  CAMBIUM_ASSIGN_OR_RETURN(
+      v1::ListTenantsResponse tenants,
+      ControlCall(*StubFor(dest), &Stub::ListTenants, v1::ListTenantsRequest()));
   for (const v1::TenantInfo& t : tenants.tenants()) {
     if (t.name() != name) continue;
     for (const Daemon* ps : stack_.Pageservers()) {
@@ -426,7 +428,8 @@ absl::StatusOr<Output> Cli::TenantMove(const std::string& name, const std::strin
     abort.set_abort(true);
     absl::Status aborted = ControlCall(*StubFor(*source), &Stub::FinishTenantMove, abort).status();
     absl::Status why = Annotate(attached.status(), "attaching tenant " + name + " on " + to);
-    if (!aborted.ok()) why = Annotate(why, "and the source did not take it back: " + aborted.ToString());
+    if (!aborted.ok())
+      why = Annotate(why, "and the source did not take it back: " + aborted.ToString());
     return back_out(why);
   }
   const int64_t attach_ms = MillisSince(start) - export_ms;
@@ -452,7 +455,8 @@ absl::StatusOr<Output> Cli::TenantMove(const std::string& name, const std::strin
   // destination holds the tenant, and with an object store its own upload does):
   // they go, with those of moves of the tenant that failed before. A failure here
   // leaves objects behind, never the tenant unserved: it is reported, not fatal.
-  absl::StatusOr<size_t> left = DeleteMoveObjects(FromProto<TenantIdTag>(exported->tenant_id()), p.generation);
+  absl::StatusOr<size_t> left =
+      DeleteMoveObjects(FromProto<TenantIdTag>(exported->tenant_id()), p.generation);
   Output out;
   out.json = {{"tenant", name},
               {"from", source->name},
