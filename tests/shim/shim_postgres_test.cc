@@ -173,6 +173,43 @@ TEST_F(ShimPostgresTest, PointInTimeRestoreByLsnAndTimestampIsExact) {
   EXPECT_TRUE(AmcheckClean(*b));
 }
 
+// Issue 11: a new endpoint reads the WAL segments wholly before its start LSN
+// through the page cache (ShimFs::OpenHandle). With three segments of WAL since the
+// checkpoint, the branch replays every one of them exactly, then writes and
+// restarts on its own timeline.
+TEST_F(ShimPostgresTest, ABranchReplaysSeveralSegmentsOfWalExactly) {
+  auto main = Start("main");
+  ASSERT_NE(main, nullptr);
+  ASSERT_TRUE(main->pg().Sql("CHECKPOINT").ok());
+  ASSERT_TRUE(main->pg()
+                  .Sql("CREATE TABLE wide AS SELECT g AS id, repeat(md5(g::text), 16) AS v "
+                       "FROM generate_series(1, 80000) g")
+                  .ok());
+  EXPECT_GT(Number(*main,
+                   "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), redo_lsn)::bigint "
+                   "FROM pg_control_checkpoint()"),
+            int64_t{2} * 16 * 1024 * 1024)
+      << "the replay must cross whole segments";
+  const int64_t sum = Number(*main, "SELECT sum(hashtext(v)) FROM wide");
+  auto lsn = Lsn::Parse(*main->pg().Sql("SELECT pg_current_wal_insert_lsn()"));
+  ASSERT_TRUE(lsn.ok()) << lsn.status();
+  ASSERT_TRUE(stack_->WaitForArchive("main", *lsn, absl::Seconds(60)).ok());
+  ASSERT_TRUE(stack_->CreateBranch("replayed", "main", *lsn).ok());
+  auto branch = Start("replayed");
+  ASSERT_NE(branch, nullptr);
+  EXPECT_EQ(Number(*branch, "SELECT count(*) FROM wide"), 80000);
+  EXPECT_EQ(Number(*branch, "SELECT sum(hashtext(v)) FROM wide"), sum);
+  ASSERT_TRUE(branch->pg().Sql("INSERT INTO wide VALUES (0, 'after')").ok());
+  {
+    absl::Status st = branch->Stop();
+    ASSERT_TRUE(st.ok()) << st << "\n" << branch->ShimLogTail();
+  }
+  branch = Start("replayed");
+  ASSERT_NE(branch, nullptr);
+  EXPECT_EQ(Number(*branch, "SELECT count(*) FROM wide"), 80001);
+  EXPECT_TRUE(AmcheckClean(*branch));
+}
+
 TEST_F(ShimPostgresTest, CommittedTransactionsSurviveEveryKindOfRestart) {
   auto main = Start("main");
   ASSERT_NE(main, nullptr);
