@@ -35,6 +35,11 @@ constexpr const char* kSideFiles[] = {"tokens.json", "audit.log"};
 
 std::string Hex16(uint64_t v) { return absl::StrFormat("%016x", v); }
 
+// A MANIFEST's name and size: it grows with every change of the store's set of files.
+std::string ManifestStamp(const std::string& name, uint64_t size) {
+  return absl::StrCat(name, ":", size);
+}
+
 // Size and modification time of a file ("" if there is none): whether it changed.
 std::string FileStamp(const std::string& path) {
   struct stat st;
@@ -376,7 +381,7 @@ absl::Status RemoteHistory::UploadOnce() {
     if (!s.ok()) return absl::InternalError("listing the page store's files: " + s.ToString());
     for (const std::string& f : live) {
       if (absl::StrContains(f, "MANIFEST-")) {
-        manifest = absl::StrCat(fs::path(f).filename().string(), ":", manifest_size);
+        manifest = ManifestStamp(fs::path(f).filename().string(), manifest_size);
       }
     }
   }
@@ -423,7 +428,7 @@ absl::Status RemoteHistory::UploadOnce() {
     const std::string file = entry.path().filename().string();
     if (absl::StartsWith(file, "MANIFEST-")) {
       // What this upload holds (the checkpoint's copy stops at the size it took).
-      checkpoint_manifest = absl::StrCat(file, ":", entry.file_size(ec));
+      checkpoint_manifest = ManifestStamp(file, entry.file_size(ec));
     }
     if (!IsImmutableFile(file)) {
       status = upload(entry.path().string(), file, files_prefix + file);

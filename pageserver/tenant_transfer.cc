@@ -362,11 +362,15 @@ absl::Status IngestTenant(PageStore& store, objstore::ObjectStore& objects,
   absl::Status status = [&]() -> absl::Status {
     // Downloaded and verified by `threads` threads at once, in manifest order per family.
     const size_t count = manifest.files.size();
+    std::vector<Family> families;
+    for (const TransferFile& f : manifest.files) {
+      CAMBIUM_ASSIGN_OR_RETURN(Family family, FamilyByName(f.family));
+      families.push_back(family);
+    }
     std::vector<std::string> paths(count);
     CAMBIUM_RETURN_IF_ERROR(RunJobs(
         count, std::max(1, threads), [&](size_t i, const std::function<bool()>&) -> absl::Status {
           const TransferFile& f = manifest.files[i];
-          CAMBIUM_RETURN_IF_ERROR(FamilyByName(f.family).status());
           CAMBIUM_ASSIGN_OR_RETURN(std::string sealed, objects.Get(f.key));
           CAMBIUM_ASSIGN_OR_RETURN(objstore::Unsealed u, objstore::Unseal(sealed, f.key));
           if (u.generation != manifest.generation || u.payload.size() != f.size) {
@@ -380,9 +384,7 @@ absl::Status IngestTenant(PageStore& store, objstore::ObjectStore& objects,
           return absl::OkStatus();
         }));
     std::map<Family, std::vector<std::string>> files;
-    for (size_t i = 0; i < count; ++i) {
-      files[*FamilyByName(manifest.files[i].family)].push_back(paths[i]);
-    }
+    for (size_t i = 0; i < count; ++i) files[families[i]].push_back(paths[i]);
     std::vector<rocksdb::IngestExternalFileArg> args;
     for (auto& [family, paths] : files) {
       rocksdb::IngestExternalFileArg arg;

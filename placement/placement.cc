@@ -32,12 +32,13 @@ absl::StatusOr<std::optional<TenantPlacement>> PlacementStore::Get(const std::st
   return Parse(tenant, *v);
 }
 
-absl::StatusOr<std::vector<TenantPlacement>> PlacementStore::List() {
+absl::StatusOr<std::map<std::string, TenantPlacement>> PlacementStore::List() {
   CAMBIUM_ASSIGN_OR_RETURN(auto kvs, etcd_->List(kTenants));
-  std::vector<TenantPlacement> out;
+  std::map<std::string, TenantPlacement> out;
   for (const auto& [key, v] : kvs) {
     CAMBIUM_ASSIGN_OR_RETURN(TenantPlacement p, Parse(key.substr(sizeof(kTenants) - 1), v));
-    out.push_back(std::move(p));
+    std::string name = p.tenant;
+    out.emplace(std::move(name), std::move(p));
   }
   return out;
 }
@@ -45,7 +46,8 @@ absl::StatusOr<std::vector<TenantPlacement>> PlacementStore::List() {
 absl::Status PlacementStore::Put(TenantPlacement* p) {
   const json j = {
       {"pageserver", p->pageserver}, {"generation", p->generation}, {"moving_to", p->moving_to}};
-  CAMBIUM_ASSIGN_OR_RETURN(bool put, etcd_->CompareAndPut(kTenants + p->tenant, j.dump(), p->revision));
+  CAMBIUM_ASSIGN_OR_RETURN(bool put,
+                           etcd_->CompareAndPut(kTenants + p->tenant, j.dump(), p->revision));
   if (!put) {
     return absl::AbortedError(absl::StrFormat(
         "the placement of tenant %s changed meanwhile (another command moved it?); look again "
@@ -64,7 +66,8 @@ absl::Status PlacementStore::RegisterPageserver(const std::string& name,
   for (int attempt = 0; attempt < 5; ++attempt) {
     CAMBIUM_ASSIGN_OR_RETURN(std::optional<EtcdValue> old, etcd_->Get(key));
     if (old && old->value == value) return absl::OkStatus();
-    CAMBIUM_ASSIGN_OR_RETURN(bool put, etcd_->CompareAndPut(key, value, old ? old->mod_revision : 0));
+    CAMBIUM_ASSIGN_OR_RETURN(bool put,
+                             etcd_->CompareAndPut(key, value, old ? old->mod_revision : 0));
     if (put) return absl::OkStatus();
   }
   return absl::AbortedError("the pageserver registry keeps changing; try again");

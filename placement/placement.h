@@ -38,7 +38,8 @@ class PlacementStore {
   explicit PlacementStore(std::unique_ptr<EtcdClient> etcd) : etcd_(std::move(etcd)) {}
 
   absl::StatusOr<std::optional<TenantPlacement>> Get(const std::string& tenant);
-  absl::StatusOr<std::vector<TenantPlacement>> List();
+  // Every tenant's placement, by tenant name (one range read).
+  absl::StatusOr<std::map<std::string, TenantPlacement>> List();
   // Stores `p` if its record is still at p->revision (0: absent), and sets
   // p->revision to the new one; ABORTED, nothing written, if another writer changed
   // it meanwhile.

@@ -206,14 +206,14 @@ absl::StatusOr<Output> Cli::TenantCreate(const std::string& name, const std::str
   const Daemon* target = &stack_.pageserver;
   if (!stack_.more_pageservers.empty()) {
     CAMBIUM_ASSIGN_OR_RETURN(placement::PlacementStore * store, Placement());
-    CAMBIUM_ASSIGN_OR_RETURN(std::vector<placement::TenantPlacement> all, store->List());
+    CAMBIUM_ASSIGN_OR_RETURN(auto all, store->List());
     if (!pageserver.empty()) {
       CAMBIUM_ASSIGN_OR_RETURN(target, PageserverNamed(pageserver));
     } else {
       // The pageserver with the fewest placed tenants (the first also holds the
       // stack's own tenant).
       std::map<std::string, int> load = {{stack_.pageserver.name, 1}};
-      for (const auto& p : all) ++load[p.pageserver];
+      for (const auto& [tenant, p] : all) ++load[p.pageserver];
       for (const Daemon* ps : stack_.Pageservers()) {
         if (load[ps->name] < load[target->name]) target = ps;
       }
@@ -244,8 +244,7 @@ absl::StatusOr<Output> Cli::TenantList() {
   std::map<std::string, placement::TenantPlacement> placed;
   if (!stack_.more_pageservers.empty()) {
     CAMBIUM_ASSIGN_OR_RETURN(placement::PlacementStore * store, Placement());
-    CAMBIUM_ASSIGN_OR_RETURN(std::vector<placement::TenantPlacement> all, store->List());
-    for (auto& p : all) placed[p.tenant] = std::move(p);
+    CAMBIUM_ASSIGN_OR_RETURN(placed, store->List());
   }
   Output out;
   out.json = json::array();
@@ -277,9 +276,7 @@ absl::StatusOr<std::vector<std::string>> Cli::RetireStaleCopies(const Daemon& ps
   CAMBIUM_ASSIGN_OR_RETURN(v1::ListTenantsResponse tenants,
                            ControlCall(*StubFor(ps), &Stub::ListTenants, v1::ListTenantsRequest()));
   // One read of every placement, not one per tenant: a pageserver holds hundreds.
-  CAMBIUM_ASSIGN_OR_RETURN(std::vector<placement::TenantPlacement> all, store->List());
-  std::map<std::string, placement::TenantPlacement> placed;
-  for (auto& p : all) placed[p.tenant] = std::move(p);
+  CAMBIUM_ASSIGN_OR_RETURN(auto placed, store->List());
   std::vector<std::string> retired;
   for (const v1::TenantInfo& t : tenants.tenants()) {
     auto found = placed.find(t.name());
