@@ -438,7 +438,10 @@ int ShimFs::Rename(const char* from_path, const char* to_path, unsigned int flag
   bool wal = false;
   Lsn segment;
   const Node::Store to_store = node->dir ? node->store : StoreOf(to, &wal, &segment);
-  if (!node->dir && to_store != node->store) {
+  // A local file's pages may sit in the kernel's cache (OpenHandle); a WAL
+  // segment's bytes must all be seen. Postgres makes segments inside pg_wal.
+  if (!node->dir &&
+      (to_store != node->store || (wal && pg::ClassifyPath(from) == pg::PathClass::kLocal))) {
     LogError("rename_across_storage", {{"from", from}, {"to", to}});
     return -EXDEV;
   }
@@ -565,15 +568,22 @@ int ShimFs::OpenHandle(const std::shared_ptr<Node>& node, fuse_file_info* fi) {
   // request per 8 KiB page (after 10 s of TPC-B, ~8,000 requests at a start). Not
   // kept across opens (keep_cache 0), and never again once the segment is opened
   // for writing or renamed: a page a reader holds would go stale under a write.
+  // Local files (sort and hash spill files in pgsql_tmp, temporary relations,
+  // pg_subtrans; never versioned) go through the page cache too, written back:
+  // Postgres writes and reads its spill files 8 KiB at a time, and a CREATE INDEX
+  // of 3 million rows spilled ~15,000 of each through FUSE (issue 11). They need
+  // no durability (an fsync only writes the dirty pages back to the scratch
+  // file), and nothing reads the scratch file around this mount.
   // Every other file (WAL being written, the control file, SLRUs, maps: partial
   // writes, or every byte must be seen) keeps direct_io.
   const bool read_only = (fi->flags & O_ACCMODE) == O_RDONLY;
   if (!read_only) node->wal_sealed = false;
   const bool relation = node->versioned() && pg::IsRelationFile(node->path);
-  handle->page_cached = relation || (node->wal && node->wal_sealed && read_only);
+  const bool local = pg::ClassifyPath(node->path) == pg::PathClass::kLocal;
+  handle->page_cached = relation || local || (node->wal && node->wal_sealed && read_only);
   fi->fh = reinterpret_cast<uint64_t>(handle);
   fi->direct_io = handle->page_cached ? 0 : 1;
-  fi->keep_cache = relation ? 1 : 0;
+  fi->keep_cache = relation || local ? 1 : 0;
   return 0;
 }
 

@@ -341,9 +341,10 @@ int ShimFs::Write(const char* path, const char* buf, size_t size, off_t off, fus
   // Nothing writes WAL before its recovery read it all; should it, it waits.
   absl::Status filled = WaitWalFilled(*node, kDefaultWalSegmentSize);
   if (!filled.ok()) return ToErrno(filled);
-  const int written = h != nullptr && h->page_cached ? WriteCached(*node, buf, size, off)
-                      : node->versioned()            ? WriteVersioned(*node, buf, size, off)
-                                                     : WriteLocal(*node, buf, size, off);
+  const int written = h != nullptr && h->page_cached && node->versioned()
+                          ? WriteCached(*node, buf, size, off)
+                      : node->versioned() ? WriteVersioned(*node, buf, size, off)
+                                          : WriteLocal(*node, buf, size, off);
   if (written < 0 || h == nullptr || !h->sync_writes) return written;
   // O_SYNC / O_DSYNC: durable before the write returns, like fsync after it.
   const int synced = Fsync(path, 1, fi);

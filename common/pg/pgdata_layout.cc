@@ -35,9 +35,17 @@ bool IsLocalDirectory(std::string_view path) {
   for (std::string_view dir : kLocalDirectories) {
     if (path == dir || StartsWithDir(path, dir)) return true;
   }
-  // Per-tablespace temp directories, e.g. base/pgsql_tmp is listed; a database
-  // directory never contains one in PostgreSQL 15.
-  return false;
+  // A tablespace's temporary files: pg_tblspc/<oid>/<PG_15_catversion>/pgsql_tmp
+  // (base/pgsql_tmp is listed; a database directory never holds one).
+  if (!StartsWithDir(path, "pg_tblspc")) return false;
+  std::string_view rest = path.substr(std::string_view("pg_tblspc/").size());
+  const size_t oid_end = rest.find('/');
+  if (oid_end == std::string_view::npos || !AllDigits(rest.substr(0, oid_end))) return false;
+  rest = rest.substr(oid_end + 1);
+  const size_t version_end = rest.find('/');
+  if (version_end == std::string_view::npos || version_end == 0) return false;
+  rest = rest.substr(version_end + 1);
+  return rest == "pgsql_tmp" || StartsWithDir(rest, "pgsql_tmp");
 }
 
 namespace {

@@ -6,17 +6,21 @@ namespace cambium::pg {
 namespace {
 
 TEST(PgdataLayout, ClassifiesVersionedLocalAndWalPaths) {
-  for (const char* p : {"base/5/16384", "base/5/16384.1", "base/5/16384_fsm", "global/pg_control",
-                        "global/pg_filenode.map", "pg_xact/0000", "pg_multixact/offsets/0000",
-                        "postgresql.conf", "PG_VERSION", "pg_wal", "pg_stat_tmp", "base/pgsql_tmp",
-                        "pg_logical/replorigin_checkpoint", "base/5/t3"}) {
+  for (const char* p :
+       {"base/5/16384", "base/5/16384.1", "base/5/16384_fsm", "global/pg_control",
+        "global/pg_filenode.map", "pg_xact/0000", "pg_multixact/offsets/0000", "postgresql.conf",
+        "PG_VERSION", "pg_wal", "pg_stat_tmp", "base/pgsql_tmp", "pg_logical/replorigin_checkpoint",
+        "base/5/t3", "pg_tblspc/16400/PG_15_202209061/16384/16385",
+        "pg_tblspc/16400/PG_15_202209061/pgsql_tmp"}) {
     EXPECT_EQ(ClassifyPath(p), PathClass::kVersioned) << p;
   }
   for (const char* p :
        {"postmaster.pid", "postmaster.opts", "pg_stat_tmp/global.stat", "pg_notify/0000",
         "pg_subtrans/0001", "pg_snapshots/x", "pg_dynshmem/mmap.1", "log/postgresql.log",
         "base/pgsql_tmp/pgsql_tmp123.0", "base/5/t3_16384", "base/5/t12_16384_fsm",
-        "base/5/t12_16384.2", "base/5/t12_16384_vm.1"}) {
+        "base/5/t12_16384.2", "base/5/t12_16384_vm.1",
+        "pg_tblspc/16400/PG_15_202209061/pgsql_tmp/pgsql_tmp123.0",
+        "pg_tblspc/16400/PG_15_202209061/pgsql_tmp/pgsql_tmp123.0.fileset/0.0"}) {
     EXPECT_EQ(ClassifyPath(p), PathClass::kLocal) << p;
   }
   for (const char* p : {"pg_wal/000000010000000000000001", "pg_wal/archive_status/x.ready",

@@ -259,6 +259,53 @@ TEST_F(ShimFsTest, WalWhollyBeforeTheStartIsReadThroughThePageCache) {
   fs_->EndWalFill(absl::OkStatus());
 }
 
+// Issue 11: Postgres' spill files (sorts, hashes, CREATE INDEX) and temporary
+// relations are written and read 8 KiB at a time; through direct_io every one was
+// a FUSE request. They go through the page cache: the kernel writes them back in
+// pieces of any size and offset, which land in the scratch file as they are.
+TEST_F(ShimFsTest, LocalFilesGoThroughThePageCacheAndWalDoesNot) {
+  ASSERT_EQ(fs_->Mkdir("/base", 0700), 0);
+  ASSERT_EQ(fs_->Mkdir("/base/pgsql_tmp", 0700), 0);
+  const std::string spill = "/base/pgsql_tmp/pgsql_tmp7.0";
+  fuse_file_info fi{};
+  fi.flags = O_RDWR | O_CREAT;
+  ASSERT_EQ(fs_->Create(spill.c_str(), 0600, &fi), 0);
+  EXPECT_EQ(fi.direct_io, 0u);
+  EXPECT_EQ(fi.keep_cache, 1u) << "nothing changes the file but this mount";
+  std::string expected(3 * 8192 + 100, '\0');
+  const auto put = [&](off_t off, size_t n, char c) {
+    const std::string piece(n, c);
+    ASSERT_EQ(Write(spill, fi.fh, piece, off), static_cast<int>(n));
+    expected.replace(off, n, piece);
+  };
+  put(4096, 4096, 'b');  // the second page of a block before its first
+  put(0, 4096, 'a');
+  put(3 * 8192, 100, 'z');  // a tail, not a whole page
+  put(8192, 8192 + 13, 'c');
+  EXPECT_EQ(Size(spill), static_cast<off_t>(expected.size()));
+  int r = 0;
+  EXPECT_EQ(Read(spill, fi.fh, 1 << 20, 0, &r), expected);
+  EXPECT_EQ(fs_->Fsync(spill.c_str(), 0, &fi), 0);
+  Release(spill, fi.fh);
+  fuse_file_info reopened{};
+  reopened.flags = O_RDONLY;
+  ASSERT_EQ(fs_->Open(spill.c_str(), &reopened), 0);
+  EXPECT_EQ(reopened.direct_io, 0u);
+  EXPECT_EQ(Read(spill, reopened.fh, 1 << 20, 0, &r), expected);
+  Release(spill, reopened.fh);
+  // A segment being made in pg_wal is not a local file: every byte must be seen.
+  fuse_file_info temp{};
+  temp.flags = O_RDWR | O_CREAT;
+  ASSERT_EQ(fs_->Create("/pg_wal/xlogtemp.7", 0600, &temp), 0);
+  EXPECT_EQ(temp.direct_io, 1u);
+  Release("/pg_wal/xlogtemp.7", temp.fh);
+  // A local file whose pages the kernel may hold never becomes a WAL segment.
+  EXPECT_EQ(fs_->Rename(spill.c_str(), "/pg_wal/000000010000000000000009", 0), -EXDEV);
+  const uint64_t fh = Open(spill, O_RDONLY);
+  EXPECT_EQ(Read(spill, fh, 1 << 20, 0, &r), expected);
+  Release(spill, fh);
+}
+
 // Issue 11: a fetch that fails makes every read of the bytes it did not bring fail
 // (Postgres' recovery then stops with an error) instead of serving zeros as WAL.
 TEST_F(ShimFsTest, AFailedWalFetchFailsReadsOfTheMissingBytes) {
