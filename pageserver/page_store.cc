@@ -42,8 +42,13 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family, const PageStoreOptions
   cf.level_compaction_dynamic_level_bytes = true;
   // One codec for every level. (ZSTD on the bottommost level was measured: with
   // dynamic level sizes nearly every compaction writes the bottommost level, and
-  // ZSTD there made compaction the largest CPU user during a bulk load.)
+  // ZSTD there made compaction the largest CPU user during a bulk load.) With LZ4
+  // the pages are compressed one by one as they are written (PageCodec), and the
+  // blocks family's SST files are not compressed again.
   cf.compression = ParseCompression(options.compression);
+  if (family == Family::kBlocks && cf.compression == rocksdb::kLZ4Compression) {
+    cf.compression = rocksdb::kNoCompression;
+  }
   if (family == Family::kBlocks || family == Family::kFiles) {
     // Lookups are seeks within one timeline|path prefix: bloom on that prefix.
     cf.prefix_extractor = keys::NewPathPrefixExtractor();
@@ -155,6 +160,9 @@ absl::StatusOr<std::unique_ptr<PageStore>> PageStore::Open(const std::string& di
   if (!s.ok()) return FromRocks(s, absl::StrFormat("open page store %s", dir));
   store->db_.reset(db);
   store->dir_ = dir;
+  store->page_codec_ = ParseCompression(options.compression) == rocksdb::kLZ4Compression
+                           ? PageCodec::kLz4
+                           : PageCodec::kNone;
   return store;
 }
 

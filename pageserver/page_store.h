@@ -31,8 +31,9 @@ namespace cambium::pageserver {
 struct PageStoreOptions {
   // Block cache for all column families. Default: 512 MiB.
   uint64_t cache_bytes = 512ull << 20;
-  // Compression of SST files: "lz4", "zstd" or "none"; the bottommost level always
-  // uses zstd unless "none". Default: "lz4".
+  // Compression: "lz4" (pages compressed one by one as they are written, see
+  // PageCodec; SST files of the other families with LZ4), "zstd" (pages as they
+  // are, SST files with ZSTD) or "none". Default: "lz4".
   std::string compression = "lz4";
   // Keep page versions in blob files (RocksDB integrated BlobDB): compaction moves
   // keys, not 8 KiB values. Default: false.
@@ -55,6 +56,8 @@ class PageStore {
   PageStore& operator=(const PageStore&) = delete;
 
   rocksdb::DB* db() const { return db_.get(); }
+  // How new page versions are stored (PageStoreOptions::compression).
+  PageCodec page_codec() const { return page_codec_; }
   rocksdb::ColumnFamilyHandle* cf(Family family) const {
     return handles_[static_cast<int>(family)];
   }
@@ -120,6 +123,7 @@ class PageStore {
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::string dir_;
+  PageCodec page_codec_ = PageCodec::kNone;
 
   std::mutex resume_mu_;
   absl::Time last_resume_ = absl::InfinitePast();  // GUARDED_BY(resume_mu_)

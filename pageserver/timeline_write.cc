@@ -261,6 +261,7 @@ class Timeline::BatchBuilder {
   const uint64_t generation_;
   Lsn tag_;
   rocksdb::WriteBatch batch_;
+  std::string compressed_;                  // a page's LZ4 form, until the batch has copied it
   std::map<std::string, FileState> files_;  // overlay: states written by this batch
   std::map<std::pair<std::string, uint32_t>, std::string> blocks_;  // "" = zeros
 };
@@ -293,13 +294,15 @@ void Timeline::BatchBuilder::PutFile(const std::string& path, const FileState& s
 
 void Timeline::BatchBuilder::PutBlockValue(const std::string& key, BlockKind kind,
                                            std::string_view data) {
-  // Header and page go to the batch as two parts: the page is copied once, into it.
-  const BlockValueHeader header = EncodeBlockValueHeader(key, generation_, kind, data);
+  // Header and body go to the batch as two parts: the page (or its compressed
+  // form) is copied once, into it.
+  const BlockValueParts value =
+      EncodeBlockValueParts(key, generation_, kind, data, t_->store_->page_codec(), &compressed_);
   const rocksdb::Slice key_part(key);
-  const rocksdb::Slice value_parts[] = {rocksdb::Slice(header.data(), header.size()),
-                                        rocksdb::Slice(data.data(), data.size())};
+  const rocksdb::Slice value_parts[] = {rocksdb::Slice(value.header.data(), value.header.size()),
+                                        rocksdb::Slice(value.body.data(), value.body.size())};
   batch_.Put(t_->store_->cf(Family::kBlocks), rocksdb::SliceParts(&key_part, 1),
-             rocksdb::SliceParts(value_parts, kind == BlockKind::kData ? 2 : 1));
+             rocksdb::SliceParts(value_parts, value.body.empty() ? 1 : 2));
 }
 
 void Timeline::BatchBuilder::PutBlock(const std::string& path, uint32_t block, std::string data) {

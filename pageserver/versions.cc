@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "common/bytes.h"
 #include "common/checksum.h"
+#include "lz4.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -13,6 +14,8 @@ namespace {
 constexpr uint8_t kFormat = 1;
 constexpr size_t kChecksumOffset = 10;
 constexpr size_t kFileBodySize = 20;  // size, mode, incarnation
+// The stored kind of a page compressed with LZ4 (decoded as BlockKind::kData).
+constexpr uint8_t kStoredLz4Page = 2;
 
 uint64_t ValueChecksum(std::string_view key, std::string_view value) {
   return Checksum64Parts(
@@ -38,41 +41,77 @@ absl::Status CheckValue(std::string_view key, std::string_view value, size_t min
   return absl::OkStatus();
 }
 
+BlockValueHeader SealedHeader(std::string_view key, uint64_t generation, uint8_t stored_kind,
+                              std::string_view body) {
+  BlockValueHeader header;
+  header[0] = static_cast<char>(kFormat);
+  header[1] = static_cast<char>(stored_kind);
+  std::memcpy(header.data() + 2, &generation, 8);
+  // The checksum covers the key and every value byte but itself: header[0, 10), body.
+  const std::string_view sealed(header.data(), kChecksumOffset);
+  const uint64_t checksum = Checksum64Parts({key, sealed, body});
+  std::memcpy(header.data() + kChecksumOffset, &checksum, 8);
+  return header;
+}
+
 }  // namespace
 
 BlockValueHeader EncodeBlockValueHeader(std::string_view key, uint64_t generation, BlockKind kind,
                                         std::string_view data) {
   if (kind != BlockKind::kData) data = {};
-  BlockValueHeader header;
-  header[0] = static_cast<char>(kFormat);
-  header[1] = static_cast<char>(kind);
-  std::memcpy(header.data() + 2, &generation, 8);
-  // The checksum covers the key and every value byte but itself: header[0, 10), data.
-  const std::string_view sealed(header.data(), kChecksumOffset);
-  const uint64_t checksum = Checksum64Parts({key, sealed, data});
-  std::memcpy(header.data() + kChecksumOffset, &checksum, 8);
-  return header;
+  return SealedHeader(key, generation, static_cast<uint8_t>(kind), data);
+}
+
+BlockValueParts EncodeBlockValueParts(std::string_view key, uint64_t generation, BlockKind kind,
+                                      std::string_view data, PageCodec codec,
+                                      std::string* scratch) {
+  if (kind == BlockKind::kData && codec == PageCodec::kLz4) {
+    // Worth it only if it saves an eighth (RocksDB's own rule for SST blocks).
+    const int limit = static_cast<int>(kBlockSize - kBlockSize / 8);
+    scratch->resize(LZ4_COMPRESSBOUND(kBlockSize));
+    const int n =
+        LZ4_compress_default(data.data(), scratch->data(), static_cast<int>(data.size()), limit);
+    if (n > 0) {
+      const std::string_view body(scratch->data(), static_cast<size_t>(n));
+      return {SealedHeader(key, generation, kStoredLz4Page, body), body};
+    }
+  }
+  if (kind != BlockKind::kData) data = {};
+  return {EncodeBlockValueHeader(key, generation, kind, data), data};
 }
 
 std::string EncodeBlockValue(std::string_view key, uint64_t generation, BlockKind kind,
-                             std::string_view data) {
-  const BlockValueHeader header = EncodeBlockValueHeader(key, generation, kind, data);
-  std::string value(header.data(), header.size());
-  if (kind == BlockKind::kData) value.append(data.data(), data.size());
+                             std::string_view data, PageCodec codec) {
+  std::string scratch;
+  const BlockValueParts parts = EncodeBlockValueParts(key, generation, kind, data, codec, &scratch);
+  std::string value(parts.header.data(), parts.header.size());
+  value.append(parts.body.data(), parts.body.size());
   return value;
 }
 
 absl::Status DecodeBlockValue(std::string_view key, std::string_view value, BlockVersion* out) {
   absl::Status s = CheckValue(key, value, kValueHeaderSize, "block");
   if (!s.ok()) return s;
-  out->kind = static_cast<BlockKind>(value[1]);
+  const uint8_t stored_kind = static_cast<uint8_t>(value[1]);
   out->generation = StoredGeneration(value);
-  if (out->kind == BlockKind::kData) {
-    if (value.size() != kValueHeaderSize + kBlockSize) {
+  const std::string_view body = value.substr(kValueHeaderSize);
+  if (stored_kind == static_cast<uint8_t>(BlockKind::kData)) {
+    out->kind = BlockKind::kData;
+    if (body.size() != kBlockSize) {
       return absl::DataLossError(absl::StrFormat("stored block is %u bytes", value.size()));
     }
-    out->data.assign(value.data() + kValueHeaderSize, kBlockSize);
-  } else if (out->kind == BlockKind::kZero) {
+    out->data.assign(body.data(), kBlockSize);
+  } else if (stored_kind == kStoredLz4Page) {
+    out->kind = BlockKind::kData;
+    out->data.resize(kBlockSize);
+    const int n = LZ4_decompress_safe(body.data(), out->data.data(), static_cast<int>(body.size()),
+                                      static_cast<int>(kBlockSize));
+    if (n != static_cast<int>(kBlockSize)) {
+      return absl::DataLossError(
+          absl::StrFormat("stored compressed block does not decompress to a page (%d bytes)", n));
+    }
+  } else if (stored_kind == static_cast<uint8_t>(BlockKind::kZero)) {
+    out->kind = BlockKind::kZero;
     out->data.clear();
   } else {
     return absl::DataLossError("stored block version has an unknown kind");

@@ -1,8 +1,10 @@
 #include "pageserver/versions.h"
 
+#include "absl/strings/str_format.h"
 #include "common/bytes.h"
 #include "common/checksum.h"
 #include "gtest/gtest.h"
+#include "lz4.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -51,6 +53,58 @@ TEST(Versions, BlockValueLayoutIsStable) {
   EXPECT_EQ(EncodeBlockValue(key, 4, BlockKind::kZero, ""), zero);
   const BlockValueHeader zero_header = EncodeBlockValueHeader(key, 4, BlockKind::kZero, "");
   EXPECT_EQ(std::string(zero_header.data(), zero_header.size()), zero);
+}
+
+// Issue 11: pages are stored compressed when LZ4 saves an eighth; a page that does
+// not compress is stored as is. Both decode to the page, and damage to either is
+// DATA_LOSS, never a wrong page.
+TEST(Versions, CompressedPagesRoundTripAndIncompressibleOnesStayAsTheyAre) {
+  const std::string key = "some-key";
+  std::string page(kBlockSize, ' ');
+  for (size_t i = 0; i + 8 <= page.size(); i += 97) {
+    const std::string row = absl::StrFormat("row%05u", i);
+    page.replace(i, row.size(), row);
+  }
+  ASSERT_EQ(page.size(), kBlockSize);
+  const std::string value = EncodeBlockValue(key, 3, BlockKind::kData, page, PageCodec::kLz4);
+  EXPECT_LT(value.size(), kValueHeaderSize + kBlockSize / 4);
+  EXPECT_EQ(value[1], 2) << "the stored kind of a compressed page";
+  BlockVersion v;
+  const absl::Status decoded = DecodeBlockValue(key, value, &v);
+  ASSERT_TRUE(decoded.ok()) << decoded;
+  EXPECT_EQ(v.kind, BlockKind::kData);
+  EXPECT_EQ(v.generation, 3u);
+  EXPECT_TRUE(v.data == page);
+  for (size_t at : {size_t{1}, size_t{12}, kValueHeaderSize, value.size() - 1}) {
+    std::string flipped = value;
+    flipped[at] ^= 0x10;
+    EXPECT_EQ(DecodeBlockValue(key, flipped, &v).code(), absl::StatusCode::kDataLoss) << at;
+  }
+  // A body that is valid LZ4 and checksums right but is not a whole page.
+  std::string scratch;
+  const BlockValueParts half =
+      EncodeBlockValueParts(key, 3, BlockKind::kData, page, PageCodec::kLz4, &scratch);
+  std::string short_body(kBlockSize / 2, ' ');
+  std::string lz4(LZ4_COMPRESSBOUND(kBlockSize), '\0');
+  lz4.resize(LZ4_compress_default(short_body.data(), lz4.data(), short_body.size(), lz4.size()));
+  std::string forged(half.header.data(), 2);
+  AppendLittleEndian<uint64_t>(&forged, 3);
+  AppendLittleEndian<uint64_t>(&forged, Checksum64Parts({key, forged, lz4}));
+  forged += lz4;
+  EXPECT_EQ(DecodeBlockValue(key, forged, &v).code(), absl::StatusCode::kDataLoss);
+
+  std::string noise(kBlockSize, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  const std::string raw = EncodeBlockValue(key, 3, BlockKind::kData, noise, PageCodec::kLz4);
+  EXPECT_TRUE(raw == EncodeBlockValue(key, 3, BlockKind::kData, noise)) << "stored as is";
+  ASSERT_TRUE(DecodeBlockValue(key, raw, &v).ok());
+  EXPECT_TRUE(v.data == noise);
+  EXPECT_EQ(EncodeBlockValue(key, 3, BlockKind::kZero, "", PageCodec::kLz4),
+            EncodeBlockValue(key, 3, BlockKind::kZero, ""));
 }
 
 TEST(Versions, FileValueRoundTrips) {

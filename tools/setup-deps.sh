@@ -18,7 +18,7 @@ product_packages=(
   # build; dpkg-dev for dpkg-shlibdeps (the Debian package's library dependencies)
   build-essential cmake ninja-build ccache pkg-config git dpkg-dev
   # storage, rpc, libraries
-  librocksdb-dev liburing-dev libxxhash-dev
+  librocksdb-dev liblz4-dev liburing-dev libxxhash-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libabsl-dev libfuse3-dev fuse3
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libspdlog-dev
