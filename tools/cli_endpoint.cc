@@ -225,6 +225,11 @@ absl::Status Cli::RunPostgres(EndpointState& ep, bool fresh_storage) {
                                        "listen_addresses=127.0.0.1",
                                        "-c",
                                        "checkpoint_timeout=60s"};
+  // Postgres writes WAL a page at a time once its buffers are full, and each write
+  // to pg_wal is a FUSE request: 4 MB of buffers (the default with 128 MB of shared
+  // buffers) made ~34,000 of them in `pgbench -i -s 30`, 16 MB ~3,400, and the
+  // load's COPY took ~20% less time (issue 11).
+  postgres.insert(postgres.end(), {"-c", "wal_buffers=16MB"});
   const std::vector<std::string> access = PostgresAccessArgs(ep);
   postgres.insert(postgres.end(), access.begin(), access.end());
   // Durability is not a user setting: the command line beats ALTER SYSTEM and
