@@ -1,6 +1,10 @@
 #include "compute-shim/block_cache.h"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <new>
 
 #include "common/lsn.h"
 
@@ -43,6 +47,14 @@ void BlockCache::RegisterMetrics() {
 
 BlockCache::~BlockCache() { metrics_.clear(); }
 
+BlockCache::Chunk BlockCache::NewChunk() {
+  char* p = static_cast<char*>(std::aligned_alloc(kChunkBytes, kChunkBytes));
+  if (p == nullptr) throw std::bad_alloc();
+  // Advice only: without transparent huge pages (or with them off) it changes nothing.
+  (void)madvise(p, kChunkBytes, MADV_HUGEPAGE);
+  return Chunk(p);
+}
+
 std::map<BlockCache::Key, BlockCache::Entry>::iterator BlockCache::StoreLocked(const Key& key,
                                                                                const char* data,
                                                                                bool* inserted) {
@@ -51,8 +63,7 @@ std::map<BlockCache::Key, BlockCache::Entry>::iterator BlockCache::StoreLocked(c
   if (added) {
     if (free_slots_.empty()) {
       const uint32_t first = static_cast<uint32_t>(chunks_.size()) * kSlotsPerChunk;
-      chunks_.push_back(
-          std::make_unique_for_overwrite<char[]>(size_t{kSlotsPerChunk} * kBlockSize));
+      chunks_.push_back(NewChunk());
       for (uint32_t i = kSlotsPerChunk; i > 0; --i) free_slots_.push_back(first + i - 1);
     }
     it->second.slot = free_slots_.back();
