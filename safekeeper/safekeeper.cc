@@ -1,6 +1,7 @@
 #include "safekeeper/safekeeper.h"
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -120,7 +121,7 @@ absl::Status Safekeeper::LoadTimelines() {
       }
       CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<Timeline> tl,
                                Timeline::Open(fs, dir, options_.id, options_.segment_size));
-      tl->SetMaxUnarchivedWal(options_.max_unarchived_wal);
+      Configure(*tl);
       timelines_[TimelineKey{*tenant, *timeline}] = std::move(tl);
     }
   }
@@ -171,7 +172,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> Safekeeper::GetOrCreate(const Timeline
   }();
   if (!created.ok()) return DiskFullError(options_.id, dir, created.status());
   std::shared_ptr<Timeline> tl = std::move(*created);
-  tl->SetMaxUnarchivedWal(options_.max_unarchived_wal);
+  Configure(*tl);
   timelines_[key] = tl;
   return tl;
 }
@@ -250,22 +251,68 @@ void Safekeeper::CheckpointAll() {
   }
 }
 
+void Safekeeper::Configure(Timeline& tl) {
+  tl.SetMaxUnarchivedWal(options_.max_unarchived_wal);
+  tl.SetPreallocationWanted([this] { WantPreallocation(); });
+}
+
+void Safekeeper::WantPreallocation() {
+  absl::MutexLock lock(&wake_mu_);
+  preallocation_wanted_ = true;
+}
+
+void Safekeeper::PreallocateAll() {
+  std::vector<std::shared_ptr<Timeline>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [key, tl] : timelines_) all.push_back(tl);
+  }
+  // A failure (a full disk) is the checkpoint's to report, which tries again; an
+  // append that needs the segment creates it itself or reports why it cannot.
+  for (const auto& tl : all) tl->Preallocate().IgnoreError();
+}
+
 void Safekeeper::StartMaintenance() {
   maintenance_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(options_.checkpoint_interval)) CheckpointAll();
+    absl::Time next_checkpoint = absl::Now() + options_.checkpoint_interval;
+    for (;;) {
+      bool preallocate;
+      {
+        absl::MutexLock lock(&wake_mu_);
+        auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
+          return stopping_ || preallocation_wanted_;
+        };
+        wake_mu_.AwaitWithDeadline(absl::Condition(&woken), next_checkpoint);
+        if (stopping_) return;
+        preallocate = std::exchange(preallocation_wanted_, false);
+      }
+      if (absl::Now() >= next_checkpoint) {
+        CheckpointAll();  // preallocates too
+        next_checkpoint = absl::Now() + options_.checkpoint_interval;
+      } else if (preallocate) {
+        PreallocateAll();
+      }
+    }
   });
 }
 
 void Safekeeper::StopReaders() {
   absl::MutexLock lock(&mu_);
-  for (auto& [key, tl] : timelines_) tl->Shutdown();
+  for (auto& [key, tl] : timelines_) {
+    tl->Shutdown();
+    // A timeline a caller still holds must not signal this object once it is gone.
+    tl->SetPreallocationWanted(nullptr);
+  }
 }
 
 void Safekeeper::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   StopReaders();
-  stop_.Notify();
+  {
+    absl::MutexLock lock(&wake_mu_);
+    stopping_ = true;
+  }
   if (maintenance_.joinable()) maintenance_.join();
   CheckpointAll();
 }

@@ -5,7 +5,9 @@
 // is damaged (a corrupt control file, WAL that stops below its commit LSN): the
 // process must not start and vote with forgotten promises. Timelines are created
 // when a proposer first names them (Elect or AppendStart carry the timeline start
-// LSN). A background thread checkpoints every timeline each checkpoint_interval.
+// LSN). A background thread checkpoints every timeline each checkpoint_interval,
+// and creates a timeline's next WAL segment as soon as an append passes the first
+// quarter of the current one (Timeline::Preallocate).
 //
 // Deletion. DeleteTimeline first makes a tombstone durable
 // (<data dir>/<tenant hex>/<timeline hex>.deleted), then stops the timeline and
@@ -32,7 +34,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/proto_convert.h"
 #include "metrics/registry.h"
@@ -98,6 +99,12 @@ class Safekeeper {
   absl::Status RemoveTimelineDir(const TimelineKey& key);
   absl::Status DeletedError(const TimelineKey& key) const;
   void CheckpointAll();
+  // Preallocate on every timeline (the maintenance thread, when an append asked).
+  void PreallocateAll();
+  // An append passed a quarter of a segment: wakes the maintenance thread.
+  void WantPreallocation();
+  // Gives `tl` the limits and the preallocation signal of this safekeeper.
+  void Configure(Timeline& tl);
   // The scrape-time gauges: timelines, and each one's flush/commit/archived LSN.
   void RegisterMetrics();
 
@@ -109,7 +116,11 @@ class Safekeeper {
   // The last checkpoint error logged per timeline (maintenance thread only), so
   // a full disk is logged when it starts and ends, not every second.
   std::map<TimelineKey, std::string> checkpoint_errors_;
-  absl::Notification stop_;
+  // The maintenance thread waits on these: a checkpoint every checkpoint_interval,
+  // a preallocation pass as soon as an append asks, and the end.
+  absl::Mutex wake_mu_;
+  bool preallocation_wanted_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::thread maintenance_;
   bool shut_down_ = false;
   // Last members: unregistered first, before the timelines they read go.

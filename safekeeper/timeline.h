@@ -26,6 +26,7 @@
 #define CAMBIUM_SAFEKEEPER_TIMELINE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -125,6 +126,13 @@ class Timeline {
   // Backpressure (SafekeeperOptions::max_unarchived_wal): AppendData refuses new,
   // uncommitted WAL ending more than `bytes` past the archived LSN. 0: no bound.
   void SetMaxUnarchivedWal(uint64_t bytes);
+  // Called (under the timeline's lock: it must only signal) when an append takes
+  // the flush LSN past the first quarter of a segment, so that the next segment is created
+  // by Preallocate soon rather than by an append that needs it. Default: none.
+  void SetPreallocationWanted(std::function<void()> wanted);
+  // Creates the next segment if the flush LSN is past a quarter of its segment
+  // (also done by Checkpoint). Runs without blocking appends.
+  absl::Status Preallocate();
   const std::string& name() const { return name_; }
   const std::string& dir() const { return dir_; }
   WalStorage* wal() const { return wal_; }
@@ -142,6 +150,10 @@ class Timeline {
   // segment to create, if any.
   absl::Status CheckpointLocked(std::optional<uint64_t>* preallocate)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The segment after the flush LSN's once that is past its first quarter.
+  std::optional<uint64_t> SegmentToPreallocate() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Creates `segno` (without mu_; REQUIRES maintenance_mu_).
+  absl::Status CreateSegmentAhead(uint64_t segno);
 
   const std::string name_;
   const TenantId tenant_;
@@ -162,6 +174,7 @@ class Timeline {
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   bool deleted_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t max_unarchived_wal_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> preallocation_wanted_ ABSL_GUARDED_BY(mu_);
   // Whether the last append was refused by the bound (logged once per episode;
   // cleared by a report of the archived LSN).
   bool backpressured_ ABSL_GUARDED_BY(mu_) = false;

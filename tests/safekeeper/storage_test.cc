@@ -643,5 +643,53 @@ TEST(SafekeeperWalStorage, RemovesArchivedSegmentsAndDecodesAcrossSegments) {
   EXPECT_EQ((*reopened)->Status()->flush_lsn, builder.end());
 }
 
+// Once an append passes a quarter of a segment, the next segment is created in the
+// background straight away, not at the next checkpoint (an hour away here) nor by
+// the append that reaches it (a zero fill and two fsyncs in the commit path).
+TEST(SafekeeperPreallocation, TheNextSegmentIsMadeOnceAnAppendPassesAQuarter) {
+  constexpr uint64_t kSeg = 1 << 20;
+  auto dir = TempDir::Create("cambium-sk-prealloc-");
+  ASSERT_TRUE(dir.ok());
+  SafekeeperOptions options;
+  options.data_dir = dir->path();
+  options.id = "sk1";
+  options.segment_size = kSeg;
+  options.checkpoint_interval = absl::Hours(1);
+  auto sk = Safekeeper::Open(options);
+  ASSERT_TRUE(sk.ok()) << sk.status();
+  (*sk)->StartMaintenance();
+  auto tl = (*sk)->GetOrCreate({kTenant, kTimeline}, kStorageStart);
+  ASSERT_TRUE(tl.ok()) << tl.status();
+  const TestWal wal = MakeTestWal(kStorageStart, 1500, 5, kSeg);
+  ASSERT_GT(wal.end(), kStorageStart + kSeg + kSeg / 4);
+  std::vector<Lsn> flushes;
+  for (size_t i = 4; i < wal.record_ends.size(); i += 5) flushes.push_back(wal.record_ends[i]);
+  const auto writes = PostgresLikeWrites(wal.start, wal.bytes, flushes);
+  ASSERT_TRUE((*tl)->Vote({1, kStorageStart}).ok());
+  auto started =
+      (*tl)->AppendStart({1, TermHistory({{1, kStorageStart}}), kStorageStart, kStorageStart});
+  ASSERT_TRUE(started.ok()) << started.status();
+  const uint64_t s = started->stream;
+  const std::string next = TimelineDir(dir->path(), kTenant, kTimeline) + "/" +
+                           WalSegmentFileName(1, kStorageStart.SegmentNo(kSeg) + 1, kSeg);
+  size_t i = 0;
+  for (; writes[i].end() <= kStorageStart + kSeg / 2; ++i) {
+    auto ack = (*tl)->AppendData({1, s, writes[i].lsn, writes[i].bytes, Lsn()});
+    ASSERT_TRUE(ack.ok()) << ack.status();
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (access(next.c_str(), F_OK) != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(access(next.c_str(), F_OK), 0) << next << " was not created ahead of the appends";
+  for (; i < writes.size(); ++i) {
+    auto ack = (*tl)->AppendData({1, s, writes[i].lsn, writes[i].bytes, Lsn()});
+    ASSERT_TRUE(ack.ok()) << ack.status();
+  }
+  std::string stored;
+  ASSERT_TRUE((*tl)->Read(kStorageStart, wal.bytes.size(), /*term=*/0, &stored).ok());
+  EXPECT_EQ(stored, wal.bytes);
+}
+
 }  // namespace
 }  // namespace cambium::safekeeper
