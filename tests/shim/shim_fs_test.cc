@@ -16,6 +16,8 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "common/sync_point.h"
@@ -147,6 +149,17 @@ class ShimFsTest : public ::testing::Test {
     EXPECT_EQ(fs_->GetAttr(path.c_str(), &st, nullptr), 0);
     return st.st_size;
   }
+  // Makes `dirs` in order, then creates `path` (read-write) and expects the kernel's
+  // page cache in front of it: no direct_io, the cache kept across opens.
+  fuse_file_info CreatePageCached(const std::vector<std::string>& dirs, const std::string& path) {
+    for (const std::string& d : dirs) EXPECT_EQ(fs_->Mkdir(d.c_str(), 0700), 0) << d;
+    fuse_file_info fi{};
+    fi.flags = O_RDWR | O_CREAT;
+    EXPECT_EQ(fs_->Create(path.c_str(), 0600, &fi), 0) << path;
+    EXPECT_EQ(fi.direct_io, 0u) << path;
+    EXPECT_EQ(fi.keep_cache, 1u) << path << ": nothing changes the file but this mount";
+    return fi;
+  }
 
   std::unique_ptr<TempDir> dir_;
   pageserver::PageServerConfig config_;
@@ -264,14 +277,8 @@ TEST_F(ShimFsTest, WalWhollyBeforeTheStartIsReadThroughThePageCache) {
 // a FUSE request. They go through the page cache: the kernel writes them back in
 // pieces of any size and offset, which land in the scratch file as they are.
 TEST_F(ShimFsTest, LocalFilesGoThroughThePageCacheAndWalDoesNot) {
-  ASSERT_EQ(fs_->Mkdir("/base", 0700), 0);
-  ASSERT_EQ(fs_->Mkdir("/base/pgsql_tmp", 0700), 0);
   const std::string spill = "/base/pgsql_tmp/pgsql_tmp7.0";
-  fuse_file_info fi{};
-  fi.flags = O_RDWR | O_CREAT;
-  ASSERT_EQ(fs_->Create(spill.c_str(), 0600, &fi), 0);
-  EXPECT_EQ(fi.direct_io, 0u);
-  EXPECT_EQ(fi.keep_cache, 1u) << "nothing changes the file but this mount";
+  fuse_file_info fi = CreatePageCached({"/base", "/base/pgsql_tmp"}, spill);
   std::string expected(3 * 8192 + 100, '\0');
   const auto put = [&](off_t off, size_t n, char c) {
     const std::string piece(n, c);
@@ -378,14 +385,8 @@ TEST_F(ShimFsTest, AScratchFileIsNeverOpenedThroughASymbolicLink) {
 // once, whole. A part whose rest never comes (that page was not dirty) becomes a
 // version over the block's current content at an fsync, or when the rest is read.
 TEST_F(ShimFsTest, ABlockWrittenBackInPartsBecomesOneWholeVersion) {
-  ASSERT_EQ(fs_->Mkdir("/base", 0700), 0);
-  ASSERT_EQ(fs_->Mkdir("/base/5", 0700), 0);
   const std::string rel = "/base/5/16384";
-  fuse_file_info fi{};
-  fi.flags = O_RDWR | O_CREAT;
-  ASSERT_EQ(fs_->Create(rel.c_str(), 0600, &fi), 0);
-  EXPECT_EQ(fi.direct_io, 0u);
-  EXPECT_EQ(fi.keep_cache, 1u);
+  fuse_file_info fi = CreatePageCached({"/base", "/base/5"}, rel);
   const uint64_t fh = fi.fh;
   auto read = [&](off_t off, size_t size) {
     int n = 0;
