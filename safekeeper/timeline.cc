@@ -11,8 +11,12 @@
 namespace cambium::safekeeper {
 namespace {
 
-// How far into a segment the next one is created (Preallocate, Checkpoint).
-constexpr uint64_t kPreallocateAfter(uint64_t segment_size) { return segment_size / 4; }
+// The segment to create ahead of the appends once the flush LSN is `flush`: the
+// next one, from a quarter into the current one on (Preallocate, Checkpoint).
+std::optional<uint64_t> NextSegmentAhead(Lsn flush, uint64_t segment_size) {
+  if (flush.SegmentOffset(segment_size) <= segment_size / 4) return std::nullopt;
+  return flush.SegmentNo(segment_size) + 1;
+}
 
 }  // namespace
 
@@ -125,12 +129,12 @@ absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request)
   // two fsyncs, 15-70 ms measured, in the commit path of every safekeeper at once).
   // (From the middle on, appends of a bulk load still reached the segment while it
   // was being made.)
-  const uint64_t segment_size = wal_->segment_size();
-  auto quarter_passed = [segment_size](Lsn lsn) {
-    return (lsn.value() + segment_size - kPreallocateAfter(segment_size)) / segment_size;
-  };
-  if (preallocation_wanted_ &&
-      quarter_passed(storage_->flush_lsn()) != quarter_passed(flush_before)) {
+  // (The same rule as SegmentToPreallocate's: the signal comes exactly when that
+  // names a new segment, never at a flush LSN for which it names none.)
+  const std::optional<uint64_t> ahead =
+      NextSegmentAhead(storage_->flush_lsn(), wal_->segment_size());
+  if (preallocation_wanted_ && ahead.has_value() &&
+      ahead != NextSegmentAhead(flush_before, wal_->segment_size())) {
     preallocation_wanted_();
   }
   return ack;
@@ -142,10 +146,7 @@ void Timeline::SetPreallocationWanted(std::function<void()> wanted) {
 }
 
 std::optional<uint64_t> Timeline::SegmentToPreallocate() const {
-  const Lsn flush = storage_->flush_lsn();
-  const uint64_t segment_size = wal_->segment_size();
-  if (flush.SegmentOffset(segment_size) <= kPreallocateAfter(segment_size)) return std::nullopt;
-  return flush.SegmentNo(segment_size) + 1;
+  return NextSegmentAhead(storage_->flush_lsn(), wal_->segment_size());
 }
 
 absl::Status Timeline::CreateSegmentAhead(uint64_t segno) {
