@@ -3,13 +3,22 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include "absl/strings/str_format.h"
 #include "common/files.h"
+#include "common/net.h"
+#include "common/status.h"
 
 namespace cambium::testing {
 namespace {
+
+uint64_t FileSize(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : static_cast<uint64_t>(size);
+}
 
 // How long startup (including crash recovery) may take.
 constexpr absl::Duration kStartTimeout = absl::Minutes(2);
@@ -43,6 +52,22 @@ std::string PostgresProcess::LogTail(size_t bytes) const {
 
 absl::Status PostgresProcess::Start() {
   if (server_) return absl::FailedPreconditionError("server already running");
+  // The port was free when it was picked; a test running beside this one may have
+  // taken it since (seen in CI: "could not bind ... Address already in use"). Then
+  // another free port is tried: nobody holds a connection string before Start.
+  for (int attempt = 1;; ++attempt) {
+    const uint64_t log_before = FileSize(options_.log_file);
+    absl::Status started = StartOnce();
+    if (started.ok() || attempt == 5 ||
+        FileTail(options_.log_file, FileSize(options_.log_file) - log_before)
+                .find("Address already in use") == std::string::npos) {
+      return started;
+    }
+    CAMBIUM_ASSIGN_OR_RETURN(options_.port, FreeLoopbackPort());
+  }
+}
+
+absl::Status PostgresProcess::StartOnce() {
   SubprocessOptions postgres;
   postgres.argv = {PostgresBin("postgres"),
                    "-D",

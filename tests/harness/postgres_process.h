@@ -51,6 +51,9 @@ class PostgresProcess {
   explicit PostgresProcess(PostgresOptions options) : options_(std::move(options)) {}
   ~PostgresProcess();
 
+  // Starts postgres and waits until it accepts connections. Should the port be
+  // taken meanwhile (another test's), starts again on another free port: port()
+  // and connection_string() are the ones in use once it returns.
   absl::Status Start();
   // Fast shutdown (a shutdown checkpoint); an error if it does not exit cleanly.
   absl::Status Stop();
@@ -72,6 +75,7 @@ class PostgresProcess {
                                       const std::string& db = "postgres") const;
 
  private:
+  absl::Status StartOnce();
   absl::Status WaitUntilReady();
 
   PostgresOptions options_;
