@@ -291,7 +291,9 @@ class Cli {
   // the others) and waits until every daemon listens.
   absl::Status EnsureDaemons();
   // Ports and command lines of the daemons, saved to stack.json for the supervisor.
-  absl::Status PrepareDaemons();
+  // A daemon not running keeps its recorded ports while they are free, unless
+  // `new_ports` (they were taken between the pick and its bind).
+  absl::Status PrepareDaemons(bool new_ports = false);
   absl::Status StartSupervisor();
   // Waits until every daemon listens; fails early if one exits after `since`.
   absl::Status WaitForDaemons(absl::Time since);

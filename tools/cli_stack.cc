@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "auth/private_file.h"
@@ -110,7 +111,7 @@ absl::Status Cli::RequireStack() {
       dir_.path(), dir_.path()));
 }
 
-absl::Status Cli::PrepareDaemons() {
+absl::Status Cli::PrepareDaemons(bool new_ports) {
   stack_.safekeepers.resize(kSafekeepers);
   // `kind` names the operator's settings for this kind of daemon, D/KIND.toml
   // (keys are the flag names), passed as --config when it exists; a flag the stack
@@ -122,10 +123,10 @@ absl::Status Cli::PrepareDaemons() {
     if (!DaemonUp(d)) {
       if (d.pid > 0) (void)StopProcess(d.pid, SIGKILL, absl::Seconds(5));  // half-dead
       d.pid = 0;
-      if (d.port == 0 || LoopbackPortOpen(d.port)) {
+      if (new_ports || d.port == 0 || LoopbackPortOpen(d.port)) {
         CAMBIUM_ASSIGN_OR_RETURN(d.port, FreeLoopbackPort());
       }
-      if (d.http_port == 0 || LoopbackPortOpen(d.http_port)) {
+      if (new_ports || d.http_port == 0 || LoopbackPortOpen(d.http_port)) {
         CAMBIUM_ASSIGN_OR_RETURN(d.http_port, FreeLoopbackPort());
       }
     }
@@ -239,16 +240,29 @@ absl::Status Cli::WaitForDaemons(absl::Time since) {
 }
 
 absl::Status Cli::EnsureDaemons() {
-  const absl::Time since = absl::Now();
-  if (!SupervisorRunning()) {
-    ReportProgress("daemons", "starting the pageserver and 3 safekeepers");
-    CAMBIUM_RETURN_IF_ERROR(PrepareDaemons());
-    CAMBIUM_RETURN_IF_ERROR(StartSupervisor());
+  // A port that was free when picked can be bound by another program before the
+  // daemon binds it (parallel test suites, anything else on the machine). Such a
+  // daemon exits at once saying it cannot listen: the daemons that did not come up
+  // start again on new ports, a few times, before `up` gives up.
+  constexpr int kAttempts = 4;
+  for (int attempt = 1;; ++attempt) {
+    const absl::Time since = absl::Now();
+    const bool starting = !SupervisorRunning();
+    if (starting) {
+      ReportProgress("daemons", "starting the pageserver and 3 safekeepers");
+      CAMBIUM_RETURN_IF_ERROR(PrepareDaemons(/*new_ports=*/attempt > 1));
+      CAMBIUM_RETURN_IF_ERROR(StartSupervisor());
+    }
+    absl::Status up = WaitForDaemons(since);
+    mgmt_.reset();
+    CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
+    if (up.ok() || !starting || attempt == kAttempts ||
+        !absl::StrContains(up.message(), "cannot listen on")) {
+      return up;
+    }
+    ReportProgress("daemons", "a port was taken before its daemon could listen; new ports");
+    CAMBIUM_RETURN_IF_ERROR(StopSupervisor());
   }
-  absl::Status up = WaitForDaemons(since);
-  mgmt_.reset();
-  CAMBIUM_RETURN_IF_ERROR(dir_.SaveStack(stack_));
-  return up;
 }
 
 absl::Status Cli::EnsureMainBranch() {

@@ -4,8 +4,12 @@
 // crash restarts and down/up, pinned durability settings, control calls through a
 // stalled pageserver, the exact head, writer release and the daemon supervisor. The
 // cases share one stack and run in order; each starts with `up`.
+#include <netinet/in.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -680,6 +684,32 @@ TEST_F(CliTest, SupervisorRestartsCrashedDaemonsOnTheirPorts) {
   const json down = Cambium({"status"}).out;
   EXPECT_FALSE(down["supervisor"]["running"].get<bool>()) << down;
   EXPECT_FALSE(down["pageserver"]["running"].get<bool>()) << down;
+
+  // A recorded port that another program binds while the stack is down, not yet
+  // listening (so `up` cannot tell it is taken; the race with a parallel test that
+  // picked the same free port): the safekeeper cannot serve its metrics there, and
+  // `up` starts it again on new ports instead of failing. (The HTTP port: its
+  // connections leave no TIME_WAIT that would keep the test from binding it.)
+  const std::string old_url = down["safekeepers"][1]["metrics_url"].get<std::string>();
+  int taken_port = 0;
+  ASSERT_EQ(sscanf(old_url.c_str(), "http://127.0.0.1:%d/", &taken_port), 1) << old_url;
+  const int thief = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(thief, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(taken_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(thief, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0) << strerror(errno);
+  Result moved = Cambium({"up"});
+  close(thief);
+  ASSERT_EQ(moved.code, 0) << moved.err;
+  const json now = Cambium({"status"}).out;
+  EXPECT_TRUE(now["safekeepers"][1]["running"].get<bool>()) << now;
+  EXPECT_NE(now["safekeepers"][1]["metrics_url"], old_url) << now;
+  EXPECT_EQ(
+      Psql(moved.out["connection_string"].get<std::string>(), "SELECT count(*) FROM supervised"),
+      "2");
+  ASSERT_EQ(Cambium({"down"}).code, 0);
 }
 
 // Issue 9 (disk full, chaos seed 100): a postgres that exits by itself (killed, or
