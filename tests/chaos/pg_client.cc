@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -18,26 +19,38 @@ std::string ConnError(PGconn* conn) {
 
 absl::StatusOr<std::unique_ptr<PgClient>> PgClient::Connect(const std::string& conninfo,
                                                             absl::Duration timeout) {
-  const std::string seconds = std::to_string(std::max<int64_t>(1, absl::ToInt64Seconds(timeout)));
-  // Keywords override what the URI says; keepalives notice a killed server.
-  const char* keys[] = {"dbname",
-                        "connect_timeout",
-                        "keepalives",
-                        "keepalives_idle",
-                        "keepalives_interval",
-                        "keepalives_count",
-                        nullptr};
-  const char* values[] = {conninfo.c_str(), seconds.c_str(), "1", "5", "2", "3", nullptr};
-  PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
-  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    const std::string seconds = std::to_string(
+        std::max<int64_t>(1, absl::ToInt64Seconds(deadline - absl::Now() + absl::Seconds(1))));
+    // Keywords override what the URI says; keepalives notice a killed server.
+    const char* keys[] = {"dbname",
+                          "connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          nullptr};
+    const char* values[] = {conninfo.c_str(), seconds.c_str(), "1", "5", "2", "3", nullptr};
+    PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    if (conn != nullptr && PQstatus(conn) == CONNECTION_OK) {
+      // NOTICEs (e.g. "... does not exist, skipping" of the churn) are not news.
+      PQsetNoticeProcessor(
+          conn, [](void*, const char*) {}, nullptr);
+      return std::unique_ptr<PgClient>(new PgClient(conn));
+    }
     const std::string msg = ConnError(conn);
     PQfinish(conn);
-    return absl::UnavailableError(absl::StrCat("connect ", conninfo, ": ", msg));
+    // PG 15: "the database system is starting up" / "... is not yet accepting
+    // connections" / "... is in recovery mode" while it replays.
+    const bool starting = absl::StrContains(msg, "starting up") ||
+                          absl::StrContains(msg, "not yet accepting connections") ||
+                          absl::StrContains(msg, "in recovery mode");
+    if (!starting || absl::Now() + absl::Milliseconds(200) >= deadline) {
+      return absl::UnavailableError(absl::StrCat("connect ", conninfo, ": ", msg));
+    }
+    absl::SleepFor(absl::Milliseconds(200));
   }
-  // NOTICEs (e.g. "... does not exist, skipping" of the churn) are not news.
-  PQsetNoticeProcessor(
-      conn, [](void*, const char*) {}, nullptr);
-  return std::unique_ptr<PgClient>(new PgClient(conn));
 }
 
 PgClient::~PgClient() {

@@ -29,7 +29,9 @@ using Row = std::vector<std::string>;  // NULL reads as ""
 class PgClient {
  public:
   // Connects to `conninfo` (a libpq connection string or URI), giving up after
-  // `timeout`. TCP keepalives are on so that a killed server is noticed.
+  // `timeout`. A server still starting up (crash recovery after a restart by the
+  // supervisor) is asked again until then; any other refusal is returned at once.
+  // TCP keepalives are on so that a killed server is noticed.
   static absl::StatusOr<std::unique_ptr<PgClient>> Connect(const std::string& conninfo,
                                                            absl::Duration timeout);
   ~PgClient();
