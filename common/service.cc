@@ -116,15 +116,11 @@ void AddServiceFlags(CLI::App& app, LogOptions* log) {
       "debug, info, warning or error (default: info)");
 }
 
-void TuneDaemonAllocator() {
+void PrepareDaemonProcess() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // (Both fail only for values out of glibc's range; these are within it.)
   (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
   (void)mallopt(M_TRIM_THRESHOLD, 128 << 20);
-}
-
-void PrepareDaemonProcess() {
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  TuneDaemonAllocator();
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);

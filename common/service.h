@@ -49,17 +49,15 @@ void AddServiceFlags(CLI::App& app, LogOptions* log);
 //  - turns off absl::Mutex deadlock detection, which Debian's Abseil build leaves on:
 //    it takes a global lock and walks a lock graph on every Mutex::Lock (measured
 //    on the commit path). Tests keep it on;
-//  - keeps freed memory in malloc's heap for reuse (TuneDaemonAllocator).
+//  - keeps freed memory in malloc's heap for reuse. glibc gives memory back to the
+//    kernel eagerly (blocks above a sliding mmap threshold are mapped and unmapped
+//    on each use; a heap's free top is trimmed past twice that threshold). The
+//    daemons move WAL and pages through buffers of up to a few MiB (gRPC slices,
+//    protobuf strings), so every pass faulted fresh pages in again and flushed TLBs
+//    on the way out: a third of the shim's CPU while a new branch replayed its WAL
+//    (perf, issue 11). Allocations up to 32 MiB come from the heap and up to
+//    128 MiB of free heap top is kept: memory held is at most the peak use plus that.
 void PrepareDaemonProcess();
-// glibc's malloc gives memory back to the kernel eagerly: blocks above a sliding
-// mmap threshold are mapped and unmapped on each use, and a heap's free top is
-// trimmed past twice that threshold. The daemons move WAL and pages through buffers
-// of up to a few MiB (gRPC slices, protobuf strings), so every pass faulted fresh
-// pages in again and flushed TLBs on the way out: a third of the shim's CPU while a
-// new branch replayed its WAL (perf, issue 11). Allocations up to 32 MiB come from
-// the heap and up to 128 MiB of free heap top is kept. Memory held: at most the
-// peak use plus that, returned when the process ends.
-void TuneDaemonAllocator();
 // Waits for SIGTERM or SIGINT (SIGHUP is ignored) and returns the signal number.
 int WaitForTerminationSignal();
 

@@ -129,7 +129,7 @@ absl::StatusOr<AppendAck> Timeline::AppendData(const AppendDataRequest& request)
   // two fsyncs, 15-70 ms measured, in the commit path of every safekeeper at once).
   // (From the middle on, appends of a bulk load still reached the segment while it
   // was being made.)
-  // (The same rule as SegmentToPreallocate's: the signal comes exactly when that
+  // (The same rule as CreateNextSegment's: the signal comes exactly when that
   // names a new segment, never at a flush LSN for which it names none.)
   const std::optional<uint64_t> ahead =
       NextSegmentAhead(storage_->flush_lsn(), wal_->segment_size());
@@ -145,26 +145,21 @@ void Timeline::SetPreallocationWanted(std::function<void()> wanted) {
   preallocation_wanted_ = std::move(wanted);
 }
 
-std::optional<uint64_t> Timeline::SegmentToPreallocate() const {
-  return NextSegmentAhead(storage_->flush_lsn(), wal_->segment_size());
-}
-
-absl::Status Timeline::CreateSegmentAhead(uint64_t segno) {
-  // Without the mutex: appends go on meanwhile. On a full disk this is retried
-  // every checkpoint until space is back.
-  return wal_->CreateSegment(segno);
-}
-
-absl::Status Timeline::Preallocate() {
-  absl::MutexLock housekeeping(&maintenance_mu_);
+absl::Status Timeline::CreateNextSegment() {
   std::optional<uint64_t> segno;
   {
     absl::MutexLock lock(&mu_);
     if (deleted_ || !acceptor_.broken().ok()) return absl::OkStatus();
-    segno = SegmentToPreallocate();
+    segno = NextSegmentAhead(storage_->flush_lsn(), wal_->segment_size());
   }
-  if (!segno.has_value()) return absl::OkStatus();
-  return DiskFullError(name_, dir_, CreateSegmentAhead(*segno));
+  // Without the mutex: appends go on meanwhile. On a full disk this is retried
+  // every checkpoint until space is back.
+  return segno.has_value() ? wal_->CreateSegment(*segno) : absl::OkStatus();
+}
+
+absl::Status Timeline::Preallocate() {
+  absl::MutexLock housekeeping(&maintenance_mu_);
+  return DiskFullError(name_, dir_, CreateNextSegment());
 }
 
 void Timeline::SetMaxUnarchivedWal(uint64_t bytes) {
@@ -309,7 +304,7 @@ void Timeline::WaitForVisibleChange(Lsn seen, absl::Duration timeout) {
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
 }
 
-absl::Status Timeline::CheckpointLocked(std::optional<uint64_t>* preallocate) {
+absl::Status Timeline::CheckpointLocked() {
   absl::Status first = acceptor_.Checkpoint();
   if (!acceptor_.broken().ok()) return first;
   // Segments wholly below both the archived LSN and the persisted commit LSN
@@ -318,25 +313,20 @@ absl::Status Timeline::CheckpointLocked(std::optional<uint64_t>* preallocate) {
       std::min(acceptor_.state().archived_lsn, storage_->control().acceptor.commit_lsn);
   absl::Status removed = storage_->RemoveSegmentsBelow(removable);
   if (first.ok()) first = removed;
-  // Create the next segment before appends need it (a 16 MiB zero fill) once the
-  // current one is a quarter full.
-  *preallocate = SegmentToPreallocate();
   return first;
 }
 
 absl::Status Timeline::Checkpoint() {
   absl::MutexLock housekeeping(&maintenance_mu_);
-  std::optional<uint64_t> preallocate;
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
     if (deleted_ || !acceptor_.broken().ok()) return absl::OkStatus();
-    status = CheckpointLocked(&preallocate);
+    status = CheckpointLocked();
   }
-  if (preallocate.has_value()) {
-    absl::Status created = CreateSegmentAhead(*preallocate);
-    if (status.ok()) status = created;
-  }
+  // The next segment before appends need it (a 16 MiB zero fill), as Preallocate.
+  absl::Status created = CreateNextSegment();
+  if (status.ok()) status = created;
   return DiskFullError(name_, dir_, status);
 }
 

@@ -146,14 +146,12 @@ class Timeline {
   // RESOURCE_EXHAUSTED if `request` brings new WAL beyond the unarchived bound.
   absl::Status CheckUnarchivedBound(const AppendDataRequest& request)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The steps of Checkpoint that need the mutex; sets *preallocate to the next
-  // segment to create, if any.
-  absl::Status CheckpointLocked(std::optional<uint64_t>* preallocate)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The segment after the flush LSN's once that is past its first quarter.
-  std::optional<uint64_t> SegmentToPreallocate() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Creates `segno` (without mu_; REQUIRES maintenance_mu_).
-  absl::Status CreateSegmentAhead(uint64_t segno);
+  // The steps of Checkpoint that need the mutex.
+  absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Creates the segment after the flush LSN's once that is past its first quarter
+  // (nothing for a deleted or broken timeline); the zero fill runs without mu_.
+  absl::Status CreateNextSegment() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   const std::string name_;
   const TenantId tenant_;

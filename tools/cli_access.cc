@@ -17,7 +17,6 @@
 // (before its first client), and the first run of a read-only endpoint's ephemeral
 // branch (which then restarts as a hot standby).
 #include <libpq-fe.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -158,13 +157,7 @@ absl::Status Cli::PrepareEndpointRuntime(const EndpointState& ep, bool tcp) {
     if (chmod(f.c_str(), 0644) != 0) return ErrnoToStatus(errno, "chmod " + f);
   }
   // Last: from here on the postgres user owns the directory (its socket goes here).
-  // (A chown(2) rather than a chown process: no fork and exec in every start.)
-  const struct passwd* pg = getpwnam("postgres");
-  if (pg == nullptr) return absl::NotFoundError("the postgres user does not exist");
-  for (const std::string& d : {rd, rd + "/pgdata"}) {
-    if (lchown(d.c_str(), pg->pw_uid, pg->pw_gid) != 0) return ErrnoToStatus(errno, "chown " + d);
-  }
-  return absl::OkStatus();
+  return GiveToPostgres({rd, rd + "/pgdata"});
 }
 
 void Cli::RemoveRuntimeDir() const {

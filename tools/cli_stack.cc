@@ -301,7 +301,7 @@ absl::Status Cli::EnsureMainBranch() {
     return ErrnoToStatus(errno, "mkdir " + import_dir);
   }
   if (mkdir(pgdata.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir " + pgdata);
-  CAMBIUM_RETURN_IF_ERROR(CheckCommand({.argv = {"chown", "postgres:postgres", pgdata}}).status());
+  CAMBIUM_RETURN_IF_ERROR(GiveToPostgres({pgdata}));
   SubprocessOptions initdb;
   // No trust, even in the branch's own pg_hba.conf (endpoints use the CLI's,
   // cli_access.cc): peer on the socket, SCRAM over TCP.

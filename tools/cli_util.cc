@@ -1,6 +1,7 @@
 #include "tools/cli_util.h"
 
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -13,9 +14,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "common/ids.h"
+#include "common/net.h"
 #include "common/service.h"
 #include "common/status.h"
-#include "common/net.h"
 #include "common/subprocess.h"
 
 namespace cambium::cli {
@@ -32,6 +33,15 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
   auto process = Subprocess::Start(options);
   if (!process.ok()) return process.status();
   return static_cast<int>((*process)->Release());
+}
+
+absl::Status GiveToPostgres(const std::vector<std::string>& paths) {
+  const struct passwd* pg = getpwnam("postgres");
+  if (pg == nullptr) return absl::NotFoundError("the postgres user does not exist");
+  for (const std::string& p : paths) {
+    if (lchown(p.c_str(), pg->pw_uid, pg->pw_gid) != 0) return ErrnoToStatus(errno, "chown " + p);
+  }
+  return absl::OkStatus();
 }
 
 namespace {

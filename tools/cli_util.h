@@ -24,6 +24,10 @@ absl::StatusOr<int> StartDetached(const std::vector<std::string>& argv, const st
                                   const std::string& user = "",
                                   const std::map<std::string, std::string>& env = {});
 
+// Gives the directories `paths` (just made by the CLI) to the postgres user with
+// lchown(2): no chown process forked in every endpoint start, no link followed.
+absl::Status GiveToPostgres(const std::vector<std::string>& paths);
+
 // True if the process exists and is not a zombie (false for pid <= 0).
 bool ProcessAlive(int pid);
 // Sends `sig` to the process group (or the process), waits up to `grace` for it to
