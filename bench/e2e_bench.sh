@@ -304,6 +304,8 @@ part_bulk() {  # target 4: pgbench -i into a new database, no DROP of old tables
       return 1
     fi
     ms_since "$t0" >"$WORK/bulk-ms-$target"
+    # Where the time went, per step (pgbench's own "done in ... (drop tables ..., ...)").
+    echo "bulk load steps, $target: $(grep -o 'done in.*' "$WORK/bulk-$target.log")"
     sql "$(with_db "$url" bulk)" CHECKPOINT  # not timed; the other side starts with no dirty backlog
   done
   v=$(<"$WORK/bulk-ms-vanilla") c=$(<"$WORK/bulk-ms-cambium")

@@ -43,10 +43,13 @@ rocksdb::ColumnFamilyOptions FamilyOptions(Family family, const PageStoreOptions
   // One codec for every level. (ZSTD on the bottommost level was measured: with
   // dynamic level sizes nearly every compaction writes the bottommost level, and
   // ZSTD there made compaction the largest CPU user during a bulk load.) With LZ4
-  // the pages are compressed one by one as they are written (PageCodec), and the
-  // blocks family's SST files are not compressed again.
+  // the pages are compressed one by one as they are written (PageCodec) and the
+  // archived WAL chunk by chunk (wal_archive.cc), and the SST files of those two
+  // families are not compressed again: compactions then copy them (LZ4 on the WAL
+  // family's blocks was a third of the pageserver's CPU during a bulk load).
   cf.compression = ParseCompression(options.compression);
-  if (family == Family::kBlocks && cf.compression == rocksdb::kLZ4Compression) {
+  if ((family == Family::kBlocks || family == Family::kWal) &&
+      cf.compression == rocksdb::kLZ4Compression) {
     cf.compression = rocksdb::kNoCompression;
   }
   if (family == Family::kBlocks || family == Family::kFiles) {

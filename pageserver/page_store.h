@@ -32,8 +32,9 @@ struct PageStoreOptions {
   // Block cache for all column families. Default: 512 MiB.
   uint64_t cache_bytes = 512ull << 20;
   // Compression: "lz4" (pages compressed one by one as they are written, see
-  // PageCodec; SST files of the other families with LZ4), "zstd" (pages as they
-  // are, SST files with ZSTD) or "none". Default: "lz4".
+  // PageCodec, and archived WAL chunk by chunk, see wal_archive.cc; SST files of the
+  // other families with LZ4), "zstd" (pages and WAL as they are, SST files with
+  // ZSTD) or "none". Default: "lz4".
   std::string compression = "lz4";
   // Keep page versions in blob files (RocksDB integrated BlobDB): compaction moves
   // keys, not 8 KiB values. Default: false.
