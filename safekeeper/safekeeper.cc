@@ -121,8 +121,9 @@ absl::Status Safekeeper::LoadTimelines() {
       }
       CAMBIUM_ASSIGN_OR_RETURN(std::unique_ptr<Timeline> tl,
                                Timeline::Open(fs, dir, options_.id, options_.segment_size));
-      Configure(*tl);
-      timelines_[TimelineKey{*tenant, *timeline}] = std::move(tl);
+      const TimelineKey key{*tenant, *timeline};
+      Configure(key, *tl);
+      timelines_[key] = std::move(tl);
     }
   }
   LogInfo("safekeeper_opened", {{"id", options_.id},
@@ -172,7 +173,7 @@ absl::StatusOr<std::shared_ptr<Timeline>> Safekeeper::GetOrCreate(const Timeline
   }();
   if (!created.ok()) return DiskFullError(options_.id, dir, created.status());
   std::shared_ptr<Timeline> tl = std::move(*created);
-  Configure(*tl);
+  Configure(key, *tl);
   timelines_[key] = tl;
   return tl;
 }
@@ -251,46 +252,46 @@ void Safekeeper::CheckpointAll() {
   }
 }
 
-void Safekeeper::Configure(Timeline& tl) {
+void Safekeeper::Configure(const TimelineKey& key, Timeline& tl) {
   tl.SetMaxUnarchivedWal(options_.max_unarchived_wal);
-  tl.SetPreallocationWanted([this] { WantPreallocation(); });
+  tl.SetPreallocationWanted([this, key] {
+    absl::MutexLock lock(&wake_mu_);
+    preallocation_wanted_.insert(key);
+  });
 }
 
-void Safekeeper::WantPreallocation() {
-  absl::MutexLock lock(&wake_mu_);
-  preallocation_wanted_ = true;
-}
-
-void Safekeeper::PreallocateAll() {
-  std::vector<std::shared_ptr<Timeline>> all;
+void Safekeeper::Preallocate(const std::set<TimelineKey>& keys) {
+  std::vector<std::shared_ptr<Timeline>> wanted;
   {
     absl::MutexLock lock(&mu_);
-    for (auto& [key, tl] : timelines_) all.push_back(tl);
+    for (const TimelineKey& key : keys) {
+      if (auto it = timelines_.find(key); it != timelines_.end()) wanted.push_back(it->second);
+    }
   }
   // A failure (a full disk) is the checkpoint's to report, which tries again; an
   // append that needs the segment creates it itself or reports why it cannot.
-  for (const auto& tl : all) tl->Preallocate().IgnoreError();
+  for (const auto& tl : wanted) tl->Preallocate().IgnoreError();
 }
 
 void Safekeeper::StartMaintenance() {
   maintenance_ = std::thread([this] {
     absl::Time next_checkpoint = absl::Now() + options_.checkpoint_interval;
     for (;;) {
-      bool preallocate;
+      std::set<TimelineKey> wanted;
       {
         absl::MutexLock lock(&wake_mu_);
         auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
-          return stopping_ || preallocation_wanted_;
+          return stopping_ || !preallocation_wanted_.empty();
         };
         wake_mu_.AwaitWithDeadline(absl::Condition(&woken), next_checkpoint);
         if (stopping_) return;
-        preallocate = std::exchange(preallocation_wanted_, false);
+        wanted.swap(preallocation_wanted_);
       }
       if (absl::Now() >= next_checkpoint) {
         CheckpointAll();  // preallocates too
         next_checkpoint = absl::Now() + options_.checkpoint_interval;
-      } else if (preallocate) {
-        PreallocateAll();
+      } else {
+        Preallocate(wanted);
       }
     }
   });

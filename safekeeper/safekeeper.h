@@ -99,12 +99,12 @@ class Safekeeper {
   absl::Status RemoveTimelineDir(const TimelineKey& key);
   absl::Status DeletedError(const TimelineKey& key) const;
   void CheckpointAll();
-  // Preallocate on every timeline (the maintenance thread, when an append asked).
-  void PreallocateAll();
-  // An append passed a quarter of a segment: wakes the maintenance thread.
-  void WantPreallocation();
-  // Gives `tl` the limits and the preallocation signal of this safekeeper.
-  void Configure(Timeline& tl);
+  // Timeline::Preallocate on these timelines (the maintenance thread, for those
+  // whose appends passed a quarter of a segment).
+  void Preallocate(const std::set<TimelineKey>& keys);
+  // Gives timeline `key` this safekeeper's limits, and its signal for
+  // preallocation: the key joins preallocation_wanted_, which wakes maintenance.
+  void Configure(const TimelineKey& key, Timeline& tl);
   // The scrape-time gauges: timelines, and each one's flush/commit/archived LSN.
   void RegisterMetrics();
 
@@ -117,9 +117,9 @@ class Safekeeper {
   // a full disk is logged when it starts and ends, not every second.
   std::map<TimelineKey, std::string> checkpoint_errors_;
   // The maintenance thread waits on these: a checkpoint every checkpoint_interval,
-  // a preallocation pass as soon as an append asks, and the end.
+  // the timelines whose next segment an append asked for, and the end.
   absl::Mutex wake_mu_;
-  bool preallocation_wanted_ ABSL_GUARDED_BY(wake_mu_) = false;
+  std::set<TimelineKey> preallocation_wanted_ ABSL_GUARDED_BY(wake_mu_);
   bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::thread maintenance_;
   bool shut_down_ = false;
