@@ -48,7 +48,7 @@ BRANCHES=${BRANCHES:-30}
 RUNS=${RUNS:-5}
 WRITE_SECONDS=${WRITE_SECONDS:-10}
 PGBIN=/usr/lib/postgresql/15/bin
-SETTINGS="-c shared_buffers=128MB -c checkpoint_timeout=60s -c max_wal_size=1GB -c wal_buffers=16MB"
+SETTINGS="-c shared_buffers=128MB -c checkpoint_timeout=60s -c max_wal_size=1GB -c wal_writer_delay=10ms"
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "e2e_bench: $*"; exit 1; }
@@ -126,7 +126,7 @@ fi
 MAIN=$("$CAMBIUM" up --data-dir "$DATA" --json | jq -r .connection_string)
 [[ $MAIN == postgresql://* ]] || die "cambium up printed no connection string"
 log "cambium main: $MAIN   vanilla: $VANILLA"
-for s in shared_buffers max_wal_size checkpoint_timeout wal_buffers; do
+for s in shared_buffers max_wal_size checkpoint_timeout wal_buffers wal_writer_delay; do
   echo "setting $s: vanilla $(sql "$VANILLA" "SHOW $s")   cambium $(sql "$MAIN" "SHOW $s")"
 done
 

@@ -225,11 +225,18 @@ absl::Status Cli::RunPostgres(EndpointState& ep, bool fresh_storage) {
                                        "listen_addresses=127.0.0.1",
                                        "-c",
                                        "checkpoint_timeout=60s"};
-  // Postgres writes WAL a page at a time once its buffers are full, and each write
-  // to pg_wal is a FUSE request: 4 MB of buffers (the default with 128 MB of shared
-  // buffers) made ~34,000 of them in `pgbench -i -s 30`, 16 MB ~3,400, and the
-  // load's COPY took ~20% less time (issue 11).
-  postgres.insert(postgres.end(), {"-c", "wal_buffers=16MB"});
+  // A backend writes WAL a page at a time once the WAL buffers are full, and each
+  // write to pg_wal is a FUSE request: with 4 MB of buffers (the default with 128 MB
+  // of shared buffers) and the WAL writer's default 200 ms round, `pgbench -i -s 30`
+  // made ~34,000 of them. The WAL writer writing (and flushing) every 10 ms keeps
+  // the buffers from filling: `pgbench -i -s 20` made ~3,200 WAL writes (16 MB of
+  // buffers: ~2,700) and took the same time, 7.0-7.4 s (issue 11). 16 MB of buffers
+  // did as well, but Postgres zeroes them at every start: on this VM, where a page fault
+  // costs ~20 us, 50-60 ms more from exec to ready (vanilla Postgres, 4 starts
+  // each: 234-267 ms against 188-218 ms), in the critical path of every branch's
+  // first query. TPC-B (4 clients, 8 alternating runs) and the 1-client latency
+  // did not move.
+  postgres.insert(postgres.end(), {"-c", "wal_writer_delay=10ms"});
   const std::vector<std::string> access = PostgresAccessArgs(ep);
   postgres.insert(postgres.end(), access.begin(), access.end());
   // Durability is not a user setting: the command line beats ALTER SYSTEM and

@@ -152,7 +152,7 @@ absl::StatusOr<std::unique_ptr<Endpoint>> TestStack::StartEndpoint(const std::st
       {"checkpoint_timeout", "30s"},
       {"max_wal_size", "256MB"},
       {"shared_buffers", "64MB"},
-      {"wal_buffers", "16MB"},
+      {"wal_writer_delay", "10ms"},
       {"recovery_prefetch", "off"}};  // as the CLI runs it (tools/cli_endpoint.cc)
   for (const auto& [k, v] : options.settings) settings[k] = v;
   // Pinned as the CLI pins them (issue 9): the command line beats ALTER SYSTEM.
