@@ -62,7 +62,17 @@ int Run(const Globals& g,
         const std::function<absl::StatusOr<cambium::cli::Output>(cambium::cli::Cli&)>& fn,
         DataDirUse use = DataDirUse::kExisting) {
   absl::StatusOr<std::unique_ptr<cambium::cli::Cli>> cli = OpenCli(g, use);
-  return Report(g, cli.ok() ? fn(**cli) : absl::StatusOr<cambium::cli::Output>(cli.status()));
+  const int code =
+      Report(g, cli.ok() ? fn(**cli) : absl::StatusOr<cambium::cli::Output>(cli.status()));
+  // The answer is out and every state file is written (synchronously, by the command):
+  // exit without tearing down the gRPC channels and threads. That teardown (gRPC
+  // shuts down, starts its threads again, joins them) took ~25 ms after the output,
+  // and a script reads a command's output until the process exits: it was in the
+  // time to the first query of every `endpoint start` (issue 11). The data
+  // directory's lock goes with the process; logs are flushed at every line.
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(code);
 }
 
 // `cambium logs`: the files are found under the data directory's lock, printed

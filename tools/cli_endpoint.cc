@@ -168,13 +168,14 @@ absl::Status Cli::StartPostgres(EndpointState& ep, bool credentials, bool fresh_
   const std::string dir = dir_.EndpointDir(ep.name);
   const std::string pgdata = dir_.EndpointRuntimeDir(ep.name) + "/pgdata";
   const absl::Time deadline = absl::Now() + absl::Minutes(2);
+  DirWatch mounted(dir);  // the shim writes `ready` once mounted
   while (!fs::exists(dir + "/ready")) {
     if (!ProcessAlive(ep.shim_pid) || absl::Now() > deadline) {
       return absl::UnavailableError(absl::StrFormat("the storage of branch %s did not mount:\n%s%s",
                                                     ep.name, FileTail(dir + "/shim.out", 2000),
                                                     FileTail(dir + "/shim.log", 1000)));
     }
-    absl::SleepFor(absl::Milliseconds(20));
+    mounted.Wait(absl::Milliseconds(20));
   }
   // An endpoint keeps its port (given with --port, or chosen at its first start):
   // scripts hold its connection string. Never silently another one.
@@ -300,6 +301,7 @@ absl::Status Cli::RunPostgres(EndpointState& ep, bool fresh_storage) {
   // branch replayed its WAL.)
   const std::string pid_file = rd + "/pgdata/postmaster.pid";
   const absl::Time ready_deadline = absl::Now() + absl::Minutes(10);
+  DirWatch pid_file_written(rd + "/pgdata");
   for (;;) {
     if (PostmasterReady(pid_file, pid)) return absl::OkStatus();
     if (!ProcessAlive(ep.postgres_pid) || absl::Now() > ready_deadline) {
@@ -307,7 +309,9 @@ absl::Status Cli::RunPostgres(EndpointState& ep, bool fresh_storage) {
           absl::StrFormat("postgres on branch %s did not become ready:\n%s", ep.name,
                           FileTail(dir + "/postgres.log", 2000)));
     }
-    absl::SleepFor(absl::Milliseconds(10));
+    // Woken by the postmaster's writes to its pid file; at least every 50 ms (a
+    // crash is seen then).
+    pid_file_written.Wait(absl::Milliseconds(50));
   }
 }
 

@@ -1,8 +1,10 @@
 #include "tools/cli_util.h"
 
 #include <limits.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <unistd.h>
 
@@ -239,6 +241,33 @@ std::string Address(int port) { return absl::StrFormat("127.0.0.1:%d", port); }
 
 bool DaemonUp(const Daemon& d) {
   return d.pid > 0 && ProcessAlive(d.pid) && d.port > 0 && LoopbackPortOpen(d.port);
+}
+
+DirWatch::DirWatch(const std::string& dir) {
+  fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd_ < 0) return;
+  if (inotify_add_watch(fd_, dir.c_str(), IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) <
+      0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+DirWatch::~DirWatch() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void DirWatch::Wait(absl::Duration max_wait) {
+  if (fd_ < 0) {
+    absl::SleepFor(max_wait);
+    return;
+  }
+  pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+  (void)poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(max_wait)));
+  // Drain what came: the caller checks its condition again either way.
+  alignas(inotify_event) char buf[4096];
+  while (read(fd_, buf, sizeof(buf)) > 0) {
+  }
 }
 
 }  // namespace cambium::cli

@@ -68,6 +68,24 @@ enum class ProgressMode { kNone, kTerminal, kJson };
 void SetProgressMode(ProgressMode mode);
 void ReportProgress(const std::string& stage, const std::string& message);
 
+// Wakes a wait for a file to appear or change in one directory: Wait() returns
+// once something in `dir` was created, written, closed after writing or renamed
+// into it (inotify, which also sees writes through a FUSE mount by processes on
+// this machine), or after `max_wait`, whichever is first. Where inotify is not
+// available it only sleeps. A poll every few ms through the mount cost a FUSE
+// request or three each; a poll every 10-20 ms added 5-10 ms to each start.
+class DirWatch {
+ public:
+  explicit DirWatch(const std::string& dir);
+  ~DirWatch();
+  DirWatch(const DirWatch&) = delete;
+  DirWatch& operator=(const DirWatch&) = delete;
+  void Wait(absl::Duration max_wait);
+
+ private:
+  int fd_ = -1;
+};
+
 // 127.0.0.1:PORT.
 std::string Address(int port);
 // The daemon's process runs and listens on its port.

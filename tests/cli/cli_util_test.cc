@@ -1,6 +1,14 @@
 // ParseTimestamp and FormatTimestamp (tools/cli_util.h): every form of a time the CLI
 // documents (--at of branch create, branch restore, lsn and query), and garbage.
+// DirWatch: a wait woken by a file written into the directory.
 #include "tools/cli_util.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -73,6 +81,50 @@ TEST(FormatTimestamp, PrintsRfc3339InUtcWithMicrosecondsAndParsesBack) {
   const absl::Time t = Reference() + absl::Microseconds(42);
   EXPECT_EQ(FormatTimestamp(t), "2026-11-21T19:30:00.000042Z");
   EXPECT_EQ(Parse(FormatTimestamp(t)), t);
+}
+
+// The change happens before Wait (as when Postgres writes its pid file between the
+// CLI's check and its wait): the event is queued, Wait does not sleep out its
+// maximum. And a change while waiting wakes it.
+TEST(DirWatch, AWriteBeforeOrDuringTheWaitWakesIt) {
+  char tmpl[] = "/tmp/dirwatch_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  constexpr absl::Duration kLong = absl::Seconds(60);
+  {
+    DirWatch watch(dir);
+    std::ofstream(dir + "/ready.tmp") << "x";
+    std::filesystem::rename(dir + "/ready.tmp", dir + "/ready");
+    absl::Time began = absl::Now();
+    watch.Wait(kLong);
+    EXPECT_LT(absl::Now() - began, kLong / 2) << "the rename before the wait was lost";
+
+    std::thread writer([&] {
+      absl::SleepFor(absl::Milliseconds(50));
+      std::ofstream(dir + "/postmaster.pid", std::ios::app) << "ready\n";
+    });
+    began = absl::Now();
+    watch.Wait(kLong);
+    EXPECT_LT(absl::Now() - began, kLong / 2) << "the write during the wait did not wake it";
+    writer.join();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Nothing changes: Wait returns after its maximum; a directory inotify cannot watch
+// (it does not exist) makes it a plain sleep.
+TEST(DirWatch, WithoutAChangeItReturnsAfterItsMaximum) {
+  DirWatch missing("/nonexistent/dirwatch");
+  const absl::Time began = absl::Now();
+  missing.Wait(absl::Milliseconds(20));
+  EXPECT_GE(absl::Now() - began, absl::Milliseconds(20));
+  char tmpl[] = "/tmp/dirwatch_test.XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  {
+    DirWatch quiet(tmpl);
+    quiet.Wait(absl::Milliseconds(20));  // returns
+  }
+  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace
