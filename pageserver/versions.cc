@@ -56,6 +56,28 @@ BlockValueHeader SealedHeader(std::string_view key, uint64_t generation, uint8_t
 
 }  // namespace
 
+bool AppendLz4IfSmaller(std::string_view data, std::string* out) {
+  const size_t at = out->size();
+  const int limit = static_cast<int>(data.size() - data.size() / 8);
+  out->resize(at + LZ4_COMPRESSBOUND(data.size()));
+  const int n = data.empty() ? 0
+                             : LZ4_compress_default(data.data(), out->data() + at,
+                                                    static_cast<int>(data.size()), limit);
+  out->resize(n > 0 ? at + static_cast<size_t>(n) : at);
+  return n > 0;
+}
+
+absl::Status Lz4DecompressExactly(std::string_view block, size_t size, char* out,
+                                  std::string_view what) {
+  const int n = LZ4_decompress_safe(block.data(), out, static_cast<int>(block.size()),
+                                    static_cast<int>(size));
+  if (n != static_cast<int>(size)) {
+    return absl::DataLossError(
+        absl::StrFormat("%s does not decompress to its %u bytes (%d)", what, size, n));
+  }
+  return absl::OkStatus();
+}
+
 BlockValueHeader EncodeBlockValueHeader(std::string_view key, uint64_t generation, BlockKind kind,
                                         std::string_view data) {
   if (kind != BlockKind::kData) data = {};
@@ -66,13 +88,9 @@ BlockValueParts EncodeBlockValueParts(std::string_view key, uint64_t generation,
                                       std::string_view data, PageCodec codec,
                                       std::string* scratch) {
   if (kind == BlockKind::kData && codec == PageCodec::kLz4) {
-    // Worth it only if it saves an eighth (RocksDB's own rule for SST blocks).
-    const int limit = static_cast<int>(kBlockSize - kBlockSize / 8);
-    scratch->resize(LZ4_COMPRESSBOUND(kBlockSize));
-    const int n =
-        LZ4_compress_default(data.data(), scratch->data(), static_cast<int>(data.size()), limit);
-    if (n > 0) {
-      const std::string_view body(scratch->data(), static_cast<size_t>(n));
+    scratch->clear();
+    if (AppendLz4IfSmaller(data, scratch)) {
+      const std::string_view body(*scratch);
       return {SealedHeader(key, generation, kStoredLz4Page, body), body};
     }
   }
@@ -104,12 +122,9 @@ absl::Status DecodeBlockValue(std::string_view key, std::string_view value, Bloc
   } else if (stored_kind == kStoredLz4Page) {
     out->kind = BlockKind::kData;
     out->data.resize(kBlockSize);
-    const int n = LZ4_decompress_safe(body.data(), out->data.data(), static_cast<int>(body.size()),
-                                      static_cast<int>(kBlockSize));
-    if (n != static_cast<int>(kBlockSize)) {
-      return absl::DataLossError(
-          absl::StrFormat("stored compressed block does not decompress to a page (%d bytes)", n));
-    }
+    absl::Status s =
+        Lz4DecompressExactly(body, kBlockSize, out->data.data(), "stored compressed block");
+    if (!s.ok()) return s;
   } else if (stored_kind == static_cast<uint8_t>(BlockKind::kZero)) {
     out->kind = BlockKind::kZero;
     out->data.clear();

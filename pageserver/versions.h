@@ -74,6 +74,16 @@ using BlockValueHeader = std::array<char, kValueHeaderSize>;
 // copy pages without compressing them again; issue 11).
 enum class PageCodec { kNone, kLz4 };
 
+// LZ4 as the page values and the WAL archive's chunks (wal_archive.cc) use it:
+// appends the LZ4 block of `data` to *out if that saves at least an eighth
+// (RocksDB's own rule for SST blocks) and returns true; otherwise leaves *out as it
+// was and returns false.
+bool AppendLz4IfSmaller(std::string_view data, std::string* out);
+// Decompresses `block` into out[0, size): DATA_LOSS (naming `what`) unless it
+// decompresses to exactly `size` bytes.
+absl::Status Lz4DecompressExactly(std::string_view block, size_t size, char* out,
+                                  std::string_view what);
+
 // The header of a stored page (kind 0) or zero block; the stored value is the header
 // followed by `data` (kData only).
 // REQUIRES for kData: data.size() == kBlockSize.

@@ -10,8 +10,8 @@
 #include "common/pg/wal_records.h"
 #include "common/status.h"
 #include "common/sync_point.h"
-#include "lz4.h"
 #include "pageserver/keys.h"
+#include "pageserver/versions.h"
 
 namespace cambium::pageserver {
 namespace {
@@ -33,23 +33,18 @@ constexpr size_t kChunkBytes = 64 * 1024;
 constexpr std::string_view kLz4ChunkTag = "lz4 wal chunk";
 
 std::string EncodeChunk(std::string_view key, std::string_view bytes, PageCodec codec) {
-  std::string value;
-  if (codec == PageCodec::kLz4 && !bytes.empty()) {
-    const int limit = static_cast<int>(bytes.size() - bytes.size() / 8);
-    std::string body;
-    AppendLittleEndian<uint32_t>(&body, static_cast<uint32_t>(bytes.size()));
-    body.resize(4 + LZ4_COMPRESSBOUND(bytes.size()));
-    const int n =
-        LZ4_compress_default(bytes.data(), body.data() + 4, static_cast<int>(bytes.size()), limit);
-    if (n > 0) {
-      body.resize(4 + static_cast<size_t>(n));
-      AppendLittleEndian<uint64_t>(&value, Checksum64Parts({key, kLz4ChunkTag, body}));
-      value.append(body);
-      return value;
-    }
+  std::string value(8, '\0');  // the checksum, set below
+  bool lz4 = false;
+  if (codec == PageCodec::kLz4) {
+    AppendLittleEndian<uint32_t>(&value, static_cast<uint32_t>(bytes.size()));
+    lz4 = AppendLz4IfSmaller(bytes, &value);
+    if (!lz4) value.resize(8);
   }
-  AppendLittleEndian<uint64_t>(&value, Checksum64Parts({key, bytes}));
-  value.append(bytes.data(), bytes.size());
+  if (!lz4) value.append(bytes.data(), bytes.size());
+  const std::string_view rest = std::string_view(value).substr(8);
+  const uint64_t checksum =
+      lz4 ? Checksum64Parts({key, kLz4ChunkTag, rest}) : Checksum64Parts({key, rest});
+  std::memcpy(value.data(), &checksum, 8);
   return value;
 }
 
@@ -60,17 +55,22 @@ struct StoredChunk {
   std::string_view body;  // the bytes (raw), or the LZ4 block
 };
 
+// Tries the form the store writes first (`codec`), so that a chunk is hashed once
+// unless it is of the other form (older, or incompressible).
 absl::StatusOr<StoredChunk> ParseChunk(std::string_view key, std::string_view value,
-                                       const Timeline& timeline, Lsn start) {
+                                       PageCodec codec, const Timeline& timeline, Lsn start) {
   if (value.size() >= 8) {
     const uint64_t stored = LoadLittleEndian<uint64_t>(value.data());
     const std::string_view rest = value.substr(8);
-    if (stored == Checksum64Parts({key, rest})) {
-      return StoredChunk{.lz4 = false, .size = rest.size(), .body = rest};
-    }
-    if (rest.size() >= 4 && stored == Checksum64Parts({key, kLz4ChunkTag, rest})) {
-      return StoredChunk{
-          .lz4 = true, .size = LoadLittleEndian<uint32_t>(rest.data()), .body = rest.substr(4)};
+    const bool lz4_first = codec == PageCodec::kLz4;
+    for (const bool lz4 : {lz4_first, !lz4_first}) {
+      if (lz4 && rest.size() >= 4 && stored == Checksum64Parts({key, kLz4ChunkTag, rest})) {
+        return StoredChunk{
+            .lz4 = true, .size = LoadLittleEndian<uint32_t>(rest.data()), .body = rest.substr(4)};
+      }
+      if (!lz4 && stored == Checksum64Parts({key, rest})) {
+        return StoredChunk{.lz4 = false, .size = rest.size(), .body = rest};
+      }
     }
   }
   return absl::DataLossError(
@@ -86,13 +86,8 @@ absl::StatusOr<std::string_view> ChunkBytes(const StoredChunk& chunk, std::strin
                                                chunk.size, kChunkBytes));
   }
   scratch->resize(chunk.size);
-  const int n =
-      LZ4_decompress_safe(chunk.body.data(), scratch->data(), static_cast<int>(chunk.body.size()),
-                          static_cast<int>(chunk.size));
-  if (n != static_cast<int>(chunk.size)) {
-    return absl::DataLossError(absl::StrFormat(
-        "archived WAL chunk does not decompress to its %u bytes (%d)", chunk.size, n));
-  }
+  CAMBIUM_RETURN_IF_ERROR(
+      Lz4DecompressExactly(chunk.body, chunk.size, scratch->data(), "archived WAL chunk"));
   return std::string_view(*scratch);
 }
 
@@ -336,7 +331,7 @@ absl::Status WalArchive::ReadOwn(const Timeline& timeline, Lsn from, Lsn to, std
       return absl::DataLossError("malformed WAL archive chunk");
     }
     CAMBIUM_ASSIGN_OR_RETURN(const StoredChunk chunk,
-                             ParseChunk(key, value, timeline, chunk_start));
+                             ParseChunk(key, value, store_->page_codec(), timeline, chunk_start));
     const Lsn chunk_end = chunk_start + chunk.size;
     if (chunk_end <= pos) continue;
     if (chunk_start > pos) break;  // a gap: pruned
@@ -568,8 +563,8 @@ absl::Status WalArchive::Prune(const Timeline& timeline, Lsn before) {
     if (!keys::ParseWalKey(key, &t, &chunk_start)) break;
     CAMBIUM_ASSIGN_OR_RETURN(
         const StoredChunk chunk,
-        ParseChunk(key, std::string_view(it->value().data(), it->value().size()), timeline,
-                   chunk_start));
+        ParseChunk(key, std::string_view(it->value().data(), it->value().size()),
+                   store_->page_codec(), timeline, chunk_start));
     if (chunk_start + chunk.size > before) break;
     batch.Delete(store_->cf(Family::kWal), it->key());
   }
