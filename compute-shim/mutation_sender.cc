@@ -260,13 +260,15 @@ void MutationSender::SendLoop() {
       ++resend_from_;
       auto stream = stream_;
       lock.unlock();
+      // Counted as the batch is handed to the stream: counted after Write returned,
+      // the pageserver's acknowledgement could complete a Barrier first, and a
+      // scrape (or a test) after the Barrier missed the batch. A batch whose stream
+      // breaks is resent and counted again, as the metrics say.
+      const ShimMetrics& m = ShimMetrics::Get();
+      m.mutation_batches_sent.Increment();
+      m.mutations_sent.Increment(request->mutations_size());
+      m.mutation_sent_bytes.Increment(bytes);
       const bool ok = stream->Write(*request);
-      if (ok) {
-        const ShimMetrics& m = ShimMetrics::Get();
-        m.mutation_batches_sent.Increment();
-        m.mutations_sent.Increment(request->mutations_size());
-        m.mutation_sent_bytes.Increment(bytes);
-      }
       lock.lock();
       if (!ok && !stream_broken_) {
         // The reader will see the error; wait for it to decide.
